@@ -1,0 +1,25 @@
+{
+  "targets": [
+    {
+      "target_name": "vc_addon",
+      "sources": [
+        "native/addon/addon.cc",
+        "native/addon/kvm_probe.cc",
+        "native/addon/host_ops.cc"
+      ],
+      "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")", "native"],
+      "defines": ["NAPI_VERSION=8", "NODE_ADDON_API_DISABLE_CPP_EXCEPTIONS"],
+      "cflags_cc": ["-std=c++17", "-Wall", "-Wextra", "-fno-exceptions"],
+      "cflags_cc!": ["-fno-rtti"]
+    },
+    {
+      "target_name": "vc-agent",
+      "type": "executable",
+      "sources": [
+        "native/agent/main.cc"
+      ],
+      "cflags_cc": ["-std=c++17", "-Wall", "-Wextra", "-O2", "-fno-exceptions"],
+      "ldflags": ["-static"]
+    }
+  ]
+}
