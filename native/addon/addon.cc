@@ -1,0 +1,12 @@
+#include "addon.h"
+
+namespace {
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  vc::RegisterKvmProbe(env, exports);
+  vc::RegisterHostOps(env, exports);
+  exports.Set("addonVersion", Napi::Number::New(env, 1));
+  return exports;
+}
+}  // namespace
+
+NODE_API_MODULE(vc_addon, Init)

@@ -1,0 +1,8 @@
+// N-API glue only: each file registers its functions on the exports object.
+#pragma once
+#include <napi.h>
+
+namespace vc {
+void RegisterKvmProbe(Napi::Env env, Napi::Object exports);
+void RegisterHostOps(Napi::Env env, Napi::Object exports);
+}  // namespace vc

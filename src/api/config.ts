@@ -1,0 +1,48 @@
+// Pod configuration: validated here, before anything reaches the hypervisor or native code.
+import { z } from 'zod';
+import { VcError } from '../errors.js';
+
+export const POD_ID_PATTERN = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$/;
+
+export const hypervisorKinds = ['auto', 'kvm', 'qemu'] as const;
+export type HypervisorChoice = (typeof hypervisorKinds)[number];
+
+const kernelSchema = z.strictObject({
+  path: z.string().min(1),
+  modulesDir: z.string().min(1),
+});
+
+export const podConfigSchema = z.strictObject({
+  id: z.string().regex(POD_ID_PATTERN, 'must be 1-63 characters of letters, digits, _ . - starting with a letter or digit'),
+  hypervisor: z.enum(hypervisorKinds).default('auto'),
+  vcpus: z.number().int().min(1).max(64).default(1),
+  memoryMiB: z.number().int().min(128).max(65536).default(512),
+  kernel: kernelSchema.optional(),
+  hostname: z.string().regex(/^[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?$/, 'must be a valid host name').optional(),
+});
+
+export type PodConfigInput = z.input<typeof podConfigSchema>;
+export type PodConfig = z.output<typeof podConfigSchema>;
+
+/** Validates a pod config; the error names every bad field with the value it got. */
+export function parsePodConfig(input: unknown): PodConfig {
+  const result = podConfigSchema.safeParse(input, { reportInput: true });
+  if (result.success) return result.data;
+  const problems = result.error.issues.map((issue) => {
+    const field = issue.path.length ? issue.path.join('.') : 'config';
+    const got = 'input' in issue ? `, got ${describe(issue.input)}` : '';
+    return `${field}: ${issue.message}${got}`;
+  });
+  throw new VcError('INVALID_CONFIG', `invalid pod config: ${problems.join('; ')}`, { cause: result.error });
+}
+
+function describe(value: unknown): string {
+  if (value === undefined) return 'nothing';
+  if (typeof value === 'string') return JSON.stringify(value);
+  try {
+    const text = JSON.stringify(value);
+    return text && text.length > 80 ? `${text.slice(0, 77)}...` : String(text);
+  } catch {
+    return String(value);
+  }
+}

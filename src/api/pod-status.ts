@@ -1,0 +1,82 @@
+// Reading pods: status reflects what is really there, so a VMM that died under a running pod is
+// noticed here and recorded as a transition, not just reported.
+import { VcError } from '../errors.js';
+import { hypervisorFor } from '../hypervisor/select.js';
+import { withLock } from '../store/lock.js';
+import type { PodRecord, PodStore } from '../store/pod-store.js';
+import { storeFor, type CallOptions } from './context.js';
+import { nextState, type PodStateName } from './transitions.js';
+
+export interface PodStatus {
+  id: string;
+  state: PodStateName;
+  hypervisor: 'qemu' | 'kvm';
+  vcpus: number;
+  memoryMiB: number;
+  /** The VMM process while running. */
+  pid: number | null;
+  accel: string | null;
+  kernelRelease: string;
+  consoleLog: string;
+  createdAt: string;
+  startedAt: string | null;
+  stoppedAt: string | null;
+  stopReason: string | null;
+}
+
+export function statusOf(record: PodRecord, store: PodStore): PodStatus {
+  const running = record.state === 'running';
+  return {
+    id: record.id,
+    state: record.state,
+    hypervisor: record.hypervisor,
+    vcpus: record.config.vcpus,
+    memoryMiB: record.config.memoryMiB,
+    pid: running ? (record.vmm?.pid ?? null) : null,
+    accel: record.vmm?.accel ?? null,
+    kernelRelease: record.boot.kernelRelease,
+    consoleLog: store.paths(record.id).console,
+    createdAt: record.createdAt,
+    startedAt: record.vmm?.startedAt ?? null,
+    stoppedAt: record.stoppedAt ?? null,
+    stopReason: record.stopReason ?? null,
+  };
+}
+
+/** Records the end of a VMM that went away on its own. Call with the pod lock held. */
+export async function noticeVmmExit(store: PodStore, record: PodRecord): Promise<PodRecord> {
+  if (record.state !== 'running' || !record.vmm) return record;
+  const hypervisor = hypervisorFor(record.hypervisor);
+  const paths = store.paths(record.id);
+  if (await hypervisor.isRunning(record.vmm, paths)) return record;
+  record.state = nextState(record.id, record.state, 'vmmExited') ?? record.state;
+  record.stoppedAt = new Date().toISOString();
+  record.stopReason = `the ${record.hypervisor} process (pid ${record.vmm.pid}) exited unexpectedly`;
+  await hypervisor.cleanup(paths);
+  await store.write(record);
+  return record;
+}
+
+export async function podStatus(id: string, options: CallOptions = {}): Promise<PodStatus> {
+  const store = storeFor(options);
+  let record = await store.read(id);
+  if (record.state === 'running') {
+    record = await withLock(store.paths(id).lock, `pod ${id}`, options, async () => noticeVmmExit(store, await store.read(id)));
+  }
+  return statusOf(record, store);
+}
+
+export async function listPods(options: CallOptions = {}): Promise<PodStatus[]> {
+  const store = storeFor(options);
+  const statuses: PodStatus[] = [];
+  for (const id of await store.ids()) {
+    try {
+      statuses.push(await podStatus(id, options));
+    } catch (err) {
+      // Deleted between listing and reading, or still being created: not a pod to list.
+      if (err instanceof VcError && err.code === 'POD_NOT_FOUND') continue;
+      throw err;
+    }
+  }
+  return statuses;
+}

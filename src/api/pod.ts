@@ -1,0 +1,175 @@
+// Pod lifecycle: create (VM prepared, not running), start, stop, delete. Every call works from a
+// fresh process: it reads the pod's state from disk under the pod's lock and writes it back.
+import { readFile } from 'node:fs/promises';
+import { VcError } from '../errors.js';
+import { resolveKernel } from '../guest/kernel.js';
+import { buildInitrd } from '../guest/initrd.js';
+import { hypervisorFor, resolveHypervisorKind } from '../hypervisor/select.js';
+import type { Hypervisor, VmSpec } from '../hypervisor/types.js';
+import { nativeExecutable } from '../native.js';
+import { withLock } from '../store/lock.js';
+import type { PodRecord, PodStore } from '../store/pod-store.js';
+import { connectAgent } from './agent-link.js';
+import { parsePodConfig, type PodConfigInput } from './config.js';
+import { storeFor, type CallOptions } from './context.js';
+import { noticeVmmExit, statusOf, type PodStatus } from './pod-status.js';
+import { nextState } from './transitions.js';
+
+const UNIX_SOCKET_PATH_MAX = 107;
+
+export async function createPod(input: PodConfigInput, options: CallOptions = {}): Promise<PodStatus> {
+  const config = parsePodConfig(input);
+  const store = storeFor(options);
+  const longest = store.paths(config.id).agentSocket;
+  if (Buffer.byteLength(longest) > UNIX_SOCKET_PATH_MAX) {
+    throw new VcError('INVALID_CONFIG', `root: ${JSON.stringify(store.root)} is too long: socket path ${longest} exceeds ${UNIX_SOCKET_PATH_MAX} bytes`);
+  }
+  const kind = resolveHypervisorKind(config.hypervisor);
+  await hypervisorFor(kind).check();
+
+  // The slow, cached steps come before anything is written for the pod, so a failure leaves nothing.
+  const kernel = await resolveKernel({
+    kernelPath: config.kernel?.path,
+    modulesDir: config.kernel?.modulesDir,
+    onProgress: options.onProgress,
+    signal: options.signal,
+  });
+  const initrd = await buildInitrd({ agentPath: nativeExecutable('vc-agent'), kernel, onProgress: options.onProgress });
+
+  const now = new Date().toISOString();
+  const record: PodRecord = {
+    version: 1,
+    id: config.id,
+    config,
+    hypervisor: kind,
+    state: 'ready',
+    boot: { kernelPath: kernel.kernelPath, kernelRelease: kernel.release, initrdPath: initrd.path, initrdDigest: initrd.digest },
+    createdAt: now,
+    updatedAt: now,
+  };
+  await store.create(record);
+  return statusOf(record, store);
+}
+
+export interface StartOptions extends CallOptions {
+  /** How long to wait for the guest agent after the VMM starts (TCG boots take seconds). */
+  bootTimeoutMs?: number;
+}
+
+export async function startPod(id: string, options: StartOptions = {}): Promise<PodStatus> {
+  const store = storeFor(options);
+  return withLock(store.paths(id).lock, `pod ${id}`, options, async () => {
+    const record = await store.read(id);
+    const target = nextState(id, record.state, 'start');
+    const hypervisor = hypervisorFor(record.hypervisor);
+    const spec = vmSpec(store, record);
+    options.onProgress?.(`booting pod ${id} (${record.hypervisor})`);
+    const vmm = await hypervisor.start(spec, { signal: options.signal });
+    try {
+      await waitForAgent(hypervisor, spec, vmm, options);
+    } catch (err) {
+      await hypervisor.stop(vmm, spec.paths, { timeoutMs: 1000 }).catch(() => {});
+      await hypervisor.cleanup(spec.paths);
+      throw err;
+    }
+    record.state = target ?? record.state;
+    record.vmm = vmm;
+    delete record.stoppedAt;
+    delete record.stopReason;
+    await store.write(record);
+    return statusOf(record, store);
+  });
+}
+
+export interface StopOptions extends CallOptions {
+  /** How long the guest gets to power off after the agent's shutdown before the VMM is ended. */
+  timeoutMs?: number;
+}
+
+export async function stopPod(id: string, options: StopOptions = {}): Promise<PodStatus> {
+  const store = storeFor(options);
+  return withLock(store.paths(id).lock, `pod ${id}`, options, async () => {
+    let record = await store.read(id);
+    record = await noticeVmmExit(store, record);
+    if (record.state === 'stopped' && record.stopReason && record.stopReason !== 'requested') {
+      return statusOf(record, store); // the VMM already went away; nothing is left to stop
+    }
+    const target = nextState(id, record.state, 'stop');
+    const hypervisor = hypervisorFor(record.hypervisor);
+    const paths = store.paths(id);
+    if (record.vmm) {
+      await askGuestToPowerOff(hypervisor, paths, options);
+      await hypervisor.stop(record.vmm, paths, { timeoutMs: options.timeoutMs ?? 3000 });
+    }
+    await hypervisor.cleanup(paths);
+    record.state = target ?? record.state;
+    record.stoppedAt = new Date().toISOString();
+    record.stopReason = 'requested';
+    await store.write(record);
+    return statusOf(record, store);
+  });
+}
+
+export async function deletePod(id: string, options: CallOptions = {}): Promise<void> {
+  const store = storeFor(options);
+  await withLock(store.paths(id).lock, `pod ${id}`, options, async () => {
+    const record = await noticeVmmExit(store, await store.read(id));
+    nextState(id, record.state, 'delete');
+    await hypervisorFor(record.hypervisor).cleanup(store.paths(id));
+    await store.remove(id);
+  });
+}
+
+function vmSpec(store: PodStore, record: PodRecord): VmSpec {
+  const hostname = record.config.hostname ?? record.id.replace(/[^a-zA-Z0-9-]/g, '-').slice(0, 63);
+  return {
+    id: record.id,
+    paths: store.paths(record.id),
+    vcpus: record.config.vcpus,
+    memoryMiB: record.config.memoryMiB,
+    kernelPath: record.boot.kernelPath,
+    initrdPath: record.boot.initrdPath,
+    kernelCmdline: `console=ttyS0 panic=-1 reboot=t random.trust_cpu=on vc.hostname=${hostname}`,
+  };
+}
+
+async function waitForAgent(hypervisor: Hypervisor, spec: VmSpec, vmm: PodRecord['vmm'] & {}, options: StartOptions): Promise<void> {
+  const timeoutMs = options.bootTimeoutMs ?? 120_000;
+  const vmmGone = new AbortController();
+  const watch = setInterval(() => {
+    void hypervisor.isRunning(vmm, spec.paths).then((alive) => {
+      if (!alive) vmmGone.abort(new Error(`the ${hypervisor.kind} process exited during boot`));
+    });
+  }, 250);
+  const signal = options.signal ? AbortSignal.any([options.signal, vmmGone.signal]) : vmmGone.signal;
+  try {
+    const agent = await connectAgent(hypervisor.agentEndpoint(spec.paths), { timeoutMs, signal });
+    agent.close();
+    options.onProgress?.(`pod ${spec.id} is ready`);
+  } catch (err) {
+    const reason = vmmGone.signal.aborted ? (vmmGone.signal.reason as Error).message : (err as Error).message;
+    throw new VcError('AGENT_UNREACHABLE', `pod ${spec.id}: the guest agent did not answer: ${reason}${await consoleTail(spec.paths.console)}`, { cause: err });
+  } finally {
+    clearInterval(watch);
+  }
+}
+
+async function askGuestToPowerOff(hypervisor: Hypervisor, paths: ReturnType<PodStore['paths']>, options: StopOptions): Promise<void> {
+  try {
+    const agent = await connectAgent(hypervisor.agentEndpoint(paths), { timeoutMs: 2000, signal: options.signal });
+    try {
+      await agent.shutdown();
+    } finally {
+      agent.close();
+    }
+  } catch {
+    // Best effort: a guest that does not answer is ended by the hypervisor.
+  }
+}
+
+async function consoleTail(path: string): Promise<string> {
+  const text = await readFile(path, 'utf8').catch(() => '');
+  if (!text) return '';
+  const lines = text.trimEnd().split('\n').slice(-15);
+  return `\nlast console lines (${path}):\n  ${lines.join('\n  ')}`;
+}

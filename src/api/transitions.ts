@@ -1,0 +1,28 @@
+// The pod lifecycle as data: which event moves which state where. Everything that changes a pod's
+// state goes through `nextState`, so an illegal request fails the same way everywhere.
+import { VcError } from '../errors.js';
+
+export const podStates = ['ready', 'running', 'stopped'] as const;
+export type PodStateName = (typeof podStates)[number];
+
+export type PodEvent = 'start' | 'stop' | 'vmmExited' | 'delete';
+
+/** `null` means the pod is gone after the event. */
+const podTransitions: Record<PodStateName, Partial<Record<PodEvent, PodStateName | null>>> = {
+  ready: { start: 'running', delete: null },
+  running: { stop: 'stopped', vmmExited: 'stopped' },
+  stopped: { start: 'running', delete: null },
+};
+
+export function nextState(id: string, from: PodStateName, event: PodEvent): PodStateName | null {
+  const to = podTransitions[from][event];
+  if (to !== undefined) return to;
+  if (event === 'delete' && from === 'running') {
+    throw new VcError('POD_RUNNING', `pod ${id} is running: stop it before deleting it`);
+  }
+  throw new VcError('ILLEGAL_TRANSITION', `pod ${id}: cannot ${event} a pod that is ${from}`);
+}
+
+export function canHappen(from: PodStateName, event: PodEvent): boolean {
+  return podTransitions[from][event] !== undefined;
+}

@@ -1,0 +1,41 @@
+// virtc: a demo CLI over the public API. Exit codes: 0 ok, 1 error, 2 usage; `pod enter` exits with
+// the command's own code (128+N for signal N) and uses 125 for its own errors, like docker run.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { packageRoot } from '../native.js';
+import { UsageError } from './args.js';
+import { podCommand, podUsage } from './pod-commands.js';
+
+const usage = `usage:
+  virtc [--root DIR] pod ...      (state directory; default $VC_ROOT or /run/virtcontainers)
+  ${podUsage}
+  virtc --version`;
+
+export async function main(argv: string[]): Promise<number> {
+  const [area, ...rest] = argv;
+  if (area === '--version') {
+    const pkg = JSON.parse(readFileSync(join(packageRoot, 'package.json'), 'utf8')) as { version: string };
+    console.log(`virtc ${pkg.version}`);
+    return 0;
+  }
+  if (area === undefined || area === '--help' || area === '-h' || area === 'help') {
+    console.log(usage);
+    return area === undefined ? 2 : 0;
+  }
+  // A global --root before the area moves behind `<area> <verb>`, where every command's parser
+  // reads it (and before any `--`, after which it would be taken as part of the guest command).
+  if (area === '--root' && rest.length >= 3) return main([rest[1]!, rest[2]!, '--root', rest[0]!, ...rest.slice(3)]);
+  if (area.startsWith('--root=') && rest.length >= 2) return main([rest[0]!, rest[1]!, area, ...rest.slice(2)]);
+  try {
+    if (area === 'pod') return await podCommand(rest);
+    throw new UsageError(`unknown command ${JSON.stringify(area)}\n${usage}`);
+  } catch (err) {
+    if (err instanceof UsageError) {
+      process.stderr.write(`virtc: ${err.message}\n`);
+      return 2;
+    }
+    const code = (err as { code?: string }).code;
+    process.stderr.write(`virtc: ${(err as Error).message}${code ? ` [${code}]` : ''}\n`);
+    return area === 'pod' && rest[0] === 'enter' ? 125 : 1;
+  }
+}

@@ -1,0 +1,121 @@
+// `virtc pod …`: the pod lifecycle from the command line; each invocation is its own process.
+import { createPod, deletePod, startPod, stopPod } from '../api/pod.js';
+import { listPods, podStatus, type PodStatus } from '../api/pod-status.js';
+import { enterPod } from '../api/enter.js';
+import type { HypervisorChoice } from '../api/config.js';
+import { optionalInt, optionalString, parseCommand, requireString, stringList, UsageError } from './args.js';
+import { progressReporter } from './progress.js';
+import { attachStdio } from './stdio.js';
+
+export const podUsage = `virtc pod create --id ID [--hypervisor auto|kvm|qemu] [--vcpus N] [--memory MIB]
+                 [--kernel PATH --modules DIR] [--hostname NAME]
+  virtc pod start|stop|delete|status --id ID [--json]
+  virtc pod list [--json]
+  virtc pod enter --id ID [--tty] [--env K=V]... [--workdir DIR] -- CMD [ARG...]`;
+
+export async function podCommand(argv: string[]): Promise<number> {
+  const [verb, ...rest] = argv;
+  switch (verb) {
+    case 'create': return create(rest);
+    case 'start':
+    case 'stop':
+    case 'delete':
+    case 'status': return simple(verb, rest);
+    case 'list': return list(rest);
+    case 'enter': return enter(rest);
+    default: throw new UsageError(`unknown pod command ${JSON.stringify(verb ?? '')}\nusage: ${podUsage}`);
+  }
+}
+
+async function create(argv: string[]): Promise<number> {
+  const usage = 'virtc pod create --id ID [--hypervisor auto|kvm|qemu] [--vcpus N] [--memory MIB] [--kernel PATH --modules DIR]';
+  const { values } = parseCommand(argv, {
+    id: { type: 'string' }, hypervisor: { type: 'string' }, vcpus: { type: 'string' }, memory: { type: 'string' },
+    kernel: { type: 'string' }, modules: { type: 'string' }, hostname: { type: 'string' }, json: { type: 'boolean' },
+  }, usage);
+  if ((values.kernel === undefined) !== (values.modules === undefined)) {
+    throw new UsageError(`--kernel and --modules go together (got ${values.kernel ? '--kernel only' : '--modules only'})\nusage: ${usage}`);
+  }
+  const status = await createPod({
+    id: requireString(values.id, '--id', usage),
+    hypervisor: optionalString(values.hypervisor) as HypervisorChoice | undefined,
+    vcpus: optionalInt(values.vcpus, '--vcpus'),
+    memoryMiB: optionalInt(values.memory, '--memory'),
+    kernel: typeof values.kernel === 'string' && typeof values.modules === 'string' ? { path: values.kernel, modulesDir: values.modules } : undefined,
+    hostname: optionalString(values.hostname),
+  }, { root: optionalString(values.root), onProgress: progressReporter() });
+  print(status, values.json === true);
+  return 0;
+}
+
+async function simple(verb: 'start' | 'stop' | 'delete' | 'status', argv: string[]): Promise<number> {
+  const usage = `virtc pod ${verb} --id ID [--json]`;
+  const { values } = parseCommand(argv, { id: { type: 'string' }, json: { type: 'boolean' } }, usage);
+  const id = requireString(values.id, '--id', usage);
+  const options = { root: optionalString(values.root), onProgress: progressReporter() };
+  if (verb === 'delete') {
+    await deletePod(id, options);
+    if (values.json) console.log(JSON.stringify({ id, deleted: true }));
+    return 0;
+  }
+  const action = { start: startPod, stop: stopPod, status: podStatus }[verb];
+  print(await action(id, options), values.json === true);
+  return 0;
+}
+
+async function list(argv: string[]): Promise<number> {
+  const { values } = parseCommand(argv, { json: { type: 'boolean' } }, 'virtc pod list [--json]');
+  const pods = await listPods({ root: optionalString(values.root) });
+  if (values.json) {
+    console.log(JSON.stringify(pods, null, 2));
+    return 0;
+  }
+  const rows = [['ID', 'STATE', 'HYPERVISOR', 'PID', 'VCPUS', 'MEMORY', 'CREATED']];
+  for (const p of pods) rows.push([p.id, p.state, p.hypervisor, p.pid === null ? '-' : String(p.pid), String(p.vcpus), `${p.memoryMiB}M`, p.createdAt]);
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  for (const row of rows) console.log(row.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd());
+  return 0;
+}
+
+async function enter(argv: string[]): Promise<number> {
+  const usage = 'virtc pod enter --id ID [--tty] [--env K=V]... [--workdir DIR] -- CMD [ARG...]';
+  const { values, positionals } = parseCommand(argv, {
+    id: { type: 'string' }, tty: { type: 'boolean', short: 't' }, env: { type: 'string', multiple: true }, workdir: { type: 'string' },
+  }, usage);
+  const id = requireString(values.id, '--id', usage);
+  if (positionals.length === 0) throw new UsageError(`a command is required after --\nusage: ${usage}`);
+  const tty = values.tty === true;
+  const proc = await enterPod(id, positionals, {
+    root: optionalString(values.root),
+    env: parseEnv(stringList(values.env)),
+    cwd: optionalString(values.workdir),
+    tty,
+    rows: tty ? process.stdout.rows : undefined,
+    cols: tty ? process.stdout.columns : undefined,
+  });
+  return attachStdio(proc, tty);
+}
+
+export function parseEnv(pairs: string[]): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const pair of pairs) {
+    const eq = pair.indexOf('=');
+    if (eq <= 0) throw new UsageError(`--env: expected K=V, got ${JSON.stringify(pair)}`);
+    env[pair.slice(0, eq)] = pair.slice(eq + 1);
+  }
+  return env;
+}
+
+function print(status: PodStatus, json: boolean): void {
+  if (json) {
+    console.log(JSON.stringify(status, null, 2));
+    return;
+  }
+  const lines = [
+    ['id', status.id], ['state', status.state], ['hypervisor', `${status.hypervisor}${status.accel ? ` (${status.accel})` : ''}`],
+    ['pid', status.pid === null ? '-' : String(status.pid)], ['vcpus', String(status.vcpus)], ['memory', `${status.memoryMiB} MiB`],
+    ['kernel', status.kernelRelease], ['console', status.consoleLog],
+  ];
+  if (status.stopReason) lines.push(['stopped', `${status.stoppedAt} (${status.stopReason})`]);
+  for (const [key, value] of lines) console.log(`${key!.padEnd(11)}${value}`);
+}

@@ -1,0 +1,83 @@
+// Where fetched kernels, busybox and built initrds live, and how files and directories get there
+// without anyone ever seeing them half-written (a crash or a full disk leaves the old state).
+import { mkdir, mkdtemp, open, rename, rm } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { homedir } from 'node:os';
+import { basename, dirname, isAbsolute, join } from 'node:path';
+import { GuestError } from './errors.js';
+
+/**
+ * `VC_CACHE_DIR`, else `$XDG_CACHE_HOME/virtcontainers`, else `~/.cache/virtcontainers`.
+ * A relative XDG_CACHE_HOME is ignored, as the XDG base-dir spec requires.
+ */
+export function cacheDir(env: NodeJS.ProcessEnv = process.env): string {
+  if (env.VC_CACHE_DIR) return env.VC_CACHE_DIR;
+  const xdg = env.XDG_CACHE_HOME;
+  if (xdg && isAbsolute(xdg)) return join(xdg, 'virtcontainers');
+  return join(homedir(), '.cache', 'virtcontainers');
+}
+
+/**
+ * Writes `data` to `path` through a temp file in the same directory (same filesystem, so the
+ * rename is atomic): write, fsync, rename, fsync the directory. On any failure the temp file is
+ * removed and `path` keeps its old content (or stays absent).
+ */
+export async function writeFileAtomic(
+  path: string,
+  data: Uint8Array | readonly Uint8Array[],
+  options: { mode?: number } = {},
+): Promise<void> {
+  const dir = dirname(path);
+  const temp = join(dir, `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`);
+  try {
+    await mkdir(dir, { recursive: true });
+    const handle = await open(temp, 'wx', options.mode ?? 0o644);
+    try {
+      // writeFile loops until everything is written; an array is written chunk by chunk so a
+      // large archive never needs one contiguous copy.
+      await handle.writeFile(data instanceof Uint8Array ? data : (data as Uint8Array[]));
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    await rename(temp, path);
+    await syncDir(dir);
+  } catch (err) {
+    await rm(temp, { force: true }).catch(() => {});
+    throw new GuestError('CACHE_WRITE_FAILED', `cannot write ${path}: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+/** A fresh private directory under `parent` (created if needed), named so scans can ignore it. */
+export async function makeTempDir(parent: string, label: string): Promise<string> {
+  await mkdir(parent, { recursive: true });
+  return mkdtemp(join(parent, `.tmp-${label}-`));
+}
+
+/**
+ * Moves a fully prepared `tempDir` to `finalDir` in one rename. If another process published the
+ * same directory first, ours is discarded and theirs is kept (same content by construction).
+ */
+export async function publishDir(tempDir: string, finalDir: string): Promise<'created' | 'existing'> {
+  try {
+    await rename(tempDir, finalDir);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code !== 'ENOTEMPTY' && code !== 'EEXIST') {
+      throw new GuestError('CACHE_WRITE_FAILED', `cannot create ${finalDir}: ${(err as Error).message}`, { cause: err });
+    }
+    await rm(tempDir, { recursive: true, force: true });
+    return 'existing';
+  }
+  await syncDir(dirname(finalDir));
+  return 'created';
+}
+
+async function syncDir(dir: string): Promise<void> {
+  const handle = await open(dir, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}

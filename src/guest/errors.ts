@@ -1,0 +1,29 @@
+// The one error class of src/guest. Callers branch on `code` (stable strings, listed below), never
+// on message text; `cause` keeps the underlying error (an fs error, a failed child process, ...).
+//
+// Codes:
+//   INVALID_OPTION       a path or value the caller gave is unusable (the message names the option)
+//   KERNEL_UNAVAILABLE   no kernel given and Debian's cloud kernel cannot be fetched
+//   BUSYBOX_UNAVAILABLE  no static busybox on the host and busybox-static cannot be fetched
+//   ELF_INVALID          a file that should be ELF (module, busybox) is truncated or garbage
+//   MODULE_NOT_FOUND     a wanted module or a dependency is neither a .ko file nor built in
+//   MODULE_CYCLE         module dependencies form a cycle
+//   MODULE_MISMATCH      a .ko file names another module, or was built for another kernel release
+//   MODULE_UNSUPPORTED   a module exists only compressed (.ko.xz/.ko.zst/.ko.gz)
+//   CPIO_INVALID         an archive entry is not representable (bad name, duplicate, too large...)
+//   CACHE_WRITE_FAILED   writing into the cache failed (nothing half-written is left behind)
+//   ABORTED              the caller's AbortSignal fired
+export class GuestError extends Error {
+  readonly code: string;
+
+  constructor(code: string, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'GuestError';
+    this.code = code;
+  }
+}
+
+/** Throws GuestError ABORTED when `signal` has fired, so long operations stop between steps. */
+export function throwIfAborted(signal: AbortSignal | undefined, what: string): void {
+  if (signal?.aborted) throw new GuestError('ABORTED', `${what}: aborted`, { cause: signal.reason });
+}

@@ -1,0 +1,111 @@
+// QEMU behind the Hypervisor interface: qemu-system-x86_64 daemonized per pod, QMP for control,
+// the agent on a virtio-serial port whose host end is a Unix socket in the pod directory.
+import { execFile } from 'node:child_process';
+import { access, constants, readFile, rm } from 'node:fs/promises';
+import { delimiter, join } from 'node:path';
+import { VcError } from '../../errors.js';
+import { isProcessFor, signalProcess, waitForExit } from '../../host/process.js';
+import { native } from '../../native.js';
+import type { PodPaths } from '../../store/paths.js';
+import type { VmmRecord } from '../../store/pod-store.js';
+import type { AgentEndpoint, Hypervisor, VmSpec } from '../types.js';
+import { qemuArgs, type QemuAccel } from './command.js';
+import { QmpClient } from './qmp.js';
+
+export class QemuHypervisor implements Hypervisor {
+  readonly kind = 'qemu' as const;
+
+  constructor(private readonly binary = process.env.VC_QEMU ?? 'qemu-system-x86_64') {}
+
+  async check(): Promise<void> {
+    await this.resolveBinary();
+  }
+
+  /** kvm only where KVM runs stock guests; PVM's /dev/kvm cannot boot a stock kernel. */
+  accel(): QemuAccel {
+    return native().kvmProbe().stockGuests ? 'kvm' : 'tcg';
+  }
+
+  async start(spec: VmSpec, options: { signal?: AbortSignal } = {}): Promise<VmmRecord> {
+    const binary = await this.resolveBinary();
+    const accel = this.accel();
+    await this.cleanup(spec.paths);
+    try {
+      // With -daemonize the launcher exits once the VM is set up, so its exit status is the
+      // start result and QEMU's own errors arrive on its stderr.
+      await new Promise<void>((resolve, reject) => {
+        execFile(binary, qemuArgs(spec, accel), { signal: options.signal, timeout: 60_000 }, (err, _stdout, stderr) => {
+          if (!err) return resolve();
+          const detail = stderr.trim() || err.message;
+          reject(new VcError('HYPERVISOR_FAILED', `qemu failed to start pod ${spec.id}: ${detail}`, { cause: err }));
+        });
+      });
+      const pid = Number((await readFile(spec.paths.pidFile, 'utf8')).trim());
+      if (!Number.isInteger(pid) || pid <= 0) throw new VcError('HYPERVISOR_FAILED', `qemu wrote no usable pid to ${spec.paths.pidFile}`);
+      return { pid, accel, startedAt: new Date().toISOString() };
+    } catch (err) {
+      await this.killFromPidFile(spec.paths);
+      await this.cleanup(spec.paths);
+      throw err;
+    }
+  }
+
+  agentEndpoint(paths: PodPaths): AgentEndpoint {
+    return { kind: 'unix', path: paths.agentSocket };
+  }
+
+  async isRunning(vmm: VmmRecord, paths: PodPaths): Promise<boolean> {
+    return isProcessFor(vmm.pid, paths.qmpSocket);
+  }
+
+  async stop(vmm: VmmRecord, paths: PodPaths, options: { timeoutMs?: number } = {}): Promise<void> {
+    const timeoutMs = options.timeoutMs ?? 5000;
+    if (!(await this.isRunning(vmm, paths))) return;
+    try {
+      const qmp = await QmpClient.connect(paths.qmpSocket, Math.min(timeoutMs, 2000));
+      try {
+        await qmp.execute('quit').catch(() => {}); // QEMU may close the socket before answering
+      } finally {
+        qmp.close();
+      }
+    } catch {
+      // QMP unusable: fall through to signals.
+    }
+    if (await waitForExit(vmm.pid, timeoutMs)) return;
+    signalProcess(vmm.pid, 'SIGKILL');
+    if (!(await waitForExit(vmm.pid, 5000))) {
+      throw new VcError('HYPERVISOR_FAILED', `qemu (pid ${vmm.pid}) did not exit after SIGKILL`);
+    }
+  }
+
+  async cleanup(paths: PodPaths): Promise<void> {
+    await Promise.all([paths.qmpSocket, paths.agentSocket, paths.pidFile].map((p) => rm(p, { force: true })));
+  }
+
+  private async killFromPidFile(paths: PodPaths): Promise<void> {
+    const pid = Number((await readFile(paths.pidFile, 'utf8').catch(() => '')).trim());
+    if (Number.isInteger(pid) && pid > 0 && (await isProcessFor(pid, paths.qmpSocket))) {
+      signalProcess(pid, 'SIGKILL');
+      await waitForExit(pid, 5000);
+    }
+  }
+
+  private async resolveBinary(): Promise<string> {
+    const candidates = this.binary.includes('/')
+      ? [this.binary]
+      : (process.env.PATH ?? '/usr/bin:/bin').split(delimiter).filter(Boolean).map((dir) => join(dir, this.binary));
+    for (const candidate of candidates) {
+      try {
+        await access(candidate, constants.X_OK);
+        return candidate;
+      } catch {
+        // try the next one
+      }
+    }
+    throw new VcError(
+      'HYPERVISOR_UNAVAILABLE',
+      `qemu: ${this.binary} not found (looked in ${candidates.length === 1 ? candidates[0] : 'PATH'}); ` +
+        'install Debian\'s qemu-system-x86 (apt-get install qemu-system-x86) or set VC_QEMU to its path',
+    );
+  }
+}

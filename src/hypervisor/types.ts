@@ -1,0 +1,36 @@
+// The seam between the pod API and a VMM. A hypervisor starts and ends VMs; it knows nothing of
+// agents or containers beyond where the agent channel ends on the host.
+import type { PodPaths } from '../store/paths.js';
+import type { VmmRecord } from '../store/pod-store.js';
+
+export type HypervisorKind = 'qemu' | 'kvm';
+
+/** Where the host reaches the guest agent. */
+export type AgentEndpoint =
+  | { kind: 'unix'; path: string }
+  | { kind: 'hybrid-vsock'; path: string; port: number };
+
+export interface VmSpec {
+  id: string;
+  paths: PodPaths;
+  vcpus: number;
+  memoryMiB: number;
+  kernelPath: string;
+  initrdPath: string;
+  kernelCmdline: string;
+}
+
+export interface Hypervisor {
+  readonly kind: HypervisorKind;
+  /** Throws HYPERVISOR_UNAVAILABLE, naming why, when this hypervisor cannot run VMs here. */
+  check(): Promise<void>;
+  /** Starts the VM detached from the caller; resolves once the VMM process is up. */
+  start(spec: VmSpec, options?: { signal?: AbortSignal }): Promise<VmmRecord>;
+  agentEndpoint(paths: PodPaths): AgentEndpoint;
+  /** True while the VMM process recorded in `vmm` is alive and is still this pod's VMM. */
+  isRunning(vmm: VmmRecord, paths: PodPaths): Promise<boolean>;
+  /** Ends the VMM: politely through its control channel, then by force after `timeoutMs`. */
+  stop(vmm: VmmRecord, paths: PodPaths, options?: { timeoutMs?: number }): Promise<void>;
+  /** Removes what a VMM leaves in the pod directory (sockets, pid file). */
+  cleanup(paths: PodPaths): Promise<void>;
+}

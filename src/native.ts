@@ -1,0 +1,71 @@
+// The one place that loads the native addon and the native executables, and types their surface.
+import { createRequire } from 'node:module';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export interface KvmProbe {
+  device: string;
+  /** The vendor module behind /dev/kvm: kvm_intel / kvm_amd run stock guests; kvm_pvm does not. */
+  flavor: 'kvm_intel' | 'kvm_amd' | 'kvm_pvm' | 'none';
+  available: boolean;
+  apiVersion: number | null;
+  stockGuests: boolean;
+  /** Why stock guests cannot run here; null when they can. */
+  reason: string | null;
+}
+
+export interface NativeAddon {
+  addonVersion: number;
+  kvmProbe(device?: string): KvmProbe;
+  /** Non-blocking flock: true when taken, false when someone else holds it. */
+  flock(fd: number, exclusive: boolean): boolean;
+  funlock(fd: number): void;
+}
+
+/** The package root: dist/src/native.js lives two levels below it. */
+export const packageRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+export class NativeLoadError extends Error {
+  readonly code = 'NATIVE_LOAD';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'NativeLoadError';
+  }
+}
+
+let addon: NativeAddon | undefined;
+
+export function native(): NativeAddon {
+  if (addon) return addon;
+  const require = createRequire(import.meta.url);
+  try {
+    // node-gyp-build looks in build/Release, build/Debug and prebuilds/<platform>-<arch>/.
+    const load = require('node-gyp-build') as (dir: string) => NativeAddon;
+    addon = load(packageRoot);
+    return addon;
+  } catch (err) {
+    const prebuildDir = join(packageRoot, 'prebuilds', `${process.platform}-${process.arch}`);
+    const tried = [
+      join(packageRoot, 'build', 'Release', 'vc_addon.node'),
+      join(packageRoot, 'build', 'Debug', 'vc_addon.node'),
+      `${prebuildDir}/*.node (napi prebuilds)`,
+    ];
+    throw new NativeLoadError(
+      `cannot load the virtcontainers addon (${(err as Error).message.split('\n')[0]}); tried:\n  ${tried.join('\n  ')}\n` +
+        'Run `npm run build:native` (needs g++, make and python3) or install a package with prebuilds.',
+      { cause: err },
+    );
+  }
+}
+
+/** Path of a native executable built by binding.gyp (build/) or shipped in prebuilds/. */
+export function nativeExecutable(name: 'vc-agent' | 'vc-vmm'): string {
+  const tried = [
+    join(packageRoot, 'build', 'Release', name),
+    join(packageRoot, 'prebuilds', `${process.platform}-${process.arch}`, name),
+  ];
+  const found = tried.find((p) => existsSync(p));
+  if (found) return found;
+  throw new NativeLoadError(`cannot find the ${name} executable; tried:\n  ${tried.join('\n  ')}\nRun \`npm run build:native\`.`);
+}

@@ -1,0 +1,64 @@
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { parsePodConfig } from '../../../src/api/config.js';
+import { VcError } from '../../../src/errors.js';
+
+function errorOf(input: unknown): VcError {
+  try {
+    parsePodConfig(input);
+  } catch (err) {
+    assert.instance(err, VcError);
+    return err as VcError;
+  }
+  throw new Error(`expected ${JSON.stringify(input)} to be rejected`);
+}
+
+test('defaults fill in hypervisor, vcpus and memory', () => {
+  const config = parsePodConfig({ id: 'web-1' });
+  assert.equal(config, { id: 'web-1', hypervisor: 'auto', vcpus: 1, memoryMiB: 512 });
+});
+
+test('a bad id names the field and the value', () => {
+  const err = errorOf({ id: '../etc' });
+  assert.is(err.code, 'INVALID_CONFIG');
+  assert.match(err.message, /^invalid pod config: id: /);
+  assert.match(err.message, /got "\.\.\/etc"/);
+});
+
+test('ids longer than 63 characters are rejected', () => {
+  assert.match(errorOf({ id: 'a'.repeat(64) }).message, /id: /);
+  assert.is(parsePodConfig({ id: 'a'.repeat(63) }).id.length, 63);
+});
+
+test('vcpus out of range names the field and the value', () => {
+  const err = errorOf({ id: 'p', vcpus: 0 });
+  assert.match(err.message, /vcpus: .*got 0/);
+  assert.match(errorOf({ id: 'p', vcpus: 1.5 }).message, /vcpus: .*got 1\.5/);
+});
+
+test('memory below the floor is rejected', () => {
+  assert.match(errorOf({ id: 'p', memoryMiB: 64 }).message, /memoryMiB: .*got 64/);
+});
+
+test('an unknown hypervisor is rejected with the value', () => {
+  assert.match(errorOf({ id: 'p', hypervisor: 'xen' }).message, /hypervisor: .*got "xen"/);
+});
+
+test('kernel needs both path and modulesDir', () => {
+  assert.match(errorOf({ id: 'p', kernel: { path: '/boot/vmlinuz' } }).message, /kernel\.modulesDir: /);
+  const config = parsePodConfig({ id: 'p', kernel: { path: '/k', modulesDir: '/m' } });
+  assert.equal(config.kernel, { path: '/k', modulesDir: '/m' });
+});
+
+test('unknown fields are rejected rather than ignored', () => {
+  assert.match(errorOf({ id: 'p', cpus: 2 }).message, /cpus/);
+});
+
+test('several problems are all reported', () => {
+  const err = errorOf({ id: '', vcpus: -1, memoryMiB: 'lots' });
+  assert.match(err.message, /id: /);
+  assert.match(err.message, /vcpus: /);
+  assert.match(err.message, /memoryMiB: .*got "lots"/);
+});
+
+test.run();
