@@ -2,7 +2,7 @@
 // linked busybox (Debian's `busybox` package) would not run there: we take the host's only if it
 // is static, else Debian's busybox-static unpacked into the cache (never installed).
 import { readFile, stat } from 'node:fs/promises';
-import { basename, join } from 'node:path';
+import { join } from 'node:path';
 import { CommandFailed, downloadAndExtract, listExtracted, run } from './apt.js';
 import { cacheDir } from './cache.js';
 import { isStaticElf } from './elf.js';
@@ -32,7 +32,13 @@ export async function findBusybox(opts: BusyboxOptions = {}): Promise<Busybox> {
   throwIfAborted(opts.signal, 'busybox');
   if (opts.path !== undefined) {
     if (!(await isFile(opts.path))) throw new GuestError('INVALID_OPTION', `busybox: ${opts.path} does not exist or is not a file`);
-    if (!(await staticElf(opts.path))) throw new GuestError('INVALID_OPTION', `busybox: ${opts.path} is dynamically linked; the guest needs a static busybox`);
+    let isStatic: boolean;
+    try {
+      isStatic = await staticElf(opts.path);
+    } catch (err) {
+      throw new GuestError('INVALID_OPTION', `busybox: ${opts.path} is not an executable: ${(err as Error).message}`, { cause: err });
+    }
+    if (!isStatic) throw new GuestError('INVALID_OPTION', `busybox: ${opts.path} is dynamically linked; the guest needs a static busybox`);
     return found(opts.path, 'given', opts);
   }
   for (const candidate of opts.candidates ?? HOST_BUSYBOX_CANDIDATES) {
@@ -101,7 +107,7 @@ async function binaryIn(root: string): Promise<string | undefined> {
 }
 
 async function staticElf(path: string): Promise<boolean> {
-  return isStaticElf(await readFile(path), basename(path) === 'busybox' ? path : `busybox ${path}`);
+  return isStaticElf(await readFile(path), path);
 }
 
 async function isFile(path: string): Promise<boolean> {

@@ -33,9 +33,12 @@ export async function writeFileAtomic(
     await mkdir(dir, { recursive: true });
     const handle = await open(temp, 'wx', options.mode ?? 0o644);
     try {
-      // writeFile loops until everything is written; an array is written chunk by chunk so a
-      // large archive never needs one contiguous copy.
-      await handle.writeFile(data instanceof Uint8Array ? data : (data as Uint8Array[]));
+      // Chunk by chunk, so a large archive never needs one contiguous copy; write() may be short.
+      for (const chunk of data instanceof Uint8Array ? [data] : data) {
+        for (let done = 0; done < chunk.byteLength;) {
+          done += (await handle.write(chunk, done, chunk.byteLength - done)).bytesWritten;
+        }
+      }
       await handle.sync();
     } finally {
       await handle.close();

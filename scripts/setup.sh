@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Everything a fresh Debian (bookworm) machine needs before virtcontainers runs: host packages,
+# npm dependencies (which build the addon and the guest agent), and the guest kernel in the cache.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+sudo_cmd=()
+if [ "$(id -u)" -ne 0 ]; then sudo_cmd=(sudo); fi
+
+# qemu-system-x86: the QEMU hypervisor; busybox-static: the guest's shell and tools;
+# g++/make/python3: node-gyp builds the addon and the static agent.
+packages=(qemu-system-x86 busybox-static cpio g++ make python3)
+missing=()
+for pkg in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
+done
+# apt lists are needed both to install and to `apt-get download` the guest kernel.
+if [ ${#missing[@]} -gt 0 ] || [ -z "$(ls -A /var/lib/apt/lists 2>/dev/null | grep -v -e lock -e partial)" ]; then
+  echo "setup: apt-get update"
+  "${sudo_cmd[@]}" apt-get update -qq
+fi
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing ${missing[*]}"
+  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+echo "setup: npm ci (builds the addon, the guest agent and the TypeScript)"
+npm ci --no-audit --no-fund --loglevel=error
+
+echo "setup: guest kernel"
+node --input-type=module -e "
+  const { resolveKernel } = await import('./dist/src/guest/kernel.js');
+  const k = await resolveKernel({ onProgress: (m) => console.log('setup:', m) });
+  console.log('setup: kernel', k.release, k.kernelPath);
+"

@@ -1,0 +1,96 @@
+// virtc from separate processes, as an OCI-style runtime would call it: create in one process,
+// start in the next, and so on; state lives only on disk.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { teardownRoot, vmmProcessesUnder } from '../helpers/pods.js';
+import { tempDir } from '../helpers/tmp.js';
+
+const virtc = fileURLToPath(new URL('../../../bin/virtc.js', import.meta.url));
+const tmp = tempDir('vcc');
+const root = tmp.path;
+
+interface Result { code: number | null; stdout: string; stderr: string }
+
+function run(args: string[], input?: string): Promise<Result> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [virtc, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '', stderr = '';
+    child.stdout.on('data', (d) => { stdout += d; });
+    child.stderr.on('data', (d) => { stderr += d; });
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+    child.stdin.end(input ?? '');
+  });
+}
+
+test.after(async () => {
+  await teardownRoot(root);
+  tmp.remove();
+});
+
+test('usage errors exit 2 and name the problem', async () => {
+  const noId = await run(['pod', 'start']);
+  assert.is(noId.code, 2);
+  assert.match(noId.stderr, /--id is required/);
+  const badInt = await run(['--root', root, 'pod', 'create', '--id', 'x', '--vcpus', 'two']);
+  assert.is(badInt.code, 2);
+  assert.match(badInt.stderr, /--vcpus: expected a whole number, got "two"/);
+});
+
+test('invalid config exits 1 with the field and value, and creates nothing', async () => {
+  const result = await run(['--root', root, 'pod', 'create', '--id', 'bad/id']);
+  assert.is(result.code, 1);
+  assert.match(result.stderr, /id: .*got "bad\/id" \[INVALID_CONFIG\]/);
+  assert.not.ok(existsSync(`${root}/pods/bad`));
+});
+
+test('the pod lifecycle across separate virtc processes', async () => {
+  const created = await run(['--root', root, 'pod', 'create', '--id', 'cli1', '--hypervisor', 'qemu', '--memory', '256', '--json']);
+  assert.is(created.code, 0, created.stderr);
+  assert.is(JSON.parse(created.stdout).state, 'ready');
+
+  const started = await run(['pod', 'start', '--id', 'cli1', '--root', root]);
+  assert.is(started.code, 0, started.stderr);
+  assert.match(started.stdout, /state\s+running/);
+
+  const status = JSON.parse((await run(['--root', root, 'pod', 'status', '--id', 'cli1', '--json'])).stdout);
+  assert.is(status.state, 'running');
+  assert.is(status.hypervisor, 'qemu');
+  assert.ok(status.pid > 0);
+
+  const uname = await run(['--root', root, 'pod', 'enter', '--id', 'cli1', '--', 'uname', '-r']);
+  assert.is(uname.code, 0, uname.stderr);
+  assert.is(uname.stdout.trim(), status.kernelRelease);
+
+  const exit = await run(['--root', root, 'pod', 'enter', '--id', 'cli1', '--', 'sh', '-c', 'exit 42']);
+  assert.is(exit.code, 42);
+
+  const echo = await run(['--root', root, 'pod', 'enter', '--id', 'cli1', '--', 'tr', 'a-z', 'A-Z'], 'hello from stdin\n');
+  assert.is(echo.code, 0, echo.stderr);
+  assert.is(echo.stdout, 'HELLO FROM STDIN\n');
+
+  const missing = await run(['--root', root, 'pod', 'enter', '--id', 'cli1', '--', '/no/such/program']);
+  assert.is(missing.code, 125);
+  assert.match(missing.stderr, /\/no\/such\/program/);
+
+  const list = JSON.parse((await run(['--root', root, 'pod', 'list', '--json'])).stdout) as Array<{ id: string; state: string }>;
+  assert.equal(list.map((p) => [p.id, p.state]), [['cli1', 'running']]);
+
+  const refused = await run(['--root', root, 'pod', 'delete', '--id', 'cli1']);
+  assert.is(refused.code, 1);
+  assert.match(refused.stderr, /POD_RUNNING/);
+
+  const stopped = await run(['--root', root, 'pod', 'stop', '--id', 'cli1']);
+  assert.is(stopped.code, 0, stopped.stderr);
+  assert.match(stopped.stdout, /state\s+stopped/);
+
+  const deleted = await run(['--root', root, 'pod', 'delete', '--id', 'cli1']);
+  assert.is(deleted.code, 0, deleted.stderr);
+  assert.not.ok(existsSync(`${root}/pods/cli1`));
+  assert.equal(vmmProcessesUnder(root), []);
+});
+
+test.run();
