@@ -16,7 +16,15 @@
       "target_name": "vc-agent",
       "type": "executable",
       "sources": [
-        "native/agent/main.cc"
+        "native/agent/main.cc",
+        "native/agent/pid1.cc",
+        "native/agent/event_loop.cc",
+        "native/agent/channel.cc",
+        "native/agent/requests.cc",
+        "native/agent/process.cc",
+        "native/agent/protocol.cc",
+        "native/agent/json.cc",
+        "native/agent/log.cc"
       ],
       "cflags_cc": ["-std=c++17", "-Wall", "-Wextra", "-O2", "-fno-exceptions"],
       "ldflags": ["-static"]

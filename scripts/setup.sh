@@ -8,8 +8,9 @@ sudo_cmd=()
 if [ "$(id -u)" -ne 0 ]; then sudo_cmd=(sudo); fi
 
 # qemu-system-x86: the QEMU hypervisor; busybox-static: the guest's shell and tools;
-# g++/make/python3: node-gyp builds the addon and the static agent.
-packages=(qemu-system-x86 busybox-static cpio g++ make python3)
+# kmod: modinfo, an independent check in the module tests; g++/make/python3: node-gyp builds
+# the addon and the static agent.
+packages=(qemu-system-x86 busybox-static cpio kmod g++ make python3)
 missing=()
 for pkg in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")

@@ -1,1 +1,102 @@
-int main(){return 0;}
+// vc-agent: the guest agent of virtcontainers. As PID 1 of the VM it sets up the guest and serves
+// the agent protocol (docs/agent-protocol.md) on virtio-serial and/or vsock. For host tests,
+// `vc-agent --serve-unix PATH` serves the same protocol on a Unix socket without any PID-1 setup.
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+
+#include "agent.h"
+#include "event_loop.h"
+#include "log.h"
+#include "pid1.h"
+
+static constexpr uint32_t kVsockPort = 1024;
+static constexpr int kSerialWaitMs = 10000;
+
+// Init must never exit (the kernel would panic): a fatal error powers the VM off instead.
+[[noreturn]] static void fatal(const Agent& a, const char* what) {
+  logf("fatal: %s: %s", what, strerror(errno));
+  if (a.pid1) pid1_power_off();
+  _exit(1);
+}
+
+static void usage() {
+  std::fprintf(stderr,
+               "usage: vc-agent --serve-unix PATH   serve the agent protocol on a Unix socket\n"
+               "       vc-agent --version\n"
+               "As PID 1 (the VM's /init) it takes no arguments.\n");
+}
+
+int main(int argc, char** argv) {
+  Agent a;
+  // Explicit options win so the test mode also works as PID 1 of a PID namespace; otherwise, as
+  // init, argv holds whatever the kernel command line left over and is ignored.
+  if (argc >= 2 && std::strcmp(argv[1], "--version") == 0) {
+    std::printf("%s\n", kAgentName);
+    return 0;
+  }
+  if (argc == 3 && std::strcmp(argv[1], "--serve-unix") == 0) {
+    a.unix_path = argv[2];
+  } else if (getpid() == 1) {
+    a.pid1 = true;
+  } else {
+    usage();
+    return 2;
+  }
+
+  if (a.pid1) {
+    pid1_setup();
+  } else {
+    for (int fd = 0; fd < 3; fd++) {  // see ensure_std_fds() in pid1.cc
+      if (fcntl(fd, F_GETFD) < 0 && open("/dev/null", O_RDWR) < 0) fatal(a, "open /dev/null");
+    }
+  }
+
+  // SIGCHLD (and, in test mode, the termination signals) arrive through a signalfd, so the loop
+  // handles them between events instead of in async handlers. Writes to a closed pipe or socket
+  // should fail with EPIPE rather than kill the agent.
+  sigset_t mask;
+  sigemptyset(&mask);
+  sigaddset(&mask, SIGCHLD);
+  if (!a.pid1) {
+    sigaddset(&mask, SIGTERM);
+    sigaddset(&mask, SIGINT);
+  }
+  if (sigprocmask(SIG_BLOCK, &mask, nullptr) != 0) fatal(a, "sigprocmask");
+  a.sigfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+  if (a.sigfd < 0) fatal(a, "signalfd");
+  signal(SIGPIPE, SIG_IGN);
+
+  rlimit rl;
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+    rl.rlim_cur = rl.rlim_max;  // many connections and processes, 3-4 fds each
+    setrlimit(RLIMIT_NOFILE, &rl);
+  }
+
+  if (a.pid1) {
+    int fd = listen_vsock(kVsockPort);
+    if (fd >= 0) a.listeners.push_back(Listener{fd, "vsock"});
+    a.serial.scanning = true;
+    a.serial.scan_deadline_ms = monotonic_ms() + kSerialWaitMs;
+  } else {
+    // Orphaned grandchildren are reaped here as they would be by init in the VM.
+    prctl(PR_SET_CHILD_SUBREAPER, 1);
+    int fd = listen_unix(a.unix_path);
+    if (fd < 0) return 1;
+    a.listeners.push_back(Listener{fd, "unix"});
+  }
+
+  run_event_loop(a);
+
+  if (a.pid1) pid1_power_off();
+  process_kill_all(a);
+  unlink(a.unix_path.c_str());
+  return 0;
+}

@@ -27,7 +27,7 @@ export interface ProcessLink {
 
 export interface ProcessInit {
   id: number;
-  pid: number | null;
+  pid: number;
   tty: boolean;
   /**
    * True for processes this connection exec'ed: their TTY-ness is known, so STDERR frames for a
@@ -60,8 +60,8 @@ interface PendingWrite {
 export class AgentProcess {
   /** Agent process id (the protocol's id, not the guest pid). */
   readonly id: number;
-  /** Guest pid; null when attached and the agent did not report it. */
-  readonly pid: number | null;
+  /** Guest pid; 0 (never a real pid here) after attach(), whose result does not carry it in v1. */
+  readonly pid: number;
   readonly tty: boolean;
   /** Honours the protocol's 256 KiB STDIN window; end() closes the guest's stdin. */
   readonly stdin: Writable;

@@ -6,7 +6,7 @@ import { execFile } from 'node:child_process';
 import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { makeTempDir, publishDir } from './cache.js';
+import { makeTempDir, publishDir, removeStaleTemps } from './cache.js';
 import { GuestError } from './errors.js';
 
 const execFileAsync = promisify(execFile);
@@ -64,6 +64,7 @@ export async function downloadAndExtract(
   parent: string,
   options: { signal?: AbortSignal; onProgress?: (msg: string) => void; validate?: (root: string) => Promise<void> } = {},
 ): Promise<Extracted> {
+  await removeStaleTemps(parent);
   const temp = await makeTempDir(parent, pkg);
   try {
     options.onProgress?.(`downloading ${pkg} (apt-get download)`);

@@ -1,6 +1,6 @@
 // Where fetched kernels, busybox and built initrds live, and how files and directories get there
 // without anyone ever seeing them half-written (a crash or a full disk leaves the old state).
-import { mkdir, mkdtemp, open, rename, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, open, readdir, rename, rm, stat } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { homedir } from 'node:os';
 import { basename, dirname, isAbsolute, join } from 'node:path';
@@ -74,6 +74,33 @@ export async function publishDir(tempDir: string, finalDir: string): Promise<'cr
   }
   await syncDir(dirname(finalDir));
   return 'created';
+}
+
+/**
+ * Removes temp files and dirs (ours: ".tmp-*" dirs, ".*.tmp" files) older than `maxAgeMs` from
+ * `dir`: what a process killed mid-download or mid-write left behind. Younger ones may belong to
+ * a process still at work and are kept. Best effort: failures are ignored.
+ */
+export async function removeStaleTemps(dir: string, maxAgeMs = 60 * 60 * 1000): Promise<string[]> {
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch {
+    return [];
+  }
+  const removed: string[] = [];
+  for (const name of names) {
+    if (!name.startsWith('.') || !(name.startsWith('.tmp-') || name.endsWith('.tmp'))) continue;
+    const path = join(dir, name);
+    try {
+      if (Date.now() - (await stat(path)).mtimeMs < maxAgeMs) continue;
+      await rm(path, { recursive: true, force: true });
+      removed.push(name);
+    } catch {
+      // Gone already (another process cleaned up) or not ours to remove: leave it.
+    }
+  }
+  return removed;
 }
 
 async function syncDir(dir: string): Promise<void> {

@@ -8,9 +8,9 @@
 // always give the same bytes and the same <cache>/initrd/<digest>.cpio.
 import { createHash } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { findBusybox } from './busybox.js';
-import { cacheDir, writeFileAtomic } from './cache.js';
+import { cacheDir, removeStaleTemps, writeFileAtomic } from './cache.js';
 import { cpioChunks, sortEntries, type CpioEntry } from './cpio.js';
 import { GuestError, throwIfAborted } from './errors.js';
 import { GUEST_MODULES, resolveModules } from './modules.js';
@@ -148,6 +148,7 @@ export async function buildInitrd(opts: BuildInitrdOptions): Promise<BuiltInitrd
   }
   throwIfAborted(opts.signal, 'initrd');
   const chunks = cpioChunks(spec.entries);
+  await removeStaleTemps(dirname(path));
   await writeFileAtomic(path, chunks, { mode: 0o644 });
   progress(`wrote ${path} (${chunks.reduce((n, c) => n + c.length, 0)} bytes, ${spec.entries.length} entries, ${spec.modules.length} modules)`);
   return { path, digest, cached: false, modules: spec.modules };

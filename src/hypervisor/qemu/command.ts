@@ -3,8 +3,14 @@ import type { VmSpec } from '../types.js';
 
 export type QemuAccel = 'kvm' | 'tcg';
 
-export function qemuArgs(spec: VmSpec, accel: QemuAccel): string[] {
+/**
+ * `hostTscKhz`: under TCG the guest reads the host's TSC, but the kernel often fails to calibrate
+ * it against the emulated PIT and then hangs before /init (7 of 10 boots here); telling it the rate
+ * skips that calibration.
+ */
+export function qemuArgs(spec: VmSpec, accel: QemuAccel, hostTscKhz?: number): string[] {
   const { paths } = spec;
+  const cmdline = accel === 'tcg' && hostTscKhz ? `${spec.kernelCmdline} tsc_early_khz=${hostTscKhz}` : spec.kernelCmdline;
   return [
     '-name', `vc-${spec.id}`,
     // microvm: no PCI, no firmware; ACPI describes its virtio-mmio devices to the kernel. Under TCG
@@ -17,7 +23,7 @@ export function qemuArgs(spec: VmSpec, accel: QemuAccel): string[] {
     '-nodefaults', '-no-user-config', '-display', 'none', '-no-reboot',
     '-kernel', spec.kernelPath,
     '-initrd', spec.initrdPath,
-    '-append', spec.kernelCmdline,
+    '-append', cmdline,
     '-chardev', `file,id=console,path=${paths.console}`,
     '-serial', 'chardev:console',
     '-device', 'virtio-serial-device,max_ports=2',
@@ -27,4 +33,12 @@ export function qemuArgs(spec: VmSpec, accel: QemuAccel): string[] {
     '-daemonize',
     '-pidfile', paths.pidFile,
   ];
+}
+
+/** The host TSC rate from /proc/cpuinfo's "cpu MHz" (the TSC rate on the VMs these run on). */
+export function tscKhzFromCpuinfo(cpuinfo: string): number | undefined {
+  const match = /^cpu MHz\s*:\s*([\d.]+)/m.exec(cpuinfo);
+  if (!match) return undefined;
+  const khz = Math.round(Number(match[1]) * 1000);
+  return Number.isFinite(khz) && khz > 0 ? khz : undefined;
 }

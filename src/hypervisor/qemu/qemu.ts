@@ -9,7 +9,7 @@ import { native } from '../../native.js';
 import type { PodPaths } from '../../store/paths.js';
 import type { VmmRecord } from '../../store/pod-store.js';
 import type { AgentEndpoint, Hypervisor, VmSpec } from '../types.js';
-import { qemuArgs, type QemuAccel } from './command.js';
+import { qemuArgs, tscKhzFromCpuinfo, type QemuAccel } from './command.js';
 import { QmpClient } from './qmp.js';
 
 export class QemuHypervisor implements Hypervisor {
@@ -29,12 +29,13 @@ export class QemuHypervisor implements Hypervisor {
   async start(spec: VmSpec, options: { signal?: AbortSignal } = {}): Promise<VmmRecord> {
     const binary = await this.resolveBinary();
     const accel = this.accel();
+    const tscKhz = accel === 'tcg' ? tscKhzFromCpuinfo(await readFile('/proc/cpuinfo', 'utf8').catch(() => '')) : undefined;
     await this.cleanup(spec.paths);
     try {
       // With -daemonize the launcher exits once the VM is set up, so its exit status is the
       // start result and QEMU's own errors arrive on its stderr.
       await new Promise<void>((resolve, reject) => {
-        execFile(binary, qemuArgs(spec, accel), { signal: options.signal, timeout: 60_000 }, (err, _stdout, stderr) => {
+        execFile(binary, qemuArgs(spec, accel, tscKhz), { signal: options.signal, timeout: 60_000 }, (err, _stdout, stderr) => {
           if (!err) return resolve();
           const detail = stderr.trim() || err.message;
           reject(new VcError('HYPERVISOR_FAILED', `qemu failed to start pod ${spec.id}: ${detail}`, { cause: err }));

@@ -1,6 +1,6 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { qemuArgs } from '../../../src/hypervisor/qemu/command.js';
+import { qemuArgs, tscKhzFromCpuinfo } from '../../../src/hypervisor/qemu/command.js';
 import { podPaths } from '../../../src/store/paths.js';
 import type { VmSpec } from '../../../src/hypervisor/types.js';
 
@@ -38,6 +38,16 @@ test('resources, boot files, and every socket live in the pod directory', () => 
   assert.ok(valueAfter(args, '-device').includes('virtserialport,chardev=agent,name=agent'));
   assert.equal(valueAfter(args, '-pidfile'), ['/r/pods/p1/vmm.pid']);
   assert.ok(args.includes('-daemonize') && args.includes('-no-reboot'));
+});
+
+test('tcg boots are told the host TSC rate; kvm boots are not', () => {
+  assert.equal(valueAfter(qemuArgs(spec, 'tcg', 2445430), '-append'), ['console=ttyS0 tsc_early_khz=2445430']);
+  assert.equal(valueAfter(qemuArgs(spec, 'kvm', 2445430), '-append'), ['console=ttyS0']);
+});
+
+test('the TSC rate is read from cpuinfo, and absent when cpuinfo has none', () => {
+  assert.is(tscKhzFromCpuinfo('processor\t: 0\ncpu MHz\t\t: 2445.430\ncache size : 512 KB\n'), 2445430);
+  assert.is(tscKhzFromCpuinfo('processor\t: 0\n'), undefined);
 });
 
 test.run();

@@ -1,0 +1,61 @@
+// The agent's whole state, owned by main() and passed by reference: connections to the host,
+// processes it started, pending `wait` requests. Single-threaded; see event_loop.cc.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "channel.h"
+#include "process.h"
+
+constexpr const char kAgentName[] = "vc-agent 0.1.0";
+
+// A `wait` request that arrived before its process exited; answered by process_service().
+struct Waiter {
+  uint64_t conn;
+  uint32_t request;
+  uint32_t process;
+};
+
+struct Listener {
+  int fd;
+  const char* kind;  // "vsock" or "unix", for logs
+};
+
+// The virtio-serial port. Unlike sockets there is one fd for the VM's lifetime; a Connection
+// exists only while the host side is open (no POLLHUP), so each host session starts clean.
+struct SerialPort {
+  int fd = -1;
+  uint64_t conn = 0;  // id of the current Connection, 0 while no host is connected
+  std::string dev;
+  bool scanning = false;  // still looking for the port in /sys/class/virtio-ports
+  int64_t scan_deadline_ms = 0;
+  int64_t next_scan_ms = 0;
+};
+
+struct Agent {
+  bool pid1 = false;
+  int sigfd = -1;
+  std::string unix_path;  // test mode socket, removed on exit
+  bool ready_logged = false;
+
+  std::vector<Listener> listeners;
+  SerialPort serial;
+  std::map<uint64_t, std::unique_ptr<Connection>> conns;
+  uint64_t next_conn_id = 1;
+
+  std::map<uint32_t, std::unique_ptr<Process>> procs;
+  std::map<pid_t, uint32_t> pids;  // live children we started -> process id
+  uint32_t next_proc_id = 1;
+  std::vector<Waiter> waiters;
+
+  bool shutdown_requested = false;   // `shutdown` op answered; stop serving
+  bool terminate_requested = false;  // test mode: SIGTERM/SIGINT
+};
+
+int64_t monotonic_ms();

@@ -1,0 +1,348 @@
+#include "channel.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <linux/vm_sockets.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "agent.h"
+#include "json.h"
+#include "log.h"
+#include "protocol.h"
+#include "requests.h"
+
+// --- OutBuffer -------------------------------------------------------------------------------
+
+void OutBuffer::consume(size_t n) {
+  off_ += n;
+  if (off_ >= data_.size()) {
+    clear();
+  } else if (off_ >= (64u << 10) && off_ * 2 >= data_.size()) {
+    // Compact once the consumed head dominates, so appends do not grow the string forever.
+    data_.erase(0, off_);
+    off_ = 0;
+  }
+}
+
+void OutBuffer::clear() {
+  data_.clear();
+  off_ = 0;
+  if (data_.capacity() > (4u << 20)) data_.shrink_to_fit();  // do not pin a burst's memory
+}
+
+// --- connections -----------------------------------------------------------------------------
+
+Connection& conn_add(Agent& a, int fd, bool serial, const char* kind) {
+  auto c = std::make_unique<Connection>();
+  c->id = a.next_conn_id++;
+  c->fd = fd;
+  c->serial = serial;
+  c->kind = kind;
+  Connection& ref = *c;
+  a.conns[ref.id] = std::move(c);
+  return ref;
+}
+
+Connection* conn_find(Agent& a, uint64_t id) {
+  auto it = a.conns.find(id);
+  if (it == a.conns.end() || it->second->dead) return nullptr;
+  return it->second.get();
+}
+
+void conn_send(Connection& c, uint8_t type, uint32_t id, const void* payload, size_t len) {
+  if (c.dead) return;
+  proto::encode(c.wbuf.tail(), type, id, payload, len);
+}
+
+void conn_drop(Agent& a, Connection& c, const char* why) {
+  if (c.dead) return;
+  c.dead = true;
+  if (c.serial) logf("host disconnected from %s (%s)", c.kind, why);
+  process_detach_all(a, c.id);
+  for (size_t i = 0; i < a.waiters.size();) {
+    if (a.waiters[i].conn == c.id) {
+      a.waiters.erase(a.waiters.begin() + i);
+    } else {
+      i++;
+    }
+  }
+}
+
+void conn_protocol_error(Agent& a, Connection& c, const std::string& why) {
+  logf("%s connection: %s", c.kind, why.c_str());
+  // id 0 is never a request id: the host can log this as the reason before it closes.
+  respond_error(c, 0, "BAD_REQUEST", why);
+  c.rbuf.clear();
+  if (c.serial) {
+    c.discarding = true;
+    return;
+  }
+  conn_on_writable(a, c);  // one best-effort attempt to deliver the reason
+  conn_drop(a, c, "protocol error");
+}
+
+static void conn_lost(Agent& a, Connection& c, const char* why) {
+  if (c.serial) {
+    serial_host_gone(a);
+  } else {
+    conn_drop(a, c, why);
+  }
+}
+
+// Decodes and handles every whole frame in c.rbuf.
+static void conn_process_input(Agent& a, Connection& c) {
+  size_t off = 0;
+  while (!c.dead && !c.discarding) {
+    proto::Frame frame;
+    size_t used = 0;
+    std::string error;
+    auto r = proto::decode(reinterpret_cast<const uint8_t*>(c.rbuf.data()) + off,
+                           c.rbuf.size() - off, &frame, &used, &error);
+    if (r == proto::DecodeResult::kNeedMore) break;
+    if (r == proto::DecodeResult::kMalformed) {
+      conn_protocol_error(a, c, "malformed frame: " + error);
+      return;
+    }
+    off += used;
+    handle_frame(a, c, frame);
+  }
+  if (!c.dead && !c.discarding) c.rbuf.erase(0, off);
+}
+
+void conn_on_readable(Agent& a, Connection& c) {
+  static char buf[64 * 1024];
+  // A few reads per wakeup at most, so one busy connection cannot starve the others.
+  for (int round = 0; round < 4 && !c.dead; round++) {
+    ssize_t n = read(c.fd, buf, sizeof buf);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN) return;
+      conn_lost(a, c, strerror(errno));
+      return;
+    }
+    if (n == 0) {
+      conn_lost(a, c, "closed by host");
+      return;
+    }
+    if (c.discarding) continue;
+    c.rbuf.append(buf, static_cast<size_t>(n));
+    conn_process_input(a, c);
+    if (static_cast<size_t>(n) < sizeof buf) return;
+  }
+}
+
+void conn_on_writable(Agent& a, Connection& c) {
+  while (!c.dead && !c.wbuf.empty()) {
+    ssize_t n = write(c.fd, c.wbuf.data(), c.wbuf.size());
+    if (n > 0) {
+      c.wbuf.consume(static_cast<size_t>(n));
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    // virtio-serial also answers EAGAIN while no host is connected; POLLHUP tells us that.
+    if (n < 0 && errno == EAGAIN) return;
+    conn_lost(a, c, n < 0 ? strerror(errno) : "write returned 0");
+    return;
+  }
+}
+
+void conns_reap_dead(Agent& a) {
+  for (auto it = a.conns.begin(); it != a.conns.end();) {
+    if (it->second->dead) {
+      if (!it->second->serial) close(it->second->fd);
+      it = a.conns.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
+void conns_flush_all(Agent& a, int timeout_ms) {
+  int64_t deadline = monotonic_ms() + timeout_ms;
+  for (;;) {
+    std::vector<pollfd> fds;
+    std::vector<Connection*> owners;
+    for (auto& [id, c] : a.conns) {
+      if (c->dead || c->wbuf.empty()) continue;
+      conn_on_writable(a, *c);
+      if (c->dead || c->wbuf.empty()) continue;
+      fds.push_back(pollfd{c->fd, POLLOUT, 0});
+      owners.push_back(c.get());
+    }
+    int64_t left = deadline - monotonic_ms();
+    if (fds.empty() || left <= 0) return;
+    // virtio-serial with no host reports POLLHUP immediately; give up on it rather than spin.
+    if (poll(fds.data(), fds.size(), static_cast<int>(left)) < 0 && errno != EINTR) return;
+    for (size_t i = 0; i < fds.size(); i++) {
+      if (fds[i].revents & (POLLHUP | POLLERR)) owners[i]->wbuf.clear();
+    }
+  }
+}
+
+// --- listeners -------------------------------------------------------------------------------
+
+int listen_unix(const std::string& path) {
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  if (path.empty() || path.size() >= sizeof addr.sun_path) {
+    logf("unix socket path too long or empty: %s", path.c_str());
+    return -1;
+  }
+  std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    logf("socket(AF_UNIX): %s", strerror(errno));
+    return -1;
+  }
+  // A stale socket from an earlier run would make bind fail; remove it, but nothing else.
+  struct stat st;
+  if (lstat(path.c_str(), &st) == 0 && S_ISSOCK(st.st_mode)) unlink(path.c_str());
+  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) < 0 || listen(fd, 64) < 0) {
+    logf("listen on %s: %s", path.c_str(), strerror(errno));
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+int listen_vsock(uint32_t port) {
+  int fd = socket(AF_VSOCK, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    logf("vsock unavailable: socket: %s", strerror(errno));
+    return -1;
+  }
+  sockaddr_vm addr{};
+  addr.svm_family = AF_VSOCK;
+  addr.svm_port = port;
+  addr.svm_cid = VMADDR_CID_ANY;
+  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) < 0 || listen(fd, 64) < 0) {
+    logf("vsock unavailable: listen on port %u: %s", port, strerror(errno));
+    close(fd);
+    return -1;
+  }
+  logf("listening on vsock port %u", port);
+  return fd;
+}
+
+void listener_accept(Agent& a, int fd, const char* kind) {
+  for (int i = 0; i < 16; i++) {
+    int c = accept4(fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (c < 0) {
+      if (errno == EINTR) continue;
+      if (errno != EAGAIN && errno != ECONNABORTED) logf("accept on %s: %s", kind, strerror(errno));
+      return;
+    }
+    conn_add(a, c, false, kind);
+  }
+}
+
+// --- virtio-serial ---------------------------------------------------------------------------
+
+static bool read_small_file(const std::string& path, std::string* out) {
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  char buf[256];
+  ssize_t n = read(fd, buf, sizeof buf);
+  close(fd);
+  if (n < 0) return false;
+  out->assign(buf, static_cast<size_t>(n));
+  return true;
+}
+
+int serial_open(const char* port_name, std::string* dev) {
+  const char* kClass = "/sys/class/virtio-ports";
+  DIR* d = opendir(kClass);
+  if (!d) return -1;
+  int fd = -1;
+  while (dirent* e = readdir(d)) {
+    if (e->d_name[0] == '.') continue;
+    std::string name;
+    if (!read_small_file(std::string(kClass) + "/" + e->d_name + "/name", &name)) continue;
+    while (!name.empty() && (name.back() == '\n' || name.back() == '\0')) name.pop_back();
+    if (name != port_name) continue;
+    std::string path = std::string("/dev/") + e->d_name;
+    fd = open(path.c_str(), O_RDWR | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+    if (fd >= 0) *dev = path;  // else devtmpfs has not created the node yet: next scan
+    break;
+  }
+  closedir(d);
+  return fd;
+}
+
+// The port reports POLLHUP exactly while the host side is closed (and then poll never blocks,
+// which is why the fd stays out of the main poll set until the host is there).
+static bool serial_host_connected(int fd) {
+  pollfd p{fd, POLLIN, 0};
+  if (poll(&p, 1, 0) < 0) return false;
+  return !(p.revents & POLLHUP);
+}
+
+static void serial_discard_input(int fd) {
+  static char buf[64 * 1024];
+  // With the host gone, read() returns what it left and then 0 (not EAGAIN); the bound is a
+  // safety net only.
+  for (int i = 0; i < 1024; i++) {
+    ssize_t n = read(fd, buf, sizeof buf);
+    if (n > 0) continue;
+    if (n < 0 && errno == EINTR) continue;
+    return;
+  }
+}
+
+void serial_host_gone(Agent& a) {
+  if (Connection* c = conn_find(a, a.serial.conn)) conn_drop(a, *c, "port closed");
+  a.serial.conn = 0;
+  if (a.serial.fd >= 0) serial_discard_input(a.serial.fd);
+}
+
+static void log_ready_once(Agent& a) {
+  if (a.ready_logged) return;
+  a.ready_logged = true;
+  logf("ready");
+}
+
+void serial_update(Agent& a) {
+  SerialPort& s = a.serial;
+  if (s.fd < 0 && s.scanning) {
+    int64_t now = monotonic_ms();
+    if (now >= s.next_scan_ms) {
+      s.fd = serial_open("agent", &s.dev);
+      if (s.fd >= 0) {
+        s.scanning = false;
+        logf("using virtio-serial port %s", s.dev.c_str());
+        log_ready_once(a);
+      } else if (now >= s.scan_deadline_ms) {
+        if (!a.listeners.empty()) {
+          s.scanning = false;  // vsock serves; no serial port in this VM
+        } else if (s.next_scan_ms <= s.scan_deadline_ms) {
+          logf("no virtio-serial port named agent after 10 s and no vsock; still looking");
+        }
+      }
+      // Fast polling while the port is expected (module just loaded), slow afterwards.
+      s.next_scan_ms = now + (now < s.scan_deadline_ms ? 20 : 1000);
+    }
+  }
+  if (!a.listeners.empty()) log_ready_once(a);
+  if (s.fd >= 0 && s.conn == 0 && serial_host_connected(s.fd)) {
+    Connection& c = conn_add(a, s.fd, true, "virtio-serial");
+    s.conn = c.id;
+    logf("host connected on %s", s.dev.c_str());
+  }
+}
+
+int serial_poll_timeout(const Agent& a) {
+  const SerialPort& s = a.serial;
+  if (s.fd >= 0 && s.conn == 0) return 20;  // host absent: check for it every 20 ms
+  if (s.fd < 0 && s.scanning) {
+    int64_t left = s.next_scan_ms - monotonic_ms();
+    return left < 0 ? 0 : static_cast<int>(left);
+  }
+  return -1;
+}

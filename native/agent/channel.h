@@ -1,0 +1,72 @@
+// Connections to the host: framing on a byte stream, write buffering, the virtio-serial port's
+// host sessions, and the vsock / Unix listeners.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+struct Agent;
+
+// Frames waiting to be written to one connection.
+class OutBuffer {
+ public:
+  size_t size() const { return data_.size() - off_; }
+  bool empty() const { return size() == 0; }
+  const char* data() const { return data_.data() + off_; }
+  std::string* tail() { return &data_; }  // append target for proto::encode
+  void consume(size_t n);
+  void clear();
+
+ private:
+  std::string data_;
+  size_t off_ = 0;
+};
+
+// Output of processes is read only while their connection has less than this waiting, so a slow
+// host throttles processes through their pipes (protocol: "Flow control").
+constexpr size_t kConnOutputHighWater = 1u << 20;
+// Requests are not read while this much (responses, acks) waits for the host to read.
+constexpr size_t kConnInputPause = 4u << 20;
+
+struct Connection {
+  uint64_t id = 0;
+  int fd = -1;
+  bool serial = false;      // fd belongs to the SerialPort and outlives this connection
+  const char* kind = "";    // for logs
+  bool hello = false;       // `hello` answered; other requests allowed
+  bool dead = false;        // dropped; erased (and closed) by conns_reap_dead()
+  bool discarding = false;  // serial after malformed input: ignore input until the host reconnects
+  std::string rbuf;         // received bytes not yet forming a whole frame
+  OutBuffer wbuf;
+};
+
+Connection& conn_add(Agent& a, int fd, bool serial, const char* kind);
+// nullptr when no such connection or when it has been dropped.
+Connection* conn_find(Agent& a, uint64_t id);
+void conn_send(Connection& c, uint8_t type, uint32_t id, const void* payload, size_t len);
+void conn_on_readable(Agent& a, Connection& c);
+void conn_on_writable(Agent& a, Connection& c);
+// Marks the connection dead, detaches its processes (they keep running) and forgets its waiters.
+void conn_drop(Agent& a, Connection& c, const char* why);
+// Input that cannot be trusted any more: tell the host why (RESPONSE id 0), then drop the
+// connection (sockets) or ignore its input until the host reconnects (virtio-serial).
+void conn_protocol_error(Agent& a, Connection& c, const std::string& why);
+void conns_reap_dead(Agent& a);
+// Writes what it can to every connection, waiting up to timeout_ms for slow ones (shutdown).
+void conns_flush_all(Agent& a, int timeout_ms);
+
+int listen_unix(const std::string& path);  // -1 on failure (logged)
+int listen_vsock(uint32_t port);           // -1 on failure (logged)
+void listener_accept(Agent& a, int fd, const char* kind);
+
+// Finds /dev/<entry> for the /sys/class/virtio-ports/<entry> whose name is port_name and opens it;
+// -1 while it does not exist (yet).
+int serial_open(const char* port_name, std::string* dev);
+// Called every loop iteration: scans for the port while needed and starts a host session when
+// the host side has been opened.
+void serial_update(Agent& a);
+// The host closed its side: drop the session and discard whatever it left unread.
+void serial_host_gone(Agent& a);
+// How long the loop may sleep as far as the serial port is concerned (-1 = indefinitely).
+int serial_poll_timeout(const Agent& a);

@@ -1,0 +1,342 @@
+#include "requests.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/ioctl.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+
+#include "agent.h"
+#include "log.h"
+
+// --- responses -------------------------------------------------------------------------------
+
+void respond_ok(Connection& c, uint32_t id, const json::Value& result) {
+  std::string payload = "{\"ok\":true,\"result\":";
+  json::serialize_to(result, &payload);
+  payload.push_back('}');
+  conn_send(c, proto::kResponse, id, payload.data(), payload.size());
+}
+
+void respond_error(Connection& c, uint32_t id, const char* code, const std::string& message) {
+  json::Value err = json::Value::object();
+  err.set("code", json::Value::string(code));
+  err.set("message", json::Value::string(message));
+  json::Value v = json::Value::object();
+  v.set("ok", json::Value::boolean(false));
+  v.set("error", std::move(err));
+  std::string payload = json::serialize(v);
+  conn_send(c, proto::kResponse, id, payload.data(), payload.size());
+}
+
+// --- arguments -------------------------------------------------------------------------------
+
+// Typed access to request arguments. Each getter returns false after recording a BAD_REQUEST
+// message that names the argument. null counts as absent (JSON.stringify keeps null but drops
+// undefined, so hosts may send either for an optional argument).
+class Args {
+ public:
+  explicit Args(const json::Value& req) : req_(req) {}
+  const std::string& error() const { return error_; }
+
+  const json::Value* get(const char* name) const {
+    const json::Value* v = req_.find(name);
+    return v && !v->is_null() ? v : nullptr;
+  }
+
+  bool integer(const char* name, bool required, double lo, double hi, int64_t* out,
+               bool* present = nullptr) {
+    const json::Value* v = get(name);
+    if (present) *present = v != nullptr;
+    if (!v) return required ? fail(name, "missing") : true;
+    double d = v->as_number();
+    if (!v->is_number() || d != std::floor(d) || d < lo || d > hi) {
+      error_ = std::string(name) + ": expected an integer from " + fmt(lo) + " to " + fmt(hi);
+      return false;
+    }
+    *out = static_cast<int64_t>(d);
+    return true;
+  }
+
+  bool process_id(uint32_t* out) {
+    int64_t v = 0;
+    if (!integer("process", true, 1, 4294967295.0, &v)) return false;
+    *out = static_cast<uint32_t>(v);
+    return true;
+  }
+
+  bool boolean(const char* name, bool* out) {
+    const json::Value* v = get(name);
+    if (!v) return true;
+    if (!v->is_bool()) return fail(name, "expected a boolean");
+    *out = v->as_bool();
+    return true;
+  }
+
+  // Strings end up in execve()/chdir(), which cannot carry NUL bytes.
+  bool string(const char* name, std::string* out) {
+    const json::Value* v = get(name);
+    if (!v) return true;
+    if (!v->is_string()) return fail(name, "expected a string");
+    if (v->as_string().find('\0') != std::string::npos) return fail(name, "contains a NUL byte");
+    *out = v->as_string();
+    return true;
+  }
+
+  bool string_array(const char* name, bool required, std::vector<std::string>* out) {
+    const json::Value* v = get(name);
+    if (!v) return required ? fail(name, "missing") : true;
+    if (!v->is_array()) return fail(name, "expected an array of strings");
+    for (size_t i = 0; i < v->items().size(); i++) {
+      const json::Value& item = v->items()[i];
+      std::string at = std::string(name) + "[" + std::to_string(i) + "]";
+      if (!item.is_string()) return fail(at.c_str(), "expected a string");
+      if (item.as_string().find('\0') != std::string::npos) {
+        return fail(at.c_str(), "contains a NUL byte");
+      }
+      out->push_back(item.as_string());
+    }
+    return true;
+  }
+
+ private:
+  bool fail(const char* name, const char* what) {
+    error_ = std::string(name) + ": " + what;
+    return false;
+  }
+  static std::string fmt(double d) { return std::to_string(static_cast<int64_t>(d)); }
+
+  const json::Value& req_;
+  std::string error_;
+};
+
+// --- ops -------------------------------------------------------------------------------------
+
+static json::Value empty_result() { return json::Value::object(); }
+
+static void op_hello(Agent&, Connection& c, uint32_t id, const json::Value& req) {
+  const json::Value* v = req.find("version");
+  if (!v) return respond_error(c, id, "BAD_REQUEST", "version: missing");
+  if (!v->is_number()) return respond_error(c, id, "BAD_REQUEST", "version: expected a number");
+  if (v->as_number() != 1) {
+    std::string got = json::serialize(*v);
+    return respond_error(c, id, "VERSION_MISMATCH",
+                         "agent speaks protocol version 1, host asked for " + got);
+  }
+  c.hello = true;
+  json::Value r = json::Value::object();
+  r.set("version", json::Value::number(1));
+  r.set("agent", json::Value::string(kAgentName));
+  respond_ok(c, id, r);
+}
+
+static bool read_text_file(const char* path, std::string* out) {
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  out->clear();
+  char buf[4096];
+  for (;;) {
+    ssize_t n = read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    out->append(buf, static_cast<size_t>(n));
+    if (out->size() > (1u << 20)) break;
+  }
+  close(fd);
+  return true;
+}
+
+// "MemTotal:  1234 kB" -> 1234; -1 if the field is missing.
+static double meminfo_kib(const std::string& meminfo, const char* field) {
+  std::string key = std::string("\n") + field + ":";
+  std::string text = "\n" + meminfo;
+  size_t at = text.find(key);
+  if (at == std::string::npos) return -1;
+  return std::strtod(text.c_str() + at + key.size(), nullptr);
+}
+
+static void op_guest_info(Agent&, Connection& c, uint32_t id, const json::Value&) {
+  utsname u{};
+  std::string uptime, meminfo;
+  if (uname(&u) != 0 || !read_text_file("/proc/uptime", &uptime) ||
+      !read_text_file("/proc/meminfo", &meminfo)) {
+    return respond_error(c, id, "INTERNAL", std::string("guest_info: ") + strerror(errno));
+  }
+  long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+  json::Value r = json::Value::object();
+  r.set("kernelRelease", json::Value::string(u.release));
+  r.set("uptimeSec", json::Value::number(std::strtod(uptime.c_str(), nullptr)));
+  r.set("memTotalKiB", json::Value::number(meminfo_kib(meminfo, "MemTotal")));
+  r.set("memAvailableKiB", json::Value::number(meminfo_kib(meminfo, "MemAvailable")));
+  r.set("cpus", json::Value::number(cpus > 0 ? static_cast<double>(cpus) : 1));
+  r.set("agent", json::Value::string(kAgentName));
+  respond_ok(c, id, r);
+}
+
+static void op_exec(Agent& a, Connection& c, uint32_t id, const json::Value& req) {
+  Args args(req);
+  ExecSpec spec;
+  int64_t rows = 0, cols = 0;
+  bool has_rows = false, has_cols = false;
+  bool ok = args.string_array("argv", true, &spec.argv) &&
+            args.string_array("env", false, &spec.env) && args.string("cwd", &spec.cwd) &&
+            args.boolean("tty", &spec.tty) &&
+            args.integer("rows", false, 0, 65535, &rows, &has_rows) &&
+            args.integer("cols", false, 0, 65535, &cols, &has_cols);
+  if (!ok) return respond_error(c, id, "BAD_REQUEST", args.error());
+  if (spec.argv.empty()) return respond_error(c, id, "BAD_REQUEST", "argv: must not be empty");
+  for (size_t i = 0; i < spec.env.size(); i++) {
+    if (spec.env[i].find('=') == std::string::npos || spec.env[i][0] == '=') {
+      return respond_error(c, id, "BAD_REQUEST",
+                           "env[" + std::to_string(i) + "]: expected \"KEY=VALUE\"");
+    }
+  }
+  if (spec.cwd.empty()) return respond_error(c, id, "BAD_REQUEST", "cwd: must not be empty");
+  if (spec.tty && (has_rows || has_cols)) {
+    spec.has_size = true;
+    spec.rows = static_cast<unsigned short>(rows);
+    spec.cols = static_cast<unsigned short>(cols);
+  }
+  Process* p = nullptr;
+  std::string code, message;
+  if (!process_spawn(a, c, spec, &p, &code, &message)) {
+    return respond_error(c, id, code.c_str(), message);
+  }
+  json::Value r = json::Value::object();
+  r.set("process", json::Value::number(p->id));
+  r.set("pid", json::Value::number(p->pid));
+  respond_ok(c, id, r);
+}
+
+// Looks up the process named by the "process" argument, answering the error itself.
+static Process* find_arg_process(Agent& a, Connection& c, uint32_t id, Args& args) {
+  uint32_t pid = 0;
+  if (!args.process_id(&pid)) {
+    respond_error(c, id, "BAD_REQUEST", args.error());
+    return nullptr;
+  }
+  Process* p = process_find(a, pid);
+  if (!p) respond_error(c, id, "NOT_FOUND", "no process " + std::to_string(pid));
+  return p;
+}
+
+static void op_attach(Agent& a, Connection& c, uint32_t id, const json::Value& req) {
+  Args args(req);
+  Process* p = find_arg_process(a, c, id, args);
+  if (!p) return;
+  respond_ok(c, id, empty_result());  // before the buffered output it releases
+  process_attach(a, *p, c);
+}
+
+static void op_wait(Agent& a, Connection& c, uint32_t id, const json::Value& req) {
+  Args args(req);
+  Process* p = find_arg_process(a, c, id, args);
+  if (!p) return;
+  // Answered by process_service() once the process has exited and its output has been sent.
+  a.waiters.push_back(Waiter{c.id, id, p->id});
+}
+
+static void op_signal(Agent& a, Connection& c, uint32_t id, const json::Value& req) {
+  Args args(req);
+  int64_t sig = 0;
+  if (!args.integer("signal", true, 0, SIGRTMAX, &sig)) {
+    return respond_error(c, id, "BAD_REQUEST", args.error());
+  }
+  Process* p = find_arg_process(a, c, id, args);
+  if (!p) return;
+  // After reaping, the pid may belong to someone else: an exited process takes no signals.
+  if (!p->exited && kill(p->pid, static_cast<int>(sig)) != 0 && errno != ESRCH) {
+    return respond_error(c, id, "INTERNAL", std::string("kill: ") + strerror(errno));
+  }
+  respond_ok(c, id, empty_result());
+}
+
+static void op_resize(Agent& a, Connection& c, uint32_t id, const json::Value& req) {
+  Args args(req);
+  int64_t rows = 0, cols = 0;
+  if (!args.integer("rows", true, 0, 65535, &rows) ||
+      !args.integer("cols", true, 0, 65535, &cols)) {
+    return respond_error(c, id, "BAD_REQUEST", args.error());
+  }
+  Process* p = find_arg_process(a, c, id, args);
+  if (!p) return;
+  if (!p->tty) {
+    return respond_error(c, id, "BAD_REQUEST",
+                         "process " + std::to_string(p->id) + " has no terminal");
+  }
+  if (p->out.fd >= 0) {  // else the terminal is already gone: nothing to resize
+    winsize ws{};
+    ws.ws_row = static_cast<unsigned short>(rows);
+    ws.ws_col = static_cast<unsigned short>(cols);
+    if (ioctl(p->out.fd, TIOCSWINSZ, &ws) != 0) {
+      return respond_error(c, id, "INTERNAL", std::string("TIOCSWINSZ: ") + strerror(errno));
+    }
+  }
+  respond_ok(c, id, empty_result());
+}
+
+static void op_shutdown(Agent& a, Connection& c, uint32_t id, const json::Value&) {
+  respond_ok(c, id, empty_result());
+  a.shutdown_requested = true;  // the loop flushes responses, then powers off / exits
+}
+
+struct Op {
+  const char* name;
+  void (*fn)(Agent&, Connection&, uint32_t, const json::Value&);
+};
+static const Op kOps[] = {
+    {"hello", op_hello},   {"guest_info", op_guest_info}, {"exec", op_exec},
+    {"attach", op_attach}, {"wait", op_wait},             {"signal", op_signal},
+    {"resize", op_resize}, {"shutdown", op_shutdown},
+};
+
+static void handle_request(Agent& a, Connection& c, uint32_t id, const std::string& payload) {
+  json::Value req;
+  std::string error;
+  if (!json::parse(payload, &req, &error)) {
+    return conn_protocol_error(a, c, "request " + std::to_string(id) + ": bad JSON: " + error);
+  }
+  if (!req.is_object()) {
+    return conn_protocol_error(a, c, "request " + std::to_string(id) + ": not a JSON object");
+  }
+  // Id 0 is reserved for the agent's notices (see conn_protocol_error): a host bug.
+  if (id == 0) return conn_protocol_error(a, c, "request id 0 (ids must be non-zero)");
+  const json::Value* op = req.find("op");
+  if (!op || !op->is_string()) {
+    return respond_error(c, id, "BAD_REQUEST", "op: missing or not a string");
+  }
+  if (!c.hello && op->as_string() != "hello") {
+    return respond_error(c, id, "BAD_REQUEST", "the first request on a connection must be hello");
+  }
+  for (const Op& o : kOps) {
+    if (op->as_string() == o.name) return o.fn(a, c, id, req);
+  }
+  std::string name = json::serialize(*op);
+  respond_error(c, id, "UNKNOWN_OP", "unknown op " + name);
+}
+
+static void handle_stdin(Agent& a, Connection& c, uint32_t process, const std::string& data) {
+  Process* p = process_find(a, process);
+  // Stdin of a process that has been waited for, or belongs to another connection, is dropped.
+  if (!p || p->conn != c.id) return;
+  if (!process_stdin(*p, data)) {
+    conn_protocol_error(a, c,
+                        "process " + std::to_string(process) + ": stdin window exceeded (" +
+                            std::to_string(kStdinWindow) + " bytes unacknowledged)");
+  }
+}
+
+void handle_frame(Agent& a, Connection& c, const proto::Frame& frame) {
+  switch (frame.type) {
+    case proto::kRequest: return handle_request(a, c, frame.id, frame.payload);
+    case proto::kStdin: return handle_stdin(a, c, frame.id, frame.payload);
+    default:
+      return conn_protocol_error(
+          a, c, std::string("frame type ") + proto::type_name(frame.type) + " is not sent by the host");
+  }
+}

@@ -1,0 +1,40 @@
+// Public surface of the agent layer: the client, its process handle, dialers, errors and the codec.
+export { AgentError } from './errors.js';
+export {
+  AgentClient,
+  DEFAULT_CONNECT_TIMEOUT_MS,
+  DEFAULT_REQUEST_TIMEOUT_MS,
+  type ConnectOptions,
+  type Dial,
+  type ExecOptions,
+  type GuestInfo,
+  type RequestOptions,
+} from './client.js';
+export { AgentProcess } from './process.js';
+export { dialHybridVsock, dialUnix, DEFAULT_DIAL_TIMEOUT_MS, type DialOptions } from './dial.js';
+export type { CancelOptions } from './deadline.js';
+export {
+  encodeExit,
+  encodeFrame,
+  encodeRequest,
+  encodeResponse,
+  encodeStdinAck,
+  FrameDecoder,
+  FrameType,
+  frameTypeName,
+  HEADER_SIZE,
+  MAX_FRAME_LENGTH,
+  MAX_PAYLOAD_SIZE,
+  MIN_FRAME_LENGTH,
+  PROTOCOL_VERSION,
+  STDIN_WINDOW,
+  type AgentResponse,
+  type DataFrame,
+  type ExitFrame,
+  type ExitStatus,
+  type Frame,
+  type JsonObject,
+  type RequestFrame,
+  type ResponseFrame,
+  type StdinAckFrame,
+} from './protocol.js';

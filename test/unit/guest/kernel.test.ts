@@ -1,0 +1,121 @@
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, join } from 'node:path';
+import { GuestError } from '../../../src/guest/errors.js';
+import { bzImageRelease, resolveKernel, type Kernel } from '../../../src/guest/kernel.js';
+
+const scratch = mkdtempSync(join(tmpdir(), 'vc-kernel-'));
+test.after(() => rmSync(scratch, { recursive: true, force: true }));
+
+async function expectCode(promise: Promise<unknown>, code: string, message?: string | RegExp): Promise<GuestError> {
+  try {
+    await promise;
+  } catch (err) {
+    assert.instance(err, GuestError, String(err));
+    assert.is((err as GuestError).code, code, (err as Error).message);
+    if (message) assert.match((err as Error).message, message);
+    return err as GuestError;
+  }
+  assert.unreachable(`expected ${code}`);
+  throw new Error('unreachable');
+}
+
+/** Runs fn with PATH pointing nowhere, so any apt-get/apt-cache/dpkg-deb call would fail. */
+async function withoutTools<T>(fn: () => Promise<T>): Promise<T> {
+  const saved = process.env.PATH;
+  process.env.PATH = join(scratch, 'no-bin');
+  try {
+    return await fn();
+  } finally {
+    process.env.PATH = saved;
+  }
+}
+
+let kernel: Kernel;
+
+test('default: Debian cloud kernel from the cache (fetched on first use)', async () => {
+  const messages: string[] = [];
+  const started = Date.now();
+  kernel = await resolveKernel({ onProgress: (m) => messages.push(m) });
+  console.log(`  resolveKernel: ${Date.now() - started} ms; ${messages.join(' | ')}`);
+  assert.match(kernel.release, /^\d+\.\d+\.\d+-\d+-cloud-amd64$/);
+  assert.ok(statSync(kernel.kernelPath).isFile());
+  assert.is(basename(kernel.kernelPath), `vmlinuz-${kernel.release}`);
+  assert.is(basename(kernel.modulesDir), kernel.release);
+  assert.ok(existsSync(join(kernel.modulesDir, 'modules.builtin')));
+  assert.is(bzImageRelease(readFileSync(kernel.kernelPath)), kernel.release, 'bzImage header agrees');
+});
+
+test('cached kernel is reused without running apt at all (offline)', async () => {
+  const again = await withoutTools(() => resolveKernel());
+  assert.equal(again, kernel);
+});
+
+test('cold fetch into an empty cache: download, atomic unpack, no temp dirs left', async () => {
+  const cache = join(scratch, 'cold');
+  const messages: string[] = [];
+  const started = Date.now();
+  const k = await resolveKernel({ cacheDir: cache, onProgress: (m) => messages.push(m) });
+  console.log(`  cold fetch: ${Date.now() - started} ms`);
+  assert.ok(messages.some((m) => m.includes('apt-get download')), messages.join(' | '));
+  assert.ok(k.kernelPath.startsWith(join(cache, 'kernels')));
+  assert.is(k.release, kernel.release);
+  assert.equal(readdirSync(join(cache, 'kernels')), [basename(join(k.modulesDir, '../../..'))]);
+  assert.ok(readFileSync(k.kernelPath).equals(readFileSync(kernel.kernelPath)));
+});
+
+test('no cached kernel and no apt: KERNEL_UNAVAILABLE with advice, nothing left behind', async () => {
+  const cache = join(scratch, 'offline');
+  const err = await withoutTools(() => expectCode(resolveKernel({ cacheDir: cache }), 'KERNEL_UNAVAILABLE'));
+  assert.match(err.message, 'apt-get update');
+  assert.match(err.message, '--kernel');
+  assert.match(err.message, 'modulesDir');
+  assert.ok(!existsSync(join(cache, 'kernels')) || readdirSync(join(cache, 'kernels')).length === 0);
+});
+
+test('an aborted signal stops before any work', async () => {
+  await expectCode(resolveKernel({ signal: AbortSignal.abort() }), 'ABORTED');
+});
+
+test('user-given kernel + modules: validated, release from the bzImage header', async () => {
+  const k = await resolveKernel({ kernelPath: kernel.kernelPath, modulesDir: kernel.modulesDir });
+  assert.equal(k, kernel);
+  // Not a bzImage: the release falls back to the modules directory's name.
+  const image = join(scratch, 'Image');
+  writeFileSync(image, 'not a bzImage');
+  const k2 = await resolveKernel({ kernelPath: image, modulesDir: kernel.modulesDir });
+  assert.is(k2.release, kernel.release);
+});
+
+test('user-given paths: errors name the option and the value', async () => {
+  const noKo = join(scratch, 'empty-modules');
+  mkdirSync(noKo, { recursive: true });
+  writeFileSync(join(noKo, 'modules.builtin'), '');
+  await expectCode(resolveKernel({ kernelPath: '/x/vmlinuz', modulesDir: kernel.modulesDir }), 'INVALID_OPTION', 'kernel: /x/vmlinuz does not exist');
+  await expectCode(resolveKernel({ kernelPath: scratch, modulesDir: kernel.modulesDir }), 'INVALID_OPTION', `kernel: ${scratch} is not a regular file`);
+  await expectCode(resolveKernel({ kernelPath: kernel.kernelPath, modulesDir: '/x/modules' }), 'INVALID_OPTION', 'modules: /x/modules does not exist');
+  await expectCode(resolveKernel({ kernelPath: kernel.kernelPath, modulesDir: kernel.kernelPath }), 'INVALID_OPTION', 'is not a directory');
+  await expectCode(resolveKernel({ kernelPath: kernel.kernelPath, modulesDir: noKo }), 'INVALID_OPTION', `modules: ${noKo} contains no .ko files`);
+  await expectCode(resolveKernel({ kernelPath: kernel.kernelPath }), 'INVALID_OPTION', /^modules: is required/);
+  await expectCode(resolveKernel({ modulesDir: kernel.modulesDir }), 'INVALID_OPTION', /^kernel: is required/);
+});
+
+test('bzImageRelease reads the setup header version string', () => {
+  const img = Buffer.alloc(0x1000);
+  img.write('HdrS', 0x202, 'latin1');
+  img.writeUInt16LE(0x600 - 0x200, 0x20e);
+  img.write('6.1.0-99-test (someone@example) #1 SMP\0', 0x600, 'latin1');
+  assert.is(bzImageRelease(img), '6.1.0-99-test');
+  assert.is(bzImageRelease(Buffer.alloc(0x1000)), undefined, 'no HdrS');
+  const noNul = Buffer.from(img);
+  noNul.fill(0x41, 0x600);
+  assert.is(bzImageRelease(noNul), undefined, 'unterminated string');
+  const outside = Buffer.from(img);
+  outside.writeUInt16LE(0xfff0, 0x20e);
+  assert.is(bzImageRelease(outside), undefined, 'pointer past the end');
+  assert.is(bzImageRelease(Buffer.alloc(10)), undefined, 'too short');
+});
+
+test.run();
