@@ -22,6 +22,7 @@
         "native/agent/channel.cc",
         "native/agent/requests.cc",
         "native/agent/process.cc",
+        "native/agent/spawn.cc",
         "native/agent/protocol.cc",
         "native/agent/json.cc",
         "native/agent/log.cc"

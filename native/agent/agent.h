@@ -43,6 +43,9 @@ struct Agent {
   int sigfd = -1;
   std::string unix_path;  // test mode socket, removed on exit
   bool ready_logged = false;
+  // A socket channel serves already (test mode's Unix socket, or vsock with a virtio-vsock device
+  // behind it), so the virtio-serial port is optional: stop looking for it after the grace time.
+  bool socket_channel_up = false;
 
   std::vector<Listener> listeners;
   SerialPort serial;

@@ -231,15 +231,39 @@ int listen_vsock(uint32_t port) {
   return fd;
 }
 
+bool vsock_device_present() {
+  // The driver's sysfs directory lists the devices bound to it (as virtioN links); binding happens
+  // while its module loads, so this is settled once /etc/vc-modules has been processed.
+  DIR* d = opendir("/sys/bus/virtio/drivers/vmw_vsock_virtio_transport");
+  if (!d) return false;
+  bool found = false;
+  while (dirent* e = readdir(d)) {
+    if (std::strncmp(e->d_name, "virtio", 6) == 0) found = true;
+  }
+  closedir(d);
+  return found;
+}
+
 void listener_accept(Agent& a, int fd, const char* kind) {
+  // Out of fds, a pending connection would keep the listener readable and the loop spinning. A
+  // spare fd, given up for a moment, lets us accept it and close it at once instead.
+  static int spare = open("/dev/null", O_RDONLY | O_CLOEXEC);
   for (int i = 0; i < 16; i++) {
     int c = accept4(fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
-    if (c < 0) {
-      if (errno == EINTR) continue;
-      if (errno != EAGAIN && errno != ECONNABORTED) logf("accept on %s: %s", kind, strerror(errno));
-      return;
+    if (c >= 0) {
+      conn_add(a, c, false, kind);
+      continue;
     }
-    conn_add(a, c, false, kind);
+    if (errno == EINTR || errno == ECONNABORTED) continue;
+    if (errno == EAGAIN) return;
+    logf("accept on %s: %s", kind, strerror(errno));
+    if ((errno == EMFILE || errno == ENFILE) && spare >= 0) {
+      close(spare);
+      c = accept4(fd, nullptr, nullptr, SOCK_CLOEXEC);
+      if (c >= 0) close(c);
+      spare = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    }
+    return;
   }
 }
 
@@ -297,7 +321,20 @@ static void serial_discard_input(int fd) {
 }
 
 void serial_host_gone(Agent& a) {
-  if (Connection* c = conn_find(a, a.serial.conn)) conn_drop(a, *c, "port closed");
+  if (Connection* c = conn_find(a, a.serial.conn)) {
+    // Whole frames the host sent before closing still count, as a socket's data before EOF does
+    // (say, a `shutdown` or an end of stdin); their responses are never written, since nobody is
+    // there to read them. The partial frame at the end goes with the connection.
+    static char buf[64 * 1024];
+    for (int i = 0; i < 64 && !c->dead && !c->discarding; i++) {
+      ssize_t n = read(c->fd, buf, sizeof buf);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) break;
+      c->rbuf.append(buf, static_cast<size_t>(n));
+      conn_process_input(a, *c);
+    }
+    conn_drop(a, *c, "port closed");
+  }
   a.serial.conn = 0;
   if (a.serial.fd >= 0) serial_discard_input(a.serial.fd);
 }
@@ -319,7 +356,7 @@ void serial_update(Agent& a) {
         logf("using virtio-serial port %s", s.dev.c_str());
         log_ready_once(a);
       } else if (now >= s.scan_deadline_ms) {
-        if (!a.listeners.empty()) {
+        if (a.socket_channel_up) {
           s.scanning = false;  // vsock serves; no serial port in this VM
         } else if (s.next_scan_ms <= s.scan_deadline_ms) {
           logf("no virtio-serial port named agent after 10 s and no vsock; still looking");
@@ -329,7 +366,7 @@ void serial_update(Agent& a) {
       s.next_scan_ms = now + (now < s.scan_deadline_ms ? 20 : 1000);
     }
   }
-  if (!a.listeners.empty()) log_ready_once(a);
+  if (a.socket_channel_up) log_ready_once(a);
   if (s.fd >= 0 && s.conn == 0 && serial_host_connected(s.fd)) {
     Connection& c = conn_add(a, s.fd, true, "virtio-serial");
     s.conn = c.id;

@@ -59,6 +59,9 @@ void conns_flush_all(Agent& a, int timeout_ms);
 int listen_unix(const std::string& path);  // -1 on failure (logged)
 int listen_vsock(uint32_t port);           // -1 on failure (logged)
 void listener_accept(Agent& a, int fd, const char* kind);
+// Whether a virtio-vsock device is bound, i.e. whether a host can reach the vsock listener (the
+// listen itself succeeds as soon as AF_VSOCK exists, device or not).
+bool vsock_device_present();
 
 // Finds /dev/<entry> for the /sys/class/virtio-ports/<entry> whose name is port_name and opens it;
 // -1 while it does not exist (yet).
@@ -66,7 +69,7 @@ int serial_open(const char* port_name, std::string* dev);
 // Called every loop iteration: scans for the port while needed and starts a host session when
 // the host side has been opened.
 void serial_update(Agent& a);
-// The host closed its side: drop the session and discard whatever it left unread.
+// The host closed its side: handle the whole frames it left, then drop the session.
 void serial_host_gone(Agent& a);
 // How long the loop may sleep as far as the serial port is concerned (-1 = indefinitely).
 int serial_poll_timeout(const Agent& a);

@@ -112,7 +112,7 @@ void run_event_loop(Agent& a) {
         case Source::kConn: {
           Connection* c = conn_find(a, s.key);
           if (!c) break;
-          // virtio-serial: POLLHUP means the host closed its side (whatever it left is void).
+          // virtio-serial: POLLHUP means the host closed its side.
           if (c->serial && (re & POLLHUP)) {
             serial_host_gone(a);
             break;

@@ -433,8 +433,14 @@ static void serialize_number(double n, std::string* out) {
   // Integers up to 2^53 are exact in a double; print them without exponent or fraction.
   if (n == std::floor(n) && std::fabs(n) <= 9007199254740992.0) {
     std::snprintf(buf, sizeof buf, "%.0f", n);
-  } else {
-    std::snprintf(buf, sizeof buf, "%.17g", n);
+    out->append(buf);
+    return;
+  }
+  // Otherwise the shortest precision that reads back as the same double (4.56, not
+  // 4.5599999999999996); 17 digits always do.
+  for (int precision = 15; precision <= 17; precision++) {
+    std::snprintf(buf, sizeof buf, "%.*g", precision, n);
+    if (precision == 17 || std::strtod(buf, nullptr) == n) break;
   }
   out->append(buf);
 }

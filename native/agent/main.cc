@@ -81,8 +81,12 @@ int main(int argc, char** argv) {
   }
 
   if (a.pid1) {
+    // Listening is cheap and harmless without a device, so it does not depend on the check below
+    // (which only decides whether to wait for virtio-serial and when to say "ready").
     int fd = listen_vsock(kVsockPort);
     if (fd >= 0) a.listeners.push_back(Listener{fd, "vsock"});
+    a.socket_channel_up = fd >= 0 && vsock_device_present();
+    if (fd >= 0 && !a.socket_channel_up) logf("no virtio-vsock device bound: vsock listener idle");
     a.serial.scanning = true;
     a.serial.scan_deadline_ms = monotonic_ms() + kSerialWaitMs;
   } else {
@@ -91,6 +95,7 @@ int main(int argc, char** argv) {
     int fd = listen_unix(a.unix_path);
     if (fd < 0) return 1;
     a.listeners.push_back(Listener{fd, "unix"});
+    a.socket_channel_up = true;
   }
 
   run_event_loop(a);

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "json.h"
+#include "spawn.h"
 
 struct Agent;
 struct Connection;
@@ -57,15 +58,6 @@ struct Process {
   std::deque<std::string> pending;
   size_t pending_bytes = 0;
   size_t ack_owed = 0;  // stdin bytes written for the attached connection, not yet acknowledged
-};
-
-struct ExecSpec {
-  std::vector<std::string> argv;  // non-empty
-  std::vector<std::string> env;   // "K=V", applied over the default PATH
-  std::string cwd = "/";
-  bool tty = false;
-  bool has_size = false;
-  unsigned short rows = 0, cols = 0;
 };
 
 // Starts a process attached to conn. On failure returns false with *code "EXEC_FAILED" (the

@@ -374,13 +374,24 @@ export class AgentClient {
       const late = this.#abandoned.get(id);
       if (!late) throw protocolError(`RESPONSE frame for request id ${id}, which is not outstanding`);
       this.#abandoned.delete(id);
-      this.#execDone(late);
-      late.onLate?.(response);
+      try {
+        late.onLate?.(response);
+      } finally {
+        this.#execDone(late);
+      }
       return;
     }
     this.#pending.delete(id);
     entry.dispose();
-    this.#execDone(entry);
+    try {
+      this.#settle(entry, response);
+    } finally {
+      // After settle: an exec's `after` replays the early frames this would otherwise drop.
+      this.#execDone(entry);
+    }
+  }
+
+  #settle(entry: Pending, response: AgentResponse): void {
     if (!response.ok) {
       entry.reject(new AgentError(response.error.code, response.error.message, { op: entry.op }));
       return;

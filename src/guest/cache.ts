@@ -1,9 +1,9 @@
 // Where fetched kernels, busybox and built initrds live, and how files and directories get there
 // without anyone ever seeing them half-written (a crash or a full disk leaves the old state).
-import { mkdir, mkdtemp, open, readdir, rename, rm, stat } from 'node:fs/promises';
-import { randomBytes } from 'node:crypto';
+import { mkdir, mkdtemp, readdir, rename, rm, stat } from 'node:fs/promises';
 import { homedir } from 'node:os';
-import { basename, dirname, isAbsolute, join } from 'node:path';
+import { dirname, isAbsolute, join } from 'node:path';
+import { syncDirectory, writeFileAtomic as writeAtomic } from '../store/atomic.js';
 import { GuestError } from './errors.js';
 
 /**
@@ -17,36 +17,15 @@ export function cacheDir(env: NodeJS.ProcessEnv = process.env): string {
   return join(homedir(), '.cache', 'virtcontainers');
 }
 
-/**
- * Writes `data` to `path` through a temp file in the same directory (same filesystem, so the
- * rename is atomic): write, fsync, rename, fsync the directory. On any failure the temp file is
- * removed and `path` keeps its old content (or stays absent).
- */
+/** The store's atomic write, with failures reported as a cache error naming the file. */
 export async function writeFileAtomic(
   path: string,
   data: Uint8Array | readonly Uint8Array[],
   options: { mode?: number } = {},
 ): Promise<void> {
-  const dir = dirname(path);
-  const temp = join(dir, `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`);
   try {
-    await mkdir(dir, { recursive: true });
-    const handle = await open(temp, 'wx', options.mode ?? 0o644);
-    try {
-      // Chunk by chunk, so a large archive never needs one contiguous copy; write() may be short.
-      for (const chunk of data instanceof Uint8Array ? [data] : data) {
-        for (let done = 0; done < chunk.byteLength;) {
-          done += (await handle.write(chunk, done, chunk.byteLength - done)).bytesWritten;
-        }
-      }
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-    await rename(temp, path);
-    await syncDir(dir);
+    await writeAtomic(path, data, options);
   } catch (err) {
-    await rm(temp, { force: true }).catch(() => {});
     throw new GuestError('CACHE_WRITE_FAILED', `cannot write ${path}: ${(err as Error).message}`, { cause: err });
   }
 }
@@ -72,7 +51,7 @@ export async function publishDir(tempDir: string, finalDir: string): Promise<'cr
     await rm(tempDir, { recursive: true, force: true });
     return 'existing';
   }
-  await syncDir(dirname(finalDir));
+  await syncDirectory(dirname(finalDir));
   return 'created';
 }
 
@@ -101,13 +80,4 @@ export async function removeStaleTemps(dir: string, maxAgeMs = 60 * 60 * 1000): 
     }
   }
   return removed;
-}
-
-async function syncDir(dir: string): Promise<void> {
-  const handle = await open(dir, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
 }

@@ -171,6 +171,8 @@ test.before(async () => {
   agent = spawn(agentPath, ['--serve-unix', sockPath], { stdio: ['ignore', 'ignore', 'pipe'] });
   agent.stderr!.on('data', (d) => { agentStderr += d; });
   agentExit = new Promise((resolve) => agent!.on('exit', (code) => resolve(code)));
+  // also when a failed assertion ends this process before test.after runs
+  process.on('exit', () => { if (agent?.exitCode === null) agent.kill('SIGKILL'); });
   const deadline = Date.now() + 5000;
   while (!agentStderr.includes('vc-agent: ready')) {
     if (Date.now() > deadline) throw new Error(`agent not ready: ${agentStderr}`);

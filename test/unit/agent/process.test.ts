@@ -86,28 +86,38 @@ test('EXEC_FAILED from the agent rejects exec with its code and message', async 
   await teardown(agent, client);
 });
 
-test('stdout and stderr are separate streams; wait() resolves after a slow consumer has seen everything', async () => {
+test('stdout and stderr are separate streams; wait() resolves only after paced consumers got every chunk and the end', async () => {
   const { agent, client, conn } = await setup();
   const { proc } = await execAs(client, conn, 1);
   const events: string[] = [];
   void proc.wait().then((s) => events.push(`exit ${s.exitCode}`));
-  // Everything in one write: the EXIT frame arrives together with the data it must follow.
-  conn.send(stdout(1, 'a'), stdout(1, 'b'), stderr(1, 'E'), stdout(1, 'c'), stdout(1), stderr(1), exit(1, { exitCode: 3, signal: null }));
-  const slow = async (stream: NodeJS.ReadableStream, name: string) => {
-    for await (const chunk of stream) {
-      await new Promise((r) => setTimeout(r, 15));
+  // A consumer that takes 15 ms per chunk (pause/resume), on both streams.
+  for (const [name, stream] of [['out', proc.stdout], ['err', proc.stderr]] as const) {
+    stream.on('data', (chunk: Buffer) => {
       events.push(`${name} ${chunk.toString()}`);
-    }
-    events.push(`${name} end`);
-  };
-  await within(Promise.all([slow(proc.stdout, 'out'), slow(proc.stderr, 'err')]));
-  const status = await within(proc.wait());
-  assert.equal(status, { exitCode: 3, signal: null });
-  await new Promise((r) => setImmediate(r));
+      stream.pause();
+      setTimeout(() => stream.resume(), 15);
+    });
+    stream.on('end', () => events.push(`${name} end`));
+  }
+  // Everything in one write: EXIT arrives together with the data it must not overtake.
+  conn.send(stdout(1, 'a'), stdout(1, 'b'), stderr(1, 'E'), stdout(1, 'c'), stdout(1), stderr(1), exit(1, { exitCode: 3, signal: null }));
+  assert.equal(await within(proc.wait()), { exitCode: 3, signal: null });
   assert.is(events.at(-1), 'exit 3', events.join(' | '));
-  assert.equal(events.filter((e) => e.startsWith('out')).join(''), ['out a', 'out b', 'out c', 'out end'].join(''));
-  assert.ok(events.includes('err E'));
+  assert.equal(events.filter((e) => e.startsWith('out')), ['out a', 'out b', 'out c', 'out end']);
+  assert.equal(events.filter((e) => e.startsWith('err')), ['err E', 'err end']);
   assert.ok(proc.exited);
+  await teardown(agent, client);
+});
+
+test('for await over stdout, then await wait(): all output seen, then the status', async () => {
+  const { agent, client, conn } = await setup();
+  const { proc } = await execAs(client, conn, 17);
+  conn.send(stdout(17, 'one\n'), stderr(17, 'warn\n'), stdout(17, 'two\n'), stdout(17), stderr(17), exit(17, { exitCode: 0, signal: null }));
+  const [out, err] = await within(Promise.all([collect(proc.stdout), collect(proc.stderr)]));
+  assert.is(out, 'one\ntwo\n');
+  assert.is(err, 'warn\n');
+  assert.equal(await within(proc.wait()), { exitCode: 0, signal: null });
   await teardown(agent, client);
 });
 
