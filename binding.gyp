@@ -29,6 +29,15 @@
       ],
       "cflags_cc": ["-std=c++17", "-Wall", "-Wextra", "-O2", "-fno-exceptions"],
       "ldflags": ["-static"]
+    },
+    {
+      "target_name": "artifacts",
+      "type": "none",
+      "dependencies": ["vc-agent"],
+      "copies": [{
+        "destination": "<(module_root_dir)/build/artifacts",
+        "files": ["<(PRODUCT_DIR)/vc-agent"]
+      }]
     }
   ]
 }
