@@ -1,0 +1,41 @@
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { optionalInt, parseCommand, UsageError } from '../../../src/cli/args.js';
+import { parseEnv } from '../../../src/cli/pod-commands.js';
+import { main } from '../../../src/cli/main.js';
+
+test('--env pairs become a map; a pair without = names the flag and value', () => {
+  assert.equal(parseEnv(['A=1', 'B=x=y', 'C=']), { A: '1', B: 'x=y', C: '' });
+  assert.throws(() => parseEnv(['NOVALUE']), (err: Error) => err instanceof UsageError && /--env: expected K=V, got "NOVALUE"/.test(err.message));
+});
+
+test('integer flags accept whole numbers only', () => {
+  assert.is(optionalInt('4', '--vcpus'), 4);
+  assert.is(optionalInt(undefined, '--vcpus'), undefined);
+  assert.throws(() => optionalInt('-1', '--vcpus'), /--vcpus: expected a whole number, got "-1"/);
+});
+
+test('arguments after -- belong to the guest command, even ones that look like flags', () => {
+  const parsed = parseCommand(['--id', 'p', '--', 'ls', '--root', '-l'], { id: { type: 'string' } }, 'u');
+  assert.is(parsed.values.id, 'p');
+  assert.equal(parsed.positionals, ['ls', '--root', '-l']);
+});
+
+test('unknown flags are usage errors that show the usage', () => {
+  assert.throws(() => parseCommand(['--bogus'], {}, 'virtc pod x'), (err: Error) => err instanceof UsageError && /usage: virtc pod x/.test(err.message));
+});
+
+test('virtc with an unknown command exits 2; --version exits 0', async () => {
+  const write = process.stderr.write.bind(process.stderr);
+  let stderr = '';
+  process.stderr.write = ((chunk: string) => { stderr += chunk; return true; }) as typeof process.stderr.write;
+  try {
+    assert.is(await main(['frobnicate']), 2);
+  } finally {
+    process.stderr.write = write;
+  }
+  assert.match(stderr, /unknown command "frobnicate"/);
+  assert.is(await main(['--version']), 0);
+});
+
+test.run();
