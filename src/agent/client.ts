@@ -6,12 +6,13 @@ import type { Duplex } from 'node:stream';
 import { AgentError, describeValue, protocolError } from './errors.js';
 import { deadline, hasDeadline, raceAbort, type CancelOptions } from './deadline.js';
 import { AgentProcess, type ProcessLink } from './process.js';
+import { execArguments, isProcessId, parseGuestInfo, resultError, type ExecOptions, type GuestInfo } from './requests.js';
 import {
   encodeRequest,
   FrameDecoder,
   FrameType,
   frameTypeName,
-  isJsonObject,
+  parseExitStatus,
   PROTOCOL_VERSION,
   type AgentResponse,
   type DataFrame,
@@ -33,6 +34,7 @@ const UINT32_MAX = 0xffff_ffff;
 const RESERVED_OPS = new Set(['hello', 'exec', 'attach']);
 
 export type RequestOptions = CancelOptions;
+export type { ExecOptions, GuestInfo };
 
 /** Opens the byte stream to the agent; `signal` fires when connect() gives up (timeout or abort). */
 export type Dial = (signal: AbortSignal) => Promise<Duplex>;
@@ -45,25 +47,6 @@ export interface ConnectOptions {
   requestTimeoutMs?: number;
 }
 
-export interface ExecOptions {
-  argv: string[];
-  /** `K=V` strings, or an object of them. Added to the agent's default PATH. */
-  env?: string[] | Record<string, string>;
-  cwd?: string;
-  tty?: boolean;
-  rows?: number;
-  cols?: number;
-}
-
-export interface GuestInfo {
-  kernelRelease: string;
-  uptimeSec: number;
-  memTotalKiB: number;
-  memAvailableKiB: number;
-  cpus: number;
-  agent: string;
-}
-
 type ProcessFrame = DataFrame | ExitFrame | StdinAckFrame;
 
 interface Pending {
@@ -72,12 +55,16 @@ interface Pending {
   accept(result: JsonObject): unknown;
   /** Runs synchronously after accept; protocol errors thrown here close the connection. */
   after?(value: unknown): void;
-  /** The request failed (error response, timeout, abort, connection gone) before accept ran. */
-  onFailure?(): void;
+  /**
+   * The request failed before accept ran. `mayStillSucceed`: the caller gave up (timeout/abort)
+   * but the agent may yet carry it out; false for an error response, a closed connection, or a
+   * request that was never sent.
+   */
+  onFailure?(mayStillSucceed: boolean): void;
   /** The response arrived after the caller stopped waiting (timeout/abort). */
   onLate?(response: AgentResponse): void;
   resolve(value: unknown): void;
-  reject(err: AgentError): void;
+  reject(err: AgentError, mayStillSucceed?: boolean): void;
   dispose(): void;
   exec: boolean;
 }
@@ -193,7 +180,9 @@ export class AgentClient {
   /**
    * Moves a detached process to this connection; the agent then flushes its buffered output.
    * The v1 result does not say whether it is a TTY or what its pid is: `pid` is 0, and EXIT ends
-   * whichever of stdout/stderr is still open.
+   * whichever of stdout/stderr is still open. The client also sends `wait` for it, because EXIT
+   * goes out only once: if the process exited while attached to an earlier connection, the `wait`
+   * answer is the only place its status appears (the agent then forgets the process).
    */
   async attach(processId: number, options?: RequestOptions): Promise<AgentProcess> {
     if (!isProcessId(processId)) throw new AgentError('AGENT_INVALID_ARGUMENT', `process id ${describeValue(processId)} must be a non-zero u32`);
@@ -204,10 +193,12 @@ export class AgentClient {
     this.#processes.set(processId, proc);
     this.#discarded.delete(processId);
     return this.#call('attach', { process: processId }, options, () => proc, {
-      onFailure: () => {
+      after: () => this.#collectAttached(proc),
+      onFailure: (mayStillSucceed) => {
         if (this.#processes.get(processId) !== proc) return;
         this.#processes.delete(processId);
-        this.#discarded.add(processId); // the attach may still succeed later: drop what it flushes
+        // Abandoned: the agent may still attach it here; then drop what it flushes.
+        if (mayStillSucceed) this.#discarded.add(processId);
       },
     });
   }
@@ -252,7 +243,7 @@ export class AgentClient {
     hooks: Partial<Pick<Pending, 'after' | 'onFailure' | 'onLate' | 'exec'>> = {},
   ): Promise<T> {
     const fail = (err: AgentError): Promise<T> => {
-      hooks.onFailure?.();
+      hooks.onFailure?.(false);
       return Promise.reject(err);
     };
     if (this.#closeReason) return fail(this.#closedError(op));
@@ -278,8 +269,8 @@ export class AgentClient {
         onLate: hooks.onLate,
         exec: hooks.exec === true,
         resolve: resolve as (value: unknown) => void,
-        reject: (err) => {
-          entry.onFailure?.();
+        reject: (err, mayStillSucceed = false) => {
+          entry.onFailure?.(mayStillSucceed);
           reject(err);
         },
         dispose: () => {
@@ -318,7 +309,7 @@ export class AgentClient {
     this.#pending.delete(id);
     this.#abandoned.set(id, entry);
     entry.dispose();
-    entry.reject(err);
+    entry.reject(err, true);
   }
 
   #closedError(op: string): AgentError {
@@ -465,6 +456,16 @@ export class AgentClient {
     return proc;
   }
 
+  #collectAttached(proc: AgentProcess): void {
+    const accept = (result: JsonObject): void => {
+      // Synchronous, in the frame handler: the agent sends nothing for the process after this.
+      const status = parseExitStatus(result, 'wait result');
+      proc.handleWaitResult(status);
+      if (this.#processes.get(proc.id) === proc) this.#processes.delete(proc.id);
+    };
+    this.#call('wait', { process: proc.id }, { timeoutMs: 0 }, accept).catch((err: AgentError) => proc.handleWaitFailed(err));
+  }
+
   /** The caller gave up on this exec; the process it started is unwanted: kill it, drop its output. */
   #discardLateExec(response: AgentResponse): void {
     if (!response.ok || !isProcessId(response.result.process)) return;
@@ -514,69 +515,4 @@ function requestAbortError(op: string, reason: unknown): AgentError {
     return reason.op === op ? reason : new AgentError(reason.code, `${op}: ${reason.message}`, { cause: reason, op });
   }
   return new AgentError('AGENT_ABORTED', `${op} was aborted`, { cause: reason, op });
-}
-
-function isProcessId(value: unknown): value is number {
-  return Number.isInteger(value) && (value as number) > 0 && (value as number) <= UINT32_MAX;
-}
-
-function resultError(op: string, field: string, expected: string, value: unknown): AgentError {
-  return new AgentError('AGENT_PROTOCOL', `${op} result: "${field}" must be ${expected}, got ${describeValue(value)}`, { op });
-}
-
-function parseGuestInfo(result: JsonObject): GuestInfo {
-  const strings = ['kernelRelease', 'agent'] as const;
-  const numbers = ['uptimeSec', 'memTotalKiB', 'memAvailableKiB', 'cpus'] as const;
-  for (const key of strings) if (typeof result[key] !== 'string') throw resultError('guest_info', key, 'a string', result[key]);
-  for (const key of numbers) {
-    const value = result[key];
-    if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) throw resultError('guest_info', key, 'a non-negative number', value);
-  }
-  return {
-    kernelRelease: result.kernelRelease as string,
-    uptimeSec: result.uptimeSec as number,
-    memTotalKiB: result.memTotalKiB as number,
-    memAvailableKiB: result.memAvailableKiB as number,
-    cpus: result.cpus as number,
-    agent: result.agent as string,
-  };
-}
-
-/** Checks what the agent would otherwise truncate or reject, naming the field and value. */
-function execArguments(exec: ExecOptions): JsonObject {
-  const invalid = (message: string): AgentError => new AgentError('AGENT_INVALID_ARGUMENT', `exec: ${message}`, { op: 'exec' });
-  const cString = (field: string, value: unknown): string => {
-    if (typeof value !== 'string') throw invalid(`${field} must be a string, got ${describeValue(value)}`);
-    // The agent passes these to execve as C strings: a NUL would silently cut them short.
-    if (value.includes('\0')) throw invalid(`${field} contains a NUL character: ${describeValue(value)}`);
-    return value;
-  };
-  if (!isJsonObject(exec)) throw invalid(`options must be an object, got ${describeValue(exec)}`);
-  const { argv, env, cwd, tty, rows, cols } = exec;
-  if (!Array.isArray(argv) || argv.length === 0) throw invalid(`argv must be a non-empty array of strings, got ${describeValue(argv)}`);
-  const args: JsonObject = { argv: argv.map((arg, i) => cString(`argv[${i}]`, arg)) };
-  if (argv[0] === '') throw invalid('argv[0] must not be empty');
-  if (env !== undefined) {
-    const list = Array.isArray(env)
-      ? env.map((entry, i) => cString(`env[${i}]`, entry))
-      : isJsonObject(env)
-        ? Object.entries(env).map(([key, value]) => `${cString(`env key ${describeValue(key)}`, key)}=${cString(`env.${key}`, value)}`)
-        : null;
-    if (list === null) throw invalid(`env must be an array of "K=V" strings or an object, got ${describeValue(env)}`);
-    for (const [i, entry] of list.entries()) {
-      if (entry.indexOf('=') <= 0) throw invalid(`env[${i}] must look like K=V, got ${describeValue(entry)}`);
-    }
-    args.env = list;
-  }
-  if (cwd !== undefined) args.cwd = cString('cwd', cwd);
-  if (tty !== undefined) {
-    if (typeof tty !== 'boolean') throw invalid(`tty must be a boolean, got ${describeValue(tty)}`);
-    args.tty = tty;
-  }
-  for (const [name, value] of [['rows', rows], ['cols', cols]] as const) {
-    if (value === undefined) continue;
-    if (!Number.isInteger(value) || value < 1 || value > 0xffff) throw invalid(`${name} must be an integer 1..65535, got ${describeValue(value)}`);
-    args[name] = value;
-  }
-  return args;
 }

@@ -88,6 +88,9 @@ export class AgentProcess {
     this.pid = init.pid;
     this.tty = init.tty;
     this.#strict = init.strict;
+    // Output is pushed as it arrives, without a limit: v1 has no per-process window towards the
+    // host, and pausing the socket for one slow reader would stall every other process and
+    // request on the connection (and deadlock a reader that awaits a request).
     this.stdout = new Readable({ read() {} });
     this.stderr = new Readable({ read() {} });
     if (this.tty && this.#strict) {
@@ -179,6 +182,17 @@ export class AgentProcess {
     this.#exit.reject(new AgentError(reason.code, `process ${this.id}: ${reason.message}`, { cause: reason, op: reason.op }));
   }
 
+  /** @internal attach() asked `wait`: its answer is the status unless EXIT came first. */
+  handleWaitResult(status: ExitStatus): void {
+    if (this.#gone) return;
+    this.#handleExit(status);
+  }
+
+  /** @internal The `wait` that attach() sent failed (e.g. another connection collected the status). */
+  handleWaitFailed(reason: AgentError): void {
+    this.handleClosed(reason);
+  }
+
   // --- internals ------------------------------------------------------------------------------
 
   #handleExit(status: ExitStatus): void {
@@ -264,7 +278,8 @@ function signalNumber(signal: NodeJS.Signals | number): number {
 }
 
 function checkDimension(name: string, value: number): void {
-  if (!Number.isInteger(value) || value < 1 || value > 0xffff) {
-    throw new AgentError('AGENT_INVALID_ARGUMENT', `${name} ${value} must be an integer 1..65535`);
+  // Same range as the agent and struct winsize (0 = unknown).
+  if (!Number.isInteger(value) || value < 0 || value > 0xffff) {
+    throw new AgentError('AGENT_INVALID_ARGUMENT', `${name} ${value} must be an integer 0..65535`);
   }
 }

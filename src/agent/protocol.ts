@@ -260,7 +260,7 @@ function decodePayload(type: number, id: number, payload: Buffer): Frame {
     case FrameType.STDERR:
       return { type, id, data: payload };
     case FrameType.EXIT:
-      return { type, id, status: parseExit(parseJsonObject(payload, where), where) };
+      return { type, id, status: parseExitStatus(parseJsonObject(payload, where), where) };
     case FrameType.STDIN_ACK:
       if (payload.length !== 4) throw protocolError(`${where}: payload is ${payload.length} bytes, must be exactly 4`);
       return { type, id, count: payload.readUInt32BE(0) };
@@ -308,7 +308,8 @@ function parseResponse(body: JsonObject, where: string): AgentResponse {
   throw protocolError(`${where}: "ok" must be true or false, got ${describeValue(body.ok)}`);
 }
 
-function parseExit(body: JsonObject, where: string): ExitStatus {
+/** Validates an exit status object (EXIT payload, `wait` result); `where` prefixes the error. */
+export function parseExitStatus(body: JsonObject, where: string): ExitStatus {
   const { exitCode, signal } = body;
   if (exitCode !== null && !(Number.isInteger(exitCode) && (exitCode as number) >= 0 && (exitCode as number) <= 255)) {
     throw protocolError(`${where}: "exitCode" must be null or an integer 0..255, got ${describeValue(exitCode)}`);

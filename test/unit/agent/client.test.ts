@@ -24,6 +24,8 @@ async function teardown(agent: FakeAgent, client: AgentClient): Promise<void> {
   await agent.stop();
 }
 
+test.after.each(() => FakeAgent.stopAll());
+
 test('connect sends hello with version 1 as the first request and keeps the agent name', async () => {
   const agent = await FakeAgent.start();
   agent.hello = 'manual';

@@ -112,6 +112,7 @@ export class FakeConn {
 }
 
 export class FakeAgent {
+  static readonly #running = new Set<FakeAgent>();
   readonly path: string;
   readonly #dir: string;
   readonly #server: Server;
@@ -135,6 +136,7 @@ export class FakeAgent {
   static async start(): Promise<FakeAgent> {
     const dir = mkdtempSync(join(tmpdir(), 'vc-fake-agent-'));
     const agent = new FakeAgent(dir, createServer());
+    FakeAgent.#running.add(agent);
     await new Promise<void>((resolve, reject) => {
       agent.#server.once('error', reject);
       agent.#server.listen(agent.path, resolve);
@@ -161,7 +163,13 @@ export class FakeAgent {
     return this.#accepted.shift()!;
   }
 
+  /** For test.after.each: a failed test must not leave a server that keeps the process alive. */
+  static async stopAll(): Promise<void> {
+    await Promise.all([...FakeAgent.#running].map((agent) => agent.stop()));
+  }
+
   async stop(): Promise<void> {
+    if (!FakeAgent.#running.delete(this)) return;
     await new Promise<void>((resolve) => {
       this.#server.close(() => resolve());
       for (const conn of this.#all) conn.socket.destroy();

@@ -37,6 +37,8 @@ async function collect(stream: NodeJS.ReadableStream): Promise<string> {
   return text;
 }
 
+test.after.each(() => FakeAgent.stopAll());
+
 test('exec sends argv/env/cwd/tty/rows/cols and returns a process with the agent id and guest pid', async () => {
   const { agent, client, conn } = await setup();
   const pending = client.exec({ argv: ['ls', '-l'], env: { A: '1', B: 'x=y' }, cwd: '/tmp', tty: true, rows: 24, cols: 80 });
@@ -63,7 +65,8 @@ test('exec refuses arguments the agent would mangle, naming them, without sendin
     [{ argv: ['x'], env: ['NOEQUALS'] }, /env\[0\] must look like K=V, got "NOEQUALS"/],
     [{ argv: ['x'], env: ['=v'] }, /env\[0\] must look like K=V/],
     [{ argv: ['x'], cwd: 5 }, /cwd must be a string/],
-    [{ argv: ['x'], rows: 0 }, /rows must be an integer 1..65535, got 0/],
+    [{ argv: ['x'], rows: -1 }, /rows must be an integer 0..65535, got -1/],
+    [{ argv: ['x'], cols: 1.5 }, /cols must be an integer 0..65535, got 1.5/],
     [{ argv: ['x'], tty: 'yes' }, /tty must be a boolean/],
   ];
   for (const [options, pattern] of cases) {
@@ -288,7 +291,7 @@ test('resize sends rows and cols; BAD_REQUEST from the agent is passed on; bad s
   conn.fail(req.id, 'BAD_REQUEST', 'process 13 is not a TTY');
   const err = await rejection(p);
   assert.is(err.code, 'BAD_REQUEST');
-  assert.is((await rejection(proc.resize(0, 80))).code, 'AGENT_INVALID_ARGUMENT');
+  assert.is((await rejection(proc.resize(-1, 80))).code, 'AGENT_INVALID_ARGUMENT');
   assert.is((await rejection(proc.resize(24, 70000))).code, 'AGENT_INVALID_ARGUMENT');
   await teardown(agent, client);
 });
@@ -378,6 +381,58 @@ test('an exec the caller gave up on is killed when its late answer arrives, and 
   conn.reply((await conn.nextRequest('ping')).id, {});
   await within(ping);
   assert.is(client.closeReason, null, 'dropped output is not a protocol error');
+  await teardown(agent, client);
+});
+
+test('a STDIN_ACK after EXIT is ignored (the agent may acknowledge after the exit)', async () => {
+  const { agent, client, conn } = await setup();
+  const { proc } = await execAs(client, conn, 50);
+  conn.send(stdout(50), stderr(50), exit(50, { exitCode: 0, signal: null }));
+  conn.ack(50, 10);
+  await within(proc.wait());
+  const ping = client.request('ping');
+  conn.reply((await conn.nextRequest('ping')).id, {});
+  await within(ping);
+  assert.is(client.closeReason, null);
+  await teardown(agent, client);
+});
+
+test('an attach the caller gave up on: output the agent flushes afterwards is dropped', async () => {
+  const { agent, client, conn } = await setup();
+  const pending = client.attach(60, { timeoutMs: 30 });
+  const req = await conn.nextRequest('attach');
+  assert.is((await rejection(pending)).code, 'AGENT_TIMEOUT');
+  conn.send(encodeResponse(req.id, { ok: true, result: {} }), stdout(60, 'nobody listens'), stdout(60), stderr(60), exit(60, { exitCode: 0, signal: null }));
+  const ping = client.request('ping');
+  conn.reply((await conn.nextRequest('ping')).id, {});
+  await within(ping);
+  assert.is(client.closeReason, null);
+  await teardown(agent, client);
+});
+
+test('attach also sends wait: its answer supplies the status when EXIT went to an earlier connection', async () => {
+  const { agent, client, conn } = await setup();
+  const pending = client.attach(70);
+  conn.reply((await conn.nextRequest('attach')).id, {});
+  const proc = await within(pending);
+  const wait = await conn.nextRequest('wait');
+  assert.equal(wait.args, { process: 70 });
+  conn.send(stdout(70, 'tail of the output'), encodeResponse(wait.id, { ok: true, result: { exitCode: 4, signal: null } }));
+  assert.equal(await within(proc.wait()), { exitCode: 4, signal: null });
+  assert.is(await within(collect(proc.stdout)), 'tail of the output');
+  assert.is(client.closeReason, null);
+  await teardown(agent, client);
+});
+
+test('attach: a wait answered NOT_FOUND (collected elsewhere) makes wait() reject with it', async () => {
+  const { agent, client, conn } = await setup();
+  const pending = client.attach(71);
+  conn.reply((await conn.nextRequest('attach')).id, {});
+  const proc = await within(pending);
+  conn.fail((await conn.nextRequest('wait')).id, 'NOT_FOUND', 'no process 71');
+  const err = await rejection(proc.wait());
+  assert.is(err.code, 'NOT_FOUND');
+  assert.is(await within(collect(proc.stdout)), '');
   await teardown(agent, client);
 });
 
