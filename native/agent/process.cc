@@ -332,7 +332,9 @@ void process_service(Agent& a) {
     }
     flush_pending(a, p, false);
     send_ack(a, p);
-    if (p.exit_queued && answer_waiters(a, p)) {
+    // Collected: a `wait` was answered, or EXIT went out to an attached connection. Either way
+    // nobody will ask again, and keeping every status forever would grow without bound.
+    if (p.exit_queued && (answer_waiters(a, p) || (attached(a, p) && p.pending.empty()))) {
       close_process_fds(p);
       it = a.procs.erase(it);
       continue;

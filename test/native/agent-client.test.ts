@@ -253,23 +253,32 @@ test('closing the client while a process runs: wait() rejects AGENT_CLOSED', asy
   assert.equal((await bounded(finish(again))).status, { exitCode: null, signal: 'SIGKILL' });
 });
 
-test('attach after the exit was reported to another connection still yields the status', async () => {
+test('a status reported to one connection is collected: a later attach finds nothing', async () => {
   const first = await connect();
   const proc = await bounded(first.exec({ argv: ['sh', '-c', 'exit 5'] }));
   assert.equal((await bounded(finish(proc))).status, { exitCode: 5, signal: null });
   await first.close();
   const second = await connect();
-  const attached = await bounded(second.attach(proc.id));
-  const { out, status } = await bounded(finish(attached));
-  assert.is(out, '');
-  assert.equal(status, { exitCode: 5, signal: null });
-  // The agent has now forgotten it.
   try {
     await bounded(second.attach(proc.id));
-    assert.unreachable('attach after wait should fail');
+    assert.unreachable('attach after the EXIT was delivered should fail');
   } catch (err) {
     assert.is((err as AgentError).code, 'NOT_FOUND');
   }
+  await second.close();
+});
+
+test('a process that exits while detached keeps its status until attached', async () => {
+  const first = await connect();
+  const proc = await bounded(first.exec({ argv: ['sh', '-c', 'sleep 0.3; echo late; exit 6'] }));
+  await first.close();
+  await new Promise((resolve) => setTimeout(resolve, 700));
+  const second = await connect();
+  const attached = await bounded(second.attach(proc.id));
+  const { out, status } = await bounded(finish(attached));
+  assert.is(out, 'late\n');
+  assert.equal(status, { exitCode: 6, signal: null });
+  await second.close();
 });
 
 test.run();

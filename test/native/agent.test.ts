@@ -223,8 +223,7 @@ test('exec with pipes: stdout, stderr, ends, exit code, wait', async () => {
   assert.ok(p.stdoutEnded && p.stderrEnded);
   assert.equal(p.exit, { exitCode: 3, signal: null });
   assert.is(p.order[p.order.length - 1], 'exit');
-  assert.equal(await c.ok('wait', { process: r.process }), { exitCode: 3, signal: null });
-  // wait forgets the process
+  // EXIT handed to the attached connection collects the status: the agent forgets the process.
   assert.is((await c.errorCode('wait', { process: r.process })).code, 'NOT_FOUND');
   c.close();
 });
@@ -415,8 +414,17 @@ test('detach on disconnect, buffered output, attach from another connection', as
   assert.is(text(p.stdout), 'got line\n');
   assert.is(text(p.stderr), 'bye\n');
   assert.equal(p.exit, { exitCode: 7, signal: null });
-  assert.equal(await b.ok('wait', { process: r.process }), { exitCode: 7, signal: null });
+  assert.is((await b.errorCode('attach', { process: r.process })).code, 'NOT_FOUND');
   b.close();
+});
+
+test('a wait sent before the exit is answered after EXIT, then the process is gone', async () => {
+  const c = await hello();
+  const r = await c.ok('exec', { argv: ['sh', '-c', 'sleep 0.2; exit 4'] });
+  assert.equal(await c.ok('wait', { process: r.process }), { exitCode: 4, signal: null });
+  assert.equal(c.proc(r.process).exit, { exitCode: 4, signal: null });
+  assert.is((await c.errorCode('wait', { process: r.process })).code, 'NOT_FOUND');
+  c.close();
 });
 
 test('several connections at once; process ids are unique', async () => {
