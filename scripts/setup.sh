@@ -28,9 +28,17 @@ fi
 echo "setup: npm ci (builds the addon, the guest agent and the TypeScript)"
 npm ci --no-audit --no-fund --loglevel=error
 
+fetch_kernel() {
+  node --input-type=module -e "
+    const { resolveKernel } = await import('./dist/src/guest/kernel.js');
+    const k = await resolveKernel({ onProgress: (m) => console.log('setup:', m) });
+    console.log('setup: kernel', k.release, k.kernelPath);
+  "
+}
 echo "setup: guest kernel"
-node --input-type=module -e "
-  const { resolveKernel } = await import('./dist/src/guest/kernel.js');
-  const k = await resolveKernel({ onProgress: (m) => console.log('setup:', m) });
-  console.log('setup: kernel', k.release, k.kernelPath);
-"
+# Stale apt lists name a kernel version the mirror no longer has: refresh them once and retry.
+if ! fetch_kernel; then
+  echo "setup: kernel fetch failed; apt-get update and retry"
+  "${sudo_cmd[@]}" apt-get update -qq
+  fetch_kernel
+fi
