@@ -16,6 +16,8 @@ export interface PodStatus {
   /** The VMM process while running. */
   pid: number | null;
   accel: string | null;
+  /** The VMM's own view of a running VM ('running', 'paused', …); null when not running. */
+  vmState: string | null;
   kernelRelease: string;
   consoleLog: string;
   createdAt: string;
@@ -24,7 +26,7 @@ export interface PodStatus {
   stopReason: string | null;
 }
 
-export function statusOf(record: PodRecord, store: PodStore): PodStatus {
+export function statusOf(record: PodRecord, store: PodStore, vmState: string | null = null): PodStatus {
   const running = record.state === 'running';
   return {
     id: record.id,
@@ -34,6 +36,7 @@ export function statusOf(record: PodRecord, store: PodStore): PodStatus {
     memoryMiB: record.config.memoryMiB,
     pid: running ? (record.vmm?.pid ?? null) : null,
     accel: record.vmm?.accel ?? null,
+    vmState: running ? vmState : null,
     kernelRelease: record.boot.kernelRelease,
     consoleLog: store.paths(record.id).console,
     createdAt: record.createdAt,
@@ -63,7 +66,10 @@ export async function podStatus(id: string, options: CallOptions = {}): Promise<
   if (record.state === 'running') {
     record = await withLock(store.paths(id).lock, `pod ${id}`, options, async () => noticeVmmExit(store, await store.read(id)));
   }
-  return statusOf(record, store);
+  const vmState = record.state === 'running' && record.vmm
+    ? await hypervisorFor(record.hypervisor).vmState(record.vmm, store.paths(id))
+    : null;
+  return statusOf(record, store, vmState);
 }
 
 export async function listPods(options: CallOptions = {}): Promise<PodStatus[]> {

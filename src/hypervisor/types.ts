@@ -29,6 +29,8 @@ export interface Hypervisor {
   agentEndpoint(paths: PodPaths): AgentEndpoint;
   /** True while the VMM process recorded in `vmm` is alive and is still this pod's VMM. */
   isRunning(vmm: VmmRecord, paths: PodPaths): Promise<boolean>;
+  /** What the VMM says of its VM ('running', 'paused', …), or null when it cannot be asked. */
+  vmState(vmm: VmmRecord, paths: PodPaths): Promise<string | null>;
   /** Ends the VMM: politely through its control channel, then by force after `timeoutMs`. */
   stop(vmm: VmmRecord, paths: PodPaths, options?: { timeoutMs?: number }): Promise<void>;
   /** Removes what a VMM leaves in the pod directory (sockets, pid file). */

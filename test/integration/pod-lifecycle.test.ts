@@ -38,7 +38,7 @@ test('create, start, enter, stop and delete a pod', async () => {
   const started = await startPod('life', { root });
   assert.is(started.state, 'running');
   assert.ok(started.pid && isAlive(started.pid), 'the QEMU process is alive');
-  assert.equal((await listPods({ root })).map((p) => [p.id, p.state]), [['life', 'running']]);
+  assert.equal((await listPods({ root })).map((p) => [p.id, p.state, p.vmState]), [['life', 'running', 'running']]);
 
   // The guest runs the Debian cloud kernel, not the host's.
   const uname = await enterPod('life', ['uname', '-r'], { root });

@@ -59,6 +59,21 @@ export class QemuHypervisor implements Hypervisor {
     return isProcessFor(vmm.pid, paths.qmpSocket);
   }
 
+  async vmState(vmm: VmmRecord, paths: PodPaths): Promise<string | null> {
+    if (!(await this.isRunning(vmm, paths))) return null;
+    try {
+      const qmp = await QmpClient.connect(paths.qmpSocket, 2000);
+      try {
+        const result = (await qmp.execute('query-status')) as { status?: unknown };
+        return typeof result?.status === 'string' ? result.status : null;
+      } finally {
+        qmp.close();
+      }
+    } catch {
+      return null;
+    }
+  }
+
   async stop(vmm: VmmRecord, paths: PodPaths, options: { timeoutMs?: number } = {}): Promise<void> {
     const timeoutMs = options.timeoutMs ?? 5000;
     if (!(await this.isRunning(vmm, paths))) return;
