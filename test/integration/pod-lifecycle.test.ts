@@ -7,13 +7,11 @@ import { createPod, deletePod, enterPod, listPods, podStatus, startPod, stopPod,
 import { isAlive, waitForExit } from '../../src/host/process.js';
 import { readAll, teardownRoot, vmmProcessesUnder } from '../helpers/pods.js';
 import { tempDir } from '../helpers/tmp.js';
+import { codeOf } from '../helpers/errors.js';
 
 const tmp = tempDir('vci');
 const root = tmp.path;
 
-async function codeOf(promise: Promise<unknown>): Promise<string | undefined> {
-  return promise.then(() => undefined, (err: VcError) => err.code);
-}
 
 test.after(async () => {
   await teardownRoot(root);

@@ -6,33 +6,15 @@ import { join } from 'node:path';
 import { findBusybox, listApplets } from '../../../src/guest/busybox.js';
 import { isStaticElf } from '../../../src/guest/elf.js';
 import { GuestError } from '../../../src/guest/errors.js';
+import { expectCode, withoutTools } from '../../helpers/errors.js';
+
+const expectGuestCode = (promise: Promise<unknown>, code: string, message?: string | RegExp) => expectCode(promise, GuestError, code, message);
 
 const scratch = mkdtempSync(join(tmpdir(), 'vc-busybox-'));
 test.after(() => rmSync(scratch, { recursive: true, force: true }));
 const dynamic = realpathSync(process.execPath); // node itself: a dynamically linked ELF
 
-async function expectCode(promise: Promise<unknown>, code: string, message?: string | RegExp): Promise<GuestError> {
-  try {
-    await promise;
-  } catch (err) {
-    assert.instance(err, GuestError, String(err));
-    assert.is((err as GuestError).code, code, (err as Error).message);
-    if (message) assert.match((err as Error).message, message);
-    return err as GuestError;
-  }
-  assert.unreachable(`expected ${code}`);
-  throw new Error('unreachable');
-}
 
-async function withoutTools<T>(fn: () => Promise<T>): Promise<T> {
-  const saved = process.env.PATH;
-  process.env.PATH = join(scratch, 'no-bin');
-  try {
-    return await fn();
-  } finally {
-    process.env.PATH = saved;
-  }
-}
 
 test('default: a static busybox on the host is used as is', async () => {
   const bb = await findBusybox({ cacheDir: join(scratch, 'unused') });
@@ -56,14 +38,14 @@ test('a dynamic host busybox is passed over: busybox-static is fetched, then reu
   assert.ok(isStaticElf(readFileSync(fetched.path), fetched.path));
   assert.ok(fetched.applets.includes('bin/sh'));
   assert.equal(readdirSync(join(cache, 'busybox')).filter((n) => n.startsWith('.')), [], 'no temp dirs left');
-  const again = await withoutTools(() => findBusybox({ candidates: [], cacheDir: cache }));
+  const again = await withoutTools(scratch, () => findBusybox({ candidates: [], cacheDir: cache }));
   assert.is(again.source, 'cache');
   assert.is(again.path, fetched.path);
   assert.equal(again.applets, fetched.applets);
 });
 
 test('no static busybox and no apt: BUSYBOX_UNAVAILABLE with advice', async () => {
-  const err = await withoutTools(() => expectCode(findBusybox({ candidates: [dynamic], cacheDir: join(scratch, 'empty') }), 'BUSYBOX_UNAVAILABLE'));
+  const err = await withoutTools(scratch, () => expectGuestCode(findBusybox({ candidates: [dynamic], cacheDir: join(scratch, 'empty') }), 'BUSYBOX_UNAVAILABLE'));
   assert.match(err.message, 'apt-get update');
   assert.match(err.message, dynamic);
 });
@@ -71,9 +53,9 @@ test('no static busybox and no apt: BUSYBOX_UNAVAILABLE with advice', async () =
 test('a given path must exist and be a static ELF', async () => {
   const script = join(scratch, 'script');
   writeFileSync(script, '#!/bin/sh\n', { mode: 0o755 });
-  await expectCode(findBusybox({ path: '/nonexistent/bb' }), 'INVALID_OPTION', 'busybox: /nonexistent/bb does not exist');
-  await expectCode(findBusybox({ path: dynamic }), 'INVALID_OPTION', 'dynamically linked');
-  await expectCode(findBusybox({ path: script }), 'INVALID_OPTION', 'not an executable');
+  await expectGuestCode(findBusybox({ path: '/nonexistent/bb' }), 'INVALID_OPTION', 'busybox: /nonexistent/bb does not exist');
+  await expectGuestCode(findBusybox({ path: dynamic }), 'INVALID_OPTION', 'dynamically linked');
+  await expectGuestCode(findBusybox({ path: script }), 'INVALID_OPTION', 'not an executable');
   const given = await findBusybox({ path: '/bin/busybox' });
   assert.is(given.source, 'given');
 });
@@ -81,7 +63,7 @@ test('a given path must exist and be a static ELF', async () => {
 test('listApplets rejects paths that would escape the initrd tree', async () => {
   const fake = join(scratch, 'fake-busybox');
   writeFileSync(fake, '#!/bin/sh\necho bin/sh; echo ../../etc/evil\n', { mode: 0o755 });
-  await expectCode(listApplets(fake), 'INVALID_OPTION', '../../etc/evil');
+  await expectGuestCode(listApplets(fake), 'INVALID_OPTION', '../../etc/evil');
   const ok = join(scratch, 'ok-busybox');
   writeFileSync(ok, '#!/bin/sh\nprintf "usr/bin/[\\nbin/sh\\nbin/sh\\n"\n', { mode: 0o755 });
   assert.equal(await listApplets(ok), ['bin/sh', 'usr/bin/[']);

@@ -5,33 +5,14 @@ import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { GuestError } from '../../../src/guest/errors.js';
 import { bzImageRelease, resolveKernel, type Kernel } from '../../../src/guest/kernel.js';
+import { expectCode, withoutTools } from '../../helpers/errors.js';
+
+const expectGuestCode = (promise: Promise<unknown>, code: string, message?: string | RegExp) => expectCode(promise, GuestError, code, message);
 
 const scratch = mkdtempSync(join(tmpdir(), 'vc-kernel-'));
 test.after(() => rmSync(scratch, { recursive: true, force: true }));
 
-async function expectCode(promise: Promise<unknown>, code: string, message?: string | RegExp): Promise<GuestError> {
-  try {
-    await promise;
-  } catch (err) {
-    assert.instance(err, GuestError, String(err));
-    assert.is((err as GuestError).code, code, (err as Error).message);
-    if (message) assert.match((err as Error).message, message);
-    return err as GuestError;
-  }
-  assert.unreachable(`expected ${code}`);
-  throw new Error('unreachable');
-}
 
-/** Runs fn with PATH pointing nowhere, so any apt-get/apt-cache/dpkg-deb call would fail. */
-async function withoutTools<T>(fn: () => Promise<T>): Promise<T> {
-  const saved = process.env.PATH;
-  process.env.PATH = join(scratch, 'no-bin');
-  try {
-    return await fn();
-  } finally {
-    process.env.PATH = saved;
-  }
-}
 
 let kernel: Kernel;
 
@@ -49,7 +30,7 @@ test('default: Debian cloud kernel from the cache (fetched on first use)', async
 });
 
 test('cached kernel is reused without running apt at all (offline)', async () => {
-  const again = await withoutTools(() => resolveKernel());
+  const again = await withoutTools(scratch, () => resolveKernel());
   assert.equal(again, kernel);
 });
 
@@ -68,7 +49,7 @@ test('cold fetch into an empty cache: download, atomic unpack, no temp dirs left
 
 test('no cached kernel and no apt: KERNEL_UNAVAILABLE with advice, nothing left behind', async () => {
   const cache = join(scratch, 'offline');
-  const err = await withoutTools(() => expectCode(resolveKernel({ cacheDir: cache }), 'KERNEL_UNAVAILABLE'));
+  const err = await withoutTools(scratch, () => expectGuestCode(resolveKernel({ cacheDir: cache }), 'KERNEL_UNAVAILABLE'));
   assert.match(err.message, 'apt-get update');
   assert.match(err.message, '--kernel');
   assert.match(err.message, 'modulesDir');
@@ -76,7 +57,7 @@ test('no cached kernel and no apt: KERNEL_UNAVAILABLE with advice, nothing left 
 });
 
 test('an aborted signal stops before any work', async () => {
-  await expectCode(resolveKernel({ signal: AbortSignal.abort() }), 'ABORTED');
+  await expectGuestCode(resolveKernel({ signal: AbortSignal.abort() }), 'ABORTED');
 });
 
 test('user-given kernel + modules: validated, release from the bzImage header', async () => {
@@ -93,13 +74,13 @@ test('user-given paths: errors name the option and the value', async () => {
   const noKo = join(scratch, 'empty-modules');
   mkdirSync(noKo, { recursive: true });
   writeFileSync(join(noKo, 'modules.builtin'), '');
-  await expectCode(resolveKernel({ kernelPath: '/x/vmlinuz', modulesDir: kernel.modulesDir }), 'INVALID_OPTION', 'kernel: /x/vmlinuz does not exist');
-  await expectCode(resolveKernel({ kernelPath: scratch, modulesDir: kernel.modulesDir }), 'INVALID_OPTION', `kernel: ${scratch} is not a regular file`);
-  await expectCode(resolveKernel({ kernelPath: kernel.kernelPath, modulesDir: '/x/modules' }), 'INVALID_OPTION', 'modules: /x/modules does not exist');
-  await expectCode(resolveKernel({ kernelPath: kernel.kernelPath, modulesDir: kernel.kernelPath }), 'INVALID_OPTION', 'is not a directory');
-  await expectCode(resolveKernel({ kernelPath: kernel.kernelPath, modulesDir: noKo }), 'INVALID_OPTION', `modules: ${noKo} contains no .ko files`);
-  await expectCode(resolveKernel({ kernelPath: kernel.kernelPath }), 'INVALID_OPTION', /^modules: is required/);
-  await expectCode(resolveKernel({ modulesDir: kernel.modulesDir }), 'INVALID_OPTION', /^kernel: is required/);
+  await expectGuestCode(resolveKernel({ kernelPath: '/x/vmlinuz', modulesDir: kernel.modulesDir }), 'INVALID_OPTION', 'kernel: /x/vmlinuz does not exist');
+  await expectGuestCode(resolveKernel({ kernelPath: scratch, modulesDir: kernel.modulesDir }), 'INVALID_OPTION', `kernel: ${scratch} is not a regular file`);
+  await expectGuestCode(resolveKernel({ kernelPath: kernel.kernelPath, modulesDir: '/x/modules' }), 'INVALID_OPTION', 'modules: /x/modules does not exist');
+  await expectGuestCode(resolveKernel({ kernelPath: kernel.kernelPath, modulesDir: kernel.kernelPath }), 'INVALID_OPTION', 'is not a directory');
+  await expectGuestCode(resolveKernel({ kernelPath: kernel.kernelPath, modulesDir: noKo }), 'INVALID_OPTION', `modules: ${noKo} contains no .ko files`);
+  await expectGuestCode(resolveKernel({ kernelPath: kernel.kernelPath }), 'INVALID_OPTION', /^modules: is required/);
+  await expectGuestCode(resolveKernel({ modulesDir: kernel.modulesDir }), 'INVALID_OPTION', /^kernel: is required/);
 });
 
 test('bzImageRelease reads the setup header version string', () => {

@@ -8,6 +8,7 @@ import { acquireLock } from '../../../src/store/lock.js';
 import { writeFileAtomic } from '../../../src/store/atomic.js';
 import { VcError } from '../../../src/errors.js';
 import { tempDir } from '../../helpers/tmp.js';
+import { codeOf } from '../../helpers/errors.js';
 
 function record(id: string): PodRecord {
   const now = new Date().toISOString();
@@ -18,14 +19,6 @@ function record(id: string): PodRecord {
   };
 }
 
-async function codeOf(promise: Promise<unknown>): Promise<string | undefined> {
-  try {
-    await promise;
-    return undefined;
-  } catch (err) {
-    return (err as VcError).code;
-  }
-}
 
 test('create, read back, update and remove a pod record', async () => {
   const tmp = tempDir();
