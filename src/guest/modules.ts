@@ -11,6 +11,9 @@ import { GuestError } from './errors.js';
 export const GUEST_MODULES: readonly string[] = [
   'virtio', 'virtio_ring', 'virtio_mmio', 'virtio_pci', 'virtio_console', 'virtio_blk',
   'vsock', 'vmw_vsock_virtio_transport_common', 'vmw_vsock_virtio_transport', 'overlay', 'erofs',
+  // QEMU hot-plugs container images as SCSI disks on a virtio-scsi controller (microvm has no
+  // PCI hotplug, and virtio-mmio none at all).
+  'virtio_scsi', 'sd_mod',
 ];
 
 export interface ModuleInfo {

@@ -27,6 +27,8 @@ export function qemuArgs(spec: VmSpec, accel: QemuAccel, hostTscKhz?: number): s
     '-chardev', `file,id=console,path=${paths.console}`,
     '-serial', 'chardev:console',
     '-device', 'virtio-serial-device,max_ports=2',
+    // Container images arrive later as SCSI disks hot-plugged on this controller's bus.
+    '-device', 'virtio-scsi-device,id=scsi0',
     '-chardev', `socket,id=agent,path=${paths.agentSocket},server=on,wait=off`,
     '-device', 'virtserialport,chardev=agent,name=agent',
     '-qmp', `unix:${paths.qmpSocket},server=on,wait=off`,
