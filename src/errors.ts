@@ -12,6 +12,10 @@ export type VcErrorCode =
   | 'HYPERVISOR_UNAVAILABLE'
   | 'HYPERVISOR_FAILED'
   | 'AGENT_UNREACHABLE'
+  | 'CONTAINER_NOT_FOUND'
+  | 'CONTAINER_EXISTS'
+  | 'CONTAINER_RUNNING'
+  | 'IMAGE_INVALID'
   | 'ABORTED';
 
 export class VcError extends Error {

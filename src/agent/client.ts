@@ -31,7 +31,10 @@ export const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
 const EARLY_FRAME_LIMIT = 4 * 1024 * 1024;
 const UINT32_MAX = 0xffff_ffff;
 /** Ops with dedicated methods: sending them through request() would lose track of the process. */
-const RESERVED_OPS = new Set(['hello', 'exec', 'attach']);
+const RESERVED_OPS = new Set(['hello', 'exec', 'attach', 'create_container', 'exec_container']);
+
+/** Ops other than exec whose result is a new guest process with streams (docs: Containers). */
+export type ProcessOp = 'create_container' | 'exec_container';
 
 export type RequestOptions = CancelOptions;
 export type { ExecOptions, GuestInfo };
@@ -171,6 +174,18 @@ export class AgentClient {
     const args = execArguments(exec);
     const tty = exec.tty === true;
     return this.#call('exec', args, options, (result) => this.#acceptExec(result, tty), {
+      exec: true,
+      after: (proc) => this.#replayEarly((proc as AgentProcess).id),
+      onLate: (response) => this.#discardLateExec(response),
+    });
+  }
+
+  /**
+   * Sends an op whose result is a new process (a container's init, an exec in a container), with
+   * the same stream handling as exec. `args` are checked by the caller; the agent checks them too.
+   */
+  async startProcess(op: ProcessOp, args: JsonObject, tty: boolean, options?: RequestOptions): Promise<AgentProcess> {
+    return this.#call(op, args, options, (result) => this.#acceptExec(result, tty), {
       exec: true,
       after: (proc) => this.#replayEarly((proc as AgentProcess).id),
       onLate: (response) => this.#discardLateExec(response),

@@ -1,6 +1,8 @@
 // Pod configuration: validated here, before anything reaches the hypervisor or native code.
 import { z } from 'zod';
 import { VcError } from '../errors.js';
+import { containerConfigSchema } from './container-config.js';
+import { describeInput } from './config-errors.js';
 
 export const POD_ID_PATTERN = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$/;
 
@@ -19,6 +21,9 @@ export const podConfigSchema = z.strictObject({
   memoryMiB: z.number().int().min(128).max(65536).default(512),
   kernel: kernelSchema.optional(),
   hostname: z.string().regex(/^[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?$/, 'must be a valid host name').optional(),
+  /** Containers created and started with the pod, in order. */
+  containers: z.array(containerConfigSchema).default([]).refine(
+    (list) => new Set(list.map((c) => c.id)).size === list.length, 'container ids must be unique'),
 });
 
 export type PodConfigInput = z.input<typeof podConfigSchema>;
@@ -28,21 +33,5 @@ export type PodConfig = z.output<typeof podConfigSchema>;
 export function parsePodConfig(input: unknown): PodConfig {
   const result = podConfigSchema.safeParse(input, { reportInput: true });
   if (result.success) return result.data;
-  const problems = result.error.issues.map((issue) => {
-    const field = issue.path.length ? issue.path.join('.') : 'config';
-    const got = 'input' in issue ? `, got ${describe(issue.input)}` : '';
-    return `${field}: ${issue.message}${got}`;
-  });
-  throw new VcError('INVALID_CONFIG', `invalid pod config: ${problems.join('; ')}`, { cause: result.error });
-}
-
-function describe(value: unknown): string {
-  if (value === undefined) return 'nothing';
-  if (typeof value === 'string') return JSON.stringify(value);
-  try {
-    const text = JSON.stringify(value);
-    return text && text.length > 80 ? `${text.slice(0, 77)}...` : String(text);
-  } catch {
-    return String(value);
-  }
+  throw new VcError('INVALID_CONFIG', `invalid pod config: ${describeInput(result.error.issues)}`, { cause: result.error });
 }

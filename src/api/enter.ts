@@ -2,8 +2,7 @@
 import type { Readable, Writable } from 'node:stream';
 import type { AgentClient, AgentProcess } from '../agent/index.js';
 import { VcError } from '../errors.js';
-import { hypervisorFor } from '../hypervisor/select.js';
-import { connectAgent } from './agent-link.js';
+import { openAgent, runningPod } from './pod-session.js';
 import { storeFor, type CallOptions } from './context.js';
 
 export interface ExecOptions extends CallOptions {
@@ -35,17 +34,8 @@ export async function enterPod(id: string, argv: string[], options: ExecOptions 
   if (!Array.isArray(argv) || argv.length === 0 || argv.some((arg) => typeof arg !== 'string')) {
     throw new VcError('INVALID_CONFIG', `argv: expected a non-empty array of strings, got ${JSON.stringify(argv)}`);
   }
-  const store = storeFor(options);
-  const record = await store.read(id);
-  if (record.state !== 'running' || !record.vmm) {
-    throw new VcError('POD_NOT_RUNNING', `pod ${id} is ${record.state}: start it before entering it`);
-  }
-  const hypervisor = hypervisorFor(record.hypervisor);
-  const paths = store.paths(id);
-  if (!(await hypervisor.isRunning(record.vmm, paths))) {
-    throw new VcError('POD_NOT_RUNNING', `pod ${id}: its ${record.hypervisor} process (pid ${record.vmm.pid}) is gone`);
-  }
-  const agent = await connectAgent(hypervisor.agentEndpoint(paths), { timeoutMs: 30_000, signal: options.signal });
+  const pod = await runningPod(storeFor(options), id);
+  const agent = await openAgent(pod, options.signal);
   try {
     const proc = await agent.exec({
       argv,
@@ -63,7 +53,7 @@ export async function enterPod(id: string, argv: string[], options: ExecOptions 
 }
 
 /** The process owns its agent connection and closes it once the exit status is in. */
-function wrapProcess(agent: AgentClient, proc: AgentProcess): PodProcess {
+export function wrapProcess(agent: AgentClient, proc: AgentProcess): PodProcess {
   const waited = proc.wait().finally(() => agent.close());
   return {
     pid: proc.pid,

@@ -6,6 +6,7 @@ import { withLock } from '../store/lock.js';
 import type { PodRecord, PodStore } from '../store/pod-store.js';
 import { storeFor, type CallOptions } from './context.js';
 import { nextState, type PodStateName } from './transitions.js';
+import { markContainersGone } from './container-status.js';
 
 export interface PodStatus {
   id: string;
@@ -56,6 +57,8 @@ export async function noticeVmmExit(store: PodStore, record: PodRecord): Promise
   record.stoppedAt = new Date().toISOString();
   record.stopReason = `the ${record.hypervisor} process (pid ${record.vmm.pid}) exited unexpectedly`;
   await hypervisor.cleanup(paths);
+  await markContainersGone(store, record.id);
+  delete record.disks;
   await store.write(record);
   return record;
 }

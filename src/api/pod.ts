@@ -14,6 +14,10 @@ import { parsePodConfig, type PodConfigInput } from './config.js';
 import { storeFor, type CallOptions } from './context.js';
 import { noticeVmmExit, statusOf, type PodStatus } from './pod-status.js';
 import { nextState } from './transitions.js';
+import { ContainerStore } from '../store/container-store.js';
+import { createInGuest, prepareImage, startInGuest } from './container.js';
+import { markContainersGone } from './container-status.js';
+import { runningPod, withAgent } from './pod-session.js';
 
 const UNIX_SOCKET_PATH_MAX = 107;
 
@@ -35,6 +39,8 @@ export async function createPod(input: PodConfigInput, options: CallOptions = {}
     signal: options.signal,
   });
   const initrd = await buildInitrd({ agentPath: nativeExecutable('vc-agent'), kernel, onProgress: options.onProgress });
+  // Images of the listed containers are built now, so a bad one fails the create, not the start.
+  for (const container of config.containers) await prepareImage(container, options);
 
   const now = new Date().toISOString();
   const record: PodRecord = {
@@ -72,13 +78,39 @@ export async function startPod(id: string, options: StartOptions = {}): Promise<
       await hypervisor.cleanup(spec.paths);
       throw err;
     }
+    const previous = structuredClone(record);
     record.state = target ?? record.state;
     record.vmm = vmm;
+    record.disks = {};
     delete record.stoppedAt;
     delete record.stopReason;
     await store.write(record);
+    try {
+      await startListedContainers(store, record, options);
+    } catch (err) {
+      // The pod starts whole or not at all: its VM goes, and it returns to where it was.
+      await hypervisor.stop(vmm, spec.paths, { timeoutMs: 1000 }).catch(() => {});
+      await hypervisor.cleanup(spec.paths);
+      for (const c of record.config.containers) await new ContainerStore(store).remove(id, c.id);
+      await store.write(previous);
+      throw err;
+    }
     return statusOf(record, store);
   });
+}
+
+/** Creates and starts the containers the pod config lists, in order, in the fresh VM. */
+async function startListedContainers(store: PodStore, record: PodRecord, options: StartOptions): Promise<void> {
+  if (record.config.containers.length === 0) return;
+  const pod = await runningPod(store, record.id);
+  const containers = new ContainerStore(store);
+  for (const config of record.config.containers) {
+    options.onProgress?.(`starting container ${config.id}`);
+    await containers.remove(record.id, config.id); // a record from an earlier run of the pod
+    const image = await prepareImage(config, options);
+    await createInGuest(store, pod, config, image, options);
+    await withAgent(pod, options.signal, (agent) => startInGuest(store, agent, record.id, config.id));
+  }
 }
 
 export interface StopOptions extends CallOptions {
@@ -102,7 +134,9 @@ export async function stopPod(id: string, options: StopOptions = {}): Promise<Po
       await hypervisor.stop(record.vmm, paths, { timeoutMs: options.timeoutMs ?? 3000 });
     }
     await hypervisor.cleanup(paths);
+    await markContainersGone(store, id);
     record.state = target ?? record.state;
+    delete record.disks;
     record.stoppedAt = new Date().toISOString();
     record.stopReason = 'requested';
     await store.write(record);

@@ -26,3 +26,23 @@ export function nextState(id: string, from: PodStateName, event: PodEvent): PodS
 export function canHappen(from: PodStateName, event: PodEvent): boolean {
   return podTransitions[from][event] !== undefined;
 }
+
+export const containerStates = ['created', 'running', 'stopped'] as const;
+export type ContainerStateName = (typeof containerStates)[number];
+
+export type ContainerEvent = 'start' | 'exited' | 'delete';
+
+const containerTransitions: Record<ContainerStateName, Partial<Record<ContainerEvent, ContainerStateName | null>>> = {
+  created: { start: 'running', exited: 'stopped', delete: null },
+  running: { exited: 'stopped' },
+  stopped: { delete: null },
+};
+
+export function nextContainerState(podId: string, id: string, from: ContainerStateName, event: ContainerEvent): ContainerStateName | null {
+  const to = containerTransitions[from][event];
+  if (to !== undefined) return to;
+  if (event === 'delete' && from === 'running') {
+    throw new VcError('CONTAINER_RUNNING', `container ${id} in pod ${podId} is running: stop it before deleting it`);
+  }
+  throw new VcError('ILLEGAL_TRANSITION', `container ${id} in pod ${podId}: cannot ${event} a container that is ${from}`);
+}

@@ -31,6 +31,12 @@ export interface Hypervisor {
   isRunning(vmm: VmmRecord, paths: PodPaths): Promise<boolean>;
   /** What the VMM says of its VM ('running', 'paused', …), or null when it cannot be asked. */
   vmState(vmm: VmmRecord, paths: PodPaths): Promise<string | null>;
+  /**
+   * Gives the running VM a read-only disk whose serial the guest agent finds it by. QEMU
+   * hot-plugs a SCSI disk; the built-in VMM fills a free virtio-blk slot.
+   */
+  attachDisk(vmm: VmmRecord, paths: PodPaths, disk: { serial: string; path: string }): Promise<void>;
+  detachDisk(vmm: VmmRecord, paths: PodPaths, serial: string): Promise<void>;
   /** Ends the VMM: politely through its control channel, then by force after `timeoutMs`. */
   stop(vmm: VmmRecord, paths: PodPaths, options?: { timeoutMs?: number }): Promise<void>;
   /** Removes what a VMM leaves in the pod directory (sockets, pid file). */

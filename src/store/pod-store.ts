@@ -33,6 +33,8 @@ export interface PodRecord {
   createdAt: string;
   updatedAt: string;
   stoppedAt?: string;
+  /** Image disks attached to the running VM, by serial, with the containers that use each. */
+  disks?: Record<string, { path: string; users: string[] }>;
   /** Why the pod stopped: 'requested', or what was seen when the VMM went away on its own. */
   stopReason?: string;
 }

@@ -74,6 +74,49 @@ export class QemuHypervisor implements Hypervisor {
     }
   }
 
+  async attachDisk(vmm: VmmRecord, paths: PodPaths, disk: { serial: string; path: string }): Promise<void> {
+    await this.withQmp(vmm, paths, async (qmp) => {
+      const node = `img-${disk.serial}`;
+      await qmp.execute('blockdev-add', {
+        driver: 'raw', 'node-name': node, 'read-only': true,
+        file: { driver: 'file', filename: disk.path, 'read-only': true },
+      });
+      try {
+        // On the pod's virtio-scsi bus; QEMU picks a free SCSI id. The guest finds it by serial.
+        await qmp.execute('device_add', { driver: 'scsi-hd', id: `disk-${disk.serial}`, drive: node, bus: 'scsi0.0', serial: disk.serial });
+      } catch (err) {
+        await qmp.execute('blockdev-del', { 'node-name': node }).catch(() => {});
+        throw err;
+      }
+    });
+  }
+
+  async detachDisk(vmm: VmmRecord, paths: PodPaths, serial: string): Promise<void> {
+    await this.withQmp(vmm, paths, async (qmp) => {
+      await qmp.execute('device_del', { id: `disk-${serial}` }).catch(() => {});
+      // SCSI unplug completes asynchronously; the block node can go once the device has.
+      for (let attempt = 0; ; attempt++) {
+        try {
+          await qmp.execute('blockdev-del', { 'node-name': `img-${serial}` });
+          return;
+        } catch (err) {
+          if (attempt >= 50) throw err;
+          await new Promise((resolve) => setTimeout(resolve, 20));
+        }
+      }
+    });
+  }
+
+  private async withQmp<T>(vmm: VmmRecord, paths: PodPaths, body: (qmp: QmpClient) => Promise<T>): Promise<T> {
+    if (!(await this.isRunning(vmm, paths))) throw new VcError('HYPERVISOR_FAILED', `qemu (pid ${vmm.pid}) is not running`);
+    const qmp = await QmpClient.connect(paths.qmpSocket, 5000);
+    try {
+      return await body(qmp);
+    } finally {
+      qmp.close();
+    }
+  }
+
   async stop(vmm: VmmRecord, paths: PodPaths, options: { timeoutMs?: number } = {}): Promise<void> {
     const timeoutMs = options.timeoutMs ?? 5000;
     if (!(await this.isRunning(vmm, paths))) return;

@@ -1,0 +1,40 @@
+// Container configuration: validated before anything reaches the agent. Image defaults
+// (entrypoint, cmd, env, workdir, user) are merged in later, once the image is known.
+import { z } from 'zod';
+import { VcError } from '../errors.js';
+import { describeInput } from './config-errors.js';
+
+export const CONTAINER_ID_PATTERN = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,63}$/;
+
+const envName = /^[^=\0]+$/;
+
+export const containerConfigSchema = z.strictObject({
+  id: z.string().regex(CONTAINER_ID_PATTERN, 'must be 1-64 characters of letters, digits, _ . - starting with a letter or digit'),
+  /** `oci:DIR[:TAG]`, `docker-archive:FILE`, `oci-archive:FILE`; neither image nor rootfs: the default busybox image. */
+  image: z.string().min(1).optional(),
+  /** A directory used as the image. */
+  rootfs: z.string().min(1).optional(),
+  /** Replaces the image's Cmd (and, with entrypoint, its Entrypoint). */
+  command: z.array(z.string()).min(1).optional(),
+  entrypoint: z.array(z.string()).optional(),
+  env: z.record(z.string().regex(envName, 'must not contain = or NUL'), z.string()).optional(),
+  workdir: z.string().regex(/^\//, 'must be an absolute path').optional(),
+  user: z.string().regex(/^[^:\s]+(:[^:\s]+)?$/, 'must be USER or USER:GROUP (names or numbers)').optional(),
+  hostname: z.string().regex(/^[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?$/, 'must be a valid host name').optional(),
+  tty: z.boolean().default(false),
+  limits: z.strictObject({
+    memoryMiB: z.number().int().min(4).max(1 << 20).optional(),
+    pids: z.number().int().min(1).max(1 << 22).optional(),
+    /** CPU time as a number of CPUs (0.5 = half of one), enforced through cpu.max. */
+    cpus: z.number().min(0.01).max(1024).optional(),
+  }).optional(),
+}).refine((c) => !(c.image && c.rootfs), { message: 'give image or rootfs, not both', path: ['image'] });
+
+export type ContainerConfigInput = z.input<typeof containerConfigSchema>;
+export type ContainerConfig = z.output<typeof containerConfigSchema>;
+
+export function parseContainerConfig(input: unknown, field = 'container'): ContainerConfig {
+  const result = containerConfigSchema.safeParse(input, { reportInput: true });
+  if (result.success) return result.data;
+  throw new VcError('INVALID_CONFIG', `invalid ${field} config: ${describeInput(result.error.issues)}`, { cause: result.error });
+}

@@ -1,0 +1,181 @@
+// Containers in a running pod: created by the guest agent from a read-only image disk plus a
+// writable overlay in the guest, with their state mirrored on disk so every call works from a
+// fresh process.
+import type { AgentClient } from '../agent/index.js';
+import { VcError } from '../errors.js';
+import { parseImageRef, resolveImage, type ImageSource, type PreparedImage } from '../guest/image/index.js';
+import { withLock } from '../store/lock.js';
+import { ContainerStore, type ContainerRecord } from '../store/container-store.js';
+import type { PodStore } from '../store/pod-store.js';
+import { parseContainerConfig, type ContainerConfig, type ContainerConfigInput } from './container-config.js';
+import { agentLimits, containerSpec, imageSerial } from './container-spec.js';
+import { storeFor, type CallOptions } from './context.js';
+import { runningPod, withAgent, type RunningPod } from './pod-session.js';
+import { nextContainerState } from './transitions.js';
+import { containerStatusOf, refreshFromAgent, type ContainerStatus } from './container-status.js';
+
+export function imageSourceOf(config: ContainerConfig): ImageSource {
+  if (config.rootfs) return { kind: 'dir', path: config.rootfs };
+  if (config.image) return parseImageRef(config.image);
+  return { kind: 'default' };
+}
+
+/** Builds (or finds in the cache) the container's image; the slow part, done before any lock. */
+export function prepareImage(config: ContainerConfig, options: CallOptions): Promise<PreparedImage> {
+  return resolveImage(imageSourceOf(config), { onProgress: options.onProgress, signal: options.signal });
+}
+
+export async function createContainer(podId: string, input: ContainerConfigInput, options: CallOptions = {}): Promise<ContainerStatus> {
+  const config = parseContainerConfig(input);
+  const image = await prepareImage(config, options);
+  const store = storeFor(options);
+  return withLock(store.paths(podId).lock, `pod ${podId}`, options, async () => {
+    const pod = await runningPod(store, podId);
+    const record = await createInGuest(store, pod, config, image, options);
+    return containerStatusOf(record);
+  });
+}
+
+/** Call with the pod lock held. Attaches the image disk if needed, then has the agent create. */
+export async function createInGuest(store: PodStore, pod: RunningPod, config: ContainerConfig, image: PreparedImage, options: CallOptions): Promise<ContainerRecord> {
+  const containers = new ContainerStore(store);
+  const podId = pod.record.id;
+  if (await containers.exists(podId, config.id)) {
+    throw new VcError('CONTAINER_EXISTS', `container ${config.id} already exists in pod ${podId}`);
+  }
+  const spec = containerSpec(podId, config, image.config);
+  const serial = imageSerial(image.digest);
+  await useDisk(store, pod, serial, image.diskPath, config.id);
+  try {
+    const created = await withAgent(pod, options.signal, async (agent) => {
+      const init = await agent.startProcess('create_container', {
+        id: config.id,
+        image: { serial, fstype: 'erofs' },
+        argv: spec.argv, env: spec.env, cwd: spec.cwd, user: spec.user, hostname: spec.hostname,
+        tty: config.tty,
+        ...(config.tty && process.stdout.rows ? { rows: process.stdout.rows, cols: process.stdout.columns } : {}),
+        limits: agentLimits(config.limits),
+      }, config.tty);
+      return { process: init.id, pid: init.pid };
+    });
+    const record: ContainerRecord = {
+      version: 1, id: config.id, podId, config, spec, state: 'created',
+      image: { digest: image.digest, diskPath: image.diskPath, serial },
+      initProcess: created.process, pid: created.pid,
+      createdAt: new Date().toISOString(),
+    };
+    await containers.write(record);
+    return record;
+  } catch (err) {
+    await releaseDisk(store, pod, serial, config.id).catch(() => {});
+    throw err;
+  }
+}
+
+export async function startContainer(podId: string, id: string, options: CallOptions = {}): Promise<ContainerStatus> {
+  const store = storeFor(options);
+  return withLock(store.paths(podId).lock, `pod ${podId}`, options, async () => {
+    const pod = await runningPod(store, podId);
+    const record = await withAgent(pod, options.signal, (agent) => startInGuest(store, agent, podId, id));
+    return containerStatusOf(record);
+  });
+}
+
+/** Call with the pod lock held. */
+export async function startInGuest(store: PodStore, agent: AgentClient, podId: string, id: string): Promise<ContainerRecord> {
+  const containers = new ContainerStore(store);
+  const record = await containers.read(podId, id);
+  record.state = nextContainerState(podId, id, record.state, 'start') ?? record.state;
+  try {
+    await agent.request('start_container', { id });
+  } catch (err) {
+    // A program that cannot run leaves the container stopped (exit 127), as the agent reports.
+    await refreshFromAgent(agent, containers, await containers.read(podId, id)).catch(() => {});
+    throw err;
+  }
+  record.startedAt = new Date().toISOString();
+  await containers.write(record);
+  return record;
+}
+
+export interface StopContainerOptions extends CallOptions {
+  /** The first signal; default SIGTERM. (`signal` is the AbortSignal, as in every call.) */
+  stopSignal?: NodeJS.Signals;
+  /** How long the container gets after the first signal before SIGKILL; default 10 s. */
+  timeoutMs?: number;
+}
+
+export async function stopContainer(podId: string, id: string, options: StopContainerOptions = {}): Promise<ContainerStatus> {
+  const store = storeFor(options);
+  const containers = new ContainerStore(store);
+  return withLock(store.paths(podId).lock, `pod ${podId}`, options, async () => {
+    const pod = await runningPod(store, podId);
+    return withAgent(pod, options.signal, async (agent) => {
+      let record = await refreshFromAgent(agent, containers, await containers.read(podId, id));
+      if (record.state === 'stopped') return containerStatusOf(record);
+      const signals = (await import('node:os')).constants.signals as Record<string, number>;
+      const first = signals[options.stopSignal ?? 'SIGTERM'];
+      if (first === undefined) throw new VcError('INVALID_CONFIG', `stopSignal: unknown signal ${JSON.stringify(options.stopSignal)}`);
+      if (record.state === 'running') {
+        await agent.request('signal_container', { id, signal: first });
+        const exited = await agent.request('wait_container', { id }, { timeoutMs: options.timeoutMs ?? 10_000 }).then(() => true, (err: { code?: string }) => {
+          if (err.code === 'AGENT_TIMEOUT') return false;
+          throw err;
+        });
+        if (!exited) {
+          await agent.request('signal_container', { id, signal: signals.SIGKILL!, all: true });
+          await agent.request('wait_container', { id }, { timeoutMs: 10_000 });
+        }
+      }
+      record = await refreshFromAgent(agent, containers, record);
+      return containerStatusOf(record);
+    });
+  });
+}
+
+export async function deleteContainer(podId: string, id: string, options: CallOptions = {}): Promise<void> {
+  const store = storeFor(options);
+  const containers = new ContainerStore(store);
+  await withLock(store.paths(podId).lock, `pod ${podId}`, options, async () => {
+    let record = await containers.read(podId, id);
+    const podRecord = await store.read(podId);
+    if (podRecord.state === 'running') {
+      const pod = await runningPod(store, podId);
+      await withAgent(pod, options.signal, async (agent) => {
+        record = await refreshFromAgent(agent, containers, record);
+        nextContainerState(podId, id, record.state, 'delete');
+        await agent.request('delete_container', { id }).catch((err: { code?: string }) => {
+          if (err.code !== 'NOT_FOUND') throw err; // already gone in the guest
+        });
+      });
+      await releaseDisk(store, pod, record.image.serial, id);
+    } else {
+      nextContainerState(podId, id, record.state, 'delete');
+    }
+    await containers.remove(podId, id);
+  });
+}
+
+/** Attaches the image disk to the VM unless it is there already, and counts `user` in. */
+async function useDisk(store: PodStore, pod: RunningPod, serial: string, path: string, user: string): Promise<void> {
+  const disks = pod.record.disks ?? {};
+  if (!disks[serial]) {
+    await pod.hypervisor.attachDisk(pod.record.vmm, pod.paths, { serial, path });
+    disks[serial] = { path, users: [] };
+  }
+  if (!disks[serial].users.includes(user)) disks[serial].users.push(user);
+  pod.record.disks = disks;
+  await store.write(pod.record);
+}
+
+/** The last container using a disk takes it out of the VM. */
+async function releaseDisk(store: PodStore, pod: RunningPod, serial: string, user: string): Promise<void> {
+  const disk = pod.record.disks?.[serial];
+  if (!disk) return;
+  disk.users = disk.users.filter((u) => u !== user);
+  if (disk.users.length === 0) {
+    await pod.hypervisor.detachDisk(pod.record.vmm, pod.paths, serial);
+    delete pod.record.disks![serial];
+  }
+  await store.write(pod.record);
+}

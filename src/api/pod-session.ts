@@ -1,0 +1,41 @@
+// A running pod as the container calls need it: its record, its hypervisor, and agent connections.
+import type { AgentClient } from '../agent/index.js';
+import { VcError } from '../errors.js';
+import { hypervisorFor } from '../hypervisor/select.js';
+import type { Hypervisor } from '../hypervisor/types.js';
+import type { PodPaths } from '../store/paths.js';
+import type { PodRecord, PodStore } from '../store/pod-store.js';
+import { connectAgent } from './agent-link.js';
+
+export interface RunningPod {
+  record: PodRecord & { vmm: NonNullable<PodRecord['vmm']> };
+  hypervisor: Hypervisor;
+  paths: PodPaths;
+}
+
+export async function runningPod(store: PodStore, podId: string): Promise<RunningPod> {
+  const record = await store.read(podId);
+  if (record.state !== 'running' || !record.vmm) {
+    throw new VcError('POD_NOT_RUNNING', `pod ${podId} is ${record.state}: start it first`);
+  }
+  const hypervisor = hypervisorFor(record.hypervisor);
+  const paths = store.paths(podId);
+  if (!(await hypervisor.isRunning(record.vmm, paths))) {
+    throw new VcError('POD_NOT_RUNNING', `pod ${podId}: its ${record.hypervisor} process (pid ${record.vmm.pid}) is gone`);
+  }
+  return { record: record as RunningPod['record'], hypervisor, paths };
+}
+
+export function openAgent(pod: RunningPod, signal?: AbortSignal): Promise<AgentClient> {
+  return connectAgent(pod.hypervisor.agentEndpoint(pod.paths), { timeoutMs: 30_000, signal });
+}
+
+/** Runs `body` with a fresh agent connection that is closed afterwards. */
+export async function withAgent<T>(pod: RunningPod, signal: AbortSignal | undefined, body: (agent: AgentClient) => Promise<T>): Promise<T> {
+  const agent = await openAgent(pod, signal);
+  try {
+    return await body(agent);
+  } finally {
+    await agent.close();
+  }
+}

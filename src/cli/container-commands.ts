@@ -1,0 +1,167 @@
+// `virtc container …`: containers in a running pod, each invocation its own process.
+import { createContainer, deleteContainer, startContainer, stopContainer } from '../api/container.js';
+import { containerStatus, listContainers, type ContainerStatus } from '../api/container-status.js';
+import { attachContainer, enterContainer } from '../api/container-process.js';
+import type { ContainerConfigInput } from '../api/container-config.js';
+import { optionalInt, optionalString, parseCommand, requireString, stringList, UsageError, type ParsedCommand } from './args.js';
+import { parseEnv } from './pod-commands.js';
+import { progressReporter } from './progress.js';
+import { attachStdio } from './stdio.js';
+
+export const containerUsage = `virtc container create --pod ID --id CID [--rootfs DIR | --image REF] [--tty] [--env K=V]...
+                 [--workdir DIR] [--user U] [--memory-limit MIB] [--pids-limit N] [--cpus N] [-- CMD ARG...]
+  virtc container start --pod ID --id CID [--attach]
+  virtc container stop --pod ID --id CID [--timeout SECONDS] [--signal SIG]
+  virtc container delete|status --pod ID --id CID [--json]
+  virtc container list --pod ID [--json]
+  virtc container enter --pod ID --id CID [--tty] [--env K=V]... [--workdir DIR] [--user U] -- CMD [ARG...]`;
+
+/** Options shared by `container create` and `run`: what the container is. */
+export const containerOptions = {
+  rootfs: { type: 'string' }, image: { type: 'string' }, tty: { type: 'boolean', short: 't' },
+  env: { type: 'string', multiple: true, short: 'e' }, workdir: { type: 'string', short: 'w' }, user: { type: 'string', short: 'u' },
+  'memory-limit': { type: 'string' }, 'pids-limit': { type: 'string' }, cpus: { type: 'string' },
+} as const;
+
+export function containerConfigFrom(id: string, parsed: ParsedCommand): ContainerConfigInput {
+  const { values, positionals } = parsed;
+  const memoryMiB = optionalInt(values['memory-limit'], '--memory-limit');
+  const pids = optionalInt(values['pids-limit'], '--pids-limit');
+  const cpusText = optionalString(values.cpus);
+  const cpus = cpusText === undefined ? undefined : Number(cpusText);
+  if (cpus !== undefined && !(cpus > 0)) throw new UsageError(`--cpus: expected a positive number, got ${JSON.stringify(cpusText)}`);
+  const limits = memoryMiB !== undefined || pids !== undefined || cpus !== undefined ? { memoryMiB, pids, cpus } : undefined;
+  return {
+    id,
+    image: optionalString(values.image),
+    rootfs: optionalString(values.rootfs),
+    command: positionals.length ? positionals : undefined,
+    env: values.env ? parseEnv(stringList(values.env)) : undefined,
+    workdir: optionalString(values.workdir),
+    user: optionalString(values.user),
+    tty: values.tty === true,
+    limits,
+  };
+}
+
+export async function containerCommand(argv: string[]): Promise<number> {
+  const [verb, ...rest] = argv;
+  switch (verb) {
+    case 'create': return create(rest);
+    case 'start': return start(rest);
+    case 'stop': return stop(rest);
+    case 'delete':
+    case 'status': return simple(verb, rest);
+    case 'list': return list(rest);
+    case 'enter': return enter(rest);
+    default: throw new UsageError(`unknown container command ${JSON.stringify(verb ?? '')}\nusage: ${containerUsage}`);
+  }
+}
+
+function ids(parsed: ParsedCommand, usage: string): { pod: string; id: string } {
+  return { pod: requireString(parsed.values.pod, '--pod', usage), id: requireString(parsed.values.id, '--id', usage) };
+}
+
+async function create(argv: string[]): Promise<number> {
+  const usage = 'virtc container create --pod ID --id CID [--rootfs DIR | --image REF] [options] [-- CMD ARG...]';
+  const parsed = parseCommand(argv, { pod: { type: 'string' }, id: { type: 'string' }, json: { type: 'boolean' }, ...containerOptions }, usage);
+  const { pod, id } = ids(parsed, usage);
+  const root = optionalString(parsed.values.root);
+  print(await createContainer(pod, containerConfigFrom(id, parsed), { root, onProgress: progressReporter() }), parsed.values.json === true);
+  return 0;
+}
+
+async function start(argv: string[]): Promise<number> {
+  const usage = 'virtc container start --pod ID --id CID [--attach]';
+  const parsed = parseCommand(argv, { pod: { type: 'string' }, id: { type: 'string' }, attach: { type: 'boolean', short: 'a' }, json: { type: 'boolean' } }, usage);
+  const { pod, id } = ids(parsed, usage);
+  const root = optionalString(parsed.values.root);
+  if (parsed.values.attach) {
+    const status = await containerStatus(pod, id, { root });
+    const proc = await attachContainer(pod, id, { root, start: true });
+    return attachStdio(proc, status.tty);
+  }
+  print(await startContainer(pod, id, { root }), parsed.values.json === true);
+  return 0;
+}
+
+async function stop(argv: string[]): Promise<number> {
+  const usage = 'virtc container stop --pod ID --id CID [--timeout SECONDS] [--signal SIG]';
+  const parsed = parseCommand(argv, { pod: { type: 'string' }, id: { type: 'string' }, timeout: { type: 'string' }, signal: { type: 'string' }, json: { type: 'boolean' } }, usage);
+  const { pod, id } = ids(parsed, usage);
+  const seconds = optionalInt(parsed.values.timeout, '--timeout');
+  const signalName = optionalString(parsed.values.signal);
+  const stopSignal = signalName === undefined ? undefined : (signalName.startsWith('SIG') ? signalName : `SIG${signalName}`) as NodeJS.Signals;
+  print(await stopContainer(pod, id, { root: optionalString(parsed.values.root), timeoutMs: seconds === undefined ? undefined : seconds * 1000, stopSignal }), parsed.values.json === true);
+  return 0;
+}
+
+async function simple(verb: 'delete' | 'status', argv: string[]): Promise<number> {
+  const usage = `virtc container ${verb} --pod ID --id CID [--json]`;
+  const parsed = parseCommand(argv, { pod: { type: 'string' }, id: { type: 'string' }, json: { type: 'boolean' } }, usage);
+  const { pod, id } = ids(parsed, usage);
+  const root = optionalString(parsed.values.root);
+  if (verb === 'delete') {
+    await deleteContainer(pod, id, { root });
+    if (parsed.values.json) console.log(JSON.stringify({ pod, id, deleted: true }));
+    return 0;
+  }
+  print(await containerStatus(pod, id, { root }), parsed.values.json === true);
+  return 0;
+}
+
+async function list(argv: string[]): Promise<number> {
+  const usage = 'virtc container list --pod ID [--json]';
+  const parsed = parseCommand(argv, { pod: { type: 'string' }, json: { type: 'boolean' } }, usage);
+  const pod = requireString(parsed.values.pod, '--pod', usage);
+  const list = await listContainers(pod, { root: optionalString(parsed.values.root) });
+  if (parsed.values.json) {
+    console.log(JSON.stringify(list, null, 2));
+    return 0;
+  }
+  const rows = [['ID', 'STATE', 'PID', 'EXIT', 'COMMAND']];
+  for (const c of list) rows.push([c.id, c.state, c.pid === null ? '-' : String(c.pid), exitText(c), c.argv.join(' ')]);
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  for (const row of rows) console.log(row.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd());
+  return 0;
+}
+
+async function enter(argv: string[]): Promise<number> {
+  const usage = 'virtc container enter --pod ID --id CID [--tty] [--env K=V]... [--workdir DIR] [--user U] -- CMD [ARG...]';
+  const parsed = parseCommand(argv, {
+    pod: { type: 'string' }, id: { type: 'string' }, tty: { type: 'boolean', short: 't' },
+    env: { type: 'string', multiple: true, short: 'e' }, workdir: { type: 'string', short: 'w' }, user: { type: 'string', short: 'u' },
+  }, usage);
+  const { pod, id } = ids(parsed, usage);
+  if (parsed.positionals.length === 0) throw new UsageError(`a command is required after --\nusage: ${usage}`);
+  const tty = parsed.values.tty === true;
+  const proc = await enterContainer(pod, id, parsed.positionals, {
+    root: optionalString(parsed.values.root),
+    env: parsed.values.env ? parseEnv(stringList(parsed.values.env)) : undefined,
+    cwd: optionalString(parsed.values.workdir),
+    user: optionalString(parsed.values.user),
+    tty,
+    rows: tty ? process.stdout.rows : undefined,
+    cols: tty ? process.stdout.columns : undefined,
+  });
+  return attachStdio(proc, tty);
+}
+
+function exitText(c: ContainerStatus): string {
+  if (c.state !== 'stopped') return '-';
+  if (c.oomKilled) return 'oom-killed';
+  return c.signal ?? String(c.exitCode ?? '?');
+}
+
+function print(status: ContainerStatus, json: boolean): void {
+  if (json) {
+    console.log(JSON.stringify(status, null, 2));
+    return;
+  }
+  const lines: Array<[string, string]> = [
+    ['pod', status.podId], ['id', status.id], ['state', status.state], ['pid', status.pid === null ? '-' : String(status.pid)],
+    ['command', status.argv.join(' ')], ['image', status.image],
+  ];
+  if (status.state === 'stopped') lines.push(['exit', exitText(status)]);
+  for (const [key, value] of lines) console.log(`${key.padEnd(9)}${value}`);
+}
