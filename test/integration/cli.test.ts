@@ -76,6 +76,23 @@ test('the pod lifecycle across separate virtc processes', async () => {
   assert.is(missing.code, 125);
   assert.match(missing.stderr, /\/no\/such\/program/);
 
+  // Containers from separate processes: create, start, status, enter, stop, delete.
+  const cc = await run(['--root', root, 'container', 'create', '--pod', 'cli1', '--id', 'c1', '--env', 'GREETING=hi', '--', 'sleep', '1000']);
+  assert.is(cc.code, 0, cc.stderr);
+  assert.match(cc.stdout, /state\s+created/);
+  const cs = await run(['--root', root, 'container', 'start', '--pod', 'cli1', '--id', 'c1']);
+  assert.is(cs.code, 0, cs.stderr);
+  const cstatus = JSON.parse((await run(['--root', root, 'container', 'status', '--pod', 'cli1', '--id', 'c1', '--json'])).stdout);
+  assert.is(cstatus.state, 'running');
+  const center = await run(['--root', root, 'container', 'enter', '--pod', 'cli1', '--id', 'c1', '--', 'sh', '-c', 'echo $GREETING; cat /proc/1/comm; exit 4']);
+  assert.equal([center.code, center.stdout], [4, 'hi\nsleep\n']);
+  const cstop = await run(['--root', root, 'container', 'stop', '--pod', 'cli1', '--id', 'c1', '--timeout', '1', '--json']);
+  assert.is(cstop.code, 0, cstop.stderr);
+  assert.is(JSON.parse(cstop.stdout).state, 'stopped');
+  const clist = await run(['--root', root, 'container', 'list', '--pod', 'cli1']);
+  assert.match(clist.stdout, /c1\s+stopped\s+-\s+SIGKILL\s+sleep 1000/);
+  assert.is((await run(['--root', root, 'container', 'delete', '--pod', 'cli1', '--id', 'c1'])).code, 0);
+
   const list = JSON.parse((await run(['--root', root, 'pod', 'list', '--json'])).stdout) as Array<{ id: string; state: string }>;
   assert.equal(list.map((p) => [p.id, p.state]), [['cli1', 'running']]);
 
@@ -90,6 +107,15 @@ test('the pod lifecycle across separate virtc processes', async () => {
   const deleted = await run(['--root', root, 'pod', 'delete', '--id', 'cli1']);
   assert.is(deleted.code, 0, deleted.stderr);
   assert.not.ok(existsSync(`${root}/pods/cli1`));
+  assert.equal(vmmProcessesUnder(root), []);
+});
+
+test('virtc run --rm: the default image, stdio, the exit code, and nothing left behind', async () => {
+  const result = await run(['--root', root, 'run', '--rm', '--hypervisor', 'qemu', '--memory', '256', '--', 'sh', '-c', 'echo pid=$$; tr a-z A-Z; exit 5'], 'shout\n');
+  assert.is(result.code, 5, result.stderr);
+  assert.is(result.stdout, 'pid=1\nSHOUT\n');
+  const pods = JSON.parse((await run(['--root', root, 'pod', 'list', '--json'])).stdout) as unknown[];
+  assert.equal(pods, []);
   assert.equal(vmmProcessesUnder(root), []);
 });
 

@@ -15,7 +15,7 @@ function errorOf(input: unknown): VcError {
 
 test('defaults fill in hypervisor, vcpus and memory', () => {
   const config = parsePodConfig({ id: 'web-1' });
-  assert.equal(config, { id: 'web-1', hypervisor: 'auto', vcpus: 1, memoryMiB: 512 });
+  assert.equal(config, { id: 'web-1', hypervisor: 'auto', vcpus: 1, memoryMiB: 512, containers: [] });
 });
 
 test('a bad id names the field and the value', () => {
