@@ -23,6 +23,13 @@
         "native/agent/requests.cc",
         "native/agent/process.cc",
         "native/agent/spawn.cc",
+        "native/agent/container.cc",
+        "native/agent/container_requests.cc",
+        "native/agent/container_spawn.cc",
+        "native/agent/mounts.cc",
+        "native/agent/cgroup.cc",
+        "native/agent/users.cc",
+        "native/agent/blockdev.cc",
         "native/agent/protocol.cc",
         "native/agent/json.cc",
         "native/agent/log.cc"

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "channel.h"
+#include "container.h"
 #include "process.h"
 
 constexpr const char kAgentName[] = "vc-agent 0.1.0";
@@ -56,6 +57,8 @@ struct Agent {
   std::map<pid_t, uint32_t> pids;  // live children we started -> process id
   uint32_t next_proc_id = 1;
   std::vector<Waiter> waiters;
+
+  Containers containers;
 
   bool shutdown_requested = false;   // `shutdown` op answered; stop serving
   bool terminate_requested = false;  // test mode: SIGTERM/SIGINT

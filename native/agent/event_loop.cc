@@ -55,6 +55,7 @@ void run_event_loop(Agent& a) {
 
   for (;;) {
     process_service(a);
+    containers_service(a);
     // Write eagerly: most responses fit the socket buffer, saving a poll round.
     for (auto& [id, c] : a.conns) {
       if (!c->dead && !c->wbuf.empty()) conn_on_writable(a, *c);
@@ -90,7 +91,12 @@ void run_event_loop(Agent& a) {
       }
     }
 
-    int n = poll(fds.data(), fds.size(), serial_poll_timeout(a));
+    int timeout = serial_poll_timeout(a);
+    int containers_timeout = containers_poll_timeout(a);
+    if (timeout < 0 || (containers_timeout >= 0 && containers_timeout < timeout)) {
+      timeout = containers_timeout;
+    }
+    int n = poll(fds.data(), fds.size(), timeout);
     if (n < 0) {
       if (errno == EINTR) continue;
       logf("poll: %s", strerror(errno));

@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
 
@@ -15,6 +16,7 @@
 #include "agent.h"
 #include "event_loop.h"
 #include "log.h"
+#include "mounts.h"
 #include "pid1.h"
 
 static constexpr uint32_t kVsockPort = 1024;
@@ -29,9 +31,28 @@ static constexpr int kSerialWaitMs = 10000;
 
 static void usage() {
   std::fprintf(stderr,
-               "usage: vc-agent --serve-unix PATH   serve the agent protocol on a Unix socket\n"
+               "usage: vc-agent --serve-unix PATH [--cgroup-root DIR] [--run-dir DIR]\n"
+               "           serve the agent protocol on a Unix socket (host test mode);\n"
+               "           containers need --cgroup-root, a cgroup2 directory (created if\n"
+               "           missing, removed at exit), and keep their mounts under --run-dir\n"
+               "           (default /run/vc) in a mount namespace of the agent's own\n"
                "       vc-agent --version\n"
                "As PID 1 (the VM's /init) it takes no arguments.\n");
+}
+
+// Test mode options after --serve-unix PATH; false on anything unknown.
+static bool parse_test_options(Agent& a, int argc, char** argv) {
+  for (int i = 3; i < argc; i += 2) {
+    if (i + 1 >= argc) return false;
+    if (std::strcmp(argv[i], "--cgroup-root") == 0) {
+      a.containers.cgroup_root = argv[i + 1];
+    } else if (std::strcmp(argv[i], "--run-dir") == 0) {
+      a.containers.run_dir = argv[i + 1];
+    } else {
+      return false;
+    }
+  }
+  return true;
 }
 
 int main(int argc, char** argv) {
@@ -42,8 +63,13 @@ int main(int argc, char** argv) {
     std::printf("%s\n", kAgentName);
     return 0;
   }
-  if (argc == 3 && std::strcmp(argv[1], "--serve-unix") == 0) {
+  if (argc >= 3 && std::strcmp(argv[1], "--serve-unix") == 0) {
     a.unix_path = argv[2];
+    a.containers.test_mode = true;
+    if (!parse_test_options(a, argc, argv)) {
+      usage();
+      return 2;
+    }
   } else if (getpid() == 1) {
     a.pid1 = true;
   } else {
@@ -53,9 +79,19 @@ int main(int argc, char** argv) {
 
   if (a.pid1) {
     pid1_setup();
+    a.containers.cgroup_root = "/sys/fs/cgroup";
   } else {
     for (int fd = 0; fd < 3; fd++) {  // see ensure_std_fds() in pid1.cc
       if (fcntl(fd, F_GETFD) < 0 && open("/dev/null", O_RDWR) < 0) fatal(a, "open /dev/null");
+    }
+    mounts_private_namespace();
+    const std::string& cg = a.containers.cgroup_root;
+    if (!cg.empty()) {
+      if (mkdir(cg.c_str(), 0755) == 0) {
+        a.containers.cgroup_root_created = true;
+      } else if (errno != EEXIST) {
+        logf("--cgroup-root %s: %s", cg.c_str(), strerror(errno));
+      }
     }
   }
 
@@ -101,6 +137,7 @@ int main(int argc, char** argv) {
   run_event_loop(a);
 
   if (a.pid1) pid1_power_off();
+  containers_cleanup_all(a);
   process_kill_all(a);
   unlink(a.unix_path.c_str());
   return 0;

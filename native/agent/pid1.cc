@@ -15,6 +15,7 @@
 
 #include "agent.h"
 #include "log.h"
+#include "mounts.h"
 
 static void mount_fs(const char* source, const char* target, const char* type,
                      unsigned long flags, const char* options) {
@@ -104,6 +105,8 @@ static void set_hostname_from_cmdline() {
 
 void pid1_setup() {
   umask(022);
+  // Before anything is mounted: the bind that replaces / is not recursive.
+  mounts_root_off_rootfs();
   // /dev first: the console for logging lives there.
   mount_fs("devtmpfs", "/dev", "devtmpfs", MS_NOSUID, "mode=0755");
   ensure_std_fds();

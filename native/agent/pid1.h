@@ -2,8 +2,9 @@
 // start-up"): file systems, kernel modules, hostname, and powering off.
 #pragma once
 
-// Mounts /proc, /sys, /dev, /dev/pts, /dev/shm, /run, /tmp and cgroup2; makes fds 0-2 valid;
-// points logging at /dev/console; loads /etc/vc-modules; sets the hostname. Failures are logged,
+// Moves / off the initramfs rootfs (see mounts_root_off_rootfs); mounts /proc, /sys, /dev,
+// /dev/pts, /dev/shm, /run, /tmp and cgroup2; makes fds 0-2 valid; points logging at
+// /dev/console; loads /etc/vc-modules; sets the hostname. Failures are logged,
 // never fatal: a half-set-up guest that answers the host is more useful than a panic.
 void pid1_setup();
 

@@ -10,13 +10,9 @@
 #include <cstring>
 
 #include "agent.h"
+#include "container.h"
 #include "protocol.h"
 #include "requests.h"
-
-static void close_fd(int* fd) {
-  if (*fd >= 0) close(*fd);
-  *fd = -1;
-}
 
 // --- exit statuses ---------------------------------------------------------------------------
 
@@ -56,6 +52,11 @@ bool process_spawn(Agent& a, Connection& conn, const ExecSpec& spec, Process** o
                    std::string* code, std::string* message) {
   SpawnedChild child;
   if (!spawn_child(spec, &child, code, message)) return false;
+  *out = process_adopt(a, conn, child);
+  return true;
+}
+
+Process* process_adopt(Agent& a, Connection& conn, const SpawnedChild& child) {
   auto p = std::make_unique<Process>();
   p->id = a.next_proc_id++;
   if (a.next_proc_id == 0) a.next_proc_id = 1;  // after 2^32 processes; ids stay non-zero
@@ -69,8 +70,7 @@ bool process_spawn(Agent& a, Connection& conn, const ExecSpec& spec, Process** o
   Process* raw = p.get();
   a.pids[child.pid] = p->id;
   a.procs[p->id] = std::move(p);
-  *out = raw;
-  return true;
+  return raw;
 }
 
 Process* process_find(Agent& a, uint32_t id) {
@@ -260,14 +260,19 @@ void process_reap_children(Agent& a) {
     pid_t pid = waitpid(-1, &status, WNOHANG);
     if (pid < 0 && errno == EINTR) continue;
     if (pid <= 0) return;
-    auto it = a.pids.find(pid);
-    if (it == a.pids.end()) continue;  // an orphan (PID 1) or a child whose exec failed
-    if (Process* p = process_find(a, it->second)) {
-      p->exited = true;
-      p->status = status;
-    }
-    a.pids.erase(it);
+    process_record_exit(a, pid, status);
   }
+}
+
+void process_record_exit(Agent& a, pid_t pid, int status) {
+  containers_on_exit(a, pid, status);
+  auto it = a.pids.find(pid);
+  if (it == a.pids.end()) return;  // an orphan (PID 1) or a child whose exec failed
+  if (Process* p = process_find(a, it->second)) {
+    p->exited = true;
+    p->status = status;
+  }
+  a.pids.erase(it);
 }
 
 static void send_ack(Agent& a, Process& p) {

@@ -65,6 +65,8 @@ struct Process {
 bool process_spawn(Agent& a, Connection& conn, const ExecSpec& spec, Process** out,
                    std::string* code, std::string* message);
 
+// Registers a child started elsewhere (a container's init or exec) as a process attached to conn.
+Process* process_adopt(Agent& a, Connection& conn, const SpawnedChild& child);
 Process* process_find(Agent& a, uint32_t id);
 // Whether the process's output may be read now (flow control / detached buffer limit).
 bool process_can_read(Agent& a, const Process& p);
@@ -76,6 +78,9 @@ void process_attach(Agent& a, Process& p, Connection& c);
 void process_detach_all(Agent& a, uint64_t conn);
 // Collects exit statuses of all children that have exited; unknown pids are discarded.
 void process_reap_children(Agent& a);
+// Bookkeeping for one reaped child: its process (if any) and its container (if it is an init).
+// For callers that waitpid() a particular child themselves.
+void process_record_exit(Agent& a, pid_t pid, int status);
 // Once per loop iteration: hand buffered output to connections, finish streams of exited
 // processes, emit EXIT, send STDIN_ACKs, answer waiters and forget waited-for processes.
 void process_service(Agent& a);

@@ -12,6 +12,8 @@
 #include <cstring>
 
 #include "agent.h"
+#include "args.h"
+#include "container_requests.h"
 #include "log.h"
 
 // --- responses -------------------------------------------------------------------------------
@@ -33,87 +35,6 @@ void respond_error(Connection& c, uint32_t id, const char* code, const std::stri
   std::string payload = json::serialize(v);
   conn_send(c, proto::kResponse, id, payload.data(), payload.size());
 }
-
-// --- arguments -------------------------------------------------------------------------------
-
-// Typed access to request arguments. Each getter returns false after recording a BAD_REQUEST
-// message that names the argument. null counts as absent (JSON.stringify keeps null but drops
-// undefined, so hosts may send either for an optional argument).
-class Args {
- public:
-  explicit Args(const json::Value& req) : req_(req) {}
-  const std::string& error() const { return error_; }
-
-  const json::Value* get(const char* name) const {
-    const json::Value* v = req_.find(name);
-    return v && !v->is_null() ? v : nullptr;
-  }
-
-  bool integer(const char* name, bool required, double lo, double hi, int64_t* out,
-               bool* present = nullptr) {
-    const json::Value* v = get(name);
-    if (present) *present = v != nullptr;
-    if (!v) return required ? fail(name, "missing") : true;
-    double d = v->as_number();
-    if (!v->is_number() || d != std::floor(d) || d < lo || d > hi) {
-      error_ = std::string(name) + ": expected an integer from " + fmt(lo) + " to " + fmt(hi);
-      return false;
-    }
-    *out = static_cast<int64_t>(d);
-    return true;
-  }
-
-  bool process_id(uint32_t* out) {
-    int64_t v = 0;
-    if (!integer("process", true, 1, 4294967295.0, &v)) return false;
-    *out = static_cast<uint32_t>(v);
-    return true;
-  }
-
-  bool boolean(const char* name, bool* out) {
-    const json::Value* v = get(name);
-    if (!v) return true;
-    if (!v->is_bool()) return fail(name, "expected a boolean");
-    *out = v->as_bool();
-    return true;
-  }
-
-  // Strings end up in execve()/chdir(), which cannot carry NUL bytes.
-  bool string(const char* name, std::string* out) {
-    const json::Value* v = get(name);
-    if (!v) return true;
-    if (!v->is_string()) return fail(name, "expected a string");
-    if (v->as_string().find('\0') != std::string::npos) return fail(name, "contains a NUL byte");
-    *out = v->as_string();
-    return true;
-  }
-
-  bool string_array(const char* name, bool required, std::vector<std::string>* out) {
-    const json::Value* v = get(name);
-    if (!v) return required ? fail(name, "missing") : true;
-    if (!v->is_array()) return fail(name, "expected an array of strings");
-    for (size_t i = 0; i < v->items().size(); i++) {
-      const json::Value& item = v->items()[i];
-      std::string at = std::string(name) + "[" + std::to_string(i) + "]";
-      if (!item.is_string()) return fail(at.c_str(), "expected a string");
-      if (item.as_string().find('\0') != std::string::npos) {
-        return fail(at.c_str(), "contains a NUL byte");
-      }
-      out->push_back(item.as_string());
-    }
-    return true;
-  }
-
- private:
-  bool fail(const char* name, const char* what) {
-    error_ = std::string(name) + ": " + what;
-    return false;
-  }
-  static std::string fmt(double d) { return std::to_string(static_cast<int64_t>(d)); }
-
-  const json::Value& req_;
-  std::string error_;
-};
 
 // --- ops -------------------------------------------------------------------------------------
 
@@ -188,14 +109,8 @@ static void op_exec(Agent& a, Connection& c, uint32_t id, const json::Value& req
             args.boolean("tty", &spec.tty) &&
             args.integer("rows", false, 0, 65535, &rows, &has_rows) &&
             args.integer("cols", false, 0, 65535, &cols, &has_cols);
-  if (!ok) return respond_error(c, id, "BAD_REQUEST", args.error());
+  if (!ok || !check_env(args, spec.env)) return respond_error(c, id, "BAD_REQUEST", args.error());
   if (spec.argv.empty()) return respond_error(c, id, "BAD_REQUEST", "argv: must not be empty");
-  for (size_t i = 0; i < spec.env.size(); i++) {
-    if (spec.env[i].find('=') == std::string::npos || spec.env[i][0] == '=') {
-      return respond_error(c, id, "BAD_REQUEST",
-                           "env[" + std::to_string(i) + "]: expected \"KEY=VALUE\"");
-    }
-  }
   if (spec.cwd.empty()) return respond_error(c, id, "BAD_REQUEST", "cwd: must not be empty");
   if (spec.tty && (has_rows || has_cols)) {
     spec.has_size = true;
@@ -290,9 +205,22 @@ struct Op {
   void (*fn)(Agent&, Connection&, uint32_t, const json::Value&);
 };
 static const Op kOps[] = {
-    {"hello", op_hello},   {"guest_info", op_guest_info}, {"exec", op_exec},
-    {"attach", op_attach}, {"wait", op_wait},             {"signal", op_signal},
-    {"resize", op_resize}, {"shutdown", op_shutdown},
+    {"hello", op_hello},
+    {"guest_info", op_guest_info},
+    {"exec", op_exec},
+    {"attach", op_attach},
+    {"wait", op_wait},
+    {"signal", op_signal},
+    {"resize", op_resize},
+    {"shutdown", op_shutdown},
+    {"create_container", op_create_container},
+    {"start_container", op_start_container},
+    {"container_status", op_container_status},
+    {"wait_container", op_wait_container},
+    {"signal_container", op_signal_container},
+    {"exec_container", op_exec_container},
+    {"delete_container", op_delete_container},
+    {"list_containers", op_list_containers},
 };
 
 static void handle_request(Agent& a, Connection& c, uint32_t id, const std::string& payload) {

@@ -2,26 +2,28 @@
 
 #include <fcntl.h>
 #include <linux/close_range.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/ioctl.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
 #include <unordered_map>
+#include <utility>
 
-static const char kDefaultPath[] = "/usr/sbin:/usr/bin:/sbin:/bin";
-
-static void close_fd(int* fd) {
+void close_fd(int* fd) {
   if (*fd >= 0) close(*fd);
   *fd = -1;
 }
 
-// The default PATH, then the given entries (a later key replaces an earlier one).
-static std::vector<std::string> build_env(const std::vector<std::string>& given) {
-  std::vector<std::string> env{std::string("PATH=") + kDefaultPath};
+// --- environment and PATH ----------------------------------------------------------------------
+
+std::vector<std::string> build_env(const char* default_path, const std::vector<std::string>& given) {
+  std::vector<std::string> env{std::string("PATH=") + default_path};
   std::unordered_map<std::string, size_t> index{{"PATH", 0}};
   for (const std::string& kv : given) {
     std::string key = kv.substr(0, kv.find('='));
@@ -35,13 +37,20 @@ static std::vector<std::string> build_env(const std::vector<std::string>& given)
   return env;
 }
 
-// Paths execve() should try, in order: argv[0] itself when it has a slash, else PATH lookup with
-// the process's own PATH (as execvpe would, but with the new environment, not the agent's).
-static std::vector<std::string> exec_candidates(const std::string& prog,
-                                                const std::vector<std::string>& env) {
+bool env_has(const std::vector<std::string>& env, const char* key) {
+  size_t n = std::strlen(key);
+  for (const std::string& kv : env) {
+    if (kv.size() > n && kv.compare(0, n, key) == 0 && kv[n] == '=') return true;
+  }
+  return false;
+}
+
+std::vector<std::string> exec_candidates(const std::string& prog,
+                                         const std::vector<std::string>& env,
+                                         const char* default_path) {
   if (prog.find('/') != std::string::npos) return {prog};
   if (prog.empty()) return {};
-  std::string path = kDefaultPath;
+  std::string path = default_path;
   for (const std::string& kv : env) {
     if (kv.compare(0, 5, "PATH=") == 0) path = kv.substr(5);
   }
@@ -57,32 +66,83 @@ static std::vector<std::string> exec_candidates(const std::string& prog,
   return out;
 }
 
-// What the child writes to the CLOEXEC report pipe when it fails before or at execve(); a
-// successful execve closes the pipe, which the parent reads as EOF.
-struct ChildReport {
-  int32_t stage;  // kStageChdir or kStageExec
-  int32_t err;
-};
-enum : int32_t { kStageChdir = 1, kStageExec = 2 };
-
-struct ChildPlan {
-  bool tty;
-  int stdin_fd, stdout_fd, stderr_fd;  // child ends (tty: all the pty slave)
-  const char* cwd;
-  std::vector<char*> argv, envp;
-  const std::vector<std::string>* candidates;
-  int report_fd;
-};
-
-[[noreturn]] static void child_fail(int report_fd, int32_t stage, int err) {
-  ChildReport r{stage, err};
-  ssize_t n = write(report_fd, &r, sizeof r);
-  (void)n;
-  _exit(127);
+std::vector<char*> c_strings(const std::vector<std::string>& v) {
+  std::vector<char*> out;
+  for (const std::string& s : v) out.push_back(const_cast<char*>(s.c_str()));
+  out.push_back(nullptr);
+  return out;
 }
 
-// Runs in the forked child: only async-signal-safe calls from here on.
-[[noreturn]] static void child_exec(const ChildPlan& p) {
+static bool not_here(int err) {
+  return err == ENOENT || err == ENOTDIR || err == ESTALE || err == ENODEV || err == ETIMEDOUT;
+}
+
+int exec_search(const std::vector<std::string>& candidates, char* const argv[],
+                char* const envp[]) {
+  int err = ENOENT;
+  bool eacces = false;
+  for (const std::string& path : candidates) {
+    execve(path.c_str(), argv, envp);
+    err = errno;
+    // Like execvpe: keep searching past "not here" errors, remember a permission problem.
+    if (err == EACCES) {
+      eacces = true;
+      continue;
+    }
+    if (not_here(err)) continue;
+    break;
+  }
+  if (eacces && (not_here(err) || err == EACCES)) err = EACCES;
+  return err;
+}
+
+// --- stdio -------------------------------------------------------------------------------------
+
+static bool set_nonblock(int fd) {
+  int fl = fcntl(fd, F_GETFL);
+  return fl >= 0 && fcntl(fd, F_SETFL, fl | O_NONBLOCK) == 0;
+}
+
+ChildStdio::~ChildStdio() {
+  for (int* fd : {&in_r_, &in_w_, &out_r_, &out_w_, &err_r_, &err_w_, &master_, &slave_}) {
+    close_fd(fd);
+  }
+}
+
+bool ChildStdio::open(const ExecSpec& spec, std::string* what) {
+  auto fail = [what](const char* call) {
+    *what = call;
+    return false;
+  };
+  tty_ = spec.tty;
+  if (spec.tty) {
+    master_ = ::open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC | O_NONBLOCK);
+    if (master_ < 0) return fail("open /dev/ptmx");
+    char name[128];
+    if (grantpt(master_) != 0 || unlockpt(master_) != 0) return fail("unlockpt");
+    if (ptsname_r(master_, name, sizeof name) != 0) return fail("ptsname");
+    if (spec.has_size) {
+      winsize ws{};
+      ws.ws_row = spec.rows;
+      ws.ws_col = spec.cols;
+      if (ioctl(master_, TIOCSWINSZ, &ws) != 0) return fail("TIOCSWINSZ");
+    }
+    slave_ = ::open(name, O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (slave_ < 0) return fail("open pty slave");
+    slave_path_ = name;
+    return true;
+  }
+  int p[2];
+  for (auto [r, w] : {std::pair<int*, int*>{&in_r_, &in_w_}, {&out_r_, &out_w_}, {&err_r_, &err_w_}}) {
+    if (pipe2(p, O_CLOEXEC) != 0) return fail("pipe");
+    *r = p[0];
+    *w = p[1];
+  }
+  if (!set_nonblock(in_w_) || !set_nonblock(out_r_) || !set_nonblock(err_r_)) return fail("fcntl");
+  return true;
+}
+
+void ChildStdio::child_setup() const {
   // The agent blocks SIGCHLD (signalfd) and ignores SIGPIPE; a program must start with defaults.
   sigset_t none;
   sigemptyset(&none);
@@ -92,45 +152,48 @@ struct ChildPlan {
   for (int s = 1; s < NSIG; s++) sigaction(s, &dfl, nullptr);  // fails harmlessly for some
 
   setsid();
-  if (p.tty) ioctl(p.stdin_fd, TIOCSCTTY, 0);
-  dup2(p.stdin_fd, 0);
-  dup2(p.stdout_fd, 1);
-  dup2(p.stderr_fd, 2);
+  if (tty_) ioctl(slave_, TIOCSCTTY, 0);
+  dup2(tty_ ? slave_ : in_r_, 0);
+  dup2(tty_ ? slave_ : out_w_, 1);
+  dup2(tty_ ? slave_ : err_w_, 2);
   // Every agent fd is CLOEXEC already; this also covers fds inherited by the agent in test mode.
   syscall(SYS_close_range, 3u, ~0u, CLOSE_RANGE_CLOEXEC);
-
-  if (chdir(p.cwd) != 0) child_fail(p.report_fd, kStageChdir, errno);
-  int err = ENOENT;
-  bool eacces = false;
-  for (const std::string& path : *p.candidates) {
-    execve(path.c_str(), p.argv.data(), p.envp.data());
-    err = errno;
-    // Like execvpe: keep searching past "not here" errors, remember a permission problem.
-    if (err == EACCES) {
-      eacces = true;
-      continue;
-    }
-    if (err == ENOENT || err == ENOTDIR || err == ESTALE || err == ENODEV || err == ETIMEDOUT) {
-      continue;
-    }
-    break;
-  }
-  if (eacces && (err == ENOENT || err == ENOTDIR || err == ESTALE || err == ENODEV ||
-                 err == ETIMEDOUT || err == EACCES)) {
-    err = EACCES;
-  }
-  child_fail(p.report_fd, kStageExec, err);
 }
 
-static bool set_nonblock(int fd) {
-  int fl = fcntl(fd, F_GETFL);
-  return fl >= 0 && fcntl(fd, F_SETFL, fl | O_NONBLOCK) == 0;
+void ChildStdio::parent_take(SpawnedChild* child) {
+  // Closing the child's ends makes EOF/EIO arrive when the child's side closes.
+  close_fd(&in_r_);
+  close_fd(&out_w_);
+  close_fd(&err_w_);
+  close_fd(&slave_);
+  child->tty = tty_;
+  if (tty_) {
+    child->stdin_fd = child->stdout_fd = master_;
+    child->stderr_fd = -1;
+    master_ = -1;
+  } else {
+    child->stdin_fd = in_w_;
+    child->stdout_fd = out_r_;
+    child->stderr_fd = err_r_;
+    in_w_ = out_r_ = err_r_ = -1;
+  }
 }
 
-// Reads exactly len bytes unless EOF comes first; returns the count read.
-static size_t read_full(int fd, void* buf, size_t len) {
+size_t read_full(int fd, void* buf, size_t len, int timeout_ms) {
+  timespec start;
+  clock_gettime(CLOCK_MONOTONIC, &start);
   size_t got = 0;
   while (got < len) {
+    if (timeout_ms >= 0) {
+      timespec now;
+      clock_gettime(CLOCK_MONOTONIC, &now);
+      long spent = (now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000;
+      if (spent >= timeout_ms) break;
+      pollfd p{fd, POLLIN, 0};
+      int n = poll(&p, 1, static_cast<int>(timeout_ms - spent));
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) break;
+    }
     ssize_t n = read(fd, static_cast<char*>(buf) + got, len - got);
     if (n > 0) {
       got += static_cast<size_t>(n);
@@ -143,81 +206,50 @@ static size_t read_full(int fd, void* buf, size_t len) {
   return got;
 }
 
+// --- exec --------------------------------------------------------------------------------------
+
+// What the child writes to the CLOEXEC report pipe when it fails before or at execve(); a
+// successful execve closes the pipe, which the parent reads as EOF.
+struct ChildReport {
+  int32_t stage;  // kStageChdir or kStageExec
+  int32_t err;
+};
+enum : int32_t { kStageChdir = 1, kStageExec = 2 };
+
+[[noreturn]] static void child_fail(int report_fd, int32_t stage, int err) {
+  ChildReport r{stage, err};
+  ssize_t n = write(report_fd, &r, sizeof r);
+  (void)n;
+  _exit(127);
+}
+
 bool spawn_child(const ExecSpec& spec, SpawnedChild* child, std::string* code,
                  std::string* message) {
-  std::vector<std::string> env = build_env(spec.env);
-  std::vector<std::string> candidates = exec_candidates(spec.argv[0], env);
+  std::vector<std::string> env = build_env(kDefaultPath, spec.env);
+  std::vector<std::string> candidates = exec_candidates(spec.argv[0], env, kDefaultPath);
+  std::vector<char*> argv = c_strings(spec.argv), envp = c_strings(env);
 
-  // Parent ends: in_w (stdin), out_r, err_r; child ends: in_r, out_w, err_w; pty: master/slave.
-  int in_r = -1, in_w = -1, out_r = -1, out_w = -1, err_r = -1, err_w = -1;
-  int master = -1, slave = -1;
+  ChildStdio io;
   int report[2] = {-1, -1};
-  auto close_all = [&]() {
-    for (int* fd : {&in_r, &in_w, &out_r, &out_w, &err_r, &err_w, &master, &slave, &report[0],
-                    &report[1]}) {
-      close_fd(fd);
-    }
-  };
-  auto internal = [&](const char* what) {
+  auto internal = [&](const std::string& what) {
     *code = "INTERNAL";
-    *message = std::string(what) + ": " + strerror(errno);
-    close_all();
+    *message = what + ": " + strerror(errno);
+    close_fd(&report[0]);
+    close_fd(&report[1]);
     return false;
   };
-
-  if (spec.tty) {
-    master = open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC | O_NONBLOCK);
-    if (master < 0) return internal("open /dev/ptmx");
-    char name[128];
-    if (grantpt(master) != 0 || unlockpt(master) != 0) return internal("unlockpt");
-    if (ptsname_r(master, name, sizeof name) != 0) return internal("ptsname");
-    if (spec.has_size) {
-      winsize ws{};
-      ws.ws_row = spec.rows;
-      ws.ws_col = spec.cols;
-      if (ioctl(master, TIOCSWINSZ, &ws) != 0) return internal("TIOCSWINSZ");
-    }
-    slave = open(name, O_RDWR | O_NOCTTY | O_CLOEXEC);
-    if (slave < 0) return internal("open pty slave");
-  } else {
-    int p[2];
-    if (pipe2(p, O_CLOEXEC) != 0) return internal("pipe");
-    in_r = p[0];
-    in_w = p[1];
-    if (pipe2(p, O_CLOEXEC) != 0) return internal("pipe");
-    out_r = p[0];
-    out_w = p[1];
-    if (pipe2(p, O_CLOEXEC) != 0) return internal("pipe");
-    err_r = p[0];
-    err_w = p[1];
-    if (!set_nonblock(in_w) || !set_nonblock(out_r) || !set_nonblock(err_r)) {
-      return internal("fcntl");
-    }
-  }
+  std::string what;
+  if (!io.open(spec, &what)) return internal(what);
   if (pipe2(report, O_CLOEXEC) != 0) return internal("pipe");
-
-  ChildPlan plan;
-  plan.tty = spec.tty;
-  plan.stdin_fd = spec.tty ? slave : in_r;
-  plan.stdout_fd = spec.tty ? slave : out_w;
-  plan.stderr_fd = spec.tty ? slave : err_w;
-  plan.cwd = spec.cwd.c_str();
-  for (const std::string& s : spec.argv) plan.argv.push_back(const_cast<char*>(s.c_str()));
-  plan.argv.push_back(nullptr);
-  for (const std::string& s : env) plan.envp.push_back(const_cast<char*>(s.c_str()));
-  plan.envp.push_back(nullptr);
-  plan.candidates = &candidates;
-  plan.report_fd = report[1];
 
   pid_t pid = fork();
   if (pid < 0) return internal("fork");
-  if (pid == 0) child_exec(plan);
+  if (pid == 0) {  // only async-signal-safe calls from here on
+    io.child_setup();
+    if (chdir(spec.cwd.c_str()) != 0) child_fail(report[1], kStageChdir, errno);
+    child_fail(report[1], kStageExec, exec_search(candidates, argv.data(), envp.data()));
+  }
 
-  // Parent. Close the child's ends so EOF/EIO arrive when the child's side closes.
-  close_fd(&in_r);
-  close_fd(&out_w);
-  close_fd(&err_w);
-  close_fd(&slave);
   close_fd(&report[1]);
   ChildReport rep{};
   size_t got = read_full(report[0], &rep, sizeof rep);
@@ -231,19 +263,9 @@ bool spawn_child(const ExecSpec& spec, SpawnedChild* child, std::string* code,
     } else {
       *message = "cannot execute \"" + spec.argv[0] + "\": " + strerror(rep.err);
     }
-    close_all();
     return false;
   }
-
   child->pid = pid;
-  child->tty = spec.tty;
-  if (spec.tty) {
-    child->stdin_fd = child->stdout_fd = master;
-    child->stderr_fd = -1;
-  } else {
-    child->stdin_fd = in_w;
-    child->stdout_fd = out_r;
-    child->stderr_fd = err_r;
-  }
+  io.parent_take(child);
   return true;
 }

@@ -1,11 +1,16 @@
 // Starting a program for `exec`: environment and PATH lookup, pipes or a pseudo-terminal, a new
-// session, and EXEC_FAILED detection through a CLOEXEC report pipe.
+// session, and EXEC_FAILED detection through a CLOEXEC report pipe. The pieces are public because
+// container processes (container_spawn.cc) are started the same way, only in other namespaces.
 #pragma once
 
 #include <sys/types.h>
 
+#include <cstddef>
 #include <string>
 #include <vector>
+
+// PATH of `exec` processes unless env sets one.
+constexpr char kDefaultPath[] = "/usr/sbin:/usr/bin:/sbin:/bin";
 
 struct ExecSpec {
   std::vector<std::string> argv;  // non-empty
@@ -29,3 +34,53 @@ struct SpawnedChild {
 // "INTERNAL". A failed child is left for the reaper, which discards its status.
 bool spawn_child(const ExecSpec& spec, SpawnedChild* child, std::string* code,
                  std::string* message);
+
+// --- building blocks ---------------------------------------------------------------------------
+
+// Pipes, or a pseudo-terminal, for one child's stdio. Whatever is still open is closed on
+// destruction, so an early return in the parent leaks nothing.
+class ChildStdio {
+ public:
+  ChildStdio() = default;
+  ChildStdio(const ChildStdio&) = delete;
+  ChildStdio& operator=(const ChildStdio&) = delete;
+  ~ChildStdio();
+
+  // false with errno set and *what naming the call that failed.
+  bool open(const ExecSpec& spec, std::string* what);
+  bool tty() const { return tty_; }
+  // The pty slave's path in the agent's mount namespace ("" without a TTY).
+  const std::string& slave_path() const { return slave_path_; }
+
+  // In the forked child, before execve (no allocation): default signal dispositions and mask, a
+  // new session, the terminal as controlling terminal, fds 0-2, every other fd CLOEXEC.
+  void child_setup() const;
+  // In the parent after the fork: closes the child's ends and hands the parent's ends over.
+  void parent_take(SpawnedChild* child);
+
+ private:
+  bool tty_ = false;
+  int in_r_ = -1, in_w_ = -1, out_r_ = -1, out_w_ = -1, err_r_ = -1, err_w_ = -1;
+  int master_ = -1, slave_ = -1;
+  std::string slave_path_;
+};
+
+// default PATH first, then the given entries (a later key replaces an earlier one).
+std::vector<std::string> build_env(const char* default_path, const std::vector<std::string>& given);
+// Whether env sets key (env entries are "K=V").
+bool env_has(const std::vector<std::string>& env, const char* key);
+// Paths execve() should try, in order: prog itself when it has a slash, else PATH lookup with the
+// process's own PATH (as execvpe would, but with the new environment, not the agent's).
+std::vector<std::string> exec_candidates(const std::string& prog,
+                                         const std::vector<std::string>& env,
+                                         const char* default_path);
+// NULL-terminated pointer arrays for execve(); the strings must outlive them.
+std::vector<char*> c_strings(const std::vector<std::string>& v);
+// Tries every candidate as execvpe does and returns the errno to report once all have failed.
+int exec_search(const std::vector<std::string>& candidates, char* const argv[],
+                char* const envp[]);
+
+// Reads exactly len bytes unless EOF comes first (or, with timeout_ms >= 0, the time runs out);
+// returns the count read.
+size_t read_full(int fd, void* buf, size_t len, int timeout_ms = -1);
+void close_fd(int* fd);

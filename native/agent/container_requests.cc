@@ -1,0 +1,196 @@
+#include "container_requests.h"
+
+#include <signal.h>
+
+#include "agent.h"
+#include "args.h"
+#include "container.h"
+#include "requests.h"
+
+namespace {
+
+constexpr double kMaxSafeInteger = 9007199254740991.0;  // 2^53 - 1: exact in a JSON number
+
+// ^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,63}$: also safe as a path component, cgroup and host name.
+bool valid_name(const std::string& s) {
+  if (s.empty() || s.size() > 64) return false;
+  for (size_t i = 0; i < s.size(); i++) {
+    char ch = s[i];
+    bool alnum = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9');
+    if (!alnum && (i == 0 || (ch != '_' && ch != '.' && ch != '-'))) return false;
+  }
+  return true;
+}
+
+bool name_arg(Args& args, const char* name, std::string* out) {
+  if (!args.string(name, out, true)) return false;
+  if (!valid_name(*out)) {
+    return args.fail(name, "\"" + *out + "\" does not match ^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,63}$");
+  }
+  return true;
+}
+
+// argv, env, cwd, tty, rows, cols: as for `exec`, but cwd must be absolute.
+bool process_args(Args& args, ExecSpec* spec, bool* has_cwd) {
+  int64_t rows = 0, cols = 0;
+  bool has_rows = false, has_cols = false;
+  if (!args.string_array("argv", true, &spec->argv) ||
+      !args.string_array("env", false, &spec->env) || !check_env(args, spec->env) ||
+      !args.string("cwd", &spec->cwd, false, has_cwd) || !args.boolean("tty", &spec->tty) ||
+      !args.integer("rows", false, 0, 65535, &rows, &has_rows) ||
+      !args.integer("cols", false, 0, 65535, &cols, &has_cols)) {
+    return false;
+  }
+  if (spec->argv.empty()) return args.fail("argv", "must not be empty");
+  if (spec->cwd.empty() || spec->cwd[0] != '/') {
+    return args.fail("cwd", "\"" + spec->cwd + "\" is not an absolute path");
+  }
+  if (spec->tty && (has_rows || has_cols)) {
+    spec->has_size = true;
+    spec->rows = static_cast<unsigned short>(rows);
+    spec->cols = static_cast<unsigned short>(cols);
+  }
+  return true;
+}
+
+bool image_args(Agent& a, Args& args, CreateSpec* spec) {
+  const json::Value* image = nullptr;
+  if (!args.object("image", &image, true)) return false;
+  Args img(*image, "image.");
+  bool has_serial = false, has_path = false;
+  if (!img.string("serial", &spec->serial, false, &has_serial) ||
+      !img.string("path", &spec->image_path, false, &has_path) ||
+      !img.string("fstype", &spec->fstype)) {
+    return args.take(img);
+  }
+  if (has_path) {
+    if (!a.containers.test_mode) {
+      img.fail("path", "only accepted in the --serve-unix test mode");
+    } else if (has_serial) {
+      img.fail("path", "give image.serial or image.path, not both");
+    } else if (spec->image_path.empty() || spec->image_path[0] != '/') {
+      img.fail("path", "\"" + spec->image_path + "\" is not an absolute path");
+    } else if (spec->image_path.find_first_of(",:\\") != std::string::npos) {
+      // The path goes into overlay's option string, where these separate options and layers.
+      img.fail("path", "must not contain , : or \\");
+    } else {
+      return true;
+    }
+    return args.take(img);
+  }
+  if (!has_serial) {
+    img.fail("serial", "missing");
+    return args.take(img);
+  }
+  if (!valid_name(spec->serial)) {
+    img.fail("serial", "\"" + spec->serial + "\" does not match ^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,63}$");
+    return args.take(img);
+  }
+  if (spec->fstype != "erofs") {
+    img.fail("fstype", "\"" + spec->fstype + "\" is not supported (erofs)");
+    return args.take(img);
+  }
+  return true;
+}
+
+bool limit_args(Args& args, Limits* limits) {
+  const json::Value* obj = nullptr;
+  if (!args.object("limits", &obj)) return false;
+  if (!obj) return true;
+  Args l(*obj, "limits.");
+  if (!l.integer("memoryBytes", false, 1, kMaxSafeInteger, &limits->memory_bytes) ||
+      !l.integer("pids", false, 1, 4194304, &limits->pids) ||
+      !l.integer("cpuQuotaUs", false, 1000, kMaxSafeInteger, &limits->cpu_quota_us) ||
+      !l.integer("cpuPeriodUs", false, 1000, 1000000, &limits->cpu_period_us)) {
+    return args.take(l);
+  }
+  return true;
+}
+
+void bad(Connection& c, uint32_t id, const Args& args) {
+  respond_error(c, id, "BAD_REQUEST", args.error());
+}
+
+}  // namespace
+
+void op_create_container(Agent& a, Connection& c, uint32_t id, const json::Value& req) {
+  Args args(req);
+  CreateSpec spec;
+  bool has_cwd = false, has_hostname = false;
+  if (!name_arg(args, "id", &spec.id) || !image_args(a, args, &spec) ||
+      !process_args(args, &spec.exec, &has_cwd) || !args.string("user", &spec.user) ||
+      !args.string("hostname", &spec.hostname, false, &has_hostname) ||
+      !limit_args(args, &spec.limits)) {
+    return bad(c, id, args);
+  }
+  if (spec.user.empty()) {
+    args.fail("user", "must not be empty");
+    return bad(c, id, args);
+  }
+  if (!has_hostname) spec.hostname = spec.id;
+  if (spec.hostname.empty() || spec.hostname.size() > 64) {
+    args.fail("hostname", "\"" + spec.hostname + "\" must have 1 to 64 characters");
+    return bad(c, id, args);
+  }
+  container_create(a, c, id, spec);
+}
+
+void op_start_container(Agent& a, Connection& c, uint32_t id, const json::Value& req) {
+  Args args(req);
+  std::string name;
+  if (!name_arg(args, "id", &name)) return bad(c, id, args);
+  container_start(a, c, id, name);
+}
+
+void op_container_status(Agent& a, Connection& c, uint32_t id, const json::Value& req) {
+  Args args(req);
+  std::string name;
+  if (!name_arg(args, "id", &name)) return bad(c, id, args);
+  container_status(a, c, id, name);
+}
+
+void op_wait_container(Agent& a, Connection& c, uint32_t id, const json::Value& req) {
+  Args args(req);
+  std::string name;
+  if (!name_arg(args, "id", &name)) return bad(c, id, args);
+  container_wait(a, c, id, name);
+}
+
+void op_signal_container(Agent& a, Connection& c, uint32_t id, const json::Value& req) {
+  Args args(req);
+  std::string name;
+  int64_t sig = 0;
+  bool all = false;
+  if (!name_arg(args, "id", &name) || !args.integer("signal", true, 0, SIGRTMAX, &sig) ||
+      !args.boolean("all", &all)) {
+    return bad(c, id, args);
+  }
+  container_signal(a, c, id, name, static_cast<int>(sig), all);
+}
+
+void op_exec_container(Agent& a, Connection& c, uint32_t id, const json::Value& req) {
+  Args args(req);
+  std::string name, user;
+  ExecSpec spec;
+  bool has_cwd = false, has_user = false;
+  if (!name_arg(args, "id", &name) || !process_args(args, &spec, &has_cwd) ||
+      !args.string("user", &user, false, &has_user)) {
+    return bad(c, id, args);
+  }
+  if (has_user && user.empty()) {
+    args.fail("user", "must not be empty");
+    return bad(c, id, args);
+  }
+  container_exec(a, c, id, name, spec, has_cwd, user);
+}
+
+void op_delete_container(Agent& a, Connection& c, uint32_t id, const json::Value& req) {
+  Args args(req);
+  std::string name;
+  if (!name_arg(args, "id", &name)) return bad(c, id, args);
+  container_delete(a, c, id, name);
+}
+
+void op_list_containers(Agent& a, Connection& c, uint32_t id, const json::Value&) {
+  container_list(a, c, id);
+}

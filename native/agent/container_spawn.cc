@@ -1,0 +1,257 @@
+#include "container_spawn.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+
+#include "log.h"
+#include "mounts.h"
+
+namespace {
+
+// Child setup must not hang the agent forever; real setups take milliseconds.
+constexpr int kReportTimeoutMs = 10000;
+
+// What a container child writes to its CLOEXEC report pipe: kReady once an init is set up (then
+// it waits), or a failure. A successful execve closes the pipe, which reads as EOF.
+struct Report {
+  int32_t stage;
+  int32_t err;
+  char step[160];
+};
+enum : int32_t { kReady = 1, kSetupFailed = 2, kExecFailed = 3 };
+
+void report(int fd, int32_t stage, int err, const char* step) {
+  Report r{};
+  r.stage = stage;
+  r.err = err;
+  std::snprintf(r.step, sizeof r.step, "%s", step);
+  ssize_t n = write(fd, &r, sizeof r);
+  (void)n;
+}
+
+[[noreturn]] void child_fail(int fd, int32_t stage, int err, const char* step) {
+  report(fd, stage, err, step);
+  _exit(stage == kExecFailed ? 127 : 1);
+}
+
+// clone3's argument block, declared here because <linux/sched.h> clashes with <sched.h>.
+struct CloneArgs {
+  uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls, set_tid,
+      set_tid_size, cgroup;
+};
+constexpr uint64_t kCloneIntoCgroup = 0x200000000ULL;
+
+// fork() into new namespaces and straight into the container's cgroup, so that no instant of the
+// child is accounted to (or limited by) the agent's cgroup.
+pid_t clone_into(uint64_t flags, int cgroup_fd) {
+  CloneArgs ca{};
+  ca.flags = flags;
+  if (cgroup_fd >= 0) {
+    ca.flags |= kCloneIntoCgroup;
+    ca.cgroup = static_cast<uint64_t>(cgroup_fd);
+  }
+  ca.exit_signal = SIGCHLD;
+  return static_cast<pid_t>(syscall(SYS_clone3, &ca, sizeof ca));
+}
+
+// Closes every fd from 3 up except keep_a and keep_b. An init may wait long before execve (and its
+// CLOEXEC), and must not hold the agent's fds meanwhile: a copy of another process's stdin pipe
+// would keep that process from ever seeing EOF.
+void close_all_but(int keep_a, int keep_b) {
+  unsigned lo = static_cast<unsigned>(keep_a < keep_b ? keep_a : keep_b);
+  unsigned hi = static_cast<unsigned>(keep_a < keep_b ? keep_b : keep_a);
+  if (lo > 3) syscall(SYS_close_range, 3u, lo - 1, 0u);
+  if (hi > lo + 1) syscall(SYS_close_range, lo + 1, hi - 1, 0u);
+  syscall(SYS_close_range, hi + 1, ~0u, 0u);
+}
+
+// The last steps of every container process: user, working directory, program.
+[[noreturn]] void drop_and_exec(int report_fd, const Credentials& cred, const std::string& cwd,
+                                const std::vector<std::string>& candidates, char* const argv[],
+                                char* const envp[]) {
+  const char* step = nullptr;
+  if (!apply_credentials(cred, &step)) child_fail(report_fd, kExecFailed, errno, step);
+  if (chdir(cwd.c_str()) != 0) {
+    char what[160];
+    std::snprintf(what, sizeof what, "chdir to \"%s\"", cwd.c_str());
+    child_fail(report_fd, kExecFailed, errno, what);
+  }
+  child_fail(report_fd, kExecFailed, exec_search(candidates, argv, envp), "");
+}
+
+std::string exec_failure(const std::string& prog, const Report& r) {
+  std::string msg = "cannot execute \"" + prog + "\": ";
+  if (r.step[0]) msg += std::string(r.step) + ": ";
+  return msg + strerror(r.err);
+}
+
+// Waits for a child that is exiting anyway (it reported a failure, or was just SIGKILLed).
+void reap(pid_t pid) {
+  while (waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
+  }
+}
+
+}  // namespace
+
+bool container_init_spawn(const InitPlan& plan, SpawnedChild* child, InitHandle* handle,
+                          std::string* error) {
+  std::vector<std::string> candidates =
+      exec_candidates(plan.exec.argv[0], plan.exec.env, kContainerPath);
+  std::vector<char*> argv = c_strings(plan.exec.argv), envp = c_strings(plan.exec.env);
+  ChildStdio io;
+  int rep[2] = {-1, -1}, start[2] = {-1, -1};
+  auto fail = [&](const std::string& what) {
+    *error = what + ": " + strerror(errno);
+    for (int* fd : {&rep[0], &rep[1], &start[0], &start[1]}) close_fd(fd);
+    return false;
+  };
+  std::string what;
+  if (!io.open(plan.exec, &what)) return fail(what);
+  if (pipe2(rep, O_CLOEXEC) != 0 || pipe2(start, O_CLOEXEC) != 0) return fail("pipe");
+  const char* console = io.tty() ? io.slave_path().c_str() : nullptr;
+
+  pid_t pid = clone_into(CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC, plan.cgroup_fd);
+  if (pid < 0) return fail("clone3 into new namespaces");
+  if (pid == 0) {
+    // PID 1 of the new pid namespace, in the new mount namespace: a copy of the agent's.
+    io.child_setup();
+    close_all_but(start[0], rep[1]);
+    char step[160] = "";
+    if (!container_setup_root(plan.rootfs.c_str(), console, step, sizeof step)) {
+      child_fail(rep[1], kSetupFailed, errno, step);
+    }
+    if (sethostname(plan.hostname.data(), plan.hostname.size()) != 0) {
+      child_fail(rep[1], kSetupFailed, errno, "sethostname");
+    }
+    report(rep[1], kReady, 0, "");
+    char go;
+    ssize_t n;
+    while ((n = read(start[0], &go, 1)) < 0 && errno == EINTR) {
+    }
+    if (n != 1) _exit(1);  // the agent gave up on this container
+    drop_and_exec(rep[1], plan.cred, plan.exec.cwd, candidates, argv.data(), envp.data());
+  }
+
+  close_fd(&rep[1]);
+  close_fd(&start[0]);
+  Report r{};
+  size_t got = read_full(rep[0], &r, sizeof r, kReportTimeoutMs);
+  if (got != sizeof r || r.stage != kReady) {
+    if (got == sizeof r) {
+      *error = std::string(r.step) + ": " + strerror(r.err);
+    } else {
+      *error = "the container's init did not get ready";
+      kill(pid, SIGKILL);
+    }
+    reap(pid);
+    for (int* fd : {&rep[0], &start[1]}) close_fd(fd);
+    return false;
+  }
+  child->pid = pid;
+  io.parent_take(child);
+  handle->start_fd = start[1];
+  handle->report_fd = rep[0];
+  return true;
+}
+
+StartResult container_init_start(InitHandle* handle, const InitPlan& plan, std::string* message) {
+  StartResult result = StartResult::kNoAnswer;
+  char go = 1;
+  if (write(handle->start_fd, &go, 1) == 1) {
+    Report r{};
+    // EOF before a whole report: execve closed the pipe.
+    size_t got = read_full(handle->report_fd, &r, sizeof r, kReportTimeoutMs);
+    if (got == sizeof r) {
+      *message = exec_failure(plan.exec.argv[0], r);
+      result = StartResult::kExecFailed;
+    } else if (got == 0) {
+      pollfd p{handle->report_fd, POLLIN, 0};
+      // got == 0 is EOF unless the timeout ran out (then the pipe is still open, not readable).
+      result = poll(&p, 1, 0) == 1 ? StartResult::kStarted : StartResult::kNoAnswer;
+    }
+  }
+  if (result == StartResult::kNoAnswer) *message = std::string("no answer from the init: ") + strerror(errno);
+  close_fd(&handle->start_fd);
+  close_fd(&handle->report_fd);
+  return result;
+}
+
+bool container_exec_spawn(const ExecPlan& plan, SpawnedChild* child, std::string* code,
+                          std::string* message) {
+  std::vector<std::string> candidates =
+      exec_candidates(plan.exec.argv[0], plan.exec.env, kContainerPath);
+  std::vector<char*> argv = c_strings(plan.exec.argv), envp = c_strings(plan.exec.env);
+  static const char* const kNs[] = {"ipc", "uts", "mnt", "pid"};
+  int ns[4] = {-1, -1, -1, -1};
+  int own_pid_ns = -1;
+  int rep[2] = {-1, -1};
+  ChildStdio io;
+  auto cleanup = [&]() {
+    for (int* fd : {&ns[0], &ns[1], &ns[2], &ns[3], &own_pid_ns, &rep[0], &rep[1]}) close_fd(fd);
+  };
+  auto internal = [&](const std::string& what) {
+    *code = "INTERNAL";
+    *message = what + ": " + strerror(errno);
+    cleanup();
+    return false;
+  };
+  for (int i = 0; i < 4; i++) {
+    std::string path = "/proc/" + std::to_string(plan.init_pid) + "/ns/" + kNs[i];
+    ns[i] = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (ns[i] < 0) return internal("open " + path);
+  }
+  own_pid_ns = open("/proc/self/ns/pid", O_RDONLY | O_CLOEXEC);
+  if (own_pid_ns < 0) return internal("open /proc/self/ns/pid");
+  std::string what;
+  if (!io.open(plan.exec, &what)) return internal(what);
+  if (pipe2(rep, O_CLOEXEC) != 0) return internal("pipe");
+
+  // A pid namespace is entered only by children: switch the agent's namespace for children,
+  // clone, and switch back at once.
+  if (setns(ns[3], CLONE_NEWPID) != 0) return internal("setns pid");
+  pid_t pid = clone_into(0, plan.cgroup_fd);
+  int clone_errno = errno;
+  if (setns(own_pid_ns, CLONE_NEWPID) != 0) logf("setns back to the agent's pid namespace: %s", strerror(errno));
+  errno = clone_errno;
+  if (pid < 0) return internal("clone3 into the container");
+  if (pid == 0) {
+    close(rep[0]);
+    io.child_setup();
+    for (int i = 0; i < 3; i++) {  // ipc, uts, then mnt: root and cwd become the container's
+      if (setns(ns[i], 0) != 0) child_fail(rep[1], kSetupFailed, errno, kNs[i]);
+    }
+    drop_and_exec(rep[1], plan.cred, plan.exec.cwd, candidates, argv.data(), envp.data());
+  }
+
+  close_fd(&rep[1]);
+  Report r{};
+  size_t got = read_full(rep[0], &r, sizeof r, kReportTimeoutMs);
+  pollfd eof{rep[0], POLLIN, 0};
+  if (got != sizeof r && (got != 0 || poll(&eof, 1, 0) != 1)) {
+    kill(pid, SIGKILL);  // neither exec'ed nor failed in time
+    reap(pid);
+    errno = ETIMEDOUT;
+    return internal("exec into the container");
+  }
+  if (got == sizeof r) {
+    reap(pid);
+    *code = r.stage == kExecFailed ? "EXEC_FAILED" : "INTERNAL";
+    *message = r.stage == kExecFailed ? exec_failure(plan.exec.argv[0], r)
+                                      : std::string("setns ") + r.step + ": " + strerror(r.err);
+    cleanup();
+    return false;
+  }
+  cleanup();
+  child->pid = pid;
+  io.parent_take(child);
+  return true;
+}

@@ -1,0 +1,231 @@
+#include "mounts.h"
+
+#include <fcntl.h>
+#include <sched.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+
+#include "log.h"
+
+static bool mkdir_p(const std::string& path, mode_t mode) {
+  for (size_t i = 1; i <= path.size(); i++) {
+    if (i < path.size() && path[i] != '/') continue;
+    std::string part = path.substr(0, i);
+    if (mkdir(part.c_str(), mode) != 0 && errno != EEXIST) return false;
+  }
+  return true;
+}
+
+static bool failed(std::string* error, const std::string& step) {
+  *error = step + ": " + strerror(errno);
+  return false;
+}
+
+// --- the agent's own namespace -----------------------------------------------------------------
+
+bool mounts_root_off_rootfs() {
+  static const char kNewRoot[] = "/.vc-root";
+  const char* step = nullptr;
+  if (mkdir(kNewRoot, 0700) != 0 && errno != EEXIST) {
+    step = "mkdir /.vc-root";
+  } else if (mount("/", kNewRoot, nullptr, MS_BIND, nullptr) != 0) {
+    step = "bind / on /.vc-root";
+  } else if (chdir(kNewRoot) != 0) {
+    step = "chdir /.vc-root";
+  } else if (mount(".", "/", nullptr, MS_MOVE, nullptr) != 0) {
+    step = "move the bind to /";
+  } else if (chroot(".") != 0) {
+    step = "chroot";
+  }
+  if (step) {
+    logf("root switch: %s: %s (containers cannot pivot_root)", step, strerror(errno));
+    umount2(kNewRoot, MNT_DETACH);
+  }
+  if (chdir("/") != 0) logf("chdir /: %s", strerror(errno));
+  rmdir(kNewRoot);  // on success the same directory seen through the bind, no mount point now
+  return step == nullptr;
+}
+
+bool mounts_private_namespace() {
+  if (unshare(CLONE_NEWNS) != 0) {
+    logf("unshare(CLONE_NEWNS): %s (containers need root)", strerror(errno));
+    return false;
+  }
+  if (mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) {
+    logf("making mounts private: %s", strerror(errno));
+    return false;
+  }
+  return true;
+}
+
+// --- images ------------------------------------------------------------------------------------
+
+bool image_acquire(ImageTable& images, const std::string& run_dir, const std::string& serial,
+                   const std::string& dev, const std::string& fstype, std::string* mountpoint,
+                   std::string* error) {
+  auto it = images.find(serial);
+  if (it != images.end()) {
+    it->second.refs++;
+    *mountpoint = it->second.mountpoint;
+    return true;
+  }
+  std::string dir = run_dir + "/images/" + serial;
+  if (!mkdir_p(dir, 0755)) return failed(error, "mkdir " + dir);
+  if (mount(dev.c_str(), dir.c_str(), fstype.c_str(), MS_RDONLY, nullptr) != 0) {
+    failed(error, "mount " + dev + " (" + fstype + ") on " + dir);
+    rmdir(dir.c_str());
+    return false;
+  }
+  images[serial] = ImageMount{dir, 1};
+  *mountpoint = dir;
+  return true;
+}
+
+void image_release(ImageTable& images, const std::string& serial) {
+  auto it = images.find(serial);
+  if (it == images.end() || --it->second.refs > 0) return;
+  const std::string& dir = it->second.mountpoint;
+  // Detached: an overlay in a container namespace that is still dying may hold it a moment.
+  if (umount2(dir.c_str(), MNT_DETACH) != 0) logf("umount %s: %s", dir.c_str(), strerror(errno));
+  rmdir(dir.c_str());
+  images.erase(it);
+}
+
+// --- writable layers ---------------------------------------------------------------------------
+
+bool layer_create(const std::string& dir, const std::string& lower, std::string* error) {
+  if (!mkdir_p(dir, 0700)) return failed(error, "mkdir " + dir);
+  if (mount("tmpfs", dir.c_str(), "tmpfs", MS_NOSUID | MS_NODEV, "mode=0700") != 0) {
+    failed(error, "mount tmpfs on " + dir);
+    rmdir(dir.c_str());
+    return false;
+  }
+  std::string rootfs = dir + "/rootfs";
+  std::string opts = "lowerdir=" + lower + ",upperdir=" + dir + "/upper,workdir=" + dir + "/work";
+  const char* step = nullptr;
+  if (mkdir((dir + "/upper").c_str(), 0755) != 0) step = "mkdir upper";
+  if (!step && mkdir((dir + "/work").c_str(), 0700) != 0) step = "mkdir work";
+  if (!step && mkdir(rootfs.c_str(), 0755) != 0) step = "mkdir rootfs";
+  if (!step && mount("overlay", rootfs.c_str(), "overlay", 0, opts.c_str()) != 0) {
+    step = "mount overlay";
+  }
+  if (step) {
+    failed(error, std::string(step) + " (" + opts + ")");
+    umount2(dir.c_str(), MNT_DETACH);
+    rmdir(dir.c_str());
+    return false;
+  }
+  return true;
+}
+
+bool layer_remove(const std::string& dir, std::string* error) {
+  bool ok = true;
+  std::string rootfs = dir + "/rootfs";
+  // EINVAL: not mounted (any more); detached so that a dying container namespace cannot block it.
+  if (umount2(rootfs.c_str(), MNT_DETACH) != 0 && errno != EINVAL && errno != ENOENT) {
+    ok = failed(error, "umount " + rootfs);
+  }
+  if (umount2(dir.c_str(), MNT_DETACH) != 0 && errno != EINVAL && errno != ENOENT) {
+    ok = failed(error, "umount " + dir);
+  }
+  if (rmdir(dir.c_str()) != 0 && errno != ENOENT) ok = failed(error, "rmdir " + dir);
+  return ok;
+}
+
+// --- inside the container ----------------------------------------------------------------------
+
+namespace {
+
+// Records the failing step; returns false so callers can `return fail(...)`.
+bool fail(char* step, size_t len, const char* what, const char* path) {
+  int err = errno;
+  std::snprintf(step, len, "%s %s", what, path);
+  errno = err;
+  return false;
+}
+
+// A directory at path (relative to the rootfs), created if missing. A symlink or file there is
+// refused: mounting on it would follow it out of the container's root.
+bool ensure_dir(const char* path, mode_t mode) {
+  struct stat st;
+  if (lstat(path, &st) == 0) {
+    if (S_ISDIR(st.st_mode)) return true;
+    errno = ENOTDIR;
+    return false;
+  }
+  return errno == ENOENT && mkdir(path, mode) == 0;
+}
+
+struct Node {
+  const char* name;
+  unsigned maj, min;
+};
+const Node kNodes[] = {{"dev/null", 1, 3},    {"dev/zero", 1, 5}, {"dev/full", 1, 7},
+                       {"dev/random", 1, 8},  {"dev/urandom", 1, 9}, {"dev/tty", 5, 0}};
+const char* const kLinks[][2] = {{"pts/ptmx", "dev/ptmx"},
+                                 {"/proc/self/fd", "dev/fd"},
+                                 {"/proc/self/fd/0", "dev/stdin"},
+                                 {"/proc/self/fd/1", "dev/stdout"},
+                                 {"/proc/self/fd/2", "dev/stderr"}};
+
+}  // namespace
+
+bool container_setup_root(const char* rootfs, const char* console, char* step, size_t step_len) {
+  auto bad = [&](const char* what, const char* path) { return fail(step, step_len, what, path); };
+  // Nothing done here may reach the agent's namespace, and nothing of the agent's may arrive.
+  if (mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) {
+    return bad("make mounts private", "/");
+  }
+  if (chdir(rootfs) != 0) return bad("chdir", rootfs);
+
+  if (!ensure_dir("proc", 0555)) return bad("mkdir", "/proc");
+  if (mount("proc", "proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr) != 0) {
+    return bad("mount proc on", "/proc");
+  }
+  if (!ensure_dir("sys", 0555)) return bad("mkdir", "/sys");
+  if (mount("sysfs", "sys", "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr) != 0) {
+    return bad("mount sysfs on", "/sys");
+  }
+  if (!ensure_dir("dev", 0755)) return bad("mkdir", "/dev");
+  if (mount("tmpfs", "dev", "tmpfs", MS_NOSUID | MS_STRICTATIME, "mode=755,size=65536k") != 0) {
+    return bad("mount tmpfs on", "/dev");
+  }
+  for (const Node& n : kNodes) {
+    if (mknod(n.name, S_IFCHR | 0666, makedev(n.maj, n.min)) != 0) return bad("mknod", n.name);
+    if (chmod(n.name, 0666) != 0) return bad("chmod", n.name);  // past the umask
+  }
+  if (mkdir("dev/pts", 0755) != 0) return bad("mkdir", "/dev/pts");
+  if (mount("devpts", "dev/pts", "devpts", MS_NOSUID | MS_NOEXEC,
+            "newinstance,ptmxmode=0666,mode=0620") != 0) {
+    return bad("mount devpts on", "/dev/pts");
+  }
+  for (const auto& l : kLinks) {
+    if (symlink(l[0], l[1]) != 0) return bad("symlink", l[1]);
+  }
+  if (mkdir("dev/shm", 01777) != 0 || chmod("dev/shm", 01777) != 0) return bad("mkdir", "/dev/shm");
+  if (mount("shm", "dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777,size=65536k") != 0) {
+    return bad("mount tmpfs on", "/dev/shm");
+  }
+  if (console) {
+    int fd = open("dev/console", O_CREAT | O_WRONLY | O_CLOEXEC, 0600);
+    if (fd < 0) return bad("create", "/dev/console");
+    close(fd);
+    if (mount(console, "dev/console", nullptr, MS_BIND, nullptr) != 0) {
+      return bad("bind the terminal on", "/dev/console");
+    }
+  }
+
+  // pivot_root(".", ".") stacks the old root on top of the new one; detaching it leaves only the
+  // container's mounts, without needing a directory for the old root inside the image.
+  if (syscall(SYS_pivot_root, ".", ".") != 0) return bad("pivot_root", rootfs);
+  if (umount2(".", MNT_DETACH) != 0) return bad("unmount the old root", "");
+  if (chdir("/") != 0) return bad("chdir", "/");
+  return true;
+}

@@ -1,0 +1,48 @@
+// Mounts for containers: the shared read-only image mounts, each container's writable layer (an
+// overlay whose upper and work directories live on a tmpfs of their own), and the container's own
+// root as its init sets it up (/proc, /sys, /dev, pivot_root). Also the two changes the agent
+// makes to its own mount namespace so that containers can pivot_root at all.
+#pragma once
+
+#include <map>
+#include <string>
+
+// --- in the agent ------------------------------------------------------------------------------
+
+// As PID 1: the VM's root is the initramfs `rootfs`, the one mount that has no parent, and
+// pivot_root(2) refuses to move away from it (EINVAL). Binding / onto a directory of itself and
+// moving that bind over / (then chroot) gives a root mount that has a parent; mount namespaces
+// copied from it can pivot_root. Nothing is copied. false (logged) if a step failed.
+bool mounts_root_off_rootfs();
+
+// Test mode: a mount namespace of the agent's own with private propagation, so that what the agent
+// mounts never shows on the host and vanishes with the agent. false (logged) without privileges.
+bool mounts_private_namespace();
+
+struct ImageMount {
+  std::string mountpoint;  // <run>/images/<serial>
+  int refs = 0;
+};
+using ImageTable = std::map<std::string, ImageMount>;  // by serial
+
+// Mounts dev (read-only, fstype) at <run_dir>/images/<serial> unless it is mounted already, and
+// counts one more user. false with *error = "step: errno text".
+bool image_acquire(ImageTable& images, const std::string& run_dir, const std::string& serial,
+                   const std::string& dev, const std::string& fstype, std::string* mountpoint,
+                   std::string* error);
+// One user fewer; unmounts the image when it was the last.
+void image_release(ImageTable& images, const std::string& serial);
+
+// A tmpfs at dir holding upper/ and work/, and an overlay of lower + upper at dir/rootfs.
+// false with *error = "step: errno text", with nothing left mounted or created.
+bool layer_create(const std::string& dir, const std::string& lower, std::string* error);
+// Unmounts what layer_create mounted and removes dir; false with *error for what failed.
+bool layer_remove(const std::string& dir, std::string* error);
+
+// --- in a container's init, in its new mount namespace -----------------------------------------
+
+// Makes every mount private, mounts the container's /proc, /sys (read-only), /dev (tmpfs with
+// the usual nodes and links, its own devpts, /dev/shm, and console bound to the pty slave at
+// `console` when given), then pivot_root into rootfs and detaches the old root. false with errno
+// set and step[] describing the failing step.
+bool container_setup_root(const char* rootfs, const char* console, char* step, size_t step_len);
