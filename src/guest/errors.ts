@@ -13,6 +13,15 @@
 //   CPIO_INVALID         an archive entry is not representable (bad name, duplicate, too large...)
 //   CACHE_WRITE_FAILED   writing into the cache failed (nothing half-written is left behind)
 //   ABORTED              the caller's AbortSignal fired
+//   IMAGE_NOT_FOUND      an image source does not exist, or names no image (unknown tag; several
+//                        images and no tag given: the message lists the tags)
+//   IMAGE_INVALID        an image is malformed: bad JSON or field, missing blob, bad or truncated tar
+//   IMAGE_DIGEST_MISMATCH a blob's sha256 or size differs from its descriptor or the config's diff_ids
+//   IMAGE_UNSAFE         a layer entry would reach outside the image root (absolute path, '..',
+//                        a symlink in a parent path, a hardlink to outside)
+//   IMAGE_UNSUPPORTED    well-formed but not handled: zstd/xz/bzip2 layers, unknown tar entry types,
+//                        pre-1.10 `docker save` archives, non-sha256 digests
+//   IMAGE_BUILD_FAILED   mkfs.erofs (or mknod) is missing or failed
 export class GuestError extends Error {
   readonly code: string;
 

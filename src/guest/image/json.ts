@@ -1,0 +1,48 @@
+// Reading untrusted image JSON (index, manifests, configs): every failure names the file and the
+// field, so a broken image says what is wrong instead of failing later with a TypeError.
+import { GuestError } from '../errors.js';
+
+export type JsonObject = Record<string, unknown>;
+
+export function parseJson(data: Uint8Array, file: string): unknown {
+  try {
+    return JSON.parse(Buffer.from(data).toString('utf8'));
+  } catch (err) {
+    throw new GuestError('IMAGE_INVALID', `${file}: malformed JSON: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+export function asObject(value: unknown, field: string, file: string): JsonObject {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new GuestError('IMAGE_INVALID', `${file}: ${field} must be a JSON object`);
+  }
+  return value as JsonObject;
+}
+
+export function asArray(value: unknown, field: string, file: string): unknown[] {
+  if (!Array.isArray(value)) throw new GuestError('IMAGE_INVALID', `${file}: ${field} must be a JSON array`);
+  return value;
+}
+
+export function asString(value: unknown, field: string, file: string): string {
+  if (typeof value !== 'string') throw new GuestError('IMAGE_INVALID', `${file}: ${field} must be a string`);
+  return value;
+}
+
+/** Absent and null both mean "not set" (Docker writes `"Entrypoint": null`). */
+export function optionalString(value: unknown, field: string, file: string): string | undefined {
+  return value === undefined || value === null ? undefined : asString(value, field, file);
+}
+
+export function optionalStringArray(value: unknown, field: string, file: string): string[] | undefined {
+  if (value === undefined || value === null) return undefined;
+  return asArray(value, field, file).map((v, i) => asString(v, `${field}[${i}]`, file));
+}
+
+/** A byte count: a non-negative safe integer. */
+export function asSize(value: unknown, field: string, file: string): number {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
+    throw new GuestError('IMAGE_INVALID', `${file}: ${field} must be a non-negative integer`);
+  }
+  return value;
+}

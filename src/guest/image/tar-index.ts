@@ -1,0 +1,179 @@
+// Random access to the members of an outer archive (docker-archive, oci-archive). Only headers are
+// read, seeking over member data, so finding manifest.json or index.json in a multi-GB archive
+// costs a few reads, and a blob is later streamed straight from its byte range: a cache hit never
+// reads layer data, and nothing is unpacked to disk. (tar-stream, used for layers, can only read
+// sequentially.) Understands ustar, GNU long names and pax path/linkpath/size records.
+import { open, type FileHandle } from 'node:fs/promises';
+import { posix } from 'node:path';
+import { GuestError } from '../errors.js';
+
+export interface TarMember {
+  name: string;
+  type: 'file' | 'dir' | 'symlink' | 'link' | 'other';
+  /** Byte offset of the member's data in the archive. */
+  offset: number;
+  size: number;
+  linkname: string;
+}
+
+/** Long-name and pax records are small; a huge one is a broken or hostile archive. */
+const MAX_META_BYTES = 1024 * 1024;
+const MAX_LINK_HOPS = 16;
+
+export class TarIndex {
+  constructor(readonly path: string, private readonly members: ReadonlyMap<string, TarMember>) {}
+
+  names(): string[] {
+    return [...this.members.keys()];
+  }
+
+  /** The member called `name` (links followed inside the archive), or undefined. */
+  find(name: string): TarMember | undefined {
+    let member = this.members.get(normalizeMemberName(name));
+    for (let hops = 0; member && (member.type === 'symlink' || member.type === 'link'); hops++) {
+      if (hops >= MAX_LINK_HOPS) throw new GuestError('IMAGE_INVALID', `${this.path}: too many links resolving ${name}`);
+      const target = member.type === 'link'
+        ? member.linkname
+        : posix.join(posix.dirname(member.name), member.linkname);
+      const normalized = posix.normalize(target).replace(/^\/+/, '');
+      if (normalized === '..' || normalized.startsWith('../')) {
+        throw new GuestError('IMAGE_INVALID', `${this.path}: ${member.name} links to ${member.linkname}, outside the archive`);
+      }
+      member = this.members.get(normalizeMemberName(normalized));
+    }
+    return member;
+  }
+}
+
+/** "./a/b/" and "a/b" name the same member. */
+export function normalizeMemberName(name: string): string {
+  return name.replace(/^(\.\/)+/, '').replace(/^\/+/, '').replace(/\/+$/, '');
+}
+
+export async function indexTar(path: string): Promise<TarIndex> {
+  let handle: FileHandle;
+  try {
+    handle = await open(path, 'r');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new GuestError(code === 'ENOENT' ? 'IMAGE_NOT_FOUND' : 'IMAGE_INVALID', `${path}: cannot open: ${(err as Error).message}`, { cause: err });
+  }
+  try {
+    const fileSize = (await handle.stat()).size;
+    const members = new Map<string, TarMember>();
+    const header = Buffer.alloc(512);
+    let pos = 0;
+    let longName: string | undefined;
+    let longLink: string | undefined;
+    let pax: Map<string, string> | undefined;
+    while (pos + 512 <= fileSize) {
+      await readExactly(handle, header, pos, path);
+      if (header.every((b) => b === 0)) return new TarIndex(path, members); // end-of-archive marker
+      checkHeader(header, pos, path);
+      const type = String.fromCharCode(header[156]!);
+      let size = parseNumber(header.subarray(124, 136), 'size', pos, path);
+      if (type !== 'x' && type !== 'g' && pax?.has('size')) size = Number(pax.get('size'));
+      if (!Number.isSafeInteger(size) || size < 0) throw invalid(path, `bad size at offset ${pos}`);
+      const offset = pos + 512;
+      if (offset + size > fileSize) {
+        throw invalid(path, `truncated: the member at offset ${pos} needs ${size} bytes, the file ends ${fileSize - offset} bytes after its header`);
+      }
+      pos = offset + Math.ceil(size / 512) * 512;
+      if (type === 'L' || type === 'K' || type === 'x' || type === 'g') {
+        if (size > MAX_META_BYTES) throw invalid(path, `a ${size}-byte extended header at offset ${offset - 512}`);
+        const data = Buffer.alloc(size);
+        await readExactly(handle, data, offset, path);
+        if (type === 'L') longName = cString(data);
+        else if (type === 'K') longLink = cString(data);
+        else if (type === 'x') pax = parsePax(data, offset, path);
+        // 'g' (global pax) carries defaults such as mtime that do not matter for finding blobs.
+        continue;
+      }
+      const name = pax?.get('path') ?? longName ?? headerName(header);
+      const linkname = pax?.get('linkpath') ?? longLink ?? cString(header.subarray(157, 257));
+      longName = longLink = pax = undefined;
+      members.set(normalizeMemberName(name), { name: normalizeMemberName(name), type: memberType(type, name), offset, size, linkname });
+    }
+    // No end-of-archive blocks: tolerated when the last member is complete, as GNU tar does.
+    if (pos !== fileSize && pos + 512 > fileSize) throw invalid(path, `truncated: ${fileSize - pos} stray bytes after the last member`);
+    return new TarIndex(path, members);
+  } finally {
+    await handle.close();
+  }
+}
+
+function invalid(path: string, what: string): GuestError {
+  return new GuestError('IMAGE_INVALID', `${path}: not a valid tar archive: ${what}`);
+}
+
+async function readExactly(handle: FileHandle, buf: Buffer, position: number, path: string): Promise<void> {
+  let done = 0;
+  while (done < buf.length) {
+    const { bytesRead } = await handle.read(buf, done, buf.length - done, position + done);
+    if (bytesRead === 0) throw invalid(path, `unexpected end of file at offset ${position + done}`);
+    done += bytesRead;
+  }
+}
+
+function checkHeader(header: Buffer, pos: number, path: string): void {
+  // The checksum counts the checksum field itself as eight spaces.
+  let sum = 8 * 0x20;
+  for (let i = 0; i < 512; i++) if (i < 148 || i >= 156) sum += header[i]!;
+  const stored = parseNumber(header.subarray(148, 156), 'checksum', pos, path);
+  if (stored !== sum) throw invalid(path, `bad header checksum at offset ${pos}`);
+}
+
+/** Octal, NUL/space terminated; or GNU base-256 when the high bit of the first byte is set. */
+function parseNumber(field: Buffer, what: string, pos: number, path: string): number {
+  if (field[0]! & 0x80) {
+    let value = field[0]! & 0x7f;
+    for (let i = 1; i < field.length; i++) value = value * 256 + field[i]!;
+    if (!Number.isSafeInteger(value)) throw invalid(path, `${what} out of range at offset ${pos}`);
+    return value;
+  }
+  const text = field.toString('latin1').replace(/\0.*$/s, '').trim();
+  if (text === '') return 0;
+  if (!/^[0-7]+$/.test(text)) throw invalid(path, `bad ${what} field "${text}" at offset ${pos}`);
+  return parseInt(text, 8);
+}
+
+function headerName(header: Buffer): string {
+  const name = cString(header.subarray(0, 100));
+  const ustar = header.subarray(257, 262).toString('latin1') === 'ustar';
+  const prefix = ustar ? cString(header.subarray(345, 500)) : '';
+  return prefix ? `${prefix}/${name}` : name;
+}
+
+function cString(buf: Buffer): string {
+  const end = buf.indexOf(0);
+  return buf.subarray(0, end < 0 ? buf.length : end).toString('utf8');
+}
+
+function memberType(flag: string, name: string): TarMember['type'] {
+  switch (flag) {
+    case '0': case '\0': case '7': return name.endsWith('/') ? 'dir' : 'file';
+    case '1': return 'link';
+    case '2': return 'symlink';
+    case '5': return 'dir';
+    default: return 'other';
+  }
+}
+
+/** Records are "<length> <key>=<value>\n", the length counting the whole record. */
+function parsePax(data: Buffer, offset: number, path: string): Map<string, string> {
+  const out = new Map<string, string>();
+  let pos = 0;
+  while (pos < data.length && data[pos] !== 0) {
+    const space = data.indexOf(0x20, pos);
+    const len = space > pos ? Number(data.subarray(pos, space).toString('latin1')) : NaN;
+    if (!Number.isSafeInteger(len) || len <= space - pos || pos + len > data.length) {
+      throw invalid(path, `bad pax record in the extended header at offset ${offset - 512}`);
+    }
+    const record = data.subarray(space + 1, pos + len - 1).toString('utf8');
+    const eq = record.indexOf('=');
+    if (eq > 0) out.set(record.slice(0, eq), record.slice(eq + 1));
+    pos += len;
+  }
+  if (out.has('size') && !/^\d+$/.test(out.get('size')!)) throw invalid(path, `bad pax size in the extended header at offset ${offset - 512}`);
+  return out;
+}
