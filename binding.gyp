@@ -1,4 +1,5 @@
 {
+  "includes": ["native/vmm/arch/arch.gypi", "native/vmm/devices/devices.gypi", "native/vmm/kvm/kvm.gypi"],
   "targets": [
     {
       "target_name": "vc_addon",
@@ -45,6 +46,32 @@
         "destination": "<(module_root_dir)/build/artifacts",
         "files": ["<(PRODUCT_DIR)/vc-agent"]
       }]
+    },
+    {
+      "target_name": "vmm-unit-tests",
+      "type": "executable",
+      "sources": [
+        "native/vmm/tests/main.cc",
+        "native/vmm/tests/guest_memory_test.cc",
+        "<@(vmm_arch_sources)",
+        "<@(vmm_device_sources)"
+      ],
+      "include_dirs": ["native/vmm"],
+      "cflags_cc": ["-std=c++17", "-Wall", "-Wextra", "-O2", "-fno-exceptions"]
+    },
+    {
+      "target_name": "vc-vmm",
+      "type": "executable",
+      "sources": [
+        "native/vmm/main.cc",
+        "<@(vmm_arch_sources)",
+        "<@(vmm_device_sources)",
+        "<@(vmm_core_sources)",
+        "<@(vmm_main_sources)"
+      ],
+      "include_dirs": ["native/vmm"],
+      "cflags_cc": ["-std=c++17", "-Wall", "-Wextra", "-O2", "-fno-exceptions"],
+      "ldflags": ["-pthread"]
     }
   ]
 }
