@@ -53,6 +53,11 @@
       "sources": [
         "native/vmm/tests/main.cc",
         "native/vmm/tests/guest_memory_test.cc",
+        "native/vmm/tests/arch_aml_test.cc",
+        "native/vmm/tests/arch_acpi_test.cc",
+        "native/vmm/tests/arch_boot_test.cc",
+        "native/vmm/tests/arch_bzimage_test.cc",
+        "native/vmm/tests/arch_pvh_test.cc",
         "<@(vmm_arch_sources)",
         "<@(vmm_device_sources)"
       ],

@@ -10,9 +10,9 @@ if [ "$(id -u)" -ne 0 ]; then sudo_cmd=(sudo); fi
 # qemu-system-x86: the QEMU hypervisor; busybox-static: the guest's shell and tools and the default
 # image; erofs-utils: mkfs.erofs turns images into read-only disks; skopeo, umoci: the image tests
 # build real OCI layouts and archives with them;
-# kmod: modinfo, an independent check in the module tests; g++/make/python3: node-gyp builds
+# acpica-tools: iasl checks the VMM's ACPI tables; kmod: modinfo, an independent check in the module tests; g++/make/python3: node-gyp builds
 # the addon and the static agent.
-packages=(qemu-system-x86 busybox-static cpio kmod erofs-utils skopeo umoci g++ make python3)
+packages=(qemu-system-x86 busybox-static cpio kmod erofs-utils skopeo umoci acpica-tools g++ make python3)
 missing=()
 for pkg in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
