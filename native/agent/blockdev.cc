@@ -59,6 +59,16 @@ static bool node_matches(const std::string& name, const std::string& node) {
          minor(st.st_rdev) == min;
 }
 
+// The kernel creates the sysfs entry and the node (device_add) before it makes the disk itself
+// reachable (bdev_add, after the request queue is registered): in between, opening the node, and
+// so mounting it, fails with ENXIO. A slow (emulated) guest makes that window easy to hit.
+static bool can_open(const std::string& node) {
+  int fd = open(node.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) return false;
+  close(fd);
+  return true;
+}
+
 std::string blockdev_find_by_serial(const std::string& serial) {
   DIR* d = opendir("/sys/block");
   if (!d) return "";
@@ -67,7 +77,7 @@ std::string blockdev_find_by_serial(const std::string& serial) {
     std::string name = e->d_name;
     if (name[0] == '.' || disk_serial(name) != serial) continue;
     std::string node = "/dev/" + name;
-    if (node_matches(name, node)) found = node;
+    if (node_matches(name, node) && can_open(node)) found = node;
     break;
   }
   closedir(d);

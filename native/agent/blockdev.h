@@ -4,6 +4,6 @@
 
 #include <string>
 
-// "/dev/sdX" (or vdX) of the disk whose serial is serial, once both its sysfs entry and its device
-// node exist; "" while there is none (hot-plug takes a moment: call again).
+// "/dev/sdX" (or vdX) of the disk whose serial is serial, once its sysfs entry and its device node
+// exist and the node can be opened; "" until then (hot-plug takes a moment: call again).
 std::string blockdev_find_by_serial(const std::string& serial);

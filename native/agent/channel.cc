@@ -79,11 +79,11 @@ void conn_protocol_error(Agent& a, Connection& c, const std::string& why) {
   logf("%s connection: %s", c.kind, why.c_str());
   // id 0 is never a request id: the host can log this as the reason before it closes.
   respond_error(c, 0, "BAD_REQUEST", why);
-  c.rbuf.clear();
   if (c.serial) {
-    c.discarding = true;
+    c.discarding = true;  // conn_process_input() looks for the next session in what follows
     return;
   }
+  c.rbuf.clear();
   conn_on_writable(a, c);  // one best-effort attempt to deliver the reason
   conn_drop(a, c, "protocol error");
 }
@@ -96,6 +96,82 @@ static void conn_lost(Agent& a, Connection& c, const char* why) {
   }
 }
 
+// --- virtio-serial sessions --------------------------------------------------------------------
+//
+// The port is one byte stream for the VM's lifetime; host sessions follow each other on it. The
+// host's close (POLLHUP) is only a level the agent samples, and the next host can connect and
+// send its `hello` before the agent has seen the previous one go (or without the agent ever
+// seeing it, when the close and the reconnect fall between two polls). So bytes are never thrown
+// away on the strength of POLLHUP alone, and a `hello` frame, which every host session starts
+// with and sends only then, marks where a new session begins in the stream.
+
+static bool is_hello(const proto::Frame& frame) {
+  if (frame.type != proto::kRequest) return false;
+  json::Value req;
+  std::string error;
+  if (!json::parse(frame.payload, &req, &error) || !req.is_object()) return false;
+  const json::Value* op = req.find("op");
+  return op && op->is_string() && op->as_string() == "hello";
+}
+
+static void conn_process_input(Agent& a, Connection& c);
+
+// Ends the session of `old` and starts the next one with `input` (its bytes from a `hello` on).
+static void serial_new_session(Agent& a, Connection& old, std::string input) {
+  conn_drop(a, old, "a new session began");
+  Connection& c = conn_add(a, a.serial.fd, true, "virtio-serial");
+  a.serial.conn = c.id;
+  logf("host connected on %s", a.serial.dev.c_str());
+  c.rbuf = std::move(input);
+  conn_process_input(a, c);
+}
+
+// A hello frame is small; a longer candidate is not waited for.
+constexpr uint32_t kHelloMaxLength = 4096;
+
+// After malformed input the stream cannot be parsed: everything is thrown away up to the next
+// `hello` frame, searched for at every offset (the host closes a connection whose input the agent
+// rejected, and the next one starts with hello, possibly before the agent has seen the close).
+// Keeps a tail that may be the beginning of one.
+static void serial_resync(Agent& a, Connection& c, const char* data, size_t n) {
+  c.rbuf.append(data, n);
+  const auto* b = reinterpret_cast<const uint8_t*>(c.rbuf.data());
+  size_t size = c.rbuf.size(), keep = size;
+  for (size_t i = 0; i < size; i++) {
+    size_t left = size - i;
+    // Cheap checks first: a REQUEST header with zero flags/reserved and a small length.
+    if (left >= 4) {
+      uint32_t len = proto::read_be32(b + i);
+      if (len < proto::kMinLength || len > kHelloMaxLength) continue;
+    }
+    if (left >= 5 && b[i + 4] != proto::kRequest) continue;
+    if (left >= 8 && (b[i + 5] | b[i + 6] | b[i + 7]) != 0) continue;
+    proto::Frame frame;
+    size_t used = 0;
+    std::string error;
+    auto r = proto::decode(b + i, left, &frame, &used, &error);
+    if (r == proto::DecodeResult::kNeedMore) {
+      if (keep == size) keep = i;
+    } else if (r == proto::DecodeResult::kFrame && is_hello(frame)) {
+      std::string input = c.rbuf.substr(i);
+      c.rbuf.clear();
+      serial_new_session(a, c, std::move(input));
+      return;
+    }
+  }
+  c.rbuf.erase(0, keep);
+}
+
+// Bytes that arrived for c.
+static void conn_input(Agent& a, Connection& c, const char* data, size_t n) {
+  if (c.discarding) {
+    if (c.serial) serial_resync(a, c, data, n);
+    return;
+  }
+  c.rbuf.append(data, n);
+  conn_process_input(a, c);
+}
+
 // Decodes and handles every whole frame in c.rbuf.
 static void conn_process_input(Agent& a, Connection& c) {
   size_t off = 0;
@@ -106,12 +182,24 @@ static void conn_process_input(Agent& a, Connection& c) {
     auto r = proto::decode(reinterpret_cast<const uint8_t*>(c.rbuf.data()) + off,
                            c.rbuf.size() - off, &frame, &used, &error);
     if (r == proto::DecodeResult::kNeedMore) break;
+    size_t start = off;
     if (r == proto::DecodeResult::kMalformed) {
       conn_protocol_error(a, c, "malformed frame: " + error);
+    } else if (c.serial && c.hello && is_hello(frame)) {
+      serial_new_session(a, c, c.rbuf.substr(start));
+      return;
+    } else {
+      off += used;
+      handle_frame(a, c, frame);
+    }
+    if (c.discarding && !c.dead) {
+      // Input rejected (virtio-serial): the next session's hello may follow, or even lie inside
+      // the rejected frame, which may have taken its bytes for the rest of a frame cut short.
+      std::string rest = c.rbuf.substr(start + 1);
+      c.rbuf.clear();
+      serial_resync(a, c, rest.data(), rest.size());
       return;
     }
-    off += used;
-    handle_frame(a, c, frame);
   }
   if (!c.dead && !c.discarding) c.rbuf.erase(0, off);
 }
@@ -131,9 +219,7 @@ void conn_on_readable(Agent& a, Connection& c) {
       conn_lost(a, c, "closed by host");
       return;
     }
-    if (c.discarding) continue;
-    c.rbuf.append(buf, static_cast<size_t>(n));
-    conn_process_input(a, c);
+    conn_input(a, c, buf, static_cast<size_t>(n));
     if (static_cast<size_t>(n) < sizeof buf) return;
   }
 }
@@ -308,35 +394,26 @@ static bool serial_host_connected(int fd) {
   return !(p.revents & POLLHUP);
 }
 
-static void serial_discard_input(int fd) {
-  static char buf[64 * 1024];
-  // With the host gone, read() returns what it left and then 0 (not EAGAIN); the bound is a
-  // safety net only.
-  for (int i = 0; i < 1024; i++) {
-    ssize_t n = read(fd, buf, sizeof buf);
-    if (n > 0) continue;
-    if (n < 0 && errno == EINTR) continue;
-    return;
-  }
-}
-
 void serial_host_gone(Agent& a) {
-  if (Connection* c = conn_find(a, a.serial.conn)) {
-    // Whole frames the host sent before closing still count, as a socket's data before EOF does
-    // (say, a `shutdown` or an end of stdin); their responses are never written, since nobody is
-    // there to read them. The partial frame at the end goes with the connection.
-    static char buf[64 * 1024];
-    for (int i = 0; i < 64 && !c->dead && !c->discarding; i++) {
-      ssize_t n = read(c->fd, buf, sizeof buf);
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) break;
-      c->rbuf.append(buf, static_cast<size_t>(n));
-      conn_process_input(a, *c);
-    }
-    conn_drop(a, *c, "port closed");
+  // Whole frames the host sent before closing still count, as a socket's data before EOF does
+  // (say, a `shutdown` or an end of stdin); their responses are never written, since nobody is
+  // there to read them. read() hands them out, then returns 0 while the host stays away (the
+  // partial frame at the end goes with the session), or fails with EAGAIN once a host is back.
+  // Bytes of that next session may be among those read here: a `hello` among them starts it (see
+  // conn_process_input), and what comes after stays in the port for it.
+  uint64_t gone = a.serial.conn;
+  static char buf[64 * 1024];
+  for (int i = 0; i < 1024; i++) {  // a bound for safety only
+    Connection* c = conn_find(a, a.serial.conn);
+    if (!c) break;
+    ssize_t n = read(c->fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    conn_input(a, *c, buf, static_cast<size_t>(n));
   }
+  if (a.serial.conn != gone) return;  // the next session has begun already
+  if (Connection* c = conn_find(a, gone)) conn_drop(a, *c, "port closed");
   a.serial.conn = 0;
-  if (a.serial.fd >= 0) serial_discard_input(a.serial.fd);
 }
 
 static void log_ready_once(Agent& a) {

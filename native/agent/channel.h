@@ -36,7 +36,7 @@ struct Connection {
   const char* kind = "";    // for logs
   bool hello = false;       // `hello` answered; other requests allowed
   bool dead = false;        // dropped; erased (and closed) by conns_reap_dead()
-  bool discarding = false;  // serial after malformed input: ignore input until the host reconnects
+  bool discarding = false;  // serial after malformed input: ignore input up to the next `hello`
   std::string rbuf;         // received bytes not yet forming a whole frame
   OutBuffer wbuf;
 };
@@ -50,7 +50,7 @@ void conn_on_writable(Agent& a, Connection& c);
 // Marks the connection dead, detaches its processes (they keep running) and forgets its waiters.
 void conn_drop(Agent& a, Connection& c, const char* why);
 // Input that cannot be trusted any more: tell the host why (RESPONSE id 0), then drop the
-// connection (sockets) or ignore its input until the host reconnects (virtio-serial).
+// connection (sockets) or ignore its input until the next session's `hello` (virtio-serial).
 void conn_protocol_error(Agent& a, Connection& c, const std::string& why);
 void conns_reap_dead(Agent& a);
 // Writes what it can to every connection, waiting up to timeout_ms for slow ones (shutdown).
@@ -69,7 +69,10 @@ int serial_open(const char* port_name, std::string* dev);
 // Called every loop iteration: scans for the port while needed and starts a host session when
 // the host side has been opened.
 void serial_update(Agent& a);
-// The host closed its side: handle the whole frames it left, then drop the session.
+// The host closed its side: handle the whole frames it left, then drop the session, unless the
+// next session's `hello` came among them. Nothing read from the port is discarded unparsed: a
+// `hello` on the port always starts a new session (the host may be back before the agent notices
+// it was away, or the agent may never see it away).
 void serial_host_gone(Agent& a);
 // How long the loop may sleep as far as the serial port is concerned (-1 = indefinitely).
 int serial_poll_timeout(const Agent& a);

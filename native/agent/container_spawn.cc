@@ -12,7 +12,6 @@
 #include <cstdio>
 #include <cstring>
 
-#include "log.h"
 #include "mounts.h"
 
 namespace {
@@ -25,9 +24,11 @@ constexpr int kReportTimeoutMs = 10000;
 struct Report {
   int32_t stage;
   int32_t err;
+  int32_t pid;  // kSpawned only
   char step[160];
 };
-enum : int32_t { kReady = 1, kSetupFailed = 2, kExecFailed = 3 };
+// kSpawned: the intermediate of container_exec_spawn() has cloned the process (pid).
+enum : int32_t { kReady = 1, kSetupFailed = 2, kExecFailed = 3, kSpawned = 4 };
 
 void report(int fd, int32_t stage, int err, const char* step) {
   Report r{};
@@ -51,7 +52,8 @@ struct CloneArgs {
 constexpr uint64_t kCloneIntoCgroup = 0x200000000ULL;
 
 // fork() into new namespaces and straight into the container's cgroup, so that no instant of the
-// child is accounted to (or limited by) the agent's cgroup.
+// child is accounted to (or limited by) the agent's cgroup. With CLONE_PARENT the child is the
+// caller's sibling and inherits the caller's exit signal (clone3 requires exit_signal 0 then).
 pid_t clone_into(uint64_t flags, int cgroup_fd) {
   CloneArgs ca{};
   ca.flags = flags;
@@ -59,7 +61,7 @@ pid_t clone_into(uint64_t flags, int cgroup_fd) {
     ca.flags |= kCloneIntoCgroup;
     ca.cgroup = static_cast<uint64_t>(cgroup_fd);
   }
-  ca.exit_signal = SIGCHLD;
+  ca.exit_signal = (flags & CLONE_PARENT) ? 0 : SIGCHLD;
   return static_cast<pid_t>(syscall(SYS_clone3, &ca, sizeof ca));
 }
 
@@ -192,11 +194,12 @@ bool container_exec_spawn(const ExecPlan& plan, SpawnedChild* child, std::string
   std::vector<char*> argv = c_strings(plan.exec.argv), envp = c_strings(plan.exec.env);
   static const char* const kNs[] = {"ipc", "uts", "mnt", "pid"};
   int ns[4] = {-1, -1, -1, -1};
-  int own_pid_ns = -1;
-  int rep[2] = {-1, -1};
+  int rep[2] = {-1, -1}, mid[2] = {-1, -1};
   ChildStdio io;
   auto cleanup = [&]() {
-    for (int* fd : {&ns[0], &ns[1], &ns[2], &ns[3], &own_pid_ns, &rep[0], &rep[1]}) close_fd(fd);
+    for (int* fd : {&ns[0], &ns[1], &ns[2], &ns[3], &rep[0], &rep[1], &mid[0], &mid[1]}) {
+      close_fd(fd);
+    }
   };
   auto internal = [&](const std::string& what) {
     *code = "INTERNAL";
@@ -209,32 +212,57 @@ bool container_exec_spawn(const ExecPlan& plan, SpawnedChild* child, std::string
     ns[i] = open(path.c_str(), O_RDONLY | O_CLOEXEC);
     if (ns[i] < 0) return internal("open " + path);
   }
-  own_pid_ns = open("/proc/self/ns/pid", O_RDONLY | O_CLOEXEC);
-  if (own_pid_ns < 0) return internal("open /proc/self/ns/pid");
   std::string what;
   if (!io.open(plan.exec, &what)) return internal(what);
-  if (pipe2(rep, O_CLOEXEC) != 0) return internal("pipe");
+  if (pipe2(rep, O_CLOEXEC) != 0 || pipe2(mid, O_CLOEXEC) != 0) return internal("pipe");
 
-  // A pid namespace is entered only by children: switch the agent's namespace for children,
-  // clone, and switch back at once.
-  if (setns(ns[3], CLONE_NEWPID) != 0) return internal("setns pid");
-  pid_t pid = clone_into(0, plan.cgroup_fd);
-  int clone_errno = errno;
-  if (setns(own_pid_ns, CLONE_NEWPID) != 0) logf("setns back to the agent's pid namespace: %s", strerror(errno));
-  errno = clone_errno;
-  if (pid < 0) return internal("clone3 into the container");
-  if (pid == 0) {
+  // A pid namespace is entered only by children, through the namespace for children of their
+  // parent. The agent never switches its own (every later child of the agent, the next container's
+  // init included, would land in this container), and a child cannot switch it back once it is
+  // inside (setns to an ancestor pid namespace is EINVAL). So a short-lived intermediate child
+  // enters it and clones the process as a sibling (CLONE_PARENT): a child of the agent, reaped and
+  // tracked like any other, whose pid the intermediate reports (in the agent's namespace).
+  pid_t helper = fork();
+  if (helper < 0) return internal("fork");
+  if (helper == 0) {  // the intermediate: async-signal-safe calls only
     close(rep[0]);
-    io.child_setup();
-    for (int i = 0; i < 3; i++) {  // ipc, uts, then mnt: root and cwd become the container's
-      if (setns(ns[i], 0) != 0) child_fail(rep[1], kSetupFailed, errno, kNs[i]);
+    close(mid[0]);
+    if (setns(ns[3], CLONE_NEWPID) != 0) child_fail(mid[1], kSetupFailed, errno, "setns pid");
+    pid_t pid = clone_into(CLONE_PARENT, plan.cgroup_fd);
+    if (pid < 0) child_fail(mid[1], kSetupFailed, errno, "clone3 into the container");
+    if (pid == 0) {  // the process, PID n of the container
+      close(mid[1]);
+      io.child_setup();
+      for (int i = 0; i < 3; i++) {  // ipc, uts, then mnt: root and cwd become the container's
+        if (setns(ns[i], 0) != 0) child_fail(rep[1], kSetupFailed, errno, kNs[i]);
+      }
+      drop_and_exec(rep[1], plan.cred, plan.exec.cwd, candidates, argv.data(), envp.data());
     }
-    drop_and_exec(rep[1], plan.cred, plan.exec.cwd, candidates, argv.data(), envp.data());
+    Report r{};
+    r.stage = kSpawned;
+    r.pid = pid;
+    ssize_t n = write(mid[1], &r, sizeof r);
+    _exit(n == static_cast<ssize_t>(sizeof r) ? 0 : 1);
   }
 
   close_fd(&rep[1]);
+  close_fd(&mid[1]);
+  Report m{};
+  size_t got = read_full(mid[0], &m, sizeof m, kReportTimeoutMs);
+  if (got != sizeof m) kill(helper, SIGKILL);  // hung, or died without a word
+  reap(helper);
+  if (got != sizeof m || m.stage != kSpawned || m.pid <= 0) {
+    if (got == sizeof m && m.stage != kSpawned) {
+      errno = m.err;
+      return internal(m.step);
+    }
+    errno = got == sizeof m ? EPROTO : ETIMEDOUT;
+    return internal("enter the container's pid namespace");
+  }
+  pid_t pid = m.pid;
+
   Report r{};
-  size_t got = read_full(rep[0], &r, sizeof r, kReportTimeoutMs);
+  got = read_full(rep[0], &r, sizeof r, kReportTimeoutMs);
   pollfd eof{rep[0], POLLIN, 0};
   if (got != sizeof r && (got != 0 || poll(&eof, 1, 0) != 1)) {
     kill(pid, SIGKILL);  // neither exec'ed nor failed in time

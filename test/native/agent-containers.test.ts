@@ -7,7 +7,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync, copyFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync, copyFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { Conn, encode, startAgent, T, text, type RunningAgent } from './agent-wire.js';
 
@@ -266,6 +266,53 @@ function defineTests(): void {
     await c.ok('wait_container', { id: ctr.id });
     assert.is((await c.errorCode('exec_container', { id: ctr.id, argv: ['true'] })).code, 'ILLEGAL_STATE');
     await c.ok('delete_container', { id: ctr.id });
+  });
+
+  test('exec_container leaves the agent\'s pid namespace alone: later processes and inits are not nested', async () => {
+    // The process enters the container's pid namespace through an intermediate child; the agent's
+    // own namespace for children never changes (else its next children, inits included, would be
+    // created inside this container), and no child tries to switch back (EINVAL in the log).
+    const ns = (pid: number, which = 'pid') => readlinkSync(`/proc/${pid}/ns/${which}`);
+    const status = (pid: number, key: string) => new RegExp(`^${key}:(.*)$`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]!.trim();
+    const depth = (pid: number) => status(pid, 'NSpid').split(/\s+/).length;
+    const agentPid = agent!.proc.pid!;
+    const ctrs: string[] = [];
+    const procs: number[] = [];
+    try {
+      const a = await create({ argv: ['sleep', '100'] });
+      ctrs.push(a.id);
+      await c.ok('start_container', { id: a.id });
+      const ex = await c.ok('exec_container', { id: a.id, argv: ['sleep', '100'] });
+      procs.push(ex.process);
+      assert.is(ns(ex.pid), ns(a.pid), 'in the container\'s pid namespace');
+      assert.is(depth(ex.pid), depth(a.pid));
+      assert.is(Number(status(ex.pid, 'PPid')), agentPid, 'a child of the agent');
+      assert.is(ns(agentPid, 'pid_for_children'), ns(agentPid, 'pid'), 'the agent\'s children stay in its namespace');
+      const plain = await c.ok('exec', { argv: ['sleep', '100'] });
+      procs.push(plain.process);
+      assert.is(ns(plain.pid), ns(agentPid), 'exec after exec_container: the agent\'s pid namespace');
+      const b = await create({ argv: ['sleep', '100'] });
+      ctrs.push(b.id);
+      assert.is.not(ns(b.pid), ns(a.pid));
+      assert.is(depth(b.pid), depth(a.pid), 'a later init is not nested in the first container');
+      await c.ok('start_container', { id: b.id });
+      const inB = await c.ok('exec_container', { id: b.id, argv: ['sleep', '100'] });
+      procs.push(inB.process);
+      assert.is(ns(inB.pid), ns(b.pid));
+      assert.not.match(agent!.stderr(), /setns/);
+    } finally {
+      for (const p of procs) {
+        await c.ok('signal', { process: p, signal: 9 });
+        await c.finished(p);
+      }
+      for (const id of ctrs) {
+        if ((await c.ok('container_status', { id })).state === 'running') {
+          await c.ok('signal_container', { id, signal: 9 });
+          await c.ok('wait_container', { id });
+        }
+        await c.ok('delete_container', { id });
+      }
+    }
   });
 
   test('two containers have separate writable layers; writes never reach the image', async () => {

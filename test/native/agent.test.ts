@@ -201,8 +201,11 @@ test('tty: one terminal for all stdio, size, resize, no STDERR', async () => {
   assert.not.ok(p.stderrEnded, 'no STDERR end for a TTY');
   assert.ok(p.stdoutEnded);
   assert.equal(p.exit, { exitCode: 0, signal: null });
-  const r2 = await c.ok('exec', { argv: ['true'] });
+  // A process that is still there (one that exits at once may be gone by then: NOT_FOUND).
+  const r2 = await c.ok('exec', { argv: ['cat'] });
   assert.is((await c.errorCode('resize', { process: r2.process, rows: 1, cols: 1 })).code, 'BAD_REQUEST');
+  c.send(encode(T.STDIN, r2.process));
+  await c.finished(r2.process);
   c.close();
 });
 
