@@ -41,10 +41,10 @@
     {
       "target_name": "artifacts",
       "type": "none",
-      "dependencies": ["vc-agent"],
+      "dependencies": ["vc-agent", "vc-vmm"],
       "copies": [{
         "destination": "<(module_root_dir)/build/artifacts",
-        "files": ["<(PRODUCT_DIR)/vc-agent"]
+        "files": ["<(PRODUCT_DIR)/vc-agent", "<(PRODUCT_DIR)/vc-vmm"]
       }]
     },
     {
@@ -53,13 +53,24 @@
       "sources": [
         "native/vmm/tests/main.cc",
         "native/vmm/tests/guest_memory_test.cc",
+        "native/vmm/tests/dev_queue_test.cc",
+        "native/vmm/tests/dev_mmio_test.cc",
+        "native/vmm/tests/dev_serial_test.cc",
+        "native/vmm/tests/dev_event_loop_test.cc",
+        "native/vmm/tests/dev_blk_test.cc",
+        "native/vmm/tests/dev_vsock_test.cc",
         "native/vmm/tests/arch_aml_test.cc",
         "native/vmm/tests/arch_acpi_test.cc",
         "native/vmm/tests/arch_boot_test.cc",
         "native/vmm/tests/arch_bzimage_test.cc",
         "native/vmm/tests/arch_pvh_test.cc",
+        "native/vmm/tests/kvm_bus_test.cc",
+        "native/vmm/tests/kvm_config_test.cc",
+        "native/vmm/tests/kvm_cpuid_test.cc",
+        "native/vmm/tests/kvm_vcpu_test.cc",
         "<@(vmm_arch_sources)",
-        "<@(vmm_device_sources)"
+        "<@(vmm_device_sources)",
+        "<@(vmm_core_sources)"
       ],
       "include_dirs": ["native/vmm"],
       "cflags_cc": ["-std=c++17", "-Wall", "-Wextra", "-O2", "-fno-exceptions"]
@@ -76,7 +87,33 @@
       ],
       "include_dirs": ["native/vmm"],
       "cflags_cc": ["-std=c++17", "-Wall", "-Wextra", "-O2", "-fno-exceptions"],
-      "ldflags": ["-pthread"]
+      "ldflags": ["-pthread", "-static"]
+    },
+    {
+      "target_name": "testguests",
+      "type": "none",
+      "actions": [{
+        "action_name": "build_testguests",
+        "inputs": [
+          "native/testguest/build.sh",
+          "native/testguest/bzimage.ld",
+          "native/testguest/pvh.ld",
+          "native/testguest/entry.S",
+          "native/testguest/rt.h",
+          "native/testguest/rt.c",
+          "native/testguest/tests.h",
+          "native/testguest/main.c",
+          "native/testguest/boot.c",
+          "native/testguest/smp.c",
+          "native/testguest/perf.c",
+          "native/testguest/virtio.h",
+          "native/testguest/virtio.c",
+          "native/testguest/vsock.c",
+          "native/testguest/blk.c"
+        ],
+        "outputs": ["<(PRODUCT_DIR)/testguest/vctest.bzImage", "<(PRODUCT_DIR)/testguest/vctest.elf"],
+        "action": ["sh", "native/testguest/build.sh", "<(PRODUCT_DIR)/testguest"]
+      }]
     }
   ]
 }

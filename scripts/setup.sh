@@ -11,8 +11,9 @@ if [ "$(id -u)" -ne 0 ]; then sudo_cmd=(sudo); fi
 # image; erofs-utils: mkfs.erofs turns images into read-only disks; skopeo, umoci: the image tests
 # build real OCI layouts and archives with them;
 # acpica-tools: iasl checks the VMM's ACPI tables; kmod: modinfo, an independent check in the module tests; g++/make/python3: node-gyp builds
-# the addon and the static agent.
-packages=(qemu-system-x86 busybox-static cpio kmod erofs-utils skopeo umoci acpica-tools g++ make python3)
+# the addon and the static agent; clang-14 + libclang-rt-14-dev: libFuzzer and the sanitizers for
+# scripts/fuzz-vmm.sh (the VMM's virtqueue and vsock fuzzers).
+packages=(qemu-system-x86 busybox-static cpio kmod erofs-utils skopeo umoci acpica-tools g++ make python3 clang-14 libclang-rt-14-dev)
 missing=()
 for pkg in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")

@@ -4,14 +4,20 @@
 
 int DumpAcpiMain(int argc, char** argv);  // arch/x86/acpi_dump.cc
 int RunVmMain(int argc, char** argv);      // kvm/run_main.cc
+int CapsMain(int argc, char** argv);       // kvm/caps_main.cc
 
 int main(int argc, char** argv) {
   if (argc >= 2 && std::strcmp(argv[1], "dump-acpi") == 0) return DumpAcpiMain(argc - 1, argv + 1);
   if (argc >= 2 && std::strcmp(argv[1], "run") == 0) return RunVmMain(argc - 1, argv + 1);
+  if (argc >= 2 && std::strcmp(argv[1], "caps") == 0) return CapsMain(argc - 1, argv + 1);
   if (argc >= 2 && std::strcmp(argv[1], "--version") == 0) {
     std::puts("vc-vmm 0.1.0");
     return 0;
   }
-  std::fprintf(stderr, "usage: vc-vmm run --config FILE | dump-acpi --vcpus N --slots K OUTDIR | --version\n");
+  std::fprintf(stderr,
+               "usage: vc-vmm run --config FILE|- [--detach] [--log FILE]\n"
+               "       vc-vmm caps\n"
+               "       vc-vmm dump-acpi --vcpus N --slots K OUTDIR\n"
+               "       vc-vmm --version\n");
   return 2;
 }

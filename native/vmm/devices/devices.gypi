@@ -1,6 +1,22 @@
 {
   # Device models and virtio transport (no KVM), and their host backends.
   "variables": {
-    "vmm_device_sources": []
+    "vmm_device_sources": [
+      "native/vmm/devices/interrupt.cc",
+      "native/vmm/devices/log.cc",
+      "native/vmm/devices/event_loop.cc",
+      "native/vmm/devices/serial.cc",
+      "native/vmm/devices/i8042.cc",
+      "native/vmm/devices/virtio/queue.cc",
+      "native/vmm/devices/virtio/device.cc",
+      "native/vmm/devices/virtio/chain_io.cc",
+      "native/vmm/devices/virtio/mmio.cc",
+      "native/vmm/devices/virtio/blk.cc",
+      "native/vmm/devices/virtio/rng.cc",
+      "native/vmm/devices/virtio/vsock.cc",
+      "native/vmm/backends/blk_file.cc",
+      "native/vmm/backends/vsock_unix.cc",
+      "native/vmm/backends/vsock_unix_guest.cc"
+    ]
   }
 }

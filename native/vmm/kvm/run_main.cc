@@ -1,7 +1,207 @@
-// Placeholder until the KVM core lands (issue 4): fails loudly rather than pretending to run.
-#include <cstdio>
+// vc-vmm run --config FILE|- [--detach] [--log FILE]
+//
+// One process per VM. In the foreground it runs the VM until it stops and exits with a code that
+// says why (docs/vmm.md). With --detach the parent returns as soon as the VM runs — printing
+// {"pid":N} — or fails with the reason, so a caller never has to guess whether a VM came up; the
+// child carries on in its own session, outliving the caller.
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
 
-int RunVmMain(int, char**) {
-  std::fprintf(stderr, "vc-vmm run: the KVM core is not built yet\n");
-  return 1;
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <string>
+
+#include "kvm/control.h"
+#include "kvm/vm.h"
+
+namespace {
+
+using vmm::kvm::StopReason;
+
+constexpr int kExitOk = 0;        // stopped on request, by signal, or the guest reset/powered off
+constexpr int kExitFailed = 1;    // the VM could not be built or KVM/the VMM failed
+constexpr int kExitUsage = 2;     // bad arguments or config
+constexpr int kExitGuestCrash = 3;  // the guest triple-faulted
+
+int Usage(const char* why) {
+  std::fprintf(stderr, "vc-vmm run: %s\nusage: vc-vmm run --config FILE|- [--detach] [--log FILE]\n", why);
+  return kExitUsage;
+}
+
+bool ReadAll(int fd, std::string* out) {
+  char buf[65536];
+  while (true) {
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return false;
+    if (n == 0) return true;
+    out->append(buf, size_t(n));
+    if (out->size() > (16u << 20)) return false;  // no config is this large
+  }
+}
+
+void WriteAll(int fd, const std::string& s) {
+  size_t done = 0;
+  while (done < s.size()) {
+    ssize_t n = ::write(fd, s.data() + done, s.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return;
+    done += size_t(n);
+  }
+}
+
+int ExitCodeFor(StopReason r) {
+  switch (r) {
+    case StopReason::kRequested:
+    case StopReason::kSignal:
+    case StopReason::kGuestReset:
+    case StopReason::kGuestPoweroff: return kExitOk;
+    case StopReason::kGuestShutdown: return kExitGuestCrash;
+    default: return kExitFailed;
+  }
+}
+
+// Runs the VM in this process. `ready_fd` (or -1) gets "ok\n" once the VM runs, or the error.
+int RunVm(const vmm::kvm::VmConfig& config, uint64_t t0, int ready_fd) {
+  auto report_failure = [&](const std::string& msg) {
+    std::fprintf(stderr, "vc-vmm: %s\n", msg.c_str());
+    if (ready_fd >= 0) WriteAll(ready_fd, msg + "\n");
+    return kExitFailed;
+  };
+  // SIGTERM/SIGINT/SIGHUP become a clean stop through a signalfd on the device thread; blocked
+  // before any thread exists so every thread inherits the mask.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  ::signal(SIGPIPE, SIG_IGN);  // a peer that hangs up is an error on that socket, not our death
+  vmm::kvm::UniqueFd sigfd(::signalfd(-1, &stop_signals, SFD_NONBLOCK | SFD_CLOEXEC));
+  if (!sigfd.valid()) return report_failure(std::string("signalfd: ") + std::strerror(errno));
+
+  auto created = vmm::kvm::Vm::Create(config);
+  if (!created.ok()) return report_failure(created.error());
+  std::unique_ptr<vmm::kvm::Vm> vm = std::move(created.value());
+  const uint64_t t_created = vmm::kvm::MonotonicMicros();
+
+  std::unique_ptr<vmm::kvm::ControlServer> control;
+  if (!config.control_socket.empty()) {
+    control = std::make_unique<vmm::kvm::ControlServer>(vm.get());
+    vmm::kvm::Status s = control->Listen(config.control_socket);
+    if (!s.ok()) return report_failure(s.error());
+  }
+  vmm::kvm::Vm* raw = vm.get();
+  int sig = sigfd.get();
+  vm->loop()->add(sig, EPOLLIN, [raw, sig](uint32_t) {
+    signalfd_siginfo info;
+    if (::read(sig, &info, sizeof info) == sizeof info)
+      raw->Stop(StopReason::kSignal, std::string("signal ") + strsignal(int(info.ssi_signo)));
+  });
+
+  vmm::kvm::Status s = vm->Start();
+  if (!s.ok()) return report_failure(s.error());
+  if (ready_fd >= 0) {
+    WriteAll(ready_fd, "ok\n");
+    ::close(ready_fd);
+  }
+  vm->Wait();
+  vm->loop()->remove(sig);
+
+  const StopReason reason = vm->stop_reason();
+  const uint64_t first = vm->first_exit_us();
+  std::fprintf(stderr, "vc-vmm: VM stopped: %s%s%s\n", vmm::kvm::StopReasonName(reason),
+               vm->stop_detail().empty() ? "" : ": ", vm->stop_detail().c_str());
+  // Wall-clock time of the first exit too, so a caller can measure from its own spawn() (which
+  // includes exec and process setup, before t0) to the guest's first instruction that left KVM.
+  timespec real;
+  clock_gettime(CLOCK_REALTIME, &real);
+  const uint64_t now_mono = vmm::kvm::MonotonicMicros();
+  const uint64_t first_real = first ? uint64_t(real.tv_sec) * 1000000 + uint64_t(real.tv_nsec) / 1000 - (now_mono - first) : 0;
+  std::fprintf(stderr, "vc-vmm: timing: main -> VM built %llu us -> first guest exit %llu us (unix %llu.%06llu)\n",
+               (unsigned long long)(t_created - t0), (unsigned long long)(first ? first - t0 : 0),
+               (unsigned long long)(first_real / 1000000), (unsigned long long)(first_real % 1000000));
+  control.reset();
+  vm.reset();
+  return ExitCodeFor(reason);
+}
+
+}  // namespace
+
+int RunVmMain(int argc, char** argv) {
+  const uint64_t t0 = vmm::kvm::MonotonicMicros();
+  const char* config_path = nullptr;
+  const char* log_path = nullptr;
+  bool detach = false;
+  for (int i = 1; i < argc; i++) {
+    const std::string arg = argv[i];
+    if (arg == "--config" && i + 1 < argc) config_path = argv[++i];
+    else if (arg == "--log" && i + 1 < argc) log_path = argv[++i];
+    else if (arg == "--detach") detach = true;
+    else return Usage(("unexpected argument " + arg).c_str());
+  }
+  if (!config_path) return Usage("--config is required");
+
+  std::string text;
+  int cfd = std::strcmp(config_path, "-") == 0 ? STDIN_FILENO : ::open(config_path, O_RDONLY | O_CLOEXEC);
+  if (cfd < 0 || !ReadAll(cfd, &text)) {
+    std::fprintf(stderr, "vc-vmm run: cannot read config %s: %s\n", config_path, std::strerror(errno));
+    return kExitUsage;
+  }
+  if (cfd != STDIN_FILENO) ::close(cfd);
+  auto config = vmm::kvm::ParseVmConfig(text);
+  if (!config.ok()) {
+    std::fprintf(stderr, "vc-vmm run: %s\n", config.error().c_str());
+    return kExitUsage;
+  }
+  if (!detach) return RunVm(config.value(), t0, -1);
+
+  if (config->serial_output == "-")
+    return Usage("config.serialOutput \"-\" (stdout) cannot be used with --detach");
+  // The VM must be created in the process that runs it (KVM ties a VM to the creating mm), so
+  // fork first and let the child report back through a pipe.
+  int ready[2];
+  if (::pipe2(ready, O_CLOEXEC) < 0) {
+    std::perror("vc-vmm run: pipe");
+    return kExitFailed;
+  }
+  std::fflush(nullptr);
+  const pid_t pid = ::fork();
+  if (pid < 0) {
+    std::perror("vc-vmm run: fork");
+    return kExitFailed;
+  }
+  if (pid == 0) {
+    ::close(ready[0]);
+    ::setsid();
+    int null_fd = ::open("/dev/null", O_RDWR | O_CLOEXEC);
+    int log_fd = log_path ? ::open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644) : null_fd;
+    if (null_fd < 0 || log_fd < 0) {
+      WriteAll(ready[1], std::string("cannot open ") + (log_path ? log_path : "/dev/null") + ": " + std::strerror(errno) + "\n");
+      ::_exit(kExitFailed);
+    }
+    ::dup2(null_fd, STDIN_FILENO);
+    ::dup2(null_fd, STDOUT_FILENO);
+    ::dup2(log_fd, STDERR_FILENO);
+    ::_exit(RunVm(config.value(), t0, ready[1]));
+  }
+  ::close(ready[1]);
+  std::string answer;
+  ReadAll(ready[0], &answer);
+  ::close(ready[0]);
+  if (answer.rfind("ok\n", 0) == 0) {
+    std::printf("{\"pid\":%d}\n", int(pid));
+    return kExitOk;
+  }
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  if (!answer.empty() && answer.back() == '\n') answer.pop_back();
+  std::fprintf(stderr, "vc-vmm run: %s\n", answer.empty() ? "the VMM exited before the VM started" : answer.c_str());
+  return kExitFailed;
 }

@@ -1,0 +1,42 @@
+#include "devices/virtio/device.h"
+
+#include "devices/log.h"
+
+namespace vmm::virtio {
+
+bool Device::next_chain(size_t index, DescriptorChain* chain) {
+  if (!host_ || !host_->driver_ok()) return false;
+  Queue& q = host_->queue(index);
+  for (;;) {
+    switch (q.pop(chain)) {
+      case Queue::Pop::kChain:
+        return true;
+      case Queue::Pop::kEmpty:
+        return false;
+      case Queue::Pop::kBadChain:
+        device_warn("virtio device %u queue %zu: %s", device_id(), index, q.error().c_str());
+        host_->signal_used(index);
+        continue;
+      case Queue::Pop::kBroken:
+        device_warn("virtio device %u queue %zu: %s", device_id(), index, q.error().c_str());
+        host_->set_needs_reset(q.error().c_str());
+        return false;
+    }
+  }
+}
+
+void Device::drain_queue(size_t index,
+                         const std::function<uint32_t(const DescriptorChain&)>& handle) {
+  if (!host_ || !host_->driver_ok()) return;
+  Queue& q = host_->queue(index);
+  bool used = false;
+  do {
+    while (next_chain(index, &chain_)) {
+      q.push_used(chain_.head, handle(chain_));
+      used = true;
+    }
+  } while (host_->driver_ok() && q.enable_notification());
+  if (used) host_->signal_used(index);
+}
+
+}  // namespace vmm::virtio

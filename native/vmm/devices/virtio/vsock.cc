@@ -1,0 +1,169 @@
+#include "devices/virtio/vsock.h"
+
+#include "devices/log.h"
+
+namespace vmm::virtio {
+
+namespace {
+// Refused packets are answered with RSTs; a guest that floods us with bad packets gets its
+// excess ones dropped instead of growing this queue without bound.
+constexpr size_t kMaxPendingRsts = 256;
+}  // namespace
+
+VsockVerdict parse_tx_packet(ChainReader* reader, uint64_t guest_cid, VsockHeader* hdr,
+                             std::string* why) {
+  if (!reader->read(hdr, sizeof(*hdr))) {
+    *why = "packet shorter than its 44-byte header";
+    return VsockVerdict::kDrop;
+  }
+  // Never answer an RST with an RST, nor a packet claiming another source with anything.
+  VsockVerdict refuse = hdr->op == kVsockOpRst ? VsockVerdict::kDrop : VsockVerdict::kReset;
+  if (hdr->src_cid != guest_cid) {
+    *why = "source CID " + std::to_string(hdr->src_cid) + " is not the guest's";
+    return VsockVerdict::kDrop;
+  }
+  if (hdr->dst_cid != kVsockHostCid) {
+    *why = "destination CID " + std::to_string(hdr->dst_cid) + " is not the host";
+    return refuse;
+  }
+  if (hdr->type != kVsockTypeStream) {
+    *why = "socket type " + std::to_string(hdr->type) + " is not stream";
+    return refuse;
+  }
+  if (hdr->op < kVsockOpRequest || hdr->op > kVsockOpCreditRequest) {
+    *why = "unknown op " + std::to_string(hdr->op);
+    return refuse;
+  }
+  if (hdr->op != kVsockOpRw && hdr->len != 0) {
+    *why = "op " + std::to_string(hdr->op) + " carries a payload";
+    return refuse;
+  }
+  if (hdr->len > kVsockMaxPayload) {
+    *why = "payload length " + std::to_string(hdr->len) + " over the limit";
+    return refuse;
+  }
+  if (hdr->len > reader->remaining()) {
+    *why = "payload length " + std::to_string(hdr->len) + " but only " +
+           std::to_string(reader->remaining()) + " bytes follow the header";
+    return refuse;
+  }
+  return VsockVerdict::kDeliver;
+}
+
+VsockRxBuffer::VsockRxBuffer(const GuestMemory& mem, const DescriptorChain& chain)
+    : header_(mem, chain), payload_(mem, chain), usable_(chain.writable_bytes >= sizeof(VsockHeader)) {
+  if (usable_) payload_.skip(sizeof(VsockHeader));
+}
+
+uint32_t VsockRxBuffer::payload_room() const {
+  if (!usable_) return 0;
+  return std::min(payload_.remaining(), kVsockMaxPayload - filled_);
+}
+
+uint32_t VsockRxBuffer::payload_iovecs(uint32_t n, std::vector<iovec>* out) const {
+  return payload_.iovecs(std::min(n, payload_room()), out);
+}
+
+void VsockRxBuffer::payload_filled(uint32_t n) {
+  n = std::min(n, payload_room());
+  payload_.skip(n);
+  filled_ += n;
+}
+
+bool VsockRxBuffer::write_payload(const void* data, uint32_t n) {
+  if (n > payload_room() || !payload_.write(data, n)) return false;
+  filled_ += n;
+  return true;
+}
+
+void VsockRxBuffer::finish(VsockHeader hdr) {
+  if (!usable_ || used_len_) return;
+  hdr.len = filled_;
+  header_.write(&hdr, sizeof(hdr));
+  used_len_ = sizeof(hdr) + filled_;
+}
+
+VsockDevice::VsockDevice(uint64_t guest_cid, VsockBackend* backend)
+    : guest_cid_(guest_cid), backend_(backend) {
+  backend_->attach(this);
+}
+
+void VsockDevice::read_config(uint64_t offset, uint8_t* data, uint32_t len) {
+  uint64_t cid = guest_cid_;  // struct virtio_vsock_config { le64 guest_cid; }
+  read_config_bytes(&cid, sizeof(cid), offset, data, len);
+}
+
+void VsockDevice::reset() {
+  backend_->reset();
+  rsts_.clear();
+}
+
+void VsockDevice::queue_notify(size_t index) {
+  if (index == kTxQueue) {
+    drain_queue(kTxQueue, [this](const DescriptorChain& chain) { return handle_tx(chain); });
+    wake_rx();  // the packets may have produced replies
+  } else if (index == kRxQueue) {
+    wake_rx();  // new rx buffers: deliver what was waiting for them
+  }
+  // The event queue only holds buffers for transport-reset events, which we never send.
+}
+
+uint32_t VsockDevice::handle_tx(const DescriptorChain& chain) {
+  ChainReader reader(host_->memory(), chain);
+  VsockHeader hdr;
+  std::string why;
+  switch (parse_tx_packet(&reader, guest_cid_, &hdr, &why)) {
+    case VsockVerdict::kDeliver:
+      backend_->from_guest(hdr, &reader);
+      break;
+    case VsockVerdict::kReset:
+      device_warn("virtio-vsock: refused a packet: %s", why.c_str());
+      if (rsts_.size() < kMaxPendingRsts) {
+        VsockHeader rst{};
+        rst.src_cid = kVsockHostCid;
+        rst.dst_cid = guest_cid_;
+        rst.src_port = hdr.dst_port;
+        rst.dst_port = hdr.src_port;
+        rst.type = kVsockTypeStream;
+        rst.op = kVsockOpRst;
+        rsts_.push_back(rst);
+      } else {
+        dropped_++;
+      }
+      break;
+    case VsockVerdict::kDrop:
+      device_warn("virtio-vsock: dropped a packet: %s", why.c_str());
+      dropped_++;
+      break;
+  }
+  return 0;  // the device writes nothing into tx buffers
+}
+
+void VsockDevice::wake_rx() {
+  if (!host_ || !host_->driver_ok() || !host_->queue(kRxQueue).active()) return;
+  Queue& q = host_->queue(kRxQueue);
+  bool used = false;
+  while (!rsts_.empty() || backend_->has_rx()) {
+    // Out of buffers: the guest notifies the rx queue when it adds more, and we come back.
+    if (!next_chain(kRxQueue, &rx_chain_)) break;
+    VsockRxBuffer buffer(host_->memory(), rx_chain_);
+    if (!buffer.usable()) {
+      device_warn("virtio-vsock: rx buffer of %u bytes cannot hold a header", rx_chain_.writable_bytes);
+      q.push_used(rx_chain_.head, 0);
+      used = true;
+      continue;
+    }
+    if (!rsts_.empty()) {
+      buffer.finish(rsts_.front());
+      rsts_.erase(rsts_.begin());
+    } else if (!backend_->to_guest(&buffer) || !buffer.finished()) {
+      q.unpop();  // the backend had nothing after all (a spurious wakeup)
+      break;
+    }
+    q.push_used(rx_chain_.head, buffer.used_len());
+    used = true;
+  }
+  if (used) host_->signal_used(kRxQueue);
+}
+
+}  // namespace vmm::virtio

@@ -1,0 +1,98 @@
+#!/usr/bin/env python3
+"""Writes the seed inputs of the VMM fuzzers (native/vmm/fuzz/corpus/<fuzzer>/seed-*): a few
+well-formed and malformed examples of what each fuzzer parses, so a short run starts from inputs
+that reach deep into the code instead of rediscovering the formats. Run it after changing an input
+format; libFuzzer adds what it finds on top of these in build/fuzz/."""
+import os
+import struct
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def write(fuzzer, name, data):
+    d = os.path.join(HERE, 'corpus', fuzzer)
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, 'seed-' + name), 'wb') as f:
+        f.write(data)
+
+
+# --- virtqueue_fuzzer: [log2 size][features][mem size le16] + memory image ---------------------
+AVAIL, DESC = 0, 0x240
+NEXT, WRITE, INDIRECT = 1, 2, 4
+
+
+def vq(log2size, features, descs, heads, extra=None, mem=0xffff):
+    size = 1 << log2size
+    img = bytearray(0x2000)
+    struct.pack_into('<HH', img, AVAIL, 0, len(heads))
+    for i, h in enumerate(heads):
+        struct.pack_into('<H', img, AVAIL + 4 + 2 * (i % size), h)
+    for i, (addr, length, flags, nxt) in descs.items():
+        struct.pack_into('<QIHH', img, DESC + 16 * i, addr, length, flags, nxt)
+    for at, blob in (extra or {}).items():
+        if len(img) < at + len(blob):
+            img.extend(b'\0' * (at + len(blob) - len(img)))
+        img[at:at + len(blob)] = blob
+    return bytes([log2size, features, mem & 0xff, mem >> 8]) + bytes(img).rstrip(b'\0')
+
+
+def table(entries):
+    return b''.join(struct.pack('<QIHH', *e) for e in entries)
+
+
+write('virtqueue_fuzzer', 'simple', vq(3, 3, {0: (0x3000, 16, NEXT, 1), 1: (0x3100, 512, NEXT | WRITE, 2), 2: (0x3400, 1, WRITE, 0)}, [0]))
+write('virtqueue_fuzzer', 'indirect', vq(3, 3, {5: (0x3000, 48, INDIRECT, 0)}, [5],
+      {0x3000: table([(0x4000, 44, NEXT, 2), (0x4100, 64, WRITE, 0), (0x4040, 8, NEXT, 1)])}))
+write('virtqueue_fuzzer', 'loop', vq(2, 1, {0: (0x3000, 8, NEXT, 1), 1: (0x3000, 8, NEXT, 0)}, [0, 0]))
+write('virtqueue_fuzzer', 'nested-indirect', vq(3, 2, {0: (0x3000, 16, INDIRECT, 0)}, [0],
+      {0x3000: table([(0x3100, 16, INDIRECT, 0)]), 0x3100: table([(0x4000, 8, 0, 0)])}))
+write('virtqueue_fuzzer', 'past-end', vq(3, 3, {0: (0xfff8, 16, 0, 0), 1: (0xffffffffffffff00, 0x200, WRITE, 0)}, [0, 1], mem=0))
+write('virtqueue_fuzzer', 'many', vq(8, 3, {i: (0x3000 + 64 * i, 64, (WRITE if i % 2 else 0) | (NEXT if i % 3 == 0 else 0), i + 1) for i in range(40)}, list(range(0, 40, 2))))
+write('virtqueue_fuzzer', 'bad-head', vq(2, 0, {0: (0x3000, 8, 0, 0)}, [0, 9]))
+
+
+# --- vsock_fuzzer: [mode] then steps [kind][args...] ---------------------------------------------
+GUEST_SEND, HOST_CONNECT, HOST_WRITE, HOST_CLOSE, ACCEPT, RECEIVE = 0, 2, 3, 4, 5, 6
+REQUEST, RESPONSE, RST, SHUTDOWN, RW, CREDIT_UPDATE, CREDIT_REQUEST = 1, 2, 3, 4, 5, 6, 7
+
+
+def hdr(op, src_port=5000, dst_port=1024, length=0, flags=0, buf_alloc=65536, fwd_cnt=0, src_cid=3, dst_cid=2, typ=1):
+    return struct.pack('<QQIIIHHIII', src_cid, dst_cid, src_port, dst_port, length, typ, op, flags, buf_alloc, fwd_cnt)
+
+
+def send(op, payload=b'', framing=1, fix=0x0b, **kw):
+    # fix: 1 = right CIDs and type, 2 = op clamped to 1..7, 8 = len from the payload (4, forcing
+    # port 1024, is left to the fuzzer so explicit ports survive).
+    h = hdr(op, length=len(payload), **kw)
+    step = bytes([GUEST_SEND, fix | (framing << 4)]) + h + struct.pack('<H', len(payload)) + payload
+    if framing == 2:
+        step += bytes([len(h) // 2])
+    return step
+
+
+def host_connect(port):
+    return bytes([HOST_CONNECT, 0x03]) + struct.pack('<H', port)
+
+
+def host_write(data, index=0):
+    return bytes([HOST_WRITE, index]) + struct.pack('<H', len(data)) + data
+
+
+write('vsock_fuzzer', 'guest-connect', bytes([0]) + send(REQUEST) + bytes([ACCEPT, RECEIVE]) + send(RW, b'hello host')
+      + host_write(b'hello guest') + bytes([RECEIVE]) + send(SHUTDOWN, flags=3) + bytes([RECEIVE]))
+write('vsock_fuzzer', 'guest-connect-split-rx', bytes([7]) + send(REQUEST, framing=0) + bytes([ACCEPT])
+      + send(RW, b'x' * 300, framing=2) + host_write(b'y' * 600) + bytes([RECEIVE]) + send(CREDIT_REQUEST)
+      + bytes([HOST_CLOSE, 0, 0, RECEIVE]))
+write('vsock_fuzzer', 'host-connect', bytes([2]) + host_connect(52) + bytes([RECEIVE])
+      + send(RESPONSE, src_port=52, dst_port=1 << 30) + host_write(b'ping') + bytes([RECEIVE])
+      + send(RW, b'pong', src_port=52, dst_port=1 << 30) + bytes([HOST_CLOSE, 0, 1, RECEIVE])
+      + send(RST, src_port=52, dst_port=1 << 30))
+write('vsock_fuzzer', 'host-connect-refused', bytes([0]) + host_connect(9) + bytes([RECEIVE])
+      + send(RST, src_port=9, dst_port=1 << 30))
+write('vsock_fuzzer', 'bad-line', bytes([0, HOST_CONNECT, 0x00, 6]) + b'HELLO\n' + bytes([RECEIVE]))
+write('vsock_fuzzer', 'malformed', bytes([4]) + send(RW, b'stray') + send(99, fix=0x01) + send(REQUEST, dst_cid=9, fix=0x00)
+      + send(CREDIT_UPDATE, b'zz', fix=0x07) + bytes([GUEST_SEND, 0x30]) + b'\0' * 44 + b'\0\0'
+      + struct.pack('<QHBB', 0xfffffffffffff000, 64, 2, 3) + bytes([RECEIVE]))
+write('vsock_fuzzer', 'credit', bytes([0]) + send(REQUEST, buf_alloc=100) + bytes([ACCEPT])
+      + host_write(b'c' * 300) + bytes([RECEIVE, RECEIVE]) + send(CREDIT_UPDATE, buf_alloc=100, fwd_cnt=100)
+      + bytes([RECEIVE]))

@@ -1,0 +1,51 @@
+// What one VM is made of, and its JSON form (the file `vc-vmm run --config` reads; docs/vmm.md
+// has the reference). Parsing is strict: an unknown field, a wrong type or a value out of range is
+// an error naming the field and the value, so a typo never silently becomes a default.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "arch/x86/result.h"
+
+namespace vmm::kvm {
+
+struct BlockConfig {
+  std::string path;  // empty: a free slot, filled later by attachBlock
+  bool read_only = false;
+  std::string serial;  // up to 20 bytes (virtio-blk GET_ID)
+};
+
+struct VsockConfig {
+  bool enabled = false;
+  uint64_t guest_cid = 3;
+  std::string uds_path;  // hybrid vsock: host connects here; guest connections go to <uds>_<port>
+};
+
+struct VmConfig {
+  std::string kernel_path;  // bzImage or ELF (PVH) vmlinux
+  std::string initrd_path;  // optional
+  std::string cmdline;
+  uint32_t vcpus = 1;
+  uint64_t memory_mib = 128;
+  bool hugepages = false;
+  // Where the guest's serial console goes: a file path (created or appended), "-" for the VMM's
+  // stdout, empty to discard.
+  std::string serial_output;
+  std::string control_socket;  // empty: no control socket (in-process use)
+  VsockConfig vsock;
+  bool rng = false;
+  std::vector<BlockConfig> blocks;
+  bool i8042 = true;       // i8042 reset line: Linux `reboot=k` ends the VM
+  bool acpi_poweroff = true;  // ACPI sleep register at layout::kAcpiSleepPort: `poweroff` ends it
+};
+
+// The virtio-mmio slot order the config implies: vsock, rng, then the blocks in order. Slot i
+// sits at layout::VirtioMmioSlotAddr(i).
+uint32_t VirtioSlotCount(const VmConfig& c);
+
+x86::Result<VmConfig> ParseVmConfig(std::string_view json_text);
+
+}  // namespace vmm::kvm

@@ -1,0 +1,118 @@
+// Owning wrappers for the three kinds of KVM file descriptor: the system fd (/dev/kvm), a VM fd
+// and a vCPU fd (with its mmap'ed struct kvm_run). Each ioctl the core uses is one method that
+// turns -1/errno into a Status naming the ioctl and the errno text, so callers never see raw
+// errno and every failure message says what was being attempted.
+#pragma once
+
+#include <linux/kvm.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "arch/x86/result.h"
+#include "kvm/fd.h"
+
+namespace vmm::kvm {
+
+using x86::Result;
+using x86::Status;
+
+// "KVM_CREATE_VM: Cannot allocate memory" from the errno of the failed call.
+Status ErrnoStatus(const char* what);
+
+class VcpuFd {
+ public:
+  VcpuFd() = default;
+  VcpuFd(UniqueFd fd, kvm_run* run, size_t run_size) : fd_(std::move(fd)), run_(run), run_size_(run_size) {}
+  ~VcpuFd();
+  VcpuFd(VcpuFd&& other) noexcept;
+  VcpuFd& operator=(VcpuFd&& other) noexcept;
+
+  int fd() const { return fd_.get(); }
+  kvm_run* run() const { return run_; }
+
+  // One KVM_RUN: 0 when the vCPU exited to us (see run()->exit_reason), else -errno (EINTR when
+  // kicked, EAGAIN when an AP woke without a SIPI yet).
+  int Run();
+
+  Status GetRegs(kvm_regs* regs) const;
+  Status SetRegs(const kvm_regs& regs);
+  Status GetSregs(kvm_sregs* sregs) const;
+  Status SetSregs(const kvm_sregs& sregs);
+  Status GetFpu(kvm_fpu* fpu) const;
+  Status SetFpu(const kvm_fpu& fpu);
+  Status SetCpuid(const std::vector<kvm_cpuid_entry2>& entries);
+  // Sets every MSR or fails naming the first one KVM refused.
+  Status SetMsrs(const std::vector<kvm_msr_entry>& msrs);
+  Status GetMsr(uint32_t index, uint64_t* value) const;
+  Status GetLapic(kvm_lapic_state* lapic) const;
+  Status SetLapic(const kvm_lapic_state& lapic);
+  Status GetMpState(kvm_mp_state* state) const;
+  Status SetMpState(const kvm_mp_state& state);
+
+ private:
+  void Unmap();
+  UniqueFd fd_;
+  kvm_run* run_ = nullptr;
+  size_t run_size_ = 0;
+};
+
+class VmFd {
+ public:
+  VmFd() = default;
+  VmFd(UniqueFd fd, size_t vcpu_mmap_size) : fd_(std::move(fd)), vcpu_mmap_size_(vcpu_mmap_size) {}
+
+  int fd() const { return fd_.get(); }
+  int CheckExtension(long cap) const;  // the VM-level answer (may differ from /dev/kvm's)
+
+  Status SetTssAddr(uint64_t addr);
+  Status SetIdentityMapAddr(uint64_t addr);
+  Status CreateIrqchip();  // PIC + IOAPIC + per-vCPU LAPICs, in the kernel
+  Status CreatePit2();     // i8254 in the kernel (speaker port emulated as a dummy)
+  Status SetUserMemoryRegion(uint32_t slot, uint64_t guest_phys, uint64_t size, void* host, uint32_t flags = 0);
+  // A write of `datamatch` (len bytes) to `addr` signals `eventfd` inside the kernel instead of
+  // exiting to userspace. `pio` selects the port space.
+  Status AddIoeventfd(int eventfd, uint64_t addr, uint32_t len, uint64_t datamatch, bool pio = false);
+  Status RemoveIoeventfd(int eventfd, uint64_t addr, uint32_t len, uint64_t datamatch, bool pio = false);
+  // Writing to `eventfd` raises `gsi` (edge) without a trip through userspace.
+  Status AddIrqfd(int eventfd, uint32_t gsi);
+  Status RemoveIrqfd(int eventfd, uint32_t gsi);
+  Status IrqLine(uint32_t gsi, bool level);
+  Result<VcpuFd> CreateVcpu(uint32_t id);
+
+ private:
+  UniqueFd fd_;
+  size_t vcpu_mmap_size_ = 0;
+};
+
+class Kvm {
+ public:
+  // Opens the device and checks KVM_GET_API_VERSION == 12.
+  static Result<Kvm> Open(const char* path = "/dev/kvm");
+
+  int fd() const { return fd_.get(); }
+  int CheckExtension(long cap) const;
+  size_t vcpu_mmap_size() const { return vcpu_mmap_size_; }
+
+  Result<std::vector<kvm_cpuid_entry2>> SupportedCpuid() const;
+  // The MSRs KVM saves and restores for a vCPU (KVM_GET_MSR_INDEX_LIST).
+  Result<std::vector<uint32_t>> MsrIndexList() const;
+  Result<VmFd> CreateVm() const;
+
+ private:
+  UniqueFd fd_;
+  size_t vcpu_mmap_size_ = 0;
+};
+
+// The KVM_CAP_* answers this build cares about, by name, for `vc-vmm caps` and the status reply.
+struct CapabilityReport {
+  std::string name;
+  int value;  // KVM_CHECK_EXTENSION's return: 0 absent, >0 present (some give a count)
+  bool required;  // the core refuses to start without it
+};
+std::vector<CapabilityReport> ReportCapabilities(const Kvm& kvm);
+// The first required capability that is missing, or an ok Status.
+Status CheckRequiredCapabilities(const Kvm& kvm);
+
+}  // namespace vmm::kvm

@@ -1,0 +1,132 @@
+// One virtual machine: the KVM VM and its vCPUs, guest RAM, the two buses, the devices, and the
+// threads that run them. The vc-vmm executable holds exactly one; the addon can hold several in
+// one process (nothing here is process-global except the vCPU kick signal's no-op handler).
+//
+// Threads: one per vCPU (KVM_RUN loop, see vcpu.h) and one device thread running the EventLoop
+// (queue-notify ioeventfds, vsock host sockets, the control socket). Control calls (Pause, Resume,
+// Stop, AttachBlock, StatusJson) may come from any thread.
+//
+// Lifecycle: Create (everything built, kernel loaded, nothing running) -> Start -> [Pause <->
+// Resume] -> Stop (any thread, idempotent) -> Wait (joins the threads) -> destructor.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "../../agent/json.h"
+#include "arch/x86/boot.h"
+#include "backends/vsock_unix.h"
+#include "bus.h"
+#include "devices/event_loop.h"
+#include "devices/i8042.h"
+#include "devices/interrupt.h"
+#include "devices/serial.h"
+#include "devices/virtio/blk.h"
+#include "devices/virtio/mmio.h"
+#include "devices/virtio/rng.h"
+#include "devices/virtio/vsock.h"
+#include "kvm/config.h"
+#include "kvm/guest_ram.h"
+#include "kvm/kvm.h"
+#include "kvm/system_devices.h"
+#include "kvm/vcpu.h"
+
+namespace vmm::kvm {
+
+enum class VmState { kCreated, kRunning, kPaused, kStopped };
+const char* VmStateName(VmState s);
+
+class Vm {
+ public:
+  static Result<std::unique_ptr<Vm>> Create(const VmConfig& config);
+  ~Vm();
+  Vm(const Vm&) = delete;
+  Vm& operator=(const Vm&) = delete;
+
+  Status Start();
+  // Returns once no vCPU executes guest code. Devices keep serving the event loop (host sockets
+  // may still deliver into guest buffers), as with Firecracker's pause.
+  Status Pause();
+  Status Resume();
+  void Stop(StopReason reason, const std::string& detail = "");
+  // Blocks until the VM has stopped and all its threads are joined.
+  void Wait();
+
+  // Fills the first free block slot whose read-only flag matches; returns the slot index.
+  Result<uint32_t> AttachBlock(const std::string& path, bool read_only, const std::string& serial);
+
+  VmState state() const;
+  StopReason stop_reason() const { return control_.reason(); }
+  std::string stop_detail() const { return control_.detail(); }
+  json::Value StatusJson() const;
+
+  EventLoop* loop() { return &loop_; }
+  GuestMemory memory() const { return ram_->memory(); }
+  const VmConfig& config() const { return config_; }
+  const x86::LinuxBootInfo& boot_info() const { return boot_; }
+  // CLOCK_MONOTONIC microseconds: when Create began, and the first exit of any vCPU (0: none).
+  uint64_t created_us() const { return created_us_; }
+  uint64_t first_exit_us() const;
+
+ private:
+  // One virtio-mmio slot: its transport, the device model behind it, and the eventfd wired to
+  // its GSI with KVM_IRQFD.
+  struct Slot {
+    uint32_t index = 0;
+    std::string kind;  // "vsock", "rng", "blk"
+    UniqueFd irq_fd;
+    std::unique_ptr<EventFdInterrupt> irq;
+    std::unique_ptr<virtio::Device> device;
+    std::unique_ptr<virtio::MmioTransport> transport;
+    virtio::BlkDevice* blk = nullptr;  // device.get() when kind == "blk"
+    bool read_only = false;
+    std::string path, serial;  // the attached disk, for status
+  };
+
+  explicit Vm(const VmConfig& config);
+  Status Build();
+  Status BuildLegacyDevices();
+  Status AddSlot(const std::string& kind, std::unique_ptr<virtio::Device> device);
+  Status LoadKernel();
+  Status CreateVcpus();
+  Result<UniqueFd> IrqEventFd(uint32_t gsi);
+  void KickAll();
+
+  VmConfig config_;
+  uint64_t created_us_ = 0;
+  Kvm kvm_;
+  VmFd vm_fd_;
+  std::unique_ptr<GuestRam> ram_;
+  x86::LinuxBootInfo boot_;
+
+  Bus pio_{"pio"};
+  Bus mmio_{"mmio"};
+  RunControl control_;
+  EventLoop loop_;
+  std::thread loop_thread_;
+
+  UniqueFd serial_out_;  // owned unless it is stdout
+  int serial_fd_ = -1;
+  UniqueFd serial_irq_fd_, i8042_irq_fd_;
+  std::unique_ptr<EventFdInterrupt> serial_irq_, i8042_irq_;
+  std::unique_ptr<Serial> serial_;
+  std::unique_ptr<I8042> i8042_;
+  std::unique_ptr<AcpiSleepPort> sleep_port_;
+  DebugPort debug_port_;
+
+  std::unique_ptr<VsockUnixBackend> vsock_backend_;
+  std::vector<std::unique_ptr<Slot>> slots_;
+  std::vector<std::unique_ptr<Vcpu>> vcpus_;
+
+  mutable std::mutex mutex_;  // state_ and slot attachment
+  std::mutex join_mutex_;     // serializes Wait()
+  VmState state_ = VmState::kCreated;
+  bool joined_ = false;
+};
+
+}  // namespace vmm::kvm

@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# Builds the VMM's libFuzzer targets (native/vmm/fuzz/*_fuzzer.cc) with clang, ASan and UBSan into
+# build/fuzz/, then runs each for a bounded time over its committed seed corpus
+# (native/vmm/fuzz/corpus/<fuzzer>/). What a run discovers goes to build/fuzz/corpus-<fuzzer>/
+# (kept between runs, never committed); a crash leaves build/fuzz/crash-<fuzzer>-* and fails.
+# Usage: scripts/fuzz-vmm.sh [SECONDS per fuzzer, default 10]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+seconds="${1:-10}"
+out=build/fuzz
+cxx="${FUZZ_CXX:-}"
+if [ -z "$cxx" ]; then cxx="$(command -v clang++-14 || command -v clang++ || true)"; fi
+if [ -z "$cxx" ]; then
+  echo "fuzz-vmm: clang++ not found; install clang-14 and libclang-rt-14-dev (scripts/setup.sh does)" >&2
+  exit 2
+fi
+mkdir -p "$out"
+
+vq_sources="native/vmm/devices/virtio/queue.cc native/vmm/devices/virtio/chain_io.cc"
+vsock_sources="$vq_sources native/vmm/devices/virtio/device.cc native/vmm/devices/virtio/mmio.cc
+  native/vmm/devices/virtio/vsock.cc native/vmm/backends/vsock_unix.cc native/vmm/backends/vsock_unix_guest.cc native/vmm/devices/event_loop.cc
+  native/vmm/devices/log.cc native/vmm/devices/interrupt.cc"
+
+# name, max input length, sources
+fuzzers=(
+  "virtqueue_fuzzer 16384 $vq_sources"
+  "vsock_fuzzer 4096 $vsock_sources"
+)
+
+build() {
+  local name="$1"; shift
+  local bin="$out/$name"
+  # Rebuild only when a source or header the fuzzers use is newer than the binary.
+  if [ -x "$bin" ] && [ -z "$(find native/vmm/devices native/vmm/backends native/vmm/fuzz native/vmm/guest_memory.h \
+      -newer "$bin" \( -name '*.cc' -o -name '*.h' \) -print -quit)" ]; then
+    return 0
+  fi
+  echo "fuzz-vmm: building $name"
+  "$cxx" -std=c++17 -Wall -Wextra -g -O1 -fno-exceptions -fsanitize=fuzzer,address,undefined \
+    -fno-sanitize-recover=all -Inative/vmm "native/vmm/fuzz/$name.cc" "$@" -o "$bin"
+}
+
+status=0
+for spec in "${fuzzers[@]}"; do
+  read -r name max_len sources <<<"$(echo $spec)"
+  # shellcheck disable=SC2086
+  if ! build "$name" $sources; then
+    echo "== $name: BUILD FAILED"
+    status=1
+    continue
+  fi
+  mkdir -p "$out/corpus-$name"
+  log="$out/$name.log"
+  echo "== $name (${seconds}s)"
+  set +e
+  "$out/$name" "$out/corpus-$name" "native/vmm/fuzz/corpus/$name" -max_total_time="$seconds" \
+    -max_len="$max_len" -timeout=10 -rss_limit_mb=2048 -artifact_prefix="$out/crash-$name-" \
+    -print_final_stats=1 >"$log" 2>&1
+  rc=$?
+  set -e
+  # libFuzzer's own summary lines (the device models' warnings about bad guest input are noise).
+  grep -E '^(INFO: Seed|#[0-9]+[[:space:]]+(INITED|DONE)|Done [0-9]+ runs|stat::number_of_executed_units|==[0-9]+==ERROR|SUMMARY|.*runtime error|artifact_prefix|Test unit written)' "$log" || true
+  if [ "$rc" -ne 0 ]; then
+    echo "== $name: FAILED (exit $rc; full log in $log)"
+    status=1
+  else
+    echo "== $name: ok"
+  fi
+done
+exit "$status"
