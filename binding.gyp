@@ -6,9 +6,13 @@
       "sources": [
         "native/addon/addon.cc",
         "native/addon/kvm_probe.cc",
-        "native/addon/host_ops.cc"
+        "native/addon/host_ops.cc",
+        "native/addon/vm_handle.cc",
+        "<@(vmm_arch_sources)",
+        "<@(vmm_device_sources)",
+        "<@(vmm_core_sources)"
       ],
-      "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")", "native"],
+      "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")", "native", "native/vmm"],
       "defines": ["NAPI_VERSION=8", "NODE_ADDON_API_DISABLE_CPP_EXCEPTIONS"],
       "cflags_cc": ["-std=c++17", "-Wall", "-Wextra", "-fno-exceptions"],
       "cflags_cc!": ["-fno-rtti"]

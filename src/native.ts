@@ -15,8 +15,26 @@ export interface KvmProbe {
   reason: string | null;
 }
 
+/** The built-in VMM in this process (native/addon/vm_handle.cc over native/vmm/kvm/vm.h). */
+export interface NativeVm {
+  start(): void;
+  /** Returns once no vCPU runs guest code. */
+  pause(): void;
+  resume(): void;
+  /** Asks the VM to stop; wait() resolves once it has. Idempotent. */
+  stop(): void;
+  /** The control socket's status object as JSON text (docs/vmm.md). */
+  status(): string;
+  /** Fills the first free block slot with the same read-only flag; returns its index. */
+  attachBlock(path: string, readOnly: boolean, serial: string): number;
+  /** Resolves when the VM has stopped and its threads are joined: why, in the VMM's words. */
+  wait(): Promise<{ reason: string; detail: string }>;
+}
+
 export interface NativeAddon {
   addonVersion: number;
+  /** `new Vm(configJson)`: the same JSON config as `vc-vmm run --config` (docs/vmm.md). */
+  Vm: new (configJson: string) => NativeVm;
   kvmProbe(device?: string): KvmProbe;
   /** Non-blocking flock: true when taken, false when someone else holds it. */
   flock(fd: number, exclusive: boolean): boolean;

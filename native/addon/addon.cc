@@ -4,6 +4,7 @@ namespace {
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   vc::RegisterKvmProbe(env, exports);
   vc::RegisterHostOps(env, exports);
+  vc::RegisterVmHandle(env, exports);
   exports.Set("addonVersion", Napi::Number::New(env, 1));
   return exports;
 }
