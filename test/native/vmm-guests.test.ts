@@ -12,6 +12,7 @@ import { createConnection, createServer, type Server, type Socket } from 'node:n
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { tempDir } from '../helpers/tmp.js';
+import { registerCppTests } from '../helpers/vmm-unit.js';
 
 const root = fileURLToPath(new URL('../../../', import.meta.url));
 const release = join(root, 'build/Release');
@@ -46,27 +47,7 @@ test('vc-vmm, vmm-unit-tests and both test guest images are built', () => {
 
 // --- The C++ kvm_* unit tests: one uvu test per `ok NAME` / `FAIL NAME: …` line. ---
 
-if (existsSync(unitTests)) {
-  const run = spawnSync(unitTests, ['kvm_'], { encoding: 'utf8', timeout: 120_000 });
-  const results = new Map<string, string[]>();
-  for (const line of (run.stdout ?? '').split('\n')) {
-    const ok = /^ok (\S+)$/.exec(line);
-    const fail = /^FAIL (\S+): (.*)$/.exec(line);
-    if (ok?.[1]) {
-      if (!results.has(ok[1])) results.set(ok[1], []);
-    } else if (fail?.[1]) {
-      results.set(fail[1], [...(results.get(fail[1]) ?? []), fail[2] ?? '']);
-    } else if (line.startsWith('SKIP ')) {
-      console.log(line);
-    }
-  }
-  test('vmm-unit-tests kvm_ reports results and exits 0 exactly when none failed', () => {
-    assert.ok(results.size > 0, `no ok/FAIL lines (exit ${run.status}): ${run.stderr}`);
-    const failed = [...results.values()].some((f) => f.length > 0);
-    assert.is(run.status, failed ? 1 : 0, run.stderr);
-  });
-  for (const [name, failures] of results) test(`C++ ${name}`, () => assert.ok(failures.length === 0, failures.join('\n')));
-}
+registerCppTests('kvm_');
 
 // --- Running the guest ---
 
