@@ -229,8 +229,11 @@ test('signal: SIGKILL reported by name; wait before exit answers later', async (
   assert.equal(await waited, { exitCode: null, signal: 'SIGKILL' });
   const p = c.proc(r.process);
   assert.equal(p.exit, { exitCode: null, signal: 'SIGKILL' }); // EXIT came before the wait answer
-  const r2 = await c.ok('exec', { argv: ['sh', '-c', 'kill -TERM $$'] });
-  assert.equal(await c.ok('wait', { process: r2.process }), { exitCode: null, signal: 'SIGTERM' });
+  // The shell blocks on stdin, and frames are handled in order: the wait is in before it exits.
+  const r2 = await c.ok('exec', { argv: ['sh', '-c', 'read x; kill -TERM $$'] });
+  const waited2 = c.ok('wait', { process: r2.process });
+  c.send(encode(T.STDIN, r2.process, 'go\n'));
+  assert.equal(await waited2, { exitCode: null, signal: 'SIGTERM' });
   c.close();
 });
 
@@ -265,8 +268,10 @@ test('detach on disconnect, buffered output, attach from another connection', as
 
 test('a wait sent before the exit is answered after EXIT, then the process is gone', async () => {
   const c = await hello();
-  const r = await c.ok('exec', { argv: ['sh', '-c', 'sleep 0.2; exit 4'] });
-  assert.equal(await c.ok('wait', { process: r.process }), { exitCode: 4, signal: null });
+  const r = await c.ok('exec', { argv: ['sh', '-c', 'read x; exit 4'] });
+  const waited = c.ok('wait', { process: r.process });
+  c.send(encode(T.STDIN, r.process, 'go\n')); // frames are handled in order: the wait is in first
+  assert.equal(await waited, { exitCode: 4, signal: null });
   assert.equal(c.proc(r.process).exit, { exitCode: 4, signal: null });
   assert.is((await c.errorCode('wait', { process: r.process })).code, 'NOT_FOUND');
   c.close();
