@@ -8,6 +8,8 @@
         "native/addon/kvm_probe.cc",
         "native/addon/host_ops.cc",
         "native/addon/vm_handle.cc",
+        "native/addon/cgroup_ops.cc",
+        "native/host/cgroup.cc",
         "<@(vmm_arch_sources)",
         "<@(vmm_device_sources)",
         "<@(vmm_core_sources)"
@@ -84,6 +86,7 @@
       "type": "executable",
       "sources": [
         "native/vmm/main.cc",
+        "native/host/cgroup.cc",
         "<@(vmm_arch_sources)",
         "<@(vmm_device_sources)",
         "<@(vmm_core_sources)",

@@ -16,6 +16,7 @@ export type VcErrorCode =
   | 'CONTAINER_EXISTS'
   | 'CONTAINER_RUNNING'
   | 'IMAGE_INVALID'
+  | 'CGROUP_FAILED'
   | 'ABORTED';
 
 export class VcError extends Error {

@@ -31,6 +31,19 @@ export interface NativeVm {
   wait(): Promise<{ reason: string; detail: string }>;
 }
 
+/** Which cgroup hierarchy pods get (native/host/cgroup.h): v2 with cpu+memory+pids, else v1. */
+export type NativeCgroupSupport =
+  | { version: 2; root: string }
+  | { version: 1; roots: { cpu: string; memory: string; pids: string }; whyNotV2: string }
+  | { version: null; reason: string };
+
+export interface NativeCgroupLimits {
+  /** CFS quota = cpus × 100000 µs per 100000 µs period. */
+  cpus: number;
+  memoryBytes: number;
+  pidsMax: number;
+}
+
 export interface NativeAddon {
   addonVersion: number;
   /** `new Vm(configJson)`: the same JSON config as `vc-vmm run --config` (docs/vmm.md). */
@@ -39,6 +52,17 @@ export interface NativeAddon {
   /** Non-blocking flock: true when taken, false when someone else holds it. */
   flock(fd: number, exclusive: boolean): boolean;
   funlock(fd: number): void;
+  cgroupSupport(): NativeCgroupSupport;
+  /**
+   * Creates `virtcontainers/<name>` with the limits; `paths` are the group's directories (one on
+   * v2, one per distinct cpu/memory/pids hierarchy on v1). Throws (message naming the path and
+   * errno text; `path`, `errno` properties) and leaves nothing behind on failure.
+   */
+  cgroupCreate(name: string, limits: NativeCgroupLimits): { version: 1 | 2; paths: string[] };
+  /** Kills what is in the groups, then removes them; a group already gone is fine. */
+  cgroupRemove(paths: string[], timeoutMs?: number): Promise<void>;
+  /** Pids of the processes in the groups, ascending. */
+  cgroupPids(paths: string[]): number[];
 }
 
 /** The package root: dist/src/native.js lives two levels below it. */

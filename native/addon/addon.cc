@@ -5,6 +5,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   vc::RegisterKvmProbe(env, exports);
   vc::RegisterHostOps(env, exports);
   vc::RegisterVmHandle(env, exports);
+  vc::RegisterCgroupOps(env, exports);
   exports.Set("addonVersion", Napi::Number::New(env, 1));
   return exports;
 }

@@ -6,4 +6,5 @@ namespace vc {
 void RegisterKvmProbe(Napi::Env env, Napi::Object exports);
 void RegisterHostOps(Napi::Env env, Napi::Object exports);
 void RegisterVmHandle(Napi::Env env, Napi::Object exports);
+void RegisterCgroupOps(Napi::Env env, Napi::Object exports);
 }  // namespace vc

@@ -15,7 +15,7 @@ int main(int argc, char** argv) {
     return 0;
   }
   std::fprintf(stderr,
-               "usage: vc-vmm run --config FILE|- [--detach] [--log FILE]\n"
+               "usage: vc-vmm run --config FILE|- [--detach] [--log FILE] [--cgroup DIR]...\n"
                "       vc-vmm caps\n"
                "       vc-vmm dump-acpi --vcpus N --slots K OUTDIR\n"
                "       vc-vmm --version\n");

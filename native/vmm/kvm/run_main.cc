@@ -1,9 +1,10 @@
-// vc-vmm run --config FILE|- [--detach] [--log FILE]
+// vc-vmm run --config FILE|- [--detach] [--log FILE] [--cgroup DIR]...
 //
 // One process per VM. In the foreground it runs the VM until it stops and exits with a code that
 // says why (docs/vmm.md). With --detach the parent returns as soon as the VM runs — printing
 // {"pid":N} — or fails with the reason, so a caller never has to guess whether a VM came up; the
-// child carries on in its own session, outliving the caller.
+// child carries on in its own session, outliving the caller. Each --cgroup DIR is joined by the
+// process that builds the VM before it builds it, so guest RAM is charged to the group.
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/epoll.h>
@@ -16,7 +17,9 @@
 #include <cstdio>
 #include <cstring>
 #include <string>
+#include <vector>
 
+#include "../../host/cgroup.h"
 #include "kvm/control.h"
 #include "kvm/vm.h"
 
@@ -30,7 +33,7 @@ constexpr int kExitUsage = 2;     // bad arguments or config
 constexpr int kExitGuestCrash = 3;  // the guest triple-faulted
 
 int Usage(const char* why) {
-  std::fprintf(stderr, "vc-vmm run: %s\nusage: vc-vmm run --config FILE|- [--detach] [--log FILE]\n", why);
+  std::fprintf(stderr, "vc-vmm run: %s\nusage: vc-vmm run --config FILE|- [--detach] [--log FILE] [--cgroup DIR]...\n", why);
   return kExitUsage;
 }
 
@@ -65,6 +68,15 @@ int ExitCodeFor(StopReason r) {
     case StopReason::kGuestShutdown: return kExitGuestCrash;
     default: return kExitFailed;
   }
+}
+
+// Moves this process into each cgroup directory; "" or the reason it could not.
+std::string JoinCgroups(const std::vector<std::string>& dirs) {
+  for (const std::string& dir : dirs) {
+    vc::host::CgroupError e;
+    if (!vc::host::CgroupJoin(dir, 0, &e)) return "cannot join cgroup " + dir + ": " + e.message;
+  }
+  return "";
 }
 
 // Runs the VM in this process. `ready_fd` (or -1) gets "ok\n" once the VM runs, or the error.
@@ -139,11 +151,13 @@ int RunVmMain(int argc, char** argv) {
   const char* config_path = nullptr;
   const char* log_path = nullptr;
   bool detach = false;
+  std::vector<std::string> cgroups;
   for (int i = 1; i < argc; i++) {
     const std::string arg = argv[i];
     if (arg == "--config" && i + 1 < argc) config_path = argv[++i];
     else if (arg == "--log" && i + 1 < argc) log_path = argv[++i];
     else if (arg == "--detach") detach = true;
+    else if (arg == "--cgroup" && i + 1 < argc && argv[i + 1][0] != '\0') cgroups.push_back(argv[++i]);
     else return Usage(("unexpected argument " + arg).c_str());
   }
   if (!config_path) return Usage("--config is required");
@@ -160,7 +174,14 @@ int RunVmMain(int argc, char** argv) {
     std::fprintf(stderr, "vc-vmm run: %s\n", config.error().c_str());
     return kExitUsage;
   }
-  if (!detach) return RunVm(config.value(), t0, -1);
+  if (!detach) {
+    const std::string joined = JoinCgroups(cgroups);
+    if (!joined.empty()) {
+      std::fprintf(stderr, "vc-vmm run: %s\n", joined.c_str());
+      return kExitFailed;
+    }
+    return RunVm(config.value(), t0, -1);
+  }
 
   if (config->serial_output == "-")
     return Usage("config.serialOutput \"-\" (stdout) cannot be used with --detach");
@@ -179,6 +200,13 @@ int RunVmMain(int argc, char** argv) {
   }
   if (pid == 0) {
     ::close(ready[0]);
+    // First thing: nothing of the VM (guest RAM, threads) exists yet, so all of it is charged to
+    // the groups. A failure is reported like any start error and this process ends.
+    const std::string joined = JoinCgroups(cgroups);
+    if (!joined.empty()) {
+      WriteAll(ready[1], joined + "\n");
+      ::_exit(kExitFailed);
+    }
     ::setsid();
     int null_fd = ::open("/dev/null", O_RDWR | O_CLOEXEC);
     int log_fd = log_path ? ::open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644) : null_fd;
