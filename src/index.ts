@@ -1,5 +1,5 @@
 // The public API of virtcontainers.
-export { createPod, startPod, stopPod, deletePod } from './api/pod.js';
+export { createPod, startPod, stopPod, pausePod, resumePod, deletePod } from './api/pod.js';
 export type { StartOptions, StopOptions } from './api/pod.js';
 export { podStatus, listPods } from './api/pod-status.js';
 export type { PodStatus } from './api/pod-status.js';

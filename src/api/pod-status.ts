@@ -28,7 +28,7 @@ export interface PodStatus {
 }
 
 export function statusOf(record: PodRecord, store: PodStore, vmState: string | null = null): PodStatus {
-  const running = record.state === 'running';
+  const running = hasVmm(record);
   return {
     id: record.id,
     state: record.state,
@@ -47,16 +47,21 @@ export function statusOf(record: PodRecord, store: PodStore, vmState: string | n
   };
 }
 
+/** Running or paused: a VMM process belongs to the pod. */
+export function hasVmm(record: PodRecord): boolean {
+  return record.state === 'running' || record.state === 'paused';
+}
+
 /** Records the end of a VMM that went away on its own. Call with the pod lock held. */
 export async function noticeVmmExit(store: PodStore, record: PodRecord): Promise<PodRecord> {
-  if (record.state !== 'running' || !record.vmm) return record;
+  if (!hasVmm(record) || !record.vmm) return record;
   const hypervisor = hypervisorFor(record.hypervisor);
   const paths = store.paths(record.id);
   if (await hypervisor.isRunning(record.vmm, paths)) return record;
   record.state = nextState(record.id, record.state, 'vmmExited') ?? record.state;
   record.stoppedAt = new Date().toISOString();
   record.stopReason = `the ${record.hypervisor} process (pid ${record.vmm.pid}) exited unexpectedly`;
-  await hypervisor.cleanup(paths);
+  await hypervisor.cleanup(paths, record.vmm);
   await markContainersGone(store, record.id);
   delete record.disks;
   await store.write(record);
@@ -66,10 +71,10 @@ export async function noticeVmmExit(store: PodStore, record: PodRecord): Promise
 export async function podStatus(id: string, options: CallOptions = {}): Promise<PodStatus> {
   const store = storeFor(options);
   let record = await store.read(id);
-  if (record.state === 'running') {
+  if (hasVmm(record)) {
     record = await withLock(store.paths(id).lock, `pod ${id}`, options, async () => noticeVmmExit(store, await store.read(id)));
   }
-  const vmState = record.state === 'running' && record.vmm
+  const vmState = hasVmm(record) && record.vmm
     ? await hypervisorFor(record.hypervisor).vmState(record.vmm, store.paths(id))
     : null;
   return statusOf(record, store, vmState);

@@ -75,7 +75,7 @@ export async function startPod(id: string, options: StartOptions = {}): Promise<
       await waitForAgent(hypervisor, spec, vmm, options);
     } catch (err) {
       await hypervisor.stop(vmm, spec.paths, { timeoutMs: 1000 }).catch(() => {});
-      await hypervisor.cleanup(spec.paths);
+      await hypervisor.cleanup(spec.paths, vmm);
       throw err;
     }
     const previous = structuredClone(record);
@@ -90,7 +90,7 @@ export async function startPod(id: string, options: StartOptions = {}): Promise<
     } catch (err) {
       // The pod starts whole or not at all: its VM goes, and it returns to where it was.
       await hypervisor.stop(vmm, spec.paths, { timeoutMs: 1000 }).catch(() => {});
-      await hypervisor.cleanup(spec.paths);
+      await hypervisor.cleanup(spec.paths, vmm);
       for (const c of record.config.containers) await new ContainerStore(store).remove(id, c.id);
       await store.write(previous);
       throw err;
@@ -130,10 +130,10 @@ export async function stopPod(id: string, options: StopOptions = {}): Promise<Po
     const hypervisor = hypervisorFor(record.hypervisor);
     const paths = store.paths(id);
     if (record.vmm) {
-      await askGuestToPowerOff(hypervisor, paths, options);
+      if (record.state === 'running') await askGuestToPowerOff(hypervisor, paths, options);
       await hypervisor.stop(record.vmm, paths, { timeoutMs: options.timeoutMs ?? 3000 });
     }
-    await hypervisor.cleanup(paths);
+    await hypervisor.cleanup(paths, record.vmm);
     await markContainersGone(store, id);
     record.state = target ?? record.state;
     delete record.disks;
@@ -144,12 +144,36 @@ export async function stopPod(id: string, options: StopOptions = {}): Promise<Po
   });
 }
 
+/** Freezes the pod's VM: no guest code runs, memory and devices stay as they are. */
+export async function pausePod(id: string, options: CallOptions = {}): Promise<PodStatus> {
+  return changeRunState(id, 'pause', options);
+}
+
+export async function resumePod(id: string, options: CallOptions = {}): Promise<PodStatus> {
+  return changeRunState(id, 'resume', options);
+}
+
+async function changeRunState(id: string, event: 'pause' | 'resume', options: CallOptions): Promise<PodStatus> {
+  const store = storeFor(options);
+  return withLock(store.paths(id).lock, `pod ${id}`, options, async () => {
+    const record = await noticeVmmExit(store, await store.read(id));
+    const target = nextState(id, record.state, event);
+    const hypervisor = hypervisorFor(record.hypervisor);
+    const paths = store.paths(id);
+    if (!record.vmm) throw new VcError('STATE_CORRUPT', `pod ${id} is ${record.state} but has no VMM record`);
+    await (event === 'pause' ? hypervisor.pause(record.vmm, paths) : hypervisor.resume(record.vmm, paths));
+    record.state = target ?? record.state;
+    await store.write(record);
+    return statusOf(record, store, await hypervisor.vmState(record.vmm, paths));
+  });
+}
+
 export async function deletePod(id: string, options: CallOptions = {}): Promise<void> {
   const store = storeFor(options);
   await withLock(store.paths(id).lock, `pod ${id}`, options, async () => {
     const record = await noticeVmmExit(store, await store.read(id));
     nextState(id, record.state, 'delete');
-    await hypervisorFor(record.hypervisor).cleanup(store.paths(id));
+    await hypervisorFor(record.hypervisor).cleanup(store.paths(id), record.vmm);
     await store.remove(id);
   });
 }
@@ -163,7 +187,7 @@ function vmSpec(store: PodStore, record: PodRecord): VmSpec {
     memoryMiB: record.config.memoryMiB,
     kernelPath: record.boot.kernelPath,
     initrdPath: record.boot.initrdPath,
-    kernelCmdline: `console=ttyS0 panic=-1 reboot=t random.trust_cpu=on vc.hostname=${hostname}`,
+    kernelCmdline: `console=ttyS0 panic=-1 random.trust_cpu=on vc.hostname=${hostname}`,
   };
 }
 

@@ -2,23 +2,24 @@
 // state goes through `nextState`, so an illegal request fails the same way everywhere.
 import { VcError } from '../errors.js';
 
-export const podStates = ['ready', 'running', 'stopped'] as const;
+export const podStates = ['ready', 'running', 'paused', 'stopped'] as const;
 export type PodStateName = (typeof podStates)[number];
 
-export type PodEvent = 'start' | 'stop' | 'vmmExited' | 'delete';
+export type PodEvent = 'start' | 'pause' | 'resume' | 'stop' | 'vmmExited' | 'delete';
 
 /** `null` means the pod is gone after the event. */
 const podTransitions: Record<PodStateName, Partial<Record<PodEvent, PodStateName | null>>> = {
   ready: { start: 'running', delete: null },
-  running: { stop: 'stopped', vmmExited: 'stopped' },
+  running: { pause: 'paused', stop: 'stopped', vmmExited: 'stopped' },
+  paused: { resume: 'running', stop: 'stopped', vmmExited: 'stopped' },
   stopped: { start: 'running', delete: null },
 };
 
 export function nextState(id: string, from: PodStateName, event: PodEvent): PodStateName | null {
   const to = podTransitions[from][event];
   if (to !== undefined) return to;
-  if (event === 'delete' && from === 'running') {
-    throw new VcError('POD_RUNNING', `pod ${id} is running: stop it before deleting it`);
+  if (event === 'delete' && (from === 'running' || from === 'paused')) {
+    throw new VcError('POD_RUNNING', `pod ${id} is ${from}: stop it before deleting it`);
   }
   throw new VcError('ILLEGAL_TRANSITION', `pod ${id}: cannot ${event} a pod that is ${from}`);
 }

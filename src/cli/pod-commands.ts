@@ -1,5 +1,5 @@
 // `virtc pod …`: the pod lifecycle from the command line; each invocation is its own process.
-import { createPod, deletePod, startPod, stopPod } from '../api/pod.js';
+import { createPod, deletePod, pausePod, resumePod, startPod, stopPod } from '../api/pod.js';
 import { listPods, podStatus, type PodStatus } from '../api/pod-status.js';
 import { enterPod } from '../api/enter.js';
 import type { HypervisorChoice } from '../api/config.js';
@@ -9,7 +9,7 @@ import { attachStdio } from './stdio.js';
 
 export const podUsage = `virtc pod create --id ID [--hypervisor auto|kvm|qemu] [--vcpus N] [--memory MIB]
                  [--kernel PATH --modules DIR] [--hostname NAME]
-  virtc pod start|stop|delete|status --id ID [--json]
+  virtc pod start|stop|pause|resume|delete|status --id ID [--json]
   virtc pod list [--json]
   virtc pod enter --id ID [--tty] [--env K=V]... [--workdir DIR] -- CMD [ARG...]`;
 
@@ -19,6 +19,8 @@ export async function podCommand(argv: string[]): Promise<number> {
     case 'create': return create(rest);
     case 'start':
     case 'stop':
+    case 'pause':
+    case 'resume':
     case 'delete':
     case 'status': return simple(verb, rest);
     case 'list': return list(rest);
@@ -48,7 +50,7 @@ async function create(argv: string[]): Promise<number> {
   return 0;
 }
 
-async function simple(verb: 'start' | 'stop' | 'delete' | 'status', argv: string[]): Promise<number> {
+async function simple(verb: 'start' | 'stop' | 'pause' | 'resume' | 'delete' | 'status', argv: string[]): Promise<number> {
   const usage = `virtc pod ${verb} --id ID [--json]`;
   const { values } = parseCommand(argv, { id: { type: 'string' }, json: { type: 'boolean' } }, usage);
   const id = requireString(values.id, '--id', usage);
@@ -58,7 +60,7 @@ async function simple(verb: 'start' | 'stop' | 'delete' | 'status', argv: string
     if (values.json) console.log(JSON.stringify({ id, deleted: true }));
     return 0;
   }
-  const action = { start: startPod, stop: stopPod, status: podStatus }[verb];
+  const action = { start: startPod, stop: stopPod, pause: pausePod, resume: resumePod, status: podStatus }[verb];
   print(await action(id, options), values.json === true);
   return 0;
 }
@@ -113,7 +115,7 @@ function print(status: PodStatus, json: boolean): void {
   }
   const lines = [
     ['id', status.id], ['state', status.state], ['hypervisor', `${status.hypervisor}${status.accel ? ` (${status.accel})` : ''}`],
-    ['pid', status.pid === null ? '-' : String(status.pid)], ['vcpus', String(status.vcpus)], ['memory', `${status.memoryMiB} MiB`],
+    ['vmm pid', status.pid === null ? '-' : String(status.pid)], ['vm state', status.vmState ?? '-'], ['vcpus', String(status.vcpus)], ['memory', `${status.memoryMiB} MiB`],
     ['kernel', status.kernelRelease], ['console', status.consoleLog],
   ];
   if (status.stopReason) lines.push(['stopped', `${status.stoppedAt} (${status.stopReason})`]);

@@ -39,6 +39,12 @@ export interface Hypervisor {
   detachDisk(vmm: VmmRecord, paths: PodPaths, serial: string): Promise<void>;
   /** Ends the VMM: politely through its control channel, then by force after `timeoutMs`. */
   stop(vmm: VmmRecord, paths: PodPaths, options?: { timeoutMs?: number }): Promise<void>;
-  /** Removes what a VMM leaves in the pod directory (sockets, pid file). */
-  cleanup(paths: PodPaths): Promise<void>;
+  /** Stops running guest code (the VM keeps its memory) and starts it again. */
+  pause(vmm: VmmRecord, paths: PodPaths): Promise<void>;
+  resume(vmm: VmmRecord, paths: PodPaths): Promise<void>;
+  /**
+   * Removes what a VMM leaves behind: sockets and files in the pod directory and, given the VMM's
+   * record, its cgroup (killing anything still in it).
+   */
+  cleanup(paths: PodPaths, vmm?: VmmRecord): Promise<void>;
 }

@@ -15,8 +15,13 @@ export interface PodPaths {
   lock: string;
   console: string;
   qmpSocket: string;
+  /** The agent channel's host end: QEMU's virtio-serial socket, or vc-vmm's hybrid vsock socket. */
   agentSocket: string;
   pidFile: string;
+  /** vc-vmm's control socket, its configuration and its log (stderr). */
+  controlSocket: string;
+  vmmConfig: string;
+  vmmLog: string;
 }
 
 export function podPaths(root: string, id: string): PodPaths {
@@ -29,5 +34,8 @@ export function podPaths(root: string, id: string): PodPaths {
     qmpSocket: join(dir, 'qmp.sock'),
     agentSocket: join(dir, 'agent.sock'),
     pidFile: join(dir, 'vmm.pid'),
+    controlSocket: join(dir, 'vmm.sock'),
+    vmmConfig: join(dir, 'vmm.json'),
+    vmmLog: join(dir, 'vmm.log'),
   };
 }

@@ -20,6 +20,8 @@ export interface VmmRecord {
   /** Facts the hypervisor needs to find its VM again from another process. */
   accel?: string;
   startedAt: string;
+  /** The cgroup the VMM runs in (built-in VMM): removed, with anything left in it, at cleanup. */
+  cgroup?: { version: 1 | 2; paths: string[] };
 }
 
 export interface PodRecord {

@@ -9,7 +9,7 @@ export async function readAll(stream: Readable): Promise<string> {
   return text;
 }
 
-/** QEMU processes whose command line mentions `marker` (a test's root directory). */
+/** VMM processes (QEMU, vc-vmm) whose command line mentions `marker` (a test's root directory). */
 export function vmmProcessesUnder(marker: string): number[] {
   const pids: number[] = [];
   for (const entry of readdirSync('/proc')) {
@@ -28,7 +28,7 @@ export function vmmProcessesUnder(marker: string): number[] {
 export async function teardownRoot(root: string): Promise<void> {
   if (!existsSync(root)) return;
   for (const pod of await listPods({ root }).catch(() => [])) {
-    if (pod.state === 'running') await stopPod(pod.id, { root }).catch(() => {});
+    if (pod.state === 'running' || pod.state === 'paused') await stopPod(pod.id, { root }).catch(() => {});
     await deletePod(pod.id, { root }).catch(() => {});
   }
   for (const pid of vmmProcessesUnder(root)) {

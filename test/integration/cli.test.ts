@@ -7,6 +7,7 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { teardownRoot, vmmProcessesUnder } from '../helpers/pods.js';
 import { tempDir } from '../helpers/tmp.js';
+import { testHypervisor as hypervisor } from '../helpers/hypervisor.js';
 
 const virtc = fileURLToPath(new URL('../../../bin/virtc.js', import.meta.url));
 const tmp = tempDir('vcc');
@@ -48,7 +49,7 @@ test('invalid config exits 1 with the field and value, and creates nothing', asy
 });
 
 test('the pod lifecycle across separate virtc processes', async () => {
-  const created = await run(['--root', root, 'pod', 'create', '--id', 'cli1', '--hypervisor', 'qemu', '--memory', '256', '--json']);
+  const created = await run(['--root', root, 'pod', 'create', '--id', 'cli1', '--hypervisor', hypervisor, '--memory', '256', '--json']);
   assert.is(created.code, 0, created.stderr);
   assert.is(JSON.parse(created.stdout).state, 'ready');
 
@@ -58,8 +59,11 @@ test('the pod lifecycle across separate virtc processes', async () => {
 
   const status = JSON.parse((await run(['--root', root, 'pod', 'status', '--id', 'cli1', '--json'])).stdout);
   assert.is(status.state, 'running');
-  assert.is(status.hypervisor, 'qemu');
+  assert.is(status.hypervisor, hypervisor);
   assert.ok(status.pid > 0);
+  const shown = await run(['--root', root, 'pod', 'status', '--id', 'cli1']);
+  assert.match(shown.stdout, new RegExp(`^hypervisor\\s+${hypervisor}\\b`, 'm'));
+  assert.match(shown.stdout, new RegExp(`^vmm pid\\s+${status.pid}$`, 'm'));
 
   const uname = await run(['--root', root, 'pod', 'enter', '--id', 'cli1', '--', 'uname', '-r']);
   assert.is(uname.code, 0, uname.stderr);
@@ -111,7 +115,7 @@ test('the pod lifecycle across separate virtc processes', async () => {
 });
 
 test('virtc run --rm: the default image, stdio, the exit code, and nothing left behind', async () => {
-  const result = await run(['--root', root, 'run', '--rm', '--hypervisor', 'qemu', '--memory', '256', '--', 'sh', '-c', 'echo pid=$$; tr a-z A-Z; exit 5'], 'shout\n');
+  const result = await run(['--root', root, 'run', '--rm', '--hypervisor', hypervisor, '--memory', '256', '--', 'sh', '-c', 'echo pid=$$; tr a-z A-Z; exit 5'], 'shout\n');
   assert.is(result.code, 5, result.stderr);
   assert.is(result.stdout, 'pid=1\nSHOUT\n');
   const pods = JSON.parse((await run(['--root', root, 'pod', 'list', '--json'])).stdout) as unknown[];

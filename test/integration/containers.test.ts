@@ -1,4 +1,5 @@
-// Containers in a real QEMU pod: isolation, images, stdio, TTY, limits, and cleanup.
+// Containers in a real pod: isolation, images, stdio, TTY, limits, and cleanup. On QEMU here, and on
+// the built-in VMM inside the nested-KVM harness (test/nested).
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
@@ -11,6 +12,7 @@ import { codeOf } from '../helpers/errors.js';
 import { ociImage } from '../helpers/images.js';
 import { readAll, teardownRoot, vmmProcessesUnder } from '../helpers/pods.js';
 import { tempDir } from '../helpers/tmp.js';
+import { testHypervisor } from '../helpers/hypervisor.js';
 
 const tmp = tempDir('vck');
 const root = tmp.path;
@@ -39,7 +41,7 @@ test.after(async () => {
 
 test('a pod starts with the container its config lists, on the default busybox image', async () => {
   await createPod({
-    id: pod, hypervisor: 'qemu', memoryMiB: 512,
+    id: pod, hypervisor: testHypervisor, memoryMiB: 512,
     containers: [{ id: 'web', command: ['sleep', '1000'], hostname: 'web-host' }],
   }, { root });
   await startPod(pod, { root });

@@ -1,13 +1,16 @@
-// The pod lifecycle through the public API on real QEMU VMs with the Debian cloud kernel.
+// The pod lifecycle through the public API on real VMs with the Debian cloud kernel: on QEMU here,
+// and on the built-in VMM inside the nested-KVM harness (test/nested).
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { existsSync, readdirSync } from 'node:fs';
 import { release } from 'node:os';
-import { createPod, deletePod, enterPod, listPods, podStatus, startPod, stopPod, VcError } from '../../src/index.js';
+import { createPod, deletePod, enterPod, listPods, pausePod, podStatus, resumePod, startPod, stopPod, VcError } from '../../src/index.js';
 import { isAlive, waitForExit } from '../../src/host/process.js';
 import { readAll, teardownRoot, vmmProcessesUnder } from '../helpers/pods.js';
 import { tempDir } from '../helpers/tmp.js';
 import { codeOf } from '../helpers/errors.js';
+import { recordedCgroup, testHypervisor as hypervisor } from '../helpers/hypervisor.js';
+import { cgroupPids } from '../../src/host/cgroup.js';
 
 const tmp = tempDir('vci');
 const root = tmp.path;
@@ -20,7 +23,7 @@ test.after(async () => {
 
 test('a bad kernel path is rejected before anything is written', async () => {
   try {
-    await createPod({ id: 'badkernel', hypervisor: 'qemu', kernel: { path: '/nonexistent/vmlinuz', modulesDir: '/nonexistent' } }, { root });
+    await createPod({ id: 'badkernel', hypervisor, kernel: { path: '/nonexistent/vmlinuz', modulesDir: '/nonexistent' } }, { root });
     assert.unreachable('createPod accepted a missing kernel');
   } catch (err) {
     assert.match((err as Error).message, /\/nonexistent\/vmlinuz/);
@@ -29,13 +32,19 @@ test('a bad kernel path is rejected before anything is written', async () => {
 });
 
 test('create, start, enter, stop and delete a pod', async () => {
-  const created = await createPod({ id: 'life', hypervisor: 'qemu', memoryMiB: 384 }, { root });
+  const created = await createPod({ id: 'life', hypervisor, memoryMiB: 384 }, { root });
+  assert.is(created.hypervisor, hypervisor);
   assert.is(created.state, 'ready');
   assert.is(created.pid, null);
 
   const started = await startPod('life', { root });
   assert.is(started.state, 'running');
-  assert.ok(started.pid && isAlive(started.pid), 'the QEMU process is alive');
+  assert.ok(started.pid && isAlive(started.pid), `the ${hypervisor} VMM process is alive`);
+  const cgroup = recordedCgroup(root, 'life');
+  if (hypervisor === 'kvm') {
+    assert.ok(cgroup.length > 0, 'the built-in VMM runs in a cgroup of its own');
+    assert.ok(cgroupPids(cgroup).includes(started.pid!), 'the VMM is in its cgroup');
+  }
   assert.equal((await listPods({ root })).map((p) => [p.id, p.state, p.vmState]), [['life', 'running', 'running']]);
 
   // The guest runs the Debian cloud kernel, not the host's.
@@ -59,14 +68,25 @@ test('create, start, enter, stop and delete a pod', async () => {
   assert.is(catStatus.exitCode, 0);
   assert.equal(catOut.trim().split(/\s+/), [String(payload.length), 'done']);
 
+  // Paused, no guest code runs: the VMM says so, and resume brings the same VM back.
+  const paused = await pausePod('life', { root });
+  assert.equal([paused.state, paused.vmState, paused.pid], ['paused', 'paused', started.pid]);
+  assert.is(await codeOf(startPod('life', { root })), 'ILLEGAL_TRANSITION');
+  const resumed = await resumePod('life', { root });
+  assert.equal([resumed.state, resumed.vmState], ['running', 'running']);
+  const again = await enterPod('life', ['cat', '/proc/sys/kernel/random/boot_id'], { root });
+  const [bootId] = await Promise.all([readAll(again.stdout), again.wait()]);
+  assert.match(bootId, /^[0-9a-f-]{36}\n$/);
+
   // A running pod cannot be deleted.
   assert.is(await codeOf(deletePod('life', { root })), 'POD_RUNNING');
 
   const stopped = await stopPod('life', { root });
   assert.is(stopped.state, 'stopped');
   assert.is(stopped.stopReason, 'requested');
-  assert.ok(await waitForExit(started.pid!, 5000), 'QEMU exited');
+  assert.ok(await waitForExit(started.pid!, 5000), 'the VMM exited');
   assert.equal(readdirSync(`${root}/pods/life`).filter((f) => f.endsWith('.sock') || f.endsWith('.pid')), []);
+  for (const dir of cgroup) assert.not.ok(existsSync(dir), `cgroup ${dir} is removed at stop`);
 
   await deletePod('life', { root });
   assert.not.ok(existsSync(`${root}/pods/life`));
@@ -74,20 +94,22 @@ test('create, start, enter, stop and delete a pod', async () => {
   assert.equal(vmmProcessesUnder(root), []);
 });
 
-test('a QEMU killed under a running pod is reported, and delete leaves nothing behind', async () => {
-  await createPod({ id: 'crash', hypervisor: 'qemu', memoryMiB: 256 }, { root });
+test('a VMM killed under a running pod is reported, and delete leaves nothing behind', async () => {
+  await createPod({ id: 'crash', hypervisor, memoryMiB: 256 }, { root });
   const started = await startPod('crash', { root });
+  const cgroup = recordedCgroup(root, 'crash');
   process.kill(started.pid!, 'SIGKILL');
   assert.ok(await waitForExit(started.pid!, 5000));
 
   const status = await podStatus('crash', { root });
   assert.is(status.state, 'stopped');
-  assert.match(status.stopReason ?? '', new RegExp(`qemu process \\(pid ${started.pid}\\) exited unexpectedly`));
+  assert.match(status.stopReason ?? '', new RegExp(`${hypervisor} process \\(pid ${started.pid}\\) exited unexpectedly`));
   assert.is(await codeOf(enterPod('crash', ['true'], { root })), 'POD_NOT_RUNNING');
 
   await deletePod('crash', { root });
   assert.not.ok(existsSync(`${root}/pods/crash`));
   assert.equal(vmmProcessesUnder(root), []);
+  for (const dir of cgroup) assert.not.ok(existsSync(dir), `cgroup ${dir} is removed`);
 });
 
 test.run();

@@ -433,6 +433,10 @@ guestTest('detached vc-vmm: status, pause/resume, attachBlock into a free slot w
     assert.equal((await ctl.request({ op: 'launch' })).error.code, 'UNKNOWN_OP');
     assert.equal((await ctl.raw('{"op": ')).error.code, 'BAD_REQUEST');
     assert.equal((await ctl.request({ op: 'attachBlock' })).error.code, 'BAD_REQUEST');
+    assert.equal((await ctl.request({ op: 'detachBlock' })).error.code, 'BAD_REQUEST');
+    const notThere = await ctl.request({ op: 'detachBlock', serial: 'hot-disk' });
+    assert.is(notThere.error.code, 'DETACH_FAILED');
+    assert.match(notThere.error.message, /no attached disk has serial "hot-disk"/);
 
     assert.equal(await ctl.request({ op: 'attachBlock', path: disk, readOnly: true, serial: 'hot-disk' }), { ok: true, slot: 0 });
     await waitFor('the VMM to exit', () => !alive(pid), 10_000);

@@ -183,8 +183,21 @@ std::string ControlServer::Handle(const std::string& line) {
         reply = ErrorReply("ATTACH_FAILED", slot.error());
       }
     }
+  } else if (name == "detachBlock") {
+    const Value* serial = req.find("serial");
+    if (!serial || !serial->is_string() || serial->as_string().empty()) {
+      reply = ErrorReply("BAD_REQUEST", "detachBlock.serial must be a non-empty string");
+    } else {
+      auto slot = vm_->DetachBlock(serial->as_string());
+      if (slot.ok()) {
+        reply = OkReply();
+        reply.set("slot", Value::number(slot.value()));
+      } else {
+        reply = ErrorReply("DETACH_FAILED", slot.error());
+      }
+    }
   } else {
-    reply = ErrorReply("UNKNOWN_OP", "unknown op \"" + name + "\" (status, pause, resume, stop, attachBlock)");
+    reply = ErrorReply("UNKNOWN_OP", "unknown op \"" + name + "\" (status, pause, resume, stop, attachBlock, detachBlock)");
   }
   if (const Value* id = req.find("id")) reply.set("id", *id);
   return json::serialize(reply);

@@ -332,6 +332,19 @@ Result<uint32_t> Vm::AttachBlock(const std::string& path, bool read_only, const 
   return free_slot->index;
 }
 
+Result<uint32_t> Vm::DetachBlock(const std::string& serial) {
+  std::lock_guard lock(mutex_);
+  if (serial.empty()) return Status::Error("a serial is needed to name the disk to detach");
+  for (auto& s : slots_) {
+    if (!s->blk || s->serial != serial || !s->blk->attached()) continue;
+    s->blk->detach();
+    s->path.clear();
+    s->serial.clear();
+    return s->index;
+  }
+  return Status::Error(Format("no attached disk has serial \"%s\"", serial.c_str()));
+}
+
 VmState Vm::state() const {
   std::lock_guard lock(mutex_);
   if (state_ != VmState::kCreated && state_ != VmState::kStopped && control_.stopping()) return VmState::kStopped;

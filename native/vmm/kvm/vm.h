@@ -59,6 +59,9 @@ class Vm {
 
   // Fills the first free block slot whose read-only flag matches; returns the slot index.
   Result<uint32_t> AttachBlock(const std::string& path, bool read_only, const std::string& serial);
+  // Empties the slot holding the disk with this serial (the guest sees capacity 0 after a
+  // config-change interrupt); the guest must have stopped using it. Returns the slot index.
+  Result<uint32_t> DetachBlock(const std::string& serial);
 
   VmState state() const;
   StopReason stop_reason() const { return control_.reason(); }

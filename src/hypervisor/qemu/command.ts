@@ -10,7 +10,9 @@ export type QemuAccel = 'kvm' | 'tcg';
  */
 export function qemuArgs(spec: VmSpec, accel: QemuAccel, hostTscKhz?: number): string[] {
   const { paths } = spec;
-  const cmdline = accel === 'tcg' && hostTscKhz ? `${spec.kernelCmdline} tsc_early_khz=${hostTscKhz}` : spec.kernelCmdline;
+  // reboot=t: a guest reboot (or panic=-1) triple-faults, which -no-reboot turns into QEMU's exit.
+  const base = `${spec.kernelCmdline} reboot=t`;
+  const cmdline = accel === 'tcg' && hostTscKhz ? `${base} tsc_early_khz=${hostTscKhz}` : base;
   return [
     '-name', `vc-${spec.id}`,
     // microvm: no PCI, no firmware; ACPI describes its virtio-mmio devices to the kernel. Under TCG

@@ -137,6 +137,14 @@ export class QemuHypervisor implements Hypervisor {
     }
   }
 
+  async pause(vmm: VmmRecord, paths: PodPaths): Promise<void> {
+    await this.withQmp(vmm, paths, (qmp) => qmp.execute('stop'));
+  }
+
+  async resume(vmm: VmmRecord, paths: PodPaths): Promise<void> {
+    await this.withQmp(vmm, paths, (qmp) => qmp.execute('cont'));
+  }
+
   async cleanup(paths: PodPaths): Promise<void> {
     await Promise.all([paths.qmpSocket, paths.agentSocket, paths.pidFile].map((p) => rm(p, { force: true })));
   }

@@ -17,22 +17,32 @@ test('a VMM that dies moves a running pod to stopped', () => {
   assert.is(nextState('p', 'running', 'vmmExited'), 'stopped');
 });
 
-test('deleting a running pod fails with POD_RUNNING', () => {
-  try {
-    nextState('p', 'running', 'delete');
-    assert.unreachable('delete of a running pod was allowed');
-  } catch (err) {
-    assert.instance(err, VcError);
-    assert.is((err as VcError).code, 'POD_RUNNING');
+test('pause and resume: running <-> paused; a paused pod stops, or is stopped by its VMM dying', () => {
+  assert.is(nextState('p', 'running', 'pause'), 'paused');
+  assert.is(nextState('p', 'paused', 'resume'), 'running');
+  assert.is(nextState('p', 'paused', 'stop'), 'stopped');
+  assert.is(nextState('p', 'paused', 'vmmExited'), 'stopped');
+});
+
+test('deleting a running or paused pod fails with POD_RUNNING', () => {
+  for (const state of ['running', 'paused'] as const) {
+    try {
+      nextState('p', state, 'delete');
+      assert.unreachable(`delete of a ${state} pod was allowed`);
+    } catch (err) {
+      assert.instance(err, VcError);
+      assert.is((err as VcError).code, 'POD_RUNNING');
+      assert.match((err as Error).message, `pod p is ${state}: stop it before deleting it`);
+    }
   }
 });
 
 test('every other illegal event fails with ILLEGAL_TRANSITION naming state and event', () => {
-  const events: PodEvent[] = ['start', 'stop', 'vmmExited', 'delete'];
+  const events: PodEvent[] = ['start', 'pause', 'resume', 'stop', 'vmmExited', 'delete'];
   let illegal = 0;
   for (const state of podStates) {
     for (const event of events) {
-      if (canHappen(state, event) || (state === 'running' && event === 'delete')) continue;
+      if (canHappen(state, event) || ((state === 'running' || state === 'paused') && event === 'delete')) continue;
       illegal += 1;
       try {
         nextState('pod-x', state, event);
@@ -43,7 +53,9 @@ test('every other illegal event fails with ILLEGAL_TRANSITION naming state and e
       }
     }
   }
-  assert.is(illegal, 5); // ready: stop, vmmExited; running: start; stopped: stop, vmmExited
+  // ready: pause, resume, stop, vmmExited; running: start, resume; paused: start, pause;
+  // stopped: pause, resume, stop, vmmExited
+  assert.is(illegal, 12);
 });
 
 test.run();

@@ -32,7 +32,7 @@ test('resources, boot files, and every socket live in the pod directory', () => 
   assert.equal(valueAfter(args, '-smp'), ['2']);
   assert.equal(valueAfter(args, '-kernel'), ['/k/vmlinuz']);
   assert.equal(valueAfter(args, '-initrd'), ['/c/initrd.cpio']);
-  assert.equal(valueAfter(args, '-append'), ['console=ttyS0']);
+  assert.equal(valueAfter(args, '-append'), ['console=ttyS0 reboot=t']);
   assert.equal(valueAfter(args, '-qmp'), ['unix:/r/pods/p1/qmp.sock,server=on,wait=off']);
   assert.ok(valueAfter(args, '-chardev').includes('socket,id=agent,path=/r/pods/p1/agent.sock,server=on,wait=off'));
   assert.ok(valueAfter(args, '-device').includes('virtserialport,chardev=agent,name=agent'));
@@ -41,8 +41,8 @@ test('resources, boot files, and every socket live in the pod directory', () => 
 });
 
 test('tcg boots are told the host TSC rate; kvm boots are not', () => {
-  assert.equal(valueAfter(qemuArgs(spec, 'tcg', 2445430), '-append'), ['console=ttyS0 tsc_early_khz=2445430']);
-  assert.equal(valueAfter(qemuArgs(spec, 'kvm', 2445430), '-append'), ['console=ttyS0']);
+  assert.equal(valueAfter(qemuArgs(spec, 'tcg', 2445430), '-append'), ['console=ttyS0 reboot=t tsc_early_khz=2445430']);
+  assert.equal(valueAfter(qemuArgs(spec, 'kvm', 2445430), '-append'), ['console=ttyS0 reboot=t']);
 });
 
 test('the TSC rate is read from cpuinfo, and absent when cpuinfo has none', () => {

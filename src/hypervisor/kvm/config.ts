@@ -1,0 +1,55 @@
+// The vc-vmm configuration for a pod (docs/vmm.md "Configuration"), as pure functions so they can be
+// unit-tested without KVM.
+import type { PodPaths } from '../../store/paths.js';
+import type { VmSpec } from '../types.js';
+
+/** The agent's vsock port (native/agent/main.cc) and the guest's context id. */
+export const AGENT_VSOCK_PORT = 1024;
+export const GUEST_CID = 3;
+/** Read-only virtio-blk slots for container images: the most distinct images a running pod holds. */
+export const IMAGE_SLOTS = 8;
+
+/**
+ * `reboot=k`: the guest's reboot (and panic=-1) pulses the i8042 reset line, which ends the VMM.
+ * `pci=off`: the VM has no PCI; probing it only costs exits.
+ */
+export function kvmCmdline(base: string): string {
+  return `${base} reboot=k pci=off`;
+}
+
+export function vmmConfig(spec: VmSpec): Record<string, unknown> {
+  const { paths } = spec;
+  return {
+    kernel: spec.kernelPath,
+    initrd: spec.initrdPath,
+    cmdline: kvmCmdline(spec.kernelCmdline),
+    vcpus: spec.vcpus,
+    memoryMiB: spec.memoryMiB,
+    serialOutput: paths.console,
+    controlSocket: paths.controlSocket,
+    vsock: { guestCid: GUEST_CID, udsPath: paths.agentSocket },
+    rng: true,
+    blocks: Array.from({ length: IMAGE_SLOTS }, () => ({ readOnly: true })),
+  };
+}
+
+export interface CgroupLimits { cpus: number; memoryBytes: number; pidsMax: number }
+
+/**
+ * What the pod's cgroup allows the VMM: its vCPUs' worth of CPU time, guest RAM plus room for the
+ * VMM itself and the kernel's per-VM structures, and its threads (one per vCPU, the device thread,
+ * the main thread) with margin.
+ */
+export function cgroupLimits(spec: Pick<VmSpec, 'vcpus' | 'memoryMiB'>): CgroupLimits {
+  const overheadMiB = 64;
+  return { cpus: spec.vcpus, memoryBytes: (spec.memoryMiB + overheadMiB) * 1024 * 1024, pidsMax: spec.vcpus + 16 };
+}
+
+/** The cgroup's name: the pod id plus a hash of its directory, since two state roots may reuse an id. */
+export function cgroupName(id: string, paths: Pick<PodPaths, 'dir'>, hash: (text: string) => string): string {
+  return `${id.slice(0, 44)}-${hash(paths.dir).slice(0, 12)}`;
+}
+
+export function vmmArgs(paths: Pick<PodPaths, 'vmmConfig' | 'vmmLog'>, cgroupDirs: readonly string[]): string[] {
+  return ['run', '--config', paths.vmmConfig, '--detach', '--log', paths.vmmLog, ...cgroupDirs.flatMap((dir) => ['--cgroup', dir])];
+}

@@ -1,0 +1,130 @@
+// The built-in VMM behind the Hypervisor interface: one detached vc-vmm per pod, inside the pod's
+// own cgroup, driven through its control socket; the agent is reached over hybrid vsock.
+import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { readFile, rm } from 'node:fs/promises';
+import { VcError } from '../../errors.js';
+import { createPodCgroup, removePodCgroup } from '../../host/cgroup.js';
+import { isProcessFor, signalProcess, waitForExit } from '../../host/process.js';
+import { native, nativeExecutable } from '../../native.js';
+import { writeFileAtomic } from '../../store/atomic.js';
+import type { PodPaths } from '../../store/paths.js';
+import type { VmmRecord } from '../../store/pod-store.js';
+import type { AgentEndpoint, Hypervisor, VmSpec } from '../types.js';
+import { AGENT_VSOCK_PORT, cgroupLimits, cgroupName, vmmArgs, vmmConfig } from './config.js';
+import { controlRequest } from './control.js';
+
+export class KvmHypervisor implements Hypervisor {
+  readonly kind = 'kvm' as const;
+
+  async check(): Promise<void> {
+    const probe = native().kvmProbe();
+    if (!probe.stockGuests) {
+      throw new VcError(
+        'HYPERVISOR_UNAVAILABLE',
+        `hypervisor "kvm" cannot run here: ${probe.reason ?? 'KVM cannot run stock guests'}; use hypervisor "qemu" (or "auto"), which runs with TCG emulation on this host`,
+      );
+    }
+    try {
+      nativeExecutable('vc-vmm');
+    } catch (err) {
+      throw new VcError('HYPERVISOR_UNAVAILABLE', `hypervisor "kvm": ${(err as Error).message}`, { cause: err });
+    }
+  }
+
+  async start(spec: VmSpec, options: { signal?: AbortSignal } = {}): Promise<VmmRecord> {
+    const { paths } = spec;
+    await this.cleanup(paths);
+    await writeFileAtomic(paths.vmmConfig, `${JSON.stringify(vmmConfig(spec), null, 1)}\n`);
+    const name = cgroupName(spec.id, paths, (text) => createHash('sha256').update(text).digest('hex'));
+    const cgroup = await createPodCgroup(name, cgroupLimits(spec));
+    try {
+      const pid = await this.launch(spec, cgroup.paths, options.signal);
+      return { pid, startedAt: new Date().toISOString(), cgroup };
+    } catch (err) {
+      await removePodCgroup(cgroup.paths).catch(() => {});
+      await this.cleanup(paths);
+      throw err;
+    }
+  }
+
+  /** vc-vmm --detach answers once the VM runs, so its exit status is the start result. */
+  private launch(spec: VmSpec, cgroupDirs: string[], signal?: AbortSignal): Promise<number> {
+    const { paths } = spec;
+    return new Promise((resolve, reject) => {
+      execFile(nativeExecutable('vc-vmm'), vmmArgs(paths, cgroupDirs), { signal, timeout: 30_000 }, (err, stdout, stderr) => {
+        const pid = /"pid"\s*:\s*(\d+)/.exec(stdout)?.[1];
+        if (!err && pid) return resolve(Number(pid));
+        void readFile(paths.vmmLog, 'utf8').catch(() => '').then((log) => {
+          const detail = [stderr.trim(), log.trim()].filter(Boolean).join('\n') || (err?.message ?? `no pid in ${JSON.stringify(stdout)}`);
+          reject(new VcError('HYPERVISOR_FAILED', `vc-vmm failed to start pod ${spec.id}: ${detail}`, { cause: err ?? undefined }));
+        });
+      });
+    });
+  }
+
+  agentEndpoint(paths: PodPaths): AgentEndpoint {
+    return { kind: 'hybrid-vsock', path: paths.agentSocket, port: AGENT_VSOCK_PORT };
+  }
+
+  async isRunning(vmm: VmmRecord, paths: PodPaths): Promise<boolean> {
+    return isProcessFor(vmm.pid, paths.vmmConfig);
+  }
+
+  async vmState(vmm: VmmRecord, paths: PodPaths): Promise<string | null> {
+    if (!(await this.isRunning(vmm, paths))) return null;
+    try {
+      const { status } = await controlRequest(paths.controlSocket, 'status', {}, 2000);
+      const state = (status as { state?: unknown } | undefined)?.state;
+      return typeof state === 'string' ? state : null;
+    } catch {
+      return null;
+    }
+  }
+
+  async pause(vmm: VmmRecord, paths: PodPaths): Promise<void> {
+    await this.request(vmm, paths, 'pause');
+  }
+
+  async resume(vmm: VmmRecord, paths: PodPaths): Promise<void> {
+    await this.request(vmm, paths, 'resume');
+  }
+
+  async attachDisk(vmm: VmmRecord, paths: PodPaths, disk: { serial: string; path: string }): Promise<void> {
+    await this.request(vmm, paths, 'attachBlock', { path: disk.path, readOnly: true, serial: disk.serial });
+  }
+
+  async detachDisk(vmm: VmmRecord, paths: PodPaths, serial: string): Promise<void> {
+    await this.request(vmm, paths, 'detachBlock', { serial });
+  }
+
+  private async request(vmm: VmmRecord, paths: PodPaths, op: string, args: Record<string, unknown> = {}): Promise<Record<string, unknown>> {
+    if (!(await this.isRunning(vmm, paths))) throw new VcError('HYPERVISOR_FAILED', `vc-vmm (pid ${vmm.pid}) is not running`);
+    return controlRequest(paths.controlSocket, op, args);
+  }
+
+  async stop(vmm: VmmRecord, paths: PodPaths, options: { timeoutMs?: number } = {}): Promise<void> {
+    const timeoutMs = options.timeoutMs ?? 5000;
+    try {
+      if (await this.isRunning(vmm, paths)) {
+        // A VMM already on its way out may close the socket first, and one that does not answer
+        // is ended by signals: either way what follows settles it.
+        await controlRequest(paths.controlSocket, 'stop', {}, Math.min(timeoutMs, 2000)).catch(() => {});
+        if (!(await waitForExit(vmm.pid, timeoutMs))) {
+          signalProcess(vmm.pid, 'SIGKILL');
+          if (!(await waitForExit(vmm.pid, 5000))) {
+            throw new VcError('HYPERVISOR_FAILED', `vc-vmm (pid ${vmm.pid}) did not exit after SIGKILL`);
+          }
+        }
+      }
+    } finally {
+      // Whatever is still in the cgroup (nothing, normally) is killed with it.
+      if (vmm.cgroup) await removePodCgroup(vmm.cgroup.paths);
+    }
+  }
+
+  async cleanup(paths: PodPaths, vmm?: VmmRecord): Promise<void> {
+    if (vmm?.cgroup) await removePodCgroup(vmm.cgroup.paths);
+    await Promise.all([paths.controlSocket, paths.agentSocket, paths.vmmConfig].map((p) => rm(p, { force: true })));
+  }
+}

@@ -1,0 +1,4 @@
+// The container tests of test/integration, on the built-in VMM (images reach the running VM
+// through virtio-blk slots instead of QEMU's hot-plugged SCSI disks).
+process.env.VC_TEST_HYPERVISOR = 'kvm';
+await import('../integration/containers.test.js');

@@ -1,0 +1,82 @@
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { AGENT_VSOCK_PORT, cgroupLimits, cgroupName, IMAGE_SLOTS, kvmCmdline, vmmArgs, vmmConfig } from '../../../src/hypervisor/kvm/config.js';
+import { KvmHypervisor } from '../../../src/hypervisor/kvm/kvm.js';
+import { resolveHypervisorKind } from '../../../src/hypervisor/select.js';
+import { native } from '../../../src/native.js';
+import { podPaths } from '../../../src/store/paths.js';
+import type { VmSpec } from '../../../src/hypervisor/types.js';
+
+const spec: VmSpec = {
+  id: 'p1', paths: podPaths('/r', 'p1'), vcpus: 2, memoryMiB: 384,
+  kernelPath: '/k/vmlinuz', initrdPath: '/c/initrd.cpio', kernelCmdline: 'console=ttyS0',
+};
+
+test('vc-vmm config: boot files, resources, and every socket in the pod directory', () => {
+  const c = vmmConfig(spec);
+  assert.is(c.kernel, '/k/vmlinuz');
+  assert.is(c.initrd, '/c/initrd.cpio');
+  assert.is(c.vcpus, 2);
+  assert.is(c.memoryMiB, 384);
+  assert.is(c.serialOutput, '/r/pods/p1/console.log');
+  assert.is(c.controlSocket, '/r/pods/p1/vmm.sock');
+  assert.equal(c.vsock, { guestCid: 3, udsPath: '/r/pods/p1/agent.sock' });
+});
+
+test('vc-vmm config: free read-only slots for container images, nothing attached at boot', () => {
+  const blocks = vmmConfig(spec).blocks as Array<Record<string, unknown>>;
+  assert.is(blocks.length, IMAGE_SLOTS);
+  for (const b of blocks) assert.equal(b, { readOnly: true });
+});
+
+test('kernel command line: reset through the i8042 line ends the VMM; no PCI probing', () => {
+  assert.is(kvmCmdline('console=ttyS0 panic=-1'), 'console=ttyS0 panic=-1 reboot=k pci=off');
+  assert.is(vmmConfig(spec).cmdline, 'console=ttyS0 reboot=k pci=off');
+});
+
+test('cgroup limits follow the pod: its vCPUs, guest RAM plus VMM room, threads', () => {
+  assert.equal(cgroupLimits({ vcpus: 2, memoryMiB: 384 }), { cpus: 2, memoryBytes: (384 + 64) * 1048576, pidsMax: 18 });
+});
+
+test('cgroup name: the pod id plus a hash of its directory, within 63 characters', () => {
+  const hash = (text: string) => (text === '/r/pods/p1' ? 'abcdef0123456789' : '0000000000000000');
+  assert.is(cgroupName('p1', { dir: '/r/pods/p1' }, hash), 'p1-abcdef012345');
+  const long = cgroupName('x'.repeat(63), { dir: '/elsewhere' }, hash);
+  assert.ok(long.length <= 63, long);
+  assert.match(long, /^x{44}-0{12}$/);
+});
+
+test('vc-vmm arguments: detached, logged, one --cgroup per hierarchy', () => {
+  assert.equal(vmmArgs(podPaths('/r', 'p1'), ['/cg/cpu/vc/p1', '/cg/memory/vc/p1']), [
+    'run', '--config', '/r/pods/p1/vmm.json', '--detach', '--log', '/r/pods/p1/vmm.log',
+    '--cgroup', '/cg/cpu/vc/p1', '--cgroup', '/cg/memory/vc/p1',
+  ]);
+});
+
+test('the agent is reached over hybrid vsock on port 1024', () => {
+  assert.equal(new KvmHypervisor().agentEndpoint(podPaths('/r', 'p1')), { kind: 'hybrid-vsock', path: '/r/pods/p1/agent.sock', port: AGENT_VSOCK_PORT });
+  assert.is(AGENT_VSOCK_PORT, 1024);
+});
+
+test('selection follows what this host\'s /dev/kvm can run', async () => {
+  const probe = native().kvmProbe();
+  assert.is(resolveHypervisorKind('qemu'), 'qemu');
+  assert.is(resolveHypervisorKind('auto'), probe.stockGuests ? 'kvm' : 'qemu');
+  if (probe.stockGuests) {
+    assert.is(resolveHypervisorKind('kvm'), 'kvm');
+    await new KvmHypervisor().check();
+  } else {
+    // Here (PVM, or no KVM): asking for kvm fails at once, saying why and naming the alternative.
+    for (const attempt of [() => resolveHypervisorKind('kvm'), () => new KvmHypervisor().check()]) {
+      try {
+        await attempt();
+        assert.unreachable('kvm must be refused where KVM cannot run stock guests');
+      } catch (err) {
+        assert.is((err as { code?: string }).code, 'HYPERVISOR_UNAVAILABLE');
+        assert.match((err as Error).message, /cannot run here: .+; use hypervisor "qemu"/);
+      }
+    }
+  }
+});
+
+test.run();
