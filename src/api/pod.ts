@@ -201,7 +201,7 @@ async function waitForAgent(hypervisor: Hypervisor, spec: VmSpec, vmm: PodRecord
   }, 250);
   const signal = options.signal ? AbortSignal.any([options.signal, vmmGone.signal]) : vmmGone.signal;
   try {
-    const agent = await connectAgent(hypervisor.agentEndpoint(spec.paths), { timeoutMs, signal });
+    const agent = await connectWhenListening(hypervisor, spec, timeoutMs, signal);
     agent.close();
     options.onProgress?.(`pod ${spec.id} is ready`);
   } catch (err) {
@@ -211,6 +211,25 @@ async function waitForAgent(hypervisor: Hypervisor, spec: VmSpec, vmm: PodRecord
     clearInterval(watch);
   }
 }
+
+/**
+ * QEMU's virtio-serial socket accepts at once and the hello waits for the guest; a hybrid vsock
+ * connection is refused (closed) until the agent listens, so a refusal during boot means "again".
+ */
+async function connectWhenListening(hypervisor: Hypervisor, spec: VmSpec, timeoutMs: number, signal: AbortSignal) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      return await connectAgent(hypervisor.agentEndpoint(spec.paths), { timeoutMs: Math.max(1, deadline - Date.now()), signal });
+    } catch (err) {
+      const refused = (err as { code?: string }).code === 'AGENT_CONNECT_FAILED';
+      if (!refused || signal.aborted || Date.now() + RECONNECT_DELAY_MS >= deadline) throw err;
+      await new Promise((resolve) => setTimeout(resolve, RECONNECT_DELAY_MS));
+    }
+  }
+}
+
+const RECONNECT_DELAY_MS = 25;
 
 async function askGuestToPowerOff(hypervisor: Hypervisor, paths: ReturnType<PodStore['paths']>, options: StopOptions): Promise<void> {
   try {
