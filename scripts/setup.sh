@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Everything a fresh Debian (bookworm) machine needs before virtcontainers runs: host packages,
-# npm dependencies (which build the addon and the guest agent), and the guest kernel in the cache.
+# npm dependencies (which build the addon and the guest agent), and the guest kernel in the cache
+# (plus Debian's generic kernel, which the nested-KVM test harness boots as its L1 VM).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,8 +13,9 @@ if [ "$(id -u)" -ne 0 ]; then sudo_cmd=(sudo); fi
 # build real OCI layouts and archives with them;
 # acpica-tools: iasl checks the VMM's ACPI tables; kmod: modinfo, an independent check in the module tests; g++/make/python3: node-gyp builds
 # the addon and the static agent; clang-14 + libclang-rt-14-dev: libFuzzer and the sanitizers for
-# scripts/fuzz-vmm.sh (the VMM's virtqueue and vsock fuzzers).
-packages=(qemu-system-x86 busybox-static cpio kmod erofs-utils skopeo umoci acpica-tools g++ make python3 clang-14 libclang-rt-14-dev)
+# scripts/fuzz-vmm.sh (the VMM's virtqueue and vsock fuzzers); xz-utils: the nested-KVM harness
+# unpacks the L1 kernel's xz payload once, so L1 skips decompressing it under emulation.
+packages=(qemu-system-x86 busybox-static cpio kmod erofs-utils skopeo umoci acpica-tools g++ make python3 clang-14 libclang-rt-14-dev xz-utils)
 missing=()
 for pkg in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
@@ -31,17 +33,20 @@ fi
 echo "setup: npm ci (builds the addon, the guest agent and the TypeScript)"
 npm ci --no-audit --no-fund --loglevel=error
 
+# $1: cloud (the guest kernel) or generic (the nested-KVM harness's L1 kernel).
 fetch_kernel() {
   node --input-type=module -e "
     const { resolveKernel } = await import('./dist/src/guest/kernel.js');
-    const k = await resolveKernel({ onProgress: (m) => console.log('setup:', m) });
+    const k = await resolveKernel({ flavor: '$1', onProgress: (m) => console.log('setup:', m) });
     console.log('setup: kernel', k.release, k.kernelPath);
   "
 }
-echo "setup: guest kernel"
 # Stale apt lists name a kernel version the mirror no longer has: refresh them once and retry.
-if ! fetch_kernel; then
-  echo "setup: kernel fetch failed; apt-get update and retry"
-  "${sudo_cmd[@]}" apt-get update -qq
-  fetch_kernel
-fi
+for flavor in cloud generic; do
+  echo "setup: guest kernel ($flavor)"
+  if ! fetch_kernel "$flavor"; then
+    echo "setup: kernel fetch failed; apt-get update and retry"
+    "${sudo_cmd[@]}" apt-get update -qq
+    fetch_kernel "$flavor"
+  fi
+done

@@ -1,16 +1,26 @@
 #!/usr/bin/env node
 // Runs every compiled test file in its own process and prints one closing line, since uvu prints
-// per-file totals only. Usage: node scripts/test.js [unit|native|integration|FILTER...]
+// per-file totals only. Usage: node scripts/test.js [unit|native|integration|nested|FILTER...]
+//
+// Host files (test/unit, test/native, test/integration) run here. test/nested runs last, inside
+// one L1 VM of the nested-KVM harness (test/harness/l1.ts; docs/nested-harness.md), which runs
+// `node scripts/test.js nested-inside [FILTER...]` there and reports its own closing line; its
+// counts are added to ours. With no filter everything runs; `nested` runs the nested phase only.
 import { spawnSync, spawn } from 'node:child_process';
 import { readdirSync, statSync, existsSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
-const filters = process.argv.slice(2);
+let filters = process.argv.slice(2);
+const inside = filters[0] === 'nested-inside';
+if (inside) filters = filters.slice(1);
 
-const tsc = spawnSync(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.json'], { cwd: root, stdio: 'inherit' });
-if (tsc.status !== 0) { console.log('0 passed, 1 failed'); process.exit(1); }
+// In L1 the tree is the host's, read-only, and already built by the host's run.
+if (process.env.VC_NESTED_L1 !== '1') {
+  const tsc = spawnSync(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.json'], { cwd: root, stdio: 'inherit' });
+  if (tsc.status !== 0) { console.log('0 passed, 1 failed'); process.exit(1); }
+}
 
 function collect(dir) {
   if (!existsSync(dir)) return [];
@@ -20,10 +30,11 @@ function collect(dir) {
     return name.endsWith('.test.js') ? [full] : [];
   });
 }
+const wanted = (f) => filters.length === 0 || filters.some((x) => relative(root, f).includes(x));
 // Unit tests first: they are fast and point at the cause when an integration test fails.
-const order = ['unit', 'native', 'integration'];
-const files = order.flatMap((area) => collect(join(root, 'dist/test', area)))
-  .filter((f) => filters.length === 0 || filters.some((x) => relative(root, f).includes(x)));
+const order = inside ? ['nested'] : ['unit', 'native', 'integration'];
+const files = order.flatMap((area) => collect(join(root, 'dist/test', area))).filter(wanted);
+const nestedFiles = inside ? [] : collect(join(root, 'dist/test/nested')).filter(wanted);
 
 let passed = 0, failed = 0, skipped = 0;
 for (const file of files) {
@@ -37,8 +48,9 @@ for (const file of files) {
   failed += total - (ok ?? 0) - (skip ?? 0);
   if (code !== 0 && total === ok) { failed += 1; console.log(`# ${name}: exited ${code} after its tests`); }
 }
+if (nestedFiles.length > 0) await nestedPhase();
 console.log(`\n${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}`);
-process.exit(failed === 0 && files.length > 0 ? 0 : 1);
+process.exit(failed === 0 && files.length + nestedFiles.length > 0 ? 0 : 1);
 
 function num(text, re) { const m = re.exec(text); return m ? Number(m[1]) : undefined; }
 function run(file) {
@@ -49,4 +61,43 @@ function run(file) {
     child.stderr.on('data', (d) => { process.stderr.write(d); });
     child.on('close', (code) => resolve({ code, out }));
   });
+}
+
+/** One L1 boot for all of test/nested; its closing line's counts join ours. */
+async function nestedPhase() {
+  console.log(`\n# nested: ${nestedFiles.length} file(s) in one L1 VM (nested-KVM harness)`);
+  const { runInL1 } = await import(join(root, 'dist/test/harness/l1.js'));
+  const timeoutMs = Number(process.env.VC_NESTED_TIMEOUT_MS) || 30 * 60 * 1000;
+  const abort = new AbortController();
+  const stop = () => abort.abort();
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+  let output = '';
+  try {
+    const r = await runInL1({
+      command: [process.execPath, join(root, 'scripts/test.js'), 'nested-inside', ...filters],
+      cwd: root,
+      env: { NO_COLOR: '1', ...(process.env.CI ? { CI: process.env.CI } : {}) },
+      timeoutMs,
+      signal: abort.signal,
+      onOutput: (chunk) => process.stdout.write(chunk),
+      onProgress: (m) => console.log(`# nested: ${m}`),
+    });
+    output = r.output;
+    console.log(`# nested: L1 booted in ${r.bootMs} ms; the phase took ${r.totalMs} ms; inner exit ${r.exitCode}`);
+    const last = [...output.matchAll(/^(?:\w+: )?(\d+) passed, (\d+) failed(?:, (\d+) skipped)?\s*$/gm)].pop();
+    if (!last) {
+      failed += 1;
+      console.log('# nested: no closing "N passed, N failed" line from L1 — counted as one failure');
+      return;
+    }
+    passed += Number(last[1]); failed += Number(last[2]); skipped += Number(last[3] ?? 0);
+    if (r.exitCode !== 0 && Number(last[2]) === 0) { failed += 1; console.log(`# nested: the inner run exited ${r.exitCode} with no failure counted`); }
+  } catch (err) {
+    failed += 1;
+    console.log(`# nested: the harness failed — counted as one failure\n${err.message}`);
+  } finally {
+    process.removeListener('SIGINT', stop);
+    process.removeListener('SIGTERM', stop);
+  }
 }

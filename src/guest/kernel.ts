@@ -1,6 +1,7 @@
 // Which kernel the guest boots, and its modules. Either the caller names both (any kernel + its
-// modules directory), or we use Debian's cloud kernel, fetched once into the cache and never
-// installed on the host. An existing extraction is reused without running apt at all, so the
+// modules directory), or we use Debian's cloud kernel (or, with flavor 'generic', its generic
+// kernel, which has 9p: the nested-KVM test harness boots it as its L1), fetched once into the
+// cache and never installed on the host. An existing extraction is reused without running apt at all, so the
 // common case is fast and works offline.
 import { open, readdir, stat } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
@@ -12,11 +13,26 @@ import { findModuleFiles } from './modules.js';
 export const KERNEL_METAPACKAGE = 'linux-image-cloud-amd64';
 const KERNEL_PACKAGE = /^linux-image-\d.*-cloud-amd64$/;
 
+export type KernelFlavor = 'cloud' | 'generic';
+
+/** Debian's metapackage and the versioned package it depends on, per flavor. */
+export const KERNEL_FLAVORS: Readonly<Record<KernelFlavor, { metapackage: string; pattern: RegExp }>> = {
+  cloud: { metapackage: KERNEL_METAPACKAGE, pattern: KERNEL_PACKAGE },
+  // linux-image-6.1.0-56-amd64: no flavor word between the ABI number and the arch (which also
+  // keeps -cloud-amd64 and -rt-amd64 out).
+  generic: { metapackage: 'linux-image-amd64', pattern: /^linux-image-\d+\.\d+\.\d+-\d+-amd64$/ },
+};
+
 export interface KernelOptions {
   /** A kernel image (bzImage); requires modulesDir too. CLI: --kernel. */
   kernelPath?: string;
   /** Its modules directory, usually /lib/modules/<release>. CLI: --modules. */
   modulesDir?: string;
+  /**
+   * Which Debian kernel to use when none is given: 'cloud' (default, linux-image-cloud-amd64) or
+   * 'generic' (linux-image-amd64). Both live side by side in <cache>/kernels.
+   */
+  flavor?: KernelFlavor;
   /** Overrides the cache root (default: cacheDir()). */
   cacheDir?: string;
   onProgress?: (msg: string) => void;
@@ -28,13 +44,15 @@ export interface Kernel { kernelPath: string; modulesDir: string; release: strin
 export async function resolveKernel(opts: KernelOptions = {}): Promise<Kernel> {
   throwIfAborted(opts.signal, 'kernel');
   if (opts.kernelPath !== undefined || opts.modulesDir !== undefined) return userKernel(opts);
+  const flavor = KERNEL_FLAVORS[opts.flavor ?? 'cloud'];
+  if (!flavor) throw invalid('flavor', String(opts.flavor), "is not 'cloud' or 'generic'");
   const kernels = join(opts.cacheDir ?? cacheDir(), 'kernels');
-  const cached = await newestExtracted(kernels);
+  const cached = await newestExtracted(kernels, flavor.pattern);
   if (cached) {
     opts.onProgress?.(`kernel: using cached ${basename(cached.dir)}`);
     return cached.kernel;
   }
-  return fetchKernel(kernels, opts);
+  return fetchKernel(kernels, flavor, opts);
 }
 
 /**
@@ -71,10 +89,10 @@ async function userKernel(opts: KernelOptions): Promise<Kernel> {
   return { kernelPath, modulesDir, release };
 }
 
-async function fetchKernel(kernels: string, opts: KernelOptions): Promise<Kernel> {
+async function fetchKernel(kernels: string, flavor: { metapackage: string; pattern: RegExp }, opts: KernelOptions): Promise<Kernel> {
   try {
-    opts.onProgress?.(`kernel: looking up ${KERNEL_METAPACKAGE} (apt-cache depends)`);
-    const pkg = await resolveDependency(KERNEL_METAPACKAGE, KERNEL_PACKAGE, opts.signal);
+    opts.onProgress?.(`kernel: looking up ${flavor.metapackage} (apt-cache depends)`);
+    const pkg = await resolveDependency(flavor.metapackage, flavor.pattern, opts.signal);
     const started = Date.now();
     const got = await downloadAndExtract(pkg, kernels, {
       signal: opts.signal,
@@ -88,7 +106,7 @@ async function fetchKernel(kernels: string, opts: KernelOptions): Promise<Kernel
       if (err.aborted) throw new GuestError('ABORTED', 'kernel: fetching aborted', { cause: err });
       throw new GuestError(
         'KERNEL_UNAVAILABLE',
-        `cannot fetch Debian's ${KERNEL_METAPACKAGE}: ${err.message}. Run \`apt-get update\` (and make sure apt-get works), ` +
+        `cannot fetch Debian's ${flavor.metapackage}: ${err.message}. Run \`apt-get update\` (and make sure apt-get works), ` +
           'or pass a kernel and its modules directory (kernelPath + modulesDir; CLI: --kernel and --modules).',
         { cause: err },
       );
@@ -98,8 +116,8 @@ async function fetchKernel(kernels: string, opts: KernelOptions): Promise<Kernel
 }
 
 /** The newest complete extraction in the cache, if any. */
-async function newestExtracted(kernels: string): Promise<{ dir: string; kernel: Kernel } | undefined> {
-  for (const entry of await listExtracted(kernels, KERNEL_PACKAGE)) {
+async function newestExtracted(kernels: string, pattern: RegExp): Promise<{ dir: string; kernel: Kernel } | undefined> {
+  for (const entry of await listExtracted(kernels, pattern)) {
     try {
       return { dir: entry.dir, kernel: await layoutOf(entry.dir) };
     } catch {
