@@ -76,7 +76,13 @@ mount -t 9p -o $o,ro,cache=loose ${L1_ROOT_TAG} $R || die "cannot mount the host
 cp "$R$ctl/run.sh" /run.sh || die "cannot read $ctl/run.sh"
 [ -c /dev/kvm ] || die "no /dev/kvm: kvm_amd did not load (is SVM in the CPU model?)"
 
-mount -t tmpfs -o mode=1777 tmpfs $R/tmp || die "tmpfs /tmp"
+# Writable layers live in a tmpfs outside the chroot. /tmp is an overlay, not a bare tmpfs: the
+# host's /tmp stays visible below (a project checked out under /tmp must still be found there).
+mkdir -p /upper
+mount -t tmpfs -o mode=755 tmpfs /upper || die "tmpfs for the writable layers"
+mkdir -p /upper/tmp/u /upper/tmp/w /upper/cache/u /upper/cache/w
+chmod 1777 /upper/tmp/u
+mount -t overlay -o lowerdir=$R/tmp,upperdir=/upper/tmp/u,workdir=/upper/tmp/w overlay $R/tmp || die "cannot overlay /tmp"
 mount -t tmpfs -o mode=755 tmpfs $R/run || die "tmpfs /run"
 mount -t proc proc $R/proc || die "proc"
 mount -t sysfs sysfs $R/sys || die "sysfs"
@@ -92,9 +98,7 @@ if [ -n "$VC_SCRATCH" ]; then
 fi
 if [ -n "$VC_CACHE" ] && [ -d "$R$VC_CACHE" ]; then
   # Writes to the cache land in L1's memory; reads fall through to the host's cache (kernels...).
-  u=$R/run/vc-l1/cache
-  mkdir -p $u/upper $u/work
-  mount -t overlay -o lowerdir="$R$VC_CACHE",upperdir=$u/upper,workdir=$u/work overlay "$R$VC_CACHE" || die "cannot overlay the cache dir $VC_CACHE"
+  mount -t overlay -o lowerdir="$R$VC_CACHE",upperdir=/upper/cache/u,workdir=/upper/cache/w overlay "$R$VC_CACHE" || die "cannot overlay the cache dir $VC_CACHE"
 fi
 mkdir -p $R/run/vc-l1
 cp /run.sh $R/run/vc-l1/run.sh
