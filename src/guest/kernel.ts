@@ -1,8 +1,8 @@
 // Which kernel the guest boots, and its modules. Either the caller names both (any kernel + its
 // modules directory), or we use Debian's cloud kernel (or, with flavor 'generic', its generic
 // kernel, which has 9p: the nested-KVM test harness boots it as its L1), fetched once into the
-// cache and never installed on the host. An existing extraction is reused without running apt at all, so the
-// common case is fast and works offline.
+// cache and never installed on the host. An existing extraction is reused without running apt at
+// all, so the common case is fast and works offline.
 import { open, readdir, stat } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import { CommandFailed, downloadAndExtract, listExtracted, resolveDependency } from './apt.js';
@@ -44,7 +44,8 @@ export interface Kernel { kernelPath: string; modulesDir: string; release: strin
 export async function resolveKernel(opts: KernelOptions = {}): Promise<Kernel> {
   throwIfAborted(opts.signal, 'kernel');
   if (opts.kernelPath !== undefined || opts.modulesDir !== undefined) return userKernel(opts);
-  const flavor = KERNEL_FLAVORS[opts.flavor ?? 'cloud'];
+  const name = opts.flavor ?? 'cloud';
+  const flavor = Object.hasOwn(KERNEL_FLAVORS, name) ? KERNEL_FLAVORS[name] : undefined;
   if (!flavor) throw invalid('flavor', String(opts.flavor), "is not 'cloud' or 'generic'");
   const kernels = join(opts.cacheDir ?? cacheDir(), 'kernels');
   const cached = await newestExtracted(kernels, flavor.pattern);
