@@ -35,3 +35,19 @@ export async function teardownRoot(root: string): Promise<void> {
     try { process.kill(pid, 'SIGKILL'); } catch { /* already gone */ }
   }
 }
+
+/**
+ * `pids` without kernel threads: on real KVM a VM's owner gets a per-VM kernel worker
+ * (kvm-nx-lpage-recovery) that is put in the owner's cgroup; it goes when the VM does.
+ */
+export function withoutKernelThreads(pids: readonly number[]): number[] {
+  return pids.filter((pid) => {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      return ppid !== 2;
+    } catch {
+      return true; // gone meanwhile: let the caller's assertion see it
+    }
+  });
+}

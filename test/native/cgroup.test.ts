@@ -14,6 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { VcError } from '../../src/errors.js';
 import { cgroupPids, cgroupSupport, createPodCgroup, removePodCgroup, type PodCgroup } from '../../src/host/cgroup.js';
 import { native, nativeExecutable } from '../../src/native.js';
+import { withoutKernelThreads } from '../helpers/pods.js';
 import { tempDir } from '../helpers/tmp.js';
 
 const root = fileURLToPath(new URL('../../../', import.meta.url));
@@ -341,7 +342,7 @@ vmmTest('vc-vmm run --detach --cgroup: the VMM is in the group before the VM exi
     const r = spawnSync(nativeExecutable('vc-vmm'), args, { input: JSON.stringify(config), encoding: 'utf8', timeout: 30_000 });
     assert.is(r.status, 0, r.stderr);
     pid = (JSON.parse(r.stdout) as { pid: number }).pid;
-    assert.equal(cgroupPids(cg.paths), [pid], 'the VMM, and only it, is in the group');
+    assert.equal(withoutKernelThreads(cgroupPids(cg.paths)), [pid], 'the VMM, and only it, is in the group');
     // /proc/PID/cgroup agrees: the v2 line, or the cpu, memory and pids v1 lines, name the group.
     const lines = read(`/proc/${pid}/cgroup`).split('\n');
     const relevant = support.version === 2 ? lines.filter((l) => l.startsWith('0::')) : lines.filter((l) => /^\d+:[^:]*\b(cpu|memory|pids)\b[^:]*:/.test(l));
@@ -375,7 +376,7 @@ vmmTest('vc-vmm run --cgroup in the foreground joins too; removing the group end
     const exited = new Promise<NodeJS.Signals | null>((r) => child!.on('exit', (_c, sig) => r(sig)));
     child.stdin!.end(JSON.stringify(config));
     await waitFor('the guest to wait for its disk', () => /HOTPLUG waiting/.test(existsSync(config.serialOutput) ? readFileSync(config.serialOutput, 'utf8') : ''));
-    assert.equal(cgroupPids(cg.paths), [child.pid], stderr);
+    assert.equal(withoutKernelThreads(cgroupPids(cg.paths)), [child.pid], stderr);
     await removePodCgroup(cg.paths);
     assert.is(await exited, 'SIGKILL');
     for (const p of cg.paths) assert.not.ok(existsSync(p));

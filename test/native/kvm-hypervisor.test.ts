@@ -13,7 +13,7 @@ import { cgroupPids, cgroupSupport } from '../../src/host/cgroup.js';
 import { isAlive, waitForExit } from '../../src/host/process.js';
 import { nativeExecutable, packageRoot } from '../../src/native.js';
 import { podPaths } from '../../src/store/paths.js';
-import { vmmProcessesUnder } from '../helpers/pods.js';
+import { vmmProcessesUnder, withoutKernelThreads } from '../helpers/pods.js';
 import { tempDir } from '../helpers/tmp.js';
 
 const dir = tempDir('vc-kvmh');
@@ -63,7 +63,7 @@ kvmTest('start runs vc-vmm detached in its cgroup; status, pause/resume, disk er
   try {
     assert.ok(isAlive(vmm.pid), 'vc-vmm is running');
     assert.ok(vmm.cgroup && vmm.cgroup.paths.length > 0, 'the start records a cgroup');
-    assert.equal(cgroupPids(vmm.cgroup!.paths), [vmm.pid], 'the VMM, and only it, is in the pod cgroup');
+    assert.equal(withoutKernelThreads(cgroupPids(vmm.cgroup!.paths)), [vmm.pid], 'the VMM, and only it, is in the pod cgroup');
     await waitForConsole(spec.paths.console, /^HOTPLUG waiting/m);
     assert.ok(await kvm.isRunning(vmm, spec.paths));
     assert.is(await kvm.vmState(vmm, spec.paths), 'running');

@@ -11,10 +11,12 @@ export const IMAGE_SLOTS = 8;
 
 /**
  * `reboot=k`: the guest's reboot (and panic=-1) pulses the i8042 reset line, which ends the VMM.
- * `pci=off`: the VM has no PCI; probing it only costs exits.
+ * `pci=off`: the VM has no PCI; probing it only costs exits. `quiet`: every byte written to the
+ * 8250 console is an exit to the VMM (nested, one L2 boot printed for tens of seconds); warnings
+ * and the agent's own lines still reach console.log.
  */
 export function kvmCmdline(base: string): string {
-  return `${base} reboot=k pci=off`;
+  return `${base} reboot=k pci=off quiet`;
 }
 
 export function vmmConfig(spec: VmSpec): Record<string, unknown> {

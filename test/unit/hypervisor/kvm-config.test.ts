@@ -29,9 +29,9 @@ test('vc-vmm config: free read-only slots for container images, nothing attached
   for (const b of blocks) assert.equal(b, { readOnly: true });
 });
 
-test('kernel command line: reset through the i8042 line ends the VMM; no PCI probing', () => {
-  assert.is(kvmCmdline('console=ttyS0 panic=-1'), 'console=ttyS0 panic=-1 reboot=k pci=off');
-  assert.is(vmmConfig(spec).cmdline, 'console=ttyS0 reboot=k pci=off');
+test('kernel command line: reset through the i8042 line ends the VMM; no PCI probing; a quiet console', () => {
+  assert.is(kvmCmdline('console=ttyS0 panic=-1'), 'console=ttyS0 panic=-1 reboot=k pci=off quiet');
+  assert.is(vmmConfig(spec).cmdline, 'console=ttyS0 reboot=k pci=off quiet');
 });
 
 test('cgroup limits follow the pod: its vCPUs, guest RAM plus VMM room, threads', () => {
