@@ -95,7 +95,7 @@ export async function startPod(id: string, options: StartOptions = {}): Promise<
       await store.write(previous);
       throw err;
     }
-    return statusOf(record, store);
+    return statusOf(record, store, await hypervisor.vmState(vmm, spec.paths));
   });
 }
 
