@@ -68,7 +68,8 @@ inline std::string FindDebianKernel(std::string* why) {
   const std::string cache = vc && *vc                ? std::string(vc)
                             : xdg && xdg[0] == '/' ? std::string(xdg) + "/virtcontainers"
                                                    : std::string(home ? home : "/root") + "/.cache/virtcontainers";
-  const std::string pattern = cache + "/kernels/*/boot/vmlinuz-*";
+  // The cloud flavour: the cache also holds the generic kernel the nested-KVM harness boots as L1.
+  const std::string pattern = cache + "/kernels/*-cloud-amd64_*/boot/vmlinuz-*-cloud-amd64";
   glob_t g{};
   std::string found;
   if (glob(pattern.c_str(), 0, nullptr, &g) == 0 && g.gl_pathc > 0) found = g.gl_pathv[0];
