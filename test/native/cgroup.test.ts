@@ -16,6 +16,7 @@ import { cgroupPids, cgroupSupport, createPodCgroup, removePodCgroup, type PodCg
 import { native, nativeExecutable } from '../../src/native.js';
 import { withoutKernelThreads } from '../helpers/pods.js';
 import { tempDir } from '../helpers/tmp.js';
+import { sleep, waitFor } from '../helpers/wait.js';
 
 const root = fileURLToPath(new URL('../../../', import.meta.url));
 const testGuest = join(root, 'build/Release/testguest/vctest.bzImage');
@@ -50,17 +51,6 @@ function read(path: string) {
   return readFileSync(path, 'utf8').trim();
 }
 
-function sleep(ms: number) {
-  return new Promise((r) => setTimeout(r, ms));
-}
-
-async function waitFor(what: string, cond: () => boolean, timeoutMs = 10_000) {
-  const end = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(10);
-  }
-}
 
 // A zombie counts as gone: a detached VMM is reaped by whoever PID 1 is, whenever it likes.
 function alive(pid: number) {

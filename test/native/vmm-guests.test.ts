@@ -12,6 +12,7 @@ import { createConnection, createServer, type Server, type Socket } from 'node:n
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { tempDir } from '../helpers/tmp.js';
+import { sleep, waitFor } from '../helpers/wait.js';
 import { registerCppTests } from '../helpers/vmm-unit.js';
 
 const root = fileURLToPath(new URL('../../../', import.meta.url));
@@ -76,17 +77,6 @@ function tscArg() {
   return tscKhz > 0 ? `tsc_khz=${tscKhz}` : '';
 }
 
-function sleep(ms: number) {
-  return new Promise((r) => setTimeout(r, ms));
-}
-
-async function waitFor(what: string, cond: () => boolean, timeoutMs = 10_000) {
-  const end = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(5);
-  }
-}
 
 function readIfExists(path: string) {
   return existsSync(path) ? readFileSync(path, 'utf8') : '';
