@@ -1,0 +1,128 @@
+// Pod lifecycle and agent I/O benchmarks (issue 6, items 2 and 3), side by side in one run:
+// the built-in VMM and QEMU with KVM inside one L1 VM of the nested-KVM harness (this host's PVM
+// /dev/kvm cannot boot a stock kernel; docs/nested-harness.md), and QEMU with TCG on the host as a
+// reference. The nested part runs dist/bench/pods-inside.js in L1, which prints one BENCH-JSON line.
+import { fileURLToPath } from 'node:url';
+import { native } from '../src/native.js';
+import { runInL1 } from '../test/harness/l1.js';
+import { errorText, measureHypervisor, measureInterleaved } from './pod-measure.js';
+import {
+  agentSection, BENCH_JSON_PREFIX, builtinVsQemuKvm, HOST_WHERE, insideArgv, lifecycleEntry, LineSplitter, NESTED_WHERE, parseBenchJson,
+  type BenchHypervisor, type InsideArgs, type Measured,
+} from './pods-format.js';
+
+const PROJECT = fileURLToPath(new URL('../..', import.meta.url));
+const INSIDE = fileURLToPath(new URL('./pods-inside.js', import.meta.url));
+const POD_MEMORY_MIB = 256;
+/** L1 is given up after this long without a line of output. */
+const SILENCE_MS = 6 * 60_000;
+
+export interface PodBenchmarkOptions {
+  full: boolean;
+  onProgress: (msg: string) => void;
+}
+
+export async function podBenchmarks(opts: PodBenchmarkOptions): Promise<{ lifecycle: Record<string, unknown>; agent: Record<string, unknown>; notes: string[] }> {
+  const progress = (msg: string) => opts.onProgress(`pods: ${msg}`);
+  const runs = opts.full ? 7 : 3;
+  const execs = opts.full ? 200 : 30;
+  // Nested, agent I/O runs at ≈ 1.5 MB/s (L1 is emulated): 16 MiB each way keeps the quick run short.
+  const bytes = (opts.full ? 64 : 16) << 20;
+  const results: Partial<Record<BenchHypervisor, Measured>> = {};
+  const notes: string[] = [];
+  const where: Record<BenchHypervisor, string> = { builtin: NESTED_WHERE, qemuKvm: NESTED_WHERE, qemuTcg: HOST_WHERE };
+
+  const probe = safeProbe();
+  if (probe.stockGuests) {
+    // Real KVM here (e.g. inside L1 itself): no nesting needed, and QEMU picks KVM, so there is no TCG reference.
+    where.builtin = where.qemuKvm = HOST_WHERE;
+    progress(`builtin and qemuKvm on the host (its /dev/kvm runs stock guests), runs interleaved`);
+    const [builtin, qemuKvm] = await measureInterleaved((['builtin', 'qemuKvm'] as const).map((which) => ({
+      which, runs, execs, ioBytes: bytes, memoryMiB: POD_MEMORY_MIB, onProgress: progress,
+    })));
+    results.builtin = builtin;
+    results.qemuKvm = qemuKvm;
+    results.qemuTcg = { error: 'not measured: QEMU uses KVM on this host (its /dev/kvm runs stock guests), so there is no TCG reference' };
+    notes.push('This host\'s /dev/kvm runs stock guests: the built-in VMM and QEMU-KVM were measured on the host directly, not in the nested-KVM harness.');
+  } else {
+    const args: InsideArgs = { runs, execs, bytes, which: ['builtin', 'qemuKvm'] };
+    progress(`builtin and qemuKvm in one L1 VM of the nested-KVM harness (${runs} lifecycle runs each, ${execs} execs, ${bytes >> 20} MiB each way); /dev/kvm here: ${probe.reason ?? 'no stock guests'}`);
+    // A silent L1 is a stuck one: pods-inside reports every step (at most a few minutes apart even
+    // on a loaded host), so L1 is aborted after SILENCE_MS without output instead of the whole timeout.
+    const abort = new AbortController();
+    let watchdog: NodeJS.Timeout | undefined;
+    const feedWatchdog = () => {
+      clearTimeout(watchdog);
+      watchdog = setTimeout(() => abort.abort(), SILENCE_MS);
+    };
+    try {
+      const splitter = new LineSplitter();
+      const forward = (line: string) => { if (!line.startsWith(BENCH_JSON_PREFIX) && line.trim()) progress(`[L1] ${line}`); };
+      feedWatchdog();
+      const r = await runInL1({
+        command: [process.execPath, INSIDE, ...insideArgv(args)],
+        cwd: PROJECT,
+        env: { NO_COLOR: '1' },
+        timeoutMs: (opts.full ? 45 : 15) * 60_000,
+        signal: abort.signal,
+        onOutput: (chunk) => { feedWatchdog(); splitter.feed(chunk).forEach(forward); },
+        onProgress: (msg) => progress(msg),
+      });
+      splitter.end().forEach(forward);
+      if (r.exitCode !== 0) throw new Error(`pods-inside exited with code ${r.exitCode}: ${r.output.trim().split('\n').slice(-5).join(' / ')}`);
+      const report = parseBenchJson(r.output);
+      results.builtin = report.results.builtin ?? { error: 'missing from the L1 report' };
+      results.qemuKvm = report.results.qemuKvm ?? { error: 'missing from the L1 report' };
+      notes.push(`L1 (kernel ${report.kernel}, 2 vCPUs, 4 GiB, QEMU TCG with an emulated EPYC+SVM CPU) booted in ${(r.bootMs / 1000).toFixed(1)} s; the nested part took ${(r.totalMs / 1000).toFixed(1)} s in all.`);
+    } catch (err) {
+      // The full message (with L1's console tail) goes to the progress output; the results get its first line.
+      const message = abort.signal.aborted ? `no output from L1 for ${SILENCE_MS / 60_000} min; aborted` : errorText(err);
+      progress(`nested L1 failed: ${message}`);
+      const error = `nested L1: ${message.split('\n')[0]}`;
+      results.builtin = { error };
+      results.qemuKvm = { error };
+    } finally {
+      clearTimeout(watchdog);
+    }
+
+    progress(`qemuTcg on the host (${runs} lifecycle runs, ${execs} execs, ${bytes >> 20} MiB each way)`);
+    results.qemuTcg = await measureHypervisor({ which: 'qemuTcg', runs, execs, ioBytes: bytes, memoryMiB: POD_MEMORY_MIB, onProgress: progress });
+  }
+
+  const lifecycle: Record<string, unknown> = {
+    builtin: lifecycleEntry(results.builtin, where.builtin),
+    qemuKvm: lifecycleEntry(results.qemuKvm, where.qemuKvm),
+    qemuTcg: lifecycleEntry(results.qemuTcg, where.qemuTcg),
+  };
+  lifecycle.builtinVsQemuKvm = builtinVsQemuKvm(lifecycle.builtin as Record<string, unknown>, lifecycle.qemuKvm as Record<string, unknown>);
+  const agent = { ...agentSection(results), execs, ioBytes: bytes };
+
+  if (!probe.stockGuests) {
+    notes.push(
+      'builtin and qemuKvm run inside L1, a QEMU TCG VM: L1\'s kernel, node, the VMMs and every nested VM exit are emulated instruction by instruction (≈ 20–30× slower than the host), so their absolute times are inflated many-fold. Compare builtin with qemuKvm (same L1, same run) through the ratios, not the absolutes, and not with qemuTcg.',
+      'In L1, createPod takes seconds for both hypervisors alike: it reads and hashes the initrd\'s inputs (agent, busybox, modules) to find the cached initrd, which the emulated CPU does slowly; startToReady is where the hypervisors differ.',
+      'qemuTcg runs on the host with TCG (this host\'s PVM /dev/kvm cannot boot a stock kernel): a reference for what a user here gets, not a like-for-like comparison with the nested pair.',
+    );
+  }
+  notes.push(
+    `Lifecycle: ${runs} runs per hypervisor after an untimed warm-up (the VMM's --version, one createPod/deletePod); builtin and qemuKvm take turns run by run; pods of ${POD_MEMORY_MIB} MiB, 1 vCPU, the Debian cloud kernel, each on a fresh temporary root. startToReady is the startPod call (VMM start until the agent answers); enterTrue is enterPod(['true']) until its exit status; total is the sum of the five steps. Percentiles are nearest-rank (bench/lib/stats.ts): with 3 runs p50 is the middle run and p95 the slowest; samplesMs holds every run.`,
+    'builtinVsQemuKvm: the built-in VMM\'s p50 divided by QEMU-KVM\'s; below 1 means the built-in VMM is faster.',
+    `Agent I/O on the first lifecycle run's pod, between its enterTrue and stop steps (outside the timed steps). An exec round trip is a whole enterPod: reading the pod's state, checking its VMM process, a new agent connection and handshake, exec, exit status (2 untimed warm-ups, then ${execs}). Throughput is ${bytes >> 20} MiB through \`head -c N /dev/zero\` (stdout, guest→host) and into \`wc -c\` (stdin, host→guest, count checked), timed from enterPod to the exit status, in MB/s of 10^6 bytes.`,
+    'Agent channels: the built-in VMM\'s is hybrid vsock (virtio-vsock in the guest, a Unix socket on the host); QEMU\'s is a virtio-serial port on a Unix-socket chardev (no /dev/vhost-vsock on these machines).',
+    'The machine has 2 cores and is shared with other work; runs side by side in one session are comparable, runs on different days less so.',
+  );
+  for (const h of ['builtin', 'qemuKvm', 'qemuTcg'] as const) {
+    const m = results[h];
+    if (m && !('error' in m) && m.lifecycleError) notes.push(`${h}: lifecycle stopped early (${m.lifecycleError}); its figures cover the runs before.`);
+  }
+  return { lifecycle, agent, notes };
+}
+
+function safeProbe(): { stockGuests: boolean; reason?: string } {
+  try {
+    const p = native().kvmProbe();
+    return { stockGuests: p.stockGuests, reason: p.reason ?? undefined };
+  } catch (err) {
+    return { stockGuests: false, reason: errorText(err) };
+  }
+}
