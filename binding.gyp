@@ -97,6 +97,12 @@
       "ldflags": ["-pthread", "-static"]
     },
     {
+      "target_name": "bench-kvm-floor",
+      "type": "executable",
+      "sources": ["bench/native/kvm_floor.cc"],
+      "cflags_cc": ["-std=c++17", "-Wall", "-Wextra", "-O2", "-fno-exceptions"]
+    },
+    {
       "target_name": "testguests",
       "type": "none",
       "actions": [{

@@ -6,7 +6,8 @@
  *   - application processors, from the real-mode trampoline the BSP copies to 0x10000 (kind 3)
  * The BSP loads its own GDT and page tables (static data below: nothing is computed at run time)
  * and drops to user mode (CPL3, IOPL 3 so that port I/O works there) with interrupts off; all of
- * the tests run there at native speed. APs only record what CPUID tells them and halt. */
+ * the tests run there at native speed. APs only record what CPUID tells them and halt; so does
+ * the BSP for vctest=idle (checked here, before user mode), which then costs the host no CPU. */
 
 #define KCODE64 0x08
 #define KDATA 0x10
@@ -131,6 +132,23 @@ long_mode:
   je ap_long_mode
   mov $bsp_info, %r8
   RECORD_CPU
+  /* vctest=idle first on the command line: stay at CPL0 and halt with interrupts off, so that an
+     idle VM costs the host no CPU (user mode cannot hlt, and nothing brings it back to CPL0). */
+  cmp $BOOT_PVH, %edi
+  je 1f
+  mov 0x228(%rsi), %eax         /* zero page: cmd_line_ptr (the VMM keeps it below 4 GiB) */
+  jmp 2f
+1:
+  mov 24(%rsi), %rax            /* hvm_start_info: cmdline_paddr */
+2:
+  test %rax, %rax
+  jz 3f
+  movabs $0x693d747365746376, %rdx  /* "vctest=i" */
+  cmp %rdx, (%rax)
+  jne 3f
+  cmpl $0x656c6469, 7(%rax)     /* "idle" */
+  je idle
+3:
   mov $kstack_top, %rsp
   mov $TSS, %ax                 /* the TSS's I/O bitmap opens every port to user mode: this PVM
                                    checks it for CPL3 port I/O whatever IOPL says */
@@ -144,6 +162,26 @@ long_mode:
   pushq $(UCODE64 | 3)
   pushq $guest_entry            /* guest_entry(kind = %rdi, boot info = %rsi) */
   iretq
+
+/* vctest=idle: the same first debug-port write as guest_entry, "ready" on COM1, then halt until
+   the VMM stops the VM (its stop signal takes the vCPU out of KVM_RUN). */
+idle:
+  mov $1, %al
+  out %al, $0x80
+  mov $idle_msg, %esi
+  mov $0x3f8, %dx
+4:
+  movb (%rsi), %al
+  test %al, %al
+  jz 5f
+  out %al, %dx
+  inc %rsi
+  jmp 4b
+5:
+  cli
+  hlt
+  jmp 5b
+idle_msg: .asciz "vctest idle\nready\n"
 
 /* An AP in long mode: take a slot, record CPUID's view of this CPU, count itself, halt. */
 ap_long_mode:

@@ -1,0 +1,199 @@
+// VMM start: the same test guest (native/testguest's PVH ELF, vctest=hello: one port-0x80 write as
+// its first user-mode instruction, "ready" on COM1, then the i8042 reset) started by
+//   - the built-in VMM in this process (the addon's Vm): firstExitUs from its status, counted by
+//     the VMM from the start of VM construction;
+//   - the built-in VMM as a process (`vc-vmm run --config -`): from just before spawn() to the
+//     first guest exit, whose wall-clock time vc-vmm prints on stderr;
+//   - QEMU (microvm, -accel kvm when it runs the guest here, else TCG): from just before spawn() to
+//     the first byte of the isa-debugcon on port 0x80 arriving on a pipe;
+// and to "ready" on the serial console as this process sees it. Runs are interleaved so that
+// host noise spreads over every variant. The floor (bench-kvm-floor) is what KVM alone charges.
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, watch, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { native } from '../src/native.js';
+import { paths, qemuArgs, runTimed, vmmConfig, type QemuAccel } from './lib/guests.js';
+import { parseVmmTiming, sleep } from './lib/proc.js';
+import type { StartVariant, VmmStartSection } from './lib/results.js';
+import { round, summarize, type Summary } from './lib/stats.js';
+
+export interface SectionOptions {
+  full: boolean;
+  onProgress: (msg: string) => void;
+}
+
+const GUEST_MIB = 128;
+const CMDLINE = 'vctest=hello';
+
+interface Sample {
+  firstMs: number | null;
+  readyMs: number | null;
+  /** Named parts of the time (ms), e.g. spawn → vc-vmm's main. */
+  parts?: Record<string, number>;
+  failure?: string;
+}
+
+/** Decides QEMU's accelerator for the comparison: KVM if QEMU runs the test guest on it here. */
+export async function probeQemuAccel(): Promise<{ accel: QemuAccel | null; note: string }> {
+  const version = spawnSync(paths.qemu, ['--version'], { encoding: 'utf8' });
+  if (version.status !== 0) return { accel: null, note: `${paths.qemu} not found or not runnable` };
+  const args = qemuArgs({ accel: 'kvm', kernel: paths.guestElf, cmdline: CMDLINE, memoryMiB: GUEST_MIB });
+  const r = await runTimed(paths.qemu, args, { marker: 'vctest done', timeoutMs: 20000 });
+  if (r.markerAtMs !== null && r.code === 0)
+    return { accel: 'kvm', note: 'QEMU ran the test guest with -accel kvm on this host (CPU model host,-arch-capabilities: PVM refuses MSR 0x10a)' };
+  const why = r.timedOut ? 'no "vctest done" within 20 s' : `exit ${r.code ?? r.signal}: ${r.stderr.trim().split('\n').slice(-2).join(' / ')}`;
+  return { accel: 'tcg', note: `QEMU -accel kvm could not run the test guest here (${why}); the ratio uses QEMU TCG` };
+}
+
+async function builtinInprocess(dir: string, i: number): Promise<Sample> {
+  const Vm = native().Vm;
+  const serial = join(dir, `inproc-${i}.serial`);
+  writeFileSync(serial, '');
+  let readyAt: number | null = null;
+  let t0 = 0;
+  // inotify on the serial file: no polling loop competing with the vCPU for the 2 cores.
+  const watcher = watch(serial, () => {
+    if (readyAt === null && readFileSync(serial, 'utf8').includes('ready')) readyAt = performance.now();
+  });
+  try {
+    const config = JSON.stringify(vmmConfig({ kernel: paths.guestElf, cmdline: CMDLINE, memoryMiB: GUEST_MIB, serialOutput: serial }));
+    t0 = performance.now();
+    const vm = new Vm(config);
+    vm.start();
+    const stopped = await Promise.race([vm.wait(), sleep(10000).then(() => null)]);
+    if (!stopped) {
+      vm.stop();
+      await vm.wait();
+      return { firstMs: null, readyMs: null, failure: 'in-process VM did not stop within 10 s' };
+    }
+    const status = JSON.parse(vm.status()) as { firstExitUs?: number };
+    // The last inotify event may still be queued: give it a moment.
+    for (let k = 0; k < 50 && readyAt === null; k++) await sleep(2);
+    if (stopped.reason !== 'guest-reset') return { firstMs: null, readyMs: null, failure: `stopped: ${stopped.reason} ${stopped.detail}` };
+    return {
+      firstMs: status.firstExitUs !== undefined ? status.firstExitUs / 1000 : null,
+      readyMs: readyAt !== null ? readyAt - t0 : null,
+    };
+  } finally {
+    watcher.close();
+  }
+}
+
+async function builtinProcess(): Promise<Sample> {
+  const config = JSON.stringify(vmmConfig({ kernel: paths.guestElf, cmdline: CMDLINE, memoryMiB: GUEST_MIB, serialOutput: '-' }));
+  const r = await runTimed(paths.vcVmm, ['run', '--config', '-'], { stdin: config, marker: 'ready', timeoutMs: 10000 });
+  const timing = parseVmmTiming(r.stderr);
+  if (r.code !== 0 || !timing || timing.firstExitUnixMs === null)
+    return { firstMs: null, readyMs: null, failure: `vc-vmm exit ${r.code ?? r.signal}${r.timedOut ? ' (timeout)' : ''}: ${r.stderr.trim().split('\n').slice(-1)[0] ?? ''}` };
+  const firstMs = timing.firstExitUnixMs - r.spawnedAtMs;
+  return {
+    firstMs,
+    readyMs: r.markerAtMs !== null ? r.markerAtMs - r.spawnedAtMs : null,
+    parts: {
+      spawnToVmmMainMs: firstMs - timing.firstExitUs / 1000,
+      vmmMainToVmBuiltMs: timing.builtUs / 1000,
+      vmmMainToFirstExitMs: timing.firstExitUs / 1000,
+    },
+  };
+}
+
+async function qemu(dir: string, accel: QemuAccel): Promise<Sample> {
+  const socketPath = join(dir, 'debugcon.sock');
+  const args = qemuArgs({ accel, kernel: paths.guestElf, cmdline: CMDLINE, memoryMiB: GUEST_MIB, debugconSocket: socketPath });
+  const r = await runTimed(paths.qemu, args, { socketPath, marker: 'ready', timeoutMs: 30000 });
+  if (r.socketAtMs === null || r.markerAtMs === null)
+    return { firstMs: null, readyMs: null, failure: `qemu exit ${r.code ?? r.signal}${r.timedOut ? ' (timeout)' : ''}: ${r.stderr.trim().split('\n').slice(-1)[0] ?? ''}` };
+  return { firstMs: r.socketAtMs - r.spawnedAtMs, readyMs: r.markerAtMs - r.spawnedAtMs };
+}
+
+function kvmFloor(iterations: number): { summary: Summary | null; detail: unknown; note?: string } {
+  if (!existsSync(paths.kvmFloor)) return { summary: null, detail: null, note: `${paths.kvmFloor} is missing: run npm run build:native` };
+  const r = spawnSync(paths.kvmFloor, ['--iterations', String(iterations), '--memory-mib', String(GUEST_MIB)], { encoding: 'utf8', timeout: 60000 });
+  if (r.status !== 0) return { summary: null, detail: null, note: `bench-kvm-floor failed: ${(r.stderr || r.stdout).trim()}` };
+  const detail = JSON.parse(r.stdout) as { totalUs: { n: number; median: number; p95: number; min: number; max: number; mean: number } };
+  const t = detail.totalUs;
+  const ms = (us: number) => round(us / 1000, 3);
+  return { summary: { n: t.n, median: ms(t.median), p95: ms(t.p95), min: ms(t.min), max: ms(t.max), mean: ms(t.mean) }, detail };
+}
+
+export async function vmmStartBenchmarks(opts: SectionOptions): Promise<VmmStartSection> {
+  const runs = opts.full ? 60 : 20;
+  const notes: string[] = [];
+  for (const p of [paths.vcVmm, paths.guestElf])
+    if (!existsSync(p)) throw new Error(`${p} is missing: run npm run build:native`);
+
+  opts.onProgress('vmm start: probing QEMU -accel kvm with the test guest');
+  const { accel, note } = await probeQemuAccel();
+  opts.onProgress(`vmm start: ${note}`);
+
+  opts.onProgress('vmm start: KVM floor (bench-kvm-floor)');
+  const floor = kvmFloor(opts.full ? 200 : 50);
+  if (floor.note) notes.push(floor.note);
+
+  type Variant = { name: string; run: (i: number) => Promise<Sample> };
+  const dir = mkdtempSync('/tmp/vc-bench-start-');
+  const variants: Variant[] = [
+    { name: 'built-in, in-process', run: (i) => builtinInprocess(dir, i) },
+    { name: 'built-in, process', run: () => builtinProcess() },
+  ];
+  if (accel) variants.push({ name: `QEMU (${accel})`, run: () => qemu(dir, accel) });
+  // TCG too when KVM was the headline: what QEMU costs where it cannot use /dev/kvm.
+  if (accel === 'kvm') variants.push({ name: 'QEMU (tcg)', run: () => qemu(dir, 'tcg') });
+
+  const samples = new Map<string, Sample[]>(variants.map((v) => [v.name, []]));
+  try {
+    // One untimed round: page cache, the addon loaded, QEMU's libraries mapped once.
+    for (const v of variants) await v.run(-1);
+    for (let i = 0; i < runs; i++) {
+      if (i % 5 === 0) opts.onProgress(`vmm start: round ${i + 1}/${runs}`);
+      // Rotate the order each round: no variant always runs right after another.
+      for (let k = 0; k < variants.length; k++) {
+        const v = variants[(i + k) % variants.length]!;
+        samples.get(v.name)!.push(await v.run(i));
+      }
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+
+  const out: Record<string, StartVariant> = {};
+  for (const v of variants) {
+    const s = samples.get(v.name)!;
+    out[v.name] = {
+      firstInstructionMs: summarize(s.flatMap((x) => (x.firstMs !== null ? [x.firstMs] : []))),
+      readyMs: summarize(s.flatMap((x) => (x.readyMs !== null ? [x.readyMs] : []))),
+      failures: s.flatMap((x) => (x.failure ? [x.failure] : [])),
+    };
+    const partNames = [...new Set(s.flatMap((x) => Object.keys(x.parts ?? {})))];
+    if (partNames.length)
+      out[v.name]!.parts = Object.fromEntries(partNames.map((p) => [p, summarize(s.flatMap((x) => (x.parts?.[p] !== undefined ? [x.parts[p]!] : [])))]));
+  }
+  const inproc = out['built-in, in-process']!, proc = out['built-in, process']!;
+  const q = accel ? out[`QEMU (${accel})`]! : null;
+  const ratio = (a: Summary | undefined, b: Summary | undefined) =>
+    a && b && a.n && b.n && b.median > 0 ? round(a.median / b.median, 2) : null;
+
+  notes.push(
+    'first guest instruction: built-in = the first KVM exit to the VMM (the guest\'s port-0x80 write, its first instruction that leaves KVM); ' +
+      'in-process counts from the start of VM construction (status().firstExitUs), process from just before spawn() to the wall-clock first-exit time vc-vmm prints; ' +
+      'QEMU from just before spawn() to the debugcon byte arriving on our Unix socket (includes one socket wakeup of this process, ~0.1 ms).',
+    '"ready": the guest\'s line on COM1 as this process saw it (stdout pipe; in-process through the serial file and inotify).',
+    `every VM: ${GUEST_MIB} MiB, 1 vCPU, the same PVH ELF (${paths.guestElf.replace(/.*\/build\//, 'build/')}).`,
+  );
+  return {
+    runs,
+    guest: { image: 'build/Release/testguest/vctest.elf', cmdline: CMDLINE, memoryMiB: GUEST_MIB, vcpus: 1 },
+    qemuAccel: accel,
+    qemuAccelNote: note,
+    qemuCommand: accel ? [paths.qemu, ...qemuArgs({ accel, kernel: 'build/Release/testguest/vctest.elf', cmdline: CMDLINE, memoryMiB: GUEST_MIB, debugconSocket: '/tmp/…/debugcon.sock' })] : [],
+    builtinInprocessMs: inproc.firstInstructionMs.n ? inproc.firstInstructionMs : null,
+    builtinProcessMs: proc.firstInstructionMs.n ? proc.firstInstructionMs : null,
+    qemuMs: q && q.firstInstructionMs.n ? q.firstInstructionMs : null,
+    speedupVsQemu: ratio(q?.firstInstructionMs, proc.firstInstructionMs),
+    speedupVsQemuReady: ratio(q?.readyMs, proc.readyMs),
+    variants: out,
+    kvmFloorMs: floor.summary,
+    kvmFloorDetail: floor.detail,
+    notes,
+  };
+}
