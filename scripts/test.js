@@ -67,7 +67,8 @@ function run(file) {
 async function nestedPhase() {
   console.log(`\n# nested: ${nestedFiles.length} file(s) in one L1 VM (nested-KVM harness)`);
   const { runInL1 } = await import(join(root, 'dist/test/harness/l1.js'));
-  const timeoutMs = Number(process.env.VC_NESTED_TIMEOUT_MS) || 30 * 60 * 1000;
+  // Normally 3-5 min; the bound keeps a hung L1 from taking CI past its 20 minutes.
+  const timeoutMs = Number(process.env.VC_NESTED_TIMEOUT_MS) || 12 * 60 * 1000;
   const abort = new AbortController();
   const stop = () => abort.abort();
   process.once('SIGINT', stop);
