@@ -15,6 +15,7 @@
 #include "args.h"
 #include "container_requests.h"
 #include "log.h"
+#include "read_fd.h"
 
 // --- responses -------------------------------------------------------------------------------
 
@@ -59,16 +60,7 @@ static void op_hello(Agent&, Connection& c, uint32_t id, const json::Value& req)
 static bool read_text_file(const char* path, std::string* out) {
   int fd = open(path, O_RDONLY | O_CLOEXEC);
   if (fd < 0) return false;
-  out->clear();
-  char buf[4096];
-  for (;;) {
-    ssize_t n = read(fd, buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    out->append(buf, static_cast<size_t>(n));
-    if (out->size() > (1u << 20)) break;
-  }
-  close(fd);
+  read_fd_bounded(fd, 1u << 20, out);
   return true;
 }
 

@@ -10,6 +10,8 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "read_fd.h"
+
 namespace {
 
 // One line of /etc/passwd or /etc/group split at ':'.
@@ -22,16 +24,7 @@ bool read_in_root(int root_fd, const char* path, std::string* out) {
   how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
   int fd = static_cast<int>(syscall(SYS_openat2, root_fd, path, &how, sizeof how));
   if (fd < 0) return false;
-  out->clear();
-  char buf[4096];
-  for (;;) {
-    ssize_t n = read(fd, buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    out->append(buf, static_cast<size_t>(n));
-    if (out->size() > (16u << 20)) break;  // no real passwd file is this large
-  }
-  close(fd);
+  read_fd_bounded(fd, 16u << 20, out);  // no real passwd file is this large
   return true;
 }
 
