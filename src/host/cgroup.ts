@@ -57,6 +57,15 @@ export function cgroupSupport(): NativeCgroupSupport {
   return native().cgroupSupport();
 }
 
+/** Where `createPodCgroup(name)` puts the group on this host ([] when no hierarchy is usable). */
+export function podCgroupPaths(name: string): string[] {
+  const valid = validateCgroupName(name);
+  const support = cgroupSupport();
+  if (support.version === null) return [];
+  const roots = support.version === 2 ? [support.root] : [...new Set(Object.values(support.roots))];
+  return roots.map((root) => `${root}/virtcontainers/${valid}`);
+}
+
 /**
  * Creates the pod's group with its limits. Fails (CGROUP_FAILED) if the group exists already or
  * the host has no usable hierarchy; a failure leaves nothing behind.

@@ -4,12 +4,14 @@
 // killed from outside, and nothing left behind either way.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { KvmHypervisor } from '../../src/hypervisor/kvm/kvm.js';
 import type { VmSpec } from '../../src/hypervisor/types.js';
-import { cgroupPids, cgroupSupport } from '../../src/host/cgroup.js';
+import { cgroupPids, cgroupSupport, createPodCgroup, podCgroupPaths, removePodCgroup } from '../../src/host/cgroup.js';
+import { cgroupName } from '../../src/hypervisor/kvm/config.js';
 import { isAlive, waitForExit } from '../../src/host/process.js';
 import { nativeExecutable, packageRoot } from '../../src/native.js';
 import { podPaths } from '../../src/store/paths.js';
@@ -109,6 +111,28 @@ kvmTest('a vc-vmm killed from outside is no longer running, and cleanup removes 
   await kvm.cleanup(spec.paths, vmm);
   for (const d of vmm.cgroup!.paths) assert.not.ok(existsSync(d), `cgroup ${d} removed`);
   assert.equal(readdirSync(spec.paths.dir).filter((f) => f.endsWith('.sock')), []);
+});
+
+kvmTest('a cgroup left by an interrupted start (with a process in it) is replaced, not a reason to fail', async () => {
+  const kvm = new KvmHypervisor();
+  const spec = guestSpec('stale');
+  const name = cgroupName('stale', spec.paths, (text) => createHash('sha256').update(text).digest('hex'));
+  const stale = createPodCgroup(name, { cpus: 1, memoryBytes: 64 << 20, pidsMax: 8 });
+  const orphan = spawn('sleep', ['1000'], { stdio: 'ignore' });
+  try {
+    for (const d of stale.paths) writeFileSync(join(d, 'cgroup.procs'), String(orphan.pid));
+    assert.equal(podCgroupPaths(name), stale.paths);
+    const vmm = await kvm.start(spec);
+    try {
+      assert.equal(withoutKernelThreads(cgroupPids(vmm.cgroup!.paths)), [vmm.pid], 'the orphan went with the stale group');
+    } finally {
+      await kvm.stop(vmm, spec.paths, { timeoutMs: 5000 });
+      await kvm.cleanup(spec.paths, vmm);
+    }
+  } finally {
+    orphan.kill('SIGKILL');
+    await removePodCgroup(stale.paths);
+  }
 });
 
 kvmTest('a start that fails (no such kernel) says why and leaves no process, cgroup or socket', async () => {

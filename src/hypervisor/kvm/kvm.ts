@@ -4,7 +4,7 @@ import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { readFile, rm } from 'node:fs/promises';
 import { VcError } from '../../errors.js';
-import { createPodCgroup, removePodCgroup } from '../../host/cgroup.js';
+import { createPodCgroup, podCgroupPaths, removePodCgroup } from '../../host/cgroup.js';
 import { isProcessFor, signalProcess, waitForExit } from '../../host/process.js';
 import { native, nativeExecutable } from '../../native.js';
 import { writeFileAtomic } from '../../store/atomic.js';
@@ -37,7 +37,10 @@ export class KvmHypervisor implements Hypervisor {
     await this.cleanup(paths);
     await writeFileAtomic(paths.vmmConfig, `${JSON.stringify(vmmConfig(spec), null, 1)}\n`);
     const name = cgroupName(spec.id, paths, (text) => createHash('sha256').update(text).digest('hex'));
-    const cgroup = await createPodCgroup(name, cgroupLimits(spec));
+    // A group left by a start that was killed part-way holds nothing of a live pod (the pod lock is
+    // held and the pod is not running): remove it, with anything in it, rather than fail forever.
+    await removePodCgroup(podCgroupPaths(name));
+    const cgroup = createPodCgroup(name, cgroupLimits(spec));
     try {
       const pid = await this.launch(spec, cgroup.paths, options.signal);
       return { pid, startedAt: new Date().toISOString(), cgroup };
