@@ -2,10 +2,13 @@
 // Runs every compiled test file in its own process and prints one closing line, since uvu prints
 // per-file totals only. Usage: node scripts/test.js [unit|native|integration|nested|FILTER...]
 //
-// Host files (test/unit, test/native, test/integration) run here. test/nested runs last, inside
-// one L1 VM of the nested-KVM harness (test/harness/l1.ts; docs/nested-harness.md), which runs
-// `node scripts/test.js nested-inside [FILTER...]` there and reports its own closing line; its
-// counts are added to ours. With no filter everything runs; `nested` runs the nested phase only.
+// Host files (test/unit, test/native, test/integration) run here. test/kvm (the VMM on KVM with
+// its freestanding test guests) runs here too where this host can run those guests (real KVM or
+// PVM; test/helpers/kvm-host.ts), else in L1. test/nested runs last, inside one L1 VM of the
+// nested-KVM harness (test/harness/l1.ts; docs/nested-harness.md), which runs
+// `node scripts/test.js nested-inside [--with-kvm] [FILTER...]` there and reports its own closing
+// line; its counts are added to ours. Each file's heading says where it ran: [L0] or [L1].
+// With no filter everything runs; `nested` runs the nested phase only.
 import { spawnSync, spawn } from 'node:child_process';
 import { readdirSync, statSync, existsSync } from 'node:fs';
 import { join, relative } from 'node:path';
@@ -15,6 +18,9 @@ const root = fileURLToPath(new URL('..', import.meta.url));
 let filters = process.argv.slice(2);
 const inside = filters[0] === 'nested-inside';
 if (inside) filters = filters.slice(1);
+const kvmInside = inside && filters[0] === '--with-kvm';
+if (kvmInside) filters = filters.slice(1);
+const where = process.env.VC_NESTED_L1 === '1' ? 'L1' : 'L0';
 
 // In L1 the tree is the host's, read-only, and already built by the host's run.
 if (process.env.VC_NESTED_L1 !== '1') {
@@ -31,15 +37,30 @@ function collect(dir) {
   });
 }
 const wanted = (f) => filters.length === 0 || filters.some((x) => relative(root, f).includes(x));
+const inArea = (area) => collect(join(root, 'dist/test', area)).filter(wanted);
+
+// test/kvm needs a KVM that runs the test guests: here if this host has one, else in L1.
+let kvmHere = inside ? kvmInside : false;
+let kvmInL1 = false;
+if (!inside && inArea('kvm').length > 0) {
+  const { testGuestHostProblem } = await import(join(root, 'dist/test/helpers/kvm-host.js'));
+  const problem = testGuestHostProblem();
+  kvmHere = problem === null;
+  kvmInL1 = !kvmHere;
+  console.log(kvmHere
+    ? '# test/kvm: this host runs the test guests, so it runs here [L0]'
+    : `# test/kvm: this host cannot run the test guests (${problem}), so it runs in the nested harness's L1 [L1]`);
+}
+
 // Unit tests first: they are fast and point at the cause when an integration test fails.
-const order = inside ? ['nested'] : ['unit', 'native', 'integration'];
-const files = order.flatMap((area) => collect(join(root, 'dist/test', area))).filter(wanted);
-const nestedFiles = inside ? [] : collect(join(root, 'dist/test/nested')).filter(wanted);
+const order = inside ? [...(kvmHere ? ['kvm'] : []), 'nested'] : ['unit', 'native', ...(kvmHere ? ['kvm'] : []), 'integration'];
+const files = order.flatMap(inArea);
+const nestedFiles = inside ? [] : [...(kvmInL1 ? inArea('kvm') : []), ...inArea('nested')];
 
 let passed = 0, failed = 0, skipped = 0;
 for (const file of files) {
   const name = relative(join(root, 'dist'), file);
-  console.log(`\n# ${name}`);
+  console.log(`\n# [${where}] ${name}`);
   const { code, out } = await run(file);
   const total = num(out, /Total:\s+(\d+)/), ok = num(out, /Passed:\s+(\d+)/), skip = num(out, /Skipped:\s+(\d+)/);
   const fileSkips = (out.match(/^SKIP /gm) ?? []).length;
@@ -65,10 +86,10 @@ function run(file) {
 
 /** One L1 boot for all of test/nested; its closing line's counts join ours. */
 async function nestedPhase() {
-  console.log(`\n# nested: ${nestedFiles.length} file(s) in one L1 VM (nested-KVM harness)`);
+  console.log(`\n# nested: ${nestedFiles.length} file(s) in one L1 VM (nested-KVM harness)${kvmInL1 ? ', test/kvm among them' : ''}`);
   const { runInL1 } = await import(join(root, 'dist/test/harness/l1.js'));
-  // Normally 3-5 min; the bound keeps a hung L1 from taking CI past its 20 minutes.
-  const timeoutMs = Number(process.env.VC_NESTED_TIMEOUT_MS) || 12 * 60 * 1000;
+  // Normally 3-5 min (more with test/kvm); the bound keeps a hung L1 from taking CI past 25 minutes.
+  const timeoutMs = Number(process.env.VC_NESTED_TIMEOUT_MS) || (kvmInL1 ? 15 : 12) * 60 * 1000;
   const abort = new AbortController();
   const stop = () => abort.abort();
   process.once('SIGINT', stop);
@@ -76,7 +97,7 @@ async function nestedPhase() {
   let output = '';
   try {
     const r = await runInL1({
-      command: [process.execPath, join(root, 'scripts/test.js'), 'nested-inside', ...filters],
+      command: [process.execPath, join(root, 'scripts/test.js'), 'nested-inside', ...(kvmInL1 ? ['--with-kvm'] : []), ...filters],
       cwd: root,
       env: { NO_COLOR: '1', ...(process.env.CI ? { CI: process.env.CI } : {}) },
       timeoutMs,

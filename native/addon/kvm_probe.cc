@@ -12,6 +12,7 @@
 #include <string>
 
 #include "addon.h"
+#include "kvm/kvm.h"
 
 namespace vc {
 namespace {
@@ -25,7 +26,7 @@ bool ModuleLoaded(const char* name) {
 Napi::Value KvmProbe(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   std::string device = info.Length() > 0 && info[0].IsString() ? info[0].As<Napi::String>().Utf8Value()
-                                                               : "/dev/kvm";
+                                                               : vmm::kvm::DevicePath();
   Napi::Object result = Napi::Object::New(env);
   result.Set("device", device);
 
@@ -41,7 +42,11 @@ Napi::Value KvmProbe(const Napi::CallbackInfo& info) {
     result.Set("available", false);
     result.Set("apiVersion", env.Null());
     result.Set("stockGuests", false);
-    result.Set("reason", "cannot open " + device + ": " + strerror(err));
+    std::string why = "cannot open " + device + ": " + strerror(err);
+    // A missing node is a host kind of its own (seen: kvm_pvm loaded, no misc device): say which.
+    if (err == ENOENT && flavor == "none") why += " (no KVM module is loaded)";
+    else if (err == ENOENT) why += " (" + flavor + " is loaded but there is no device node)";
+    result.Set("reason", why);
     return result;
   }
   int api = ioctl(fd, KVM_GET_API_VERSION, 0);

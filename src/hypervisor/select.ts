@@ -2,21 +2,17 @@
 // (kvm_intel / kvm_amd), else QEMU with TCG. Asking for `kvm` where it cannot run fails at once.
 import type { HypervisorChoice } from '../api/config.js';
 import { VcError } from '../errors.js';
-import { native } from '../native.js';
-import { KvmHypervisor } from './kvm/kvm.js';
+import { native, type KvmProbe } from '../native.js';
+import { KvmHypervisor, kvmUnavailable } from './kvm/kvm.js';
 import { QemuHypervisor } from './qemu/qemu.js';
 import type { Hypervisor, HypervisorKind } from './types.js';
 
-export function resolveHypervisorKind(choice: HypervisorChoice): HypervisorKind {
+/** `probe` defaults to this host's (the device is `$VC_KVM_DEVICE` when set, else /dev/kvm). */
+export function resolveHypervisorKind(choice: HypervisorChoice, probe: KvmProbe = native().kvmProbe()): HypervisorKind {
   if (choice === 'qemu') return 'qemu';
-  const probe = native().kvmProbe();
   if (choice === 'auto') return probe.stockGuests ? 'kvm' : 'qemu';
-  if (!probe.stockGuests) {
-    throw new VcError(
-      'HYPERVISOR_UNAVAILABLE',
-      `hypervisor "kvm" cannot run here: ${probe.reason ?? 'KVM is unavailable'}; use hypervisor "qemu" (or "auto"), which runs with TCG emulation on this host`,
-    );
-  }
+  const unavailable = kvmUnavailable(probe);
+  if (unavailable) throw unavailable;
   return 'kvm';
 }
 

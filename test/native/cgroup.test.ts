@@ -1,86 +1,28 @@
 // Host cgroups for pods (native/host/cgroup.cc through the addon and src/host/cgroup.ts): limits
 // written to the hierarchy this host offers (read back from the files), processes joined and
-// listed, removal that kills what is left and leaves no directory, input rejected before native
-// code, and `vc-vmm run --cgroup` putting the VMM (and so its guest RAM) in the group. The v1 and
-// v2 specific tests say `SKIP name: reason` where the host uses the other version.
+// listed, removal that kills what is left and leaves no directory, and input rejected before native
+// code. The v1 and v2 specific tests say `SKIP name: reason` where the host uses the other version.
+// `vc-vmm run --cgroup` is tested in test/kvm/cgroup-vmm.test.ts (it needs KVM).
 // Every test removes what it made in finally blocks; test.after removes any leftover group.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { closeSync, existsSync, openSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
-import { createConnection } from 'node:net';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { VcError } from '../../src/errors.js';
-import { cgroupPids, cgroupSupport, createPodCgroup, removePodCgroup, type PodCgroup } from '../../src/host/cgroup.js';
-import { native, nativeExecutable } from '../../src/native.js';
+import { cgroupPids, createPodCgroup, removePodCgroup, type PodCgroup } from '../../src/host/cgroup.js';
+import { native } from '../../src/native.js';
+import { cgroupTest, groupDir, groupName, leftoverGroups, limits, MiB, prefix, read, removeLeftoverGroupsAfter, support } from '../helpers/cgroups.js';
 import { withoutKernelThreads } from '../helpers/pods.js';
 import { tempDir } from '../helpers/tmp.js';
 import { sleep, waitFor } from '../helpers/wait.js';
 
-const root = fileURLToPath(new URL('../../../', import.meta.url));
-const testGuest = join(root, 'build/Release/testguest/vctest.bzImage');
-const support = cgroupSupport();
-const prefix = `vct-${process.pid}`;
 const dir = tempDir('vc-cg');
-const MiB = 1024 * 1024;
-
-// Every group directory this run might have made, whatever happened to the test that made it.
-function leftoverGroups(): string[] {
-  const parents =
-    support.version === 2 ? [support.root] : support.version === 1 ? Object.values(support.roots) : [];
-  return parents.flatMap((p) => {
-    const parent = join(p, 'virtcontainers');
-    if (!existsSync(parent)) return [];
-    return readdirSync(parent).filter((n) => n.startsWith(prefix)).map((n) => join(parent, n));
-  });
-}
-
-test.after(async () => {
-  const left = leftoverGroups();
-  if (left.length) await native().cgroupRemove(left);
-  dir.remove();
-});
-
-let seq = 0;
-function name(what: string) {
-  return `${prefix}-${what}-${seq++}`;
-}
-
-function read(path: string) {
-  return readFileSync(path, 'utf8').trim();
-}
-
-
-// A zombie counts as gone: a detached VMM is reaped by whoever PID 1 is, whenever it likes.
-function alive(pid: number) {
-  try {
-    return readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /s, '')[0] !== 'Z';
-  } catch {
-    return false;
-  }
-}
-
-// The directory of the group's `controller` hierarchy (v2: the one directory).
-function groupDir(cg: PodCgroup, controller: 'cpu' | 'memory' | 'pids') {
-  if (support.version !== 1) return cg.paths[0] ?? '';
-  const mount = support.roots[controller];
-  return cg.paths.find((p) => p.startsWith(`${mount}/`)) ?? '';
-}
-
-function cgroupTest(name: string, fn: () => Promise<void> | void) {
-  test(name, async () => {
-    if (support.version === null) {
-      console.log(`\nSKIP ${name}: ${support.reason}`);
-      return;
-    }
-    await fn();
-  });
-}
+removeLeftoverGroupsAfter(() => dir.remove());
 
 // Creates a group for the duration of fn and removes it afterwards, even when fn throws.
 async function withGroup(what: string, limits: { cpus: number; memoryBytes: number; pidsMax: number }, fn: (cg: PodCgroup) => Promise<void> | void) {
-  const cg = createPodCgroup(name(what), limits);
+  const cg = createPodCgroup(groupName(what), limits);
   try {
     await fn(cg);
   } finally {
@@ -88,8 +30,6 @@ async function withGroup(what: string, limits: { cpus: number; memoryBytes: numb
   }
   for (const p of cg.paths) assert.not.ok(existsSync(p), `${p} is removed`);
 }
-
-const limits = { cpus: 1.5, memoryBytes: 256 * MiB, pidsMax: 64 };
 
 test('cgroupSupport names the hierarchy pods get here, or why there is none', () => {
   console.log(`  cgroups: ${JSON.stringify(support)}`);
@@ -99,13 +39,14 @@ test('cgroupSupport names the hierarchy pods get here, or why there is none', ()
 });
 
 cgroupTest('cgroup v1: create writes cpu.cfs_quota_us/cfs_period_us, memory.limit_in_bytes and pids.max', async () => {
-  if (support.version !== 1) {
+  const v1 = support;  // narrowed here, and so in the callback below
+  if (v1.version !== 1) {
     console.log(`\nSKIP cgroup v1 limits: this host uses cgroup v${support.version}`);
     return;
   }
   await withGroup('v1', limits, (cg) => {
     assert.is(cg.version, 1);
-    const mounts = new Set(Object.values(support.roots));
+    const mounts = new Set(Object.values(v1.roots));
     assert.is(cg.paths.length, mounts.size, 'one directory per distinct hierarchy');
     for (const p of cg.paths) assert.match(p, new RegExp(`/virtcontainers/${prefix}-v1-\\d+$`));
     assert.is(read(join(groupDir(cg, 'cpu'), 'cpu.cfs_period_us')), '100000');
@@ -118,15 +59,16 @@ cgroupTest('cgroup v1: create writes cpu.cfs_quota_us/cfs_period_us, memory.limi
 });
 
 cgroupTest('cgroup v2: create writes cpu.max, memory.max, memory.swap.max and pids.max, controllers enabled above', async () => {
-  if (support.version !== 2) {
-    console.log(`\nSKIP cgroup v2 limits: this host uses cgroup v1 (${support.version === 1 ? support.whyNotV2 : ''})`);
+  const v2 = support;  // narrowed here, and so in the callback below
+  if (v2.version !== 2) {
+    console.log(`\nSKIP cgroup v2 limits: this host uses cgroup v1 (${v2.version === 1 ? v2.whyNotV2 : ''})`);
     return;
   }
   await withGroup('v2', limits, (cg) => {
     assert.is(cg.version, 2);
-    assert.equal(cg.paths, [join(support.root, 'virtcontainers', cg.paths[0]!.split('/').pop()!)]);
+    assert.equal(cg.paths, [join(v2.root, 'virtcontainers', cg.paths[0]!.split('/').pop()!)]);
     const p = cg.paths[0]!;
-    for (const parent of [support.root, join(support.root, 'virtcontainers')]) {
+    for (const parent of [v2.root, join(v2.root, 'virtcontainers')]) {
       const enabled = read(join(parent, 'cgroup.subtree_control')).split(/\s+/);
       for (const c of ['cpu', 'memory', 'pids']) assert.ok(enabled.includes(c), `${c} in ${parent}/cgroup.subtree_control`);
     }
@@ -138,7 +80,7 @@ cgroupTest('cgroup v2: create writes cpu.max, memory.max, memory.swap.max and pi
 });
 
 cgroupTest('a joined process is listed; remove kills it, removes every directory, and a second remove is fine', async () => {
-  const cg = createPodCgroup(name('join'), limits);
+  const cg = createPodCgroup(groupName('join'), limits);
   const child = spawn('sleep', ['1000'], { stdio: 'ignore' });
   const exited = new Promise<NodeJS.Signals | null>((r) => child.on('exit', (_code, sig) => r(sig)));
   try {
@@ -157,7 +99,7 @@ cgroupTest('a joined process is listed; remove kills it, removes every directory
 });
 
 cgroupTest('remove kills a group whose processes keep forking', async () => {
-  const cg = createPodCgroup(name('fork'), { ...limits, pidsMax: 1000 });
+  const cg = createPodCgroup(groupName('fork'), { ...limits, pidsMax: 1000 });
   // The shell waits for a line on stdin, so it forks only once it is in the group.
   const sh = spawn('sh', ['-c', 'read x; while :; do sleep 1000 & sleep 0.02; done'], { stdio: ['pipe', 'ignore', 'ignore'] });
   try {
@@ -176,7 +118,7 @@ cgroupTest('remove kills a group whose processes keep forking', async () => {
 });
 
 cgroupTest('a group that exists already is refused and stays as it was; a failure part-way leaves nothing', async () => {
-  const n = name('dup');
+  const n = groupName('dup');
   const first = createPodCgroup(n, limits);
   try {
     try {
@@ -193,7 +135,7 @@ cgroupTest('a group that exists already is refused and stays as it was; a failur
   }
   // Past the TS checks, the kernel refuses a pids.max above PID_MAX_LIMIT: that is the last file
   // written, so the directories made before it must go again.
-  const bad = name('partial');
+  const bad = groupName('partial');
   assert.throws(() => native().cgroupCreate(bad, { ...limits, pidsMax: 2147483647 }), (err: Error & { path?: string; errno?: number }) =>
     /cannot write "2147483647" to \/.*pids\.max: Invalid argument/.test(err.message) && /pids\.max$/.test(err.path ?? '') && err.errno === 22);
   assert.equal(leftoverGroups().filter((p) => p.endsWith(`/${bad}`)), [], 'no directory of the failed create remains');
@@ -260,137 +202,6 @@ test('native errors name the path and the errno text; remove refuses what is not
     assert.match((err as Error).message, /not a cgroup directory/);
   }
   assert.ok(existsSync(fake));
-});
-
-// --- vc-vmm run --cgroup ---
-
-function kvmUnusable(): string | null {
-  try {
-    closeSync(openSync('/dev/kvm', 'r+'));
-  } catch (err) {
-    return `cannot open /dev/kvm: ${(err as Error).message}`;
-  }
-  const caps = spawnSync(nativeExecutable('vc-vmm'), ['caps'], { encoding: 'utf8' });
-  if (caps.status !== 0) return `vc-vmm caps: ${caps.stdout}${caps.stderr}`.trim();
-  return null;
-}
-
-function vmmTest(name: string, fn: () => Promise<void>) {
-  cgroupTest(name, async () => {
-    const why = kvmUnusable();
-    if (why) {
-      console.log(`\nSKIP ${name}: ${why}`);
-      return;
-    }
-    assert.ok(existsSync(testGuest), `${testGuest} is missing; run npm run build:native`);
-    await fn();
-  });
-}
-
-// A guest that waits (up to ~20 s) for a disk to be hot-attached: it keeps running until stopped.
-function guestConfig(run: string) {
-  return {
-    kernel: testGuest,
-    memoryMiB: 64,
-    cmdline: 'vctest=hotplug',
-    blocks: [{ readOnly: true }],
-    serialOutput: join(dir.path, `${run}.serial`),
-    controlSocket: join(dir.path, `${run}.sock`),
-  };
-}
-
-async function controlStop(socket: string) {
-  const sock = createConnection(socket);
-  try {
-    const answer = await new Promise<string>((resolve, reject) => {
-      let buf = '';
-      sock.on('error', reject);
-      sock.on('data', (d) => {
-        buf += d;
-        if (buf.includes('\n')) resolve(buf.slice(0, buf.indexOf('\n')));
-      });
-      sock.write('{"op":"stop"}\n');
-    });
-    return JSON.parse(answer);
-  } finally {
-    sock.destroy();
-  }
-}
-
-function memoryCharged(cg: PodCgroup): number {
-  const d = groupDir(cg, 'memory');
-  return Number(read(join(d, support.version === 2 ? 'memory.current' : 'memory.usage_in_bytes')));
-}
-
-vmmTest('vc-vmm run --detach --cgroup: the VMM is in the group before the VM exists, stops on the control socket, the group goes', async () => {
-  const cg = createPodCgroup(name('vmm'), limits);
-  const config = guestConfig('detached');
-  let pid = 0;
-  try {
-    const args = ['run', '--config', '-', '--detach', '--log', join(dir.path, 'detached.log')];
-    for (const p of cg.paths) args.push('--cgroup', p);
-    const r = spawnSync(nativeExecutable('vc-vmm'), args, { input: JSON.stringify(config), encoding: 'utf8', timeout: 30_000 });
-    assert.is(r.status, 0, r.stderr);
-    pid = (JSON.parse(r.stdout) as { pid: number }).pid;
-    assert.equal(withoutKernelThreads(cgroupPids(cg.paths)), [pid], 'the VMM, and only it, is in the group');
-    // /proc/PID/cgroup agrees: the v2 line, or the cpu, memory and pids v1 lines, name the group.
-    const lines = read(`/proc/${pid}/cgroup`).split('\n');
-    const relevant = support.version === 2 ? lines.filter((l) => l.startsWith('0::')) : lines.filter((l) => /^\d+:[^:]*\b(cpu|memory|pids)\b[^:]*:/.test(l));
-    assert.is(relevant.length, support.version === 2 ? 1 : cg.paths.length, lines.join('\n'));
-    for (const line of relevant) assert.match(line, new RegExp(`/virtcontainers/${prefix}-vmm-\\d+$`), line);
-    const charged = memoryCharged(cg);
-    console.log(`  memory charged to the group with the VM running: ${(charged / MiB).toFixed(1)} MiB`);
-    assert.ok(charged > 0, 'the VMM\'s memory is charged to the group');
-    await waitFor('the guest to wait for its disk', () => /HOTPLUG waiting/.test(existsSync(config.serialOutput) ? readFileSync(config.serialOutput, 'utf8') : ''));
-    assert.equal(await controlStop(config.controlSocket), { ok: true, stopping: true });
-    await waitFor('the VMM to exit', () => !alive(pid));
-    await removePodCgroup(cg.paths);
-    for (const p of cg.paths) assert.not.ok(existsSync(p));
-    assert.not.ok(existsSync(config.controlSocket), 'the control socket is gone');
-  } finally {
-    if (pid && alive(pid)) process.kill(pid, 'SIGKILL');
-    await removePodCgroup(cg.paths);
-  }
-});
-
-vmmTest('vc-vmm run --cgroup in the foreground joins too; removing the group ends the VMM', async () => {
-  const cg = createPodCgroup(name('fg'), limits);
-  const config = guestConfig('fg');
-  const args = ['run', '--config', '-'];
-  for (const p of cg.paths) args.push('--cgroup', p);
-  let child: ChildProcess | undefined;
-  try {
-    child = spawn(nativeExecutable('vc-vmm'), args, { stdio: ['pipe', 'ignore', 'pipe'] });
-    let stderr = '';
-    child.stderr!.on('data', (d) => (stderr += d));
-    const exited = new Promise<NodeJS.Signals | null>((r) => child!.on('exit', (_c, sig) => r(sig)));
-    child.stdin!.end(JSON.stringify(config));
-    await waitFor('the guest to wait for its disk', () => /HOTPLUG waiting/.test(existsSync(config.serialOutput) ? readFileSync(config.serialOutput, 'utf8') : ''));
-    assert.equal(withoutKernelThreads(cgroupPids(cg.paths)), [child.pid], stderr);
-    await removePodCgroup(cg.paths);
-    assert.is(await exited, 'SIGKILL');
-    for (const p of cg.paths) assert.not.ok(existsSync(p));
-  } finally {
-    child?.kill('SIGKILL');
-    await removePodCgroup(cg.paths);
-  }
-});
-
-vmmTest('vc-vmm run --cgroup with a group that cannot be joined fails to start, naming the directory and errno, leaving nothing', async () => {
-  const missing = join(support.version === 2 ? support.root : support.version === 1 ? support.roots.pids : '/', 'virtcontainers', name('missing'));
-  for (const detach of [true, false]) {
-    const config = guestConfig(`nojoin-${detach}`);
-    const args = ['run', '--config', '-', ...(detach ? ['--detach'] : []), '--cgroup', missing];
-    const r = spawnSync(nativeExecutable('vc-vmm'), args, { input: JSON.stringify(config), encoding: 'utf8', timeout: 30_000 });
-    assert.is(r.status, 1, `${detach ? 'detached' : 'foreground'}: ${r.stdout}${r.stderr}`);
-    assert.match(r.stderr, new RegExp(`cannot join cgroup ${missing}: .*${missing}/cgroup\\.procs.*: No such file or directory`));
-    assert.is(r.stdout, '', 'no {"pid":N}: no VMM was left running');
-    assert.not.ok(existsSync(config.controlSocket), 'no control socket');
-    assert.not.ok(existsSync(config.serialOutput), 'the VM was never built');
-  }
-  const usage = spawnSync(nativeExecutable('vc-vmm'), ['run', '--config', '-', '--cgroup'], { input: '{}', encoding: 'utf8' });
-  assert.is(usage.status, 2);
-  assert.match(usage.stderr, /unexpected argument --cgroup/);
 });
 
 test.run();

@@ -14,7 +14,7 @@
 int CapsMain(int, char**) {
   using json::Value;
   Value out = Value::object();
-  out.set("device", Value::string("/dev/kvm"));
+  out.set("device", Value::string(vmm::kvm::DevicePath()));
   const char* flavor = "none";
   for (const char* m : {"kvm_intel", "kvm_amd", "kvm_pvm"}) {
     struct stat st;

@@ -5,6 +5,7 @@
 #include <sys/mman.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 
@@ -220,7 +221,13 @@ Result<VcpuFd> VmFd::CreateVcpu(uint32_t id) {
 
 // --- Kvm ---
 
+const char* DevicePath() {
+  const char* override = std::getenv("VC_KVM_DEVICE");
+  return override != nullptr && *override != '\0' ? override : "/dev/kvm";
+}
+
 Result<Kvm> Kvm::Open(const char* path) {
+  if (path == nullptr) path = DevicePath();
   Kvm kvm;
   kvm.fd_.reset(::open(path, O_RDWR | O_CLOEXEC));
   if (!kvm.fd_.valid()) return ErrnoStatus((std::string("cannot open ") + path).c_str());

@@ -86,10 +86,15 @@ class VmFd {
   size_t vcpu_mmap_size_ = 0;
 };
 
+// The KVM device this process uses: $VC_KVM_DEVICE when set and non-empty, else /dev/kvm. The
+// override lets a test hide the device (a path that does not exist) or replace it, so every host
+// kind (real KVM, PVM, none) can be exercised on any machine; the addon's probe reads the same.
+const char* DevicePath();
+
 class Kvm {
  public:
-  // Opens the device and checks KVM_GET_API_VERSION == 12.
-  static Result<Kvm> Open(const char* path = "/dev/kvm");
+  // Opens the device (nullptr: DevicePath()) and checks KVM_GET_API_VERSION == 12.
+  static Result<Kvm> Open(const char* path = nullptr);
 
   int fd() const { return fd_.get(); }
   int CheckExtension(long cap) const;

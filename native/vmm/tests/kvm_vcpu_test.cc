@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -97,12 +98,16 @@ struct Machine {
   }
 };
 
-// Skips (passing) when this host has no usable /dev/kvm; fails when it has one and it broke.
+// These tests need KVM; scripts/test.js runs them where a usable device exists (in the nested
+// harness's L1 when this host has none), so a missing device is a failure, not a skip.
+bool KvmReachable(const char* test) {
+  if (access(DevicePath(), R_OK | W_OK) == 0) return true;
+  ::vmm::test::fail(__FILE__, __LINE__, std::string(test) + ": " + DevicePath() + " cannot be opened: " + std::strerror(errno));
+  return false;
+}
+
 bool Usable(const char* test, Machine* m, const std::vector<uint8_t>& code, uint32_t vcpus = 1) {
-  if (access("/dev/kvm", R_OK | W_OK) != 0) {
-    std::printf("SKIP %s: /dev/kvm is not available\n", test);
-    return false;
-  }
+  if (!KvmReachable(test)) return false;
   if (!m->Build(code, vcpus)) {
     ::vmm::test::fail(__FILE__, __LINE__, std::string(test) + ": " + m->error);
     return false;
@@ -188,10 +193,7 @@ VMM_TEST(kvm_vcpu_triple_fault_stops_with_registers) {
 }
 
 VMM_TEST(kvm_memory_and_capabilities) {
-  if (access("/dev/kvm", R_OK | W_OK) != 0) {
-    std::printf("SKIP kvm_memory_and_capabilities: /dev/kvm is not available\n");
-    return;
-  }
+  if (!KvmReachable("kvm_memory_and_capabilities")) return;
   auto kvm = Kvm::Open();
   CHECK(kvm.ok());
   if (!kvm.ok()) return;

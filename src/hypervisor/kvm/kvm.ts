@@ -6,7 +6,7 @@ import { readFile, rm } from 'node:fs/promises';
 import { VcError } from '../../errors.js';
 import { createPodCgroup, podCgroupPaths, removePodCgroup } from '../../host/cgroup.js';
 import { isProcessFor, signalProcess, waitForExit } from '../../host/process.js';
-import { native, nativeExecutable } from '../../native.js';
+import { native, nativeExecutable, type KvmProbe } from '../../native.js';
 import { writeFileAtomic } from '../../store/atomic.js';
 import type { PodPaths } from '../../store/paths.js';
 import type { VmmRecord } from '../../store/pod-store.js';
@@ -14,17 +14,21 @@ import type { AgentEndpoint, Hypervisor, VmSpec } from '../types.js';
 import { AGENT_VSOCK_PORT, cgroupLimits, cgroupName, vmmArgs, vmmConfig } from './config.js';
 import { controlRequest } from './control.js';
 
+/** Why pods cannot boot on the built-in VMM with this KVM probe (HYPERVISOR_UNAVAILABLE), or null. */
+export function kvmUnavailable(probe: KvmProbe): VcError | null {
+  if (probe.stockGuests) return null;
+  return new VcError(
+    'HYPERVISOR_UNAVAILABLE',
+    `hypervisor "kvm" cannot run here: ${probe.reason ?? 'KVM cannot run stock guests'}; use hypervisor "qemu" (or "auto"), which runs with TCG emulation on this host`,
+  );
+}
+
 export class KvmHypervisor implements Hypervisor {
   readonly kind = 'kvm' as const;
 
   async check(): Promise<void> {
-    const probe = native().kvmProbe();
-    if (!probe.stockGuests) {
-      throw new VcError(
-        'HYPERVISOR_UNAVAILABLE',
-        `hypervisor "kvm" cannot run here: ${probe.reason ?? 'KVM cannot run stock guests'}; use hypervisor "qemu" (or "auto"), which runs with TCG emulation on this host`,
-      );
-    }
+    const unavailable = kvmUnavailable(native().kvmProbe());
+    if (unavailable) throw unavailable;
     try {
       nativeExecutable('vc-vmm');
     } catch (err) {

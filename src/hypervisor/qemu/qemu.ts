@@ -5,7 +5,7 @@ import { access, constants, readFile, rm } from 'node:fs/promises';
 import { delimiter, join } from 'node:path';
 import { VcError } from '../../errors.js';
 import { isProcessFor, signalProcess, waitForExit } from '../../host/process.js';
-import { native } from '../../native.js';
+import { native, type KvmProbe } from '../../native.js';
 import type { PodPaths } from '../../store/paths.js';
 import type { VmmRecord } from '../../store/pod-store.js';
 import type { AgentEndpoint, Hypervisor, VmSpec } from '../types.js';
@@ -21,9 +21,12 @@ export class QemuHypervisor implements Hypervisor {
     await this.resolveBinary();
   }
 
-  /** kvm only where KVM runs stock guests; PVM's /dev/kvm cannot boot a stock kernel. */
-  accel(): QemuAccel {
-    return native().kvmProbe().stockGuests ? 'kvm' : 'tcg';
+  /**
+   * kvm only where KVM runs stock guests; PVM's /dev/kvm cannot boot a stock kernel. QEMU opens
+   * /dev/kvm itself, so a `$VC_KVM_DEVICE` naming another device means TCG.
+   */
+  accel(probe: KvmProbe = native().kvmProbe()): QemuAccel {
+    return probe.stockGuests && probe.device === '/dev/kvm' ? 'kvm' : 'tcg';
   }
 
   async start(spec: VmSpec, options: { signal?: AbortSignal } = {}): Promise<VmmRecord> {

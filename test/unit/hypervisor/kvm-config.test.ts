@@ -2,8 +2,6 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { AGENT_VSOCK_PORT, cgroupLimits, cgroupName, IMAGE_SLOTS, kvmCmdline, vmmArgs, vmmConfig } from '../../../src/hypervisor/kvm/config.js';
 import { KvmHypervisor } from '../../../src/hypervisor/kvm/kvm.js';
-import { resolveHypervisorKind } from '../../../src/hypervisor/select.js';
-import { native } from '../../../src/native.js';
 import { podPaths } from '../../../src/store/paths.js';
 import type { VmSpec } from '../../../src/hypervisor/types.js';
 
@@ -56,27 +54,6 @@ test('vc-vmm arguments: detached, logged, one --cgroup per hierarchy', () => {
 test('the agent is reached over hybrid vsock on port 1024', () => {
   assert.equal(new KvmHypervisor().agentEndpoint(podPaths('/r', 'p1')), { kind: 'hybrid-vsock', path: '/r/pods/p1/agent.sock', port: AGENT_VSOCK_PORT });
   assert.is(AGENT_VSOCK_PORT, 1024);
-});
-
-test('selection follows what this host\'s /dev/kvm can run', async () => {
-  const probe = native().kvmProbe();
-  assert.is(resolveHypervisorKind('qemu'), 'qemu');
-  assert.is(resolveHypervisorKind('auto'), probe.stockGuests ? 'kvm' : 'qemu');
-  if (probe.stockGuests) {
-    assert.is(resolveHypervisorKind('kvm'), 'kvm');
-    await new KvmHypervisor().check();
-  } else {
-    // Here (PVM, or no KVM): asking for kvm fails at once, saying why and naming the alternative.
-    for (const attempt of [() => resolveHypervisorKind('kvm'), () => new KvmHypervisor().check()]) {
-      try {
-        await attempt();
-        assert.unreachable('kvm must be refused where KVM cannot run stock guests');
-      } catch (err) {
-        assert.is((err as { code?: string }).code, 'HYPERVISOR_UNAVAILABLE');
-        assert.match((err as Error).message, /cannot run here: .+; use hypervisor "qemu"/);
-      }
-    }
-  }
 });
 
 test.run();

@@ -1,12 +1,16 @@
 // The built-in VMM in-process through the addon's Vm handle, running the freestanding test guest
-// on this host's /dev/kvm: the same core as vc-vmm, without a process per VM.
+// on this host's /dev/kvm (or in L1, where this host has none): the same core as vc-vmm, without a
+// process per VM.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { native, packageRoot } from '../../src/native.js';
 import { tscKhzFromCpuinfo } from '../../src/hypervisor/qemu/command.js';
+import { requireTestGuestHost } from '../helpers/kvm-host.js';
 import { tempDir } from '../helpers/tmp.js';
+
+requireTestGuestHost();
 
 const guest = join(packageRoot, 'build', 'Release', 'testguest', 'vctest.bzImage');
 const tsc = tscKhzFromCpuinfo(readFileSync('/proc/cpuinfo', 'utf8'));

@@ -4,26 +4,17 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawn, spawnSync } from 'node:child_process';
-import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { requireTestGuestHost } from '../helpers/kvm-host.js';
 
 const root = fileURLToPath(new URL('../../../', import.meta.url));
 const release = join(root, 'build/Release');
 const vcVmm = join(release, 'vc-vmm');
 const guests = { bzimage: join(release, 'testguest/vctest.bzImage'), pvh: join(release, 'testguest/vctest.elf') };
 
-function unusableReason(): string | null {
-  try {
-    closeSync(openSync('/dev/kvm', 'r+'));
-  } catch (err) {
-    return `cannot open /dev/kvm: ${(err as Error).message}`;
-  }
-  const caps = spawnSync(vcVmm, ['caps'], { encoding: 'utf8' });
-  if (caps.status !== 0) return `vc-vmm caps: ${caps.stdout}${caps.stderr}`.trim();
-  return null;
-}
-const unusable = existsSync(vcVmm) ? unusableReason() : null;
+requireTestGuestHost();
 
 /** utime + stime of a process (all its threads), in clock ticks. */
 function cpuTicks(pid: number): number {
@@ -69,10 +60,6 @@ async function runIdle(kernel: string, cmdline: string, idleMs: number): Promise
 
 for (const [format, kernel] of Object.entries(guests)) {
   test(`${format}: vctest=idle says ready, halts without using the CPU, and stops on SIGTERM`, async () => {
-    if (unusable) {
-      console.log(`SKIP idle/${format}: ${unusable}`);
-      return;
-    }
     assert.ok(existsSync(kernel), `${kernel} is missing; run npm run build:native`);
     const r = await runIdle(kernel, 'vctest=idle', 500);
     assert.match(r.serial, /^vctest idle\nready\n$/, r.serial);
@@ -85,10 +72,6 @@ for (const [format, kernel] of Object.entries(guests)) {
 }
 
 test('vctest=idle elsewhere on the command line spins in user mode instead (and still stops)', async () => {
-  if (unusable) {
-    console.log(`SKIP idle/user-mode: ${unusable}`);
-    return;
-  }
   const r = await runIdle(guests.bzimage, 'tsc_khz=1 vctest=idle', 300);
   assert.match(r.serial, /^vctest idle boot=bzimage\nready\n$/, r.serial);
   assert.ok(r.ticksWhileIdle > 5, `expected a spinning vCPU, got ${r.ticksWhileIdle} ticks`);
