@@ -74,13 +74,20 @@ console.log(`\n${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipp
 process.exit(failed === 0 && files.length + nestedFiles.length > 0 ? 0 : 1);
 
 function num(text, re) { const m = re.exec(text); return m ? Number(m[1]) : undefined; }
+// A file that hangs is killed (and counted as a failure, since uvu never printed its summary)
+// rather than holding up the rest of the run; the slowest files take ≈ 3 min here (in L1 too).
+const FILE_TIMEOUT_MS = Number(process.env.VC_TEST_FILE_TIMEOUT_MS) || 8 * 60 * 1000;
 function run(file) {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [file], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NO_COLOR: '1' } });
     let out = '';
+    const timer = setTimeout(() => {
+      console.log(`\n# ${relative(join(root, 'dist'), file)}: still running after ${FILE_TIMEOUT_MS / 1000} s — killed`);
+      child.kill('SIGKILL');
+    }, FILE_TIMEOUT_MS);
     child.stdout.on('data', (d) => { out += d; process.stdout.write(d); });
     child.stderr.on('data', (d) => { process.stderr.write(d); });
-    child.on('close', (code) => resolve({ code, out }));
+    child.on('close', (code) => { clearTimeout(timer); resolve({ code, out }); });
   });
 }
 
