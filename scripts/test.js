@@ -21,6 +21,9 @@ if (inside) filters = filters.slice(1);
 const kvmInside = inside && filters[0] === '--with-kvm';
 if (kvmInside) filters = filters.slice(1);
 const where = process.env.VC_NESTED_L1 === '1' ? 'L1' : 'L0';
+// A file that hangs is killed (and counted as a failure, since uvu never printed its summary)
+// rather than holding up the rest of the run; the slowest files take ≈ 3 min here (in L1 too).
+const FILE_TIMEOUT_MS = Number(process.env.VC_TEST_FILE_TIMEOUT_MS) || 8 * 60 * 1000;
 
 // In L1 the tree is the host's, read-only, and already built by the host's run.
 if (process.env.VC_NESTED_L1 !== '1') {
@@ -74,9 +77,6 @@ console.log(`\n${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipp
 process.exit(failed === 0 && files.length + nestedFiles.length > 0 ? 0 : 1);
 
 function num(text, re) { const m = re.exec(text); return m ? Number(m[1]) : undefined; }
-// A file that hangs is killed (and counted as a failure, since uvu never printed its summary)
-// rather than holding up the rest of the run; the slowest files take ≈ 3 min here (in L1 too).
-const FILE_TIMEOUT_MS = Number(process.env.VC_TEST_FILE_TIMEOUT_MS) || 8 * 60 * 1000;
 function run(file) {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [file], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NO_COLOR: '1' } });
