@@ -10,7 +10,7 @@
 // line; its counts are added to ours. Each file's heading says where it ran: [L0] or [L1].
 // With no filter everything runs; `nested` runs the nested phase only.
 import { spawnSync, spawn } from 'node:child_process';
-import { readdirSync, statSync, existsSync } from 'node:fs';
+import { readdirSync, rmSync, statSync, existsSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -27,6 +27,8 @@ const FILE_TIMEOUT_MS = Number(process.env.VC_TEST_FILE_TIMEOUT_MS) || 8 * 60 * 
 
 // In L1 the tree is the host's, read-only, and already built by the host's run.
 if (process.env.VC_NESTED_L1 !== '1') {
+  // Compiled tests of files since moved or deleted must not run: dist/test is rebuilt whole.
+  rmSync(join(root, 'dist/test'), { recursive: true, force: true });
   const tsc = spawnSync(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.json'], { cwd: root, stdio: 'inherit' });
   if (tsc.status !== 0) { console.log('0 passed, 1 failed'); process.exit(1); }
 }

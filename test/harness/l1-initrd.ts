@@ -53,7 +53,12 @@ die() {
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
-while read -r m; do insmod "$m" > /dev/console 2>&1 || say "insmod $m failed"; done < /etc/vc-modules
+# kvm.ko without the NX-hugepage mitigation (AMD is not affected): its per-VM recovery thread
+# locked up L1 for minutes under host load (soft lockup in kvm-nx-lpage-recovery); never starts it.
+while read -r m; do
+  case "$m" in */kvm.ko) p=nx_huge_pages=never;; *) p=;; esac
+  insmod "$m" $p > /dev/console 2>&1 || say "insmod $m $p failed"
+done < /etc/vc-modules
 hostname vc-l1
 ctl=
 for a in $(cat /proc/cmdline); do case "$a" in vc_ctl=*) ctl="\${a#vc_ctl=}";; esac; done
