@@ -5,7 +5,7 @@ import { VcError } from '../errors.js';
 import { resolveKernel } from '../guest/kernel.js';
 import { buildInitrd } from '../guest/initrd.js';
 import { hypervisorFor, resolveHypervisorKind } from '../hypervisor/select.js';
-import type { Hypervisor, VmSpec } from '../hypervisor/types.js';
+import { endpointSockets, type Hypervisor, type VmSpec } from '../hypervisor/types.js';
 import { nativeExecutable } from '../native.js';
 import { withLock } from '../store/lock.js';
 import type { PodRecord, PodStore } from '../store/pod-store.js';
@@ -24,11 +24,13 @@ const UNIX_SOCKET_PATH_MAX = 107;
 export async function createPod(input: PodConfigInput, options: CallOptions = {}): Promise<PodStatus> {
   const config = parsePodConfig(input);
   const store = storeFor(options);
-  const longest = store.paths(config.id).agentSocket;
+  const kind = resolveHypervisorKind(config.hypervisor);
+  const paths = store.paths(config.id);
+  const sockets = [paths.qmpSocket, paths.controlSocket, ...endpointSockets(hypervisorFor(kind).agentEndpoint(paths))];
+  const longest = sockets.reduce((a, b) => (Buffer.byteLength(b) > Buffer.byteLength(a) ? b : a));
   if (Buffer.byteLength(longest) > UNIX_SOCKET_PATH_MAX) {
     throw new VcError('INVALID_CONFIG', `root: ${JSON.stringify(store.root)} is too long: socket path ${longest} exceeds ${UNIX_SOCKET_PATH_MAX} bytes`);
   }
-  const kind = resolveHypervisorKind(config.hypervisor);
   await hypervisorFor(kind).check();
 
   // The slow, cached steps come before anything is written for the pod, so a failure leaves nothing.
