@@ -44,7 +44,11 @@ export interface Hypervisor {
   check(): Promise<void>;
   /** Starts the VM detached from the caller; resolves once the VMM process is up. */
   start(spec: VmSpec, options?: { signal?: AbortSignal }): Promise<VmmRecord>;
-  agentEndpoint(paths: PodPaths): AgentEndpoint;
+  /**
+   * Where the agent of the VM recorded in `vmm` answers. Without `vmm`: the widest endpoint this
+   * hypervisor may give a pod (every socket path it could use, for checks of path lengths).
+   */
+  agentEndpoint(paths: PodPaths, vmm?: VmmRecord): AgentEndpoint;
   /** True while the VMM process recorded in `vmm` is alive and is still this pod's VMM. */
   isRunning(vmm: VmmRecord, paths: PodPaths): Promise<boolean>;
   /** What the VMM says of its VM ('running', 'paused', …), or null when it cannot be asked. */

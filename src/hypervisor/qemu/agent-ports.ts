@@ -6,12 +6,21 @@ import type { PodPaths } from '../../store/paths.js';
 import type { LeasedPortEndpoint } from '../types.js';
 
 /**
- * How many host clients can talk to a QEMU pod's agent at once; the next one waits for a port.
- * 16 covers a runtime's attach streams plus its probes and execs; more costs guest memory (the
- * guest driver fills each port's receive queue with pages) and boot work for ports that sit
- * idle. docs/agent-protocol.md has the measurements.
+ * The most host clients that can talk to a QEMU pod's agent at once; the next one waits for a
+ * port. 16 serves a runtime's attach streams plus its probes and execs (each enterPod, each
+ * virtc call holds a connection while it runs). Ports are not free: the guest driver fills each
+ * port's receive queue with 1024 page-sized buffers when the port appears, ≈ 4 MiB of guest
+ * kernel memory per port whether it is used or not (measured: docs/agent-protocol.md).
  */
 export const QEMU_AGENT_PORTS = 16;
+/** Guest RAM per agent port: the ports' buffers take at most 1/8 of the guest's memory. */
+export const MIB_PER_AGENT_PORT = 32;
+export const MIN_AGENT_PORTS = 4;
+
+/** One port per 32 MiB of guest RAM, 4 to 16: 16 from 512 MiB (the default pod) up. */
+export function agentPortCount(memoryMiB: number): number {
+  return Math.max(MIN_AGENT_PORTS, Math.min(QEMU_AGENT_PORTS, Math.floor(memoryMiB / MIB_PER_AGENT_PORT)));
+}
 
 export interface QemuAgentPort extends LeasedPortEndpoint {
   /** The virtio-serial port name the guest agent looks for: `agent.<index>`. */
@@ -21,7 +30,7 @@ export interface QemuAgentPort extends LeasedPortEndpoint {
 }
 
 /** Ports 0 … count-1 of the pod in `paths.dir`: `agent.N.sock` (QEMU's end) and `agent.N.lease`. */
-export function qemuAgentPorts(paths: PodPaths, count = QEMU_AGENT_PORTS): QemuAgentPort[] {
+export function qemuAgentPorts(paths: PodPaths, count: number): QemuAgentPort[] {
   if (!Number.isInteger(count) || count < 1 || count > MAX_AGENT_PORTS) {
     throw new RangeError(`agent port count ${JSON.stringify(count)} must be a whole number from 1 to ${MAX_AGENT_PORTS}`);
   }

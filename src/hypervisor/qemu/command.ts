@@ -1,6 +1,6 @@
 // The qemu-system-x86_64 command line for a pod, as a pure function so it can be unit-tested.
 import type { VmSpec } from '../types.js';
-import { qemuAgentPorts, QEMU_AGENT_PORTS } from './agent-ports.js';
+import { agentPortCount, qemuAgentPorts } from './agent-ports.js';
 
 export type QemuAccel = 'kvm' | 'tcg';
 
@@ -9,7 +9,7 @@ export type QemuAccel = 'kvm' | 'tcg';
  * it against the emulated PIT and then hangs before /init (7 of 10 boots here); telling it the rate
  * skips that calibration.
  */
-export function qemuArgs(spec: VmSpec, accel: QemuAccel, hostTscKhz?: number, agentPorts = QEMU_AGENT_PORTS): string[] {
+export function qemuArgs(spec: VmSpec, accel: QemuAccel, hostTscKhz?: number, agentPorts = agentPortCount(spec.memoryMiB)): string[] {
   const { paths } = spec;
   const ports = qemuAgentPorts(paths, agentPorts);
   // reboot=t: a guest reboot (or panic=-1) triple-faults, which -no-reboot turns into QEMU's exit.

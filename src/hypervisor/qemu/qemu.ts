@@ -10,7 +10,7 @@ import { native, type KvmProbe } from '../../native.js';
 import type { PodPaths } from '../../store/paths.js';
 import type { VmmRecord } from '../../store/pod-store.js';
 import type { AgentEndpoint, Hypervisor, VmSpec } from '../types.js';
-import { qemuAgentPorts } from './agent-ports.js';
+import { agentPortCount, qemuAgentPorts, QEMU_AGENT_PORTS } from './agent-ports.js';
 import { qemuArgs, tscKhzFromCpuinfo, type QemuAccel } from './command.js';
 import { QmpClient } from './qmp.js';
 
@@ -48,7 +48,7 @@ export class QemuHypervisor implements Hypervisor {
       });
       const pid = Number((await readFile(spec.paths.pidFile, 'utf8')).trim());
       if (!Number.isInteger(pid) || pid <= 0) throw new VcError('HYPERVISOR_FAILED', `qemu wrote no usable pid to ${spec.paths.pidFile}`);
-      return { pid, accel, startedAt: new Date().toISOString() };
+      return { pid, accel, startedAt: new Date().toISOString(), agentPorts: agentPortCount(spec.memoryMiB) };
     } catch (err) {
       await this.killFromPidFile(spec.paths);
       await this.cleanup(spec.paths);
@@ -56,8 +56,9 @@ export class QemuHypervisor implements Hypervisor {
     }
   }
 
-  agentEndpoint(paths: PodPaths): AgentEndpoint {
-    return { kind: 'leased-ports', ports: qemuAgentPorts(paths).map(({ socket, lease }) => ({ socket, lease })) };
+  agentEndpoint(paths: PodPaths, vmm?: VmmRecord): AgentEndpoint {
+    const ports = qemuAgentPorts(paths, vmm?.agentPorts ?? QEMU_AGENT_PORTS);
+    return { kind: 'leased-ports', ports: ports.map(({ socket, lease }) => ({ socket, lease })) };
   }
 
   async isRunning(vmm: VmmRecord, paths: PodPaths): Promise<boolean> {
@@ -155,7 +156,7 @@ export class QemuHypervisor implements Hypervisor {
    * under the same name would let a second client take that port meanwhile.
    */
   async cleanup(paths: PodPaths): Promise<void> {
-    const sockets = qemuAgentPorts(paths).map((port) => port.socket);
+    const sockets = qemuAgentPorts(paths, QEMU_AGENT_PORTS).map((port) => port.socket);
     // agent.sock: the single port of pods started before the channel had several.
     await Promise.all([paths.qmpSocket, paths.agentSocket, paths.pidFile, ...sockets].map((p) => rm(p, { force: true })));
   }

@@ -1,7 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { qemuArgs, tscKhzFromCpuinfo } from '../../../src/hypervisor/qemu/command.js';
-import { MAX_AGENT_PORTS, QEMU_AGENT_PORTS, qemuAgentPorts } from '../../../src/hypervisor/qemu/agent-ports.js';
+import { agentPortCount, MAX_AGENT_PORTS, QEMU_AGENT_PORTS, qemuAgentPorts } from '../../../src/hypervisor/qemu/agent-ports.js';
 import { QemuHypervisor } from '../../../src/hypervisor/qemu/qemu.js';
 import { podPaths } from '../../../src/store/paths.js';
 import type { VmSpec } from '../../../src/hypervisor/types.js';
@@ -41,7 +41,7 @@ test('resources, boot files, and every socket live in the pod directory', () => 
 });
 
 test('the agent gets 16 virtio-serial ports agent.0 … agent.15, each on its own socket chardev in the pod directory', () => {
-  const args = qemuArgs(spec, 'tcg');
+  const args = qemuArgs({ ...spec, memoryMiB: 512 }, 'tcg');
   assert.is(QEMU_AGENT_PORTS, 16);
   const chardevs = valueAfter(args, '-chardev').filter((c) => c.startsWith('socket,'));
   const ports = valueAfter(args, '-device').filter((d) => d.startsWith('virtserialport,'));
@@ -55,6 +55,13 @@ test('the agent gets 16 virtio-serial ports agent.0 … agent.15, each on its ow
   assert.ok(valueAfter(args, '-chardev').includes('file,id=console,path=/r/pods/p1/console.log'));
 });
 
+test('smaller pods get fewer ports: one per 32 MiB of guest RAM, 4 to 16', () => {
+  assert.equal([128, 256, 384, 511, 512, 4096].map(agentPortCount), [4, 8, 12, 15, 16, 16]);
+  const args = qemuArgs(spec, 'tcg'); // 384 MiB
+  assert.is(valueAfter(args, '-device').filter((d) => d.startsWith('virtserialport,')).length, 12);
+  assert.ok(valueAfter(args, '-device').includes('virtio-serial-device,max_ports=13'));
+});
+
 test('the port count can be set (1 … 510) and anything else is refused naming the value', () => {
   const one = qemuArgs(spec, 'tcg', undefined, 1);
   assert.equal(valueAfter(one, '-device').filter((d) => d.startsWith('virtserialport,')), ['virtserialport,chardev=agent0,name=agent.0']);
@@ -65,12 +72,17 @@ test('the port count can be set (1 … 510) and anything else is refused naming 
   }
 });
 
-test('the QEMU agent endpoint is the 16 port sockets with their lease files', () => {
-  const endpoint = new QemuHypervisor().agentEndpoint(podPaths('/r', 'p1'));
-  assert.is(endpoint.kind, 'leased-ports');
-  if (endpoint.kind !== 'leased-ports') return;
-  assert.is(endpoint.ports.length, 16);
-  assert.equal(endpoint.ports[3], { socket: '/r/pods/p1/agent.3.sock', lease: '/r/pods/p1/agent.3.lease' });
+test('the QEMU agent endpoint is the recorded number of port sockets with their lease files', () => {
+  const qemu = new QemuHypervisor();
+  const paths = podPaths('/r', 'p1');
+  const ports = (vmm?: { agentPorts: number }) => {
+    const endpoint = qemu.agentEndpoint(paths, vmm && { pid: 1, startedAt: '', ...vmm });
+    assert.is(endpoint.kind, 'leased-ports');
+    return endpoint.kind === 'leased-ports' ? endpoint.ports : [];
+  };
+  assert.is(ports({ agentPorts: 4 }).length, 4);
+  assert.equal(ports({ agentPorts: 4 })[3], { socket: '/r/pods/p1/agent.3.sock', lease: '/r/pods/p1/agent.3.lease' });
+  assert.is(ports().length, 16, 'without a VM record: the widest endpoint (path length checks)');
 });
 
 test('tcg boots are told the host TSC rate; kvm boots are not', () => {
