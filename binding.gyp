@@ -27,6 +27,7 @@
         "native/agent/pid1.cc",
         "native/agent/event_loop.cc",
         "native/agent/channel.cc",
+        "native/agent/serial_ports.cc",
         "native/agent/requests.cc",
         "native/agent/process.cc",
         "native/agent/spawn.cc",

@@ -5,8 +5,10 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -28,14 +30,25 @@ struct Listener {
   const char* kind;  // "vsock" or "unix", for logs
 };
 
-// The virtio-serial port. Unlike sockets there is one fd for the VM's lifetime; a Connection
-// exists only while the host side is open (no POLLHUP), so each host session starts clean.
+// One virtio-serial port of the agent channel (its virtio-ports name is `agent` or `agent.<N>`).
+// Unlike sockets there is one fd for the VM's lifetime; a Connection exists only while the host
+// side is open (no POLLHUP), so each host session starts clean. Each port is an independent
+// channel: sessions on one port never touch another port's.
 struct SerialPort {
   int fd = -1;
   uint64_t conn = 0;  // id of the current Connection, 0 while no host is connected
-  std::string dev;
-  bool scanning = false;  // still looking for the port in /sys/class/virtio-ports
-  int64_t scan_deadline_ms = 0;
+  std::string dev;    // /dev/vportNpM
+  std::string name;   // its virtio-ports name, also the Connection kind in logs
+};
+
+// Every agent port found so far, and the scan of /sys/class/virtio-ports that finds them as the
+// kernel adds them (a multiport device announces its ports one by one after the driver loads).
+struct SerialPorts {
+  // A deque: ports are only ever appended, and Connections keep pointers to their names.
+  std::deque<SerialPort> ports;
+  std::set<std::string> seen;  // virtio-ports entries opened already or not agent ports
+  bool scanning = false;
+  int64_t scan_deadline_ms = 0;  // fast scanning until then (ports expected), slow afterwards
   int64_t next_scan_ms = 0;
 };
 
@@ -49,7 +62,7 @@ struct Agent {
   bool socket_channel_up = false;
 
   std::vector<Listener> listeners;
-  SerialPort serial;
+  SerialPorts serial;
   std::map<uint64_t, std::unique_ptr<Connection>> conns;
   uint64_t next_conn_id = 1;
 

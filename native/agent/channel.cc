@@ -17,6 +17,7 @@
 #include "log.h"
 #include "protocol.h"
 #include "requests.h"
+#include "serial_ports.h"
 
 // --- OutBuffer -------------------------------------------------------------------------------
 
@@ -90,7 +91,7 @@ void conn_protocol_error(Agent& a, Connection& c, const std::string& why) {
 
 static void conn_lost(Agent& a, Connection& c, const char* why) {
   if (c.serial) {
-    serial_host_gone(a);
+    serial_host_gone(a, c.port);
   } else {
     conn_drop(a, c, why);
   }
@@ -98,7 +99,7 @@ static void conn_lost(Agent& a, Connection& c, const char* why) {
 
 // --- virtio-serial sessions --------------------------------------------------------------------
 //
-// The port is one byte stream for the VM's lifetime; host sessions follow each other on it. The
+// Each agent port is one byte stream for the VM's lifetime; host sessions follow each other on it. The
 // host's close (POLLHUP) is only a level the agent samples, and the next host can connect and
 // send its `hello` before the agent has seen the previous one go (or without the agent ever
 // seeing it, when the close and the reconnect fall between two polls). So bytes are never thrown
@@ -116,12 +117,11 @@ static bool is_hello(const proto::Frame& frame) {
 
 static void conn_process_input(Agent& a, Connection& c);
 
-// Ends the session of `old` and starts the next one with `input` (its bytes from a `hello` on).
+// Ends the session of `old` and starts the next one on the same port with `input` (its bytes
+// from a `hello` on).
 static void serial_new_session(Agent& a, Connection& old, std::string input) {
   conn_drop(a, old, "a new session began");
-  Connection& c = conn_add(a, a.serial.fd, true, "virtio-serial");
-  a.serial.conn = c.id;
-  logf("host connected on %s", a.serial.dev.c_str());
+  Connection& c = serial_conn_add(a, old.port);
   c.rbuf = std::move(input);
   conn_process_input(a, c);
 }
@@ -355,108 +355,25 @@ void listener_accept(Agent& a, int fd, const char* kind) {
 
 // --- virtio-serial ---------------------------------------------------------------------------
 
-static bool read_small_file(const std::string& path, std::string* out) {
-  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return false;
-  char buf[256];
-  ssize_t n = read(fd, buf, sizeof buf);
-  close(fd);
-  if (n < 0) return false;
-  out->assign(buf, static_cast<size_t>(n));
-  return true;
-}
-
-int serial_open(const char* port_name, std::string* dev) {
-  const char* kClass = "/sys/class/virtio-ports";
-  DIR* d = opendir(kClass);
-  if (!d) return -1;
-  int fd = -1;
-  while (dirent* e = readdir(d)) {
-    if (e->d_name[0] == '.') continue;
-    std::string name;
-    if (!read_small_file(std::string(kClass) + "/" + e->d_name + "/name", &name)) continue;
-    while (!name.empty() && (name.back() == '\n' || name.back() == '\0')) name.pop_back();
-    if (name != port_name) continue;
-    std::string path = std::string("/dev/") + e->d_name;
-    fd = open(path.c_str(), O_RDWR | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
-    if (fd >= 0) *dev = path;  // else devtmpfs has not created the node yet: next scan
-    break;
-  }
-  closedir(d);
-  return fd;
-}
-
-// The port reports POLLHUP exactly while the host side is closed (and then poll never blocks,
-// which is why the fd stays out of the main poll set until the host is there).
-static bool serial_host_connected(int fd) {
-  pollfd p{fd, POLLIN, 0};
-  if (poll(&p, 1, 0) < 0) return false;
-  return !(p.revents & POLLHUP);
-}
-
-void serial_host_gone(Agent& a) {
+void serial_host_gone(Agent& a, size_t port) {
+  SerialPort& s = a.serial.ports[port];
   // Whole frames the host sent before closing still count, as a socket's data before EOF does
   // (say, a `shutdown` or an end of stdin); their responses are never written, since nobody is
   // there to read them. read() hands them out, then returns 0 while the host stays away (the
   // partial frame at the end goes with the session), or fails with EAGAIN once a host is back.
   // Bytes of that next session may be among those read here: a `hello` among them starts it (see
   // conn_process_input), and what comes after stays in the port for it.
-  uint64_t gone = a.serial.conn;
+  uint64_t gone = s.conn;
   static char buf[64 * 1024];
   for (int i = 0; i < 1024; i++) {  // a bound for safety only
-    Connection* c = conn_find(a, a.serial.conn);
+    Connection* c = conn_find(a, s.conn);
     if (!c) break;
     ssize_t n = read(c->fd, buf, sizeof buf);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) break;
     conn_input(a, *c, buf, static_cast<size_t>(n));
   }
-  if (a.serial.conn != gone) return;  // the next session has begun already
+  if (s.conn != gone) return;  // the next session has begun already
   if (Connection* c = conn_find(a, gone)) conn_drop(a, *c, "port closed");
-  a.serial.conn = 0;
-}
-
-static void log_ready_once(Agent& a) {
-  if (a.ready_logged) return;
-  a.ready_logged = true;
-  logf("ready");
-}
-
-void serial_update(Agent& a) {
-  SerialPort& s = a.serial;
-  if (s.fd < 0 && s.scanning) {
-    int64_t now = monotonic_ms();
-    if (now >= s.next_scan_ms) {
-      s.fd = serial_open("agent", &s.dev);
-      if (s.fd >= 0) {
-        s.scanning = false;
-        logf("using virtio-serial port %s", s.dev.c_str());
-        log_ready_once(a);
-      } else if (now >= s.scan_deadline_ms) {
-        if (a.socket_channel_up) {
-          s.scanning = false;  // vsock serves; no serial port in this VM
-        } else if (s.next_scan_ms <= s.scan_deadline_ms) {
-          logf("no virtio-serial port named agent after 10 s and no vsock; still looking");
-        }
-      }
-      // Fast polling while the port is expected (module just loaded), slow afterwards.
-      s.next_scan_ms = now + (now < s.scan_deadline_ms ? 20 : 1000);
-    }
-  }
-  if (a.socket_channel_up) log_ready_once(a);
-  if (s.fd >= 0 && s.conn == 0 && serial_host_connected(s.fd)) {
-    Connection& c = conn_add(a, s.fd, true, "virtio-serial");
-    s.conn = c.id;
-    logf("host connected on %s", s.dev.c_str());
-  }
-}
-
-int serial_poll_timeout(const Agent& a) {
-  const SerialPort& s = a.serial;
-  if (s.fd >= 0 && s.conn == 0) return 20;  // host absent: check for it every 20 ms
-  if (s.fd < 0 && s.scanning) {
-    int64_t left = s.next_scan_ms - monotonic_ms();
-    return left < 0 ? 0 : static_cast<int>(left);
-  }
-  return -1;
+  s.conn = 0;
 }

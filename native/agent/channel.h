@@ -1,5 +1,5 @@
-// Connections to the host: framing on a byte stream, write buffering, the virtio-serial port's
-// host sessions, and the vsock / Unix listeners.
+// Connections to the host: framing on a byte stream, write buffering, the host sessions on a
+// virtio-serial port, and the vsock / Unix listeners. Finding the ports: serial_ports.h.
 #pragma once
 
 #include <cstddef>
@@ -33,6 +33,7 @@ struct Connection {
   uint64_t id = 0;
   int fd = -1;
   bool serial = false;      // fd belongs to the SerialPort and outlives this connection
+  size_t port = 0;          // serial: index of that port in Agent::serial.ports
   const char* kind = "";    // for logs
   bool hello = false;       // `hello` answered; other requests allowed
   bool dead = false;        // dropped; erased (and closed) by conns_reap_dead()
@@ -63,16 +64,8 @@ void listener_accept(Agent& a, int fd, const char* kind);
 // listen itself succeeds as soon as AF_VSOCK exists, device or not).
 bool vsock_device_present();
 
-// Finds /dev/<entry> for the /sys/class/virtio-ports/<entry> whose name is port_name and opens it;
-// -1 while it does not exist (yet).
-int serial_open(const char* port_name, std::string* dev);
-// Called every loop iteration: scans for the port while needed and starts a host session when
-// the host side has been opened.
-void serial_update(Agent& a);
-// The host closed its side: handle the whole frames it left, then drop the session, unless the
-// next session's `hello` came among them. Nothing read from the port is discarded unparsed: a
-// `hello` on the port always starts a new session (the host may be back before the agent notices
-// it was away, or the agent may never see it away).
-void serial_host_gone(Agent& a);
-// How long the loop may sleep as far as the serial port is concerned (-1 = indefinitely).
-int serial_poll_timeout(const Agent& a);
+// The host closed its side of serial port `port`: handle the whole frames it left, then drop the
+// session, unless the next session's `hello` came among them. Nothing read from the port is
+// discarded unparsed: a `hello` on the port always starts a new session (the host may be back
+// before the agent notices it was away, or the agent may never see it away).
+void serial_host_gone(Agent& a, size_t port);

@@ -12,6 +12,7 @@
 
 #include "agent.h"
 #include "log.h"
+#include "serial_ports.h"
 
 int64_t monotonic_ms() {
   timespec ts;
@@ -118,9 +119,9 @@ void run_event_loop(Agent& a) {
         case Source::kConn: {
           Connection* c = conn_find(a, s.key);
           if (!c) break;
-          // virtio-serial: POLLHUP means the host closed its side.
+          // virtio-serial: POLLHUP means the host closed its side of this port.
           if (c->serial && (re & POLLHUP)) {
-            serial_host_gone(a);
+            serial_host_gone(a, c->port);
             break;
           }
           if (re & (POLLIN | POLLHUP | POLLERR)) conn_on_readable(a, *c);

@@ -7,7 +7,8 @@
  * - `AGENT_CLOSED`           the connection went away (or was closed) before the answer arrived
  * - `AGENT_TIMEOUT`          a deadline passed
  * - `AGENT_ABORTED`          the caller's AbortSignal fired (`cause` is the signal's reason)
- * - `AGENT_BUSY`             no free request id, or a process is already attached to this client
+ * - `AGENT_BUSY`             no free request id, a process is already attached to this client, or
+ *                            every agent port stayed leased by other clients until the deadline
  * - `AGENT_CONNECT_FAILED`   the socket could not be opened or the hybrid-vsock handshake was refused
  * - `AGENT_VERSION_MISMATCH` the agent answered `hello` with a version this client does not speak
  * - `AGENT_INVALID_ARGUMENT` the caller passed something that cannot be sent (names the field)

@@ -27,7 +27,7 @@ export async function runningPod(store: PodStore, podId: string): Promise<Runnin
 }
 
 export function openAgent(pod: RunningPod, signal?: AbortSignal): Promise<AgentClient> {
-  return connectAgent(pod.hypervisor.agentEndpoint(pod.paths), { timeoutMs: 30_000, signal });
+  return connectAgent(pod.hypervisor.agentEndpoint(pod.paths, pod.record.vmm), { timeoutMs: 30_000, signal });
 }
 
 /** Runs `body` with a fresh agent connection that is closed afterwards. */

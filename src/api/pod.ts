@@ -5,10 +5,10 @@ import { VcError } from '../errors.js';
 import { resolveKernel } from '../guest/kernel.js';
 import { buildInitrd } from '../guest/initrd.js';
 import { hypervisorFor, resolveHypervisorKind } from '../hypervisor/select.js';
-import type { Hypervisor, VmSpec } from '../hypervisor/types.js';
+import { endpointSockets, type Hypervisor, type VmSpec } from '../hypervisor/types.js';
 import { nativeExecutable } from '../native.js';
 import { withLock } from '../store/lock.js';
-import type { PodRecord, PodStore } from '../store/pod-store.js';
+import type { PodRecord, PodStore, VmmRecord } from '../store/pod-store.js';
 import { connectAgent } from './agent-link.js';
 import { parsePodConfig, type PodConfigInput } from './config.js';
 import { storeFor, type CallOptions } from './context.js';
@@ -24,11 +24,13 @@ const UNIX_SOCKET_PATH_MAX = 107;
 export async function createPod(input: PodConfigInput, options: CallOptions = {}): Promise<PodStatus> {
   const config = parsePodConfig(input);
   const store = storeFor(options);
-  const longest = store.paths(config.id).agentSocket;
+  const kind = resolveHypervisorKind(config.hypervisor);
+  const paths = store.paths(config.id);
+  const sockets = [paths.qmpSocket, paths.controlSocket, ...endpointSockets(hypervisorFor(kind).agentEndpoint(paths))];
+  const longest = sockets.reduce((a, b) => (Buffer.byteLength(b) > Buffer.byteLength(a) ? b : a));
   if (Buffer.byteLength(longest) > UNIX_SOCKET_PATH_MAX) {
     throw new VcError('INVALID_CONFIG', `root: ${JSON.stringify(store.root)} is too long: socket path ${longest} exceeds ${UNIX_SOCKET_PATH_MAX} bytes`);
   }
-  const kind = resolveHypervisorKind(config.hypervisor);
   await hypervisorFor(kind).check();
 
   // The slow, cached steps come before anything is written for the pod, so a failure leaves nothing.
@@ -130,7 +132,7 @@ export async function stopPod(id: string, options: StopOptions = {}): Promise<Po
     const hypervisor = hypervisorFor(record.hypervisor);
     const paths = store.paths(id);
     if (record.vmm) {
-      if (record.state === 'running') await askGuestToPowerOff(hypervisor, paths, options);
+      if (record.state === 'running') await askGuestToPowerOff(hypervisor, paths, record.vmm, options);
       await hypervisor.stop(record.vmm, paths, { timeoutMs: options.timeoutMs ?? 3000 });
     }
     await hypervisor.cleanup(paths, record.vmm);
@@ -201,7 +203,7 @@ async function waitForAgent(hypervisor: Hypervisor, spec: VmSpec, vmm: PodRecord
   }, 250);
   const signal = options.signal ? AbortSignal.any([options.signal, vmmGone.signal]) : vmmGone.signal;
   try {
-    const agent = await connectWhenListening(hypervisor, spec, timeoutMs, signal);
+    const agent = await connectWhenListening(hypervisor, spec, vmm, timeoutMs, signal);
     agent.close();
     options.onProgress?.(`pod ${spec.id} is ready`);
   } catch (err) {
@@ -216,11 +218,11 @@ async function waitForAgent(hypervisor: Hypervisor, spec: VmSpec, vmm: PodRecord
  * QEMU's virtio-serial socket accepts at once and the hello waits for the guest; a hybrid vsock
  * connection is refused (closed) until the agent listens, so a refusal during boot means "again".
  */
-async function connectWhenListening(hypervisor: Hypervisor, spec: VmSpec, timeoutMs: number, signal: AbortSignal) {
+async function connectWhenListening(hypervisor: Hypervisor, spec: VmSpec, vmm: VmmRecord, timeoutMs: number, signal: AbortSignal) {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     try {
-      return await connectAgent(hypervisor.agentEndpoint(spec.paths), { timeoutMs: Math.max(1, deadline - Date.now()), signal });
+      return await connectAgent(hypervisor.agentEndpoint(spec.paths, vmm), { timeoutMs: Math.max(1, deadline - Date.now()), signal });
     } catch (err) {
       const refused = (err as { code?: string }).code === 'AGENT_CONNECT_FAILED';
       if (!refused || signal.aborted || Date.now() + RECONNECT_DELAY_MS >= deadline) throw err;
@@ -231,9 +233,9 @@ async function connectWhenListening(hypervisor: Hypervisor, spec: VmSpec, timeou
 
 const RECONNECT_DELAY_MS = 25;
 
-async function askGuestToPowerOff(hypervisor: Hypervisor, paths: ReturnType<PodStore['paths']>, options: StopOptions): Promise<void> {
+async function askGuestToPowerOff(hypervisor: Hypervisor, paths: ReturnType<PodStore['paths']>, vmm: VmmRecord, options: StopOptions): Promise<void> {
   try {
-    const agent = await connectAgent(hypervisor.agentEndpoint(paths), { timeoutMs: 2000, signal: options.signal });
+    const agent = await connectAgent(hypervisor.agentEndpoint(paths, vmm), { timeoutMs: 2000, signal: options.signal });
     try {
       await agent.shutdown();
     } finally {

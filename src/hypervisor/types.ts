@@ -5,10 +5,28 @@ import type { VmmRecord } from '../store/pod-store.js';
 
 export type HypervisorKind = 'qemu' | 'kvm';
 
-/** Where the host reaches the guest agent. */
+/** One agent port whose host end serves one client at a time; `lease` says who holds it. */
+export interface LeasedPortEndpoint {
+  /** The Unix socket of the port's host end (QEMU: the socket chardev of virtio-serial port agent.N). */
+  socket: string;
+  /** The file a client flocks (exclusive, non-blocking) for as long as it uses `socket`. */
+  lease: string;
+}
+
+/**
+ * Where the host reaches the guest agent: one socket that takes any number of clients (`unix`,
+ * `hybrid-vsock`), or a set of ports each serving one client, shared out by lease files
+ * (`leased-ports`, QEMU's virtio-serial; docs/agent-protocol.md "Transport").
+ */
 export type AgentEndpoint =
   | { kind: 'unix'; path: string }
-  | { kind: 'hybrid-vsock'; path: string; port: number };
+  | { kind: 'hybrid-vsock'; path: string; port: number }
+  | { kind: 'leased-ports'; ports: readonly LeasedPortEndpoint[] };
+
+/** Every Unix socket path a client may connect to for `endpoint`. */
+export function endpointSockets(endpoint: AgentEndpoint): string[] {
+  return endpoint.kind === 'leased-ports' ? endpoint.ports.map((p) => p.socket) : [endpoint.path];
+}
 
 export interface VmSpec {
   id: string;
@@ -26,7 +44,11 @@ export interface Hypervisor {
   check(): Promise<void>;
   /** Starts the VM detached from the caller; resolves once the VMM process is up. */
   start(spec: VmSpec, options?: { signal?: AbortSignal }): Promise<VmmRecord>;
-  agentEndpoint(paths: PodPaths): AgentEndpoint;
+  /**
+   * Where the agent of the VM recorded in `vmm` answers. Without `vmm`: the widest endpoint this
+   * hypervisor may give a pod (every socket path it could use, for checks of path lengths).
+   */
+  agentEndpoint(paths: PodPaths, vmm?: VmmRecord): AgentEndpoint;
   /** True while the VMM process recorded in `vmm` is alive and is still this pod's VMM. */
   isRunning(vmm: VmmRecord, paths: PodPaths): Promise<boolean>;
   /** What the VMM says of its VM ('running', 'paused', …), or null when it cannot be asked. */

@@ -15,7 +15,10 @@ export interface PodPaths {
   lock: string;
   console: string;
   qmpSocket: string;
-  /** The agent channel's host end: QEMU's virtio-serial socket, or vc-vmm's hybrid vsock socket. */
+  /**
+   * vc-vmm's hybrid vsock socket, the agent channel's host end. QEMU pods have one socket per
+   * agent port instead (agent.N.sock, src/hypervisor/qemu/agent-ports.ts).
+   */
   agentSocket: string;
   pidFile: string;
   /** vc-vmm's control socket, its configuration and its log (stderr). */

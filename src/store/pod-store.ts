@@ -22,6 +22,8 @@ export interface VmmRecord {
   startedAt: string;
   /** The cgroup the VMM runs in (built-in VMM): removed, with anything left in it, at cleanup. */
   cgroup?: { version: 1 | 2; paths: string[] };
+  /** How many agent ports the VM has (QEMU: virtio-serial ports agent.0 …). */
+  agentPorts?: number;
 }
 
 export interface PodRecord {

@@ -1,5 +1,6 @@
 // The qemu-system-x86_64 command line for a pod, as a pure function so it can be unit-tested.
 import type { VmSpec } from '../types.js';
+import { agentPortCount, qemuAgentPorts } from './agent-ports.js';
 
 export type QemuAccel = 'kvm' | 'tcg';
 
@@ -8,8 +9,9 @@ export type QemuAccel = 'kvm' | 'tcg';
  * it against the emulated PIT and then hangs before /init (7 of 10 boots here); telling it the rate
  * skips that calibration.
  */
-export function qemuArgs(spec: VmSpec, accel: QemuAccel, hostTscKhz?: number): string[] {
+export function qemuArgs(spec: VmSpec, accel: QemuAccel, hostTscKhz?: number, agentPorts = agentPortCount(spec.memoryMiB)): string[] {
   const { paths } = spec;
+  const ports = qemuAgentPorts(paths, agentPorts);
   // reboot=t: a guest reboot (or panic=-1) triple-faults, which -no-reboot turns into QEMU's exit.
   const base = `${spec.kernelCmdline} reboot=t`;
   const cmdline = accel === 'tcg' && hostTscKhz ? `${base} tsc_early_khz=${hostTscKhz}` : base;
@@ -28,11 +30,15 @@ export function qemuArgs(spec: VmSpec, accel: QemuAccel, hostTscKhz?: number): s
     '-append', cmdline,
     '-chardev', `file,id=console,path=${paths.console}`,
     '-serial', 'chardev:console',
-    '-device', 'virtio-serial-device,max_ports=2',
+    // One port per concurrent agent client (a socket chardev serves one client); QEMU keeps
+    // port number 0 for a console, so max_ports is one more than the agent ports.
+    '-device', `virtio-serial-device,max_ports=${ports.length + 1}`,
     // Container images arrive later as SCSI disks hot-plugged on this controller's bus.
     '-device', 'virtio-scsi-device,id=scsi0',
-    '-chardev', `socket,id=agent,path=${paths.agentSocket},server=on,wait=off`,
-    '-device', 'virtserialport,chardev=agent,name=agent',
+    ...ports.flatMap((port) => [
+      '-chardev', `socket,id=${port.chardev},path=${port.socket},server=on,wait=off`,
+      '-device', `virtserialport,chardev=${port.chardev},name=${port.name}`,
+    ]),
     '-qmp', `unix:${paths.qmpSocket},server=on,wait=off`,
     '-daemonize',
     '-pidfile', paths.pidFile,

@@ -1,5 +1,6 @@
 // QEMU behind the Hypervisor interface: qemu-system-x86_64 daemonized per pod, QMP for control,
-// the agent on a virtio-serial port whose host end is a Unix socket in the pod directory.
+// the agent on N virtio-serial ports whose host ends are Unix sockets in the pod directory
+// (agent-ports.ts).
 import { execFile } from 'node:child_process';
 import { access, constants, readFile, rm } from 'node:fs/promises';
 import { delimiter, join } from 'node:path';
@@ -9,6 +10,7 @@ import { native, type KvmProbe } from '../../native.js';
 import type { PodPaths } from '../../store/paths.js';
 import type { VmmRecord } from '../../store/pod-store.js';
 import type { AgentEndpoint, Hypervisor, VmSpec } from '../types.js';
+import { agentPortCount, qemuAgentPorts, QEMU_AGENT_PORTS } from './agent-ports.js';
 import { qemuArgs, tscKhzFromCpuinfo, type QemuAccel } from './command.js';
 import { QmpClient } from './qmp.js';
 
@@ -46,7 +48,7 @@ export class QemuHypervisor implements Hypervisor {
       });
       const pid = Number((await readFile(spec.paths.pidFile, 'utf8')).trim());
       if (!Number.isInteger(pid) || pid <= 0) throw new VcError('HYPERVISOR_FAILED', `qemu wrote no usable pid to ${spec.paths.pidFile}`);
-      return { pid, accel, startedAt: new Date().toISOString() };
+      return { pid, accel, startedAt: new Date().toISOString(), agentPorts: agentPortCount(spec.memoryMiB) };
     } catch (err) {
       await this.killFromPidFile(spec.paths);
       await this.cleanup(spec.paths);
@@ -54,8 +56,9 @@ export class QemuHypervisor implements Hypervisor {
     }
   }
 
-  agentEndpoint(paths: PodPaths): AgentEndpoint {
-    return { kind: 'unix', path: paths.agentSocket };
+  agentEndpoint(paths: PodPaths, vmm?: VmmRecord): AgentEndpoint {
+    const ports = qemuAgentPorts(paths, vmm?.agentPorts ?? QEMU_AGENT_PORTS);
+    return { kind: 'leased-ports', ports: ports.map(({ socket, lease }) => ({ socket, lease })) };
   }
 
   async isRunning(vmm: VmmRecord, paths: PodPaths): Promise<boolean> {
@@ -148,8 +151,14 @@ export class QemuHypervisor implements Hypervisor {
     await this.withQmp(vmm, paths, (qmp) => qmp.execute('cont'));
   }
 
+  /**
+   * Lease files stay: a client of the old VM may still hold one for a moment, and a new file
+   * under the same name would let a second client take that port meanwhile.
+   */
   async cleanup(paths: PodPaths): Promise<void> {
-    await Promise.all([paths.qmpSocket, paths.agentSocket, paths.pidFile].map((p) => rm(p, { force: true })));
+    const sockets = qemuAgentPorts(paths, QEMU_AGENT_PORTS).map((port) => port.socket);
+    // agent.sock: the single port of pods started before the channel had several.
+    await Promise.all([paths.qmpSocket, paths.agentSocket, paths.pidFile, ...sockets].map((p) => rm(p, { force: true })));
   }
 
   private async killFromPidFile(paths: PodPaths): Promise<void> {

@@ -1,6 +1,8 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { qemuArgs, tscKhzFromCpuinfo } from '../../../src/hypervisor/qemu/command.js';
+import { agentPortCount, MAX_AGENT_PORTS, QEMU_AGENT_PORTS, qemuAgentPorts } from '../../../src/hypervisor/qemu/agent-ports.js';
+import { QemuHypervisor } from '../../../src/hypervisor/qemu/qemu.js';
 import { podPaths } from '../../../src/store/paths.js';
 import type { VmSpec } from '../../../src/hypervisor/types.js';
 
@@ -34,10 +36,53 @@ test('resources, boot files, and every socket live in the pod directory', () => 
   assert.equal(valueAfter(args, '-initrd'), ['/c/initrd.cpio']);
   assert.equal(valueAfter(args, '-append'), ['console=ttyS0 reboot=t']);
   assert.equal(valueAfter(args, '-qmp'), ['unix:/r/pods/p1/qmp.sock,server=on,wait=off']);
-  assert.ok(valueAfter(args, '-chardev').includes('socket,id=agent,path=/r/pods/p1/agent.sock,server=on,wait=off'));
-  assert.ok(valueAfter(args, '-device').includes('virtserialport,chardev=agent,name=agent'));
   assert.equal(valueAfter(args, '-pidfile'), ['/r/pods/p1/vmm.pid']);
   assert.ok(args.includes('-daemonize') && args.includes('-no-reboot'));
+});
+
+test('the agent gets 16 virtio-serial ports agent.0 … agent.15, each on its own socket chardev in the pod directory', () => {
+  const args = qemuArgs({ ...spec, memoryMiB: 512 }, 'tcg');
+  assert.is(QEMU_AGENT_PORTS, 16);
+  const chardevs = valueAfter(args, '-chardev').filter((c) => c.startsWith('socket,'));
+  const ports = valueAfter(args, '-device').filter((d) => d.startsWith('virtserialport,'));
+  assert.is(chardevs.length, 16);
+  assert.is(chardevs[0], 'socket,id=agent0,path=/r/pods/p1/agent.0.sock,server=on,wait=off');
+  assert.is(chardevs[15], 'socket,id=agent15,path=/r/pods/p1/agent.15.sock,server=on,wait=off');
+  assert.equal(ports, Array.from({ length: 16 }, (_, i) => `virtserialport,chardev=agent${i},name=agent.${i}`));
+  // QEMU keeps port number 0 for a console: 16 named ports need max_ports=17 (16 fails to start).
+  assert.equal(valueAfter(args, '-device').filter((d) => d.startsWith('virtio-serial-device')), ['virtio-serial-device,max_ports=17']);
+  // The console stays on the 8250 serial port.
+  assert.ok(valueAfter(args, '-chardev').includes('file,id=console,path=/r/pods/p1/console.log'));
+});
+
+test('smaller pods get fewer ports: one per 32 MiB of guest RAM, 4 to 16', () => {
+  assert.equal([128, 256, 384, 511, 512, 4096].map(agentPortCount), [4, 8, 12, 15, 16, 16]);
+  const args = qemuArgs(spec, 'tcg'); // 384 MiB
+  assert.is(valueAfter(args, '-device').filter((d) => d.startsWith('virtserialport,')).length, 12);
+  assert.ok(valueAfter(args, '-device').includes('virtio-serial-device,max_ports=13'));
+});
+
+test('the port count can be set (1 … 510) and anything else is refused naming the value', () => {
+  const one = qemuArgs(spec, 'tcg', undefined, 1);
+  assert.equal(valueAfter(one, '-device').filter((d) => d.startsWith('virtserialport,')), ['virtserialport,chardev=agent0,name=agent.0']);
+  assert.ok(valueAfter(one, '-device').includes('virtio-serial-device,max_ports=2'));
+  assert.is(qemuAgentPorts(spec.paths, MAX_AGENT_PORTS).length, 510);
+  for (const bad of [0, 511, 2.5, Number.NaN]) {
+    assert.throws(() => qemuAgentPorts(spec.paths, bad), (err: Error) => err.message.includes(`agent port count ${JSON.stringify(bad)}`));
+  }
+});
+
+test('the QEMU agent endpoint is the recorded number of port sockets with their lease files', () => {
+  const qemu = new QemuHypervisor();
+  const paths = podPaths('/r', 'p1');
+  const ports = (vmm?: { agentPorts: number }) => {
+    const endpoint = qemu.agentEndpoint(paths, vmm && { pid: 1, startedAt: '', ...vmm });
+    assert.is(endpoint.kind, 'leased-ports');
+    return endpoint.kind === 'leased-ports' ? endpoint.ports : [];
+  };
+  assert.is(ports({ agentPorts: 4 }).length, 4);
+  assert.equal(ports({ agentPorts: 4 })[3], { socket: '/r/pods/p1/agent.3.sock', lease: '/r/pods/p1/agent.3.lease' });
+  assert.is(ports().length, 16, 'without a VM record: the widest endpoint (path length checks)');
 });
 
 test('tcg boots are told the host TSC rate; kvm boots are not', () => {
