@@ -10,7 +10,7 @@
 // line; its counts are added to ours. Each file's heading says where it ran: [L0] or [L1].
 // With no filter everything runs; `nested` runs the nested phase only.
 import { spawnSync, spawn } from 'node:child_process';
-import { readdirSync, rmSync, statSync, existsSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync, statSync, existsSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -23,7 +23,9 @@ if (kvmInside) filters = filters.slice(1);
 const where = process.env.VC_NESTED_L1 === '1' ? 'L1' : 'L0';
 // A file that hangs is killed (and counted as a failure, since uvu never printed its summary)
 // rather than holding up the rest of the run; the slowest files take ≈ 3 min here (in L1 too).
-const FILE_TIMEOUT_MS = Number(process.env.VC_TEST_FILE_TIMEOUT_MS) || 8 * 60 * 1000;
+// In L1 the bound stays below the host's silence watchdog (L1_SILENCE_MS), so a hung test is
+// reported from inside rather than taken for a stopped L1.
+const FILE_TIMEOUT_MS = Number(process.env.VC_TEST_FILE_TIMEOUT_MS) || (where === 'L1' ? 4 : 8) * 60 * 1000;
 
 // In L1 the tree is the host's, read-only, and already built by the host's run.
 if (process.env.VC_NESTED_L1 !== '1') {
@@ -75,6 +77,7 @@ for (const file of files) {
   if (code !== 0 && total === ok) { failed += 1; console.log(`# ${name}: exited ${code} after its tests`); }
 }
 if (nestedFiles.length > 0) await nestedPhase();
+if (inside) reportL1Trouble();
 console.log(`\n${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}`);
 process.exit(failed === 0 && files.length + nestedFiles.length > 0 ? 0 : 1);
 
@@ -93,9 +96,54 @@ function run(file) {
   });
 }
 
-/** One L1 boot for all of test/nested; its closing line's counts join ours. */
+/**
+ * In L1, after the files: kernel warnings (soft lockups, hung tasks, RCU stalls) and processes
+ * the tests left behind, with where they sit in the kernel — what to look at when a file hung.
+ */
+function reportL1Trouble() {
+  const dmesg = spawnSync('dmesg', [], { encoding: 'utf8' }).stdout ?? '';
+  const warnings = dmesg.split('\n').filter((l) => /soft lockup|hung_task|blocked for more than|rcu.*stall|BUG:|WARNING:/.test(l));
+  const left = readdirSync('/proc').filter((d) => /^\d+$/.test(d) && Number(d) !== process.pid).flatMap((pid) => {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === 2) return [];  // kernel threads (children of kthreadd)
+      const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ').trim();
+      if (!/vc-vmm|qemu|dist\/test/.test(cmd)) return [];
+      const stack = readFileSync(`/proc/${pid}/stack`, 'utf8').split('\n').slice(0, 6).join(' < ');
+      return [`${pid} [${stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3)}] ${cmd.slice(0, 120)}: ${stack}`];
+    } catch { return []; }
+  });
+  if (warnings.length === 0 && left.length === 0) return;
+  console.log('\n# L1 trouble (kernel warnings and processes left by the tests):');
+  for (const line of [...warnings.slice(0, 20), ...left]) console.log(`#   ${line}`);
+}
+
+/**
+ * One L1 boot for test/nested (and test/kvm where this host cannot run it); the inner closing
+ * line's counts join ours. An L1 that falls silent (its kernel stopped, not a test: a hung test is
+ * killed inside after FILE_TIMEOUT_MS and reported) is given up after L1_SILENCE_MS, and the files
+ * it had not finished run once more in a fresh L1 — said so in the output. Seen only while other
+ * TCG VMs loaded the host; a second silence is a failure.
+ */
 async function nestedPhase() {
   console.log(`\n# nested: ${nestedFiles.length} file(s) in one L1 VM (nested-KVM harness)${kvmInL1 ? ', test/kvm among them' : ''}`);
+  const names = nestedFiles.map((f) => relative(join(root, 'dist'), f));
+  const first = await nestedOnce(filters);
+  if (!first.silent) return tally(first);
+  const done = finishedFiles(first.output);
+  for (const block of done) tallyFile(block);
+  const rest = names.filter((n) => !done.some((b) => b.name === n));
+  console.log(`# nested: L1 fell silent for ${L1_SILENCE_MS / 1000} s (its console is above); ${done.length} file(s) had finished; running the other ${rest.length} in a fresh L1`);
+  if (rest.length === 0) return;
+  const second = await nestedOnce(rest);
+  if (second.silent) console.log('# nested: L1 fell silent again');
+  tally(second);
+}
+
+const L1_SILENCE_MS = Number(process.env.VC_L1_SILENCE_MS) || 5 * 60 * 1000;
+
+/** Runs scripts/test.js nested-inside in one L1; `silent` when the silence watchdog ended it. */
+async function nestedOnce(fileFilters) {
   const { runInL1 } = await import(join(root, 'dist/test/harness/l1.js'));
   // Normally 3-5 min (more with test/kvm); the bound keeps a hung L1 from taking CI past 25 minutes.
   const timeoutMs = Number(process.env.VC_NESTED_TIMEOUT_MS) || (kvmInL1 ? 15 : 12) * 60 * 1000;
@@ -103,32 +151,63 @@ async function nestedPhase() {
   const stop = () => abort.abort();
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
-  let output = '';
+  let silent = false, output = '';
+  let watchdog;
+  const feed = () => {
+    clearTimeout(watchdog);
+    watchdog = setTimeout(() => { silent = true; abort.abort(); }, L1_SILENCE_MS);
+  };
+  feed();
   try {
     const r = await runInL1({
-      command: [process.execPath, join(root, 'scripts/test.js'), 'nested-inside', ...(kvmInL1 ? ['--with-kvm'] : []), ...filters],
+      command: [process.execPath, join(root, 'scripts/test.js'), 'nested-inside', ...(kvmInL1 ? ['--with-kvm'] : []), ...fileFilters],
       cwd: root,
       env: { NO_COLOR: '1', ...(process.env.CI ? { CI: process.env.CI } : {}) },
       timeoutMs,
       signal: abort.signal,
-      onOutput: (chunk) => process.stdout.write(chunk),
-      onProgress: (m) => console.log(`# nested: ${m}`),
+      onOutput: (chunk) => { feed(); output += chunk; process.stdout.write(chunk); },
+      onProgress: (m) => { feed(); console.log(`# nested: ${m}`); },
     });
-    output = r.output;
     console.log(`# nested: L1 booted in ${r.bootMs} ms; the phase took ${r.totalMs} ms; inner exit ${r.exitCode}`);
-    const last = [...output.matchAll(/^(?:\w+: )?(\d+) passed, (\d+) failed(?:, (\d+) skipped)?\s*$/gm)].pop();
-    if (!last) {
-      failed += 1;
-      console.log('# nested: no closing "N passed, N failed" line from L1 — counted as one failure');
-      return;
-    }
-    passed += Number(last[1]); failed += Number(last[2]); skipped += Number(last[3] ?? 0);
-    if (r.exitCode !== 0 && Number(last[2]) === 0) { failed += 1; console.log(`# nested: the inner run exited ${r.exitCode} with no failure counted`); }
+    return { silent: false, output: r.output, exitCode: r.exitCode };
   } catch (err) {
-    failed += 1;
-    console.log(`# nested: the harness failed — counted as one failure\n${err.message}`);
+    if (silent) console.log(`--- L1 console ---\n${err.console ?? ''}`);
+    return { silent, output, error: err };
   } finally {
+    clearTimeout(watchdog);
     process.removeListener('SIGINT', stop);
     process.removeListener('SIGTERM', stop);
   }
+}
+
+/** Adds a finished L1 run's closing line to ours (or one failure when there is none). */
+function tally(run) {
+  if (run.error && !run.silent) {
+    failed += 1;
+    console.log(`# nested: the harness failed — counted as one failure\n${run.error.message}`);
+    return;
+  }
+  const last = [...run.output.matchAll(/^(?:\w+: )?(\d+) passed, (\d+) failed(?:, (\d+) skipped)?\s*$/gm)].pop();
+  if (!last) {
+    failed += 1;
+    console.log('# nested: no closing "N passed, N failed" line from L1 — counted as one failure');
+    return;
+  }
+  passed += Number(last[1]); failed += Number(last[2]); skipped += Number(last[3] ?? 0);
+  if (run.exitCode !== 0 && Number(last[2]) === 0) { failed += 1; console.log(`# nested: the inner run exited ${run.exitCode} with no failure counted`); }
+}
+
+/** The files of an L1 run cut short whose uvu summary arrived: { name, out } each. */
+function finishedFiles(output) {
+  const parts = output.split(/^# \[L1\] (\S+)$/m);
+  const blocks = [];
+  for (let i = 1; i + 1 < parts.length; i += 2) {
+    if (/Total:\s+\d+/.test(parts[i + 1])) blocks.push({ name: parts[i], out: parts[i + 1] });
+  }
+  return blocks;
+}
+
+function tallyFile({ out }) {
+  const total = num(out, /Total:\s+(\d+)/), ok = num(out, /Passed:\s+(\d+)/) ?? 0, skip = num(out, /Skipped:\s+(\d+)/) ?? 0;
+  passed += ok; skipped += skip + (out.match(/^SKIP /gm) ?? []).length; failed += total - ok - skip;
 }
