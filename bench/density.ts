@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { paths, qemuArgs, vmmConfig, type QemuAccel } from './lib/guests.js';
 import { killPids, launchBatch, parseVmmTiming, pidAlive, readText, sleep, waitReady, type Batch, type LaunchedVm } from './lib/proc.js';
 import type { DensitySection, MemorySample, MemorySection, RateRun } from './lib/results.js';
-import { memAvailableKiB, vmmMemory } from './lib/smaps.js';
+import { memAvailableKiB, parseSmaps, vmmMemory } from './lib/smaps.js';
 import { median, round, summarize } from './lib/stats.js';
 import type { SectionOptions } from './vmm.js';
 
@@ -41,6 +41,20 @@ async function stopBatches(batches: Batch[]): Promise<number> {
   return left + (await killPids(shellsLeft, 1000));
 }
 
+class GuestMappingMissing extends Error {}
+
+/** A sample again (up to twice) when a VMM's guest-RAM mapping was not found; the retries go to `notes`. */
+async function memorySampleRetried(notes: string[], ...args: Parameters<typeof memorySample>): Promise<MemorySample> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await memorySample(...args);
+    } catch (err) {
+      if (!(err instanceof GuestMappingMissing) || attempt === 3) throw err;
+      notes.push(`${args[1]} × ${args[2]}: measured again (${err.message})`);
+    }
+  }
+}
+
 async function memorySample(dir: string, hypervisor: 'builtin' | 'qemu', vms: number, argv: string[], timeoutScale: number): Promise<MemorySample> {
   const before = memAvailableMiB();
   const t0 = Date.now();
@@ -51,8 +65,14 @@ async function memorySample(dir: string, hypervisor: 'builtin' | 'qemu', vms: nu
     const secondsToReady = (Date.now() - t0) / 1000;
     await sleep(500); // let lazily started threads and first-touch faults settle
     const after = memAvailableMiB();
-    const mems = ready.map((vm) => vmmMemory(readFileSync(`/proc/${vm.pid}/smaps`, 'utf8'), GUEST_MIB));
-    if (mems.some((m) => !m.guestMappingFound)) throw new Error(`${hypervisor}: no ${GUEST_MIB} MiB guest-RAM mapping found in /proc/PID/smaps`);
+    const smaps = ready.map((vm) => readFileSync(`/proc/${vm.pid}/smaps`, 'utf8'));
+    const mems = smaps.map((text) => vmmMemory(text, GUEST_MIB));
+    const lost = mems.findIndex((m) => !m.guestMappingFound);
+    if (lost >= 0) {
+      // Name the large anonymous mappings: the guest's may have merged with a neighbour (seen once for QEMU in L1).
+      const big = parseSmaps(smaps[lost]!).filter((m) => m.name === '' && m.sizeKiB >= 64 * 1024).map((m) => `${m.perms} ${Math.round(m.sizeKiB / 1024)} MiB`);
+      throw new GuestMappingMissing(`${hypervisor}: no ${GUEST_MIB} MiB guest-RAM mapping found in /proc/PID/smaps (anonymous mappings of 64 MiB or more: ${big.join(', ') || 'none'})`);
+    }
     const mean = (f: (m: (typeof mems)[number]) => number) => round(mems.reduce((a, m) => a + f(m), 0) / mems.length / 1024, 3);
     return {
       hypervisor,
@@ -82,12 +102,12 @@ export async function memoryBenchmarks(opts: SectionOptions & { qemuAccel: QemuA
     const { plan } = opts;
     for (const n of plan.memoryCounts.builtin) {
       opts.onProgress(`memory: built-in × ${n}`);
-      samples.push(await memorySample(dir, 'builtin', n, builtinArgv(configPath), plan.timeoutScale));
+      samples.push(await memorySampleRetried(notes, dir, 'builtin', n, builtinArgv(configPath), plan.timeoutScale));
     }
     if (opts.qemuAccel) {
       for (const n of plan.memoryCounts.qemu) {
         opts.onProgress(`memory: QEMU (${opts.qemuAccel}) × ${n}`);
-        samples.push(await memorySample(dir, 'qemu', n, qemuArgv(opts.qemuAccel), plan.timeoutScale));
+        samples.push(await memorySampleRetried(notes, dir, 'qemu', n, qemuArgv(opts.qemuAccel), plan.timeoutScale));
       }
     } else notes.push('QEMU is not available: no QEMU memory figures');
   } finally {
