@@ -154,7 +154,7 @@ export function renderMarkdown(r: BenchResults): string {
   L.push('## Targets', '');
   if (Object.values(r.targets).some((t) => t.judgedBy === 'floor-multiple'))
     L.push('Time targets of sections that ran in L1 are judged as multiples of the KVM floor measured in L1 (the stated target divided by a reference floor, named in each row), ratios as stated; memory and counts are not times and are judged as stated. ' +
-      'Caution: the L1 floor is a noisy yardstick. It is kernel work with cross-vCPU synchronization (VM and vCPU creation under nested SVM), which load on L1\'s emulated vCPUs slows far more than a VMM\'s mostly single-threaded start: its median was 2.6, 15 and 20 ms in three L1 runs on one machine on 2026-12-06. ' +
+      'Caution: the L1 floor is a noisy yardstick. It is kernel work with cross-vCPU synchronization (VM and vCPU creation under nested SVM), which load on L1\'s emulated vCPUs slows far more than a VMM\'s mostly single-threaded start: its median ranged from 2.6 to 20 ms across L1 runs on one machine on 2026-12-06 (bench/README.md, "Targets"). ' +
       'A floor-multiple verdict from L1 is therefore indicative only; the QEMU ratios, measured side by side, are the firmer L1 figures.', '');
   L.push('| target | measured | target | verdict | missed by | judged by |', '|---|---|---|---|---|---|');
   for (const [name, t] of Object.entries(r.targets)) L.push(targetRow(name, t));
