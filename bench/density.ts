@@ -2,7 +2,8 @@
 // write, "ready" on COM1, then `hlt` at CPL0 with interrupts off, so an idle VM costs no host CPU
 // and holds its memory until the VMM is stopped).
 //
-//   memory:  N idle VMs per hypervisor (built-in 1/10/100; QEMU 1/10, and 100 with --full), then
+//   memory:  N idle VMs per hypervisor (built-in 1/10/100; QEMU 1/10, and 100 with --full: the
+//            counts are bench/lib/plan.ts's), then
 //            each VMM's RSS and PSS from /proc/PID/smaps, minus the resident part of its
 //            guest-RAM mapping: what the VMM itself costs per VM.
 //   rate:    N `vc-vmm run` processes started at once from one shell; VMs/s = N ÷ (time from
@@ -13,14 +14,12 @@ import { join } from 'node:path';
 import { paths, qemuArgs, vmmConfig, type QemuAccel } from './lib/guests.js';
 import { killPids, launchBatch, parseVmmTiming, pidAlive, readText, sleep, waitReady, type Batch, type LaunchedVm } from './lib/proc.js';
 import type { DensitySection, MemorySample, MemorySection, RateRun } from './lib/results.js';
-import { memAvailableKiB, vmmMemory } from './lib/smaps.js';
+import { memAvailableKiB, parseSmaps, vmmMemory } from './lib/smaps.js';
 import { median, round, summarize } from './lib/stats.js';
 import type { SectionOptions } from './vmm.js';
 
 const GUEST_MIB = 128;
 const IDLE = 'vctest=idle';
-/** Never let the host's MemAvailable fall below this while piling up VMs. */
-const MEM_FLOOR_MIB = 3072;
 
 function memAvailableMiB(): number {
   return memAvailableKiB(readFileSync('/proc/meminfo', 'utf8')) / 1024;
@@ -42,18 +41,38 @@ async function stopBatches(batches: Batch[]): Promise<number> {
   return left + (await killPids(shellsLeft, 1000));
 }
 
-async function memorySample(dir: string, hypervisor: 'builtin' | 'qemu', vms: number, argv: string[]): Promise<MemorySample> {
+class GuestMappingMissing extends Error {}
+
+/** A sample again (up to twice) when a VMM's guest-RAM mapping was not found; the retries go to `notes`. */
+async function memorySampleRetried(notes: string[], ...args: Parameters<typeof memorySample>): Promise<MemorySample> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await memorySample(...args);
+    } catch (err) {
+      if (!(err instanceof GuestMappingMissing) || attempt === 3) throw err;
+      notes.push(`${args[1]} × ${args[2]}: measured again (${err.message})`);
+    }
+  }
+}
+
+async function memorySample(dir: string, hypervisor: 'builtin' | 'qemu', vms: number, argv: string[], timeoutScale: number): Promise<MemorySample> {
   const before = memAvailableMiB();
   const t0 = Date.now();
   const batch = await launchBatch(dir, 0, vms, argv);
   try {
-    const { ready, failed } = await waitReady(batch.vms, 120000);
+    const { ready, failed } = await waitReady(batch.vms, 120000 * timeoutScale);
     if (failed.length) throw new Error(`${hypervisor} × ${vms}: ${failed.length} VMs failed, first: ${failed[0]!.why}`);
     const secondsToReady = (Date.now() - t0) / 1000;
     await sleep(500); // let lazily started threads and first-touch faults settle
     const after = memAvailableMiB();
-    const mems = ready.map((vm) => vmmMemory(readFileSync(`/proc/${vm.pid}/smaps`, 'utf8'), GUEST_MIB));
-    if (mems.some((m) => !m.guestMappingFound)) throw new Error(`${hypervisor}: no ${GUEST_MIB} MiB guest-RAM mapping found in /proc/PID/smaps`);
+    const smaps = ready.map((vm) => readFileSync(`/proc/${vm.pid}/smaps`, 'utf8'));
+    const mems = smaps.map((text) => vmmMemory(text, GUEST_MIB));
+    const lost = mems.findIndex((m) => !m.guestMappingFound);
+    if (lost >= 0) {
+      // Name the large anonymous mappings: the guest's may have merged with a neighbour (seen once for QEMU in L1).
+      const big = parseSmaps(smaps[lost]!).filter((m) => m.name === '' && m.sizeKiB >= 64 * 1024).map((m) => `${m.perms} ${Math.round(m.sizeKiB / 1024)} MiB`);
+      throw new GuestMappingMissing(`${hypervisor}: no ${GUEST_MIB} MiB guest-RAM mapping found in /proc/PID/smaps (anonymous mappings of 64 MiB or more: ${big.join(', ') || 'none'})`);
+    }
     const mean = (f: (m: (typeof mems)[number]) => number) => round(mems.reduce((a, m) => a + f(m), 0) / mems.length / 1024, 3);
     return {
       hypervisor,
@@ -80,16 +99,15 @@ export async function memoryBenchmarks(opts: SectionOptions & { qemuAccel: QemuA
   const samples: MemorySample[] = [];
   const notes: string[] = [];
   try {
-    const builtinCounts = [1, 10, 100];
-    const qemuCounts = opts.full ? [1, 10, 100] : [1, 10];
-    for (const n of builtinCounts) {
+    const { plan } = opts;
+    for (const n of plan.memoryCounts.builtin) {
       opts.onProgress(`memory: built-in × ${n}`);
-      samples.push(await memorySample(dir, 'builtin', n, builtinArgv(configPath)));
+      samples.push(await memorySampleRetried(notes, dir, 'builtin', n, builtinArgv(configPath), plan.timeoutScale));
     }
     if (opts.qemuAccel) {
-      for (const n of qemuCounts) {
+      for (const n of plan.memoryCounts.qemu) {
         opts.onProgress(`memory: QEMU (${opts.qemuAccel}) × ${n}`);
-        samples.push(await memorySample(dir, 'qemu', n, qemuArgv(opts.qemuAccel)));
+        samples.push(await memorySampleRetried(notes, dir, 'qemu', n, qemuArgv(opts.qemuAccel), plan.timeoutScale));
       }
     } else notes.push('QEMU is not available: no QEMU memory figures');
   } finally {
@@ -108,6 +126,7 @@ export async function memoryBenchmarks(opts: SectionOptions & { qemuAccel: QemuA
     `guests: ${GUEST_MIB} MiB, 1 vCPU, the PVH test guest with ${IDLE} for both hypervisors; QEMU ${opts.qemuAccel ?? 'n/a'}; counts measured: built-in ${samples.filter((s) => s.hypervisor === 'builtin').map((s) => s.vms).join('/')}, QEMU ${samples.filter((s) => s.hypervisor === 'qemu').map((s) => s.vms).join('/') || 'none'}.`,
   );
   return {
+    where: opts.plan.where,
     guestMiB: GUEST_MIB,
     guest: `vctest.elf ${IDLE}`,
     qemuAccel: opts.qemuAccel,
@@ -123,11 +142,11 @@ export async function memoryBenchmarks(opts: SectionOptions & { qemuAccel: QemuA
   };
 }
 
-async function rateRun(dir: string, configPath: string, n: number, offset: number): Promise<RateRun> {
+async function rateRun(dir: string, configPath: string, n: number, offset: number, timeoutScale: number): Promise<RateRun> {
   const batch = await launchBatch(dir, offset, n, builtinArgv(configPath));
   let failures = 0;
   try {
-    const { failed } = await waitReady(batch.vms, 60000);
+    const { failed } = await waitReady(batch.vms, 60000 * timeoutScale);
     failures = failed.length;
   } finally {
     const left = await stopBatches([batch]);
@@ -157,14 +176,15 @@ export async function densityBenchmarks(opts: SectionOptions): Promise<DensitySe
   const rate: RateRun[] = [];
   let maxConcurrent: DensitySection['maxConcurrent'] = null;
   try {
-    const n = opts.full ? 200 : 100, reps = opts.full ? 5 : 3;
+    const { plan } = opts;
+    const n = plan.rateVms, reps = plan.rateRuns;
     for (let r = 0; r < reps; r++) {
       opts.onProgress(`density: ${n} vc-vmm processes at once (${r + 1}/${reps})`);
-      rate.push(await rateRun(dir, configPath, n, r * n));
+      rate.push(await rateRun(dir, configPath, n, r * n, plan.timeoutScale));
       await sleep(300);
     }
 
-    const limit = opts.full ? 2500 : 1000, batchSize = 50;
+    const limit = plan.maxVms, batchSize = plan.maxBatch;
     opts.onProgress(`density: idle VMs held at once, up to ${limit} in batches of ${batchSize}`);
     const base = 100000; // file indices apart from the rate runs'
     const batches: Batch[] = [];
@@ -174,14 +194,16 @@ export async function densityBenchmarks(opts: SectionOptions): Promise<DensitySe
     try {
       while (reached < limit) {
         const free = memAvailableMiB();
-        if (free < MEM_FLOOR_MIB) {
-          stoppedBecause = `host MemAvailable down to ${Math.round(free)} MiB (the benchmark keeps ${MEM_FLOOR_MIB} MiB free for the other work on this machine)`;
+        if (free < plan.memFloorMiB) {
+          stoppedBecause = plan.where === 'l0'
+            ? `host MemAvailable down to ${Math.round(free)} MiB (the benchmark keeps ${plan.memFloorMiB} MiB free for the other work on this machine)`
+            : `L1's MemAvailable down to ${Math.round(free)} MiB (of its ${plan.l1MemoryMiB} MiB; the benchmark keeps ${plan.memFloorMiB} MiB free for L1 itself)`;
           break;
         }
         const size = Math.min(batchSize, limit - reached);
         const batch = await launchBatch(dir, base + reached, size, builtinArgv(configPath));
         batches.push(batch);
-        const { ready, failed } = await waitReady(batch.vms, 60000);
+        const { ready, failed } = await waitReady(batch.vms, 60000 * plan.timeoutScale);
         reached += ready.length;
         if (failed.length) {
           stoppedBecause = `VM ${failed[0]!.vm.index - base + 1} failed: ${failed[0]!.why}`;
@@ -214,6 +236,7 @@ export async function densityBenchmarks(opts: SectionOptions): Promise<DensitySe
     `Held at once: idle guests (${IDLE}: halted at CPL0, no host CPU), ${GUEST_MIB} MiB each (touched lazily), started in batches and kept until the end; the count is VMs that printed "ready".`,
   );
   return {
+    where: opts.plan.where,
     vmsPerSecond: goodRates.length ? median(goodRates) : null,
     rate,
     maxConcurrentVms: maxConcurrent ? (maxConcurrent as { reached: number }).reached : null,

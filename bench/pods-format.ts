@@ -1,7 +1,10 @@
 // The pure parts of bench/pods.ts: the command line of bench/pods-inside.ts, the BENCH-JSON line
 // it prints and its parser, and the assembly of the measurements into the result's shape.
 import type { HypervisorMeasurement, LifecycleStep } from './pod-measure.js';
+import { BENCH_JSON_PREFIX, LineSplitter, parseBenchJsonLine } from './lib/bench-json.js';
 import { percentile, round } from './lib/stats.js';
+
+export { BENCH_JSON_PREFIX, LineSplitter };
 
 /** The three set-ups compared: built-in VMM and QEMU-KVM (both in L1), QEMU-TCG on the host. */
 export type BenchHypervisor = 'builtin' | 'qemuKvm' | 'qemuTcg';
@@ -9,9 +12,6 @@ export const BENCH_HYPERVISORS: readonly BenchHypervisor[] = ['builtin', 'qemuKv
 
 export const NESTED_WHERE = 'nested L1 (QEMU TCG + kvm_amd)';
 export const HOST_WHERE = 'host';
-
-/** Starts the one line of results pods-inside prints; anything else on its output is progress. */
-export const BENCH_JSON_PREFIX = 'BENCH-JSON ';
 
 const STEPS: readonly LifecycleStep[] = ['create', 'startToReady', 'enterTrue', 'stop', 'delete', 'total'];
 
@@ -60,41 +60,15 @@ export function insideArgv(args: InsideArgs): string[] {
 }
 
 /**
- * The report in pods-inside's output: the last line that starts with BENCH-JSON (a line may end
- * in \r; other lines are progress). Throws, quoting the output's tail, when there is none or it
- * is not a version-1 report.
+ * The report in pods-inside's output (bench/lib/bench-json.ts finds the line); throws, quoting
+ * the line, when it is not a version-1 report with a `results` object.
  */
 export function parseBenchJson(output: string): InsideReport {
-  const lines = output.split('\n').map((l) => l.replace(/\r$/, ''));
-  const line = lines.filter((l) => l.startsWith(BENCH_JSON_PREFIX)).pop();
-  const tail = () => lines.filter((l) => l.trim()).slice(-10).join('\n');
-  if (line === undefined) throw new Error(`no ${BENCH_JSON_PREFIX.trim()} line in the output; its end:\n${tail()}`);
-  let report: unknown;
-  try {
-    report = JSON.parse(line.slice(BENCH_JSON_PREFIX.length));
-  } catch (err) {
-    throw new Error(`the ${BENCH_JSON_PREFIX.trim()} line is not JSON (${(err as Error).message}): ${line.slice(0, 200)}`);
+  const r = parseBenchJsonLine(output);
+  if (!r.results || typeof r.results !== 'object' || Array.isArray(r.results)) {
+    throw new Error(`the ${BENCH_JSON_PREFIX.trim()} line is not a version-1 report: ${JSON.stringify(r).slice(0, 200)}`);
   }
-  const r = report as Partial<InsideReport> | null;
-  if (!r || typeof r !== 'object' || r.version !== 1 || !r.results || typeof r.results !== 'object' || Array.isArray(r.results)) {
-    throw new Error(`the ${BENCH_JSON_PREFIX.trim()} line is not a version-1 report: ${line.slice(0, 200)}`);
-  }
-  return r as InsideReport;
-}
-
-/** Splits a stream of text chunks into whole lines (without their \n). */
-export class LineSplitter {
-  #rest = '';
-  feed(chunk: string): string[] {
-    const parts = (this.#rest + chunk).split('\n');
-    this.#rest = parts.pop()!;
-    return parts;
-  }
-  end(): string[] {
-    const rest = this.#rest;
-    this.#rest = '';
-    return rest ? [rest] : [];
-  }
+  return r as unknown as InsideReport;
 }
 
 export interface Spread {

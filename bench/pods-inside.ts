@@ -5,7 +5,8 @@
 //   node dist/bench/pods-inside.js [--runs N] [--execs N] [--bytes N] builtin|qemuKvm ...
 import { release } from 'node:os';
 import { errorText, measureInterleaved, type HypervisorMeasurement } from './pod-measure.js';
-import { BENCH_JSON_PREFIX, parseInsideArgs, type BenchHypervisor, type InsideArgs, type InsideReport } from './pods-format.js';
+import { benchJsonLine } from './lib/bench-json.js';
+import { parseInsideArgs, type BenchHypervisor, type InsideArgs, type InsideReport } from './pods-format.js';
 
 async function main(): Promise<void> {
   let args: InsideArgs;
@@ -26,7 +27,7 @@ async function main(): Promise<void> {
     for (const which of args.which) results[which] = { error: errorText(err) };
   }
   const report: InsideReport = { version: 1, kernel: release(), nestedL1: process.env.VC_NESTED_L1 === '1', args, results };
-  process.stdout.write(`${BENCH_JSON_PREFIX}${JSON.stringify(report)}\n`);
+  process.stdout.write(benchJsonLine(report));
 }
 
 await main();

@@ -4,14 +4,14 @@
 // reference. The nested part runs dist/bench/pods-inside.js in L1, which prints one BENCH-JSON line.
 import { fileURLToPath } from 'node:url';
 import { native } from '../src/native.js';
-import { runInL1 } from '../test/harness/l1.js';
+import { runBenchInL1 } from './lib/in-l1.js';
+import type { Where } from './lib/results.js';
 import { errorText, measureHypervisor, measureInterleaved } from './pod-measure.js';
 import {
-  agentSection, BENCH_JSON_PREFIX, builtinVsQemuKvm, HOST_WHERE, insideArgv, lifecycleEntry, LineSplitter, NESTED_WHERE, parseBenchJson,
+  agentSection, builtinVsQemuKvm, HOST_WHERE, insideArgv, lifecycleEntry, NESTED_WHERE, parseBenchJson,
   type BenchHypervisor, type InsideArgs, type Measured,
 } from './pods-format.js';
 
-const PROJECT = fileURLToPath(new URL('../..', import.meta.url));
 const INSIDE = fileURLToPath(new URL('./pods-inside.js', import.meta.url));
 const POD_MEMORY_MIB = 256;
 /** L1 is given up after this long without a line of output. */
@@ -47,55 +47,42 @@ export async function podBenchmarks(opts: PodBenchmarkOptions): Promise<{ lifecy
   } else {
     const args: InsideArgs = { runs, execs, bytes, which: ['builtin', 'qemuKvm'] };
     progress(`builtin and qemuKvm in one L1 VM of the nested-KVM harness (${runs} lifecycle runs each, ${execs} execs, ${bytes >> 20} MiB each way); /dev/kvm here: ${probe.reason ?? 'no stock guests'}`);
-    // A silent L1 is a stuck one: pods-inside reports every step (at most a few minutes apart even
-    // on a loaded host), so L1 is aborted after SILENCE_MS without output instead of the whole timeout.
-    const abort = new AbortController();
-    let watchdog: NodeJS.Timeout | undefined;
-    const feedWatchdog = () => {
-      clearTimeout(watchdog);
-      watchdog = setTimeout(() => abort.abort(), SILENCE_MS);
-    };
     try {
-      const splitter = new LineSplitter();
-      const forward = (line: string) => { if (!line.startsWith(BENCH_JSON_PREFIX) && line.trim()) progress(`[L1] ${line}`); };
-      feedWatchdog();
-      const r = await runInL1({
-        command: [process.execPath, INSIDE, ...insideArgv(args)],
-        cwd: PROJECT,
-        env: { NO_COLOR: '1' },
+      const r = await runBenchInL1({
+        script: INSIDE,
+        argv: insideArgv(args),
         timeoutMs: (opts.full ? 45 : 15) * 60_000,
-        signal: abort.signal,
-        onOutput: (chunk) => { feedWatchdog(); splitter.feed(chunk).forEach(forward); },
-        onProgress: (msg) => progress(msg),
+        silenceMs: SILENCE_MS,
+        parse: parseBenchJson,
+        onProgress: progress,
       });
-      splitter.end().forEach(forward);
-      if (r.exitCode !== 0) throw new Error(`pods-inside exited with code ${r.exitCode}: ${r.output.trim().split('\n').slice(-5).join(' / ')}`);
-      const report = parseBenchJson(r.output);
+      const report = r.report;
       results.builtin = report.results.builtin ?? { error: 'missing from the L1 report' };
       results.qemuKvm = report.results.qemuKvm ?? { error: 'missing from the L1 report' };
       notes.push(`L1 (kernel ${report.kernel}, 2 vCPUs, 4 GiB, QEMU TCG with an emulated EPYC+SVM CPU) booted in ${(r.bootMs / 1000).toFixed(1)} s; the nested part took ${(r.totalMs / 1000).toFixed(1)} s in all.`);
     } catch (err) {
       // The full message (with L1's console tail) goes to the progress output; the results get its first line.
-      const message = abort.signal.aborted ? `no output from L1 for ${SILENCE_MS / 60_000} min; aborted` : errorText(err);
+      const message = errorText(err);
       progress(`nested L1 failed: ${message}`);
       const error = `nested L1: ${message.split('\n')[0]}`;
       results.builtin = { error };
       results.qemuKvm = { error };
-    } finally {
-      clearTimeout(watchdog);
     }
 
     progress(`qemuTcg on the host (${runs} lifecycle runs, ${execs} execs, ${bytes >> 20} MiB each way)`);
     results.qemuTcg = await measureHypervisor({ which: 'qemuTcg', runs, execs, ioBytes: bytes, memoryMiB: POD_MEMORY_MIB, onProgress: progress });
   }
 
+  // The section's headline (builtin vs qemuKvm) is from where those two ran; qemuTcg's entry says its own place.
+  const sectionWhere: Where = probe.stockGuests ? 'l0' : 'l1';
   const lifecycle: Record<string, unknown> = {
+    where: sectionWhere,
     builtin: lifecycleEntry(results.builtin, where.builtin),
     qemuKvm: lifecycleEntry(results.qemuKvm, where.qemuKvm),
     qemuTcg: lifecycleEntry(results.qemuTcg, where.qemuTcg),
   };
   lifecycle.builtinVsQemuKvm = builtinVsQemuKvm(lifecycle.builtin as Record<string, unknown>, lifecycle.qemuKvm as Record<string, unknown>);
-  const agent = { ...agentSection(results), execs, ioBytes: bytes };
+  const agent = { where: sectionWhere, ...agentSection(results), execs, ioBytes: bytes };
 
   if (!probe.stockGuests) {
     notes.push(

@@ -4,20 +4,22 @@
 //   node dist/bench/run.js [--full] [--only vmm,memory,density,pods] [--out DIR]
 //
 // Quick mode (the default) stays within a few minutes for these sections; --full takes more runs,
-// QEMU × 100 for memory and up to 2500 VMs at once. bench/pods.ts (pod lifecycle and agent I/O,
-// in a nested-KVM VM) is loaded if present. Benchmarks are not tests: nothing here is in npm test.
+// QEMU × 100 for memory and up to 2500 VMs at once. The host sections (vmm, memory, density) run
+// here when this host runs the test guests, else in one boot of the nested harness's L1
+// (bench/host-sections.ts); bench/pods.ts (pod lifecycle and agent I/O, in a nested-KVM VM) is
+// loaded if present. Benchmarks are not tests: nothing here is in npm test.
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { packageRoot } from '../src/native.js';
-import { densityBenchmarks, memoryBenchmarks } from './density.js';
+import { errorText, hostSections, runSection, skippedDensity, skippedMemory, skippedVmm } from './host-sections.js';
+import { HOST_SECTIONS, type HostSection } from './hosts-format.js';
 import { hostInfo } from './lib/guests.js';
 import { killTracked, killTrackedSync } from './lib/proc.js';
 import { renderMarkdown, renderSvg, resultPanels, resultStamp } from './lib/report.js';
-import type { BenchResults, DensitySection, MemorySection, VmmStartSection } from './lib/results.js';
-import { evaluateTarget, TARGETS, type TargetId, type TargetResult } from './lib/targets.js';
-import { probeQemuAccel, vmmStartBenchmarks } from './vmm.js';
+import type { BenchResults, L1Info } from './lib/results.js';
+import { computeTargets, type TargetId, type TargetResult } from './lib/targets.js';
 
 export const SECTIONS = ['vmm', 'memory', 'density', 'pods'] as const;
 export type Section = (typeof SECTIONS)[number];
@@ -65,47 +67,6 @@ function gitHead(): string | null {
   return r.status === 0 ? r.stdout.trim() : null;
 }
 
-function errorText(err: unknown): string {
-  return err instanceof Error ? `${err.message}` : String(err);
-}
-
-export function computeTargets(r: Pick<BenchResults, 'vmmStart' | 'memory' | 'density' | 'mode'>): Record<TargetId, TargetResult> {
-  const s = r.vmmStart, m = r.memory, d = r.density;
-  const c = d.maxConcurrent;
-  const capped = c !== null && c.reached >= c.limit && c.limit < TARGETS.maxConcurrentVms.target;
-  return {
-    firstInstructionInprocessMs: evaluateTarget(TARGETS.firstInstructionInprocessMs, s.builtinInprocessMs?.median, { note: 'median' }),
-    firstInstructionProcessMs: evaluateTarget(TARGETS.firstInstructionProcessMs, s.builtinProcessMs?.median, { note: 'median' }),
-    speedupVsQemu: evaluateTarget(TARGETS.speedupVsQemu, s.speedupVsQemu, { note: s.qemuAccel ? `QEMU with ${s.qemuAccel}` : undefined }),
-    overheadPerVmMiB: evaluateTarget(TARGETS.overheadPerVmMiB, m.builtinOverheadMiB, { note: m.comparedAtVms ? `at ${m.comparedAtVms} VMs` : undefined }),
-    overheadVsQemu: evaluateTarget(TARGETS.overheadVsQemu, m.overheadRatio, { note: m.qemuAccel ? `QEMU with ${m.qemuAccel}` : undefined }),
-    vmsPerSecond: evaluateTarget(TARGETS.vmsPerSecond, d.vmsPerSecond),
-    maxConcurrentVms: evaluateTarget(TARGETS.maxConcurrentVms, d.maxConcurrentVms, {
-      inconclusive: capped,
-      note: c ? (capped ? `stopped at this mode's limit of ${c.limit} without a failure: run --full` : `stopped: ${c.stoppedBecause}`) : undefined,
-    }),
-  };
-}
-
-function skippedVmm(why: string, error = false): VmmStartSection {
-  return {
-    ...(error ? { error: why } : { skipped: why }),
-    runs: 0, guest: { image: '', cmdline: '', memoryMiB: 0, vcpus: 0 }, qemuAccel: null, qemuAccelNote: '', qemuCommand: [],
-    builtinInprocessMs: null, builtinProcessMs: null, qemuMs: null, speedupVsQemu: null, speedupVsQemuReady: null,
-    variants: {}, kvmFloorMs: null, kvmFloorDetail: null, notes: [],
-  };
-}
-function skippedMemory(why: string, error = false): MemorySection {
-  return {
-    ...(error ? { error: why } : { skipped: why }),
-    guestMiB: 0, guest: '', qemuAccel: null, builtinOverheadMiB: null, qemuOverheadMiB: null, overheadRatio: null,
-    builtinOverheadPssMiB: null, qemuOverheadPssMiB: null, overheadRatioPss: null, comparedAtVms: null, samples: [], notes: [],
-  };
-}
-function skippedDensity(why: string, error = false): DensitySection {
-  return { ...(error ? { error: why } : { skipped: why }), vmsPerSecond: null, rate: [], maxConcurrentVms: null, maxConcurrent: null, notes: [] };
-}
-
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2), join(packageRoot, 'bench', 'results'));
   const want = (s: Section) => args.only === null || args.only.includes(s);
@@ -127,35 +88,20 @@ async function main(): Promise<void> {
   const host = hostInfo();
   progress(`host: ${host.cpuModel}, ${host.cores} cores, Linux ${host.kernel}, /dev/kvm ${host.kvmFlavor}, ${host.qemuVersion ?? 'no QEMU'}`);
   const opts = { full: args.full, onProgress: progress };
+  const notSelected = { skipped: 'not selected (--only)' };
 
-  let vmmStart = skippedVmm('not selected (--only)');
-  let memory = skippedMemory('not selected (--only)');
-  let density = skippedDensity('not selected (--only)');
-  let lifecycle: Record<string, unknown> = { skipped: 'not selected (--only)' };
-  let agent: BenchResults['agent'] = { skipped: 'not selected (--only)', execRoundTripP50Ms: null };
+  let vmmStart = skippedVmm(notSelected, null);
+  let memory = skippedMemory(notSelected, null);
+  let density = skippedDensity(notSelected, null);
+  let l1: L1Info | null = null;
+  let lifecycle: BenchResults['lifecycle'] = { ...notSelected, where: null };
+  let agent: BenchResults['agent'] = { ...notSelected, where: null, execRoundTripP50Ms: null };
   let podNotes: string[] = [];
 
-  const section = async <T>(name: string, run: () => Promise<T>, onError: (msg: string) => T): Promise<T> => {
-    const s0 = Date.now();
-    try {
-      const out = await run();
-      progress(`${name}: done in ${((Date.now() - s0) / 1000).toFixed(1)} s`);
-      return out;
-    } catch (err) {
-      const msg = errorText(err);
-      progress(`${name}: FAILED: ${msg}`);
-      errors.push({ section: name, message: msg });
-      const left = await killTracked();
-      if (left) errors.push({ section: name, message: `${left} processes survived the cleanup after the failure` });
-      return onError(msg);
-    }
-  };
+  const section = <T>(name: string, run: () => Promise<T>, onError: (msg: string) => T) => runSection(name, run, onError, { errors, progress });
 
-  if (want('vmm')) vmmStart = await section('vmmStart', () => vmmStartBenchmarks(opts), (m) => skippedVmm(m, true));
-  let qemuAccel = vmmStart.qemuAccel;
-  if (qemuAccel === null && vmmStart.runs === 0 && want('memory')) qemuAccel = (await probeQemuAccel()).accel;
-  if (want('memory')) memory = await section('memory', () => memoryBenchmarks({ ...opts, qemuAccel }), (m) => skippedMemory(m, true));
-  if (want('density')) density = await section('density', () => densityBenchmarks(opts), (m) => skippedDensity(m, true));
+  const hostWanted = HOST_SECTIONS.filter((s: HostSection) => want(s));
+  if (hostWanted.length) ({ vmmStart, memory, density, l1 } = await hostSections(hostWanted, args.full, { errors, progress }));
 
   if (want('pods')) {
     const spec = './pods.js';
@@ -167,35 +113,38 @@ async function main(): Promise<void> {
       const missing = code === 'ERR_MODULE_NOT_FOUND' && /pods\.js/.test(errorText(err));
       const why = missing ? 'bench/pods.ts not present' : `bench/pods.ts could not be loaded: ${errorText(err)}`;
       if (!missing) errors.push({ section: 'pods', message: why });
-      lifecycle = { skipped: why };
-      agent = { skipped: why, execRoundTripP50Ms: null };
+      lifecycle = { skipped: why, where: null };
+      agent = { skipped: why, where: null, execRoundTripP50Ms: null };
       progress(`pods: ${why}`);
     }
     if (mod && typeof mod.podBenchmarks !== 'function') {
       const why = 'bench/pods.ts has no podBenchmarks export';
       errors.push({ section: 'pods', message: why });
-      lifecycle = { skipped: why };
-      agent = { skipped: why, execRoundTripP50Ms: null };
+      lifecycle = { skipped: why, where: null };
+      agent = { skipped: why, where: null, execRoundTripP50Ms: null };
       mod = null;
     }
     if (mod) {
       const pods = mod;
       const r = await section('pods', async () => pods.podBenchmarks(opts), (m) => ({ lifecycle: { error: m }, agent: { error: m }, notes: [] as string[] }));
-      lifecycle = r.lifecycle ?? {};
+      // pods.ts says where its headline pair ran; a section that failed before saying so ran nowhere known.
+      const whereOf = (o: Record<string, unknown> | undefined) => (o?.where === 'l0' || o?.where === 'l1' ? o.where : null);
+      lifecycle = { ...(r.lifecycle ?? {}), where: whereOf(r.lifecycle) };
       const rt = (r.agent ?? {})['execRoundTripP50Ms'];
-      agent = { ...(r.agent ?? {}), execRoundTripP50Ms: rt && typeof rt === 'object' ? (rt as Record<string, number>) : null };
+      agent = { ...(r.agent ?? {}), where: whereOf(r.agent), execRoundTripP50Ms: rt && typeof rt === 'object' ? (rt as Record<string, number>) : null };
       podNotes = Array.isArray(r.notes) ? r.notes.map(String) : [];
     }
   }
 
   const results: BenchResults = {
-    schema: 1,
+    schema: 2,
     date: started.toISOString(),
     mode,
     only: args.only,
     durationSeconds: Math.round((Date.now() - t0) / 100) / 10,
     gitHead: gitHead(),
     host,
+    l1,
     vmmStart,
     memory,
     density,
@@ -215,14 +164,15 @@ async function main(): Promise<void> {
   writeFileSync(join(args.outDir, 'latest.json'), json);
   writeFileSync(join(args.outDir, `${resultStamp(started)}.json`), json);
   writeFileSync(join(args.outDir, 'latest.md'), renderMarkdown(results));
-  writeFileSync(join(args.outDir, 'latest.svg'), renderSvg(resultPanels(results), `virtcontainers bench, ${mode} mode, ${results.date}, ${host.cpuModel} × ${host.cores}, /dev/kvm ${host.kvmFlavor}`));
+  const l1Caption = l1 ? `; vmm, memory, density in L1 (nested KVM under TCG: compare ratios only)` : '';
+  writeFileSync(join(args.outDir, 'latest.svg'), renderSvg(resultPanels(results), `virtcontainers bench, ${mode} mode, ${results.date}, ${host.cpuModel} × ${host.cores}, /dev/kvm ${host.kvmFlavor}${l1Caption}`));
   progress(`wrote ${join(args.outDir, 'latest.{json,md,svg}')} and ${resultStamp(started)}.json`);
   for (const [name, t] of Object.entries(results.targets))
-    progress(`target ${name}: ${t.measured ?? '—'} ${t.unit} (${t.op} ${t.target}) ${t.met === true ? 'met' : t.met === false ? `MISSED by ${t.missedBy} ${t.unit}` : 'undecided'}`);
+    progress(`target ${name}: ${t.measured ?? '—'} ${t.unit} (${t.op} ${t.target}, ${t.judgedBy}) ${t.met === true ? 'met' : t.met === false ? `MISSED by ${t.missedBy} ${t.unit}` : 'undecided'}`);
   if (errors.length) progress(`${errors.length} section error(s); see latest.json "errors"`);
 }
 
-// Run only as the entry point (the unit tests import parseArgs and computeTargets).
+// Run only as the entry point (the unit tests import parseArgs).
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
   main().catch(async (err) => {
     process.stderr.write(`bench: ${err instanceof Error ? err.stack ?? err.message : String(err)}\n`);

@@ -13,12 +13,14 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, watch, writeFileSync } f
 import { join } from 'node:path';
 import { native } from '../src/native.js';
 import { paths, qemuArgs, runTimed, vmmConfig, type QemuAccel } from './lib/guests.js';
+import type { HostPlan } from './lib/plan.js';
 import { parseVmmTiming, sleep } from './lib/proc.js';
 import type { StartVariant, VmmStartSection } from './lib/results.js';
 import { round, summarize, type Summary } from './lib/stats.js';
 
 export interface SectionOptions {
-  full: boolean;
+  /** Counts and time limits, by mode and by where the section runs (bench/lib/plan.ts). */
+  plan: HostPlan;
   onProgress: (msg: string) => void;
 }
 
@@ -34,18 +36,19 @@ interface Sample {
 }
 
 /** Decides QEMU's accelerator for the comparison: KVM if QEMU runs the test guest on it here. */
-export async function probeQemuAccel(): Promise<{ accel: QemuAccel | null; note: string }> {
+export async function probeQemuAccel(timeoutScale = 1): Promise<{ accel: QemuAccel | null; note: string }> {
   const version = spawnSync(paths.qemu, ['--version'], { encoding: 'utf8' });
   if (version.status !== 0) return { accel: null, note: `${paths.qemu} not found or not runnable` };
   const args = qemuArgs({ accel: 'kvm', kernel: paths.guestElf, cmdline: CMDLINE, memoryMiB: GUEST_MIB });
-  const r = await runTimed(paths.qemu, args, { marker: 'vctest done', timeoutMs: 20000 });
+  const timeoutMs = 20000 * timeoutScale;
+  const r = await runTimed(paths.qemu, args, { marker: 'vctest done', timeoutMs });
   if (r.markerAtMs !== null && r.code === 0)
-    return { accel: 'kvm', note: 'QEMU ran the test guest with -accel kvm on this host (CPU model host,-arch-capabilities: PVM refuses MSR 0x10a)' };
-  const why = r.timedOut ? 'no "vctest done" within 20 s' : `exit ${r.code ?? r.signal}: ${r.stderr.trim().split('\n').slice(-2).join(' / ')}`;
+    return { accel: 'kvm', note: 'QEMU ran the test guest with -accel kvm here (CPU model host,-arch-capabilities: PVM refuses MSR 0x10a)' };
+  const why = r.timedOut ? `no "vctest done" within ${timeoutMs / 1000} s` : `exit ${r.code ?? r.signal}: ${r.stderr.trim().split('\n').slice(-2).join(' / ')}`;
   return { accel: 'tcg', note: `QEMU -accel kvm could not run the test guest here (${why}); the ratio uses QEMU TCG` };
 }
 
-async function builtinInprocess(dir: string, i: number): Promise<Sample> {
+async function builtinInprocess(dir: string, i: number, timeoutScale: number): Promise<Sample> {
   const Vm = native().Vm;
   const serial = join(dir, `inproc-${i}.serial`);
   writeFileSync(serial, '');
@@ -60,11 +63,14 @@ async function builtinInprocess(dir: string, i: number): Promise<Sample> {
     t0 = performance.now();
     const vm = new Vm(config);
     vm.start();
-    const stopped = await Promise.race([vm.wait(), sleep(10000).then(() => null)]);
+    // A timer cleared afterwards: a pending one would keep the process alive (100 s in L1) after the run.
+    let timer: NodeJS.Timeout | undefined;
+    const stopped = await Promise.race([vm.wait(), new Promise<null>((r) => { timer = setTimeout(() => r(null), 10000 * timeoutScale); })]);
+    clearTimeout(timer);
     if (!stopped) {
       vm.stop();
       await vm.wait();
-      return { firstMs: null, readyMs: null, failure: 'in-process VM did not stop within 10 s' };
+      return { firstMs: null, readyMs: null, failure: `in-process VM did not stop within ${10 * timeoutScale} s` };
     }
     const status = JSON.parse(vm.status()) as { firstExitUs?: number };
     // The last inotify event may still be queued: give it a moment.
@@ -79,9 +85,9 @@ async function builtinInprocess(dir: string, i: number): Promise<Sample> {
   }
 }
 
-async function builtinProcess(): Promise<Sample> {
+async function builtinProcess(timeoutScale: number): Promise<Sample> {
   const config = JSON.stringify(vmmConfig({ kernel: paths.guestElf, cmdline: CMDLINE, memoryMiB: GUEST_MIB, serialOutput: '-' }));
-  const r = await runTimed(paths.vcVmm, ['run', '--config', '-'], { stdin: config, marker: 'ready', timeoutMs: 10000 });
+  const r = await runTimed(paths.vcVmm, ['run', '--config', '-'], { stdin: config, marker: 'ready', timeoutMs: 10000 * timeoutScale });
   const timing = parseVmmTiming(r.stderr);
   if (r.code !== 0 || !timing || timing.firstExitUnixMs === null)
     return { firstMs: null, readyMs: null, failure: `vc-vmm exit ${r.code ?? r.signal}${r.timedOut ? ' (timeout)' : ''}: ${r.stderr.trim().split('\n').slice(-1)[0] ?? ''}` };
@@ -97,64 +103,88 @@ async function builtinProcess(): Promise<Sample> {
   };
 }
 
-async function qemu(dir: string, accel: QemuAccel): Promise<Sample> {
+async function qemu(dir: string, accel: QemuAccel, timeoutScale: number): Promise<Sample> {
   const socketPath = join(dir, 'debugcon.sock');
   const args = qemuArgs({ accel, kernel: paths.guestElf, cmdline: CMDLINE, memoryMiB: GUEST_MIB, debugconSocket: socketPath });
-  const r = await runTimed(paths.qemu, args, { socketPath, marker: 'ready', timeoutMs: 30000 });
+  const r = await runTimed(paths.qemu, args, { socketPath, marker: 'ready', timeoutMs: 30000 * timeoutScale });
   if (r.socketAtMs === null || r.markerAtMs === null)
     return { firstMs: null, readyMs: null, failure: `qemu exit ${r.code ?? r.signal}${r.timedOut ? ' (timeout)' : ''}: ${r.stderr.trim().split('\n').slice(-1)[0] ?? ''}` };
   return { firstMs: r.socketAtMs - r.spawnedAtMs, readyMs: r.markerAtMs - r.spawnedAtMs };
 }
 
-function kvmFloor(iterations: number): { summary: Summary | null; detail: unknown; note?: string } {
-  if (!existsSync(paths.kvmFloor)) return { summary: null, detail: null, note: `${paths.kvmFloor} is missing: run npm run build:native` };
-  const r = spawnSync(paths.kvmFloor, ['--iterations', String(iterations), '--memory-mib', String(GUEST_MIB)], { encoding: 'utf8', timeout: 60000 });
-  if (r.status !== 0) return { summary: null, detail: null, note: `bench-kvm-floor failed: ${(r.stderr || r.stdout).trim()}` };
-  const detail = JSON.parse(r.stdout) as { totalUs: { n: number; median: number; p95: number; min: number; max: number; mean: number } };
-  const t = detail.totalUs;
-  const ms = (us: number) => round(us / 1000, 3);
-  return { summary: { n: t.n, median: ms(t.median), p95: ms(t.p95), min: ms(t.min), max: ms(t.max), mean: ms(t.mean) }, detail };
+/** One bench-kvm-floor run: every iteration's total (ms) and its JSON without them; or why not. */
+function kvmFloorRun(iterations: number, timeoutScale: number): { samplesMs: number[]; detail: Record<string, unknown> } | { note: string } {
+  if (!existsSync(paths.kvmFloor)) return { note: `${paths.kvmFloor} is missing: run npm run build:native` };
+  // --hold-vm: no VMM pays the static-key text patching a lone irqchip-less vCPU causes (kvm_floor.cc), and in L1 it took minutes.
+  const r = spawnSync(paths.kvmFloor, ['--iterations', String(iterations), '--memory-mib', String(GUEST_MIB), '--hold-vm'], { encoding: 'utf8', timeout: 60000 * timeoutScale });
+  if (r.status !== 0) return { note: `bench-kvm-floor failed: ${(r.stderr || r.stdout || r.error?.message || '').trim()}` };
+  const { totalSamplesUs, ...detail } = JSON.parse(r.stdout) as { totalSamplesUs: number[] } & Record<string, unknown>;
+  return { samplesMs: totalSamplesUs.map((us) => us / 1000), detail };
 }
 
+/** The chunks the floor's iterations are split into, run between start rounds (see vmmStartBenchmarks). */
+const FLOOR_CHUNKS = 5;
+
 export async function vmmStartBenchmarks(opts: SectionOptions): Promise<VmmStartSection> {
-  const runs = opts.full ? 60 : 20;
+  const { plan } = opts;
+  const runs = plan.startRuns, scale = plan.timeoutScale;
   const notes: string[] = [];
   for (const p of [paths.vcVmm, paths.guestElf])
     if (!existsSync(p)) throw new Error(`${p} is missing: run npm run build:native`);
 
   opts.onProgress('vmm start: probing QEMU -accel kvm with the test guest');
-  const { accel, note } = await probeQemuAccel();
+  const { accel, note } = await probeQemuAccel(scale);
   opts.onProgress(`vmm start: ${note}`);
 
-  opts.onProgress('vmm start: KVM floor (bench-kvm-floor)');
-  const floor = kvmFloor(opts.full ? 200 : 50);
-  if (floor.note) notes.push(floor.note);
+  // The floor is measured in FLOOR_CHUNKS runs spread over the start rounds, like the variants'
+  // interleaving: one burst would take whatever load the host (or L1's emulation) had at that moment.
+  const floorSamples: number[] = [];
+  const floorChunks: Record<string, unknown>[] = [];
+  let floorNote: string | null = null;
+  const floorChunk = () => {
+    if (floorNote) return;
+    const r = kvmFloorRun(Math.ceil(plan.floorIterations / FLOOR_CHUNKS), scale);
+    if ('note' in r) floorNote = r.note;
+    else {
+      floorSamples.push(...r.samplesMs);
+      floorChunks.push(r.detail);
+    }
+  };
 
   type Variant = { name: string; run: (i: number) => Promise<Sample> };
   const dir = mkdtempSync('/tmp/vc-bench-start-');
   const variants: Variant[] = [
-    { name: 'built-in, in-process', run: (i) => builtinInprocess(dir, i) },
-    { name: 'built-in, process', run: () => builtinProcess() },
+    { name: 'built-in, in-process', run: (i) => builtinInprocess(dir, i, scale) },
+    { name: 'built-in, process', run: () => builtinProcess(scale) },
   ];
-  if (accel) variants.push({ name: `QEMU (${accel})`, run: () => qemu(dir, accel) });
+  if (accel) variants.push({ name: `QEMU (${accel})`, run: () => qemu(dir, accel, scale) });
   // TCG too when KVM was the headline: what QEMU costs where it cannot use /dev/kvm.
-  if (accel === 'kvm') variants.push({ name: 'QEMU (tcg)', run: () => qemu(dir, 'tcg') });
+  if (accel === 'kvm') variants.push({ name: 'QEMU (tcg)', run: () => qemu(dir, 'tcg', scale) });
 
   const samples = new Map<string, Sample[]>(variants.map((v) => [v.name, []]));
   try {
     // One untimed round: page cache, the addon loaded, QEMU's libraries mapped once.
-    for (const v of variants) await v.run(-1);
+    for (const v of variants) {
+      opts.onProgress(`vmm start: untimed round: ${v.name}`);
+      await v.run(-1);
+    }
     for (let i = 0; i < runs; i++) {
-      if (i % 5 === 0) opts.onProgress(`vmm start: round ${i + 1}/${runs}`);
+      if (i % Math.max(1, Math.floor(runs / FLOOR_CHUNKS)) === 0 && floorChunks.length < FLOOR_CHUNKS) floorChunk();
+      // In L1 a round takes seconds: report each, so a stuck one shows where it stuck.
+      if (i % 5 === 0 || plan.where === 'l1') opts.onProgress(`vmm start: round ${i + 1}/${runs}`);
       // Rotate the order each round: no variant always runs right after another.
       for (let k = 0; k < variants.length; k++) {
         const v = variants[(i + k) % variants.length]!;
         samples.get(v.name)!.push(await v.run(i));
       }
     }
+    while (floorChunks.length < FLOOR_CHUNKS && !floorNote) floorChunk();
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+  if (floorNote) notes.push(floorNote);
+  const floorMs = floorSamples.length ? summarize(floorSamples) : null;
+  opts.onProgress(`vmm start: KVM floor ${floorMs ? `median ${floorMs.median} ms of ${floorMs.n} iterations in ${floorChunks.length} runs` : 'not measured'}`);
 
   const out: Record<string, StartVariant> = {};
   for (const v of variants) {
@@ -181,6 +211,7 @@ export async function vmmStartBenchmarks(opts: SectionOptions): Promise<VmmStart
     `every VM: ${GUEST_MIB} MiB, 1 vCPU, the same PVH ELF (${paths.guestElf.replace(/.*\/build\//, 'build/')}).`,
   );
   return {
+    where: plan.where,
     runs,
     guest: { image: 'build/Release/testguest/vctest.elf', cmdline: CMDLINE, memoryMiB: GUEST_MIB, vcpus: 1 },
     qemuAccel: accel,
@@ -192,8 +223,8 @@ export async function vmmStartBenchmarks(opts: SectionOptions): Promise<VmmStart
     speedupVsQemu: ratio(q?.firstInstructionMs, proc.firstInstructionMs),
     speedupVsQemuReady: ratio(q?.readyMs, proc.readyMs),
     variants: out,
-    kvmFloorMs: floor.summary,
-    kvmFloorDetail: floor.detail,
+    kvmFloorMs: floorMs,
+    kvmFloorDetail: floorChunks.length ? { runs: floorChunks } : null,
     notes,
   };
 }

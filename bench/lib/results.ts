@@ -1,7 +1,26 @@
 // The shape of bench/results/*.json. Sections that were not run (or failed) carry `skipped` or
-// `error` instead of their figures; the headline keys are null then.
+// `error` instead of their figures; the headline keys are null then. Every section says where it
+// ran: `l0` on this host, `l1` inside the nested harness's L1 (a TCG-emulated VM, where absolute
+// times are inflated many-fold and only ratios compare with L0); null when it did not run.
 import type { Summary } from './stats.js';
 import type { TargetId, TargetResult } from './targets.js';
+
+/** Where a section ran: this host (L0) or the nested-KVM harness's L1. */
+export type Where = 'l0' | 'l1';
+
+/** The L1 VM the host sections ran in (on hosts whose /dev/kvm cannot run the test guests). */
+export interface L1Info {
+  /** Why not at L0: the test-guest host check's answer here. */
+  why: string;
+  /** L1 as hostInfo() saw it from inside. */
+  host: HostInfo;
+  bootSeconds: number;
+  totalSeconds: number;
+  /** What the L1 plan measures less (or waits longer for) than L0's, one phrase each. */
+  scaled: string[];
+  /** Set when L1 failed after reporting some sections: why (the unfinished ones say so). */
+  failed?: string;
+}
 
 export interface HostInfo {
   cpuModel: string;
@@ -28,6 +47,7 @@ export interface StartVariant {
 export interface VmmStartSection {
   skipped?: string;
   error?: string;
+  where: Where | null;
   runs: number;
   guest: { image: string; cmdline: string; memoryMiB: number; vcpus: number };
   /** QEMU's accelerator for the headline ratio: 'kvm' when it ran the guest on /dev/kvm here. */
@@ -66,6 +86,7 @@ export interface MemorySample {
 export interface MemorySection {
   skipped?: string;
   error?: string;
+  where: Where | null;
   guestMiB: number;
   guest: string;
   qemuAccel: 'kvm' | 'tcg' | null;
@@ -94,6 +115,7 @@ export interface RateRun {
 export interface DensitySection {
   skipped?: string;
   error?: string;
+  where: Where | null;
   vmsPerSecond: number | null;
   rate: RateRun[];
   maxConcurrentVms: number | null;
@@ -110,7 +132,8 @@ export interface DensitySection {
 }
 
 export interface BenchResults {
-  schema: 1;
+  /** 2: sections carry `where`, targets `judgedBy`, and `l1` describes the L1 the host sections ran in. */
+  schema: 2;
   date: string;
   mode: 'quick' | 'full';
   only: string[] | null;
@@ -118,11 +141,13 @@ export interface BenchResults {
   /** `git describe --always --dirty` of the tree that ran (the results are committed after it). */
   gitHead: string | null;
   host: HostInfo;
+  /** Set when the host sections (vmm, memory, density) ran in L1. */
+  l1: L1Info | null;
   vmmStart: VmmStartSection;
   memory: MemorySection;
   density: DensitySection;
-  lifecycle: Record<string, unknown>;
-  agent: Record<string, unknown> & { execRoundTripP50Ms: Record<string, number> | null };
+  lifecycle: Record<string, unknown> & { where?: Where | null };
+  agent: Record<string, unknown> & { where?: Where | null; execRoundTripP50Ms: Record<string, number> | null };
   podNotes: string[];
   targets: Record<TargetId, TargetResult>;
   errors: { section: string; message: string }[];
