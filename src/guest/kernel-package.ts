@@ -48,21 +48,21 @@ export interface KernelPackageManifest {
  * as semver is the *prerelease* "3" of 6.1.192: it would sort below 6.1.192 and no caret range
  * (^6.1.192-3) would ever pick up 6.1.193-1. So the Debian revision goes into the patch number:
  * upstream X.Y.Z with revision N becomes X.Y.(Z*1000 + N), e.g. 6.1.192-3 → 6.1.192003 and
- * 6.1.193-1 → 6.1.193001. That orders exactly like dpkg does for every version of this form (plain
- * numeric revision below 1000; an upstream X.Y counts as X.Y.0). Anything else — an epoch, a
- * backport's 1~bpo12+1, a security rebuild's 1+deb12u1 — would not map onto that order and is
- * refused rather than given a version that sorts wrongly.
+ * 6.1.193-1 → 6.1.193001. That orders exactly as dpkg does for every version of this form (plain
+ * numeric revision 0..999). Anything else — an epoch, an upstream X.Y (which dpkg sorts before
+ * X.Y.0), a backport's 1~bpo12+1, a security rebuild's 1+deb12u1 — would not map onto that order
+ * and is refused rather than given a version that sorts wrongly.
  */
 export function kernelPackageVersion(debianVersion: string): string {
-  const m = /^(\d+)\.(\d+)(?:\.(\d+))?-(\d+)$/.exec(debianVersion);
+  const m = /^(\d+)\.(\d+)\.(\d+)-(\d+)$/.exec(debianVersion);
   const bad = (why: string) => new GuestError('INVALID_OPTION', `Debian version: "${debianVersion}" ${why}`);
   if (!m) {
     throw bad('is not of the form X.Y.Z-N (upstream version and a plain numeric revision; epochs, ~ and + suffixes have no semver mapping that keeps dpkg\'s order)');
   }
-  const [major, minor, patch, revision] = [m[1], m[2], m[3] ?? '0', m[4]].map(Number) as [number, number, number, number];
-  if (revision < 1 || revision > 999) throw bad(`has revision ${revision}; the mapping X.Y.(Z*1000+N) needs 1 ≤ N ≤ 999`);
+  const [major, minor, patch, revision] = m.slice(1).map(Number) as [number, number, number, number];
+  if (revision > 999) throw bad(`has revision ${revision}; the mapping X.Y.(Z*1000+N) needs N ≤ 999`);
   const packed = patch * 1000 + revision;
-  if (!Number.isSafeInteger(packed)) throw bad(`has patch level ${patch}, too large to pack`);
+  if (![major, minor, packed].every(Number.isSafeInteger)) throw bad('has numbers too large for semver');
   return `${major}.${minor}.${packed}`;
 }
 
