@@ -4,6 +4,8 @@
 // Codes:
 //   INVALID_OPTION       a path or value the caller gave is unusable (the message names the option)
 //   KERNEL_UNAVAILABLE   no kernel given and Debian's cloud kernel cannot be fetched
+//   KERNEL_PACKAGE_INVALID the installed @virtcontainers/guest-kernel-linux-x64 is incomplete or
+//                        corrupt (a file missing, truncated or with another sha256; bad manifest)
 //   BUSYBOX_UNAVAILABLE  no static busybox on the host and busybox-static cannot be fetched
 //   ELF_INVALID          a file that should be ELF (module, busybox) is truncated or garbage
 //   MODULE_NOT_FOUND     a wanted module or a dependency is neither a .ko file nor built in

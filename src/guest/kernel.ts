@@ -1,13 +1,16 @@
 // Which kernel the guest boots, and its modules. Either the caller names both (any kernel + its
-// modules directory), or we use Debian's cloud kernel (or, with flavor 'generic', its generic
-// kernel, which has 9p: the nested-KVM test harness boots it as its L1), fetched once into the
-// cache and never installed on the host. An existing extraction is reused without running apt at
+// modules directory), or we use Debian's cloud kernel: first from the npm package
+// @virtcontainers/guest-kernel-linux-x64 when it is installed (an optional dependency: works on any
+// distribution, offline), else fetched once into the cache with apt and never installed on the
+// host. With flavor 'generic' (Debian's generic kernel, which has 9p: the nested-KVM test harness
+// boots it as its L1) only apt is used. An existing extraction is reused without running apt at
 // all, so the common case is fast and works offline.
 import { open, readdir, stat } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import { CommandFailed, downloadAndExtract, listExtracted, resolveDependency } from './apt.js';
 import { cacheDir } from './cache.js';
 import { GuestError, throwIfAborted } from './errors.js';
+import { findKernelPackage, KERNEL_PACKAGE_NAME, verifyKernelPackage } from './kernel-package.js';
 import { findModuleFiles } from './modules.js';
 
 export const KERNEL_METAPACKAGE = 'linux-image-cloud-amd64';
@@ -35,6 +38,12 @@ export interface KernelOptions {
   flavor?: KernelFlavor;
   /** Overrides the cache root (default: cacheDir()). */
   cacheDir?: string;
+  /**
+   * Where the cloud flavor looks for the kernel package: resolved like an import from this file
+   * or file: URL (default: this module, i.e. the package installed beside virtcontainers);
+   * false: skip the package and use the cache / apt.
+   */
+  packageFrom?: string | false;
   onProgress?: (msg: string) => void;
   signal?: AbortSignal;
 }
@@ -47,10 +56,14 @@ export async function resolveKernel(opts: KernelOptions = {}): Promise<Kernel> {
   const name = opts.flavor ?? 'cloud';
   const flavor = Object.hasOwn(KERNEL_FLAVORS, name) ? KERNEL_FLAVORS[name] : undefined;
   if (!flavor) throw invalid('flavor', String(opts.flavor), "is not 'cloud' or 'generic'");
+  if (name === 'cloud' && opts.packageFrom !== false) {
+    const dir = findKernelPackage(opts.packageFrom);
+    if (dir !== undefined) return packagedKernel(dir, opts);
+  }
   const kernels = join(opts.cacheDir ?? cacheDir(), 'kernels');
   const cached = await newestExtracted(kernels, flavor.pattern);
   if (cached) {
-    opts.onProgress?.(`kernel: using cached ${basename(cached.dir)}`);
+    opts.onProgress?.(`kernel: using cached ${basename(cached.dir)} (from apt)`);
     return cached.kernel;
   }
   return fetchKernel(kernels, flavor, opts);
@@ -90,6 +103,13 @@ async function userKernel(opts: KernelOptions): Promise<Kernel> {
   return { kernelPath, modulesDir, release };
 }
 
+async function packagedKernel(dir: string, opts: KernelOptions): Promise<Kernel> {
+  const started = Date.now();
+  const manifest = await verifyKernelPackage(dir);
+  opts.onProgress?.(`kernel: using ${manifest.release} (Debian ${manifest.debian.version}) from the package ${KERNEL_PACKAGE_NAME} in ${dir}, verified in ${Date.now() - started} ms`);
+  return { kernelPath: join(dir, manifest.kernel), modulesDir: join(dir, manifest.modulesDir), release: manifest.release };
+}
+
 async function fetchKernel(kernels: string, flavor: { metapackage: string; pattern: RegExp }, opts: KernelOptions): Promise<Kernel> {
   try {
     opts.onProgress?.(`kernel: looking up ${flavor.metapackage} (apt-cache depends)`);
@@ -98,10 +118,10 @@ async function fetchKernel(kernels: string, flavor: { metapackage: string; patte
     const got = await downloadAndExtract(pkg, kernels, {
       signal: opts.signal,
       onProgress: (msg) => opts.onProgress?.(`kernel: ${msg}`),
-      validate: async (root) => { await layoutOf(root); },
+      validate: async (root) => { await kernelLayout(root); },
     });
     opts.onProgress?.(`kernel: ${got.reused ? 'another process unpacked' : 'unpacked'} ${basename(got.dir)} in ${Date.now() - started} ms`);
-    return await layoutOf(got.dir);
+    return await kernelLayout(got.dir);
   } catch (err) {
     if (err instanceof CommandFailed) {
       if (err.aborted) throw new GuestError('ABORTED', 'kernel: fetching aborted', { cause: err });
@@ -120,7 +140,7 @@ async function fetchKernel(kernels: string, flavor: { metapackage: string; patte
 async function newestExtracted(kernels: string, pattern: RegExp): Promise<{ dir: string; kernel: Kernel } | undefined> {
   for (const entry of await listExtracted(kernels, pattern)) {
     try {
-      return { dir: entry.dir, kernel: await layoutOf(entry.dir) };
+      return { dir: entry.dir, kernel: await kernelLayout(entry.dir) };
     } catch {
       // Not a kernel tree (someone put something else there): look at the next one.
     }
@@ -129,7 +149,7 @@ async function newestExtracted(kernels: string, pattern: RegExp): Promise<{ dir:
 }
 
 /** Finds boot/vmlinuz-<release> and (usr/)lib/modules/<release> in an unpacked kernel package. */
-async function layoutOf(root: string): Promise<Kernel> {
+export async function kernelLayout(root: string): Promise<Kernel> {
   for (const libDir of ['lib/modules', 'usr/lib/modules']) {
     let releases: string[];
     try {

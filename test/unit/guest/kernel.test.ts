@@ -15,11 +15,14 @@ test.after(() => rmSync(scratch, { recursive: true, force: true }));
 
 
 let kernel: Kernel;
+// These tests are about the apt path: the npm kernel package (test/unit/guest/kernel-package.test.ts)
+// is skipped even where it is installed.
+const noPackage = { packageFrom: false } as const;
 
 test('default: Debian cloud kernel from the cache (fetched on first use)', async () => {
   const messages: string[] = [];
   const started = Date.now();
-  kernel = await resolveKernel({ onProgress: (m) => messages.push(m) });
+  kernel = await resolveKernel({ ...noPackage, onProgress: (m) => messages.push(m) });
   console.log(`  resolveKernel: ${Date.now() - started} ms; ${messages.join(' | ')}`);
   assert.match(kernel.release, /^\d+\.\d+\.\d+-\d+-cloud-amd64$/);
   assert.ok(statSync(kernel.kernelPath).isFile());
@@ -30,7 +33,7 @@ test('default: Debian cloud kernel from the cache (fetched on first use)', async
 });
 
 test('cached kernel is reused without running apt at all (offline)', async () => {
-  const again = await withoutTools(scratch, () => resolveKernel());
+  const again = await withoutTools(scratch, () => resolveKernel(noPackage));
   assert.equal(again, kernel);
 });
 
@@ -38,7 +41,7 @@ test('cold fetch into an empty cache: download, atomic unpack, no temp dirs left
   const cache = join(scratch, 'cold');
   const messages: string[] = [];
   const started = Date.now();
-  const k = await resolveKernel({ cacheDir: cache, onProgress: (m) => messages.push(m) });
+  const k = await resolveKernel({ ...noPackage, cacheDir: cache, onProgress: (m) => messages.push(m) });
   console.log(`  cold fetch: ${Date.now() - started} ms`);
   assert.ok(messages.some((m) => m.includes('apt-get download')), messages.join(' | '));
   assert.ok(k.kernelPath.startsWith(join(cache, 'kernels')));
@@ -49,7 +52,7 @@ test('cold fetch into an empty cache: download, atomic unpack, no temp dirs left
 
 test('no cached kernel and no apt: KERNEL_UNAVAILABLE with advice, nothing left behind', async () => {
   const cache = join(scratch, 'offline');
-  const err = await withoutTools(scratch, () => expectGuestCode(resolveKernel({ cacheDir: cache }), 'KERNEL_UNAVAILABLE'));
+  const err = await withoutTools(scratch, () => expectGuestCode(resolveKernel({ ...noPackage, cacheDir: cache }), 'KERNEL_UNAVAILABLE'));
   assert.match(err.message, 'apt-get update');
   assert.match(err.message, '--kernel');
   assert.match(err.message, 'modulesDir');
