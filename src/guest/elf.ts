@@ -1,5 +1,5 @@
-// Just enough ELF64 reading for our two needs: the `.modinfo` section of kernel modules and the
-// program headers of busybox (is it static?). Every offset read from the file is bounds-checked,
+// Just enough ELF64 reading for our needs: the `.modinfo` section of kernel modules, the program
+// headers of busybox (is it static?), and what a prebuilt addon asks of the dynamic loader. Every offset read from the file is bounds-checked,
 // so a truncated or garbage file is a GuestError ELF_INVALID, never a crash or an out-of-range read.
 import { GuestError } from './errors.js';
 
@@ -131,6 +131,61 @@ export function elfProgramTypes(buf: Buffer, what: string): number[] {
  */
 export function isStaticElf(buf: Buffer, what: string): boolean {
   return !elfProgramTypes(buf, what).includes(PT_INTERP);
+}
+
+/** What a dynamically linked file asks of the loader: its DT_NEEDED libraries and symbol versions. */
+export interface ElfDynamicNeeds {
+  /** DT_NEEDED entries, in file order (e.g. libc.so.6). */
+  libraries: string[];
+  /** Version names required from those libraries (.gnu.version_r), e.g. GLIBC_2.34, sorted. */
+  versions: string[];
+}
+
+const SHT_DYNAMIC = 6;
+const SHT_GNU_VERNEED = 0x6ffffffe;
+const DT_NULL = 0;
+const DT_NEEDED = 1;
+
+export function elfDynamicNeeds(buf: Buffer, what: string): ElfDynamicNeeds {
+  const h = readElfHeader(buf, what);
+  const r = new Reader(buf, h.littleEndian, what);
+  const sections = elfSections(buf, what);
+  const strings = (index: number) => {
+    const t = sections[index];
+    if (!t) throw elfError(what, `string table index ${index} out of range`);
+    return (off: number) => cString(buf, t.offset, t.size, off, what);
+  };
+  const libraries: string[] = [];
+  for (const s of sections.filter((x) => x.type === SHT_DYNAMIC)) {
+    const str = strings(s.link);
+    for (let off = s.offset; off + 16 <= s.offset + s.size; off += 16) {
+      const tag = r.u64(off);
+      if (tag === DT_NULL) break;
+      if (tag === DT_NEEDED) libraries.push(str(r.u64(off + 8)));
+    }
+  }
+  // Verneed: a chain of {vn_version u16, vn_cnt u16, vn_file u32, vn_aux u32, vn_next u32}, each
+  // with vn_cnt aux entries {vna_hash u32, vna_flags u16, vna_other u16, vna_name u32, vna_next u32}.
+  const versions = new Set<string>();
+  for (const s of sections.filter((x) => x.type === SHT_GNU_VERNEED)) {
+    const str = strings(s.link);
+    let entry = s.offset;
+    for (let n = 0; n < s.info; n++) {
+      if (entry + 16 > s.offset + s.size) throw elfError(what, 'version-needed entry past its section');
+      let aux = entry + r.u32(entry + 8);
+      for (let k = 0; k < r.u16(entry + 2); k++) {
+        if (aux + 16 > s.offset + s.size) throw elfError(what, 'version-needed aux entry past its section');
+        versions.add(str(r.u32(aux + 8)));
+        const next = r.u32(aux + 12);
+        if (next === 0) break;
+        aux += next;
+      }
+      const next = r.u32(entry + 12);
+      if (next === 0) break;
+      entry += next;
+    }
+  }
+  return { libraries, versions: [...versions].sort() };
 }
 
 function cString(buf: Buffer, tableOff: number, tableSize: number, off: number, what: string): string {
