@@ -13,6 +13,7 @@
         "native/addon/host_ops.cc",
         "native/addon/vm_handle.cc",
         "native/addon/cgroup_ops.cc",
+        "native/addon/glibc_compat.cc",
         "native/host/cgroup.cc",
         "<@(vmm_arch_sources)",
         "<@(vmm_device_sources)",
@@ -37,8 +38,7 @@
         "-fno-rtti"
       ],
       "ldflags": [
-        "-static-libstdc++",
-        "-static-libgcc"
+        "-static-libstdc++"
       ]
     },
     {

@@ -39,13 +39,21 @@ test('elfDynamicNeeds: a static executable needs nothing; a truncated file is EL
   assert.throws(() => elfDynamicNeeds(cut, 'cut-ls'), (err: Error & { code?: string }) => err.code === 'ELF_INVALID' && /cut-ls/.test(err.message));
 });
 
-test('addonProblems: glibc up to the floor is fine; newer glibc, libstdc++ or other libraries are named', () => {
-  assert.equal(addonProblems({ libraries: ['libc.so.6', 'libm.so.6'], versions: ['GLIBC_2.2.5', `GLIBC_${GLIBC_FLOOR}`] }), []);
+test('addonProblems: glibc up to the floor and old libgcc_s are fine; newer glibc, libstdc++ or other libraries are named', () => {
+  assert.equal(addonProblems({ libraries: ['libc.so.6', 'libm.so.6', 'libgcc_s.so.1'], versions: ['GCC_3.0', 'GLIBC_2.2.5', `GLIBC_${GLIBC_FLOOR}`] }), []);
+  assert.equal(addonProblems({ libraries: ['libgcc_s.so.1'], versions: ['GCC_12.0'] }), ['needs GCC_12.0, newer than libgcc_s 4.9']);
   assert.equal(addonProblems({ libraries: ['libc.so.6'], versions: ['GLIBC_2.99'] }), [`needs GLIBC_2.99, newer than the stated floor glibc ${GLIBC_FLOOR}`]);
   const p = addonProblems({ libraries: ['libstdc++.so.6'], versions: ['GLIBCXX_3.4.30'] });
   assert.is(p.length, 2);
   assert.match(p[0]!, /needs libstdc\+\+\.so\.6/);
-  assert.match(p[1]!, /symbol version GLIBCXX_3\.4\.30/);
+  assert.match(p[1]!, /symbol version GLIBCXX_3\.4\.30 \(only glibc's/);
+});
+
+test('the addon built here fits: only allowed libraries, glibc no newer than the floor', () => {
+  const addon = join(root, 'build/Release/vc_addon.node');
+  const needs = elfDynamicNeeds(readFileSync(addon), addon);
+  console.log(`  ${addon}: ${needs.libraries.join(', ')}; ${needs.versions.join(', ')}`);
+  assert.equal(addonProblems(needs), []);
 });
 
 test('compareVersions is numeric per part', () => {
@@ -73,7 +81,7 @@ function installIn(name: string, manifest: object | null, files: string[]) {
   return { status: r.status, out: r.stdout + r.stderr, gypArgs };
 }
 
-const files = { 'node.napi.node': 'a', 'vc-vmm': 'b', 'vc-agent': 'c' };
+const files = { 'virtcontainers.glibc.node': 'a', 'vc-vmm': 'b', 'vc-agent': 'c' };
 
 test('install uses fitting prebuilds without compiling', () => {
   const r = installIn('fits', { platform: 'linux-x64', glibcFloor: GLIBC_FLOOR, files }, Object.keys(files));
@@ -86,7 +94,7 @@ test('install builds from source, saying why, when the prebuilds do not fit', ()
   const cases: [string, object | null, string[], RegExp][] = [
     ['none', null, [], /no prebuilt binaries for linux-x64 \(.*manifest\.json is missing\)/],
     ['newer-glibc', { platform: 'linux-x64', glibcFloor: '99.0', files }, Object.keys(files), /the prebuilt addon needs 99\.0 or newer/],
-    ['missing-file', { platform: 'linux-x64', glibcFloor: GLIBC_FLOOR, files }, ['node.napi.node'], /lacks vc-vmm, vc-agent/],
+    ['missing-file', { platform: 'linux-x64', glibcFloor: GLIBC_FLOOR, files }, ['virtcontainers.glibc.node'], /lacks vc-vmm, vc-agent/],
   ];
   for (const [name, manifest, present, why] of cases) {
     const r = installIn(name, manifest, present);
