@@ -6,6 +6,7 @@ import * as assert from 'uvu/assert';
 import { spawnSync } from 'node:child_process';
 import { chmodSync, copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { elfDynamicNeeds } from '../../../src/guest/elf.js';
 import { addonProblems, GLIBC_FLOOR } from '../../../scripts/package/prebuilt.js';
@@ -49,8 +50,9 @@ test('addonProblems: glibc up to the floor and old libgcc_s are fine; newer glib
   assert.match(p[1]!, /symbol version GLIBCXX_3\.4\.30 \(only glibc's/);
 });
 
-test('the addon built here fits: only allowed libraries, glibc no newer than the floor', () => {
-  const addon = join(root, 'build/Release/vc_addon.node');
+test('the addon this checkout loads fits: only allowed libraries, glibc no newer than the floor', () => {
+  // build/Release, or prebuilds/ after `npm run prebuilds` (prebuildify moves the build there).
+  const addon = createRequire(import.meta.url)('node-gyp-build').path(root) as string;
   const needs = elfDynamicNeeds(readFileSync(addon), addon);
   console.log(`  ${addon}: ${needs.libraries.join(', ')}; ${needs.versions.join(', ')}`);
   assert.equal(addonProblems(needs), []);
