@@ -26,6 +26,8 @@ const where = process.env.VC_NESTED_L1 === '1' ? 'L1' : 'L0';
 // In L1 the bound stays below the host's silence watchdog (L1_SILENCE_MS), so a hung test is
 // reported from inside rather than taken for a stopped L1.
 const FILE_TIMEOUT_MS = Number(process.env.VC_TEST_FILE_TIMEOUT_MS) || (where === 'L1' ? 4 : 8) * 60 * 1000;
+// How long L1 may stay silent before the host takes it for stopped (nestedPhase).
+const L1_SILENCE_MS = Number(process.env.VC_L1_SILENCE_MS) || 5 * 60 * 1000;
 
 // In L1 the tree is the host's, read-only, and already built by the host's run.
 if (process.env.VC_NESTED_L1 !== '1') {
@@ -140,7 +142,6 @@ async function nestedPhase() {
   tally(second);
 }
 
-const L1_SILENCE_MS = Number(process.env.VC_L1_SILENCE_MS) || 5 * 60 * 1000;
 
 /** Runs scripts/test.js nested-inside in one L1; `silent` when the silence watchdog ended it. */
 async function nestedOnce(fileFilters) {

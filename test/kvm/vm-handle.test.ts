@@ -15,8 +15,8 @@ requireTestGuestHost();
 const guest = join(packageRoot, 'build', 'Release', 'testguest', 'vctest.bzImage');
 const tsc = tscKhzFromCpuinfo(readFileSync('/proc/cpuinfo', 'utf8'));
 
-function config(serialOutput: string, testName: string): string {
-  return JSON.stringify({ kernel: guest, memoryMiB: 64, serialOutput, cmdline: `vctest=${testName}${tsc ? ` tsc_khz=${tsc}` : ''}` });
+function config(serialOutput: string, testName: string, extra: object = {}): string {
+  return JSON.stringify({ kernel: guest, memoryMiB: 64, serialOutput, cmdline: `vctest=${testName}${tsc ? ` tsc_khz=${tsc}` : ''}`, ...extra });
 }
 
 test('the test guest image is built', () => {
@@ -48,8 +48,9 @@ test('a VM runs in-process: boots, passes its checks, and ends on its own', asyn
 test('pause, resume and stop from the host; status reflects each', async () => {
   const tmp = tempDir('vcvm');
   try {
-    // The rng test guest polls; "hotplug" waits for a disk that never comes, so it runs until stopped.
-    const vm = new (native().Vm)(config(join(tmp.path, 'serial.log'), 'hotplug'));
+    // "hotplug" waits (20 s) for a disk to arrive in its empty slot, so it runs until stopped;
+    // without a slot it would fail at once and end the VM while the test still expects it running.
+    const vm = new (native().Vm)(config(join(tmp.path, 'serial.log'), 'hotplug', { blocks: [{ readOnly: true }] }));
     vm.start();
     vm.pause();
     assert.is((JSON.parse(vm.status()) as { state: string }).state, 'paused');
