@@ -69,7 +69,7 @@ export function runInRoot(root: string, script: string, options: RootRunOptions 
 export function chrootProblem(): string | null {
   if (process.getuid?.() !== 0) return 'needs root (chroot, mount and unshare)';
   for (const tool of ['setpriv', 'unshare', 'chroot', 'tar']) {
-    if (spawnSync('sh', ['-c', `command -v ${tool}`]).status !== 0) return `${tool} is not installed`;
+    if (spawnSync('sh', ['-c', `command -v ${tool}`]).status !== 0) return `${tool} is not in PATH`;
   }
   const probe = spawnSync(NAMESPACES_COMMAND, [...NAMESPACES, '--net', 'true'], { encoding: 'utf8' });
   if (probe.status !== 0) return `unshare --mount --pid --net fails here: ${probe.stderr.trim() || probe.error?.message}`;

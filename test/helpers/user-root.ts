@@ -60,7 +60,7 @@ export function userRootTarball(mirror: string): string {
 /** Why the root can be neither found in the cache nor built here, or null. */
 export function userRootProblem(mirror: string): string | null {
   if (existsSync(userRootTarball(mirror))) return null;
-  if (spawnSync('sh', ['-c', 'command -v debootstrap']).status !== 0) return 'debootstrap is not installed and no cached root exists (scripts/setup.sh installs it)';
+  if (spawnSync('sh', ['-c', 'command -v debootstrap']).status !== 0) return 'debootstrap is not in PATH and no cached root exists (scripts/setup.sh installs it)';
   // A TCP connect to the mirror's host (bash's /dev/tcp): enough to tell "offline" from "slow".
   const url = new URL(mirror);
   const port = url.port || (url.protocol === 'https:' ? '443' : '80');
