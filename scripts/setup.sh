@@ -14,8 +14,9 @@ if [ "$(id -u)" -ne 0 ]; then sudo_cmd=(sudo); fi
 # acpica-tools: iasl checks the VMM's ACPI tables; kmod: modinfo, an independent check in the module tests; g++/make/python3: node-gyp builds
 # the addon and the static agent; clang-14 + libclang-rt-14-dev: libFuzzer and the sanitizers for
 # scripts/fuzz-vmm.sh (the VMM's virtqueue and vsock fuzzers); xz-utils: the nested-KVM harness
-# unpacks the L1 kernel's xz payload once, so L1 skips decompressing it under emulation.
-packages=(qemu-system-x86 busybox-static cpio kmod erofs-utils skopeo umoci acpica-tools g++ make python3 clang-14 libclang-rt-14-dev xz-utils)
+# unpacks the L1 kernel's xz payload once, so L1 skips decompressing it under emulation;
+# debootstrap: the user-install test builds a Debian minbase root to install the package into.
+packages=(qemu-system-x86 busybox-static cpio kmod erofs-utils skopeo umoci acpica-tools g++ make python3 clang-14 libclang-rt-14-dev xz-utils debootstrap)
 missing=()
 for pkg in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")

@@ -65,8 +65,10 @@ export async function findBusybox(opts: BusyboxOptions = {}): Promise<Busybox> {
     if (err.aborted) throw new GuestError('ABORTED', 'busybox: fetching aborted', { cause: err });
     throw new GuestError(
       'BUSYBOX_UNAVAILABLE',
-      `no static busybox at ${(opts.candidates ?? HOST_BUSYBOX_CANDIDATES).join(' or ')}, and fetching ${PACKAGE} failed: ${err.message}. ` +
-        `Run \`apt-get update\`, install ${PACKAGE}, or pass a static busybox path.`,
+      // Name the package on the distributions users have, not only on Debian: where apt-get is
+      // missing, "run apt-get update" is no help.
+      `no static busybox at ${(opts.candidates ?? HOST_BUSYBOX_CANDIDATES).join(' or ')}, and fetching Debian's ${PACKAGE} failed: ${err.message}. ` +
+        `Install a static busybox: ${PACKAGE} on Debian and Ubuntu (run \`apt-get update\` first if apt does not know it), busybox on Fedora.`,
       { cause: err },
     );
   }

@@ -184,7 +184,7 @@ export class QemuHypervisor implements Hypervisor {
     throw new VcError(
       'HYPERVISOR_UNAVAILABLE',
       `qemu: ${this.binary} not found (looked in ${candidates.length === 1 ? candidates[0] : 'PATH'}); ` +
-        'install Debian\'s qemu-system-x86 (apt-get install qemu-system-x86) or set VC_QEMU to its path',
+        'install qemu-system-x86 (Debian, Ubuntu) or qemu-system-x86-core (Fedora), or set VC_QEMU to its path',
     );
   }
 }

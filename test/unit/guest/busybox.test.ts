@@ -48,6 +48,9 @@ test('no static busybox and no apt: BUSYBOX_UNAVAILABLE with advice', async () =
   const err = await withoutTools(scratch, () => expectGuestCode(findBusybox({ candidates: [dynamic], cacheDir: join(scratch, 'empty') }), 'BUSYBOX_UNAVAILABLE'));
   assert.match(err.message, 'apt-get update');
   assert.match(err.message, dynamic);
+  // Why apt failed, and the package to install on Debian/Ubuntu and on Fedora (no apt there).
+  assert.match(err.message, 'apt-get is not installed');
+  assert.match(err.message, /busybox-static on Debian and Ubuntu .*busybox on Fedora/);
 });
 
 test('a given path must exist and be a static ELF', async () => {

@@ -77,4 +77,17 @@ test('VC_KVM_DEVICE hides the device from the real probe: auto picks qemu, kvm n
   }
 });
 
+test('QEMU missing: HYPERVISOR_UNAVAILABLE naming the program, where it looked, and the package to install', async () => {
+  for (const [binary, where] of [['vc-no-such-qemu', 'looked in PATH'], ['/nonexistent/qemu-system-x86_64', 'looked in /nonexistent/qemu-system-x86_64']] as const) {
+    try {
+      await new QemuHypervisor(binary).check();
+      assert.unreachable(`${binary} must be reported missing`);
+    } catch (err) {
+      assert.is((err as { code?: string }).code, 'HYPERVISOR_UNAVAILABLE');
+      assert.ok((err as Error).message.startsWith(`qemu: ${binary} not found (${where}); `), (err as Error).message);
+      assert.match((err as Error).message, /qemu-system-x86 \(Debian, Ubuntu\) or qemu-system-x86-core \(Fedora\), or set VC_QEMU/);
+    }
+  }
+});
+
 test.run();
