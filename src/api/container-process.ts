@@ -19,7 +19,7 @@ export async function enterContainer(podId: string, id: string, argv: string[], 
   }
   const store = storeFor(options);
   await new ContainerStore(store).read(podId, id);
-  const pod = await runningPod(store, podId);
+  const pod = await runningPod(store, podId, options);
   const agent = await openAgent(pod, options.signal);
   try {
     const proc = await agent.startProcess('exec_container', {
@@ -49,7 +49,7 @@ export async function attachContainer(podId: string, id: string, options: Attach
   const containers = new ContainerStore(store);
   const record = await containers.read(podId, id);
   if (record.initProcess === undefined) throw new VcError('CONTAINER_NOT_FOUND', `container ${id} in pod ${podId} has no init process to attach to`);
-  const pod = await runningPod(store, podId);
+  const pod = await runningPod(store, podId, options);
   const agent = await openAgent(pod, options.signal);
   try {
     const proc = await agent.attach(record.initProcess);

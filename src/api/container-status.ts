@@ -85,7 +85,7 @@ export async function containerStatus(podId: string, id: string, options: CallOp
     const record = await containers.read(podId, id);
     const pod = await store.read(podId);
     if (pod.state !== 'running' || record.state === 'stopped') return containerStatusOf(record);
-    const running = await runningPod(store, podId);
+    const running = await runningPod(store, podId, options);
     return containerStatusOf(await withAgent(running, options.signal, (agent) => refreshFromAgent(agent, containers, record)));
   });
 }

@@ -30,7 +30,7 @@ export async function createContainer(podId: string, input: ContainerConfigInput
   const image = await prepareImage(config, options);
   const store = storeFor(options);
   return withLock(store.paths(podId).lock, `pod ${podId}`, options, async () => {
-    const pod = await runningPod(store, podId);
+    const pod = await runningPod(store, podId, options);
     const record = await createInGuest(store, pod, config, image, options);
     return containerStatusOf(record);
   });
@@ -75,7 +75,7 @@ export async function createInGuest(store: PodStore, pod: RunningPod, config: Co
 export async function startContainer(podId: string, id: string, options: CallOptions = {}): Promise<ContainerStatus> {
   const store = storeFor(options);
   return withLock(store.paths(podId).lock, `pod ${podId}`, options, async () => {
-    const pod = await runningPod(store, podId);
+    const pod = await runningPod(store, podId, options);
     const record = await withAgent(pod, options.signal, (agent) => startInGuest(store, agent, podId, id));
     return containerStatusOf(record);
   });
@@ -109,7 +109,7 @@ export async function stopContainer(podId: string, id: string, options: StopCont
   const store = storeFor(options);
   const containers = new ContainerStore(store);
   return withLock(store.paths(podId).lock, `pod ${podId}`, options, async () => {
-    const pod = await runningPod(store, podId);
+    const pod = await runningPod(store, podId, options);
     return withAgent(pod, options.signal, async (agent) => {
       let record = await refreshFromAgent(agent, containers, await containers.read(podId, id));
       if (record.state === 'stopped') return containerStatusOf(record);
@@ -140,7 +140,7 @@ export async function deleteContainer(podId: string, id: string, options: CallOp
     let record = await containers.read(podId, id);
     const podRecord = await store.read(podId);
     if (podRecord.state === 'running') {
-      const pod = await runningPod(store, podId);
+      const pod = await runningPod(store, podId, options);
       await withAgent(pod, options.signal, async (agent) => {
         record = await refreshFromAgent(agent, containers, record);
         nextContainerState(podId, id, record.state, 'delete');

@@ -34,7 +34,7 @@ export async function enterPod(id: string, argv: string[], options: ExecOptions 
   if (!Array.isArray(argv) || argv.length === 0 || argv.some((arg) => typeof arg !== 'string')) {
     throw new VcError('INVALID_CONFIG', `argv: expected a non-empty array of strings, got ${JSON.stringify(argv)}`);
   }
-  const pod = await runningPod(storeFor(options), id);
+  const pod = await runningPod(storeFor(options), id, options);
   const agent = await openAgent(pod, options.signal);
   try {
     const proc = await agent.exec({

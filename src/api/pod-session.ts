@@ -1,11 +1,11 @@
 // A running pod as the container calls need it: its record, its hypervisor, and agent connections.
 import type { AgentClient } from '../agent/index.js';
 import { VcError } from '../errors.js';
-import { hypervisorFor } from '../hypervisor/select.js';
 import type { Hypervisor } from '../hypervisor/types.js';
 import type { PodPaths } from '../store/paths.js';
 import type { PodRecord, PodStore } from '../store/pod-store.js';
 import { connectAgent } from './agent-link.js';
+import { hypervisorOf, type CallOptions } from './context.js';
 
 export interface RunningPod {
   record: PodRecord & { vmm: NonNullable<PodRecord['vmm']> };
@@ -13,12 +13,12 @@ export interface RunningPod {
   paths: PodPaths;
 }
 
-export async function runningPod(store: PodStore, podId: string): Promise<RunningPod> {
+export async function runningPod(store: PodStore, podId: string, options: CallOptions): Promise<RunningPod> {
   const record = await store.read(podId);
   if (record.state !== 'running' || !record.vmm) {
     throw new VcError('POD_NOT_RUNNING', `pod ${podId} is ${record.state}: start it first`);
   }
-  const hypervisor = hypervisorFor(record.hypervisor);
+  const hypervisor = hypervisorOf(options, record.hypervisor);
   const paths = store.paths(podId);
   if (!(await hypervisor.isRunning(record.vmm, paths))) {
     throw new VcError('POD_NOT_RUNNING', `pod ${podId}: its ${record.hypervisor} process (pid ${record.vmm.pid}) is gone`);

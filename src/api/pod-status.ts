@@ -1,10 +1,9 @@
 // Reading pods: status reflects what is really there, so a VMM that died under a running pod is
 // noticed here and recorded as a transition, not just reported.
 import { VcError } from '../errors.js';
-import { hypervisorFor } from '../hypervisor/select.js';
 import { withLock } from '../store/lock.js';
 import type { PodRecord, PodStore } from '../store/pod-store.js';
-import { storeFor, type CallOptions } from './context.js';
+import { hypervisorOf, storeFor, type CallOptions } from './context.js';
 import { nextState, type PodStateName } from './transitions.js';
 import { markContainersGone } from './container-status.js';
 
@@ -53,9 +52,9 @@ export function hasVmm(record: PodRecord): boolean {
 }
 
 /** Records the end of a VMM that went away on its own. Call with the pod lock held. */
-export async function noticeVmmExit(store: PodStore, record: PodRecord): Promise<PodRecord> {
+export async function noticeVmmExit(store: PodStore, record: PodRecord, options: CallOptions): Promise<PodRecord> {
   if (!hasVmm(record) || !record.vmm) return record;
-  const hypervisor = hypervisorFor(record.hypervisor);
+  const hypervisor = hypervisorOf(options, record.hypervisor);
   const paths = store.paths(record.id);
   if (await hypervisor.isRunning(record.vmm, paths)) return record;
   record.state = nextState(record.id, record.state, 'vmmExited') ?? record.state;
@@ -72,10 +71,10 @@ export async function podStatus(id: string, options: CallOptions = {}): Promise<
   const store = storeFor(options);
   let record = await store.read(id);
   if (hasVmm(record)) {
-    record = await withLock(store.paths(id).lock, `pod ${id}`, options, async () => noticeVmmExit(store, await store.read(id)));
+    record = await withLock(store.paths(id).lock, `pod ${id}`, options, async () => noticeVmmExit(store, await store.read(id), options));
   }
   const vmState = hasVmm(record) && record.vmm
-    ? await hypervisorFor(record.hypervisor).vmState(record.vmm, store.paths(id))
+    ? await hypervisorOf(options, record.hypervisor).vmState(record.vmm, store.paths(id))
     : null;
   return statusOf(record, store, vmState);
 }

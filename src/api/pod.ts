@@ -4,14 +4,14 @@ import { readFile } from 'node:fs/promises';
 import { VcError } from '../errors.js';
 import { resolveKernel } from '../guest/kernel.js';
 import { buildInitrd } from '../guest/initrd.js';
-import { hypervisorFor, resolveHypervisorKind } from '../hypervisor/select.js';
+import { resolveHypervisorKind } from '../hypervisor/select.js';
 import { endpointSockets, type Hypervisor, type VmSpec } from '../hypervisor/types.js';
 import { nativeExecutable } from '../native.js';
 import { withLock } from '../store/lock.js';
 import type { PodRecord, PodStore, VmmRecord } from '../store/pod-store.js';
 import { connectAgent } from './agent-link.js';
 import { parsePodConfig, type PodConfigInput } from './config.js';
-import { storeFor, type CallOptions } from './context.js';
+import { hypervisorOf, storeFor, type CallOptions } from './context.js';
 import { noticeVmmExit, statusOf, type PodStatus } from './pod-status.js';
 import { nextState } from './transitions.js';
 import { ContainerStore } from '../store/container-store.js';
@@ -26,12 +26,12 @@ export async function createPod(input: PodConfigInput, options: CallOptions = {}
   const store = storeFor(options);
   const kind = resolveHypervisorKind(config.hypervisor);
   const paths = store.paths(config.id);
-  const sockets = [paths.qmpSocket, paths.controlSocket, ...endpointSockets(hypervisorFor(kind).agentEndpoint(paths))];
+  const sockets = [paths.qmpSocket, paths.controlSocket, ...endpointSockets(hypervisorOf(options, kind).agentEndpoint(paths))];
   const longest = sockets.reduce((a, b) => (Buffer.byteLength(b) > Buffer.byteLength(a) ? b : a));
   if (Buffer.byteLength(longest) > UNIX_SOCKET_PATH_MAX) {
     throw new VcError('INVALID_CONFIG', `root: ${JSON.stringify(store.root)} is too long: socket path ${longest} exceeds ${UNIX_SOCKET_PATH_MAX} bytes`);
   }
-  await hypervisorFor(kind).check();
+  await hypervisorOf(options, kind).check();
 
   // The slow, cached steps come before anything is written for the pod, so a failure leaves nothing.
   const kernel = await resolveKernel({
@@ -69,7 +69,7 @@ export async function startPod(id: string, options: StartOptions = {}): Promise<
   return withLock(store.paths(id).lock, `pod ${id}`, options, async () => {
     const record = await store.read(id);
     const target = nextState(id, record.state, 'start');
-    const hypervisor = hypervisorFor(record.hypervisor);
+    const hypervisor = hypervisorOf(options, record.hypervisor);
     const spec = vmSpec(store, record);
     options.onProgress?.(`booting pod ${id} (${record.hypervisor})`);
     const vmm = await hypervisor.start(spec, { signal: options.signal });
@@ -104,7 +104,7 @@ export async function startPod(id: string, options: StartOptions = {}): Promise<
 /** Creates and starts the containers the pod config lists, in order, in the fresh VM. */
 async function startListedContainers(store: PodStore, record: PodRecord, options: StartOptions): Promise<void> {
   if (record.config.containers.length === 0) return;
-  const pod = await runningPod(store, record.id);
+  const pod = await runningPod(store, record.id, options);
   const containers = new ContainerStore(store);
   for (const config of record.config.containers) {
     options.onProgress?.(`starting container ${config.id}`);
@@ -124,12 +124,12 @@ export async function stopPod(id: string, options: StopOptions = {}): Promise<Po
   const store = storeFor(options);
   return withLock(store.paths(id).lock, `pod ${id}`, options, async () => {
     let record = await store.read(id);
-    record = await noticeVmmExit(store, record);
+    record = await noticeVmmExit(store, record, options);
     if (record.state === 'stopped' && record.stopReason && record.stopReason !== 'requested') {
       return statusOf(record, store); // the VMM already went away; nothing is left to stop
     }
     const target = nextState(id, record.state, 'stop');
-    const hypervisor = hypervisorFor(record.hypervisor);
+    const hypervisor = hypervisorOf(options, record.hypervisor);
     const paths = store.paths(id);
     if (record.vmm) {
       if (record.state === 'running') await askGuestToPowerOff(hypervisor, paths, record.vmm, options);
@@ -158,9 +158,9 @@ export async function resumePod(id: string, options: CallOptions = {}): Promise<
 async function changeRunState(id: string, event: 'pause' | 'resume', options: CallOptions): Promise<PodStatus> {
   const store = storeFor(options);
   return withLock(store.paths(id).lock, `pod ${id}`, options, async () => {
-    const record = await noticeVmmExit(store, await store.read(id));
+    const record = await noticeVmmExit(store, await store.read(id), options);
     const target = nextState(id, record.state, event);
-    const hypervisor = hypervisorFor(record.hypervisor);
+    const hypervisor = hypervisorOf(options, record.hypervisor);
     const paths = store.paths(id);
     if (!record.vmm) throw new VcError('STATE_CORRUPT', `pod ${id} is ${record.state} but has no VMM record`);
     await (event === 'pause' ? hypervisor.pause(record.vmm, paths) : hypervisor.resume(record.vmm, paths));
@@ -173,9 +173,9 @@ async function changeRunState(id: string, event: 'pause' | 'resume', options: Ca
 export async function deletePod(id: string, options: CallOptions = {}): Promise<void> {
   const store = storeFor(options);
   await withLock(store.paths(id).lock, `pod ${id}`, options, async () => {
-    const record = await noticeVmmExit(store, await store.read(id));
+    const record = await noticeVmmExit(store, await store.read(id), options);
     nextState(id, record.state, 'delete');
-    await hypervisorFor(record.hypervisor).cleanup(store.paths(id), record.vmm);
+    await hypervisorOf(options, record.hypervisor).cleanup(store.paths(id), record.vmm);
     await store.remove(id);
   });
 }
