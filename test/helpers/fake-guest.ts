@@ -1,0 +1,112 @@
+// The guest side of a fake VM: a Unix socket server that answers the real agent protocol by
+// itself (hello, shutdown and the container ops), keeping container states the way vc-agent does.
+// Tests make an op fail by naming it in `failOps`.
+import { rmSync } from 'node:fs';
+import { createServer, type Server, type Socket } from 'node:net';
+import { encodeResponse, FrameDecoder, FrameType, type JsonObject, type RequestFrame } from '../../src/agent/protocol.js';
+
+export interface AgentFailure {
+  code: string;
+  message: string;
+  /** Only requests whose `id` argument (a container id) is this one. */
+  id?: string;
+}
+
+type GuestContainerState = 'created' | 'running' | 'stopped';
+
+export class FakeGuest {
+  readonly containers = new Map<string, GuestContainerState>();
+  /** Every request the guest answered, in order ("op" or "op:container-id"). */
+  readonly requests: string[] = [];
+  readonly failOps = new Map<string, AgentFailure>();
+  shutdownRequested = false;
+  readonly #server: Server;
+  readonly #sockets = new Set<Socket>();
+  #nextProcess = 1;
+
+  private constructor(readonly path: string) {
+    this.#server = createServer((socket) => this.#serve(socket));
+  }
+
+  /** Run before each request is answered (the fake hypervisor's onStep, as "agent:OP"). */
+  onRequest: ((op: string) => void) | undefined;
+
+  static async listen(path: string, failOps: ReadonlyMap<string, AgentFailure>, onRequest?: (op: string) => void): Promise<FakeGuest> {
+    const guest = new FakeGuest(path);
+    guest.onRequest = onRequest;
+    for (const [op, failure] of failOps) guest.failOps.set(op, failure);
+    await new Promise<void>((resolve, reject) => {
+      guest.#server.once('error', reject);
+      guest.#server.listen(path, resolve);
+    });
+    return guest;
+  }
+
+  async close(): Promise<void> {
+    for (const socket of this.#sockets) socket.destroy();
+    await new Promise<void>((resolve) => this.#server.close(() => resolve()));
+    rmSync(this.path, { force: true });
+  }
+
+  #serve(socket: Socket): void {
+    this.#sockets.add(socket);
+    socket.on('close', () => this.#sockets.delete(socket));
+    socket.on('error', () => {});
+    const decoder = new FrameDecoder();
+    socket.on('data', (chunk: Buffer) => {
+      for (const frame of decoder.push(chunk)) {
+        if (frame.type === FrameType.REQUEST) socket.write(encodeResponse(frame.id, this.#answer(frame)));
+      }
+    });
+  }
+
+  #answer(frame: RequestFrame): Parameters<typeof encodeResponse>[1] {
+    const id = typeof frame.args.id === 'string' ? frame.args.id : undefined;
+    this.requests.push(id === undefined ? frame.op : `${frame.op}:${id}`);
+    try {
+      this.onRequest?.(frame.op);
+    } catch (err) {
+      return { ok: false, error: { code: 'INTERNAL', message: (err as Error).message } };
+    }
+    const failure = this.failOps.get(frame.op);
+    if (failure && (failure.id === undefined || failure.id === id)) return { ok: false, error: { code: failure.code, message: failure.message } };
+    try {
+      return { ok: true, result: this.#perform(frame.op, id) };
+    } catch (err) {
+      return { ok: false, error: { code: (err as { code?: string }).code ?? 'INTERNAL', message: (err as Error).message } };
+    }
+  }
+
+  #perform(op: string, id: string | undefined): JsonObject {
+    if (op === 'hello') return { version: 1, agent: 'fake-guest 1' };
+    if (op === 'shutdown') {
+      this.shutdownRequested = true;
+      return {};
+    }
+    if (id === undefined) throw Object.assign(new Error(`${op}: no container id`), { code: 'INVALID_ARGUMENT' });
+    if (op === 'create_container') {
+      if (this.containers.has(id)) throw Object.assign(new Error(`container ${id} exists`), { code: 'EXISTS' });
+      this.containers.set(id, 'created');
+      const process = this.#nextProcess++;
+      return { process, pid: 100 + process };
+    }
+    const state = this.containers.get(id);
+    if (state === undefined) throw Object.assign(new Error(`no container ${id}`), { code: 'NOT_FOUND' });
+    switch (op) {
+      case 'start_container':
+        this.containers.set(id, 'running');
+        return {};
+      case 'container_status':
+        return state === 'stopped' ? { state, exitCode: 0, signal: null } : { state };
+      case 'signal_container':
+      case 'wait_container':
+        this.containers.set(id, 'stopped');
+        return { exitCode: 0, signal: null };
+      case 'delete_container':
+        this.containers.delete(id);
+        return {};
+      default:
+        throw Object.assign(new Error(`fake guest: op ${op} is not implemented`), { code: 'UNKNOWN_OP' });
+    }
+  }
+}

@@ -1,0 +1,153 @@
+// A hypervisor without VMs, for unit tests of the API layer: it implements the real Hypervisor
+// interface, and each "VM" is a FakeGuest (the real agent protocol on the pod's agent socket).
+// Every method first runs `onStep` (which may throw, or abort the caller's AbortSignal) so a test
+// can fail or cancel any call at any point; `live()` lists what the fake made and did not clean up.
+import { rmSync } from 'node:fs';
+import type { AgentEndpoint, Hypervisor, HypervisorKind, VmSpec } from '../../src/hypervisor/types.js';
+import type { PodPaths } from '../../src/store/paths.js';
+import type { VmmRecord } from '../../src/store/pod-store.js';
+import { FakeGuest, type AgentFailure } from './fake-guest.js';
+
+export type FakeStep =
+  | 'check' | 'start' | 'isRunning' | 'vmState' | 'attachDisk' | 'detachDisk' | 'stop' | 'pause' | 'resume' | 'cleanup'
+  /** A request the guest agent is about to answer. */
+  | `agent:${string}`;
+
+export interface FakeVm {
+  pid: number;
+  podId: string;
+  guest: FakeGuest;
+  disks: Map<string, string>;
+  paused: boolean;
+  /** False once the "VMM process" went away (stop, or crash()). */
+  alive: boolean;
+}
+
+let nextPid = 4_000_000;
+
+export class FakeHypervisor implements Hypervisor {
+  readonly vms = new Map<number, FakeVm>();
+  /** Every method called, in order, as "step" (plus ":pod" where a pod is known). */
+  readonly calls: string[] = [];
+  /** Agent ops that fail in guests started from now on (see FakeGuest.failOps). */
+  readonly agentFailures = new Map<string, AgentFailure>();
+  /** Run at the start of every method and agent request; throw here to make that step fail. */
+  onStep: ((step: FakeStep) => void | Promise<void>) | undefined;
+  /** Pod directories whose leftovers cleanup() has removed. */
+  readonly cleaned: string[] = [];
+
+  constructor(readonly kind: HypervisorKind = 'qemu') {}
+
+  /** For CallOptions.hypervisor: this fake, whatever kind the pod has. */
+  readonly factory = (_kind: HypervisorKind): Hypervisor => this;
+
+  /** VMs started and not yet stopped (whether or not their guest still runs). */
+  live(): FakeVm[] {
+    return [...this.vms.values()];
+  }
+
+  vmOf(podId: string): FakeVm | undefined {
+    return this.live().find((vm) => vm.podId === podId);
+  }
+
+  /** The VMM "process" of a pod dies on its own: its guest goes, its record stays. */
+  async crash(podId: string): Promise<void> {
+    const vm = this.vmOf(podId);
+    if (!vm) throw new Error(`fake hypervisor: pod ${podId} has no VM`);
+    vm.alive = false;
+    await vm.guest.close();
+  }
+
+  async check(): Promise<void> {
+    await this.#step('check');
+  }
+
+  async start(spec: VmSpec, options: { signal?: AbortSignal } = {}): Promise<VmmRecord> {
+    await this.#step('start', spec.id);
+    options.signal?.throwIfAborted();
+    const guest = await FakeGuest.listen(spec.paths.agentSocket, this.agentFailures, (op) => {
+      this.calls.push(`agent:${op}`);
+      void this.onStep?.(`agent:${op}`);
+    });
+    const pid = nextPid++;
+    this.vms.set(pid, { pid, podId: spec.id, guest, disks: new Map(), paused: false, alive: true });
+    return { pid, accel: 'fake', startedAt: new Date().toISOString() };
+  }
+
+  agentEndpoint(paths: PodPaths): AgentEndpoint {
+    return { kind: 'unix', path: paths.agentSocket };
+  }
+
+  async isRunning(vmm: VmmRecord): Promise<boolean> {
+    await this.#step('isRunning');
+    return this.vms.get(vmm.pid)?.alive === true;
+  }
+
+  async vmState(vmm: VmmRecord): Promise<string | null> {
+    await this.#step('vmState');
+    const vm = this.vms.get(vmm.pid);
+    if (!vm?.alive) return null;
+    return vm.paused ? 'paused' : 'running';
+  }
+
+  async attachDisk(vmm: VmmRecord, _paths: PodPaths, disk: { serial: string; path: string }): Promise<void> {
+    const vm = this.#vm(vmm);
+    await this.#step('attachDisk', vm.podId);
+    if (vm.disks.has(disk.serial)) throw new Error(`fake hypervisor: disk ${disk.serial} is attached already`);
+    vm.disks.set(disk.serial, disk.path);
+  }
+
+  async detachDisk(vmm: VmmRecord, _paths: PodPaths, serial: string): Promise<void> {
+    const vm = this.#vm(vmm);
+    await this.#step('detachDisk', vm.podId);
+    if (!vm.disks.delete(serial)) throw new Error(`fake hypervisor: disk ${serial} is not attached`);
+  }
+
+  async stop(vmm: VmmRecord): Promise<void> {
+    const vm = this.vms.get(vmm.pid);
+    await this.#step('stop', vm?.podId);
+    if (!vm) return;
+    this.vms.delete(vmm.pid);
+    if (vm.alive) await vm.guest.close();
+    vm.alive = false;
+  }
+
+  async pause(vmm: VmmRecord): Promise<void> {
+    const vm = this.#vm(vmm);
+    await this.#step('pause', vm.podId);
+    vm.paused = true;
+  }
+
+  async resume(vmm: VmmRecord): Promise<void> {
+    const vm = this.#vm(vmm);
+    await this.#step('resume', vm.podId);
+    vm.paused = false;
+  }
+
+  async cleanup(paths: PodPaths, vmm?: VmmRecord): Promise<void> {
+    await this.#step('cleanup');
+    // As the real ones: whatever the VMM left goes, a dead VMM's record included.
+    if (vmm && this.vms.get(vmm.pid)?.alive === false) this.vms.delete(vmm.pid);
+    rmSync(paths.agentSocket, { force: true });
+    this.cleaned.push(paths.dir);
+  }
+
+  /** Ends every VM the fake still has (for test.after.each). */
+  async stopAll(): Promise<void> {
+    for (const vm of this.live()) {
+      this.vms.delete(vm.pid);
+      if (vm.alive) await vm.guest.close();
+    }
+  }
+
+  #vm(vmm: VmmRecord): FakeVm {
+    const vm = this.vms.get(vmm.pid);
+    if (!vm?.alive) throw new Error(`fake hypervisor: no running VM with pid ${vmm.pid}`);
+    return vm;
+  }
+
+  async #step(step: FakeStep, podId?: string): Promise<void> {
+    this.calls.push(podId === undefined ? step : `${step}:${podId}`);
+    await this.onStep?.(step);
+  }
+}

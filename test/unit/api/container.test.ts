@@ -1,0 +1,183 @@
+// src/api/container.ts against a fake hypervisor: every container transition, image disks shared
+// and released, and the rollbacks of createContainer and startContainer.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { createContainer, deleteContainer, startContainer, stopContainer } from '../../../src/api/container.js';
+import { containerStatus } from '../../../src/api/container-status.js';
+import { createPod, startPod, stopPod } from '../../../src/api/pod.js';
+import { containerStates, nextContainerState, type ContainerEvent, type ContainerStateName } from '../../../src/api/transitions.js';
+import { ContainerStore } from '../../../src/store/container-store.js';
+import { assertConsistent, fakePods, type FakePods } from './fake-pods.js';
+
+let pods: FakePods;
+test.before.each(() => {
+  pods = fakePods();
+});
+test.after.each(async () => {
+  await pods.done();
+});
+
+const code = (err: unknown) => (err as { code?: string }).code;
+
+async function runningPod(id = 'p'): Promise<void> {
+  await createPod({ id, hypervisor: 'qemu' }, pods.options());
+  await startPod(id, pods.options());
+}
+
+const config = (id: string, image = id) => ({ id, rootfs: pods.rootfs(image), command: ['/bin/sleep', '9'] });
+
+/** The guest says the container ended (its program exited); status calls notice it. */
+function exitInGuest(id: string): void {
+  pods.fake.vmOf('p')!.guest.containers.set(id, 'stopped');
+}
+
+async function containerIn(id: string, state: ContainerStateName): Promise<void> {
+  await createContainer('p', config(id), pods.options());
+  if (state === 'running' || state === 'stopped') await startContainer('p', id, pods.options());
+  if (state === 'stopped') await stopContainer('p', id, pods.options());
+}
+
+async function happen(id: string, event: ContainerEvent): Promise<unknown> {
+  if (event === 'start') return startContainer('p', id, pods.options());
+  if (event === 'delete') return deleteContainer('p', id, pods.options());
+  exitInGuest(id);
+  return containerStatus('p', id, pods.options());
+}
+
+for (const from of containerStates) {
+  for (const event of ['start', 'exited', 'delete'] as const) {
+    if (event === 'exited' && from === 'stopped') continue; // nothing left to exit
+    test(`transition: ${event} on a ${from} container`, async () => {
+      await runningPod();
+      await containerIn('c', from);
+      let expected: ContainerStateName | null | Error;
+      try {
+        expected = nextContainerState('p', 'c', from, event);
+      } catch (err) {
+        expected = err as Error;
+      }
+      const outcome = await happen('c', event).then(() => null, (err: Error) => err);
+      const containers = new ContainerStore(pods.store);
+      if (expected instanceof Error) {
+        assert.is(code(outcome), code(expected), String(outcome));
+        assert.is((await containers.read('p', 'c')).state, from, 'a refused event leaves the state as it was');
+      } else {
+        assert.is(outcome, null, `${event} on ${from}: ${outcome?.message}`);
+        if (expected === null) assert.equal(await containers.ids('p'), []);
+        else assert.is((await containers.read('p', 'c')).state, expected);
+      }
+      await assertConsistent(pods);
+    });
+  }
+}
+
+test('createContainer: a created record, its image disk attached, the guest told', async () => {
+  await runningPod();
+  const status = await createContainer('p', config('c'), pods.options());
+  assert.is(status.state, 'created');
+  assert.ok(status.pid! > 0);
+  const vm = pods.fake.vmOf('p')!;
+  assert.is(vm.disks.size, 1);
+  assert.ok(vm.guest.requests.includes('create_container:c'));
+  await assertConsistent(pods);
+});
+
+test('createContainer: a pod that is not running is POD_NOT_RUNNING, nothing attached', async () => {
+  await createPod({ id: 'p', hypervisor: 'qemu' }, pods.options());
+  assert.is(code(await createContainer('p', config('c'), pods.options()).catch((e) => e)), 'POD_NOT_RUNNING');
+  assert.equal(await new ContainerStore(pods.store).ids('p'), []);
+  await assertConsistent(pods);
+});
+
+test('createContainer: an existing id is CONTAINER_EXISTS, the disk keeps one user', async () => {
+  await runningPod();
+  await createContainer('p', config('c'), pods.options());
+  assert.is(code(await createContainer('p', config('c'), pods.options()).catch((e) => e)), 'CONTAINER_EXISTS');
+  const disks = (await pods.store.read('p')).disks!;
+  assert.equal(Object.values(disks).map((d) => d.users), [['c']]);
+  await assertConsistent(pods);
+});
+
+test('image disks: shared by containers of one image, detached with the last of them', async () => {
+  await runningPod();
+  await createContainer('p', config('a', 'img'), pods.options());
+  await createContainer('p', config('b', 'img'), pods.options());
+  const vm = pods.fake.vmOf('p')!;
+  assert.is(vm.disks.size, 1);
+  assert.is(pods.fake.calls.filter((c) => c.startsWith('attachDisk')).length, 1);
+  await deleteContainer('p', 'a', pods.options());
+  assert.is(vm.disks.size, 1, 'b still uses it');
+  await deleteContainer('p', 'b', pods.options());
+  assert.is(vm.disks.size, 0);
+  assert.equal((await pods.store.read('p')).disks, {});
+  await assertConsistent(pods);
+});
+
+test('createContainer rollback: attaching the disk fails; no record, no disk', async () => {
+  await runningPod();
+  pods.fake.onStep = (step) => {
+    if (step === 'attachDisk') throw new Error('no free slot');
+  };
+  assert.match(String(await createContainer('p', config('c'), pods.options()).catch((e) => e)), 'no free slot');
+  assert.equal(await new ContainerStore(pods.store).ids('p'), []);
+  assert.equal((await pods.store.read('p')).disks, {});
+  await assertConsistent(pods);
+});
+
+test('createContainer rollback: the agent fails after the image disk was attached; the disk is detached', async () => {
+  await runningPod();
+  const vm = pods.fake.vmOf('p')!;
+  vm.guest.failOps.set('create_container', { code: 'EXEC_FAILED', message: 'bad image' });
+  assert.is(code(await createContainer('p', config('c'), pods.options()).catch((e) => e)), 'EXEC_FAILED');
+  assert.ok(pods.fake.calls.includes('attachDisk:p') && pods.fake.calls.includes('detachDisk:p'));
+  assert.is(vm.disks.size, 0);
+  assert.equal(await new ContainerStore(pods.store).ids('p'), []);
+  await assertConsistent(pods);
+});
+
+test('createContainer rollback on a shared disk: the other container keeps it', async () => {
+  await runningPod();
+  await createContainer('p', config('a', 'img'), pods.options());
+  const vm = pods.fake.vmOf('p')!;
+  vm.guest.failOps.set('create_container', { code: 'EXEC_FAILED', message: 'no', id: 'b' });
+  assert.is(code(await createContainer('p', config('b', 'img'), pods.options()).catch((e) => e)), 'EXEC_FAILED');
+  assert.is(vm.disks.size, 1);
+  assert.equal(Object.values((await pods.store.read('p')).disks!).map((d) => d.users), [['a']]);
+  await assertConsistent(pods);
+});
+
+test('startContainer: the agent refuses; the record follows what the agent says', async () => {
+  await runningPod();
+  await createContainer('p', config('c'), pods.options());
+  const vm = pods.fake.vmOf('p')!;
+  vm.guest.failOps.set('start_container', { code: 'EXEC_FAILED', message: 'no such program' });
+  vm.guest.containers.set('c', 'stopped'); // vc-agent records exit 127 for a program that cannot run
+  assert.is(code(await startContainer('p', 'c', pods.options()).catch((e) => e)), 'EXEC_FAILED');
+  const record = await new ContainerStore(pods.store).read('p', 'c');
+  assert.is(record.state, 'stopped');
+  assert.ok(record.exit);
+  await assertConsistent(pods);
+});
+
+test('stopContainer: signals and waits; a stopped container is left as it is', async () => {
+  await runningPod();
+  await containerIn('c', 'running');
+  const status = await stopContainer('p', 'c', pods.options());
+  assert.is(status.state, 'stopped');
+  const requests = pods.fake.vmOf('p')!.guest.requests;
+  assert.ok(requests.includes('signal_container:c') && requests.includes('wait_container:c'));
+  const again = await stopContainer('p', 'c', pods.options());
+  assert.is(again.state, 'stopped');
+  await assertConsistent(pods);
+});
+
+test('deleteContainer of a stopped pod: no agent, the record goes', async () => {
+  await runningPod();
+  await containerIn('c', 'running');
+  await stopPod('p', pods.options());
+  await deleteContainer('p', 'c', pods.options());
+  assert.equal(await new ContainerStore(pods.store).ids('p'), []);
+  await assertConsistent(pods);
+});
+
+test.run();
