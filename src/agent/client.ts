@@ -3,33 +3,16 @@
  * multiplexed by request id, and stream/exit frames are routed to AgentProcess objects by process id.
  */
 import type { Duplex } from 'node:stream';
+import { CallTable, closedError, type CallHooks } from './calls.js';
 import { AgentError, describeValue, protocolError } from './errors.js';
-import { deadline, hasDeadline, raceAbort, type CancelOptions } from './deadline.js';
-import { AgentProcess, type ProcessLink } from './process.js';
+import { deadline, raceAbort, type CancelOptions } from './deadline.js';
+import type { AgentProcess, ProcessLink } from './process.js';
+import { ProcessRouter } from './process-router.js';
 import { execArguments, isProcessId, parseGuestInfo, resultError, type ExecOptions, type GuestInfo } from './requests.js';
-import {
-  encodeRequest,
-  FrameDecoder,
-  FrameType,
-  frameTypeName,
-  parseExitStatus,
-  PROTOCOL_VERSION,
-  type AgentResponse,
-  type DataFrame,
-  type ExitFrame,
-  type Frame,
-  type JsonObject,
-  type StdinAckFrame,
-} from './protocol.js';
+import { FrameDecoder, FrameType, frameTypeName, parseExitStatus, PROTOCOL_VERSION, type Frame, type JsonObject } from './protocol.js';
 
 export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
 export const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
-/**
- * Output the agent may send for a process before the exec RESPONSE that names it (the doc does not
- * forbid that order). More than this while an exec is outstanding is treated as a protocol error.
- */
-const EARLY_FRAME_LIMIT = 4 * 1024 * 1024;
-const UINT32_MAX = 0xffff_ffff;
 /** Ops with dedicated methods: sending them through request() would lose track of the process. */
 const RESERVED_OPS = new Set(['hello', 'exec', 'attach', 'create_container', 'exec_container']);
 
@@ -50,42 +33,11 @@ export interface ConnectOptions {
   requestTimeoutMs?: number;
 }
 
-type ProcessFrame = DataFrame | ExitFrame | StdinAckFrame;
-
-interface Pending {
-  op: string;
-  /** Runs synchronously when the response arrives; turns the result into the caller's value. */
-  accept(result: JsonObject): unknown;
-  /** Runs synchronously after accept; protocol errors thrown here close the connection. */
-  after?(value: unknown): void;
-  /**
-   * The request failed before accept ran. `mayStillSucceed`: the caller gave up (timeout/abort)
-   * but the agent may yet carry it out; false for an error response, a closed connection, or a
-   * request that was never sent.
-   */
-  onFailure?(mayStillSucceed: boolean): void;
-  /** The response arrived after the caller stopped waiting (timeout/abort). */
-  onLate?(response: AgentResponse): void;
-  resolve(value: unknown): void;
-  reject(err: AgentError, mayStillSucceed?: boolean): void;
-  dispose(): void;
-  exec: boolean;
-}
-
 export class AgentClient {
   readonly #stream: Duplex;
   readonly #decoder = new FrameDecoder();
-  readonly #requestTimeoutMs: number;
-  readonly #pending = new Map<number, Pending>();
-  /** Requests whose caller gave up; their ids stay reserved until the response arrives. */
-  readonly #abandoned = new Map<number, Pending>();
-  readonly #processes = new Map<number, AgentProcess>();
-  /** Processes nobody holds (exec/attach abandoned): their frames are dropped. */
-  readonly #discarded = new Set<number>();
-  readonly #early = new Map<number, ProcessFrame[]>();
-  #earlyBytes = 0;
-  #execsOutstanding = 0;
-  #nextId = 1;
+  readonly #calls: CallTable;
+  readonly #router: ProcessRouter;
   #closeReason: AgentError | null = null;
   #agent = '';
   readonly #link: ProcessLink;
@@ -130,12 +82,18 @@ export class AgentClient {
 
   private constructor(stream: Duplex, options: ConnectOptions) {
     this.#stream = stream;
-    this.#requestTimeoutMs = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
     this.closed = new Promise((resolve) => (this.#resolveClosed = resolve));
     this.#link = {
       send: (frame) => this.#write(frame),
       request: (op, args, opts) => this.#call(op, args, opts, (result) => result),
     };
+    this.#router = new ProcessRouter(this.#link);
+    this.#calls = new CallTable({
+      write: (frame) => this.#write(frame),
+      closeReason: () => this.#closeReason,
+      execStarted: () => this.#router.execStarted(),
+      execDone: () => this.#router.execDone(),
+    }, options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS);
     stream.on('data', (chunk: Buffer) => this.#onData(chunk));
     stream.on('end', () => this.#fail(new AgentError('AGENT_CLOSED', 'the agent closed the connection'), false));
     stream.on('error', (err: Error) =>
@@ -173,11 +131,7 @@ export class AgentClient {
   async exec(exec: ExecOptions, options?: RequestOptions): Promise<AgentProcess> {
     const args = execArguments(exec);
     const tty = exec.tty === true;
-    return this.#call('exec', args, options, (result) => this.#acceptExec(result, tty), {
-      exec: true,
-      after: (proc) => this.#replayEarly((proc as AgentProcess).id),
-      onLate: (response) => this.#discardLateExec(response),
-    });
+    return this.#call('exec', args, options, (result) => this.#router.acceptExec(result, tty), this.#execHooks);
   }
 
   /**
@@ -185,11 +139,7 @@ export class AgentClient {
    * the same stream handling as exec. `args` are checked by the caller; the agent checks them too.
    */
   async startProcess(op: ProcessOp, args: JsonObject, tty: boolean, options?: RequestOptions): Promise<AgentProcess> {
-    return this.#call(op, args, options, (result) => this.#acceptExec(result, tty), {
-      exec: true,
-      after: (proc) => this.#replayEarly((proc as AgentProcess).id),
-      onLate: (response) => this.#discardLateExec(response),
-    });
+    return this.#call(op, args, options, (result) => this.#router.acceptExec(result, tty), this.#execHooks);
   }
 
   /**
@@ -201,20 +151,14 @@ export class AgentClient {
    */
   async attach(processId: number, options?: RequestOptions): Promise<AgentProcess> {
     if (!isProcessId(processId)) throw new AgentError('AGENT_INVALID_ARGUMENT', `process id ${describeValue(processId)} must be a non-zero u32`);
-    if (this.#processes.has(processId)) throw new AgentError('AGENT_BUSY', `process ${processId} is already attached to this client`);
-    if (this.#closeReason) throw this.#closedError('attach');
+    if (this.#router.has(processId)) throw new AgentError('AGENT_BUSY', `process ${processId} is already attached to this client`);
+    if (this.#closeReason) throw closedError(this.#closeReason, 'attach');
     // Registered before the request: the agent may flush buffered output before its response.
-    const proc = new AgentProcess(this.#link, { id: processId, pid: 0, tty: false, strict: false });
-    this.#processes.set(processId, proc);
-    this.#discarded.delete(processId);
+    const proc = this.#router.attach(processId);
     return this.#call('attach', { process: processId }, options, () => proc, {
       after: () => this.#collectAttached(proc),
-      onFailure: (mayStillSucceed) => {
-        if (this.#processes.get(processId) !== proc) return;
-        this.#processes.delete(processId);
-        // Abandoned: the agent may still attach it here; then drop what it flushes.
-        if (mayStillSucceed) this.#discarded.add(processId);
-      },
+      // Abandoned: the agent may still attach it here; then drop what it flushes.
+      onFailure: (mayStillSucceed) => this.#router.forget(proc, mayStillSucceed),
     });
   }
 
@@ -250,87 +194,20 @@ export class AgentClient {
     });
   }
 
-  #call<T>(
-    op: string,
-    args: JsonObject,
-    options: RequestOptions | undefined,
-    accept: (result: JsonObject) => T,
-    hooks: Partial<Pick<Pending, 'after' | 'onFailure' | 'onLate' | 'exec'>> = {},
-  ): Promise<T> {
-    const fail = (err: AgentError): Promise<T> => {
-      hooks.onFailure?.(false);
-      return Promise.reject(err);
-    };
-    if (this.#closeReason) return fail(this.#closedError(op));
-    const signal = options?.signal;
-    if (signal?.aborted) return fail(requestAbortError(op, signal.reason));
-    let id: number;
-    let frame: Buffer;
-    try {
-      id = this.#allocateId();
-      frame = encodeRequest(id, op, args);
-    } catch (err) {
-      return fail(err as AgentError);
-    }
-    const timeoutMs = options?.timeoutMs ?? this.#requestTimeoutMs;
-    return new Promise<T>((resolve, reject) => {
-      let timer: NodeJS.Timeout | undefined;
-      const onAbort = (): void => this.#abandon(id, requestAbortError(op, signal?.reason));
-      const entry: Pending = {
-        op,
-        accept,
-        after: hooks.after,
-        onFailure: hooks.onFailure,
-        onLate: hooks.onLate,
-        exec: hooks.exec === true,
-        resolve: resolve as (value: unknown) => void,
-        reject: (err, mayStillSucceed = false) => {
-          entry.onFailure?.(mayStillSucceed);
-          reject(err);
-        },
-        dispose: () => {
-          clearTimeout(timer);
-          signal?.removeEventListener('abort', onAbort);
-        },
-      };
-      if (hasDeadline(timeoutMs)) {
-        timer = setTimeout(
-          () => this.#abandon(id, new AgentError('AGENT_TIMEOUT', `${op} got no response within ${timeoutMs} ms`, { op })),
-          timeoutMs,
-        );
-      }
-      signal?.addEventListener('abort', onAbort, { once: true });
-      this.#pending.set(id, entry);
-      if (entry.exec) this.#execsOutstanding += 1;
-      this.#write(frame);
-    });
+  #call<T>(op: string, args: JsonObject, options: RequestOptions | undefined, accept: (result: JsonObject) => T, hooks?: CallHooks): Promise<T> {
+    return this.#calls.call(op, args, options, accept, hooks);
   }
 
-  #allocateId(): number {
-    if (this.#pending.size + this.#abandoned.size >= UINT32_MAX) {
-      throw new AgentError('AGENT_BUSY', 'every request id is in use');
-    }
-    for (;;) {
-      const id = this.#nextId;
-      this.#nextId = id === UINT32_MAX ? 1 : id + 1;
-      if (!this.#pending.has(id) && !this.#abandoned.has(id)) return id;
-    }
-  }
-
-  /** The caller stops waiting; the id stays reserved so the late response is recognised. */
-  #abandon(id: number, err: AgentError): void {
-    const entry = this.#pending.get(id);
-    if (!entry) return;
-    this.#pending.delete(id);
-    this.#abandoned.set(id, entry);
-    entry.dispose();
-    entry.reject(err, true);
-  }
-
-  #closedError(op: string): AgentError {
-    const reason = this.#closeReason!;
-    return new AgentError(reason.code, `${op}: ${reason.message}`, { cause: reason, op });
-  }
+  /** For ops whose result is a new process: frames that came before the result are replayed. */
+  readonly #execHooks: CallHooks = {
+    exec: true,
+    after: (proc) => this.#router.replayEarly((proc as AgentProcess).id),
+    onLate: (response) => {
+      // The caller gave up on this exec; the process it started is unwanted: kill it, drop its output.
+      const id = this.#router.discardLate(response);
+      if (id !== undefined) this.#call('signal', { process: id, signal: 9 }, undefined, () => undefined).catch(() => {});
+    },
+  };
 
   #write(frame: Buffer): void {
     if (this.#closeReason) return;
@@ -359,116 +236,14 @@ export class AgentClient {
     if (this.#closeReason) return; // e.g. a stream consumer closed the client from a 'data' handler
     switch (frame.type) {
       case FrameType.RESPONSE:
-        this.#onResponse(frame.id, frame.response);
+        this.#calls.respond(frame.id, frame.response);
         return;
       case FrameType.REQUEST:
       case FrameType.STDIN:
         throw protocolError(`${frameTypeName(frame.type)} frame (id ${frame.id}) must not be sent by the agent`);
       default:
-        this.#routeProcessFrame(frame);
+        this.#router.route(frame);
     }
-  }
-
-  #onResponse(id: number, response: AgentResponse): void {
-    if (id === 0 && !response.ok) {
-      // Request ids are never 0: the agent uses id 0 to say why it is dropping our input
-      // (native/agent/channel.h, conn_protocol_error; not in the v1 doc).
-      throw protocolError(`the agent rejected this connection's input: ${response.error.code}: ${response.error.message}`);
-    }
-    const entry = this.#pending.get(id);
-    if (!entry) {
-      const late = this.#abandoned.get(id);
-      if (!late) throw protocolError(`RESPONSE frame for request id ${id}, which is not outstanding`);
-      this.#abandoned.delete(id);
-      try {
-        late.onLate?.(response);
-      } finally {
-        this.#execDone(late);
-      }
-      return;
-    }
-    this.#pending.delete(id);
-    entry.dispose();
-    try {
-      this.#settle(entry, response);
-    } finally {
-      // After settle: an exec's `after` replays the early frames this would otherwise drop.
-      this.#execDone(entry);
-    }
-  }
-
-  #settle(entry: Pending, response: AgentResponse): void {
-    if (!response.ok) {
-      entry.reject(new AgentError(response.error.code, response.error.message, { op: entry.op }));
-      return;
-    }
-    let value: unknown;
-    try {
-      value = entry.accept(response.result);
-    } catch (err) {
-      entry.reject(err instanceof AgentError ? err : new AgentError('AGENT_PROTOCOL', String(err), { cause: err, op: entry.op }));
-      return;
-    }
-    entry.resolve(value);
-    entry.after?.(value);
-  }
-
-  #execDone(entry: Pending): void {
-    if (!entry.exec) return;
-    this.#execsOutstanding -= 1;
-    if (this.#execsOutstanding === 0) {
-      this.#early.clear();
-      this.#earlyBytes = 0;
-    }
-  }
-
-  #routeProcessFrame(frame: ProcessFrame): void {
-    const proc = this.#processes.get(frame.id);
-    if (proc) {
-      proc.handleFrame(frame); // throws on a violation: the process then fails with the connection
-      if (frame.type === FrameType.EXIT) this.#processes.delete(frame.id);
-      return;
-    }
-    if (this.#discarded.has(frame.id)) {
-      if (frame.type === FrameType.EXIT) this.#discarded.delete(frame.id);
-      return;
-    }
-    if (this.#execsOutstanding > 0) {
-      // Possibly output of a process whose exec RESPONSE is still on its way.
-      const size = frame.type === FrameType.EXIT || frame.type === FrameType.STDIN_ACK ? 0 : frame.data.length;
-      this.#earlyBytes += size + 16;
-      if (this.#earlyBytes > EARLY_FRAME_LIMIT) {
-        throw protocolError(`more than ${EARLY_FRAME_LIMIT} bytes of frames for process ids no exec has returned (last: ${frame.id})`);
-      }
-      const list = this.#early.get(frame.id) ?? [];
-      list.push(frame);
-      this.#early.set(frame.id, list);
-      return;
-    }
-    // A late acknowledgement for a process that has exited is harmless.
-    if (frame.type === FrameType.STDIN_ACK) return;
-    throw protocolError(`${frameTypeName(frame.type)} frame for process ${frame.id}, which is not attached to this connection`);
-  }
-
-  #replayEarly(id: number): void {
-    const frames = this.#early.get(id);
-    if (!frames) return;
-    this.#early.delete(id);
-    for (const frame of frames) this.#routeProcessFrame(frame);
-  }
-
-  #acceptExec(result: JsonObject, tty: boolean): AgentProcess {
-    const id = result.process;
-    if (!isProcessId(id)) throw resultError('exec', 'process', 'a non-zero u32', id);
-    if (this.#processes.has(id)) throw resultError('exec', 'process', 'an id not in use', id);
-    const pid = result.pid;
-    if (!Number.isInteger(pid) || (pid as number) <= 0) {
-      this.#discarded.add(id);
-      throw resultError('exec', 'pid', 'a positive integer', pid);
-    }
-    const proc = new AgentProcess(this.#link, { id, pid: pid as number, tty, strict: true });
-    this.#processes.set(id, proc);
-    return proc;
   }
 
   #collectAttached(proc: AgentProcess): void {
@@ -476,18 +251,9 @@ export class AgentClient {
       // Synchronous, in the frame handler: the agent sends nothing for the process after this.
       const status = parseExitStatus(result, 'wait result');
       proc.handleWaitResult(status);
-      if (this.#processes.get(proc.id) === proc) this.#processes.delete(proc.id);
+      this.#router.forget(proc);
     };
     this.#call('wait', { process: proc.id }, { timeoutMs: 0 }, accept).catch((err: AgentError) => proc.handleWaitFailed(err));
-  }
-
-  /** The caller gave up on this exec; the process it started is unwanted: kill it, drop its output. */
-  #discardLateExec(response: AgentResponse): void {
-    if (!response.ok || !isProcessId(response.result.process)) return;
-    const id = response.result.process;
-    this.#early.delete(id);
-    this.#discarded.add(id);
-    this.#call('signal', { process: id, signal: 9 }, undefined, () => undefined).catch(() => {});
   }
 
   // --- teardown -------------------------------------------------------------------------------
@@ -495,19 +261,9 @@ export class AgentClient {
   #fail(reason: AgentError, graceful: boolean): void {
     if (this.#closeReason) return;
     this.#closeReason = reason;
-    const pending = [...this.#pending.values()];
-    this.#pending.clear();
-    this.#abandoned.clear();
-    this.#early.clear();
-    this.#execsOutstanding = 0;
-    for (const entry of pending) {
-      entry.dispose();
-      entry.reject(new AgentError(reason.code, `${entry.op}: ${reason.message}`, { cause: reason, op: entry.op }));
-    }
-    const processes = [...this.#processes.values()];
-    this.#processes.clear();
-    this.#discarded.clear();
-    for (const proc of processes) proc.handleClosed(reason);
+    this.#router.stopWaitingForExecs();
+    this.#calls.failAll(reason);
+    this.#router.closeAll(reason);
     this.#resolveClosed(reason);
     const stream = this.#stream;
     if (graceful && !stream.destroyed) {
@@ -522,12 +278,4 @@ export class AgentClient {
       stream.destroy();
     }
   }
-}
-
-/** The error a request's caller sees when its signal fires; deadline errors keep their code. */
-function requestAbortError(op: string, reason: unknown): AgentError {
-  if (reason instanceof AgentError) {
-    return reason.op === op ? reason : new AgentError(reason.code, `${op}: ${reason.message}`, { cause: reason, op });
-  }
-  return new AgentError('AGENT_ABORTED', `${op} was aborted`, { cause: reason, op });
 }
