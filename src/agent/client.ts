@@ -9,7 +9,8 @@ import { deadline, raceAbort, type CancelOptions } from './deadline.js';
 import type { AgentProcess, ProcessLink } from './process.js';
 import { ProcessRouter } from './process-router.js';
 import { execArguments, isProcessId, parseGuestInfo, resultError, type ExecOptions, type GuestInfo } from './requests.js';
-import { FrameDecoder, FrameType, frameTypeName, parseExitStatus, PROTOCOL_VERSION, type Frame, type JsonObject } from './protocol.js';
+import { FrameDecoder, parseExitStatus } from './decoder.js';
+import { FrameType, frameTypeName, PROTOCOL_VERSION, type Frame, type JsonObject } from './protocol.js';
 
 export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
 export const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;

@@ -14,13 +14,13 @@ export { AgentProcess } from './process.js';
 export { dialHybridVsock, dialUnix, DEFAULT_DIAL_TIMEOUT_MS, type DialOptions } from './dial.js';
 export { dialLeasedPort, leasePort, LEASE_POLL_MAX_MS, type LeasablePort, type PortLease } from './port-lease.js';
 export type { CancelOptions } from './deadline.js';
+export { FrameDecoder } from './decoder.js';
 export {
   encodeExit,
   encodeFrame,
   encodeRequest,
   encodeResponse,
   encodeStdinAck,
-  FrameDecoder,
   FrameType,
   frameTypeName,
   HEADER_SIZE,

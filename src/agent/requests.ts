@@ -4,7 +4,8 @@
  * and so that a result of the wrong shape is reported instead of passed on.
  */
 import { AgentError, describeValue } from './errors.js';
-import { isJsonObject, type JsonObject } from './protocol.js';
+import { isJsonObject } from './decoder.js';
+import type { JsonObject } from './protocol.js';
 
 const UINT32_MAX = 0xffff_ffff;
 

@@ -3,7 +3,8 @@
 // Tests make an op fail by naming it in `failOps`.
 import { rmSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
-import { encodeResponse, FrameDecoder, FrameType, type JsonObject, type RequestFrame } from '../../src/agent/protocol.js';
+import { encodeResponse, FrameType, type JsonObject, type RequestFrame } from '../../src/agent/protocol.js';
+import { FrameDecoder } from '../../src/agent/decoder.js';
 
 export interface AgentFailure {
   code: string;

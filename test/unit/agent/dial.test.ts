@@ -7,7 +7,8 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { AgentClient } from '../../../src/agent/client.js';
 import { dialHybridVsock, dialUnix } from '../../../src/agent/dial.js';
-import { encodeResponse, FrameDecoder, FrameType } from '../../../src/agent/protocol.js';
+import { encodeResponse, FrameType } from '../../../src/agent/protocol.js';
+import { FrameDecoder } from '../../../src/agent/decoder.js';
 import { rejection, within } from './fake-agent.js';
 
 const servers = new Set<{ server: Server; dir: string; sockets: Set<Socket> }>();

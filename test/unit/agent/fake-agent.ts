@@ -11,13 +11,13 @@ import {
   encodeFrame,
   encodeResponse,
   encodeStdinAck,
-  FrameDecoder,
   FrameType,
   type ExitStatus,
   type Frame,
   type JsonObject,
   type RequestFrame,
 } from '../../../src/agent/protocol.js';
+import { FrameDecoder } from '../../../src/agent/decoder.js';
 
 export type HelloMode = 'auto' | 'manual';
 

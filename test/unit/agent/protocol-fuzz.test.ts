@@ -9,11 +9,11 @@ import {
   encodeRequest,
   encodeResponse,
   encodeStdinAck,
-  FrameDecoder,
   FrameType,
   MAX_FRAME_LENGTH,
   type Frame,
 } from '../../../src/agent/protocol.js';
+import { FrameDecoder } from '../../../src/agent/decoder.js';
 
 /** mulberry32: small, fast, deterministic. */
 function prng(seed: number): () => number {

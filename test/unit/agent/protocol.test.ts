@@ -8,13 +8,13 @@ import {
   encodeRequest,
   encodeResponse,
   encodeStdinAck,
-  FrameDecoder,
   FrameType,
   HEADER_SIZE,
   MAX_FRAME_LENGTH,
   MAX_PAYLOAD_SIZE,
   type Frame,
 } from '../../../src/agent/protocol.js';
+import { FrameDecoder } from '../../../src/agent/decoder.js';
 
 /** Runs fn, expects an AgentError with code AGENT_PROTOCOL whose message matches `pattern`. */
 function expectProtocolError(fn: () => unknown, pattern: RegExp): AgentError {
