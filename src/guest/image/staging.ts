@@ -21,14 +21,11 @@
 // round-trip through libuv's thread pool measured ~100 µs here, and an entry takes 5-8 calls — a
 // 55k-entry layer extracted 3x slower with fs/promises. Entry data is still awaited chunk by chunk,
 // so the event loop keeps turning between entries.
-import {
-  chmodSync, closeSync, constants, fchmodSync, fchownSync, futimesSync, lchownSync, linkSync, lstatSync, lutimesSync,
-  mkdirSync, openSync, readdirSync, readlinkSync, rmSync, symlinkSync, unlinkSync, utimesSync, writeSync, type Stats,
-} from 'node:fs';
+import { chmodSync, lchownSync, linkSync, mkdirSync, readdirSync, readlinkSync, rmSync, unlinkSync, utimesSync, type Stats } from 'node:fs';
 import { join } from 'node:path';
-import { run } from '../apt.js';
 import { GuestError } from '../errors.js';
 import { splitEntryName } from './entry-path.js';
+import { lstatOrNull, mknod, ownAndTime, writeFileNode, writeSymlink, type NodeMeta } from './staging-nodes.js';
 
 /** The part of a tar header (tar-stream's shape) that extraction uses. */
 export interface EntryHeader {
@@ -131,9 +128,7 @@ export class StagingTree {
   private async create(parts: string[], header: EntryHeader, data: AsyncIterable<Uint8Array>): Promise<void> {
     const rel = parts.join('/');
     const path = join(this.root, rel);
-    const mode = (header.mode ?? 0) & 0o7777;
-    const { uid, gid } = this.owner(header);
-    const mtime = header.mtime ?? EPOCH;
+    const meta: NodeMeta = { mode: (header.mode ?? 0) & 0o7777, ...this.owner(header), mtime: header.mtime ?? EPOCH, privileged: this.privileged };
     switch (header.type) {
       case 'directory': {
         const st = lstatOrNull(path);
@@ -147,18 +142,7 @@ export class StagingTree {
       case 'contiguous-file':
       case undefined: {
         this.remove(rel);
-        const fd = openSync(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
-        try {
-          for await (const chunk of data) {
-            for (let done = 0; done < chunk.byteLength;) done += writeSync(fd, chunk, done, chunk.byteLength - done);
-          }
-          if (this.privileged) fchownSync(fd, uid, gid);
-          fchmodSync(fd, this.privileged ? mode : mode | 0o400); // after chown, which clears set-id bits
-          futimesSync(fd, mtime, mtime);
-        } finally {
-          closeSync(fd);
-        }
-        return;
+        return writeFileNode(path, data, meta);
       }
       case 'symlink': {
         const target = header.linkname ?? '';
@@ -166,10 +150,7 @@ export class StagingTree {
           throw this.invalid(header.name, 'is a symlink with an empty, NUL-containing or overlong target');
         }
         this.remove(rel);
-        symlinkSync(target, path);
-        if (this.privileged) lchownSync(path, uid, gid);
-        lutimesSync(path, mtime, mtime);
-        return;
+        return writeSymlink(path, target, meta);
       }
       case 'link': {
         const targetParts = splitEntryName(header.linkname ?? '', `${this.where}: hardlink "${header.name}"`);
@@ -192,19 +173,17 @@ export class StagingTree {
         }
         this.remove(rel);
         try {
-          await mknod(path, header.type === 'character-device' ? 'c' : 'b', mode, header.devmajor ?? 0, header.devminor ?? 0);
+          await mknod(path, header.type === 'character-device' ? 'c' : 'b', meta.mode, header.devmajor ?? 0, header.devminor ?? 0);
         } catch {
           // uid 0 without CAP_MKNOD (a user namespace): same outcome as unprivileged.
           this.stats.skippedDevices++;
           return;
         }
-        await this.ownAndTime(path, uid, gid, mode, mtime);
-        return;
+        return ownAndTime(path, meta);
       case 'fifo':
         this.remove(rel);
-        await mknod(path, 'p', mode, 0, 0);
-        await this.ownAndTime(path, uid, gid, mode, mtime);
-        return;
+        await mknod(path, 'p', meta.mode, 0, 0);
+        return ownAndTime(path, meta);
       default:
         throw new GuestError('IMAGE_UNSUPPORTED', `${this.where}: entry "${header.name}" has a tar entry type we do not handle (${header.type ?? 'unknown'}; e.g. GNU sparse files)`);
     }
@@ -307,24 +286,7 @@ export class StagingTree {
     return { mode: (header.mode ?? 0o755) & 0o7777, ...this.owner(header), mtime: header.mtime ?? EPOCH };
   }
 
-  private async ownAndTime(path: string, uid: number, gid: number, mode: number, mtime: Date): Promise<void> {
-    if (this.privileged) lchownSync(path, uid, gid);
-    chmodSync(path, mode); // after chown, which clears set-id bits
-    utimesSync(path, mtime, mtime);
-  }
-
   private invalid(entry: string, what: string): GuestError {
     return new GuestError('IMAGE_INVALID', `${this.where}: entry "${entry}" ${what}`);
   }
-}
-
-function lstatOrNull(path: string): Stats | null {
-  return lstatSync(path, { throwIfNoEntry: false }) ?? null;
-}
-
-/** Node has no mknod(2); coreutils' mknod does it (and mkfifo for 'p' without privileges). */
-async function mknod(path: string, kind: 'c' | 'b' | 'p', mode: number, major: number, minor: number): Promise<void> {
-  const args = ['-m', (mode & 0o7777).toString(8), '--', path, kind];
-  if (kind !== 'p') args.push(String(major), String(minor));
-  await run('mknod', args);
 }
