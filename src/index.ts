@@ -13,6 +13,7 @@ export { enterContainer, attachContainer } from './api/container-process.js';
 export type { ContainerExecOptions, AttachOptions } from './api/container-process.js';
 export type { ContainerConfig, ContainerConfigInput } from './api/container-config.js';
 export type { CallOptions } from './api/context.js';
+export type { Hypervisor, HypervisorKind, VmSpec, AgentEndpoint } from './hypervisor/types.js';
 export type { PodConfig, PodConfigInput, HypervisorChoice } from './api/config.js';
 export type { PodStateName, ContainerStateName } from './api/transitions.js';
 export { VcError } from './errors.js';
