@@ -9,6 +9,8 @@ import { FrameDecoder } from '../../src/agent/decoder.js';
 export interface AgentFailure {
   code: string;
   message: string;
+  /** Never answer instead (a guest that hangs). */
+  silent?: boolean;
   /** Only requests whose `id` argument (a container id) is this one. */
   id?: string;
 }
@@ -56,12 +58,14 @@ export class FakeGuest {
     const decoder = new FrameDecoder();
     socket.on('data', (chunk: Buffer) => {
       for (const frame of decoder.push(chunk)) {
-        if (frame.type === FrameType.REQUEST) socket.write(encodeResponse(frame.id, this.#answer(frame)));
+        if (frame.type !== FrameType.REQUEST) continue;
+        const answer = this.#answer(frame);
+        if (answer) socket.write(encodeResponse(frame.id, answer));
       }
     });
   }
 
-  #answer(frame: RequestFrame): Parameters<typeof encodeResponse>[1] {
+  #answer(frame: RequestFrame): Parameters<typeof encodeResponse>[1] | undefined {
     const id = typeof frame.args.id === 'string' ? frame.args.id : undefined;
     this.requests.push(id === undefined ? frame.op : `${frame.op}:${id}`);
     try {
@@ -70,7 +74,9 @@ export class FakeGuest {
       return { ok: false, error: { code: 'INTERNAL', message: (err as Error).message } };
     }
     const failure = this.failOps.get(frame.op);
-    if (failure && (failure.id === undefined || failure.id === id)) return { ok: false, error: { code: failure.code, message: failure.message } };
+    if (failure && (failure.id === undefined || failure.id === id)) {
+      return failure.silent ? undefined : { ok: false, error: { code: failure.code, message: failure.message } };
+    }
     try {
       return { ok: true, result: this.#perform(frame.op, id) };
     } catch (err) {

@@ -138,15 +138,17 @@ test('startPod rollback: the agent does not answer after the VMM is up; the VMM 
   await assertConsistent(pods);
 });
 
-test('startPod rollback: the VMM exits during boot', async () => {
+test('startPod rollback: the VMM exits during boot (the agent never answered)', async () => {
   await createPod({ id: 'p', hypervisor: 'qemu' }, pods.options());
-  pods.fake.agentFailures.set('hello', { code: 'INTERNAL', message: 'never answers' });
+  pods.fake.agentFailures.set('hello', { code: 'UNUSED', message: 'hangs', silent: true });
   pods.fake.onStep = (step) => {
-    if (step === 'agent:hello') void pods.fake.crash('p');
+    if (step === 'isRunning' && pods.fake.vmOf('p')?.alive) void pods.fake.crash('p');
   };
-  const err = await startPod('p', pods.options({ bootTimeoutMs: 5000 })).catch((e: Error) => e);
+  const err = await startPod('p', pods.options({ bootTimeoutMs: 10_000 })).catch((e: Error) => e);
   assert.is((err as { code?: string }).code, 'AGENT_UNREACHABLE');
+  assert.match((err as Error).message, 'the qemu process exited during boot');
   assert.equal(pods.fake.live(), []);
+  assert.is((await pods.store.read('p')).state, 'ready');
   await assertConsistent(pods);
 });
 
