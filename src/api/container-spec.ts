@@ -1,7 +1,7 @@
 // What a container runs: the image's defaults overridden by the container config, Docker-style.
 import { VcError } from '../errors.js';
-import type { ContainerSpec } from '../store/container-store.js';
-import type { ContainerConfig } from './container-config.js';
+import type { ContainerSpec } from '../model/records.js';
+import type { ContainerConfig } from '../model/container-config.js';
 
 export interface ImageDefaults {
   entrypoint: string[];

@@ -4,7 +4,8 @@ import { VcError } from '../errors.js';
 import { hypervisorFor } from '../hypervisor/select.js';
 import type { Hypervisor } from '../hypervisor/types.js';
 import type { PodPaths } from '../store/paths.js';
-import type { PodRecord, PodStore } from '../store/pod-store.js';
+import type { PodRecord } from '../model/records.js';
+import type { PodStore } from '../store/pod-store.js';
 import { connectAgent } from './agent-link.js';
 
 export interface RunningPod {

@@ -3,9 +3,11 @@
 import { VcError } from '../errors.js';
 import { hypervisorFor } from '../hypervisor/select.js';
 import { withLock } from '../store/lock.js';
-import type { PodRecord, PodStore } from '../store/pod-store.js';
+import type { PodRecord } from '../model/records.js';
+import type { PodStore } from '../store/pod-store.js';
 import { storeFor, type CallOptions } from './context.js';
-import { nextState, type PodStateName } from './transitions.js';
+import type { PodStateName } from '../model/states.js';
+import { nextState } from './transitions.js';
 import { markContainersGone } from './container-status.js';
 
 export interface PodStatus {

@@ -2,7 +2,7 @@
 import { createContainer, deleteContainer, startContainer, stopContainer } from '../api/container.js';
 import { containerStatus, listContainers, type ContainerStatus } from '../api/container-status.js';
 import { attachContainer, enterContainer } from '../api/container-process.js';
-import type { ContainerConfigInput } from '../api/container-config.js';
+import type { ContainerConfigInput } from '../model/container-config.js';
 import { optionalInt, optionalString, parseCommand, requireString, stringList, UsageError, type ParsedCommand } from './args.js';
 import { parseEnv } from './pod-commands.js';
 import { progressReporter } from './progress.js';

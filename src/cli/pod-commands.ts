@@ -2,7 +2,7 @@
 import { createPod, deletePod, pausePod, resumePod, startPod, stopPod } from '../api/pod.js';
 import { listPods, podStatus, type PodStatus } from '../api/pod-status.js';
 import { enterPod } from '../api/enter.js';
-import type { HypervisorChoice } from '../api/config.js';
+import type { HypervisorChoice } from '../model/hypervisor.js';
 import { optionalInt, optionalString, parseCommand, requireString, stringList, UsageError } from './args.js';
 import { progressReporter } from './progress.js';
 import { attachStdio } from './stdio.js';

@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { createPod, deletePod, startPod, stopPod } from '../api/pod.js';
 import { createContainer } from '../api/container.js';
 import { attachContainer } from '../api/container-process.js';
-import type { HypervisorChoice } from '../api/config.js';
+import type { HypervisorChoice } from '../model/hypervisor.js';
 import { optionalInt, optionalString, parseCommand } from './args.js';
 import { containerConfigFrom, containerOptions } from './container-commands.js';
 import { progressReporter } from './progress.js';

@@ -1,9 +1,9 @@
 // The seam between the pod API and a VMM. A hypervisor starts and ends VMs; it knows nothing of
 // agents or containers beyond where the agent channel ends on the host.
 import type { PodPaths } from '../store/paths.js';
-import type { VmmRecord } from '../store/pod-store.js';
+import type { HypervisorKind } from '../model/hypervisor.js';
+import type { VmmRecord } from '../model/records.js';
 
-export type HypervisorKind = 'qemu' | 'kvm';
 
 /** One agent port whose host end serves one client at a time; `lease` says who holds it. */
 export interface LeasedPortEndpoint {

@@ -1,5 +1,6 @@
 // The vc-vmm configuration for a pod (docs/vmm.md "Configuration"), as pure functions so they can be
 // unit-tested without KVM.
+import type { CgroupLimits } from '../../model/cgroup.js';
 import type { PodPaths } from '../../store/paths.js';
 import type { VmSpec } from '../types.js';
 
@@ -34,8 +35,6 @@ export function vmmConfig(spec: VmSpec): Record<string, unknown> {
     blocks: Array.from({ length: IMAGE_SLOTS }, () => ({ readOnly: true })),
   };
 }
-
-export interface CgroupLimits { cpus: number; memoryBytes: number; pidsMax: number }
 
 /**
  * What the pod's cgroup allows the VMM: its vCPUs' worth of CPU time, guest RAM plus room for the

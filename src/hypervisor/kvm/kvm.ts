@@ -9,7 +9,7 @@ import { isProcessFor, signalProcess, waitForExit } from '../../host/process.js'
 import { native, nativeExecutable, type KvmProbe } from '../../native.js';
 import { writeFileAtomic } from '../../store/atomic.js';
 import type { PodPaths } from '../../store/paths.js';
-import type { VmmRecord } from '../../store/pod-store.js';
+import type { VmmRecord } from '../../model/records.js';
 import type { AgentEndpoint, Hypervisor, VmSpec } from '../types.js';
 import { AGENT_VSOCK_PORT, cgroupLimits, cgroupName, vmmArgs, vmmConfig } from './config.js';
 import { controlRequest } from './control.js';

@@ -8,7 +8,7 @@ import { VcError } from '../../errors.js';
 import { isProcessFor, signalProcess, waitForExit } from '../../host/process.js';
 import { native, type KvmProbe } from '../../native.js';
 import type { PodPaths } from '../../store/paths.js';
-import type { VmmRecord } from '../../store/pod-store.js';
+import type { VmmRecord } from '../../model/records.js';
 import type { AgentEndpoint, Hypervisor, VmSpec } from '../types.js';
 import { agentPortCount, qemuAgentPorts, QEMU_AGENT_PORTS } from './agent-ports.js';
 import { qemuArgs, tscKhzFromCpuinfo, type QemuAccel } from './command.js';

@@ -3,11 +3,9 @@ import { z } from 'zod';
 import { VcError } from '../errors.js';
 import { containerConfigSchema } from './container-config.js';
 import { describeInput } from './config-errors.js';
+import { hypervisorKinds } from './hypervisor.js';
 
 export const POD_ID_PATTERN = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$/;
-
-export const hypervisorKinds = ['auto', 'kvm', 'qemu'] as const;
-export type HypervisorChoice = (typeof hypervisorKinds)[number];
 
 const kernelSchema = z.strictObject({
   path: z.string().min(1),
