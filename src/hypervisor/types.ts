@@ -38,8 +38,18 @@ export interface VmSpec {
   kernelCmdline: string;
 }
 
+/** What one hypervisor can give a VM; createPod checks a pod against it (limits.ts). */
+export interface HypervisorLimits {
+  /** Guest RAM in MiB, both ends included. */
+  memoryMiB: { min: number; max: number };
+  vcpus: { min: number; max: number };
+  /** How many distinct container images a running pod can hold as disks; null: no fixed number. */
+  diskSlots: number | null;
+}
+
 export interface Hypervisor {
   readonly kind: HypervisorKind;
+  readonly limits: HypervisorLimits;
   /** Throws HYPERVISOR_UNAVAILABLE, naming why, when this hypervisor cannot run VMs here. */
   check(): Promise<void>;
   /** Starts the VM detached from the caller; resolves once the VMM process is up. */
