@@ -3,6 +3,7 @@
 import { VcError } from '../errors.js';
 import { hypervisorFor } from '../hypervisor/select.js';
 import { withLock } from '../store/lock.js';
+import type { HypervisorKind } from '../model/hypervisor.js';
 import type { PodRecord } from '../model/records.js';
 import type { PodStore } from '../store/pod-store.js';
 import { storeFor, type CallOptions } from './context.js';
@@ -13,7 +14,7 @@ import { markContainersGone } from './container-status.js';
 export interface PodStatus {
   id: string;
   state: PodStateName;
-  hypervisor: 'qemu' | 'kvm';
+  hypervisor: HypervisorKind;
   vcpus: number;
   memoryMiB: number;
   /** The VMM process while running. */

@@ -6,6 +6,7 @@ import type { ContainerConfigInput } from '../model/container-config.js';
 import { optionalInt, optionalString, parseSpec, requireString, stringList, usageOverview, UsageError, type CommandSpec, type ParsedCommand } from './args.js';
 import { parseEnv } from './pod-commands.js';
 import { progressReporter } from './progress.js';
+import { printTable } from './table.js';
 import { attachStdio } from './stdio.js';
 
 /** What the container runs in: shared by `container create`, `container enter` and `run`. */
@@ -134,8 +135,7 @@ async function list(argv: string[]): Promise<number> {
   }
   const rows = [['ID', 'STATE', 'PID', 'EXIT', 'COMMAND']];
   for (const c of list) rows.push([c.id, c.state, c.pid === null ? '-' : String(c.pid), exitText(c), c.argv.join(' ')]);
-  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-  for (const row of rows) console.log(row.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd());
+  printTable(rows);
   return 0;
 }
 

@@ -5,6 +5,7 @@ import { enterPod } from '../api/enter.js';
 import { hypervisorKinds, type HypervisorChoice } from '../model/hypervisor.js';
 import { optionalInt, optionalString, parseSpec, requireString, stringList, usageOverview, UsageError, type CommandSpec } from './args.js';
 import { progressReporter } from './progress.js';
+import { printTable } from './table.js';
 import { attachStdio } from './stdio.js';
 
 const json = { type: 'boolean', usage: '[--json]' } as const;
@@ -95,8 +96,7 @@ async function list(argv: string[]): Promise<number> {
   }
   const rows = [['ID', 'STATE', 'HYPERVISOR', 'PID', 'VCPUS', 'MEMORY', 'CREATED']];
   for (const p of pods) rows.push([p.id, p.state, p.hypervisor, p.pid === null ? '-' : String(p.pid), String(p.vcpus), `${p.memoryMiB}M`, p.createdAt]);
-  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-  for (const row of rows) console.log(row.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd());
+  printTable(rows);
   return 0;
 }
 

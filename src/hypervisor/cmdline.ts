@@ -1,4 +1,5 @@
 // The guest kernel command line, all of it: what every guest gets and what each hypervisor adds.
+import type { QemuAccel } from './qemu/command.js';
 
 /**
  * `console=ttyS0`: the console log. `panic=-1`: a panicking guest reboots at once, which ends the
@@ -24,7 +25,7 @@ export function kvmCmdline(base: string): string {
  * but the kernel often fails to calibrate it against the emulated PIT and then hangs before /init
  * (7 of 10 boots here); telling it the rate skips that calibration.
  */
-export function qemuCmdline(base: string, accel: 'kvm' | 'tcg', hostTscKhz?: number): string {
+export function qemuCmdline(base: string, accel: QemuAccel, hostTscKhz?: number): string {
   const cmdline = `${base} reboot=t`;
   return accel === 'tcg' && hostTscKhz ? `${cmdline} tsc_early_khz=${hostTscKhz}` : cmdline;
 }
