@@ -19,24 +19,15 @@ import { expectCode } from '../../helpers/errors.js';
 const kvm = new KvmHypervisor();
 const qemu = new QemuHypervisor();
 
-function throwsInvalid(fn: () => void, message: RegExp): void {
-  try {
-    fn();
-  } catch (err) {
-    assert.instance(err, VcError);
-    assert.is((err as VcError).code, 'INVALID_CONFIG');
-    assert.match((err as Error).message, message);
-    return;
-  }
-  assert.unreachable('no error');
-}
+/** A synchronous check that must throw INVALID_CONFIG with a message matching. */
+const throwsInvalid = (fn: () => void, message: RegExp) => expectCode((async () => fn())(), VcError, 'INVALID_CONFIG', message);
 
-test('the built-in VMM takes 2..3072 MiB and 1..254 vCPUs, with IMAGE_SLOTS image disks', () => {
+test('the built-in VMM takes 2..3072 MiB and 1..254 vCPUs, with IMAGE_SLOTS image disks', async () => {
   checkPodLimits({ id: 'p', memoryMiB: 3072, vcpus: 254 }, kvm);
-  throwsInvalid(() => checkPodLimits({ id: 'p', memoryMiB: 4096, vcpus: 1 }, kvm), /memoryMiB: hypervisor "kvm" takes 2\.\.3072, got 4096/);
-  throwsInvalid(() => checkPodLimits({ id: 'p', memoryMiB: 512, vcpus: 255 }, kvm), /vcpus: hypervisor "kvm" takes 1\.\.254, got 255/);
+  await throwsInvalid(() => checkPodLimits({ id: 'p', memoryMiB: 4096, vcpus: 1 }, kvm), /memoryMiB: hypervisor "kvm" takes 2\.\.3072, got 4096/);
+  await throwsInvalid(() => checkPodLimits({ id: 'p', memoryMiB: 512, vcpus: 255 }, kvm), /vcpus: hypervisor "kvm" takes 1\.\.254, got 255/);
   checkDiskSlots('p', IMAGE_SLOTS, kvm);
-  throwsInvalid(() => checkDiskSlots('p', IMAGE_SLOTS + 1, kvm), new RegExp(`${IMAGE_SLOTS + 1} distinct images, but hypervisor "kvm" holds at most ${IMAGE_SLOTS}`));
+  await throwsInvalid(() => checkDiskSlots('p', IMAGE_SLOTS + 1, kvm), new RegExp(`${IMAGE_SLOTS + 1} distinct images, but hypervisor "kvm" holds at most ${IMAGE_SLOTS}`));
 });
 
 test('QEMU sets no bound below the pod config\'s own', () => {
