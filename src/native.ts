@@ -3,6 +3,7 @@ import { createRequire } from 'node:module';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { CgroupLimits, CgroupPaths } from './model/cgroup.js';
 
 export interface KvmProbe {
   device: string;
@@ -37,13 +38,6 @@ export type NativeCgroupSupport =
   | { version: 1; roots: { cpu: string; memory: string; pids: string }; whyNotV2: string }
   | { version: null; reason: string };
 
-export interface NativeCgroupLimits {
-  /** CFS quota = cpus × 100000 µs per 100000 µs period. */
-  cpus: number;
-  memoryBytes: number;
-  pidsMax: number;
-}
-
 export interface NativeAddon {
   addonVersion: number;
   /** `new Vm(configJson)`: the same JSON config as `vc-vmm run --config` (docs/vmm.md). */
@@ -58,7 +52,7 @@ export interface NativeAddon {
    * v2, one per distinct cpu/memory/pids hierarchy on v1). Throws (message naming the path and
    * errno text; `path`, `errno` properties) and leaves nothing behind on failure.
    */
-  cgroupCreate(name: string, limits: NativeCgroupLimits): { version: 1 | 2; paths: string[] };
+  cgroupCreate(name: string, limits: CgroupLimits): CgroupPaths;
   /** Kills what is in the groups, then removes them; a group already gone is fine. */
   cgroupRemove(paths: string[], timeoutMs?: number): Promise<void>;
   /** Pids of the processes in the groups, ascending. */

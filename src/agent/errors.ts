@@ -1,5 +1,7 @@
+import { VcError, type AgentErrorCode } from '../errors.js';
+
 /**
- * Every failure of the agent layer is an AgentError with a stable string `code`, so callers can
+ * Every failure of the agent layer is an AgentError (a VcError) with a stable string `code`, so callers can
  * branch on the code instead of parsing messages.
  *
  * Host-side codes carry an `AGENT_` prefix:
@@ -17,15 +19,15 @@
  * `BAD_REQUEST`, `UNKNOWN_OP`, `VERSION_MISMATCH`, `INTERNAL`) and the guest's message; `op` then
  * names the request that failed.
  */
-export class AgentError extends Error {
-  readonly code: string;
+export class AgentError extends VcError {
+  declare readonly code: AgentErrorCode;
   /** The request op, when the error is an answer to (or the fate of) one request. */
   readonly op: string | undefined;
 
   constructor(code: string, message: string, options?: { cause?: unknown; op?: string }) {
-    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    // The guest's codes come off the wire unchanged; AgentErrorCode lists those native/agent sends.
+    super(code as AgentErrorCode, message, options?.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'AgentError';
-    this.code = code;
     this.op = options?.op;
   }
 }

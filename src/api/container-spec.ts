@@ -1,7 +1,8 @@
 // What a container runs: the image's defaults overridden by the container config, Docker-style.
 import { VcError } from '../errors.js';
-import type { ContainerSpec } from '../store/container-store.js';
-import type { ContainerConfig } from './container-config.js';
+import { hostnameFromId } from '../model/hostname.js';
+import type { ContainerSpec } from '../model/records.js';
+import type { ContainerConfig } from '../model/container-config.js';
 
 export interface ImageDefaults {
   entrypoint: string[];
@@ -30,7 +31,7 @@ export function containerSpec(podId: string, config: ContainerConfig, image: Ima
     env: [...env].map(([k, v]) => `${k}=${v}`),
     cwd: config.workdir ?? (image.workingDir || '/'),
     user: config.user ?? (image.user || '0:0'),
-    hostname: config.hostname ?? (config.id.replace(/[^a-zA-Z0-9-]/g, '-').replace(/^-+|-+$/g, '').slice(0, 63) || 'container'),
+    hostname: config.hostname ?? hostnameFromId(config.id),
   };
 }
 

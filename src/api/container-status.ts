@@ -1,11 +1,12 @@
 // Container status: the agent is the truth while the pod runs; the record on disk otherwise.
 import type { AgentClient } from '../agent/index.js';
 import { withLock } from '../store/lock.js';
-import { ContainerStore, type ContainerExit, type ContainerRecord } from '../store/container-store.js';
+import type { ContainerExit, ContainerRecord } from '../model/records.js';
+import { ContainerStore } from '../store/container-store.js';
 import type { PodStore } from '../store/pod-store.js';
 import { storeFor, type CallOptions } from './context.js';
 import { runningPod, withAgent } from './pod-session.js';
-import type { ContainerStateName } from './transitions.js';
+import type { ContainerStateName } from '../model/states.js';
 
 export interface ContainerStatus {
   id: string;

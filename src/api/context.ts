@@ -1,6 +1,7 @@
 // What every API call shares: where state lives, cancellation, progress reporting.
 import { hypervisorFor } from '../hypervisor/select.js';
-import type { Hypervisor, HypervisorKind } from '../hypervisor/types.js';
+import type { Hypervisor } from '../hypervisor/types.js';
+import type { HypervisorKind } from '../model/hypervisor.js';
 import { PodStore } from '../store/pod-store.js';
 import { defaultRoot } from '../store/paths.js';
 

@@ -3,7 +3,8 @@ import type { AgentClient } from '../agent/index.js';
 import { VcError } from '../errors.js';
 import type { Hypervisor } from '../hypervisor/types.js';
 import type { PodPaths } from '../store/paths.js';
-import type { PodRecord, PodStore } from '../store/pod-store.js';
+import type { PodRecord } from '../model/records.js';
+import type { PodStore } from '../store/pod-store.js';
 import { connectAgent } from './agent-link.js';
 import { hypervisorOf, type CallOptions } from './context.js';
 

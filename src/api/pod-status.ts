@@ -2,15 +2,18 @@
 // noticed here and recorded as a transition, not just reported.
 import { VcError } from '../errors.js';
 import { withLock } from '../store/lock.js';
-import type { PodRecord, PodStore } from '../store/pod-store.js';
+import type { HypervisorKind } from '../model/hypervisor.js';
+import type { PodRecord } from '../model/records.js';
+import type { PodStore } from '../store/pod-store.js';
 import { hypervisorOf, storeFor, type CallOptions } from './context.js';
-import { nextState, type PodStateName } from './transitions.js';
+import type { PodStateName } from '../model/states.js';
+import { nextState } from './transitions.js';
 import { markContainersGone } from './container-status.js';
 
 export interface PodStatus {
   id: string;
   state: PodStateName;
-  hypervisor: 'qemu' | 'kvm';
+  hypervisor: HypervisorKind;
   vcpus: number;
   memoryMiB: number;
   /** The VMM process while running. */

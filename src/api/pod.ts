@@ -4,13 +4,17 @@ import { readFile } from 'node:fs/promises';
 import { VcError } from '../errors.js';
 import { resolveKernel } from '../guest/kernel.js';
 import { buildInitrd } from '../guest/initrd.js';
+import { guestCmdline } from '../hypervisor/cmdline.js';
+import { checkDiskSlots, checkPodLimits } from '../hypervisor/limits.js';
 import { resolveHypervisorKind } from '../hypervisor/select.js';
 import { endpointSockets, type Hypervisor, type VmSpec } from '../hypervisor/types.js';
 import { nativeExecutable } from '../native.js';
 import { withLock } from '../store/lock.js';
-import type { PodRecord, PodStore, VmmRecord } from '../store/pod-store.js';
+import { hostnameFromId } from '../model/hostname.js';
+import type { PodRecord, VmmRecord } from '../model/records.js';
+import type { PodStore } from '../store/pod-store.js';
 import { connectAgent } from './agent-link.js';
-import { parsePodConfig, type PodConfigInput } from './config.js';
+import { parsePodConfig, type PodConfigInput } from '../model/pod-config.js';
 import { hypervisorOf, storeFor, type CallOptions } from './context.js';
 import { noticeVmmExit, statusOf, type PodStatus } from './pod-status.js';
 import { nextState } from './transitions.js';
@@ -25,6 +29,7 @@ export async function createPod(input: PodConfigInput, options: CallOptions = {}
   const config = parsePodConfig(input);
   const store = storeFor(options);
   const kind = resolveHypervisorKind(config.hypervisor);
+  checkPodLimits(config, hypervisorOf(options, kind));
   const paths = store.paths(config.id);
   const sockets = [paths.qmpSocket, paths.controlSocket, ...endpointSockets(hypervisorOf(options, kind).agentEndpoint(paths))];
   const longest = sockets.reduce((a, b) => (Buffer.byteLength(b) > Buffer.byteLength(a) ? b : a));
@@ -42,7 +47,9 @@ export async function createPod(input: PodConfigInput, options: CallOptions = {}
   });
   const initrd = await buildInitrd({ agentPath: nativeExecutable('vc-agent'), kernel, onProgress: options.onProgress });
   // Images of the listed containers are built now, so a bad one fails the create, not the start.
-  for (const container of config.containers) await prepareImage(container, options);
+  const digests = new Set<string>();
+  for (const container of config.containers) digests.add((await prepareImage(container, options)).digest);
+  checkDiskSlots(config.id, digests.size, hypervisorOf(options, kind));
 
   const now = new Date().toISOString();
   const record: PodRecord = {
@@ -181,7 +188,7 @@ export async function deletePod(id: string, options: CallOptions = {}): Promise<
 }
 
 function vmSpec(store: PodStore, record: PodRecord): VmSpec {
-  const hostname = record.config.hostname ?? record.id.replace(/[^a-zA-Z0-9-]/g, '-').slice(0, 63);
+  const hostname = record.config.hostname ?? hostnameFromId(record.id);
   return {
     id: record.id,
     paths: store.paths(record.id),
@@ -189,7 +196,7 @@ function vmSpec(store: PodStore, record: PodRecord): VmSpec {
     memoryMiB: record.config.memoryMiB,
     kernelPath: record.boot.kernelPath,
     initrdPath: record.boot.initrdPath,
-    kernelCmdline: `console=ttyS0 panic=-1 random.trust_cpu=on vc.hostname=${hostname}`,
+    kernelCmdline: guestCmdline(hostname),
   };
 }
 

@@ -1,9 +1,7 @@
 // The pod lifecycle as data: which event moves which state where. Everything that changes a pod's
 // state goes through `nextState`, so an illegal request fails the same way everywhere.
 import { VcError } from '../errors.js';
-
-export const podStates = ['ready', 'running', 'paused', 'stopped'] as const;
-export type PodStateName = (typeof podStates)[number];
+import type { ContainerStateName, PodStateName } from '../model/states.js';
 
 export type PodEvent = 'start' | 'pause' | 'resume' | 'stop' | 'vmmExited' | 'delete';
 
@@ -27,9 +25,6 @@ export function nextState(id: string, from: PodStateName, event: PodEvent): PodS
 export function canHappen(from: PodStateName, event: PodEvent): boolean {
   return podTransitions[from][event] !== undefined;
 }
-
-export const containerStates = ['created', 'running', 'stopped'] as const;
-export type ContainerStateName = (typeof containerStates)[number];
 
 export type ContainerEvent = 'start' | 'exited' | 'delete';
 

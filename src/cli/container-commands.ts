@@ -2,26 +2,45 @@
 import { createContainer, deleteContainer, startContainer, stopContainer } from '../api/container.js';
 import { containerStatus, listContainers, type ContainerStatus } from '../api/container-status.js';
 import { attachContainer, enterContainer } from '../api/container-process.js';
-import type { ContainerConfigInput } from '../api/container-config.js';
-import { optionalInt, optionalString, parseCommand, requireString, stringList, UsageError, type ParsedCommand } from './args.js';
+import type { ContainerConfigInput } from '../model/container-config.js';
+import { optionalInt, optionalString, parseSpec, requireString, stringList, usageOverview, UsageError, type CommandSpec, type ParsedCommand } from './args.js';
 import { parseEnv } from './pod-commands.js';
 import { progressReporter } from './progress.js';
+import { printTable } from './table.js';
 import { attachStdio } from './stdio.js';
 
-export const containerUsage = `virtc container create --pod ID --id CID [--rootfs DIR | --image REF] [--tty] [--env K=V]...
-                 [--workdir DIR] [--user U] [--memory-limit MIB] [--pids-limit N] [--cpus N] [-- CMD ARG...]
-  virtc container start --pod ID --id CID [--attach]
-  virtc container stop --pod ID --id CID [--timeout SECONDS] [--signal SIG]
-  virtc container delete|status --pod ID --id CID [--json]
-  virtc container list --pod ID [--json]
-  virtc container enter --pod ID --id CID [--tty] [--env K=V]... [--workdir DIR] [--user U] -- CMD [ARG...]`;
+/** What the container runs in: shared by `container create`, `container enter` and `run`. */
+const processOptions = {
+  tty: { type: 'boolean', short: 't', usage: '[--tty]' },
+  env: { type: 'string', multiple: true, short: 'e', usage: '[--env K=V]...' },
+  workdir: { type: 'string', short: 'w', usage: '[--workdir DIR]' }, user: { type: 'string', short: 'u', usage: '[--user U]' },
+} as const;
 
 /** Options shared by `container create` and `run`: what the container is. */
 export const containerOptions = {
-  rootfs: { type: 'string' }, image: { type: 'string' }, tty: { type: 'boolean', short: 't' },
-  env: { type: 'string', multiple: true, short: 'e' }, workdir: { type: 'string', short: 'w' }, user: { type: 'string', short: 'u' },
-  'memory-limit': { type: 'string' }, 'pids-limit': { type: 'string' }, cpus: { type: 'string' },
+  rootfs: { type: 'string', usage: '[--rootfs DIR | --image REF]' }, image: { type: 'string' }, ...processOptions,
+  'memory-limit': { type: 'string', usage: '[--memory-limit MIB]' }, 'pids-limit': { type: 'string', usage: '[--pids-limit N]' },
+  cpus: { type: 'string', usage: '[--cpus N]' },
 } as const;
+
+const json = { type: 'boolean', usage: '[--json]' } as const;
+const pod = { type: 'string', usage: '--pod ID' } as const;
+const id = { type: 'string', usage: '--id CID' } as const;
+
+/** The container commands: their options and usage text (args.ts CommandSpec). */
+const commands = {
+  create: { words: 'container create', options: { pod, id, ...containerOptions, json }, tail: '[-- CMD ARG...]' },
+  start: { words: 'container start', options: { pod, id, attach: { type: 'boolean', short: 'a', usage: '[--attach]' }, json } },
+  stop: {
+    words: 'container stop',
+    options: { pod, id, timeout: { type: 'string', usage: '[--timeout SECONDS]' }, signal: { type: 'string', usage: '[--signal SIG]' }, json },
+  },
+  simple: { words: 'container delete|status', options: { pod, id, json } },
+  list: { words: 'container list', options: { pod, json } },
+  enter: { words: 'container enter', options: { pod, id, ...processOptions }, tail: '-- CMD [ARG...]' },
+} satisfies Record<string, CommandSpec>;
+
+export const containerUsage = usageOverview(Object.values(commands));
 
 export function containerConfigFrom(id: string, parsed: ParsedCommand): ContainerConfigInput {
   const { values, positionals } = parsed;
@@ -63,18 +82,16 @@ function ids(parsed: ParsedCommand, usage: string): { pod: string; id: string } 
 }
 
 async function create(argv: string[]): Promise<number> {
-  const usage = 'virtc container create --pod ID --id CID [--rootfs DIR | --image REF] [options] [-- CMD ARG...]';
-  const parsed = parseCommand(argv, { pod: { type: 'string' }, id: { type: 'string' }, json: { type: 'boolean' }, ...containerOptions }, usage);
-  const { pod, id } = ids(parsed, usage);
+  const parsed = parseSpec(argv, commands.create);
+  const { pod, id } = ids(parsed, parsed.usage);
   const root = optionalString(parsed.values.root);
   print(await createContainer(pod, containerConfigFrom(id, parsed), { root, onProgress: progressReporter() }), parsed.values.json === true);
   return 0;
 }
 
 async function start(argv: string[]): Promise<number> {
-  const usage = 'virtc container start --pod ID --id CID [--attach]';
-  const parsed = parseCommand(argv, { pod: { type: 'string' }, id: { type: 'string' }, attach: { type: 'boolean', short: 'a' }, json: { type: 'boolean' } }, usage);
-  const { pod, id } = ids(parsed, usage);
+  const parsed = parseSpec(argv, commands.start);
+  const { pod, id } = ids(parsed, parsed.usage);
   const root = optionalString(parsed.values.root);
   if (parsed.values.attach) {
     const status = await containerStatus(pod, id, { root });
@@ -86,9 +103,8 @@ async function start(argv: string[]): Promise<number> {
 }
 
 async function stop(argv: string[]): Promise<number> {
-  const usage = 'virtc container stop --pod ID --id CID [--timeout SECONDS] [--signal SIG]';
-  const parsed = parseCommand(argv, { pod: { type: 'string' }, id: { type: 'string' }, timeout: { type: 'string' }, signal: { type: 'string' }, json: { type: 'boolean' } }, usage);
-  const { pod, id } = ids(parsed, usage);
+  const parsed = parseSpec(argv, commands.stop);
+  const { pod, id } = ids(parsed, parsed.usage);
   const seconds = optionalInt(parsed.values.timeout, '--timeout');
   const signalName = optionalString(parsed.values.signal);
   const stopSignal = signalName === undefined ? undefined : (signalName.startsWith('SIG') ? signalName : `SIG${signalName}`) as NodeJS.Signals;
@@ -97,9 +113,8 @@ async function stop(argv: string[]): Promise<number> {
 }
 
 async function simple(verb: 'delete' | 'status', argv: string[]): Promise<number> {
-  const usage = `virtc container ${verb} --pod ID --id CID [--json]`;
-  const parsed = parseCommand(argv, { pod: { type: 'string' }, id: { type: 'string' }, json: { type: 'boolean' } }, usage);
-  const { pod, id } = ids(parsed, usage);
+  const parsed = parseSpec(argv, commands.simple, `container ${verb}`);
+  const { pod, id } = ids(parsed, parsed.usage);
   const root = optionalString(parsed.values.root);
   if (verb === 'delete') {
     await deleteContainer(pod, id, { root });
@@ -111,9 +126,8 @@ async function simple(verb: 'delete' | 'status', argv: string[]): Promise<number
 }
 
 async function list(argv: string[]): Promise<number> {
-  const usage = 'virtc container list --pod ID [--json]';
-  const parsed = parseCommand(argv, { pod: { type: 'string' }, json: { type: 'boolean' } }, usage);
-  const pod = requireString(parsed.values.pod, '--pod', usage);
+  const parsed = parseSpec(argv, commands.list);
+  const pod = requireString(parsed.values.pod, '--pod', parsed.usage);
   const list = await listContainers(pod, { root: optionalString(parsed.values.root) });
   if (parsed.values.json) {
     console.log(JSON.stringify(list, null, 2));
@@ -121,19 +135,14 @@ async function list(argv: string[]): Promise<number> {
   }
   const rows = [['ID', 'STATE', 'PID', 'EXIT', 'COMMAND']];
   for (const c of list) rows.push([c.id, c.state, c.pid === null ? '-' : String(c.pid), exitText(c), c.argv.join(' ')]);
-  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-  for (const row of rows) console.log(row.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd());
+  printTable(rows);
   return 0;
 }
 
 async function enter(argv: string[]): Promise<number> {
-  const usage = 'virtc container enter --pod ID --id CID [--tty] [--env K=V]... [--workdir DIR] [--user U] -- CMD [ARG...]';
-  const parsed = parseCommand(argv, {
-    pod: { type: 'string' }, id: { type: 'string' }, tty: { type: 'boolean', short: 't' },
-    env: { type: 'string', multiple: true, short: 'e' }, workdir: { type: 'string', short: 'w' }, user: { type: 'string', short: 'u' },
-  }, usage);
-  const { pod, id } = ids(parsed, usage);
-  if (parsed.positionals.length === 0) throw new UsageError(`a command is required after --\nusage: ${usage}`);
+  const parsed = parseSpec(argv, commands.enter);
+  const { pod, id } = ids(parsed, parsed.usage);
+  if (parsed.positionals.length === 0) throw new UsageError(`a command is required after --\nusage: ${parsed.usage}`);
   const tty = parsed.values.tty === true;
   const proc = await enterContainer(pod, id, parsed.positionals, {
     root: optionalString(parsed.values.root),

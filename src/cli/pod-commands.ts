@@ -2,39 +2,62 @@
 import { createPod, deletePod, pausePod, resumePod, startPod, stopPod } from '../api/pod.js';
 import { listPods, podStatus, type PodStatus } from '../api/pod-status.js';
 import { enterPod } from '../api/enter.js';
-import type { HypervisorChoice } from '../api/config.js';
-import { optionalInt, optionalString, parseCommand, requireString, stringList, UsageError } from './args.js';
+import { hypervisorKinds, type HypervisorChoice } from '../model/hypervisor.js';
+import { optionalInt, optionalString, parseSpec, requireString, stringList, usageOverview, UsageError, type CommandSpec } from './args.js';
 import { progressReporter } from './progress.js';
+import { printTable } from './table.js';
 import { attachStdio } from './stdio.js';
 
-export const podUsage = `virtc pod create --id ID [--hypervisor auto|kvm|qemu] [--vcpus N] [--memory MIB]
-                 [--kernel PATH --modules DIR] [--hostname NAME]
-  virtc pod start|stop|pause|resume|delete|status --id ID [--json]
-  virtc pod list [--json]
-  virtc pod enter --id ID [--tty] [--env K=V]... [--workdir DIR] -- CMD [ARG...]`;
+const json = { type: 'boolean', usage: '[--json]' } as const;
+const id = { type: 'string', usage: '--id ID' } as const;
+const simpleVerbs = ['start', 'stop', 'pause', 'resume', 'delete', 'status'] as const;
+type SimpleVerb = (typeof simpleVerbs)[number];
+
+/** Options shared by `pod create` and `run`: what the pod is. */
+export const podOptions = {
+  hypervisor: { type: 'string', usage: `[--hypervisor ${hypervisorKinds.join('|')}]` },
+  vcpus: { type: 'string', usage: '[--vcpus N]' },
+  memory: { type: 'string', usage: '[--memory MIB]' },
+} as const;
+
+/** The pod commands: their options and usage text (args.ts CommandSpec). */
+const commands = {
+  create: {
+    words: 'pod create',
+    options: {
+      id, ...podOptions,
+      kernel: { type: 'string', usage: '[--kernel PATH --modules DIR]' }, modules: { type: 'string' },
+      hostname: { type: 'string', usage: '[--hostname NAME]' }, json,
+    },
+  },
+  simple: { words: `pod ${simpleVerbs.join('|')}`, options: { id, json } },
+  list: { words: 'pod list', options: { json } },
+  enter: {
+    words: 'pod enter',
+    options: {
+      id, tty: { type: 'boolean', short: 't', usage: '[--tty]' }, env: { type: 'string', multiple: true, usage: '[--env K=V]...' },
+      workdir: { type: 'string', usage: '[--workdir DIR]' },
+    },
+    tail: '-- CMD [ARG...]',
+  },
+} satisfies Record<string, CommandSpec>;
+
+export const podUsage = usageOverview(Object.values(commands));
 
 export async function podCommand(argv: string[]): Promise<number> {
   const [verb, ...rest] = argv;
   switch (verb) {
     case 'create': return create(rest);
-    case 'start':
-    case 'stop':
-    case 'pause':
-    case 'resume':
-    case 'delete':
-    case 'status': return simple(verb, rest);
     case 'list': return list(rest);
     case 'enter': return enter(rest);
-    default: throw new UsageError(`unknown pod command ${JSON.stringify(verb ?? '')}\nusage: ${podUsage}`);
+    default:
+      if (simpleVerbs.includes(verb as SimpleVerb)) return simple(verb as SimpleVerb, rest);
+      throw new UsageError(`unknown pod command ${JSON.stringify(verb ?? '')}\nusage: ${podUsage}`);
   }
 }
 
 async function create(argv: string[]): Promise<number> {
-  const usage = 'virtc pod create --id ID [--hypervisor auto|kvm|qemu] [--vcpus N] [--memory MIB] [--kernel PATH --modules DIR]';
-  const { values } = parseCommand(argv, {
-    id: { type: 'string' }, hypervisor: { type: 'string' }, vcpus: { type: 'string' }, memory: { type: 'string' },
-    kernel: { type: 'string' }, modules: { type: 'string' }, hostname: { type: 'string' }, json: { type: 'boolean' },
-  }, usage);
+  const { values, usage } = parseSpec(argv, commands.create);
   if ((values.kernel === undefined) !== (values.modules === undefined)) {
     throw new UsageError(`--kernel and --modules go together (got ${values.kernel ? '--kernel only' : '--modules only'})\nusage: ${usage}`);
   }
@@ -50,9 +73,8 @@ async function create(argv: string[]): Promise<number> {
   return 0;
 }
 
-async function simple(verb: 'start' | 'stop' | 'pause' | 'resume' | 'delete' | 'status', argv: string[]): Promise<number> {
-  const usage = `virtc pod ${verb} --id ID [--json]`;
-  const { values } = parseCommand(argv, { id: { type: 'string' }, json: { type: 'boolean' } }, usage);
+async function simple(verb: SimpleVerb, argv: string[]): Promise<number> {
+  const { values, usage } = parseSpec(argv, commands.simple, `pod ${verb}`);
   const id = requireString(values.id, '--id', usage);
   const options = { root: optionalString(values.root), onProgress: progressReporter() };
   if (verb === 'delete') {
@@ -66,7 +88,7 @@ async function simple(verb: 'start' | 'stop' | 'pause' | 'resume' | 'delete' | '
 }
 
 async function list(argv: string[]): Promise<number> {
-  const { values } = parseCommand(argv, { json: { type: 'boolean' } }, 'virtc pod list [--json]');
+  const { values } = parseSpec(argv, commands.list);
   const pods = await listPods({ root: optionalString(values.root) });
   if (values.json) {
     console.log(JSON.stringify(pods, null, 2));
@@ -74,16 +96,12 @@ async function list(argv: string[]): Promise<number> {
   }
   const rows = [['ID', 'STATE', 'HYPERVISOR', 'PID', 'VCPUS', 'MEMORY', 'CREATED']];
   for (const p of pods) rows.push([p.id, p.state, p.hypervisor, p.pid === null ? '-' : String(p.pid), String(p.vcpus), `${p.memoryMiB}M`, p.createdAt]);
-  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-  for (const row of rows) console.log(row.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd());
+  printTable(rows);
   return 0;
 }
 
 async function enter(argv: string[]): Promise<number> {
-  const usage = 'virtc pod enter --id ID [--tty] [--env K=V]... [--workdir DIR] -- CMD [ARG...]';
-  const { values, positionals } = parseCommand(argv, {
-    id: { type: 'string' }, tty: { type: 'boolean', short: 't' }, env: { type: 'string', multiple: true }, workdir: { type: 'string' },
-  }, usage);
+  const { values, positionals, usage } = parseSpec(argv, commands.enter);
   const id = requireString(values.id, '--id', usage);
   if (positionals.length === 0) throw new UsageError(`a command is required after --\nusage: ${usage}`);
   const tty = values.tty === true;

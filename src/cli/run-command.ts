@@ -4,20 +4,23 @@ import { randomBytes } from 'node:crypto';
 import { createPod, deletePod, startPod, stopPod } from '../api/pod.js';
 import { createContainer } from '../api/container.js';
 import { attachContainer } from '../api/container-process.js';
-import type { HypervisorChoice } from '../api/config.js';
-import { optionalInt, optionalString, parseCommand } from './args.js';
+import type { HypervisorChoice } from '../model/hypervisor.js';
+import { optionalInt, optionalString, parseSpec, usageOverview, type CommandSpec } from './args.js';
 import { containerConfigFrom, containerOptions } from './container-commands.js';
+import { podOptions } from './pod-commands.js';
 import { progressReporter } from './progress.js';
 import { attachStdio } from './stdio.js';
 
-export const runUsage = `virtc run [--hypervisor auto|kvm|qemu] [--vcpus N] [--memory MIB] [--name ID]
-                 [--rootfs DIR | --image REF] [--tty] [--rm] [--env K=V]... [--workdir DIR] [--user U] [-- CMD ARG...]`;
+const run = {
+  words: 'run',
+  options: { ...podOptions, name: { type: 'string', usage: '[--name ID]' }, rm: { type: 'boolean', usage: '[--rm]' }, ...containerOptions },
+  tail: '[-- CMD ARG...]',
+} satisfies CommandSpec;
+
+export const runUsage = usageOverview([run]);
 
 export async function runCommand(argv: string[]): Promise<number> {
-  const parsed = parseCommand(argv, {
-    hypervisor: { type: 'string' }, vcpus: { type: 'string' }, memory: { type: 'string' }, name: { type: 'string' },
-    rm: { type: 'boolean' }, ...containerOptions,
-  }, runUsage);
+  const parsed = parseSpec(argv, run);
   const { values } = parsed;
   const root = optionalString(values.root);
   const onProgress = progressReporter();

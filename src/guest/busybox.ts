@@ -6,7 +6,8 @@ import { join } from 'node:path';
 import { CommandFailed, downloadAndExtract, listExtracted, run } from './apt.js';
 import { cacheDir } from './cache.js';
 import { isStaticElf } from './elf.js';
-import { GuestError, throwIfAborted } from './errors.js';
+import { GuestError } from './errors.js';
+import { throwIfAborted, VcError } from '../errors.js';
 
 export const HOST_BUSYBOX_CANDIDATES: readonly string[] = ['/bin/busybox', '/usr/bin/busybox'];
 const PACKAGE = 'busybox-static';
@@ -62,7 +63,7 @@ export async function findBusybox(opts: BusyboxOptions = {}): Promise<Busybox> {
     return found((await binaryIn(got.dir))!, 'fetched', opts);
   } catch (err) {
     if (!(err instanceof CommandFailed)) throw err;
-    if (err.aborted) throw new GuestError('ABORTED', 'busybox: fetching aborted', { cause: err });
+    if (err.aborted) throw new VcError('ABORTED', 'busybox: fetching was aborted', { cause: err });
     throw new GuestError(
       'BUSYBOX_UNAVAILABLE',
       // Name the package on the distributions users have, not only on Debian: where apt-get is

@@ -1,4 +1,4 @@
-// The one error class of src/guest. Callers branch on `code` (stable strings, listed below), never
+// The one error class of src/guest, a VcError. Callers branch on `code` (stable strings, listed below), never
 // on message text; `cause` keeps the underlying error (an fs error, a failed child process, ...).
 //
 // Codes:
@@ -14,7 +14,6 @@
 //   MODULE_UNSUPPORTED   a module exists only compressed (.ko.xz/.ko.zst/.ko.gz)
 //   CPIO_INVALID         an archive entry is not representable (bad name, duplicate, too large...)
 //   CACHE_WRITE_FAILED   writing into the cache failed (nothing half-written is left behind)
-//   ABORTED              the caller's AbortSignal fired
 //   IMAGE_NOT_FOUND      an image source does not exist, or names no image (unknown tag; several
 //                        images and no tag given: the message lists the tags)
 //   IMAGE_INVALID        an image is malformed: bad JSON or field, missing blob, bad or truncated tar
@@ -24,17 +23,13 @@
 //   IMAGE_UNSUPPORTED    well-formed but not handled: zstd/xz/bzip2 layers, unknown tar entry types,
 //                        pre-1.10 `docker save` archives, non-sha256 digests
 //   IMAGE_BUILD_FAILED   mkfs.erofs (or mknod) is missing or failed
-export class GuestError extends Error {
-  readonly code: string;
+import { VcError, type GuestErrorCode } from '../errors.js';
 
-  constructor(code: string, message: string, options?: { cause?: unknown }) {
-    super(message, options);
+export class GuestError extends VcError {
+  declare readonly code: GuestErrorCode;
+
+  constructor(code: GuestErrorCode, message: string, options?: { cause?: unknown }) {
+    super(code, message, options);
     this.name = 'GuestError';
-    this.code = code;
   }
-}
-
-/** Throws GuestError ABORTED when `signal` has fired, so long operations stop between steps. */
-export function throwIfAborted(signal: AbortSignal | undefined, what: string): void {
-  if (signal?.aborted) throw new GuestError('ABORTED', `${what}: aborted`, { cause: signal.reason });
 }

@@ -12,7 +12,8 @@ import { dirname, join } from 'node:path';
 import { findBusybox } from './busybox.js';
 import { cacheDir, removeStaleTemps, writeFileAtomic } from './cache.js';
 import { cpioChunks, sortEntries, type CpioEntry } from './cpio.js';
-import { GuestError, throwIfAborted } from './errors.js';
+import { GuestError } from './errors.js';
+import { throwIfAborted } from '../errors.js';
 import { GUEST_MODULES, resolveModules } from './modules.js';
 
 /** Bump when the layout changes in a way the entries alone would not show. */

@@ -9,7 +9,8 @@ import { open, readdir, stat } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import { CommandFailed, downloadAndExtract, listExtracted, resolveDependency } from './apt.js';
 import { cacheDir } from './cache.js';
-import { GuestError, throwIfAborted } from './errors.js';
+import { GuestError } from './errors.js';
+import { throwIfAborted, VcError } from '../errors.js';
 import { findKernelPackage, KERNEL_PACKAGE_NAME, verifyKernelPackage } from './kernel-package.js';
 import { findModuleFiles } from './modules.js';
 
@@ -124,7 +125,7 @@ async function fetchKernel(kernels: string, flavor: { metapackage: string; patte
     return await kernelLayout(got.dir);
   } catch (err) {
     if (err instanceof CommandFailed) {
-      if (err.aborted) throw new GuestError('ABORTED', 'kernel: fetching aborted', { cause: err });
+      if (err.aborted) throw new VcError('ABORTED', 'kernel: fetching was aborted', { cause: err });
       throw new GuestError(
         'KERNEL_UNAVAILABLE',
         `cannot fetch Debian's ${flavor.metapackage}: ${err.message}. Run \`apt-get update\` (and make sure apt-get works), ` +

@@ -4,22 +4,8 @@
 // the VM (`vc-vmm run --cgroup DIR`). Bad input is an INVALID_CONFIG naming the field and value;
 // anything the host refuses is a CGROUP_FAILED carrying the native message (path and errno text).
 import { VcError } from '../errors.js';
+import type { CgroupLimits, CgroupPaths } from '../model/cgroup.js';
 import { native, type NativeCgroupSupport } from '../native.js';
-
-export interface CgroupLimits {
-  /** CPUs' worth of time: a CFS quota of cpus × 100 ms per 100 ms period (at least 0.01). */
-  cpus: number;
-  /** Memory limit in bytes (at least 1 MiB); swap is not allowed beyond it. */
-  memoryBytes: number;
-  /** Most processes (and threads) in the group at once. */
-  pidsMax: number;
-}
-
-export interface PodCgroup {
-  version: 1 | 2;
-  /** The group's directories: one on cgroup v2, one per distinct hierarchy on v1. */
-  paths: string[];
-}
 
 export const CGROUP_NAME_PATTERN = /^[a-zA-Z0-9_.-]{1,63}$/;
 const MIB = 1024 * 1024;
@@ -70,7 +56,7 @@ export function podCgroupPaths(name: string): string[] {
  * Creates the pod's group with its limits. Fails (CGROUP_FAILED) if the group exists already or
  * the host has no usable hierarchy; a failure leaves nothing behind.
  */
-export function createPodCgroup(podId: string, limits: CgroupLimits): PodCgroup {
+export function createPodCgroup(podId: string, limits: CgroupLimits): CgroupPaths {
   const name = validateCgroupName(podId);
   const checked = validateCgroupLimits(limits);
   try {

@@ -1,9 +1,9 @@
 // The seam between the pod API and a VMM. A hypervisor starts and ends VMs; it knows nothing of
 // agents or containers beyond where the agent channel ends on the host.
 import type { PodPaths } from '../store/paths.js';
-import type { VmmRecord } from '../store/pod-store.js';
+import type { HypervisorKind } from '../model/hypervisor.js';
+import type { VmmRecord } from '../model/records.js';
 
-export type HypervisorKind = 'qemu' | 'kvm';
 
 /** One agent port whose host end serves one client at a time; `lease` says who holds it. */
 export interface LeasedPortEndpoint {
@@ -38,8 +38,18 @@ export interface VmSpec {
   kernelCmdline: string;
 }
 
+/** What one hypervisor can give a VM; createPod checks a pod against it (limits.ts). */
+export interface HypervisorLimits {
+  /** Guest RAM in MiB, both ends included. */
+  memoryMiB: { min: number; max: number };
+  vcpus: { min: number; max: number };
+  /** How many distinct container images a running pod can hold as disks; null: no fixed number. */
+  diskSlots: number | null;
+}
+
 export interface Hypervisor {
   readonly kind: HypervisorKind;
+  readonly limits: HypervisorLimits;
   /** Throws HYPERVISOR_UNAVAILABLE, naming why, when this hypervisor cannot run VMs here. */
   check(): Promise<void>;
   /** Starts the VM detached from the caller; resolves once the VMM process is up. */

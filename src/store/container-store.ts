@@ -1,43 +1,10 @@
 // Container records on disk, inside their pod's directory: pods/<pod>/containers/<id>.json.
 import { readFile, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { ContainerConfig } from '../api/container-config.js';
-import type { ContainerStateName } from '../api/transitions.js';
+import type { ContainerRecord } from '../model/records.js';
 import { VcError } from '../errors.js';
 import { writeFileAtomic } from './atomic.js';
 import type { PodStore } from './pod-store.js';
-
-export interface ContainerExit {
-  exitCode: number | null;
-  signal: string | null;
-  oomKilled: boolean;
-}
-
-/** What the container runs, after the image's defaults and the config are merged. */
-export interface ContainerSpec {
-  argv: string[];
-  env: string[];
-  cwd: string;
-  user: string;
-  hostname: string;
-}
-
-export interface ContainerRecord {
-  version: 1;
-  id: string;
-  podId: string;
-  config: ContainerConfig;
-  image: { digest: string; diskPath: string; serial: string };
-  spec: ContainerSpec;
-  state: ContainerStateName;
-  /** The agent's process id of the container's init (for attach) and its guest pid. */
-  initProcess?: number;
-  pid?: number;
-  exit?: ContainerExit;
-  createdAt: string;
-  startedAt?: string;
-  finishedAt?: string;
-}
 
 export class ContainerStore {
   constructor(private readonly pods: PodStore) {}

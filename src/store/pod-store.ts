@@ -2,46 +2,10 @@
 import { mkdir, readFile, readdir, rename, rm } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import type { PodConfig } from '../api/config.js';
-import type { PodStateName } from '../api/transitions.js';
+import type { PodRecord } from '../model/records.js';
 import { VcError } from '../errors.js';
 import { writeFileAtomic } from './atomic.js';
 import { podPaths, type PodPaths } from './paths.js';
-
-export interface BootArtifacts {
-  kernelPath: string;
-  kernelRelease: string;
-  initrdPath: string;
-  initrdDigest: string;
-}
-
-export interface VmmRecord {
-  pid: number;
-  /** Facts the hypervisor needs to find its VM again from another process. */
-  accel?: string;
-  startedAt: string;
-  /** The cgroup the VMM runs in (built-in VMM): removed, with anything left in it, at cleanup. */
-  cgroup?: { version: 1 | 2; paths: string[] };
-  /** How many agent ports the VM has (QEMU: virtio-serial ports agent.0 …). */
-  agentPorts?: number;
-}
-
-export interface PodRecord {
-  version: 1;
-  id: string;
-  config: PodConfig;
-  hypervisor: 'qemu' | 'kvm';
-  state: PodStateName;
-  boot: BootArtifacts;
-  vmm?: VmmRecord;
-  createdAt: string;
-  updatedAt: string;
-  stoppedAt?: string;
-  /** Image disks attached to the running VM, by serial, with the containers that use each. */
-  disks?: Record<string, { path: string; users: string[] }>;
-  /** Why the pod stopped: 'requested', or what was seen when the VMM went away on its own. */
-  stopReason?: string;
-}
 
 export class PodStore {
   constructor(readonly root: string) {}

@@ -4,7 +4,8 @@
 import { test } from 'uvu';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { cgroupSupport, type PodCgroup } from '../../src/host/cgroup.js';
+import { cgroupSupport } from '../../src/host/cgroup.js';
+import type { CgroupPaths } from '../../src/model/cgroup.js';
 import { native } from '../../src/native.js';
 
 export const MiB = 1024 * 1024;
@@ -52,7 +53,7 @@ export function alive(pid: number): boolean {
 }
 
 // The directory of the group's `controller` hierarchy (v2: the one directory).
-export function groupDir(cg: PodCgroup, controller: 'cpu' | 'memory' | 'pids'): string {
+export function groupDir(cg: CgroupPaths, controller: 'cpu' | 'memory' | 'pids'): string {
   if (support.version !== 1) return cg.paths[0] ?? '';
   const mount = support.roots[controller];
   return cg.paths.find((p) => p.startsWith(`${mount}/`)) ?? '';

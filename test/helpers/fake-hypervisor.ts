@@ -3,9 +3,10 @@
 // Every method first runs `onStep` (which may throw, or abort the caller's AbortSignal) so a test
 // can fail or cancel any call at any point; `live()` lists what the fake made and did not clean up.
 import { rmSync } from 'node:fs';
-import type { AgentEndpoint, Hypervisor, HypervisorKind, VmSpec } from '../../src/hypervisor/types.js';
+import type { AgentEndpoint, Hypervisor, HypervisorLimits, VmSpec } from '../../src/hypervisor/types.js';
+import type { HypervisorKind } from '../../src/model/hypervisor.js';
 import type { PodPaths } from '../../src/store/paths.js';
-import type { VmmRecord } from '../../src/store/pod-store.js';
+import type { VmmRecord } from '../../src/model/records.js';
 import { FakeGuest, type AgentFailure } from './fake-guest.js';
 
 export type FakeStep =
@@ -26,6 +27,8 @@ export interface FakeVm {
 let nextPid = 4_000_000;
 
 export class FakeHypervisor implements Hypervisor {
+  /** No limits beyond the config schema's, like QEMU's. */
+  readonly limits: HypervisorLimits = { memoryMiB: { min: 0, max: Infinity }, vcpus: { min: 0, max: Infinity }, diskSlots: null };
   readonly vms = new Map<number, FakeVm>();
   /** Every method called, in order, as "step" (plus ":pod" where a pod is known). */
   readonly calls: string[] = [];

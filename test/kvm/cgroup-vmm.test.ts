@@ -7,7 +7,8 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { join } from 'node:path';
-import { cgroupPids, createPodCgroup, removePodCgroup, type PodCgroup } from '../../src/host/cgroup.js';
+import { cgroupPids, createPodCgroup, removePodCgroup } from '../../src/host/cgroup.js';
+import type { CgroupPaths } from '../../src/model/cgroup.js';
 import { nativeExecutable, packageRoot } from '../../src/native.js';
 import { alive, cgroupTest, groupDir, groupName, limits, MiB, prefix, read, removeLeftoverGroupsAfter, support } from '../helpers/cgroups.js';
 import { requireTestGuestHost } from '../helpers/kvm-host.js';
@@ -57,7 +58,7 @@ async function controlStop(socket: string) {
   }
 }
 
-function memoryCharged(cg: PodCgroup): number {
+function memoryCharged(cg: CgroupPaths): number {
   const d = groupDir(cg, 'memory');
   return Number(read(join(d, support.version === 2 ? 'memory.current' : 'memory.usage_in_bytes')));
 }

@@ -10,7 +10,8 @@ import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { VcError } from '../../src/errors.js';
-import { cgroupPids, createPodCgroup, removePodCgroup, type PodCgroup } from '../../src/host/cgroup.js';
+import { cgroupPids, createPodCgroup, removePodCgroup } from '../../src/host/cgroup.js';
+import type { CgroupPaths } from '../../src/model/cgroup.js';
 import { native } from '../../src/native.js';
 import { cgroupTest, groupDir, groupName, leftoverGroups, limits, MiB, prefix, read, removeLeftoverGroupsAfter, support } from '../helpers/cgroups.js';
 import { withoutKernelThreads } from '../helpers/pods.js';
@@ -21,7 +22,7 @@ const dir = tempDir('vc-cg');
 removeLeftoverGroupsAfter(() => dir.remove());
 
 // Creates a group for the duration of fn and removes it afterwards, even when fn throws.
-async function withGroup(what: string, limits: { cpus: number; memoryBytes: number; pidsMax: number }, fn: (cg: PodCgroup) => Promise<void> | void) {
+async function withGroup(what: string, limits: { cpus: number; memoryBytes: number; pidsMax: number }, fn: (cg: CgroupPaths) => Promise<void> | void) {
   const cg = createPodCgroup(groupName(what), limits);
   try {
     await fn(cg);

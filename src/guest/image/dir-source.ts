@@ -8,7 +8,8 @@ import { createReadStream } from 'node:fs';
 import { lstat, readdir, readlink, realpath } from 'node:fs/promises';
 import { createHash, type Hash } from 'node:crypto';
 import { join } from 'node:path';
-import { GuestError, throwIfAborted } from '../errors.js';
+import { GuestError } from '../errors.js';
+import { throwIfAborted } from '../../errors.js';
 
 /** Bump when what the hash covers changes. */
 const DIR_HASH_VERSION = 1;

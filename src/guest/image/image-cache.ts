@@ -7,6 +7,7 @@ import { open, readFile, rename, rm, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { run, CommandFailed } from '../apt.js';
 import { writeFileAtomic } from '../cache.js';
+import { VcError } from '../../errors.js';
 import { GuestError } from '../errors.js';
 import { syncDirectory } from '../../store/atomic.js';
 import type { ImageConfig, ImageSource, PreparedImage } from './types.js';
@@ -60,7 +61,7 @@ export async function buildErofs(tree: string, out: string, digest: string, allR
     await run('mkfs.erofs', args, { signal });
   } catch (err) {
     if (!(err instanceof CommandFailed)) throw err;
-    if (err.aborted) throw new GuestError('ABORTED', 'image: mkfs.erofs aborted', { cause: err });
+    if (err.aborted) throw new VcError('ABORTED', 'image: mkfs.erofs was aborted', { cause: err });
     const advice = err.missing ? ' (install erofs-utils)' : '';
     throw new GuestError('IMAGE_BUILD_FAILED', `image: ${err.message}${advice}`, { cause: err });
   }

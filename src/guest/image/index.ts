@@ -11,7 +11,8 @@ import { chmod, lstat, mkdir, readdir, readFile, rm, stat, utimes } from 'node:f
 import { join } from 'node:path';
 import { findBusybox } from '../busybox.js';
 import { cacheDir, makeTempDir, removeStaleTemps } from '../cache.js';
-import { GuestError, throwIfAborted } from '../errors.js';
+import { GuestError } from '../errors.js';
+import { throwIfAborted } from '../../errors.js';
 import { withDefaults } from './config.js';
 import { planDefaultImage, writeTree } from './default-image.js';
 import { hashDirectory, resolveDirectory } from './dir-source.js';

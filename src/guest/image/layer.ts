@@ -9,7 +9,8 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import * as tar from 'tar-stream';
-import { GuestError, throwIfAborted } from '../errors.js';
+import { GuestError } from '../errors.js';
+import { abortError, throwIfAborted } from '../../errors.js';
 import { HashTap } from './digest.js';
 import type { EntryHeader, StagingTree } from './staging.js';
 
@@ -93,7 +94,7 @@ export async function applyLayer(tree: StagingTree, layer: LayerSource, signal?:
     if (caught instanceof GuestError) throw caught;
     // An entry's data stream only says "destroyed"; the pipeline has the cause (cut short, bad gzip).
     const err = pipeErr && (pipeErr as NodeJS.ErrnoException).code !== 'ERR_STREAM_PREMATURE_CLOSE' ? pipeErr : caught;
-    if (signal?.aborted) throw new GuestError('ABORTED', `${layer.label}: aborted`, { cause: signal.reason });
+    if (signal?.aborted) throw abortError(signal, layer.label);
     // umoci < 0.4.8 `insert` wrote layers ending right after the last file's data, without padding
     // or end-of-archive blocks (umoci#436); Go readers accept them. Every entry is complete, and the
     // digests below still cover every byte, so accept exactly that case and no other truncation.

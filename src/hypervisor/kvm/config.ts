@@ -1,6 +1,8 @@
 // The vc-vmm configuration for a pod (docs/vmm.md "Configuration"), as pure functions so they can be
 // unit-tested without KVM.
+import type { CgroupLimits } from '../../model/cgroup.js';
 import type { PodPaths } from '../../store/paths.js';
+import { kvmCmdline } from '../cmdline.js';
 import type { VmSpec } from '../types.js';
 
 /** The agent's vsock port (native/agent/main.cc) and the guest's context id. */
@@ -8,16 +10,6 @@ export const AGENT_VSOCK_PORT = 1024;
 export const GUEST_CID = 3;
 /** Read-only virtio-blk slots for container images: the most distinct images a running pod holds. */
 export const IMAGE_SLOTS = 8;
-
-/**
- * `reboot=k`: the guest's reboot (and panic=-1) pulses the i8042 reset line, which ends the VMM.
- * `pci=off`: the VM has no PCI; probing it only costs exits. `quiet`: every byte written to the
- * 8250 console is an exit to the VMM (nested, one L2 boot printed for tens of seconds); warnings
- * and the agent's own lines still reach console.log.
- */
-export function kvmCmdline(base: string): string {
-  return `${base} reboot=k pci=off quiet`;
-}
 
 export function vmmConfig(spec: VmSpec): Record<string, unknown> {
   const { paths } = spec;
@@ -34,8 +26,6 @@ export function vmmConfig(spec: VmSpec): Record<string, unknown> {
     blocks: Array.from({ length: IMAGE_SLOTS }, () => ({ readOnly: true })),
   };
 }
-
-export interface CgroupLimits { cpus: number; memoryBytes: number; pidsMax: number }
 
 /**
  * What the pod's cgroup allows the VMM: its vCPUs' worth of CPU time, guest RAM plus room for the

@@ -9,9 +9,9 @@ import { isProcessFor, signalProcess, waitForExit } from '../../host/process.js'
 import { native, nativeExecutable, type KvmProbe } from '../../native.js';
 import { writeFileAtomic } from '../../store/atomic.js';
 import type { PodPaths } from '../../store/paths.js';
-import type { VmmRecord } from '../../store/pod-store.js';
-import type { AgentEndpoint, Hypervisor, VmSpec } from '../types.js';
-import { AGENT_VSOCK_PORT, cgroupLimits, cgroupName, vmmArgs, vmmConfig } from './config.js';
+import type { VmmRecord } from '../../model/records.js';
+import type { AgentEndpoint, Hypervisor, HypervisorLimits, VmSpec } from '../types.js';
+import { AGENT_VSOCK_PORT, IMAGE_SLOTS, cgroupLimits, cgroupName, vmmArgs, vmmConfig } from './config.js';
 import { controlRequest } from './control.js';
 
 /** Why pods cannot boot on the built-in VMM with this KVM probe (HYPERVISOR_UNAVAILABLE), or null. */
@@ -25,6 +25,11 @@ export function kvmUnavailable(probe: KvmProbe): VcError | null {
 
 export class KvmHypervisor implements Hypervisor {
   readonly kind = 'kvm' as const;
+  /**
+   * vc-vmm's own bounds (native/vmm/kvm/config.cc): RAM is one window below the MMIO gap at 3 GiB
+   * (arch/x86/layout.h), vCPUs 1..254; the VM is built with IMAGE_SLOTS read-only block slots.
+   */
+  readonly limits: HypervisorLimits = { memoryMiB: { min: 2, max: 3072 }, vcpus: { min: 1, max: 254 }, diskSlots: IMAGE_SLOTS };
 
   async check(): Promise<void> {
     const unavailable = kvmUnavailable(native().kvmProbe());

@@ -1,20 +1,15 @@
 // The qemu-system-x86_64 command line for a pod, as a pure function so it can be unit-tested.
+import { qemuCmdline } from '../cmdline.js';
 import type { VmSpec } from '../types.js';
 import { agentPortCount, qemuAgentPorts } from './agent-ports.js';
 
 export type QemuAccel = 'kvm' | 'tcg';
 
-/**
- * `hostTscKhz`: under TCG the guest reads the host's TSC, but the kernel often fails to calibrate
- * it against the emulated PIT and then hangs before /init (7 of 10 boots here); telling it the rate
- * skips that calibration.
- */
+/** `hostTscKhz`: the host's TSC rate, for the TCG guest's command line (cmdline.ts). */
 export function qemuArgs(spec: VmSpec, accel: QemuAccel, hostTscKhz?: number, agentPorts = agentPortCount(spec.memoryMiB)): string[] {
   const { paths } = spec;
   const ports = qemuAgentPorts(paths, agentPorts);
-  // reboot=t: a guest reboot (or panic=-1) triple-faults, which -no-reboot turns into QEMU's exit.
-  const base = `${spec.kernelCmdline} reboot=t`;
-  const cmdline = accel === 'tcg' && hostTscKhz ? `${base} tsc_early_khz=${hostTscKhz}` : base;
+  const cmdline = qemuCmdline(spec.kernelCmdline, accel, hostTscKhz);
   return [
     '-name', `vc-${spec.id}`,
     // microvm: no PCI, no firmware; ACPI describes its virtio-mmio devices to the kernel. Under TCG

@@ -8,14 +8,16 @@ import { VcError } from '../../errors.js';
 import { isProcessFor, signalProcess, waitForExit } from '../../host/process.js';
 import { native, type KvmProbe } from '../../native.js';
 import type { PodPaths } from '../../store/paths.js';
-import type { VmmRecord } from '../../store/pod-store.js';
-import type { AgentEndpoint, Hypervisor, VmSpec } from '../types.js';
+import type { VmmRecord } from '../../model/records.js';
+import type { AgentEndpoint, Hypervisor, HypervisorLimits, VmSpec } from '../types.js';
 import { agentPortCount, qemuAgentPorts, QEMU_AGENT_PORTS } from './agent-ports.js';
 import { qemuArgs, tscKhzFromCpuinfo, type QemuAccel } from './command.js';
 import { QmpClient } from './qmp.js';
 
 export class QemuHypervisor implements Hypervisor {
   readonly kind = 'qemu' as const;
+  /** QEMU sets no bound below the pod config's own; images are SCSI disks hot-plugged on one bus. */
+  readonly limits: HypervisorLimits = { memoryMiB: { min: 0, max: Infinity }, vcpus: { min: 0, max: Infinity }, diskSlots: null };
 
   constructor(private readonly binary = process.env.VC_QEMU ?? 'qemu-system-x86_64') {}
 

@@ -1,6 +1,6 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { parsePodConfig } from '../../../src/api/config.js';
+import { parsePodConfig } from '../../../src/model/pod-config.js';
 import { VcError } from '../../../src/errors.js';
 
 function errorOf(input: unknown): VcError {

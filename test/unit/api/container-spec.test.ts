@@ -1,7 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { agentLimits, containerSpec, imageSerial, type ImageDefaults } from '../../../src/api/container-spec.js';
-import { parseContainerConfig } from '../../../src/api/container-config.js';
+import { parseContainerConfig } from '../../../src/model/container-config.js';
 import { VcError } from '../../../src/errors.js';
 
 const image: ImageDefaults = { entrypoint: ['/entry'], cmd: ['serve', '--port', '80'], env: ['PATH=/bin', 'MODE=prod'], workingDir: '/srv', user: 'www' };

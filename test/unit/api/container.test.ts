@@ -5,7 +5,8 @@ import * as assert from 'uvu/assert';
 import { createContainer, deleteContainer, startContainer, stopContainer } from '../../../src/api/container.js';
 import { containerStatus } from '../../../src/api/container-status.js';
 import { createPod, startPod, stopPod } from '../../../src/api/pod.js';
-import { containerStates, nextContainerState, type ContainerEvent, type ContainerStateName } from '../../../src/api/transitions.js';
+import { nextContainerState, type ContainerEvent } from '../../../src/api/transitions.js';
+import { containerStates, type ContainerStateName } from '../../../src/model/states.js';
 import { ContainerStore } from '../../../src/store/container-store.js';
 import { assertConsistent, fakePods, type FakePods } from './fake-pods.js';
 

@@ -4,7 +4,8 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createPod, deletePod, pausePod, resumePod, startPod, stopPod } from '../../../src/api/pod.js';
 import { podStatus } from '../../../src/api/pod-status.js';
-import { canHappen, nextState, podStates, type PodEvent, type PodStateName } from '../../../src/api/transitions.js';
+import { canHappen, nextState, type PodEvent } from '../../../src/api/transitions.js';
+import { podStates, type PodStateName } from '../../../src/model/states.js';
 import { ContainerStore } from '../../../src/store/container-store.js';
 import { assertConsistent, fakePods, type FakePods } from './fake-pods.js';
 

@@ -1,6 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { canHappen, nextState, podStates, type PodEvent } from '../../../src/api/transitions.js';
+import { canHappen, nextState, type PodEvent } from '../../../src/api/transitions.js';
+import { podStates } from '../../../src/model/states.js';
 import { VcError } from '../../../src/errors.js';
 
 test('the normal lifecycle: ready -> running -> stopped -> running -> stopped -> gone', () => {

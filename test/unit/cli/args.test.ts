@@ -1,6 +1,9 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { optionalInt, parseCommand, UsageError } from '../../../src/cli/args.js';
+import { commandUsage, optionalInt, parseCommand, parseSpec, usageOverview, UsageError, type CommandSpec } from '../../../src/cli/args.js';
+import { podUsage } from '../../../src/cli/pod-commands.js';
+import { containerUsage } from '../../../src/cli/container-commands.js';
+import { runUsage } from '../../../src/cli/run-command.js';
 import { parseEnv } from '../../../src/cli/pod-commands.js';
 import { main } from '../../../src/cli/main.js';
 
@@ -36,6 +39,26 @@ test('virtc with an unknown command exits 2; --version exits 0', async () => {
   }
   assert.match(stderr, /unknown command "frobnicate"/);
   assert.is(await main(['--version']), 0);
+});
+
+test('one table drives usage and parsing: the usage shows what the parser takes', () => {
+  const spec = {
+    words: 'thing make|break',
+    options: { id: { type: 'string', usage: '--id ID' }, a: { type: 'string', usage: '[--a X | --b Y]' }, b: { type: 'string' }, json: { type: 'boolean', usage: '[--json]' } },
+    tail: '-- CMD',
+  } satisfies CommandSpec;
+  assert.is(commandUsage(spec), 'virtc thing make|break --id ID [--a X | --b Y] [--json] -- CMD');
+  assert.is(commandUsage(spec, 'thing make'), 'virtc thing make --id ID [--a X | --b Y] [--json] -- CMD');
+  const parsed = parseSpec(['--id', 'x', '--b', 'y', '--', 'cmd'], spec, 'thing make');
+  assert.equal([parsed.values.id, parsed.values.b, parsed.positionals], ['x', 'y', ['cmd']]);
+  assert.throws(() => parseSpec(['--c'], spec, 'thing break'), (err: Error) => err instanceof UsageError && /usage: virtc thing break --id ID/.test(err.message));
+  assert.is(usageOverview([spec], 45), 'virtc thing make|break --id ID\n                 [--a X | --b Y] [--json]\n                 -- CMD');
+});
+
+test('the overview names every option the commands take (pod create --hostname was missing once)', () => {
+  assert.match(podUsage, /virtc pod create --id ID [^]*\[--hostname NAME\]/);
+  assert.match(runUsage, /\[--memory-limit MIB\]/);
+  assert.match(containerUsage, /virtc container enter --pod ID --id CID \[--tty\]/);
 });
 
 test.run();

@@ -153,12 +153,13 @@ test('findKernelPackage: found from a module installed beside it in node_modules
 
 test('findKernelPackage default: virtcontainers\' own module resolves the package installed beside it', async () => {
   const { app, pkg } = appWithPackage('app-default');
-  // A copy of the compiled module (it imports only errors.js) where npm would put virtcontainers.
+  // A copy of the compiled module (it imports only guest/errors.js, which imports errors.js) where npm would put virtcontainers.
   const here = dirname(fileURLToPath(import.meta.url));
   const compiledGuest = join(here, '../../../src/guest');
   const vcGuest = join(app, 'node_modules/virtcontainers/dist/src/guest');
   mkdirSync(vcGuest, { recursive: true });
   for (const f of ['kernel-package.js', 'errors.js']) cpSync(join(compiledGuest, f), join(vcGuest, f));
+  cpSync(join(compiledGuest, '../errors.js'), join(vcGuest, '../errors.js'));
   writeFileSync(join(app, 'node_modules/virtcontainers/package.json'), '{"name":"virtcontainers","type":"module"}');
   const copy = (await import(pathToFileURL(join(vcGuest, 'kernel-package.js')).href)) as typeof import('../../../src/guest/kernel-package.js');
   assert.is(copy.findKernelPackage(), pkg);

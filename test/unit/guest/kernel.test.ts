@@ -4,6 +4,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { GuestError } from '../../../src/guest/errors.js';
+import { VcError } from '../../../src/errors.js';
 import { bzImageRelease, resolveKernel, type Kernel } from '../../../src/guest/kernel.js';
 import { expectCode, withoutTools } from '../../helpers/errors.js';
 
@@ -60,7 +61,7 @@ test('no cached kernel and no apt: KERNEL_UNAVAILABLE with advice, nothing left 
 });
 
 test('an aborted signal stops before any work', async () => {
-  await expectGuestCode(resolveKernel({ signal: AbortSignal.abort() }), 'ABORTED');
+  await expectCode(resolveKernel({ signal: AbortSignal.abort() }), VcError, 'ABORTED');
 });
 
 test('user-given kernel + modules: validated, release from the bzImage header', async () => {

@@ -1,6 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { AGENT_VSOCK_PORT, cgroupLimits, cgroupName, IMAGE_SLOTS, kvmCmdline, vmmArgs, vmmConfig } from '../../../src/hypervisor/kvm/config.js';
+import { kvmCmdline } from '../../../src/hypervisor/cmdline.js';
+import { AGENT_VSOCK_PORT, cgroupLimits, cgroupName, IMAGE_SLOTS, vmmArgs, vmmConfig } from '../../../src/hypervisor/kvm/config.js';
 import { KvmHypervisor } from '../../../src/hypervisor/kvm/kvm.js';
 import { podPaths } from '../../../src/store/paths.js';
 import type { VmSpec } from '../../../src/hypervisor/types.js';

@@ -8,6 +8,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { GuestError } from '../../../../src/guest/errors.js';
+import { VcError } from '../../../../src/errors.js';
 import { resolveImage, type ImageSource } from '../../../../src/guest/image/index.js';
 import { expectCode } from '../../../helpers/errors.js';
 import { gzip, hasTool, makeTar, sha256, writeDockerArchive, writeOciLayout, type TarEntry } from './fixtures.js';
@@ -198,9 +199,9 @@ test('aborting mid-build stops it and leaves nothing', async () => {
   const onProgress = (m: string) => {
     if (m.includes('layer 2/2')) controller.abort();
   };
-  await expectCode(resolveImage({ kind: 'oci', path: layout.dir }, { cacheDir: cache, signal: controller.signal, onProgress }), GuestError, 'ABORTED');
+  await expectCode(resolveImage({ kind: 'oci', path: layout.dir }, { cacheDir: cache, signal: controller.signal, onProgress }), VcError, 'ABORTED');
   assert.equal(readdirSync(join(cache, 'images')), []);
-  await expectCode(resolveImage({ kind: 'oci', path: layout.dir }, { cacheDir: cache, signal: controller.signal }), GuestError, 'ABORTED');
+  await expectCode(resolveImage({ kind: 'oci', path: layout.dir }, { cacheDir: cache, signal: controller.signal }), VcError, 'ABORTED');
 });
 
 test.run();

@@ -3,11 +3,10 @@ import { z } from 'zod';
 import { VcError } from '../errors.js';
 import { containerConfigSchema } from './container-config.js';
 import { describeInput } from './config-errors.js';
+import { HOSTNAME_PATTERN } from './hostname.js';
+import { hypervisorKinds } from './hypervisor.js';
 
 export const POD_ID_PATTERN = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$/;
-
-export const hypervisorKinds = ['auto', 'kvm', 'qemu'] as const;
-export type HypervisorChoice = (typeof hypervisorKinds)[number];
 
 const kernelSchema = z.strictObject({
   path: z.string().min(1),
@@ -20,7 +19,7 @@ export const podConfigSchema = z.strictObject({
   vcpus: z.number().int().min(1).max(64).default(1),
   memoryMiB: z.number().int().min(128).max(65536).default(512),
   kernel: kernelSchema.optional(),
-  hostname: z.string().regex(/^[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?$/, 'must be a valid host name').optional(),
+  hostname: z.string().regex(HOSTNAME_PATTERN, 'must be a valid host name').optional(),
   /** Containers created and started with the pod, in order. */
   containers: z.array(containerConfigSchema).default([]).refine(
     (list) => new Set(list.map((c) => c.id)).size === list.length, 'container ids must be unique'),

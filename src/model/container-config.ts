@@ -3,6 +3,7 @@
 import { z } from 'zod';
 import { VcError } from '../errors.js';
 import { describeInput } from './config-errors.js';
+import { HOSTNAME_PATTERN } from './hostname.js';
 
 export const CONTAINER_ID_PATTERN = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,63}$/;
 
@@ -20,7 +21,7 @@ export const containerConfigSchema = z.strictObject({
   env: z.record(z.string().regex(envName, 'must not contain = or NUL'), z.string()).optional(),
   workdir: z.string().regex(/^\//, 'must be an absolute path').optional(),
   user: z.string().regex(/^[^:\s]+(:[^:\s]+)?$/, 'must be USER or USER:GROUP (names or numbers)').optional(),
-  hostname: z.string().regex(/^[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?$/, 'must be a valid host name').optional(),
+  hostname: z.string().regex(HOSTNAME_PATTERN, 'must be a valid host name').optional(),
   tty: z.boolean().default(false),
   limits: z.strictObject({
     memoryMiB: z.number().int().min(4).max(1 << 20).optional(),
