@@ -13,7 +13,7 @@
 #include <cstring>
 
 #include "agent.h"
-#include "json.h"
+#include "common/json.h"
 #include "log.h"
 #include "protocol.h"
 #include "requests.h"

@@ -14,7 +14,7 @@
 
 #include "cgroup.h"
 #include "container_spawn.h"
-#include "json.h"
+#include "common/json.h"
 #include "mounts.h"
 
 struct Agent;

@@ -4,7 +4,7 @@
 
 #include <cstdint>
 
-#include "json.h"
+#include "common/json.h"
 
 struct Agent;
 struct Connection;

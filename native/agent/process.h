@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "json.h"
+#include "common/json.h"
 #include "spawn.h"
 
 struct Agent;

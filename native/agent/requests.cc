@@ -15,7 +15,7 @@
 #include "args.h"
 #include "container_requests.h"
 #include "log.h"
-#include "read_fd.h"
+#include "common/read_file.h"
 
 // --- responses -------------------------------------------------------------------------------
 
@@ -57,13 +57,6 @@ static void op_hello(Agent&, Connection& c, uint32_t id, const json::Value& req)
   respond_ok(c, id, r);
 }
 
-static bool read_text_file(const char* path, std::string* out) {
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return false;
-  read_fd_bounded(fd, 1u << 20, out);
-  return true;
-}
-
 // "MemTotal:  1234 kB" -> 1234; -1 if the field is missing.
 static double meminfo_kib(const std::string& meminfo, const char* field) {
   std::string key = std::string("\n") + field + ":";
@@ -76,8 +69,8 @@ static double meminfo_kib(const std::string& meminfo, const char* field) {
 static void op_guest_info(Agent&, Connection& c, uint32_t id, const json::Value&) {
   utsname u{};
   std::string uptime, meminfo;
-  if (uname(&u) != 0 || !read_text_file("/proc/uptime", &uptime) ||
-      !read_text_file("/proc/meminfo", &meminfo)) {
+  if (uname(&u) != 0 || !vc::ReadFileBounded("/proc/uptime", 1u << 20, &uptime) ||
+      !vc::ReadFileBounded("/proc/meminfo", 1u << 20, &meminfo)) {
     return respond_error(c, id, "INTERNAL", std::string("guest_info: ") + strerror(errno));
   }
   long cpus = sysconf(_SC_NPROCESSORS_ONLN);

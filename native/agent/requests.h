@@ -4,7 +4,7 @@
 #include <cstdint>
 #include <string>
 
-#include "json.h"
+#include "common/json.h"
 #include "protocol.h"
 
 struct Agent;
