@@ -15,13 +15,14 @@
 #include "channel.h"
 #include "container.h"
 #include "process.h"
+#include "protocol.h"
+#include "reply.h"
 
 constexpr const char kAgentName[] = "vc-agent 0.1.0";
 
 // A `wait` request that arrived before its process exited; answered by process_service().
 struct Waiter {
-  uint64_t conn;
-  uint32_t request;
+  ReplyTo reply;
   uint32_t process;
 };
 
@@ -65,6 +66,9 @@ struct Agent {
   SerialPorts serial;
   std::map<uint64_t, std::unique_ptr<Connection>> conns;
   uint64_t next_conn_id = 1;
+  // Where a decoded frame from the host goes: handle_frame (requests.h), set by main(), so that
+  // the channel below never calls up into the ops.
+  void (*on_frame)(Agent& a, Connection& c, const proto::Frame& frame) = nullptr;
 
   std::map<uint32_t, std::unique_ptr<Process>> procs;
   std::map<pid_t, uint32_t> pids;  // live children we started -> process id

@@ -41,7 +41,7 @@ void handle_signals(Agent& a) {
       a.terminate_requested = true;
     }
   }
-  if (reap) process_reap_children(a);
+  if (reap) children_reap(a);
 }
 
 }  // namespace
