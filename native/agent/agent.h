@@ -69,6 +69,8 @@ struct Agent {
   // Where a decoded frame from the host goes: handle_frame (requests.h), set by main(), so that
   // the channel below never calls up into the ops.
   void (*on_frame)(Agent& a, Connection& c, const proto::Frame& frame) = nullptr;
+  // What a dropped connection leaves behind (requests_conn_gone, requests.h; set by main()).
+  void (*on_conn_gone)(Agent& a, uint64_t conn) = nullptr;
 
   std::map<uint32_t, std::unique_ptr<Process>> procs;
   std::map<pid_t, uint32_t> pids;  // live children we started -> process id

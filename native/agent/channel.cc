@@ -65,14 +65,7 @@ void conn_drop(Agent& a, Connection& c, const char* why) {
   if (c.dead) return;
   c.dead = true;
   if (c.serial) logf("host disconnected from %s (%s)", c.kind, why);
-  process_detach_all(a, c.id);
-  for (size_t i = 0; i < a.waiters.size();) {
-    if (a.waiters[i].reply.conn == c.id) {
-      a.waiters.erase(a.waiters.begin() + i);
-    } else {
-      i++;
-    }
-  }
+  if (a.on_conn_gone) a.on_conn_gone(a, c.id);
 }
 
 void conn_protocol_error(Agent& a, Connection& c, const std::string& why) {

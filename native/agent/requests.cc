@@ -227,3 +227,14 @@ void handle_frame(Agent& a, Connection& c, const proto::Frame& frame) {
           a, c, std::string("frame type ") + proto::type_name(frame.type) + " is not sent by the host");
   }
 }
+
+void requests_conn_gone(Agent& a, uint64_t conn) {
+  process_detach_all(a, conn);
+  for (size_t i = 0; i < a.waiters.size();) {
+    if (a.waiters[i].reply.conn == conn) {
+      a.waiters.erase(a.waiters.begin() + i);
+    } else {
+      i++;
+    }
+  }
+}

@@ -8,3 +8,6 @@ struct Agent;
 struct Connection;
 
 void handle_frame(Agent& a, Connection& c, const proto::Frame& frame);
+// A connection is gone: its processes detach (they keep running, output is kept for an attach)
+// and its `wait`s are forgotten.
+void requests_conn_gone(Agent& a, uint64_t conn);
