@@ -3,6 +3,7 @@
 #pragma once
 
 #include <sys/types.h>
+#include <time.h>
 
 #include <cstdint>
 #include <deque>
@@ -83,4 +84,8 @@ struct Agent {
   bool terminate_requested = false;  // test mode: SIGTERM/SIGINT
 };
 
-int64_t monotonic_ms();
+inline int64_t monotonic_ms() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
+}

@@ -16,7 +16,6 @@
 #include "common/json.h"
 #include "log.h"
 #include "protocol.h"
-#include "serial_ports.h"
 
 // --- OutBuffer -------------------------------------------------------------------------------
 
@@ -347,6 +346,15 @@ void listener_accept(Agent& a, int fd, const char* kind) {
 }
 
 // --- virtio-serial ---------------------------------------------------------------------------
+
+Connection& serial_conn_add(Agent& a, size_t port) {
+  SerialPort& s = a.serial.ports[port];
+  Connection& c = conn_add(a, s.fd, true, s.name.c_str());
+  c.port = port;
+  s.conn = c.id;
+  logf("host connected on %s (%s)", s.name.c_str(), s.dev.c_str());
+  return c;
+}
 
 void serial_host_gone(Agent& a, size_t port) {
   SerialPort& s = a.serial.ports[port];

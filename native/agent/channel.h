@@ -70,3 +70,5 @@ bool vsock_device_present();
 // discarded unparsed: a `hello` on the port always starts a new session (the host may be back
 // before the agent notices it was away, or the agent may never see it away).
 void serial_host_gone(Agent& a, size_t port);
+// A Connection for the host session now starting on ports[port], recorded as the port's current one.
+Connection& serial_conn_add(Agent& a, size_t port);
