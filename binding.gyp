@@ -1,8 +1,11 @@
 {
   "includes": [
+    "native/common/common.gypi",
     "native/vmm/arch/arch.gypi",
     "native/vmm/devices/devices.gypi",
-    "native/vmm/kvm/kvm.gypi"
+    "native/vmm/kvm/kvm.gypi",
+    "native/vmm/vm/vm.gypi",
+    "native/vmm/cmd/cmd.gypi"
   ],
   "targets": [
     {
@@ -15,9 +18,11 @@
         "native/addon/cgroup_ops.cc",
         "native/addon/glibc_compat.cc",
         "native/host/cgroup.cc",
+        "<@(common_sources)",
         "<@(vmm_arch_sources)",
         "<@(vmm_device_sources)",
-        "<@(vmm_core_sources)"
+        "<@(vmm_core_sources)",
+        "<@(vmm_vm_sources)"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",
@@ -51,6 +56,7 @@
         "native/agent/channel.cc",
         "native/agent/serial_ports.cc",
         "native/agent/requests.cc",
+        "native/agent/reply.cc",
         "native/agent/process.cc",
         "native/agent/spawn.cc",
         "native/agent/container.cc",
@@ -61,8 +67,11 @@
         "native/agent/users.cc",
         "native/agent/blockdev.cc",
         "native/agent/protocol.cc",
-        "native/agent/json.cc",
-        "native/agent/log.cc"
+        "native/agent/log.cc",
+        "<@(common_sources)"
+      ],
+      "include_dirs": [
+        "native"
       ],
       "cflags_cc": [
         "-std=c++17",
@@ -96,14 +105,16 @@
       "target_name": "vc-vmm",
       "type": "executable",
       "sources": [
-        "native/vmm/main.cc",
         "native/host/cgroup.cc",
+        "<@(common_sources)",
         "<@(vmm_arch_sources)",
         "<@(vmm_device_sources)",
         "<@(vmm_core_sources)",
-        "<@(vmm_main_sources)"
+        "<@(vmm_vm_sources)",
+        "<@(vmm_cmd_sources)"
       ],
       "include_dirs": [
+        "native",
         "native/vmm"
       ],
       "cflags_cc": [
@@ -151,11 +162,14 @@
               "native/vmm/tests/kvm_config_test.cc",
               "native/vmm/tests/kvm_cpuid_test.cc",
               "native/vmm/tests/kvm_vcpu_test.cc",
+              "<@(common_sources)",
               "<@(vmm_arch_sources)",
               "<@(vmm_device_sources)",
-              "<@(vmm_core_sources)"
+              "<@(vmm_core_sources)",
+              "<@(vmm_vm_sources)"
             ],
             "include_dirs": [
+              "native",
               "native/vmm"
             ],
             "cflags_cc": [

@@ -1,12 +1,12 @@
 // The built-in VMM in-process: a `Vm` object per VM, for services that want sandboxes without a
 // process per VM. Glue only: config parsing, the VM, its threads and devices are the VMM core's
-// (native/vmm/kvm/vm.h), the same code the vc-vmm executable runs.
+// (native/vmm/vm/vm.h), the same code the vc-vmm executable runs.
 #include <memory>
 #include <string>
 
 #include "addon.h"
-#include "kvm/config.h"
-#include "kvm/vm.h"
+#include "vm/config.h"
+#include "vm/vm.h"
 
 namespace vc {
 namespace {
@@ -62,7 +62,7 @@ class VmHandle : public Napi::ObjectWrap<VmHandle> {
     return false;
   }
 
-  Napi::Value Check(Napi::Env env, const vmm::x86::Status& status) {
+  Napi::Value Check(Napi::Env env, const vc::Status& status) {
     if (!status.ok()) Napi::Error::New(env, status.error()).ThrowAsJavaScriptException();
     return env.Undefined();
   }

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <sys/types.h>
+#include <time.h>
 
 #include <cstdint>
 #include <deque>
@@ -15,13 +16,14 @@
 #include "channel.h"
 #include "container.h"
 #include "process.h"
+#include "protocol.h"
+#include "reply.h"
 
 constexpr const char kAgentName[] = "vc-agent 0.1.0";
 
 // A `wait` request that arrived before its process exited; answered by process_service().
 struct Waiter {
-  uint64_t conn;
-  uint32_t request;
+  ReplyTo reply;
   uint32_t process;
 };
 
@@ -65,6 +67,11 @@ struct Agent {
   SerialPorts serial;
   std::map<uint64_t, std::unique_ptr<Connection>> conns;
   uint64_t next_conn_id = 1;
+  // Where a decoded frame from the host goes: handle_frame (requests.h), set by main(), so that
+  // the channel below never calls up into the ops.
+  void (*on_frame)(Agent& a, Connection& c, const proto::Frame& frame) = nullptr;
+  // What a dropped connection leaves behind (requests_conn_gone, requests.h; set by main()).
+  void (*on_conn_gone)(Agent& a, uint64_t conn) = nullptr;
 
   std::map<uint32_t, std::unique_ptr<Process>> procs;
   std::map<pid_t, uint32_t> pids;  // live children we started -> process id
@@ -77,4 +84,8 @@ struct Agent {
   bool terminate_requested = false;  // test mode: SIGTERM/SIGINT
 };
 
-int64_t monotonic_ms();
+inline int64_t monotonic_ms() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
+}

@@ -10,18 +10,10 @@
 #include <cstdio>
 #include <cstring>
 
+#include "common/read_file.h"
+
 static bool read_small(const std::string& path, std::string* out) {
-  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return false;
-  char buf[512];
-  ssize_t n;
-  do {
-    n = read(fd, buf, sizeof buf);
-  } while (n < 0 && errno == EINTR);
-  close(fd);
-  if (n < 0) return false;
-  out->assign(buf, static_cast<size_t>(n));
-  return true;
+  return vc::ReadFileBounded(path.c_str(), 4096, out);  // a sysfs attribute: at most a page
 }
 
 // Serials are padded with spaces (SCSI) or NULs, and sysfs text ends with a newline.

@@ -11,6 +11,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "common/read_file.h"
 #include "log.h"
 
 static const char* const kControllers[] = {"memory", "pids", "cpu"};
@@ -26,18 +27,7 @@ static bool write_file(const std::string& path, const std::string& value) {
 }
 
 static bool read_file(const std::string& path, std::string* out) {
-  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return false;
-  out->clear();
-  char buf[4096];
-  ssize_t n;
-  while ((n = read(fd, buf, sizeof buf)) > 0 || (n < 0 && errno == EINTR)) {
-    if (n > 0) out->append(buf, static_cast<size_t>(n));
-  }
-  int err = errno;
-  close(fd);
-  errno = err;
-  return n == 0;
+  return vc::ReadFileBounded(path.c_str(), 16u << 20, out);  // cgroup files; procs of a whole guest
 }
 
 static bool exists(const std::string& path) { return access(path.c_str(), F_OK) == 0; }

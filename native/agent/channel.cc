@@ -13,11 +13,9 @@
 #include <cstring>
 
 #include "agent.h"
-#include "json.h"
+#include "common/json.h"
 #include "log.h"
 #include "protocol.h"
-#include "requests.h"
-#include "serial_ports.h"
 
 // --- OutBuffer -------------------------------------------------------------------------------
 
@@ -66,20 +64,14 @@ void conn_drop(Agent& a, Connection& c, const char* why) {
   if (c.dead) return;
   c.dead = true;
   if (c.serial) logf("host disconnected from %s (%s)", c.kind, why);
-  process_detach_all(a, c.id);
-  for (size_t i = 0; i < a.waiters.size();) {
-    if (a.waiters[i].conn == c.id) {
-      a.waiters.erase(a.waiters.begin() + i);
-    } else {
-      i++;
-    }
-  }
+  if (a.on_conn_gone) a.on_conn_gone(a, c.id);
 }
 
 void conn_protocol_error(Agent& a, Connection& c, const std::string& why) {
   logf("%s connection: %s", c.kind, why.c_str());
   // id 0 is never a request id: the host can log this as the reason before it closes.
-  respond_error(c, 0, "BAD_REQUEST", why);
+  std::string payload = proto::error_payload("BAD_REQUEST", why);
+  conn_send(c, proto::kResponse, 0, payload.data(), payload.size());
   if (c.serial) {
     c.discarding = true;  // conn_process_input() looks for the next session in what follows
     return;
@@ -190,7 +182,7 @@ static void conn_process_input(Agent& a, Connection& c) {
       return;
     } else {
       off += used;
-      handle_frame(a, c, frame);
+      a.on_frame(a, c, frame);
     }
     if (c.discarding && !c.dead) {
       // Input rejected (virtio-serial): the next session's hello may follow, or even lie inside
@@ -354,6 +346,15 @@ void listener_accept(Agent& a, int fd, const char* kind) {
 }
 
 // --- virtio-serial ---------------------------------------------------------------------------
+
+Connection& serial_conn_add(Agent& a, size_t port) {
+  SerialPort& s = a.serial.ports[port];
+  Connection& c = conn_add(a, s.fd, true, s.name.c_str());
+  c.port = port;
+  s.conn = c.id;
+  logf("host connected on %s (%s)", s.name.c_str(), s.dev.c_str());
+  return c;
+}
 
 void serial_host_gone(Agent& a, size_t port) {
   SerialPort& s = a.serial.ports[port];

@@ -48,7 +48,8 @@ Connection* conn_find(Agent& a, uint64_t id);
 void conn_send(Connection& c, uint8_t type, uint32_t id, const void* payload, size_t len);
 void conn_on_readable(Agent& a, Connection& c);
 void conn_on_writable(Agent& a, Connection& c);
-// Marks the connection dead, detaches its processes (they keep running) and forgets its waiters.
+// Marks the connection dead and calls Agent::on_conn_gone (its processes detach and keep running,
+// its waits are forgotten).
 void conn_drop(Agent& a, Connection& c, const char* why);
 // Input that cannot be trusted any more: tell the host why (RESPONSE id 0), then drop the
 // connection (sockets) or ignore its input until the next session's `hello` (virtio-serial).
@@ -69,3 +70,5 @@ bool vsock_device_present();
 // discarded unparsed: a `hello` on the port always starts a new session (the host may be back
 // before the agent notices it was away, or the agent may never see it away).
 void serial_host_gone(Agent& a, size_t port);
+// A Connection for the host session now starting on ports[port], recorded as the port's current one.
+Connection& serial_conn_add(Agent& a, size_t port);

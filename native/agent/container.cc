@@ -12,7 +12,6 @@
 #include "agent.h"
 #include "blockdev.h"
 #include "log.h"
-#include "requests.h"
 
 namespace {
 
@@ -35,19 +34,19 @@ Container* find(Agent& a, const std::string& id) {
   return it == a.containers.all.end() ? nullptr : it->second.get();
 }
 
-// Answers the request itself when the container does not exist.
-Container* find_or_answer(Agent& a, Connection& c, uint32_t request, const std::string& id) {
-  Container* ctr = find(a, id);
-  if (!ctr) respond_error(c, request, "NOT_FOUND", "no container \"" + id + "\"");
-  return ctr;
-}
+Reply not_found(const std::string& id) { return Reply::error("NOT_FOUND", "no container \"" + id + "\""); }
 
-bool require_state(Connection& c, uint32_t request, const Container& ctr, ContainerState want) {
-  if (ctr.state == want) return true;
-  respond_error(c, request, "ILLEGAL_STATE",
-                "container \"" + ctr.id + "\" is " + state_name(ctr.state) + ", not " +
-                    state_name(want));
-  return false;
+// The container `id` in state `want`; else nullptr and *fail says why.
+Container* find_in_state(Agent& a, const std::string& id, ContainerState want, Reply* fail) {
+  Container* ctr = find(a, id);
+  if (!ctr) {
+    *fail = not_found(id);
+  } else if (ctr->state != want) {
+    *fail = Reply::error("ILLEGAL_STATE", "container \"" + ctr->id + "\" is " +
+                                              state_name(ctr->state) + ", not " + state_name(want));
+    return nullptr;
+  }
+  return ctr;
 }
 
 json::Value exit_json(const Container& ctr) {
@@ -85,11 +84,10 @@ class Undo {
   std::vector<std::function<void()>> steps_;
 };
 
-void finish_create(Agent& a, Connection& c, uint32_t request, const CreateSpec& spec,
-                   const std::string& dev) {
+Reply finish_create(Agent& a, Connection& c, const CreateSpec& spec, const std::string& dev) {
   Containers& cs = a.containers;
   auto failed = [&](const std::string& why) {
-    respond_error(c, request, "CONTAINER_FAILED", "container \"" + spec.id + "\": " + why);
+    return Reply::error("CONTAINER_FAILED", "container \"" + spec.id + "\": " + why);
   };
   Undo undo;
   auto ctr = std::make_unique<Container>();
@@ -119,7 +117,7 @@ void finish_create(Agent& a, Connection& c, uint32_t request, const CreateSpec& 
   bool user_ok = resolve_user(root_fd, spec.user, &plan.cred, &why);
   close(root_fd);
   if (!user_ok) {
-    return respond_error(c, request, "BAD_REQUEST", "user: \"" + spec.user + "\": " + why);
+    return Reply::error("BAD_REQUEST", "user: \"" + spec.user + "\": " + why);
   }
 
   if (!cgroup_create(cs.cgroup_root, spec.id, spec.limits, &ctr->cgroup, &err)) return failed(err);
@@ -144,7 +142,22 @@ void finish_create(Agent& a, Connection& c, uint32_t request, const CreateSpec& 
   r.set("process", json::Value::number(p->id));
   r.set("pid", json::Value::number(child.pid));
   cs.all[spec.id] = std::move(ctr);
-  respond_ok(c, request, r);
+  return Reply::ok(std::move(r));
+}
+
+// A reaped child: recorded with its process and, if it is a container's init, its container
+// (stopped).
+void record_exit(Agent& a, pid_t pid, int status) {
+  for (auto& [id, ctr] : a.containers.all) {
+    if (ctr->pid != pid || ctr->exited) continue;
+    ctr->exited = true;
+    ctr->status = status;
+    ctr->state = ContainerState::kStopped;
+    ctr->oom_killed = cgroup_oom_killed(ctr->cgroup);
+    close_fd(&ctr->init.start_fd);
+    close_fd(&ctr->init.report_fd);
+  }
+  process_record_exit(a, pid, status);
 }
 
 // Waits (bounded) until the init has been reaped and nothing is left in the cgroup, reaping as
@@ -152,7 +165,7 @@ void finish_create(Agent& a, Connection& c, uint32_t request, const CreateSpec& 
 void wait_until_empty(Agent& a, Container& ctr) {
   int64_t deadline = monotonic_ms() + kStopWaitMs;
   for (;;) {
-    process_reap_children(a);
+    children_reap(a);
     if (ctr.exited && !cgroup_populated(ctr.cgroup)) return;
     if (monotonic_ms() >= deadline) {
       logf("container %s: processes left after %d ms", ctr.id.c_str(), kStopWaitMs);
@@ -187,35 +200,37 @@ bool exit_reported(Agent& a, const Container& ctr) {
 
 }  // namespace
 
-void container_create(Agent& a, Connection& c, uint32_t request, const CreateSpec& spec) {
+Reply container_create(Agent& a, Connection& c, const ReplyTo& to, const CreateSpec& spec) {
   Containers& cs = a.containers;
   bool pending = false;
   for (const PendingCreate& p : cs.pending) pending = pending || p.spec.id == spec.id;
   if (pending || find(a, spec.id)) {
-    return respond_error(c, request, "CONTAINER_EXISTS", "container \"" + spec.id + "\" exists");
+    return Reply::error("CONTAINER_EXISTS", "container \"" + spec.id + "\" exists");
   }
   if (cs.cgroup_root.empty()) {
-    return respond_error(c, request, "CONTAINER_FAILED",
-                         "container \"" + spec.id +
-                             "\": cgroup: no cgroup2 hierarchy (test mode: start the agent with "
-                             "--cgroup-root DIR)");
+    return Reply::error("CONTAINER_FAILED",
+                        "container \"" + spec.id +
+                            "\": cgroup: no cgroup2 hierarchy (test mode: start the agent with "
+                            "--cgroup-root DIR)");
   }
-  if (!spec.image_path.empty()) return finish_create(a, c, request, spec, "");
+  if (!spec.image_path.empty()) return finish_create(a, c, spec, "");
   std::string dev = blockdev_find_by_serial(spec.serial);
-  if (!dev.empty()) return finish_create(a, c, request, spec, dev);
+  if (!dev.empty()) return finish_create(a, c, spec, dev);
   // Hot-plugged just now, probably: look again from the loop until the deadline.
-  cs.pending.push_back(PendingCreate{c.id, request, spec, monotonic_ms() + kImageWaitMs});
+  cs.pending.push_back(PendingCreate{to, spec, monotonic_ms() + kImageWaitMs});
   cs.next_scan_ms = monotonic_ms() + kImageScanMs;
+  return Reply::deferred();
 }
 
-void container_start(Agent& a, Connection& c, uint32_t request, const std::string& id) {
-  Container* ctr = find_or_answer(a, c, request, id);
-  if (!ctr || !require_state(c, request, *ctr, ContainerState::kCreated)) return;
+Reply container_start(Agent& a, const std::string& id) {
+  Reply fail;
+  Container* ctr = find_in_state(a, id, ContainerState::kCreated, &fail);
+  if (!ctr) return fail;
   std::string message;
   StartResult r = container_init_start(&ctr->init, ctr->plan, &message);
   if (r == StartResult::kStarted) {
     ctr->state = ContainerState::kRunning;
-    return respond_ok(c, request, json::Value::object());
+    return Reply::ok();
   }
   if (r == StartResult::kNoAnswer) kill(ctr->pid, SIGKILL);
   // The init exits 127 (or was killed): collect it now so the container reads as stopped.
@@ -223,46 +238,48 @@ void container_start(Agent& a, Connection& c, uint32_t request, const std::strin
   pid_t pid;
   while ((pid = waitpid(ctr->pid, &status, 0)) < 0 && errno == EINTR) {
   }
-  if (pid == ctr->pid) process_record_exit(a, pid, status);
-  respond_error(c, request, r == StartResult::kExecFailed ? "EXEC_FAILED" : "INTERNAL", message);
+  if (pid == ctr->pid) record_exit(a, pid, status);
+  return Reply::error(r == StartResult::kExecFailed ? "EXEC_FAILED" : "INTERNAL", message);
 }
 
-void container_status(Agent& a, Connection& c, uint32_t request, const std::string& id) {
-  Container* ctr = find_or_answer(a, c, request, id);
-  if (!ctr) return;
+Reply container_status(Agent& a, const std::string& id) {
+  Container* ctr = find(a, id);
+  if (!ctr) return not_found(id);
   json::Value v = exit_json(*ctr);
   v.set("id", json::Value::string(ctr->id));
   v.set("state", json::Value::string(state_name(ctr->state)));
   v.set("pid", json::Value::number(ctr->pid));
   v.set("process", json::Value::number(ctr->process));
-  respond_ok(c, request, v);
+  return Reply::ok(std::move(v));
 }
 
-void container_wait(Agent& a, Connection& c, uint32_t request, const std::string& id) {
-  if (!find_or_answer(a, c, request, id)) return;
-  a.containers.waiters.push_back(ContainerWaiter{c.id, request, id});  // see containers_service
+Reply container_wait(Agent& a, const ReplyTo& to, const std::string& id) {
+  if (!find(a, id)) return not_found(id);
+  a.containers.waiters.push_back(ContainerWaiter{to, id});  // see containers_service
+  return Reply::deferred();
 }
 
-void container_signal(Agent& a, Connection& c, uint32_t request, const std::string& id, int sig,
-                      bool all) {
-  Container* ctr = find_or_answer(a, c, request, id);
-  if (!ctr || !require_state(c, request, *ctr, ContainerState::kRunning)) return;
+Reply container_signal(Agent& a, const std::string& id, int sig, bool all) {
+  Reply fail;
+  Container* ctr = find_in_state(a, id, ContainerState::kRunning, &fail);
+  if (!ctr) return fail;
   if (all) {
     if (sig == SIGKILL) {
       cgroup_kill(ctr->cgroup);
     } else if (!cgroup_signal(ctr->cgroup, sig)) {
-      return respond_error(c, request, "INTERNAL", ctr->cgroup + "/cgroup.procs: " + strerror(errno));
+      return Reply::error("INTERNAL", ctr->cgroup + "/cgroup.procs: " + strerror(errno));
     }
   } else if (kill(ctr->pid, sig) != 0 && errno != ESRCH) {
-    return respond_error(c, request, "INTERNAL", std::string("kill: ") + strerror(errno));
+    return Reply::error("INTERNAL", std::string("kill: ") + strerror(errno));
   }
-  respond_ok(c, request, json::Value::object());
+  return Reply::ok();
 }
 
-void container_exec(Agent& a, Connection& c, uint32_t request, const std::string& id,
-                    const ExecSpec& exec, bool has_cwd, const std::string& user) {
-  Container* ctr = find_or_answer(a, c, request, id);
-  if (!ctr || !require_state(c, request, *ctr, ContainerState::kRunning)) return;
+Reply container_exec(Agent& a, Connection& c, const std::string& id, const ExecSpec& exec,
+                     bool has_cwd, const std::string& user) {
+  Reply fail;
+  Container* ctr = find_in_state(a, id, ContainerState::kRunning, &fail);
+  if (!ctr) return fail;
   ExecPlan plan;
   plan.init_pid = ctr->pid;
   plan.cgroup_fd = ctr->cgroup_fd;
@@ -271,11 +288,11 @@ void container_exec(Agent& a, Connection& c, uint32_t request, const std::string
     // The container's current files: its root as its init sees it.
     std::string root = "/proc/" + std::to_string(ctr->pid) + "/root";
     int root_fd = open(root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
-    if (root_fd < 0) return respond_error(c, request, "INTERNAL", "open " + root + ": " + strerror(errno));
+    if (root_fd < 0) return Reply::error("INTERNAL", "open " + root + ": " + strerror(errno));
     std::string why;
     bool ok = resolve_user(root_fd, user, &plan.cred, &why);
     close(root_fd);
-    if (!ok) return respond_error(c, request, "BAD_REQUEST", "user: \"" + user + "\": " + why);
+    if (!ok) return Reply::error("BAD_REQUEST", "user: \"" + user + "\": " + why);
   }
   plan.exec = exec;
   if (!has_cwd) plan.exec.cwd = ctr->plan.exec.cwd;
@@ -285,22 +302,19 @@ void container_exec(Agent& a, Connection& c, uint32_t request, const std::string
 
   SpawnedChild child;
   std::string code, message;
-  if (!container_exec_spawn(plan, &child, &code, &message)) {
-    return respond_error(c, request, code.c_str(), message);
-  }
+  if (!container_exec_spawn(plan, &child, &code, &message)) return Reply::error(code, message);
   Process* p = process_adopt(a, c, child);
   json::Value r = json::Value::object();
   r.set("process", json::Value::number(p->id));
   r.set("pid", json::Value::number(child.pid));
-  respond_ok(c, request, r);
+  return Reply::ok(std::move(r));
 }
 
-void container_delete(Agent& a, Connection& c, uint32_t request, const std::string& id) {
-  Container* ctr = find_or_answer(a, c, request, id);
-  if (!ctr) return;
+Reply container_delete(Agent& a, const std::string& id) {
+  Container* ctr = find(a, id);
+  if (!ctr) return not_found(id);
   if (ctr->state == ContainerState::kRunning) {
-    return respond_error(c, request, "CONTAINER_RUNNING",
-                         "container \"" + id + "\" is running; stop it first");
+    return Reply::error("CONTAINER_RUNNING", "container \"" + id + "\" is running; stop it first");
   }
   std::string problems = tear_down(a, *ctr);
   // Waiters learn how it ended (a created container: killed by the delete).
@@ -310,17 +324,17 @@ void container_delete(Agent& a, Connection& c, uint32_t request, const std::stri
       i++;
       continue;
     }
-    if (Connection* w = conn_find(a, cs.waiters[i].conn)) respond_ok(*w, cs.waiters[i].request, exit_json(*ctr));
+    reply_send(a, cs.waiters[i].reply, Reply::ok(exit_json(*ctr)));
     cs.waiters.erase(cs.waiters.begin() + static_cast<long>(i));
   }
   cs.all.erase(id);
   if (!problems.empty()) {
-    return respond_error(c, request, "INTERNAL", "container \"" + id + "\" deleted, but: " + problems);
+    return Reply::error("INTERNAL", "container \"" + id + "\" deleted, but: " + problems);
   }
-  respond_ok(c, request, json::Value::object());
+  return Reply::ok();
 }
 
-void container_list(Agent& a, Connection& c, uint32_t request) {
+Reply container_list(Agent& a) {
   json::Value list = json::Value::array();
   for (const auto& [id, ctr] : a.containers.all) {
     json::Value v = json::Value::object();
@@ -331,7 +345,7 @@ void container_list(Agent& a, Connection& c, uint32_t request) {
   }
   json::Value r = json::Value::object();
   r.set("containers", std::move(list));
-  respond_ok(c, request, r);
+  return Reply::ok(std::move(r));
 }
 
 void containers_service(Agent& a) {
@@ -341,15 +355,16 @@ void containers_service(Agent& a) {
     std::vector<PendingCreate> pending;
     pending.swap(cs.pending);
     for (PendingCreate& p : pending) {
-      Connection* c = conn_find(a, p.conn);
+      Connection* c = conn_find(a, p.reply.conn);
       if (!c) continue;  // nobody to answer: abandon
       std::string dev = blockdev_find_by_serial(p.spec.serial);
       if (!dev.empty()) {
-        finish_create(a, *c, p.request, p.spec, dev);
+        reply_send(*c, p.reply.request, finish_create(a, *c, p.spec, dev));
       } else if (now >= p.deadline_ms) {
-        respond_error(*c, p.request, "IMAGE_NOT_FOUND",
-                      "no disk with serial \"" + p.spec.serial + "\" appeared within " +
-                          std::to_string(kImageWaitMs / 1000) + " s");
+        reply_send(*c, p.reply.request,
+                   Reply::error("IMAGE_NOT_FOUND", "no disk with serial \"" + p.spec.serial +
+                                                       "\" appeared within " +
+                                                       std::to_string(kImageWaitMs / 1000) + " s"));
       } else {
         cs.pending.push_back(std::move(p));
       }
@@ -359,14 +374,17 @@ void containers_service(Agent& a) {
   for (size_t i = 0; i < cs.waiters.size();) {
     const ContainerWaiter w = cs.waiters[i];
     Container* ctr = find(a, w.id);
-    Connection* c = conn_find(a, w.conn);
+    Connection* c = conn_find(a, w.reply.conn);
     if (c && ctr && !(ctr->exited && exit_reported(a, *ctr))) {
       i++;
       continue;
     }
     cs.waiters.erase(cs.waiters.begin() + static_cast<long>(i));
-    if (c && ctr) respond_ok(*c, w.request, exit_json(*ctr));
-    if (c && !ctr) respond_error(*c, w.request, "NOT_FOUND", "container \"" + w.id + "\" was deleted");
+    if (c && ctr) reply_send(*c, w.reply.request, Reply::ok(exit_json(*ctr)));
+    if (c && !ctr) {
+      reply_send(*c, w.reply.request,
+                 Reply::error("NOT_FOUND", "container \"" + w.id + "\" was deleted"));
+    }
   }
 }
 
@@ -377,15 +395,13 @@ int containers_poll_timeout(const Agent& a) {
   return left < 0 ? 0 : static_cast<int>(left);
 }
 
-void containers_on_exit(Agent& a, pid_t pid, int status) {
-  for (auto& [id, ctr] : a.containers.all) {
-    if (ctr->pid != pid || ctr->exited) continue;
-    ctr->exited = true;
-    ctr->status = status;
-    ctr->state = ContainerState::kStopped;
-    ctr->oom_killed = cgroup_oom_killed(ctr->cgroup);
-    close_fd(&ctr->init.start_fd);
-    close_fd(&ctr->init.report_fd);
+void children_reap(Agent& a) {
+  for (;;) {
+    int status = 0;
+    pid_t pid = waitpid(-1, &status, WNOHANG);
+    if (pid < 0 && errno == EINTR) continue;
+    if (pid <= 0) return;
+    record_exit(a, pid, status);
   }
 }
 

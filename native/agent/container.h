@@ -14,8 +14,9 @@
 
 #include "cgroup.h"
 #include "container_spawn.h"
-#include "json.h"
+#include "common/json.h"
 #include "mounts.h"
+#include "reply.h"
 
 struct Agent;
 struct Connection;
@@ -52,15 +53,13 @@ struct Container {
 };
 
 struct PendingCreate {  // waiting for its image disk to appear
-  uint64_t conn;
-  uint32_t request;
+  ReplyTo reply;
   CreateSpec spec;
   int64_t deadline_ms;
 };
 
 struct ContainerWaiter {
-  uint64_t conn;
-  uint32_t request;
+  ReplyTo reply;
   std::string id;
 };
 
@@ -76,24 +75,26 @@ struct Containers {
   int64_t next_scan_ms = 0;
 };
 
-// Each op answers the request itself.
-void container_create(Agent& a, Connection& c, uint32_t request, const CreateSpec& spec);
-void container_start(Agent& a, Connection& c, uint32_t request, const std::string& id);
-void container_status(Agent& a, Connection& c, uint32_t request, const std::string& id);
-void container_wait(Agent& a, Connection& c, uint32_t request, const std::string& id);
-void container_signal(Agent& a, Connection& c, uint32_t request, const std::string& id, int sig,
-                      bool all);
+// The container ops: each returns its answer. create (image disk not there yet) and wait may
+// instead keep `to` and answer later (Reply::deferred()). `c` is the connection that owns the
+// process a create or exec starts.
+Reply container_create(Agent& a, Connection& c, const ReplyTo& to, const CreateSpec& spec);
+Reply container_start(Agent& a, const std::string& id);
+Reply container_status(Agent& a, const std::string& id);
+Reply container_wait(Agent& a, const ReplyTo& to, const std::string& id);
+Reply container_signal(Agent& a, const std::string& id, int sig, bool all);
 // exec: env as given (applied over the container's), user "" = the container's.
-void container_exec(Agent& a, Connection& c, uint32_t request, const std::string& id,
-                    const ExecSpec& exec, bool has_cwd, const std::string& user);
-void container_delete(Agent& a, Connection& c, uint32_t request, const std::string& id);
-void container_list(Agent& a, Connection& c, uint32_t request);
+Reply container_exec(Agent& a, Connection& c, const std::string& id, const ExecSpec& exec,
+                     bool has_cwd, const std::string& user);
+Reply container_delete(Agent& a, const std::string& id);
+Reply container_list(Agent& a);
 
 // Once per loop iteration: creates whose image has appeared (or timed out), `wait_container`s.
 void containers_service(Agent& a);
 // How long the loop may sleep as far as containers are concerned (-1 = indefinitely).
 int containers_poll_timeout(const Agent& a);
-// A reaped child: if it is a container's init, the container has stopped.
-void containers_on_exit(Agent& a, pid_t pid, int status);
+// Reaps every child that has exited and records it with its process and, if it is a container's
+// init, its container (stopped). Here because containers sit above processes.
+void children_reap(Agent& a);
 // Test mode exit: kills every container and removes its mounts and cgroup.
 void containers_cleanup_all(Agent& a);

@@ -5,7 +5,6 @@
 #include "agent.h"
 #include "args.h"
 #include "container.h"
-#include "requests.h"
 
 namespace {
 
@@ -107,13 +106,9 @@ bool limit_args(Args& args, Limits* limits) {
   return true;
 }
 
-void bad(Connection& c, uint32_t id, const Args& args) {
-  respond_error(c, id, "BAD_REQUEST", args.error());
-}
+Reply bad(const Args& args) { return Reply::error("BAD_REQUEST", args.error()); }
 
-}  // namespace
-
-void op_create_container(Agent& a, Connection& c, uint32_t id, const json::Value& req) {
+Reply op_create(Agent& a, Connection& c, uint32_t request, const json::Value& req) {
   Args args(req);
   CreateSpec spec;
   bool has_cwd = false, has_hostname = false;
@@ -121,76 +116,75 @@ void op_create_container(Agent& a, Connection& c, uint32_t id, const json::Value
       !process_args(args, &spec.exec, &has_cwd) || !args.string("user", &spec.user) ||
       !args.string("hostname", &spec.hostname, false, &has_hostname) ||
       !limit_args(args, &spec.limits)) {
-    return bad(c, id, args);
+    return bad(args);
   }
   if (spec.user.empty()) {
     args.fail("user", "must not be empty");
-    return bad(c, id, args);
+    return bad(args);
   }
   if (!has_hostname) spec.hostname = spec.id;
   if (spec.hostname.empty() || spec.hostname.size() > 64) {
     args.fail("hostname", "\"" + spec.hostname + "\" must have 1 to 64 characters");
-    return bad(c, id, args);
+    return bad(args);
   }
-  container_create(a, c, id, spec);
+  return container_create(a, c, ReplyTo{c.id, request}, spec);
 }
 
-void op_start_container(Agent& a, Connection& c, uint32_t id, const json::Value& req) {
+// The ops whose only argument is the container id.
+template <Reply (*Fn)(Agent&, const std::string&)>
+Reply by_id(Agent& a, Connection&, uint32_t, const json::Value& req) {
   Args args(req);
   std::string name;
-  if (!name_arg(args, "id", &name)) return bad(c, id, args);
-  container_start(a, c, id, name);
+  if (!name_arg(args, "id", &name)) return bad(args);
+  return Fn(a, name);
 }
 
-void op_container_status(Agent& a, Connection& c, uint32_t id, const json::Value& req) {
+Reply op_wait(Agent& a, Connection& c, uint32_t request, const json::Value& req) {
   Args args(req);
   std::string name;
-  if (!name_arg(args, "id", &name)) return bad(c, id, args);
-  container_status(a, c, id, name);
+  if (!name_arg(args, "id", &name)) return bad(args);
+  return container_wait(a, ReplyTo{c.id, request}, name);
 }
 
-void op_wait_container(Agent& a, Connection& c, uint32_t id, const json::Value& req) {
-  Args args(req);
-  std::string name;
-  if (!name_arg(args, "id", &name)) return bad(c, id, args);
-  container_wait(a, c, id, name);
-}
-
-void op_signal_container(Agent& a, Connection& c, uint32_t id, const json::Value& req) {
+Reply op_signal(Agent& a, Connection&, uint32_t, const json::Value& req) {
   Args args(req);
   std::string name;
   int64_t sig = 0;
   bool all = false;
   if (!name_arg(args, "id", &name) || !args.integer("signal", true, 0, SIGRTMAX, &sig) ||
       !args.boolean("all", &all)) {
-    return bad(c, id, args);
+    return bad(args);
   }
-  container_signal(a, c, id, name, static_cast<int>(sig), all);
+  return container_signal(a, name, static_cast<int>(sig), all);
 }
 
-void op_exec_container(Agent& a, Connection& c, uint32_t id, const json::Value& req) {
+Reply op_exec(Agent& a, Connection& c, uint32_t, const json::Value& req) {
   Args args(req);
   std::string name, user;
   ExecSpec spec;
   bool has_cwd = false, has_user = false;
   if (!name_arg(args, "id", &name) || !process_args(args, &spec, &has_cwd) ||
       !args.string("user", &user, false, &has_user)) {
-    return bad(c, id, args);
+    return bad(args);
   }
   if (has_user && user.empty()) {
     args.fail("user", "must not be empty");
-    return bad(c, id, args);
+    return bad(args);
   }
-  container_exec(a, c, id, name, spec, has_cwd, user);
+  return container_exec(a, c, name, spec, has_cwd, user);
 }
 
-void op_delete_container(Agent& a, Connection& c, uint32_t id, const json::Value& req) {
-  Args args(req);
-  std::string name;
-  if (!name_arg(args, "id", &name)) return bad(c, id, args);
-  container_delete(a, c, id, name);
-}
+Reply op_list(Agent& a, Connection&, uint32_t, const json::Value&) { return container_list(a); }
 
-void op_list_containers(Agent& a, Connection& c, uint32_t id, const json::Value&) {
-  container_list(a, c, id);
-}
+}  // namespace
+
+const std::vector<Op> kContainerOps = {
+    {"create_container", op_create},
+    {"start_container", by_id<container_start>},
+    {"container_status", by_id<container_status>},
+    {"wait_container", op_wait},
+    {"signal_container", op_signal},
+    {"exec_container", op_exec},
+    {"delete_container", by_id<container_delete>},
+    {"list_containers", op_list},
+};

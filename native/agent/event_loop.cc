@@ -14,12 +14,6 @@
 #include "log.h"
 #include "serial_ports.h"
 
-int64_t monotonic_ms() {
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
-}
-
 namespace {
 
 enum class Source : uint8_t { kSignal, kListener, kConn, kStdout, kStderr, kStdin };
@@ -41,7 +35,7 @@ void handle_signals(Agent& a) {
       a.terminate_requested = true;
     }
   }
-  if (reap) process_reap_children(a);
+  if (reap) children_reap(a);
 }
 
 }  // namespace

@@ -18,6 +18,7 @@
 #include "log.h"
 #include "mounts.h"
 #include "pid1.h"
+#include "requests.h"
 
 static constexpr uint32_t kVsockPort = 1024;
 static constexpr int kSerialWaitMs = 10000;
@@ -57,6 +58,8 @@ static bool parse_test_options(Agent& a, int argc, char** argv) {
 
 int main(int argc, char** argv) {
   Agent a;
+  a.on_frame = handle_frame;
+  a.on_conn_gone = requests_conn_gone;
   // Explicit options win so the test mode also works as PID 1 of a PID namespace; otherwise, as
   // init, argv holds whatever the kernel command line left over and is ignored.
   if (argc >= 2 && std::strcmp(argv[1], "--version") == 0) {

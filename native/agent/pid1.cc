@@ -14,6 +14,7 @@
 #include <string>
 
 #include "agent.h"
+#include "common/read_file.h"
 #include "log.h"
 #include "mounts.h"
 
@@ -28,15 +29,7 @@ static void mount_fs(const char* source, const char* target, const char* type,
 }
 
 static bool read_file(const char* path, std::string* out) {
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return false;
-  char buf[4096];
-  ssize_t n;
-  while ((n = read(fd, buf, sizeof buf)) > 0 || (n < 0 && errno == EINTR)) {
-    if (n > 0) out->append(buf, static_cast<size_t>(n));
-  }
-  close(fd);
-  return n == 0;
+  return vc::ReadFileBounded(path, 1u << 20, out);  // /proc/cmdline, /etc/vc-modules: small
 }
 
 // The kernel gives init fds 0-2 only if the initramfs has /dev/console. Children get their own

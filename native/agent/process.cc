@@ -10,9 +10,8 @@
 #include <cstring>
 
 #include "agent.h"
-#include "container.h"
 #include "protocol.h"
-#include "requests.h"
+#include "reply.h"
 
 // --- exit statuses ---------------------------------------------------------------------------
 
@@ -254,18 +253,7 @@ void process_detach_all(Agent& a, uint64_t conn) {
 
 // --- lifecycle -------------------------------------------------------------------------------
 
-void process_reap_children(Agent& a) {
-  for (;;) {
-    int status = 0;
-    pid_t pid = waitpid(-1, &status, WNOHANG);
-    if (pid < 0 && errno == EINTR) continue;
-    if (pid <= 0) return;
-    process_record_exit(a, pid, status);
-  }
-}
-
 void process_record_exit(Agent& a, pid_t pid, int status) {
-  containers_on_exit(a, pid, status);
   auto it = a.pids.find(pid);
   if (it == a.pids.end()) return;  // an orphan (PID 1) or a child whose exec failed
   if (Process* p = process_find(a, it->second)) {
@@ -305,7 +293,7 @@ static bool answer_waiters(Agent& a, Process& p) {
     any = true;
     // Everything of the process goes out before the answer (same connection: in order).
     flush_pending(a, p, true);
-    if (Connection* c = conn_find(a, w.conn)) respond_ok(*c, w.request, exit_status_json(p.status));
+    reply_send(a, w.reply, Reply::ok(exit_status_json(p.status)));
   }
   return any;
 }

@@ -1,6 +1,6 @@
 // Processes the agent starts for `exec`: spawning (pipes or a pty), moving their output into
 // STDOUT/STDERR frames under the protocol's flow control, feeding stdin with STDIN_ACK, keeping
-// the output and exit status of detached processes, and reaping children.
+// the output and exit status of detached processes. (Reaping is children_reap(), container.h.)
 #pragma once
 
 #include <sys/types.h>
@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "json.h"
+#include "common/json.h"
 #include "spawn.h"
 
 struct Agent;
@@ -76,10 +76,7 @@ void process_on_stdin_writable(Agent& a, Process& p);
 bool process_stdin(Process& p, const std::string& data);
 void process_attach(Agent& a, Process& p, Connection& c);
 void process_detach_all(Agent& a, uint64_t conn);
-// Collects exit statuses of all children that have exited; unknown pids are discarded.
-void process_reap_children(Agent& a);
-// Bookkeeping for one reaped child: its process (if any) and its container (if it is an init).
-// For callers that waitpid() a particular child themselves.
+// Bookkeeping for one reaped child's process (if it is one of ours; unknown pids are discarded).
 void process_record_exit(Agent& a, pid_t pid, int status);
 // Once per loop iteration: hand buffered output to connections, finish streams of exited
 // processes, emit EXIT, send STDIN_ACKs, answer waiters and forget waited-for processes.

@@ -65,4 +65,21 @@ void encode(std::string* out, uint8_t type, uint32_t id, const void* payload, si
   out->append(static_cast<const char*>(payload), len);
 }
 
+std::string ok_payload(const json::Value& result) {
+  std::string payload = "{\"ok\":true,\"result\":";
+  json::serialize_to(result, &payload);
+  payload.push_back('}');
+  return payload;
+}
+
+std::string error_payload(const std::string& code, const std::string& message) {
+  json::Value err = json::Value::object();
+  err.set("code", json::Value::string(code));
+  err.set("message", json::Value::string(message));
+  json::Value v = json::Value::object();
+  v.set("ok", json::Value::boolean(false));
+  v.set("error", std::move(err));
+  return json::serialize(v);
+}
+
 }  // namespace proto

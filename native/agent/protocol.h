@@ -6,6 +6,8 @@
 #include <cstdint>
 #include <string>
 
+#include "common/json.h"
+
 namespace proto {
 
 enum FrameType : uint8_t {
@@ -51,5 +53,10 @@ void append_be32(std::string* out, uint32_t v);
 
 // "REQUEST", "STDIN", ... or "unknown".
 const char* type_name(uint8_t type);
+
+// RESPONSE payloads (docs/agent-protocol.md, "Responses"): {"ok":true,"result":...} and
+// {"ok":false,"error":{"code":...,"message":...}}.
+std::string ok_payload(const json::Value& result);
+std::string error_payload(const std::string& code, const std::string& message);
 
 }  // namespace proto

@@ -13,55 +13,26 @@
 
 #include "agent.h"
 #include "args.h"
+#include "common/read_file.h"
 #include "container_requests.h"
 #include "log.h"
-#include "read_fd.h"
-
-// --- responses -------------------------------------------------------------------------------
-
-void respond_ok(Connection& c, uint32_t id, const json::Value& result) {
-  std::string payload = "{\"ok\":true,\"result\":";
-  json::serialize_to(result, &payload);
-  payload.push_back('}');
-  conn_send(c, proto::kResponse, id, payload.data(), payload.size());
-}
-
-void respond_error(Connection& c, uint32_t id, const char* code, const std::string& message) {
-  json::Value err = json::Value::object();
-  err.set("code", json::Value::string(code));
-  err.set("message", json::Value::string(message));
-  json::Value v = json::Value::object();
-  v.set("ok", json::Value::boolean(false));
-  v.set("error", std::move(err));
-  std::string payload = json::serialize(v);
-  conn_send(c, proto::kResponse, id, payload.data(), payload.size());
-}
+#include "reply.h"
 
 // --- ops -------------------------------------------------------------------------------------
 
-static json::Value empty_result() { return json::Value::object(); }
-
-static void op_hello(Agent&, Connection& c, uint32_t id, const json::Value& req) {
+static Reply op_hello(Agent&, Connection& c, uint32_t, const json::Value& req) {
   const json::Value* v = req.find("version");
-  if (!v) return respond_error(c, id, "BAD_REQUEST", "version: missing");
-  if (!v->is_number()) return respond_error(c, id, "BAD_REQUEST", "version: expected a number");
+  if (!v) return Reply::error("BAD_REQUEST", "version: missing");
+  if (!v->is_number()) return Reply::error("BAD_REQUEST", "version: expected a number");
   if (v->as_number() != 1) {
     std::string got = json::serialize(*v);
-    return respond_error(c, id, "VERSION_MISMATCH",
-                         "agent speaks protocol version 1, host asked for " + got);
+    return Reply::error("VERSION_MISMATCH", "agent speaks protocol version 1, host asked for " + got);
   }
   c.hello = true;
   json::Value r = json::Value::object();
   r.set("version", json::Value::number(1));
   r.set("agent", json::Value::string(kAgentName));
-  respond_ok(c, id, r);
-}
-
-static bool read_text_file(const char* path, std::string* out) {
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return false;
-  read_fd_bounded(fd, 1u << 20, out);
-  return true;
+  return Reply::ok(std::move(r));
 }
 
 // "MemTotal:  1234 kB" -> 1234; -1 if the field is missing.
@@ -73,12 +44,12 @@ static double meminfo_kib(const std::string& meminfo, const char* field) {
   return std::strtod(text.c_str() + at + key.size(), nullptr);
 }
 
-static void op_guest_info(Agent&, Connection& c, uint32_t id, const json::Value&) {
+static Reply op_guest_info(Agent&, Connection&, uint32_t, const json::Value&) {
   utsname u{};
   std::string uptime, meminfo;
-  if (uname(&u) != 0 || !read_text_file("/proc/uptime", &uptime) ||
-      !read_text_file("/proc/meminfo", &meminfo)) {
-    return respond_error(c, id, "INTERNAL", std::string("guest_info: ") + strerror(errno));
+  if (uname(&u) != 0 || !vc::ReadFileBounded("/proc/uptime", 1u << 20, &uptime) ||
+      !vc::ReadFileBounded("/proc/meminfo", 1u << 20, &meminfo)) {
+    return Reply::error("INTERNAL", std::string("guest_info: ") + strerror(errno));
   }
   long cpus = sysconf(_SC_NPROCESSORS_ONLN);
   json::Value r = json::Value::object();
@@ -88,10 +59,10 @@ static void op_guest_info(Agent&, Connection& c, uint32_t id, const json::Value&
   r.set("memAvailableKiB", json::Value::number(meminfo_kib(meminfo, "MemAvailable")));
   r.set("cpus", json::Value::number(cpus > 0 ? static_cast<double>(cpus) : 1));
   r.set("agent", json::Value::string(kAgentName));
-  respond_ok(c, id, r);
+  return Reply::ok(std::move(r));
 }
 
-static void op_exec(Agent& a, Connection& c, uint32_t id, const json::Value& req) {
+static Reply op_exec(Agent& a, Connection& c, uint32_t, const json::Value& req) {
   Args args(req);
   ExecSpec spec;
   int64_t rows = 0, cols = 0;
@@ -101,9 +72,9 @@ static void op_exec(Agent& a, Connection& c, uint32_t id, const json::Value& req
             args.boolean("tty", &spec.tty) &&
             args.integer("rows", false, 0, 65535, &rows, &has_rows) &&
             args.integer("cols", false, 0, 65535, &cols, &has_cols);
-  if (!ok || !check_env(args, spec.env)) return respond_error(c, id, "BAD_REQUEST", args.error());
-  if (spec.argv.empty()) return respond_error(c, id, "BAD_REQUEST", "argv: must not be empty");
-  if (spec.cwd.empty()) return respond_error(c, id, "BAD_REQUEST", "cwd: must not be empty");
+  if (!ok || !check_env(args, spec.env)) return Reply::error("BAD_REQUEST", args.error());
+  if (spec.argv.empty()) return Reply::error("BAD_REQUEST", "argv: must not be empty");
+  if (spec.cwd.empty()) return Reply::error("BAD_REQUEST", "cwd: must not be empty");
   if (spec.tty && (has_rows || has_cols)) {
     spec.has_size = true;
     spec.rows = static_cast<unsigned short>(rows);
@@ -111,91 +82,87 @@ static void op_exec(Agent& a, Connection& c, uint32_t id, const json::Value& req
   }
   Process* p = nullptr;
   std::string code, message;
-  if (!process_spawn(a, c, spec, &p, &code, &message)) {
-    return respond_error(c, id, code.c_str(), message);
-  }
+  if (!process_spawn(a, c, spec, &p, &code, &message)) return Reply::error(code, message);
   json::Value r = json::Value::object();
   r.set("process", json::Value::number(p->id));
   r.set("pid", json::Value::number(p->pid));
-  respond_ok(c, id, r);
+  return Reply::ok(std::move(r));
 }
 
-// Looks up the process named by the "process" argument, answering the error itself.
-static Process* find_arg_process(Agent& a, Connection& c, uint32_t id, Args& args) {
+// The process named by the "process" argument; else nullptr and *fail says why.
+static Process* find_arg_process(Agent& a, Args& args, Reply* fail) {
   uint32_t pid = 0;
   if (!args.process_id(&pid)) {
-    respond_error(c, id, "BAD_REQUEST", args.error());
+    *fail = Reply::error("BAD_REQUEST", args.error());
     return nullptr;
   }
   Process* p = process_find(a, pid);
-  if (!p) respond_error(c, id, "NOT_FOUND", "no process " + std::to_string(pid));
+  if (!p) *fail = Reply::error("NOT_FOUND", "no process " + std::to_string(pid));
   return p;
 }
 
-static void op_attach(Agent& a, Connection& c, uint32_t id, const json::Value& req) {
+static Reply op_attach(Agent& a, Connection& c, uint32_t, const json::Value& req) {
   Args args(req);
-  Process* p = find_arg_process(a, c, id, args);
-  if (!p) return;
-  respond_ok(c, id, empty_result());  // before the buffered output it releases
-  process_attach(a, *p, c);
+  Reply r = Reply::ok();
+  Process* p = find_arg_process(a, args, &r);
+  if (!p) return r;
+  r.after_sent = [&a, p, &c]() { process_attach(a, *p, c); };  // after the answer: it releases output
+  return r;
 }
 
-static void op_wait(Agent& a, Connection& c, uint32_t id, const json::Value& req) {
+static Reply op_wait(Agent& a, Connection& c, uint32_t request, const json::Value& req) {
   Args args(req);
-  Process* p = find_arg_process(a, c, id, args);
-  if (!p) return;
+  Reply fail;
+  Process* p = find_arg_process(a, args, &fail);
+  if (!p) return fail;
   // Answered by process_service() once the process has exited and its output has been sent.
-  a.waiters.push_back(Waiter{c.id, id, p->id});
+  a.waiters.push_back(Waiter{ReplyTo{c.id, request}, p->id});
+  return Reply::deferred();
 }
 
-static void op_signal(Agent& a, Connection& c, uint32_t id, const json::Value& req) {
+static Reply op_signal(Agent& a, Connection&, uint32_t, const json::Value& req) {
   Args args(req);
   int64_t sig = 0;
-  if (!args.integer("signal", true, 0, SIGRTMAX, &sig)) {
-    return respond_error(c, id, "BAD_REQUEST", args.error());
-  }
-  Process* p = find_arg_process(a, c, id, args);
-  if (!p) return;
+  if (!args.integer("signal", true, 0, SIGRTMAX, &sig)) return Reply::error("BAD_REQUEST", args.error());
+  Reply fail;
+  Process* p = find_arg_process(a, args, &fail);
+  if (!p) return fail;
   // After reaping, the pid may belong to someone else: an exited process takes no signals.
   if (!p->exited && kill(p->pid, static_cast<int>(sig)) != 0 && errno != ESRCH) {
-    return respond_error(c, id, "INTERNAL", std::string("kill: ") + strerror(errno));
+    return Reply::error("INTERNAL", std::string("kill: ") + strerror(errno));
   }
-  respond_ok(c, id, empty_result());
+  return Reply::ok();
 }
 
-static void op_resize(Agent& a, Connection& c, uint32_t id, const json::Value& req) {
+static Reply op_resize(Agent& a, Connection&, uint32_t, const json::Value& req) {
   Args args(req);
   int64_t rows = 0, cols = 0;
   if (!args.integer("rows", true, 0, 65535, &rows) ||
       !args.integer("cols", true, 0, 65535, &cols)) {
-    return respond_error(c, id, "BAD_REQUEST", args.error());
+    return Reply::error("BAD_REQUEST", args.error());
   }
-  Process* p = find_arg_process(a, c, id, args);
-  if (!p) return;
+  Reply fail;
+  Process* p = find_arg_process(a, args, &fail);
+  if (!p) return fail;
   if (!p->tty) {
-    return respond_error(c, id, "BAD_REQUEST",
-                         "process " + std::to_string(p->id) + " has no terminal");
+    return Reply::error("BAD_REQUEST", "process " + std::to_string(p->id) + " has no terminal");
   }
   if (p->out.fd >= 0) {  // else the terminal is already gone: nothing to resize
     winsize ws{};
     ws.ws_row = static_cast<unsigned short>(rows);
     ws.ws_col = static_cast<unsigned short>(cols);
     if (ioctl(p->out.fd, TIOCSWINSZ, &ws) != 0) {
-      return respond_error(c, id, "INTERNAL", std::string("TIOCSWINSZ: ") + strerror(errno));
+      return Reply::error("INTERNAL", std::string("TIOCSWINSZ: ") + strerror(errno));
     }
   }
-  respond_ok(c, id, empty_result());
+  return Reply::ok();
 }
 
-static void op_shutdown(Agent& a, Connection& c, uint32_t id, const json::Value&) {
-  respond_ok(c, id, empty_result());
+static Reply op_shutdown(Agent& a, Connection&, uint32_t, const json::Value&) {
   a.shutdown_requested = true;  // the loop flushes responses, then powers off / exits
+  return Reply::ok();
 }
 
-struct Op {
-  const char* name;
-  void (*fn)(Agent&, Connection&, uint32_t, const json::Value&);
-};
 static const Op kOps[] = {
     {"hello", op_hello},
     {"guest_info", op_guest_info},
@@ -205,15 +172,17 @@ static const Op kOps[] = {
     {"signal", op_signal},
     {"resize", op_resize},
     {"shutdown", op_shutdown},
-    {"create_container", op_create_container},
-    {"start_container", op_start_container},
-    {"container_status", op_container_status},
-    {"wait_container", op_wait_container},
-    {"signal_container", op_signal_container},
-    {"exec_container", op_exec_container},
-    {"delete_container", op_delete_container},
-    {"list_containers", op_list_containers},
 };
+
+static const Op* find_op(const std::string& name) {
+  for (const Op& o : kOps) {
+    if (name == o.name) return &o;
+  }
+  for (const Op& o : kContainerOps) {
+    if (name == o.name) return &o;
+  }
+  return nullptr;
+}
 
 static void handle_request(Agent& a, Connection& c, uint32_t id, const std::string& payload) {
   json::Value req;
@@ -228,16 +197,14 @@ static void handle_request(Agent& a, Connection& c, uint32_t id, const std::stri
   if (id == 0) return conn_protocol_error(a, c, "request id 0 (ids must be non-zero)");
   const json::Value* op = req.find("op");
   if (!op || !op->is_string()) {
-    return respond_error(c, id, "BAD_REQUEST", "op: missing or not a string");
+    return reply_send(c, id, Reply::error("BAD_REQUEST", "op: missing or not a string"));
   }
   if (!c.hello && op->as_string() != "hello") {
-    return respond_error(c, id, "BAD_REQUEST", "the first request on a connection must be hello");
+    return reply_send(c, id, Reply::error("BAD_REQUEST", "the first request on a connection must be hello"));
   }
-  for (const Op& o : kOps) {
-    if (op->as_string() == o.name) return o.fn(a, c, id, req);
-  }
-  std::string name = json::serialize(*op);
-  respond_error(c, id, "UNKNOWN_OP", "unknown op " + name);
+  const Op* o = find_op(op->as_string());
+  if (!o) return reply_send(c, id, Reply::error("UNKNOWN_OP", "unknown op " + json::serialize(*op)));
+  reply_send(c, id, o->fn(a, c, id, req));
 }
 
 static void handle_stdin(Agent& a, Connection& c, uint32_t process, const std::string& data) {
@@ -258,5 +225,16 @@ void handle_frame(Agent& a, Connection& c, const proto::Frame& frame) {
     default:
       return conn_protocol_error(
           a, c, std::string("frame type ") + proto::type_name(frame.type) + " is not sent by the host");
+  }
+}
+
+void requests_conn_gone(Agent& a, uint64_t conn) {
+  process_detach_all(a, conn);
+  for (size_t i = 0; i < a.waiters.size();) {
+    if (a.waiters[i].reply.conn == conn) {
+      a.waiters.erase(a.waiters.begin() + i);
+    } else {
+      i++;
+    }
   }
 }

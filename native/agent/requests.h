@@ -1,16 +1,13 @@
 // Dispatch of frames from the host: REQUEST ops (docs/agent-protocol.md, "Requests") and STDIN.
+// Each op returns its Reply (reply.h) and the dispatcher sends it.
 #pragma once
 
-#include <cstdint>
-#include <string>
-
-#include "json.h"
 #include "protocol.h"
 
 struct Agent;
 struct Connection;
 
 void handle_frame(Agent& a, Connection& c, const proto::Frame& frame);
-
-void respond_ok(Connection& c, uint32_t id, const json::Value& result);
-void respond_error(Connection& c, uint32_t id, const char* code, const std::string& message);
+// A connection is gone: its processes detach (they keep running, output is kept for an attach)
+// and its `wait`s are forgotten.
+void requests_conn_gone(Agent& a, uint64_t conn);

@@ -9,30 +9,15 @@
 #include <vector>
 
 #include "agent.h"
+#include "common/read_file.h"
 #include "log.h"
 
 bool is_agent_port_name(const std::string& name) {
   return name == "agent" || (name.size() > 6 && name.compare(0, 6, "agent.") == 0);
 }
 
-Connection& serial_conn_add(Agent& a, size_t port) {
-  SerialPort& s = a.serial.ports[port];
-  Connection& c = conn_add(a, s.fd, true, s.name.c_str());
-  c.port = port;
-  s.conn = c.id;
-  logf("host connected on %s (%s)", s.name.c_str(), s.dev.c_str());
-  return c;
-}
-
 static bool read_small_file(const std::string& path, std::string* out) {
-  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return false;
-  char buf[256];
-  ssize_t n = read(fd, buf, sizeof buf);
-  close(fd);
-  if (n < 0) return false;
-  out->assign(buf, static_cast<size_t>(n));
-  return true;
+  return vc::ReadFileBounded(path.c_str(), 4096, out);  // a sysfs attribute: at most a page
 }
 
 // Opens every agent port of /sys/class/virtio-ports not opened yet. An entry is remembered once

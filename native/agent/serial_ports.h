@@ -12,8 +12,6 @@ struct Connection;
 
 // `agent`, or `agent.` followed by at least one character.
 bool is_agent_port_name(const std::string& name);
-// A Connection for the host session now starting on ports[port], recorded as the port's current one.
-Connection& serial_conn_add(Agent& a, size_t port);
 // Called every loop iteration: scans for new ports while needed and starts a host session on each
 // port whose host side has been opened.
 void serial_update(Agent& a);

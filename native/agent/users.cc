@@ -10,7 +10,7 @@
 #include <cstdlib>
 #include <cstring>
 
-#include "read_fd.h"
+#include "common/read_file.h"
 
 namespace {
 
@@ -24,7 +24,8 @@ bool read_in_root(int root_fd, const char* path, std::string* out) {
   how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
   int fd = static_cast<int>(syscall(SYS_openat2, root_fd, path, &how, sizeof how));
   if (fd < 0) return false;
-  read_fd_bounded(fd, 16u << 20, out);  // no real passwd file is this large
+  vc::ReadFdBounded(fd, 16u << 20, out);  // no real passwd file is this large
+  close(fd);
   return true;
 }
 

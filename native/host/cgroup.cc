@@ -17,6 +17,8 @@
 #include <cstring>
 #include <set>
 
+#include "common/read_file.h"
+
 namespace vc {
 namespace host {
 namespace {
@@ -37,20 +39,10 @@ bool ReadText(const std::string& path, std::string* out, CgroupError* error) {
   out->clear();
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return Fail(error, "cannot open " + path, path, errno);
-  char buf[4096];
-  while (true) {
-    ssize_t n = ::read(fd, buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      int err = errno;
-      ::close(fd);
-      return Fail(error, "cannot read " + path, path, err);
-    }
-    if (n == 0) break;
-    out->append(buf, size_t(n));
-  }
+  bool ok = vc::ReadFdBounded(fd, 16u << 20, out);  // cgroup and mountinfo files
+  int err = errno;
   ::close(fd);
-  return true;
+  return ok || Fail(error, "cannot read " + path, path, err);
 }
 
 // One write(2) of the whole value: cgroup files take a value per write.

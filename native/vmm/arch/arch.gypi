@@ -3,7 +3,6 @@
   "variables": {
     "vmm_arch_sources": [
       "native/vmm/arch/x86/acpi.cc",
-      "native/vmm/arch/x86/acpi_dump.cc",
       "native/vmm/arch/x86/aml.cc",
       "native/vmm/arch/x86/boot.cc",
       "native/vmm/arch/x86/boot_params.cc",

@@ -1,5 +1,6 @@
-// The host side of a block device: a backing store addressed in bytes. FileBlockBackend is a raw
-// image file (or a host block device), read-only or read-write.
+// The host side of a block device: FileBlockBackend implements the virtio-blk device's
+// BlockBackend (devices/virtio/blk.h) over a raw image file (or a host block device), read-only or
+// read-write.
 #pragma once
 
 #include <sys/uio.h>
@@ -8,21 +9,11 @@
 #include <memory>
 #include <string>
 
+#include "devices/virtio/blk.h"
+
 namespace vmm {
 
-class BlockBackend {
- public:
-  virtual ~BlockBackend() = default;
-  virtual uint64_t size() const = 0;  // bytes
-  virtual bool read_only() const = 0;
-  // Transfer exactly the bytes the iovecs cover, at byte `offset`; false on an error or a short
-  // transfer (the device then reports VIRTIO_BLK_S_IOERR). Any iovec count is accepted.
-  virtual bool read(uint64_t offset, const iovec* iov, size_t iovcnt) = 0;
-  virtual bool write(uint64_t offset, const iovec* iov, size_t iovcnt) = 0;
-  virtual bool flush() = 0;
-};
-
-class FileBlockBackend final : public BlockBackend {
+class FileBlockBackend final : public virtio::BlockBackend {
  public:
   // Opens `path`; nullptr with *error naming the path and errno text on failure.
   static std::unique_ptr<FileBlockBackend> open(const std::string& path, bool read_only,

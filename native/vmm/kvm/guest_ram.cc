@@ -6,7 +6,7 @@
 
 namespace vmm::kvm {
 
-using x86::Format;
+using vc::Format;
 using ull = unsigned long long;
 
 Result<std::unique_ptr<GuestRam>> GuestRam::Create(uint64_t bytes, bool hugepages) {

@@ -11,7 +11,7 @@
 
 namespace vmm::kvm {
 
-using x86::Format;
+using vc::Format;
 using ull = unsigned long long;
 
 Status ErrnoStatus(const char* what) {

@@ -10,13 +10,14 @@
 #include <string>
 #include <vector>
 
-#include "arch/x86/result.h"
-#include "kvm/fd.h"
+#include "common/result.h"
+#include "common/fd.h"
 
 namespace vmm::kvm {
 
-using x86::Result;
-using x86::Status;
+using vc::Result;
+using vc::Status;
+using vc::UniqueFd;
 
 // "KVM_CREATE_VM: Cannot allocate memory" from the errno of the failed call.
 Status ErrnoStatus(const char* what);

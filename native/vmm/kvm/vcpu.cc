@@ -8,7 +8,7 @@
 
 namespace vmm::kvm {
 
-using x86::Format;
+using vc::Format;
 using ull = unsigned long long;
 
 uint64_t MonotonicMicros() {

@@ -1,7 +1,7 @@
 // The vc-vmm JSON config: defaults, every field, and errors that name the field and the value.
 #include <string>
 
-#include "kvm/config.h"
+#include "vm/config.h"
 #include "tests/check.h"
 
 namespace {

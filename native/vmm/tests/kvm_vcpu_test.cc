@@ -25,7 +25,7 @@
 #include "kvm/guest_ram.h"
 #include "kvm/kvm.h"
 #include "kvm/msrs.h"
-#include "kvm/system_devices.h"
+#include "vm/system_devices.h"
 #include "kvm/vcpu.h"
 #include "tests/check.h"
 

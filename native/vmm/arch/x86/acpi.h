@@ -10,10 +10,14 @@
 #include <vector>
 
 #include "arch/x86/layout.h"
-#include "arch/x86/result.h"
+#include "common/result.h"
 #include "guest_memory.h"
 
 namespace vmm::x86 {
+
+using vc::Format;
+using vc::Result;
+using vc::Status;
 
 struct AcpiConfig {
   uint32_t vcpus = 1;          // 1..254; vCPU i has ACPI processor UID i and local APIC id i

@@ -10,10 +10,14 @@
 
 #include "arch/x86/acpi.h"
 #include "arch/x86/regs.h"
-#include "arch/x86/result.h"
+#include "common/result.h"
 #include "guest_memory.h"
 
 namespace vmm::x86 {
+
+using vc::Format;
+using vc::Result;
+using vc::Status;
 
 struct LinuxBootConfig {
   const uint8_t* kernel = nullptr;  // bzImage or ELF vmlinux bytes (untrusted)

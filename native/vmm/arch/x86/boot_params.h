@@ -7,10 +7,14 @@
 #include <string>
 #include <vector>
 
-#include "arch/x86/result.h"
+#include "common/result.h"
 #include "guest_memory.h"
 
 namespace vmm::x86 {
+
+using vc::Format;
+using vc::Result;
+using vc::Status;
 
 // Setup header fields: offset from the start of the bzImage file, equally of the zero page.
 namespace hdr {

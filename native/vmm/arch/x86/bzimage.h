@@ -5,10 +5,14 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "arch/x86/result.h"
+#include "common/result.h"
 #include "guest_memory.h"
 
 namespace vmm::x86 {
+
+using vc::Format;
+using vc::Result;
+using vc::Status;
 
 struct BzImageInfo {
   uint16_t version = 0;

@@ -6,10 +6,14 @@
 #include <cstdint>
 
 #include "arch/x86/regs.h"
-#include "arch/x86/result.h"
+#include "common/result.h"
 #include "guest_memory.h"
 
 namespace vmm::x86 {
+
+using vc::Format;
+using vc::Result;
+using vc::Status;
 
 constexpr uint16_t kSelCode32 = 0x08;  // flat 32-bit code (PVH entry)
 constexpr uint16_t kSelCode64 = 0x10;  // 64-bit code: Linux's __BOOT_CS

@@ -4,10 +4,14 @@
 
 #include <cstdint>
 
-#include "arch/x86/result.h"
+#include "common/result.h"
 #include "guest_memory.h"
 
 namespace vmm::x86 {
+
+using vc::Format;
+using vc::Result;
+using vc::Status;
 
 constexpr uint64_t kPtePresent = 1ull << 0;
 constexpr uint64_t kPteWritable = 1ull << 1;

@@ -8,10 +8,14 @@
 #include <vector>
 
 #include "arch/x86/boot_params.h"
-#include "arch/x86/result.h"
+#include "common/result.h"
 #include "guest_memory.h"
 
 namespace vmm::x86 {
+
+using vc::Format;
+using vc::Result;
+using vc::Status;
 
 constexpr uint32_t kXenElfNotePhys32Entry = 18;
 constexpr uint32_t kHvmStartMagic = 0x336ec578;  // "xEn3" with bit 7 of 'E' set

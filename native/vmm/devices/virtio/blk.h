@@ -8,13 +8,28 @@
 // also refused with IOERR whenever the attached backend itself is read-only.
 #pragma once
 
+#include <sys/uio.h>
+
+#include <cstdint>
 #include <memory>
 #include <string>
 
-#include "backends/blk_file.h"
 #include "devices/virtio/device.h"
 
 namespace vmm::virtio {
+
+// What the device needs of its backing store (backends/ implement it): bytes addressed from 0.
+class BlockBackend {
+ public:
+  virtual ~BlockBackend() = default;
+  virtual uint64_t size() const = 0;  // bytes
+  virtual bool read_only() const = 0;
+  // Transfer exactly the bytes the iovecs cover, at byte `offset`; false on an error or a short
+  // transfer (the device then reports VIRTIO_BLK_S_IOERR). Any iovec count is accepted.
+  virtual bool read(uint64_t offset, const iovec* iov, size_t iovcnt) = 0;
+  virtual bool write(uint64_t offset, const iovec* iov, size_t iovcnt) = 0;
+  virtual bool flush() = 0;
+};
 
 constexpr uint32_t kBlkTIn = 0;
 constexpr uint32_t kBlkTOut = 1;

@@ -1,4 +1,4 @@
-#include "kvm/system_devices.h"
+#include "vm/system_devices.h"
 
 #include <cstring>
 

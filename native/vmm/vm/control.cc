@@ -1,4 +1,4 @@
-#include "kvm/control.h"
+#include "vm/control.h"
 
 #include <fcntl.h>
 #include <sys/epoll.h>

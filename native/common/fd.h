@@ -7,7 +7,7 @@
 
 #include <utility>
 
-namespace vmm::kvm {
+namespace vc {
 
 class UniqueFd {
  public:
@@ -34,4 +34,4 @@ class UniqueFd {
   int fd_ = -1;
 };
 
-}  // namespace vmm::kvm
+}  // namespace vc

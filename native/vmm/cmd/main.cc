@@ -2,9 +2,9 @@
 #include <cstdio>
 #include <cstring>
 
-int DumpAcpiMain(int argc, char** argv);  // arch/x86/acpi_dump.cc
-int RunVmMain(int argc, char** argv);      // kvm/run_main.cc
-int CapsMain(int argc, char** argv);       // kvm/caps_main.cc
+int DumpAcpiMain(int argc, char** argv);  // cmd/dump_acpi.cc
+int RunVmMain(int argc, char** argv);      // cmd/run.cc
+int CapsMain(int argc, char** argv);       // cmd/caps.cc
 
 int main(int argc, char** argv) {
   if (argc >= 2 && std::strcmp(argv[1], "dump-acpi") == 0) return DumpAcpiMain(argc - 1, argv + 1);

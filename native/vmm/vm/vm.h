@@ -18,7 +18,7 @@
 #include <thread>
 #include <vector>
 
-#include "../../agent/json.h"
+#include "common/json.h"
 #include "arch/x86/boot.h"
 #include "backends/vsock_unix.h"
 #include "bus.h"
@@ -30,10 +30,10 @@
 #include "devices/virtio/mmio.h"
 #include "devices/virtio/rng.h"
 #include "devices/virtio/vsock.h"
-#include "kvm/config.h"
+#include "vm/config.h"
 #include "kvm/guest_ram.h"
 #include "kvm/kvm.h"
-#include "kvm/system_devices.h"
+#include "vm/system_devices.h"
 #include "kvm/vcpu.h"
 
 namespace vmm::kvm {

@@ -1,4 +1,4 @@
-// Errors as values for the boot and ACPI writers (the VMM builds with -fno-exceptions). A failure
+// Errors as values for the VMM, the addon and the host helpers (all build with -fno-exceptions). A failure
 // carries one message that names the field and the offending value, e.g.
 // "bzImage: setup header version 0x20a is older than 2.12 (0x20c)".
 #pragma once
@@ -8,7 +8,7 @@
 #include <string>
 #include <utility>
 
-namespace vmm::x86 {
+namespace vc {
 
 // printf-style message builder for error paths.
 inline std::string Format(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -53,4 +53,4 @@ class Result {
   Status status_;
 };
 
-}  // namespace vmm::x86
+}  // namespace vc

@@ -8,7 +8,7 @@
 #include <string_view>
 #include <vector>
 
-#include "arch/x86/result.h"
+#include "common/result.h"
 
 namespace vmm::kvm {
 
@@ -46,6 +46,6 @@ struct VmConfig {
 // sits at layout::VirtioMmioSlotAddr(i).
 uint32_t VirtioSlotCount(const VmConfig& c);
 
-x86::Result<VmConfig> ParseVmConfig(std::string_view json_text);
+vc::Result<VmConfig> ParseVmConfig(std::string_view json_text);
 
 }  // namespace vmm::kvm

@@ -19,9 +19,10 @@
 #include <string>
 #include <vector>
 
-#include "../../host/cgroup.h"
-#include "kvm/control.h"
-#include "kvm/vm.h"
+#include "common/read_file.h"
+#include "host/cgroup.h"
+#include "vm/control.h"
+#include "vm/vm.h"
 
 namespace {
 
@@ -31,22 +32,11 @@ constexpr int kExitOk = 0;        // stopped on request, by signal, or the guest
 constexpr int kExitFailed = 1;    // the VM could not be built or KVM/the VMM failed
 constexpr int kExitUsage = 2;     // bad arguments or config
 constexpr int kExitGuestCrash = 3;  // the guest triple-faulted
+constexpr size_t kMaxConfigBytes = 16u << 20;  // no config (nor the child's answer) is this large
 
 int Usage(const char* why) {
   std::fprintf(stderr, "vc-vmm run: %s\nusage: vc-vmm run --config FILE|- [--detach] [--log FILE] [--cgroup DIR]...\n", why);
   return kExitUsage;
-}
-
-bool ReadAll(int fd, std::string* out) {
-  char buf[65536];
-  while (true) {
-    ssize_t n = ::read(fd, buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return false;
-    if (n == 0) return true;
-    out->append(buf, size_t(n));
-    if (out->size() > (16u << 20)) return false;  // no config is this large
-  }
 }
 
 void WriteAll(int fd, const std::string& s) {
@@ -95,7 +85,7 @@ int RunVm(const vmm::kvm::VmConfig& config, uint64_t t0, int ready_fd) {
   sigaddset(&stop_signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   ::signal(SIGPIPE, SIG_IGN);  // a peer that hangs up is an error on that socket, not our death
-  vmm::kvm::UniqueFd sigfd(::signalfd(-1, &stop_signals, SFD_NONBLOCK | SFD_CLOEXEC));
+  vc::UniqueFd sigfd(::signalfd(-1, &stop_signals, SFD_NONBLOCK | SFD_CLOEXEC));
   if (!sigfd.valid()) return report_failure(std::string("signalfd: ") + std::strerror(errno));
 
   auto created = vmm::kvm::Vm::Create(config);
@@ -164,7 +154,7 @@ int RunVmMain(int argc, char** argv) {
 
   std::string text;
   int cfd = std::strcmp(config_path, "-") == 0 ? STDIN_FILENO : ::open(config_path, O_RDONLY | O_CLOEXEC);
-  if (cfd < 0 || !ReadAll(cfd, &text)) {
+  if (cfd < 0 || !vc::ReadFdBounded(cfd, kMaxConfigBytes, &text)) {
     std::fprintf(stderr, "vc-vmm run: cannot read config %s: %s\n", config_path, std::strerror(errno));
     return kExitUsage;
   }
@@ -221,7 +211,7 @@ int RunVmMain(int argc, char** argv) {
   }
   ::close(ready[1]);
   std::string answer;
-  ReadAll(ready[0], &answer);
+  vc::ReadFdBounded(ready[0], kMaxConfigBytes, &answer);
   ::close(ready[0]);
   if (answer.rfind("ok\n", 0) == 0) {
     std::printf("{\"pid\":%d}\n", int(pid));

@@ -1,16 +1,16 @@
-#include "kvm/config.h"
+#include "vm/config.h"
 
 #include <cmath>
 #include <initializer_list>
 
-#include "../../agent/json.h"
+#include "common/json.h"
 #include "arch/x86/layout.h"
 
 namespace vmm::kvm {
 
-using x86::Format;
-using x86::Result;
-using x86::Status;
+using vc::Format;
+using vc::Result;
+using vc::Status;
 
 uint32_t VirtioSlotCount(const VmConfig& c) {
   return (c.vsock.enabled ? 1 : 0) + (c.rng ? 1 : 0) + uint32_t(c.blocks.size());

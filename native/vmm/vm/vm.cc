@@ -1,4 +1,4 @@
-#include "kvm/vm.h"
+#include "vm/vm.h"
 
 #include <fcntl.h>
 #include <sys/eventfd.h>
@@ -8,13 +8,14 @@
 #include <cstring>
 
 #include "arch/x86/layout.h"
+#include "backends/blk_file.h"
 #include "kvm/cpuid.h"
 #include "kvm/msrs.h"
 
 namespace vmm::kvm {
 
 namespace layout = x86::layout;
-using x86::Format;
+using vc::Format;
 using ull = unsigned long long;
 
 const char* VmStateName(VmState s) {

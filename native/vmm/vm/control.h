@@ -8,10 +8,10 @@
 #include <map>
 #include <string>
 
-#include "../../agent/json.h"
+#include "common/json.h"
 #include "devices/event_loop.h"
 #include "kvm/kvm.h"
-#include "kvm/vm.h"
+#include "vm/vm.h"
 
 namespace vmm::kvm {
 

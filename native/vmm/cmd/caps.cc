@@ -8,7 +8,7 @@
 #include <cstdio>
 #include <string>
 
-#include "../../agent/json.h"
+#include "common/json.h"
 #include "kvm/kvm.h"
 
 int CapsMain(int, char**) {
