@@ -71,12 +71,8 @@ for (const file of files) {
   const name = relative(join(root, 'dist'), file);
   console.log(`\n# [${where}] ${name}`);
   const { code, out } = await run(file);
-  const total = num(out, /Total:\s+(\d+)/), ok = num(out, /Passed:\s+(\d+)/), skip = num(out, /Skipped:\s+(\d+)/);
-  const fileSkips = (out.match(/^SKIP /gm) ?? []).length;
-  if (total === undefined) { failed += 1; console.log(`# ${name}: no uvu summary (exit ${code}) — counted as one failure`); continue; }
-  passed += ok ?? 0; skipped += (skip ?? 0) + fileSkips;
-  failed += total - (ok ?? 0) - (skip ?? 0);
-  if (code !== 0 && total === ok) { failed += 1; console.log(`# ${name}: exited ${code} after its tests`); }
+  if (!tallyFile(out)) { failed += 1; console.log(`# ${name}: no uvu summary (exit ${code}) — counted as one failure`); continue; }
+  if (code !== 0 && num(out, /Total:\s+(\d+)/) === num(out, /Passed:\s+(\d+)/)) { failed += 1; console.log(`# ${name}: exited ${code} after its tests`); }
 }
 if (nestedFiles.length > 0) await nestedPhase();
 if (inside) reportL1Trouble();
@@ -133,7 +129,7 @@ async function nestedPhase() {
   const first = await nestedOnce(filters);
   if (!first.silent) return tally(first);
   const done = finishedFiles(first.output);
-  for (const block of done) tallyFile(block);
+  for (const block of done) tallyFile(block.out);
   const rest = names.filter((n) => !done.some((b) => b.name === n));
   console.log(`# nested: L1 fell silent for ${L1_SILENCE_MS / 1000} s (its console is above); ${done.length} file(s) had finished; running the other ${rest.length} in a fresh L1`);
   if (rest.length === 0) return;
@@ -208,7 +204,10 @@ function finishedFiles(output) {
   return blocks;
 }
 
-function tallyFile({ out }) {
+/** Adds one file's uvu summary (and its own SKIP lines) to the counts; false when it has none. */
+function tallyFile(out) {
   const total = num(out, /Total:\s+(\d+)/), ok = num(out, /Passed:\s+(\d+)/) ?? 0, skip = num(out, /Skipped:\s+(\d+)/) ?? 0;
+  if (total === undefined) return false;
   passed += ok; skipped += skip + (out.match(/^SKIP /gm) ?? []).length; failed += total - ok - skip;
+  return true;
 }
