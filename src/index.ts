@@ -1,13 +1,15 @@
 // The public API of virtcontainers.
 export { createPod, startPod, stopPod, pausePod, resumePod, deletePod } from './api/pod.js';
-export type { StartOptions, StopOptions } from './api/pod.js';
+export type { StartOptions, StopOptions, DeleteOptions } from './api/pod.js';
 export { podStatus, listPods } from './api/pod-status.js';
-export type { PodStatus } from './api/pod-status.js';
+export type { PodStatus, PodListEntry, UnreadablePod } from './api/pod-status.js';
+export { gc } from './api/gc.js';
+export type { GcOptions, GcReport, GcItem } from './api/gc.js';
 export { enterPod } from './api/enter.js';
 export type { ExecOptions, ExitStatus, PodProcess } from './api/enter.js';
 export { createContainer, startContainer, stopContainer, deleteContainer } from './api/container.js';
-export type { StopContainerOptions } from './api/container.js';
-export { containerStatus, listContainers } from './api/container-status.js';
+export type { StopContainerOptions, DeleteContainerOptions } from './api/container.js';
+export { containerStatus, listContainers } from './api/container-queries.js';
 export type { ContainerStatus } from './api/container-status.js';
 export { enterContainer, attachContainer } from './api/container-process.js';
 export type { ContainerExecOptions, AttachOptions } from './api/container-process.js';

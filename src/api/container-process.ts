@@ -1,10 +1,10 @@
 // Processes of containers: exec into a running container, and attaching to a container's init
 // (optionally starting it on the same connection, so none of its output is missed).
 import { VcError } from '../errors.js';
-import { withLock } from '../store/lock.js';
 import { ContainerStore } from '../store/container-store.js';
 import { storeFor } from './context.js';
-import { startInGuest } from './container.js';
+import { lockedRunningPod, startInGuest } from './container.js';
+import { withPodLock } from './recover.js';
 import { wrapProcess, type ExecOptions, type PodProcess } from './enter.js';
 import { openAgent, runningPod } from './pod-session.js';
 
@@ -54,7 +54,10 @@ export async function attachContainer(podId: string, id: string, options: Attach
   try {
     const proc = await agent.attach(record.initProcess);
     if (options.start) {
-      await withLock(store.paths(podId).lock, `pod ${podId}`, options, () => startInGuest(store, agent, podId, id));
+      await withPodLock(store, podId, options, async () => {
+        await lockedRunningPod(store, podId, options);
+        await startInGuest(store, agent, podId, id);
+      });
     }
     return wrapProcess(agent, proc);
   } catch (err) {

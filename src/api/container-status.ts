@@ -1,11 +1,9 @@
-// Container status: the agent is the truth while the pod runs; the record on disk otherwise.
+// A container's status as the API reports it, and keeping its record true: the agent is the truth
+// while the pod runs, the record on disk otherwise.
 import type { AgentClient } from '../agent/index.js';
-import { withLock } from '../store/lock.js';
 import type { ContainerExit, ContainerRecord } from '../model/records.js';
 import { ContainerStore } from '../store/container-store.js';
 import type { PodStore } from '../store/pod-store.js';
-import { storeFor, type CallOptions } from './context.js';
-import { runningPod, withAgent } from './pod-session.js';
 import type { ContainerStateName } from '../model/states.js';
 
 export interface ContainerStatus {
@@ -52,6 +50,7 @@ export async function refreshFromAgent(agent: AgentClient, containers: Container
   const state = (status?.state as ContainerStateName | undefined) ?? 'stopped';
   if (state === record.state && (state !== 'stopped' || record.exit)) return record;
   record.state = state;
+  delete record.step; // a step the agent's answer settles
   if (state === 'running' && !record.startedAt) record.startedAt = new Date().toISOString();
   if (state === 'stopped') {
     record.exit = {
@@ -65,37 +64,24 @@ export async function refreshFromAgent(agent: AgentClient, containers: Container
   return record;
 }
 
-/** When the VM is gone, so are its containers: record them as stopped. */
+/**
+ * When the VM is gone, so are its containers: record them as stopped. One still `creating` never
+ * came to be, and one whose record cannot be read is left for deletePod.
+ */
 export async function markContainersGone(store: PodStore, podId: string): Promise<void> {
   const containers = new ContainerStore(store);
   for (const id of await containers.ids(podId)) {
-    const record = await containers.read(podId, id);
-    if (record.state === 'stopped') continue;
+    const record = await containers.read(podId, id).catch(() => undefined);
+    if (!record || record.state === 'stopped') continue;
+    if (record.state === 'creating') {
+      await containers.remove(podId, id);
+      continue;
+    }
+    delete record.step;
     const exit: ContainerExit = { exitCode: null, signal: 'SIGKILL', oomKilled: false };
     record.state = 'stopped';
     record.exit = exit;
     record.finishedAt = new Date().toISOString();
     await containers.write(record);
   }
-}
-
-export async function containerStatus(podId: string, id: string, options: CallOptions = {}): Promise<ContainerStatus> {
-  const store = storeFor(options);
-  const containers = new ContainerStore(store);
-  return withLock(store.paths(podId).lock, `pod ${podId}`, options, async () => {
-    const record = await containers.read(podId, id);
-    const pod = await store.read(podId);
-    if (pod.state !== 'running' || record.state === 'stopped') return containerStatusOf(record);
-    const running = await runningPod(store, podId, options);
-    return containerStatusOf(await withAgent(running, options.signal, (agent) => refreshFromAgent(agent, containers, record)));
-  });
-}
-
-export async function listContainers(podId: string, options: CallOptions = {}): Promise<ContainerStatus[]> {
-  const store = storeFor(options);
-  await store.read(podId);
-  const containers = new ContainerStore(store);
-  const list: ContainerStatus[] = [];
-  for (const id of await containers.ids(podId)) list.push(containerStatusOf(await containers.read(podId, id)));
-  return list;
 }

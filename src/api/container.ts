@@ -4,15 +4,18 @@
 import type { AgentClient } from '../agent/index.js';
 import { VcError } from '../errors.js';
 import { parseImageRef, resolveImage, type ImageSource, type PreparedImage } from '../guest/image/index.js';
-import { withLock } from '../store/lock.js';
-import type { ContainerRecord } from '../model/records.js';
+import { CrashPoints } from '../crash-points.js';
+import { selfIdentity } from '../host/process.js';
+import { RECORD_VERSION, type ContainerRecord } from '../model/records.js';
+import { isContainerStep } from '../model/states.js';
 import { ContainerStore } from '../store/container-store.js';
 import type { PodStore } from '../store/pod-store.js';
 import { parseContainerConfig, type ContainerConfig, type ContainerConfigInput } from '../model/container-config.js';
 import { agentLimits, containerSpec, imageSerial } from './container-spec.js';
 import { storeFor, type CallOptions } from './context.js';
-import { runningPod, withAgent, type RunningPod } from './pod-session.js';
-import { nextContainerState } from './transitions.js';
+import { asRunningPod, withAgent, type RunningPod } from './pod-session.js';
+import { settledPodOrGone, withPodLock } from './recover.js';
+import { containerStepState, nextContainerState } from './transitions.js';
 import { containerStatusOf, refreshFromAgent, type ContainerStatus } from './container-status.js';
 
 export function imageSourceOf(config: ContainerConfig): ImageSource {
@@ -30,15 +33,59 @@ export async function createContainer(podId: string, input: ContainerConfigInput
   const config = parseContainerConfig(input);
   const image = await prepareImage(config, options);
   const store = storeFor(options);
-  return withLock(store.paths(podId).lock, `pod ${podId}`, options, async () => {
-    const pod = await runningPod(store, podId, options);
-    const record = await createInGuest(store, pod, config, image, options);
+  return withPodLock(store, podId, options, async () => {
+    const pod = await lockedRunningPod(store, podId, options);
+    const record = await createInGuest(store, pod, config, image, options, new CrashPoints('createContainer'));
     return containerStatusOf(record);
   });
 }
 
-/** Call with the pod lock held. Attaches the image disk if needed, then has the agent create. */
-export async function createInGuest(store: PodStore, pod: RunningPod, config: ContainerConfig, image: PreparedImage, options: CallOptions): Promise<ContainerRecord> {
+/**
+ * With the pod lock held: the pod, settled (api/recover.ts), if it runs, with any container step
+ * whose caller died settled too.
+ */
+export async function lockedRunningPod(store: PodStore, podId: string, options: CallOptions): Promise<RunningPod> {
+  const pod = await asRunningPod(store, await settledPodOrGone(store, podId, options), options);
+  const containers = new ContainerStore(store);
+  for (const id of await containers.ids(podId)) {
+    const record = await containers.read(podId, id).catch(() => undefined);
+    if (record && isContainerStep(record.state)) await settleContainer(store, pod, record, options);
+  }
+  return pod;
+}
+
+/**
+ * Finishes or undoes a container step whose caller died: a create is undone (the guest's
+ * container, the disk attachment and the record go); a start is settled by what the agent says.
+ */
+async function settleContainer(store: PodStore, pod: RunningPod, record: ContainerRecord, options: CallOptions): Promise<void> {
+  const containers = new ContainerStore(store);
+  options.onProgress?.(`container ${record.id}: settling a ${record.state} step interrupted by process ${record.step?.by.pid ?? '?'}`);
+  if (record.state === 'creating') {
+    await undoCreate(store, pod, record, options);
+    return;
+  }
+  await withAgent(pod, options.signal, (agent) => refreshFromAgent(agent, containers, record));
+}
+
+async function undoCreate(store: PodStore, pod: RunningPod, record: ContainerRecord, options: CallOptions): Promise<void> {
+  await withAgent(pod, options.signal, async (agent) => {
+    await agent.request('signal_container', { id: record.id, signal: 9, all: true }).catch(() => {});
+    await agent.request('delete_container', { id: record.id }).catch((err: { code?: string }) => {
+      if (err.code !== 'NOT_FOUND') throw err; // never created in the guest
+    });
+  });
+  await releaseDisk(store, pod, record.image.serial, record.id);
+  await new ContainerStore(store).remove(pod.record.id, record.id);
+}
+
+/**
+ * Call with the pod lock held. Records the container as `creating` (with its image disk) before
+ * anything is made, attaches the disk if needed, has the agent create it, then records `created`.
+ */
+export async function createInGuest(
+  store: PodStore, pod: RunningPod, config: ContainerConfig, image: PreparedImage, options: CallOptions, steps?: CrashPoints,
+): Promise<ContainerRecord> {
   const containers = new ContainerStore(store);
   const podId = pod.record.id;
   if (await containers.exists(podId, config.id)) {
@@ -46,8 +93,17 @@ export async function createInGuest(store: PodStore, pod: RunningPod, config: Co
   }
   const spec = containerSpec(podId, config, image.config);
   const serial = imageSerial(image.digest);
-  await useDisk(store, pod, serial, image.diskPath, config.id);
+  const record: ContainerRecord = {
+    version: RECORD_VERSION, id: config.id, podId, config, spec, state: 'creating',
+    step: { by: await selfIdentity(), at: new Date().toISOString() },
+    image: { digest: image.digest, diskPath: image.diskPath, serial },
+    createdAt: new Date().toISOString(),
+  };
+  await containers.write(record);
+  steps?.reach('creating-recorded');
   try {
+    await useDisk(store, pod, serial, image.diskPath, config.id);
+    steps?.reach('disk-attached');
     const created = await withAgent(pod, options.signal, async (agent) => {
       const init = await agent.startProcess('create_container', {
         id: config.id,
@@ -59,41 +115,46 @@ export async function createInGuest(store: PodStore, pod: RunningPod, config: Co
       }, config.tty);
       return { process: init.id, pid: init.pid };
     });
-    const record: ContainerRecord = {
-      version: 1, id: config.id, podId, config, spec, state: 'created',
-      image: { digest: image.digest, diskPath: image.diskPath, serial },
-      initProcess: created.process, pid: created.pid,
-      createdAt: new Date().toISOString(),
-    };
+    steps?.reach('created-in-guest');
+    record.state = 'created';
+    record.initProcess = created.process;
+    record.pid = created.pid;
+    delete record.step;
     await containers.write(record);
+    steps?.reach('created-recorded');
     return record;
   } catch (err) {
-    await releaseDisk(store, pod, serial, config.id).catch(() => {});
+    await undoCreate(store, pod, record, options).catch(() => {});
     throw err;
   }
 }
 
 export async function startContainer(podId: string, id: string, options: CallOptions = {}): Promise<ContainerStatus> {
   const store = storeFor(options);
-  return withLock(store.paths(podId).lock, `pod ${podId}`, options, async () => {
-    const pod = await runningPod(store, podId, options);
+  return withPodLock(store, podId, options, async () => {
+    const pod = await lockedRunningPod(store, podId, options);
     const record = await withAgent(pod, options.signal, (agent) => startInGuest(store, agent, podId, id));
     return containerStatusOf(record);
   });
 }
 
-/** Call with the pod lock held. */
+/** Call with the pod lock held. `starting` is recorded first: a caller that dies leaves it for the agent to settle. */
 export async function startInGuest(store: PodStore, agent: AgentClient, podId: string, id: string): Promise<ContainerRecord> {
   const containers = new ContainerStore(store);
   const record = await containers.read(podId, id);
-  record.state = nextContainerState(podId, id, record.state, 'start') ?? record.state;
+  const target = nextContainerState(podId, id, record.state, 'start') ?? record.state;
+  record.state = containerStepState(podId, id, record.state, 'start') ?? record.state;
+  record.step = { by: await selfIdentity(), at: new Date().toISOString() };
+  await containers.write(record);
   try {
     await agent.request('start_container', { id });
   } catch (err) {
     // A program that cannot run leaves the container stopped (exit 127), as the agent reports.
-    await refreshFromAgent(agent, containers, await containers.read(podId, id)).catch(() => {});
+    await refreshFromAgent(agent, containers, record).catch(() => {});
     throw err;
   }
+  record.state = target;
+  delete record.step;
   record.startedAt = new Date().toISOString();
   await containers.write(record);
   return record;
@@ -109,8 +170,8 @@ export interface StopContainerOptions extends CallOptions {
 export async function stopContainer(podId: string, id: string, options: StopContainerOptions = {}): Promise<ContainerStatus> {
   const store = storeFor(options);
   const containers = new ContainerStore(store);
-  return withLock(store.paths(podId).lock, `pod ${podId}`, options, async () => {
-    const pod = await runningPod(store, podId, options);
+  return withPodLock(store, podId, options, async () => {
+    const pod = await lockedRunningPod(store, podId, options);
     return withAgent(pod, options.signal, async (agent) => {
       let record = await refreshFromAgent(agent, containers, await containers.read(podId, id));
       if (record.state === 'stopped') return containerStatusOf(record);
@@ -134,25 +195,41 @@ export async function stopContainer(podId: string, id: string, options: StopCont
   });
 }
 
-export async function deleteContainer(podId: string, id: string, options: CallOptions = {}): Promise<void> {
+export interface DeleteContainerOptions extends CallOptions {
+  /** Kill a running container (SIGKILL to all its processes) instead of refusing. */
+  force?: boolean;
+}
+
+export async function deleteContainer(podId: string, id: string, options: DeleteContainerOptions = {}): Promise<void> {
   const store = storeFor(options);
   const containers = new ContainerStore(store);
-  await withLock(store.paths(podId).lock, `pod ${podId}`, options, async () => {
+  await withPodLock(store, podId, options, async () => {
+    const podRecord = await settledPodOrGone(store, podId, options);
     let record = await containers.read(podId, id);
-    const podRecord = await store.read(podId);
-    if (podRecord.state === 'running') {
-      const pod = await runningPod(store, podId, options);
-      await withAgent(pod, options.signal, async (agent) => {
-        record = await refreshFromAgent(agent, containers, record);
-        nextContainerState(podId, id, record.state, 'delete');
-        await agent.request('delete_container', { id }).catch((err: { code?: string }) => {
-          if (err.code !== 'NOT_FOUND') throw err; // already gone in the guest
-        });
-      });
-      await releaseDisk(store, pod, record.image.serial, id);
-    } else {
-      nextContainerState(podId, id, record.state, 'delete');
+    if (podRecord.state !== 'running') {
+      // No VM, no guest container: only the record is left (a `creating` one never came to be).
+      if (!isContainerStep(record.state)) nextContainerState(podId, id, record.state, 'delete');
+      await containers.remove(podId, id);
+      return;
     }
+    const pod = await asRunningPod(store, podRecord, options);
+    if (record.state === 'creating') {
+      await undoCreate(store, pod, record, options);
+      return;
+    }
+    await withAgent(pod, options.signal, async (agent) => {
+      record = await refreshFromAgent(agent, containers, record);
+      if (record.state === 'running' && options.force) {
+        await agent.request('signal_container', { id, signal: 9, all: true });
+        await agent.request('wait_container', { id }, { timeoutMs: 10_000 });
+        record = await refreshFromAgent(agent, containers, record);
+      }
+      nextContainerState(podId, id, record.state, 'delete');
+      await agent.request('delete_container', { id }).catch((err: { code?: string }) => {
+        if (err.code !== 'NOT_FOUND') throw err; // already gone in the guest
+      });
+    });
+    await releaseDisk(store, pod, record.image.serial, id);
     await containers.remove(podId, id);
   });
 }

@@ -14,8 +14,14 @@ export interface RunningPod {
   paths: PodPaths;
 }
 
+/** The pod as read now (no lock needed), if it is running. */
 export async function runningPod(store: PodStore, podId: string, options: CallOptions): Promise<RunningPod> {
-  const record = await store.read(podId);
+  return asRunningPod(store, await store.read(podId), options);
+}
+
+/** `record` as a RunningPod, if it is running and its VMM is alive (POD_NOT_RUNNING otherwise). */
+export async function asRunningPod(store: PodStore, record: PodRecord, options: CallOptions): Promise<RunningPod> {
+  const podId = record.id;
   if (record.state !== 'running' || !record.vmm) {
     throw new VcError('POD_NOT_RUNNING', `pod ${podId} is ${record.state}: start it first`);
   }
@@ -25,6 +31,12 @@ export async function runningPod(store: PodStore, podId: string, options: CallOp
     throw new VcError('POD_NOT_RUNNING', `pod ${podId}: its ${record.hypervisor} process (pid ${record.vmm.pid}) is gone`);
   }
   return { record: record as RunningPod['record'], hypervisor, paths };
+}
+
+/** The pod being started, with its VMM recorded: for the containers the start creates. */
+export function startingPod(store: PodStore, record: PodRecord, options: CallOptions): RunningPod {
+  if (record.state !== 'starting' || !record.vmm) throw new Error(`pod ${record.id} is ${record.state}, not starting with a VMM`);
+  return { record: record as RunningPod['record'], hypervisor: hypervisorOf(options, record.hypervisor), paths: store.paths(record.id) };
 }
 
 export function openAgent(pod: RunningPod, signal?: AbortSignal): Promise<AgentClient> {

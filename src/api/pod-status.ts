@@ -1,14 +1,12 @@
 // Reading pods: status reflects what is really there, so a VMM that died under a running pod is
 // noticed here and recorded as a transition, not just reported.
 import { VcError } from '../errors.js';
-import { withLock } from '../store/lock.js';
 import type { HypervisorKind } from '../model/hypervisor.js';
 import type { PodRecord } from '../model/records.js';
 import type { PodStore } from '../store/pod-store.js';
 import { hypervisorOf, storeFor, type CallOptions } from './context.js';
-import type { PodStateName } from '../model/states.js';
-import { nextState } from './transitions.js';
-import { markContainersGone } from './container-status.js';
+import { isPodStep, type PodStateName } from '../model/states.js';
+import { hasVmm, settledPod, settleIfFree, withPodLock } from './recover.js';
 
 export interface PodStatus {
   id: string;
@@ -27,6 +25,10 @@ export interface PodStatus {
   startedAt: string | null;
   stoppedAt: string | null;
   stopReason: string | null;
+  /** True when the pod stopped because its VMM went away on its own (crashed, was killed). */
+  vmmDied: boolean;
+  /** While `starting`, `stopping` or `deleting`: the call doing it. */
+  step: { op: string; pid: number; since: string } | null;
 }
 
 export function statusOf(record: PodRecord, store: PodStore, vmState: string | null = null): PodStatus {
@@ -46,53 +48,54 @@ export function statusOf(record: PodRecord, store: PodStore, vmState: string | n
     startedAt: record.vmm?.startedAt ?? null,
     stoppedAt: record.stoppedAt ?? null,
     stopReason: record.stopReason ?? null,
+    vmmDied: record.state === 'stopped' && record.stopReason !== undefined && record.stopReason !== 'requested',
+    step: record.step ? { op: record.step.op, pid: record.step.by.pid, since: record.step.at } : null,
   };
-}
-
-/** Running or paused: a VMM process belongs to the pod. */
-export function hasVmm(record: PodRecord): boolean {
-  return record.state === 'running' || record.state === 'paused';
-}
-
-/** Records the end of a VMM that went away on its own. Call with the pod lock held. */
-export async function noticeVmmExit(store: PodStore, record: PodRecord, options: CallOptions): Promise<PodRecord> {
-  if (!hasVmm(record) || !record.vmm) return record;
-  const hypervisor = hypervisorOf(options, record.hypervisor);
-  const paths = store.paths(record.id);
-  if (await hypervisor.isRunning(record.vmm, paths)) return record;
-  record.state = nextState(record.id, record.state, 'vmmExited') ?? record.state;
-  record.stoppedAt = new Date().toISOString();
-  record.stopReason = `the ${record.hypervisor} process (pid ${record.vmm.pid}) exited unexpectedly`;
-  await hypervisor.cleanup(paths, record.vmm);
-  await markContainersGone(store, record.id);
-  delete record.disks;
-  await store.write(record);
-  return record;
 }
 
 export async function podStatus(id: string, options: CallOptions = {}): Promise<PodStatus> {
   const store = storeFor(options);
-  let record = await store.read(id);
-  if (hasVmm(record)) {
-    record = await withLock(store.paths(id).lock, `pod ${id}`, options, async () => noticeVmmExit(store, await store.read(id), options));
+  let record: PodRecord | null | undefined = await store.read(id);
+  if (isPodStep(record.state)) {
+    // A step whose caller died is settled now; one still running is reported as it stands.
+    const settled = await settleIfFree(store, id, options);
+    if (settled !== undefined) record = settled;
+  } else if (hasVmm(record)) {
+    record = await withPodLock(store, id, options, () => settledPod(store, id, options));
   }
+  if (!record) throw new VcError('POD_NOT_FOUND', `pod ${id} does not exist in ${store.root} (an interrupted delete of it was finished)`);
   const vmState = hasVmm(record) && record.vmm
     ? await hypervisorOf(options, record.hypervisor).vmState(record.vmm, store.paths(id))
     : null;
   return statusOf(record, store, vmState);
 }
 
-export async function listPods(options: CallOptions = {}): Promise<PodStatus[]> {
+/** A pod whose record cannot be read: listed with why, so one bad record does not hide the others. */
+export interface UnreadablePod {
+  id: string;
+  state: 'unknown';
+  /** The error, naming the file and what is wrong with it. */
+  reason: string;
+  stateFile: string;
+}
+
+export type PodListEntry = PodStatus | UnreadablePod;
+
+export async function listPods(options: CallOptions = {}): Promise<PodListEntry[]> {
   const store = storeFor(options);
-  const statuses: PodStatus[] = [];
+  const entries: PodListEntry[] = [];
   for (const id of await store.ids()) {
     try {
-      statuses.push(await podStatus(id, options));
+      entries.push(await podStatus(id, options));
     } catch (err) {
-      // Deleted between listing and reading, or still being created: not a pod to list.
-      if (err instanceof VcError && err.code === 'POD_NOT_FOUND') continue;
+      const code = err instanceof VcError ? err.code : undefined;
+      if (code === 'POD_NOT_FOUND' && !(await store.exists(id))) continue; // deleted meanwhile
+      if (code === 'POD_NOT_FOUND' || code === 'STATE_CORRUPT' || code === 'STATE_UNSUPPORTED') {
+        entries.push({ id, state: 'unknown', reason: (err as Error).message, stateFile: store.paths(id).state });
+        continue;
+      }
       throw err;
     }
   }
-  return statuses;
+  return entries;
 }

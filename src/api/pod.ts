@@ -9,19 +9,19 @@ import { checkDiskSlots, checkPodLimits } from '../hypervisor/limits.js';
 import { resolveHypervisorKind } from '../hypervisor/select.js';
 import { endpointSockets, type Hypervisor, type VmSpec } from '../hypervisor/types.js';
 import { nativeExecutable } from '../native.js';
-import { withLock } from '../store/lock.js';
+import { CrashPoints } from '../crash-points.js';
 import { hostnameFromId } from '../model/hostname.js';
-import type { PodRecord, VmmRecord } from '../model/records.js';
+import { RECORD_VERSION, type PodRecord, type VmmRecord } from '../model/records.js';
 import type { PodStore } from '../store/pod-store.js';
 import { connectAgent } from './agent-link.js';
 import { parsePodConfig, type PodConfigInput } from '../model/pod-config.js';
 import { hypervisorOf, storeFor, type CallOptions } from './context.js';
-import { noticeVmmExit, statusOf, type PodStatus } from './pod-status.js';
-import { nextState } from './transitions.js';
+import { statusOf, type PodStatus } from './pod-status.js';
+import { allHypervisors, beginStep, finishDelete, finishStop, settledPod, settledPodOrGone, undoStart, withPodLock } from './recover.js';
+import { nextState, stepState } from './transitions.js';
 import { ContainerStore } from '../store/container-store.js';
 import { createInGuest, prepareImage, startInGuest } from './container.js';
-import { markContainersGone } from './container-status.js';
-import { runningPod, withAgent } from './pod-session.js';
+import { startingPod, withAgent } from './pod-session.js';
 
 const UNIX_SOCKET_PATH_MAX = 107;
 
@@ -53,7 +53,7 @@ export async function createPod(input: PodConfigInput, options: CallOptions = {}
 
   const now = new Date().toISOString();
   const record: PodRecord = {
-    version: 1,
+    version: RECORD_VERSION,
     id: config.id,
     config,
     hypervisor: kind,
@@ -73,52 +73,52 @@ export interface StartOptions extends CallOptions {
 
 export async function startPod(id: string, options: StartOptions = {}): Promise<PodStatus> {
   const store = storeFor(options);
-  return withLock(store.paths(id).lock, `pod ${id}`, options, async () => {
-    const record = await store.read(id);
-    const target = nextState(id, record.state, 'start');
+  return withPodLock(store, id, options, async () => {
+    const steps = new CrashPoints('startPod');
+    const record = await settledPodOrGone(store, id, options);
+    stepState(id, record.state, 'start'); // throws if a pod in this state cannot start
     const hypervisor = hypervisorOf(options, record.hypervisor);
     const spec = vmSpec(store, record);
-    options.onProgress?.(`booting pod ${id} (${record.hypervisor})`);
-    const vmm = await hypervisor.start(spec, { signal: options.signal });
+    await beginStep(store, record, hypervisor, 'start', 'starting');
+    steps.reach('starting-recorded');
     try {
-      await waitForAgent(hypervisor, spec, vmm, options);
+      options.onProgress?.(`booting pod ${id} (${record.hypervisor})`);
+      record.vmm = await hypervisor.start(spec, { signal: options.signal, step: (name) => steps.reach(name) });
+      steps.reach('vmm-started');
+      record.disks = {};
+      await store.write(record);
+      steps.reach('vmm-recorded');
+      await waitForAgent(hypervisor, spec, record.vmm, options);
+      steps.reach('agent-ready');
+      await startListedContainers(store, record, options, steps);
     } catch (err) {
-      await hypervisor.stop(vmm, spec.paths, { timeoutMs: 1000 }).catch(() => {});
-      await hypervisor.cleanup(spec.paths, vmm);
+      // The pod starts whole or not at all: its VM goes, and it returns to where it was.
+      await undoStart(store, record, hypervisor);
       throw err;
     }
-    const previous = structuredClone(record);
-    record.state = target ?? record.state;
-    record.vmm = vmm;
-    record.disks = {};
+    record.state = nextState(id, record.step!.from, 'start') ?? record.state;
+    delete record.step;
     delete record.stoppedAt;
     delete record.stopReason;
     await store.write(record);
-    try {
-      await startListedContainers(store, record, options);
-    } catch (err) {
-      // The pod starts whole or not at all: its VM goes, and it returns to where it was.
-      await hypervisor.stop(vmm, spec.paths, { timeoutMs: 1000 }).catch(() => {});
-      await hypervisor.cleanup(spec.paths, vmm);
-      for (const c of record.config.containers) await new ContainerStore(store).remove(id, c.id);
-      await store.write(previous);
-      throw err;
-    }
-    return statusOf(record, store, await hypervisor.vmState(vmm, spec.paths));
+    steps.reach('running-recorded');
+    return statusOf(record, store, await hypervisor.vmState(record.vmm, spec.paths));
   });
 }
 
 /** Creates and starts the containers the pod config lists, in order, in the fresh VM. */
-async function startListedContainers(store: PodStore, record: PodRecord, options: StartOptions): Promise<void> {
+async function startListedContainers(store: PodStore, record: PodRecord, options: StartOptions, steps: CrashPoints): Promise<void> {
   if (record.config.containers.length === 0) return;
-  const pod = await runningPod(store, record.id, options);
+  const pod = startingPod(store, record, options);
   const containers = new ContainerStore(store);
   for (const config of record.config.containers) {
     options.onProgress?.(`starting container ${config.id}`);
     await containers.remove(record.id, config.id); // a record from an earlier run of the pod
     const image = await prepareImage(config, options);
     await createInGuest(store, pod, config, image, options);
+    steps.reach(`container-${config.id}-created`);
     await withAgent(pod, options.signal, (agent) => startInGuest(store, agent, record.id, config.id));
+    steps.reach(`container-${config.id}-started`);
   }
 }
 
@@ -129,26 +129,26 @@ export interface StopOptions extends CallOptions {
 
 export async function stopPod(id: string, options: StopOptions = {}): Promise<PodStatus> {
   const store = storeFor(options);
-  return withLock(store.paths(id).lock, `pod ${id}`, options, async () => {
-    let record = await store.read(id);
-    record = await noticeVmmExit(store, record, options);
+  return withPodLock(store, id, options, async () => {
+    const steps = new CrashPoints('stopPod');
+    const record = await settledPodOrGone(store, id, options);
     if (record.state === 'stopped' && record.stopReason && record.stopReason !== 'requested') {
       return statusOf(record, store); // the VMM already went away; nothing is left to stop
     }
-    const target = nextState(id, record.state, 'stop');
+    stepState(id, record.state, 'stop');
     const hypervisor = hypervisorOf(options, record.hypervisor);
     const paths = store.paths(id);
+    const wasRunning = record.state === 'running';
+    await beginStep(store, record, hypervisor, 'stop', 'stopping');
+    steps.reach('stopping-recorded');
     if (record.vmm) {
-      if (record.state === 'running') await askGuestToPowerOff(hypervisor, paths, record.vmm, options);
+      if (wasRunning) await askGuestToPowerOff(hypervisor, paths, record.vmm, options);
+      steps.reach('guest-asked');
       await hypervisor.stop(record.vmm, paths, { timeoutMs: options.timeoutMs ?? 3000 });
+      steps.reach('vmm-stopped');
     }
-    await hypervisor.cleanup(paths, record.vmm);
-    await markContainersGone(store, id);
-    record.state = target ?? record.state;
-    delete record.disks;
-    record.stoppedAt = new Date().toISOString();
-    record.stopReason = 'requested';
-    await store.write(record);
+    await finishStop(store, record, hypervisor);
+    steps.reach('stopped-recorded');
     return statusOf(record, store);
   });
 }
@@ -164,8 +164,8 @@ export async function resumePod(id: string, options: CallOptions = {}): Promise<
 
 async function changeRunState(id: string, event: 'pause' | 'resume', options: CallOptions): Promise<PodStatus> {
   const store = storeFor(options);
-  return withLock(store.paths(id).lock, `pod ${id}`, options, async () => {
-    const record = await noticeVmmExit(store, await store.read(id), options);
+  return withPodLock(store, id, options, async () => {
+    const record = await settledPodOrGone(store, id, options);
     const target = nextState(id, record.state, event);
     const hypervisor = hypervisorOf(options, record.hypervisor);
     const paths = store.paths(id);
@@ -177,13 +177,36 @@ async function changeRunState(id: string, event: 'pause' | 'resume', options: Ca
   });
 }
 
-export async function deletePod(id: string, options: CallOptions = {}): Promise<void> {
+export interface DeleteOptions extends CallOptions {
+  /**
+   * Delete whatever the record says: a running pod's VMM is killed, and a pod whose record is
+   * unreadable (or from a newer version) is removed with every process, cgroup and file found
+   * for it by its directory and id.
+   */
+  force?: boolean;
+}
+
+export async function deletePod(id: string, options: DeleteOptions = {}): Promise<void> {
   const store = storeFor(options);
-  await withLock(store.paths(id).lock, `pod ${id}`, options, async () => {
-    const record = await noticeVmmExit(store, await store.read(id), options);
-    nextState(id, record.state, 'delete');
-    await hypervisorOf(options, record.hypervisor).cleanup(store.paths(id), record.vmm);
-    await store.remove(id);
+  await withPodLock(store, id, options, async () => {
+    const steps = new CrashPoints('deletePod');
+    let record: PodRecord | null;
+    try {
+      record = await settledPod(store, id, options);
+    } catch (err) {
+      const code = (err as VcError).code;
+      const unreadable = code === 'STATE_CORRUPT' || code === 'STATE_UNSUPPORTED' || code === 'POD_NOT_FOUND';
+      if (!options.force || !unreadable || !(await store.exists(id))) throw err;
+      options.onProgress?.(`pod ${id}: ${(err as Error).message}; removing it by force`);
+      await finishDelete(store, id, allHypervisors(options));
+      return;
+    }
+    if (!record) return; // an interrupted delete was finished
+    if (!options.force) stepState(id, record.state, 'delete');
+    const hypervisor = hypervisorOf(options, record.hypervisor);
+    await beginStep(store, record, hypervisor, 'delete', 'deleting');
+    steps.reach('deleting-recorded');
+    await finishDelete(store, id, [hypervisor], record);
   });
 }
 

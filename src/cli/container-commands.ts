@@ -1,6 +1,7 @@
 // `virtc container …`: containers in a running pod, each invocation its own process.
 import { createContainer, deleteContainer, startContainer, stopContainer } from '../api/container.js';
-import { containerStatus, listContainers, type ContainerStatus } from '../api/container-status.js';
+import { containerStatus, listContainers } from '../api/container-queries.js';
+import type { ContainerStatus } from '../api/container-status.js';
 import { attachContainer, enterContainer } from '../api/container-process.js';
 import type { ContainerConfigInput } from '../model/container-config.js';
 import { optionalInt, optionalString, parseSpec, requireString, stringList, usageOverview, UsageError, type CommandSpec, type ParsedCommand } from './args.js';

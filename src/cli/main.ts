@@ -8,12 +8,14 @@ import { UsageError } from './args.js';
 import { podCommand, podUsage } from './pod-commands.js';
 import { containerCommand, containerUsage } from './container-commands.js';
 import { runCommand, runUsage } from './run-command.js';
+import { gcCommand, gcUsage } from './gc-command.js';
 
 const usage = `usage:
   virtc [--root DIR] pod ...      (state directory; default $VC_ROOT or /run/virtcontainers)
   ${podUsage}
   ${containerUsage}
   ${runUsage}
+  ${gcUsage}
   virtc --version
 
 REF is oci:DIR[:TAG], docker-archive:FILE or oci-archive:FILE; without --rootfs or --image a
@@ -32,15 +34,16 @@ export async function main(argv: string[]): Promise<number> {
   }
   // A global --root before the area moves behind `<area> <verb>`, where every command's parser
   // reads it (and before any `--`, after which it would be taken as part of the guest command).
-  // (`run` has no verb.)
-  if (area === '--root' && rest[1] === 'run') return main(['run', '--root', rest[0]!, ...rest.slice(2)]);
-  if (area.startsWith('--root=') && rest[0] === 'run') return main(['run', area, ...rest.slice(1)]);
+  // (`run` and `gc` have no verb.)
+  if (area === '--root' && (rest[1] === 'run' || rest[1] === 'gc')) return main([rest[1], '--root', rest[0]!, ...rest.slice(2)]);
+  if (area.startsWith('--root=') && (rest[0] === 'run' || rest[0] === 'gc')) return main([rest[0], area, ...rest.slice(1)]);
   if (area === '--root' && rest.length >= 3) return main([rest[1]!, rest[2]!, '--root', rest[0]!, ...rest.slice(3)]);
   if (area.startsWith('--root=') && rest.length >= 2) return main([rest[0]!, rest[1]!, area, ...rest.slice(2)]);
   try {
     if (area === 'pod') return await podCommand(rest);
     if (area === 'container') return await containerCommand(rest);
     if (area === 'run') return await runCommand(rest);
+    if (area === 'gc') return await gcCommand(rest);
     throw new UsageError(`unknown command ${JSON.stringify(area)}\n${usage}`);
   } catch (err) {
     if (err instanceof UsageError) {

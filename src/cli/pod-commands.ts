@@ -10,7 +10,7 @@ import { attachStdio } from './stdio.js';
 
 const json = { type: 'boolean', usage: '[--json]' } as const;
 const id = { type: 'string', usage: '--id ID' } as const;
-const simpleVerbs = ['start', 'stop', 'pause', 'resume', 'delete', 'status'] as const;
+const simpleVerbs = ['start', 'stop', 'pause', 'resume', 'status'] as const;
 type SimpleVerb = (typeof simpleVerbs)[number];
 
 /** Options shared by `pod create` and `run`: what the pod is. */
@@ -31,6 +31,7 @@ const commands = {
     },
   },
   simple: { words: `pod ${simpleVerbs.join('|')}`, options: { id, json } },
+  delete: { words: 'pod delete', options: { id, force: { type: 'boolean', short: 'f', usage: '[--force]' }, json } },
   list: { words: 'pod list', options: { json } },
   enter: {
     words: 'pod enter',
@@ -49,6 +50,7 @@ export async function podCommand(argv: string[]): Promise<number> {
   switch (verb) {
     case 'create': return create(rest);
     case 'list': return list(rest);
+    case 'delete': return remove(rest);
     case 'enter': return enter(rest);
     default:
       if (simpleVerbs.includes(verb as SimpleVerb)) return simple(verb as SimpleVerb, rest);
@@ -73,15 +75,18 @@ async function create(argv: string[]): Promise<number> {
   return 0;
 }
 
+async function remove(argv: string[]): Promise<number> {
+  const { values, usage } = parseSpec(argv, commands.delete);
+  const id = requireString(values.id, '--id', usage);
+  await deletePod(id, { root: optionalString(values.root), onProgress: progressReporter(), force: values.force === true });
+  if (values.json) console.log(JSON.stringify({ id, deleted: true }));
+  return 0;
+}
+
 async function simple(verb: SimpleVerb, argv: string[]): Promise<number> {
   const { values, usage } = parseSpec(argv, commands.simple, `pod ${verb}`);
   const id = requireString(values.id, '--id', usage);
   const options = { root: optionalString(values.root), onProgress: progressReporter() };
-  if (verb === 'delete') {
-    await deletePod(id, options);
-    if (values.json) console.log(JSON.stringify({ id, deleted: true }));
-    return 0;
-  }
   const action = { start: startPod, stop: stopPod, pause: pausePod, resume: resumePod, status: podStatus }[verb];
   print(await action(id, options), values.json === true);
   return 0;
@@ -94,10 +99,20 @@ async function list(argv: string[]): Promise<number> {
     console.log(JSON.stringify(pods, null, 2));
     return 0;
   }
-  const rows = [['ID', 'STATE', 'HYPERVISOR', 'PID', 'VCPUS', 'MEMORY', 'CREATED']];
-  for (const p of pods) rows.push([p.id, p.state, p.hypervisor, p.pid === null ? '-' : String(p.pid), String(p.vcpus), `${p.memoryMiB}M`, p.createdAt]);
+  const rows = [['ID', 'STATE', 'HYPERVISOR', 'PID', 'VCPUS', 'MEMORY', 'CREATED', 'NOTE']];
+  for (const p of pods) {
+    if (p.state === 'unknown') rows.push([p.id, p.state, '-', '-', '-', '-', '-', p.reason]);
+    else rows.push([p.id, p.state, p.hypervisor, p.pid === null ? '-' : String(p.pid), String(p.vcpus), `${p.memoryMiB}M`, p.createdAt, noteOf(p)]);
+  }
   printTable(rows);
   return 0;
+}
+
+/** What a list row adds to the state: a VMM that died, or the call running a step. */
+function noteOf(status: PodStatus): string {
+  if (status.vmmDied) return `VMM died: ${status.stopReason}`;
+  if (status.step) return `${status.step.op} by process ${status.step.pid} since ${status.step.since}`;
+  return '';
 }
 
 async function enter(argv: string[]): Promise<number> {

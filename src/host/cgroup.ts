@@ -43,13 +43,18 @@ export function cgroupSupport(): NativeCgroupSupport {
   return native().cgroupSupport();
 }
 
-/** Where `createPodCgroup(name)` puts the group on this host ([] when no hierarchy is usable). */
-export function podCgroupPaths(name: string): string[] {
-  const valid = validateCgroupName(name);
+/** The `virtcontainers` parent groups that pod groups go under on this host, one per hierarchy used. */
+export function podCgroupParents(): string[] {
   const support = cgroupSupport();
   if (support.version === null) return [];
   const roots = support.version === 2 ? [support.root] : [...new Set(Object.values(support.roots))];
-  return roots.map((root) => `${root}/virtcontainers/${valid}`);
+  return roots.map((root) => `${root}/virtcontainers`);
+}
+
+/** Where `createPodCgroup(name)` puts the group on this host ([] when no hierarchy is usable). */
+export function podCgroupPaths(name: string): string[] {
+  const valid = validateCgroupName(name);
+  return podCgroupParents().map((parent) => `${parent}/${valid}`);
 }
 
 /**

@@ -1,5 +1,5 @@
 // Facts about host processes by pid, for VMM processes that outlive the Node process that made them.
-import { readFile } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 export function isAlive(pid: number): boolean {
@@ -43,4 +43,51 @@ export function signalProcess(pid: number, signal: NodeJS.Signals): void {
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ESRCH') throw err;
   }
+}
+
+/**
+ * When `pid` started, in clock ticks since boot (field 22 of /proc/PID/stat), or undefined when
+ * it is gone. With the pid it names one process for good: a later process reusing the pid has
+ * another start time.
+ */
+export async function processStartTime(pid: number): Promise<number | undefined> {
+  try {
+    const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+    // The command name (field 2) is in parentheses and may hold spaces or ')': split after the last ')'.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const ticks = Number(fields[19]);
+    return Number.isSafeInteger(ticks) ? ticks : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The identity of this process (see processStartTime). */
+export async function selfIdentity(): Promise<{ pid: number; startTime: number }> {
+  return { pid: process.pid, startTime: (await processStartTime(process.pid)) ?? 0 };
+}
+
+/** True when the process `pid` is alive, is still the one that started at `startTime` (when given), and names `marker`. */
+export async function isSameProcess(pid: number, startTime: number | undefined, marker: string): Promise<boolean> {
+  if (startTime !== undefined && (await processStartTime(pid)) !== startTime) return false;
+  return isProcessFor(pid, marker);
+}
+
+/** Every live process (not this one) with an argument containing `marker`, ascending by pid. */
+export async function processesNaming(marker: string): Promise<number[]> {
+  let names: string[];
+  try {
+    names = await readdir('/proc');
+  } catch {
+    return [];
+  }
+  const found: number[] = [];
+  for (const name of names) {
+    if (!/^\d+$/.test(name)) continue;
+    const pid = Number(name);
+    if (pid === process.pid) continue;
+    const argv = await processArgv(pid);
+    if (argv?.some((arg) => arg.includes(marker))) found.push(pid);
+  }
+  return found.sort((a, b) => a - b);
 }

@@ -2,7 +2,8 @@
 // agents or containers beyond where the agent channel ends on the host.
 import type { PodPaths } from '../store/paths.js';
 import type { HypervisorKind } from '../model/hypervisor.js';
-import type { VmmRecord } from '../model/records.js';
+import type { PodResources, VmmRecord } from '../model/records.js';
+import type { StepHook } from '../crash-points.js';
 
 
 /** One agent port whose host end serves one client at a time; `lease` says who holds it. */
@@ -52,8 +53,20 @@ export interface Hypervisor {
   readonly limits: HypervisorLimits;
   /** Throws HYPERVISOR_UNAVAILABLE, naming why, when this hypervisor cannot run VMs here. */
   check(): Promise<void>;
-  /** Starts the VM detached from the caller; resolves once the VMM process is up. */
-  start(spec: VmSpec, options?: { signal?: AbortSignal }): Promise<VmmRecord>;
+  /**
+   * Starts the VM detached from the caller; resolves once the VMM process is up. `step` is called
+   * after each thing start has made (crash points for tests); everything it makes is among
+   * `resources()`, so `reap` undoes a start that died part-way.
+   */
+  start(spec: VmSpec, options?: { signal?: AbortSignal; step?: StepHook }): Promise<VmmRecord>;
+  /** Everything `start` may create for the pod `id`, known before it creates any of it (pure). */
+  resources(id: string, paths: PodPaths): PodResources;
+  /**
+   * Ends every process of the pod (recorded in `vmm`, or found through `resources()`) and removes
+   * its cgroup and files, whatever state the pod's record is in; says what it found (with
+   * `dryRun`, only says).
+   */
+  reap(id: string, paths: PodPaths, vmm?: VmmRecord, options?: { dryRun?: boolean }): Promise<string[]>;
   /**
    * Where the agent of the VM recorded in `vmm` answers. Without `vmm`: the widest endpoint this
    * hypervisor may give a pod (every socket path it could use, for checks of path lengths).

@@ -12,8 +12,45 @@ export interface BootArtifacts {
   initrdDigest: string;
 }
 
+/** The record format this version writes; it reads this one and the ones before it (1). */
+export const RECORD_VERSION = 2;
+
+/** A process told apart from a later one that got the same pid: its start time in clock ticks since boot. */
+export interface ProcessIdentity {
+  pid: number;
+  startTime: number;
+}
+
+/**
+ * What a hypervisor may create on the host for one pod, known before it creates any of it, so a
+ * step that dies part-way can be finished or undone by the next caller (host/reap.ts).
+ */
+export interface PodResources {
+  /** Processes whose command line contains this (the pod directory with a trailing slash) are the pod's. */
+  marker: string;
+  /** Files a VMM may leave in the pod directory: sockets, pid file, config, log. */
+  files: string[];
+  /** A file holding the VMM's pid (QEMU's -pidfile), if the hypervisor writes one. */
+  pidFile?: string;
+  /** The cgroup directories the VMM runs in, if the hypervisor makes one. */
+  cgroup?: string[];
+}
+
+/** The step a pod is in (`starting`, `stopping`, `deleting`) and who runs it. */
+export interface StepRecord {
+  op: 'start' | 'stop' | 'delete';
+  /** The state the pod was in when the step began: where an undone start returns to. */
+  from: PodStateName;
+  by: ProcessIdentity;
+  at: string;
+  /** Recorded before the step creates anything. */
+  creates: PodResources;
+}
+
 export interface VmmRecord {
   pid: number;
+  /** The VMM's start time (clock ticks since boot, /proc/PID/stat): a reused pid is not our VMM. */
+  startTime?: number;
   /** Facts the hypervisor needs to find its VM again from another process. */
   accel?: string;
   startedAt: string;
@@ -24,7 +61,8 @@ export interface VmmRecord {
 }
 
 export interface PodRecord {
-  version: 1;
+  /** 1: written before steps were recorded (no intermediate states); read as is. */
+  version: 1 | 2;
   id: string;
   config: PodConfig;
   hypervisor: HypervisorKind;
@@ -38,6 +76,8 @@ export interface PodRecord {
   disks?: Record<string, { path: string; users: string[] }>;
   /** Why the pod stopped: 'requested', or what was seen when the VMM went away on its own. */
   stopReason?: string;
+  /** Set while the pod is `starting`, `stopping` or `deleting`. */
+  step?: StepRecord;
 }
 
 export interface ContainerExit {
@@ -56,13 +96,15 @@ export interface ContainerSpec {
 }
 
 export interface ContainerRecord {
-  version: 1;
+  version: 1 | 2;
   id: string;
   podId: string;
   config: ContainerConfig;
   image: { digest: string; diskPath: string; serial: string };
   spec: ContainerSpec;
   state: ContainerStateName;
+  /** While `creating` or `starting`: who runs the step. */
+  step?: { by: ProcessIdentity; at: string };
   /** The agent's process id of the container's init (for attach) and its guest pid. */
   initProcess?: number;
   pid?: number;

@@ -8,13 +8,13 @@ import { basename, dirname, join } from 'node:path';
 export async function writeFileAtomic(
   path: string,
   data: string | Uint8Array | readonly Uint8Array[],
-  options: { mode?: number } = {},
+  options: { mode?: number; /** false: a missing directory is an error (ENOENT), not made. */ createDir?: boolean } = {},
 ): Promise<void> {
   const dir = dirname(path);
   const temp = join(dir, `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`);
   const chunks = typeof data === 'string' ? [Buffer.from(data)] : data instanceof Uint8Array ? [data] : data;
   try {
-    await mkdir(dir, { recursive: true });
+    if (options.createDir !== false) await mkdir(dir, { recursive: true });
     const handle = await open(temp, 'wx', options.mode ?? 0o644);
     try {
       // Chunk by chunk, so a large file never needs one contiguous copy; write() may be short.

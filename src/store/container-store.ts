@@ -1,9 +1,10 @@
 // Container records on disk, inside their pod's directory: pods/<pod>/containers/<id>.json.
-import { readFile, readdir, rm } from 'node:fs/promises';
+import { mkdir, readFile, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { ContainerRecord } from '../model/records.js';
+import { RECORD_VERSION, type ContainerRecord } from '../model/records.js';
 import { VcError } from '../errors.js';
 import { writeFileAtomic } from './atomic.js';
+import { checkRecord } from './record-version.js';
 import type { PodStore } from './pod-store.js';
 
 export class ContainerStore {
@@ -31,15 +32,18 @@ export class ContainerStore {
       }
       throw err;
     }
-    try {
-      return JSON.parse(text) as ContainerRecord;
-    } catch (err) {
-      throw new VcError('STATE_CORRUPT', `state of container ${id} in pod ${podId} is unreadable: ${(err as Error).message}`, { cause: err });
-    }
+    return checkRecord<ContainerRecord>(text, this.path(podId, id), `container ${id} in pod ${podId}`, (record) => {
+      if (record.id !== id || record.podId !== podId) throw new Error(`it names container ${JSON.stringify(record.id)} of pod ${JSON.stringify(record.podId)}`);
+    });
   }
 
+  /** Makes the containers directory if needed, never the pod's: a deleted pod stays deleted. */
   async write(record: ContainerRecord): Promise<void> {
-    await writeFileAtomic(this.path(record.podId, record.id), JSON.stringify(record, null, 2));
+    record.version = RECORD_VERSION;
+    await mkdir(this.dir(record.podId), { mode: 0o700 }).catch((err: NodeJS.ErrnoException) => {
+      if (err.code !== 'EEXIST') throw err;
+    });
+    await writeFileAtomic(this.path(record.podId, record.id), JSON.stringify(record, null, 2), { createDir: false });
   }
 
   async remove(podId: string, id: string): Promise<void> {

@@ -1,5 +1,5 @@
 // Per-pod locks: flock(2) on a file, so the kernel drops a lock whose holder died.
-import { open, type FileHandle } from 'node:fs/promises';
+import { open, stat, type FileHandle } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { native } from '../native.js';
 import { VcError, abortError } from '../errors.js';
@@ -13,24 +13,49 @@ export interface LockOptions {
   signal?: AbortSignal;
 }
 
-/** Takes an exclusive lock on `path` (created if missing), waiting up to timeoutMs for it. */
+/**
+ * Takes an exclusive lock on `path` (created if missing), waiting up to timeoutMs for it. The lock
+ * is on the file that `path` names when it is taken: a holder may delete the file (a pod's
+ * directory goes with its lock) and another caller make a new one, so a lock won on a file that
+ * is no longer at `path` is dropped and `path` tried again.
+ */
 export async function acquireLock(path: string, what: string, options: LockOptions = {}): Promise<Lock> {
   const timeoutMs = options.timeoutMs ?? 30_000;
-  const handle: FileHandle = await open(path, 'a', 0o600);
   const deadline = Date.now() + timeoutMs;
-  try {
-    // Polling keeps the event loop free; the contended case is rare and short.
-    for (let delay = 2; !native().flock(handle.fd, true); delay = Math.min(delay * 2, 50)) {
-      if (options.signal?.aborted) throw abortError(options.signal, `waiting for the lock of ${what}`);
-      if (Date.now() >= deadline) {
-        throw new VcError('LOCK_TIMEOUT', `${what} is locked by another operation (waited ${timeoutMs} ms for ${path})`);
+  for (;;) {
+    const handle: FileHandle = await open(path, 'a', 0o600);
+    try {
+      // Polling keeps the event loop free; the contended case is rare and short.
+      for (let delay = 2; !native().flock(handle.fd, true); delay = Math.min(delay * 2, 50)) {
+        if (options.signal?.aborted) throw abortError(options.signal, `waiting for the lock of ${what}`);
+        if (Date.now() >= deadline) {
+          throw new VcError('LOCK_TIMEOUT', `${what} is locked by another operation (waited ${timeoutMs} ms for ${path})`);
+        }
+        await sleep(delay);
       }
-      await sleep(delay);
+    } catch (err) {
+      await handle.close();
+      throw err;
     }
-  } catch (err) {
+    if (await stillAt(handle, path)) return lockOn(handle);
     await handle.close();
-    throw err;
   }
+}
+
+/** Takes the lock only if nobody holds it: null when it is held. */
+export async function tryLock(path: string): Promise<Lock | null> {
+  const handle = await open(path, 'a', 0o600);
+  if (native().flock(handle.fd, true) && (await stillAt(handle, path))) return lockOn(handle);
+  await handle.close();
+  return null;
+}
+
+async function stillAt(handle: FileHandle, path: string): Promise<boolean> {
+  const [held, named] = await Promise.all([handle.stat(), stat(path).catch(() => undefined)]);
+  return named !== undefined && named.ino === held.ino && named.dev === held.dev;
+}
+
+function lockOn(handle: FileHandle): Lock {
   let released = false;
   return {
     async release() {

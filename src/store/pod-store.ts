@@ -1,10 +1,11 @@
 // Pod records on disk: one directory per pod, state.json written atomically, a lock file per pod.
-import { mkdir, readFile, readdir, rename, rm } from 'node:fs/promises';
+import { mkdir, readFile, readdir, rename, rm, stat } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import type { PodRecord } from '../model/records.js';
+import { RECORD_VERSION, type PodRecord } from '../model/records.js';
 import { VcError } from '../errors.js';
 import { writeFileAtomic } from './atomic.js';
+import { checkRecord } from './record-version.js';
 import { podPaths, type PodPaths } from './paths.js';
 
 export class PodStore {
@@ -44,22 +45,41 @@ export class PodStore {
       }
       throw err;
     }
-    try {
-      const record = JSON.parse(text) as PodRecord;
-      if (record.version !== 1 || record.id !== id) throw new Error(`version ${record.version}, id ${record.id}`);
-      return record;
-    } catch (err) {
-      throw new VcError('STATE_CORRUPT', `state of pod ${id} (${path}) is unreadable: ${(err as Error).message}`, { cause: err });
-    }
+    return checkRecord<PodRecord>(text, path, `pod ${id}`, (record) => {
+      if (record.id !== id) throw new Error(`it names pod ${JSON.stringify(record.id)}`);
+      if (typeof record.state !== 'string' || typeof record.config !== 'object' || record.config === null) {
+        throw new Error('it has no state or config');
+      }
+    });
   }
 
+  /** Never recreates a removed pod directory: a write to a deleted pod fails (ENOENT). */
   async write(record: PodRecord): Promise<void> {
+    record.version = RECORD_VERSION;
     record.updatedAt = new Date().toISOString();
-    await writeFileAtomic(this.paths(record.id).state, JSON.stringify(record, null, 2));
+    await writeFileAtomic(this.paths(record.id).state, JSON.stringify(record, null, 2), { createDir: false });
   }
 
+  /**
+   * Renames the directory out of the way first (atomic: from then on the pod does not exist, and
+   * its id can be reused at once), then removes it. A removal that dies part-way leaves a
+   * `.deleted-*` directory for gc.
+   */
   async remove(id: string): Promise<void> {
-    await rm(this.paths(id).dir, { recursive: true, force: true });
+    const dir = this.paths(id).dir;
+    const doomed = join(this.root, 'pods', `.deleted-${id}-${randomBytes(4).toString('hex')}`);
+    try {
+      await rename(dir, doomed);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+      throw err;
+    }
+    await rm(doomed, { recursive: true, force: true });
+  }
+
+  /** True when the pod's directory exists (whatever its record says, if anything). */
+  async exists(id: string): Promise<boolean> {
+    return stat(this.paths(id).dir).then((st) => st.isDirectory(), () => false);
   }
 
   async ids(): Promise<string[]> {

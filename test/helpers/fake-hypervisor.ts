@@ -2,15 +2,15 @@
 // interface, and each "VM" is a FakeGuest (the real agent protocol on the pod's agent socket).
 // Every method first runs `onStep` (which may throw, or abort the caller's AbortSignal) so a test
 // can fail or cancel any call at any point; `live()` lists what the fake made and did not clean up.
-import { rmSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import type { AgentEndpoint, Hypervisor, HypervisorLimits, VmSpec } from '../../src/hypervisor/types.js';
 import type { HypervisorKind } from '../../src/model/hypervisor.js';
 import type { PodPaths } from '../../src/store/paths.js';
-import type { VmmRecord } from '../../src/model/records.js';
+import type { PodResources, VmmRecord } from '../../src/model/records.js';
 import { FakeGuest, type AgentFailure } from './fake-guest.js';
 
 export type FakeStep =
-  | 'check' | 'start' | 'isRunning' | 'vmState' | 'attachDisk' | 'detachDisk' | 'stop' | 'pause' | 'resume' | 'cleanup'
+  | 'check' | 'start' | 'isRunning' | 'vmState' | 'attachDisk' | 'detachDisk' | 'stop' | 'pause' | 'resume' | 'cleanup' | 'reap'
   /** A request the guest agent is about to answer. */
   | `agent:${string}`;
 
@@ -133,6 +133,28 @@ export class FakeHypervisor implements Hypervisor {
     if (vmm && this.vms.get(vmm.pid)?.alive === false) this.vms.delete(vmm.pid);
     rmSync(paths.agentSocket, { force: true });
     this.cleaned.push(paths.dir);
+  }
+
+  resources(_id: string, paths: PodPaths): PodResources {
+    return { marker: `${paths.dir}/`, files: [paths.agentSocket] };
+  }
+
+  /** As the real ones: every VM of the pod goes, whatever its record says, and its socket. */
+  async reap(id: string, paths: PodPaths, _vmm?: VmmRecord, options: { dryRun?: boolean } = {}): Promise<string[]> {
+    await this.#step('reap', id);
+    const found: string[] = [];
+    for (const vm of this.live().filter((v) => v.podId === id)) {
+      found.push(`process ${vm.pid} (fake VMM)`);
+      if (options.dryRun) continue;
+      this.vms.delete(vm.pid);
+      if (vm.alive) await vm.guest.close();
+    }
+    if (existsSync(paths.agentSocket)) found.push(`file ${paths.agentSocket}`);
+    if (!options.dryRun) {
+      rmSync(paths.agentSocket, { force: true });
+      this.cleaned.push(paths.dir);
+    }
+    return found;
   }
 
   /** Ends every VM the fake still has (for test.after.each). */

@@ -3,7 +3,7 @@
 // is written atomically: a .json therefore vouches for a complete .erofs, and a lookup trusts
 // nothing without it. Two processes building the same digest write identical bytes; the last
 // rename wins, and a pod that already opened the older file keeps its inode.
-import { open, readFile, rename, rm, stat } from 'node:fs/promises';
+import { open, readdir, readFile, rename, rm, stat, utimes } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { run, CommandFailed } from '../apt.js';
 import { writeFileAtomic } from '../cache.js';
@@ -38,6 +38,9 @@ export async function lookupImage(imagesDir: string, digest: string): Promise<Pr
     if (record.formatVersion !== IMAGE_FORMAT_VERSION || record.digest !== digest || !record.config) return undefined;
     const st = await stat(paths.disk);
     if (!st.isFile() || st.size !== record.sizeBytes) return undefined;
+    // The record's mtime is the image's last use: gc removes images unused for a while.
+    const now = new Date();
+    await utimes(paths.record, now, now).catch(() => {});
     return { digest, diskPath: paths.disk, config: record.config, sizeBytes: st.size };
   } catch {
     return undefined; // missing or unreadable: rebuild
@@ -92,4 +95,34 @@ export async function publishImage(imagesDir: string, temp: string, record: Omit
 /** A source as recorded: paths made absolute. */
 export function describeSource(source: ImageSource): ImageSource {
   return 'path' in source ? { ...source, path: resolve(source.path) } : source;
+}
+
+export interface CachedImage {
+  digest: string;
+  disk: string;
+  record: string;
+  sizeBytes: number;
+  /** When a lookup last found it (or it was built): ms since the epoch. */
+  lastUsedMs: number;
+}
+
+/** The complete images in the cache (each with its record). */
+export async function cachedImages(imagesDir: string): Promise<CachedImage[]> {
+  const names = await readdir(imagesDir).catch(() => [] as string[]);
+  const images: CachedImage[] = [];
+  for (const name of names) {
+    if (!name.endsWith('.json')) continue;
+    const digest = name.slice(0, -'.json'.length);
+    const paths = imagePaths(imagesDir, digest);
+    const [record, disk] = await Promise.all([stat(paths.record).catch(() => undefined), stat(paths.disk).catch(() => undefined)]);
+    if (!record || !disk) continue;
+    images.push({ digest, disk: paths.disk, record: paths.record, sizeBytes: disk.size, lastUsedMs: record.mtimeMs });
+  }
+  return images;
+}
+
+/** Removes an image: its record first, so a removal cut short leaves a cache miss, never a bad hit. */
+export async function removeImage(image: Pick<CachedImage, 'disk' | 'record'>): Promise<void> {
+  await rm(image.record, { force: true });
+  await rm(image.disk, { force: true });
 }

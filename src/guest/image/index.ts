@@ -27,9 +27,15 @@ import type { ImageConfig, ImageSource, PreparedImage, ResolveImageOptions } fro
 
 export type { ImageConfig, ImageSource, PreparedImage, ResolveImageOptions } from './types.js';
 export { parseImageRef } from './ref.js';
+export { cachedImages, removeImage, type CachedImage } from './image-cache.js';
+
+/** Where built images live: <cache>/images. */
+export function imagesDirOf(cache = cacheDir()): string {
+  return join(cache, 'images');
+}
 
 export async function resolveImage(source: ImageSource, opts: ResolveImageOptions = {}): Promise<PreparedImage> {
-  const imagesDir = join(opts.cacheDir ?? cacheDir(), 'images');
+  const imagesDir = imagesDirOf(opts.cacheDir);
   const progress = (msg: string) => opts.onProgress?.(`image: ${msg}`);
   const signal = opts.signal;
   throwIfAborted(signal, 'image');

@@ -5,11 +5,13 @@ import { createHash } from 'node:crypto';
 import { readFile, rm } from 'node:fs/promises';
 import { VcError } from '../../errors.js';
 import { createPodCgroup, podCgroupPaths, removePodCgroup } from '../../host/cgroup.js';
-import { isProcessFor, signalProcess, waitForExit } from '../../host/process.js';
+import { isSameProcess, processStartTime, signalProcess, waitForExit } from '../../host/process.js';
+import { reapPod } from '../../host/reap.js';
+import type { StepHook } from '../../crash-points.js';
 import { native, nativeExecutable, type KvmProbe } from '../../native.js';
 import { writeFileAtomic } from '../../store/atomic.js';
 import type { PodPaths } from '../../store/paths.js';
-import type { VmmRecord } from '../../model/records.js';
+import type { PodResources, VmmRecord } from '../../model/records.js';
 import type { AgentEndpoint, Hypervisor, HypervisorLimits, VmSpec } from '../types.js';
 import { AGENT_VSOCK_PORT, IMAGE_SLOTS, cgroupLimits, cgroupName, vmmArgs, vmmConfig } from './config.js';
 import { controlRequest } from './control.js';
@@ -41,18 +43,19 @@ export class KvmHypervisor implements Hypervisor {
     }
   }
 
-  async start(spec: VmSpec, options: { signal?: AbortSignal } = {}): Promise<VmmRecord> {
+  async start(spec: VmSpec, options: { signal?: AbortSignal; step?: StepHook } = {}): Promise<VmmRecord> {
     const { paths } = spec;
     await this.cleanup(paths);
     await writeFileAtomic(paths.vmmConfig, `${JSON.stringify(vmmConfig(spec), null, 1)}\n`);
-    const name = cgroupName(spec.id, paths, (text) => createHash('sha256').update(text).digest('hex'));
     // A group left by a start that was killed part-way holds nothing of a live pod (the pod lock is
     // held and the pod is not running): remove it, with anything in it, rather than fail forever.
-    await removePodCgroup(podCgroupPaths(name));
-    const cgroup = createPodCgroup(name, cgroupLimits(spec));
+    await removePodCgroup(podCgroupPaths(podCgroupName(spec.id, paths)));
+    const cgroup = createPodCgroup(podCgroupName(spec.id, paths), cgroupLimits(spec));
+    options.step?.('cgroup-created');
     try {
       const pid = await this.launch(spec, cgroup.paths, options.signal);
-      return { pid, startedAt: new Date().toISOString(), cgroup };
+      options.step?.('vmm-detached');
+      return { pid, startTime: await processStartTime(pid), startedAt: new Date().toISOString(), cgroup };
     } catch (err) {
       await removePodCgroup(cgroup.paths).catch(() => {});
       await this.cleanup(paths);
@@ -75,12 +78,27 @@ export class KvmHypervisor implements Hypervisor {
     });
   }
 
+  resources(id: string, paths: PodPaths): PodResources {
+    return {
+      marker: `${paths.dir}/`,
+      files: vmmFiles(paths),
+      cgroup: podCgroupPaths(podCgroupName(id, paths)),
+    };
+  }
+
+  async reap(id: string, paths: PodPaths, vmm?: VmmRecord, options: { dryRun?: boolean } = {}): Promise<string[]> {
+    const resources = this.resources(id, paths);
+    // A recorded group is the one to remove even if the host's hierarchy has moved since.
+    if (vmm?.cgroup) resources.cgroup = [...new Set([...vmm.cgroup.paths, ...(resources.cgroup ?? [])])];
+    return reapPod(resources, vmm ? [{ pid: vmm.pid, startTime: vmm.startTime }] : [], options);
+  }
+
   agentEndpoint(paths: PodPaths): AgentEndpoint {
     return { kind: 'hybrid-vsock', path: paths.agentSocket, port: AGENT_VSOCK_PORT };
   }
 
   async isRunning(vmm: VmmRecord, paths: PodPaths): Promise<boolean> {
-    return isProcessFor(vmm.pid, paths.vmmConfig);
+    return isSameProcess(vmm.pid, vmm.startTime, paths.vmmConfig);
   }
 
   async vmState(vmm: VmmRecord, paths: PodPaths): Promise<string | null> {
@@ -137,6 +155,16 @@ export class KvmHypervisor implements Hypervisor {
 
   async cleanup(paths: PodPaths, vmm?: VmmRecord): Promise<void> {
     if (vmm?.cgroup) await removePodCgroup(vmm.cgroup.paths);
-    await Promise.all([paths.controlSocket, paths.agentSocket, paths.vmmConfig].map((p) => rm(p, { force: true })));
+    await Promise.all(vmmFiles(paths).map((p) => rm(p, { force: true })));
   }
+}
+
+/** What vc-vmm leaves in the pod directory: its sockets and its configuration. */
+function vmmFiles(paths: PodPaths): string[] {
+  return [paths.controlSocket, paths.agentSocket, `${paths.agentSocket}_${AGENT_VSOCK_PORT}`, paths.vmmConfig];
+}
+
+/** The pod's cgroup name (config.ts cgroupName with sha256). */
+export function podCgroupName(id: string, paths: Pick<PodPaths, 'dir'>): string {
+  return cgroupName(id, paths, (text) => createHash('sha256').update(text).digest('hex'));
 }

@@ -5,10 +5,12 @@ import { execFile } from 'node:child_process';
 import { access, constants, readFile, rm } from 'node:fs/promises';
 import { delimiter, join } from 'node:path';
 import { VcError } from '../../errors.js';
-import { isProcessFor, signalProcess, waitForExit } from '../../host/process.js';
+import { isProcessFor, isSameProcess, processStartTime, signalProcess, waitForExit } from '../../host/process.js';
+import { reapPod } from '../../host/reap.js';
+import type { StepHook } from '../../crash-points.js';
 import { native, type KvmProbe } from '../../native.js';
 import type { PodPaths } from '../../store/paths.js';
-import type { VmmRecord } from '../../model/records.js';
+import type { PodResources, VmmRecord } from '../../model/records.js';
 import type { AgentEndpoint, Hypervisor, HypervisorLimits, VmSpec } from '../types.js';
 import { agentPortCount, qemuAgentPorts, QEMU_AGENT_PORTS } from './agent-ports.js';
 import { qemuArgs, tscKhzFromCpuinfo, type QemuAccel } from './command.js';
@@ -33,7 +35,7 @@ export class QemuHypervisor implements Hypervisor {
     return probe.stockGuests && probe.device === '/dev/kvm' ? 'kvm' : 'tcg';
   }
 
-  async start(spec: VmSpec, options: { signal?: AbortSignal } = {}): Promise<VmmRecord> {
+  async start(spec: VmSpec, options: { signal?: AbortSignal; step?: StepHook } = {}): Promise<VmmRecord> {
     const binary = await this.resolveBinary();
     const accel = this.accel();
     const tscKhz = accel === 'tcg' ? tscKhzFromCpuinfo(await readFile('/proc/cpuinfo', 'utf8').catch(() => '')) : undefined;
@@ -50,12 +52,23 @@ export class QemuHypervisor implements Hypervisor {
       });
       const pid = Number((await readFile(spec.paths.pidFile, 'utf8')).trim());
       if (!Number.isInteger(pid) || pid <= 0) throw new VcError('HYPERVISOR_FAILED', `qemu wrote no usable pid to ${spec.paths.pidFile}`);
-      return { pid, accel, startedAt: new Date().toISOString(), agentPorts: agentPortCount(spec.memoryMiB) };
+      options.step?.('qemu-daemonized');
+      const startTime = await processStartTime(pid);
+      return { pid, startTime, accel, startedAt: new Date().toISOString(), agentPorts: agentPortCount(spec.memoryMiB) };
     } catch (err) {
       await this.killFromPidFile(spec.paths);
       await this.cleanup(spec.paths);
       throw err;
     }
+  }
+
+  resources(_id: string, paths: PodPaths): PodResources {
+    const sockets = qemuAgentPorts(paths, QEMU_AGENT_PORTS).map((port) => port.socket);
+    return { marker: `${paths.dir}/`, pidFile: paths.pidFile, files: [paths.qmpSocket, paths.agentSocket, paths.pidFile, ...sockets] };
+  }
+
+  async reap(id: string, paths: PodPaths, vmm?: VmmRecord, options: { dryRun?: boolean } = {}): Promise<string[]> {
+    return reapPod(this.resources(id, paths), vmm ? [{ pid: vmm.pid, startTime: vmm.startTime }] : [], options);
   }
 
   agentEndpoint(paths: PodPaths, vmm?: VmmRecord): AgentEndpoint {
@@ -64,7 +77,7 @@ export class QemuHypervisor implements Hypervisor {
   }
 
   async isRunning(vmm: VmmRecord, paths: PodPaths): Promise<boolean> {
-    return isProcessFor(vmm.pid, paths.qmpSocket);
+    return isSameProcess(vmm.pid, vmm.startTime, paths.qmpSocket);
   }
 
   async vmState(vmm: VmmRecord, paths: PodPaths): Promise<string | null> {
@@ -158,9 +171,8 @@ export class QemuHypervisor implements Hypervisor {
    * under the same name would let a second client take that port meanwhile.
    */
   async cleanup(paths: PodPaths): Promise<void> {
-    const sockets = qemuAgentPorts(paths, QEMU_AGENT_PORTS).map((port) => port.socket);
     // agent.sock: the single port of pods started before the channel had several.
-    await Promise.all([paths.qmpSocket, paths.agentSocket, paths.pidFile, ...sockets].map((p) => rm(p, { force: true })));
+    await Promise.all(this.resources('', paths).files.map((p) => rm(p, { force: true })));
   }
 
   private async killFromPidFile(paths: PodPaths): Promise<void> {

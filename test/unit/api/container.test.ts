@@ -3,7 +3,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createContainer, deleteContainer, startContainer, stopContainer } from '../../../src/api/container.js';
-import { containerStatus } from '../../../src/api/container-status.js';
+import { containerStatus } from '../../../src/api/container-queries.js';
 import { createPod, startPod, stopPod } from '../../../src/api/pod.js';
 import { nextContainerState, type ContainerEvent } from '../../../src/api/transitions.js';
 import { containerStates, type ContainerStateName } from '../../../src/model/states.js';
