@@ -92,8 +92,11 @@ export async function startPod(id: string, options: StartOptions = {}): Promise<
       steps.reach('agent-ready');
       await startListedContainers(store, record, options, steps);
     } catch (err) {
-      // The pod starts whole or not at all: its VM goes, and it returns to where it was.
-      await undoStart(store, record, hypervisor);
+      // The pod starts whole or not at all: its VM goes, and it returns to where it was. If even
+      // that fails, the record stays `starting` for the next caller to undo; the cause is `err`.
+      await undoStart(store, record, hypervisor).catch((undoErr: Error) => {
+        options.onProgress?.(`pod ${id}: undoing the failed start failed too (${undoErr.message}); the next call on the pod retries`);
+      });
       throw err;
     }
     record.state = nextState(id, record.step!.from, 'start') ?? record.state;

@@ -36,7 +36,8 @@ const commands = {
     words: 'container stop',
     options: { pod, id, timeout: { type: 'string', usage: '[--timeout SECONDS]' }, signal: { type: 'string', usage: '[--signal SIG]' }, json },
   },
-  simple: { words: 'container delete|status', options: { pod, id, json } },
+  delete: { words: 'container delete', options: { pod, id, force: { type: 'boolean', short: 'f', usage: '[--force]' }, json } },
+  simple: { words: 'container status', options: { pod, id, json } },
   list: { words: 'container list', options: { pod, json } },
   enter: { words: 'container enter', options: { pod, id, ...processOptions }, tail: '-- CMD [ARG...]' },
 } satisfies Record<string, CommandSpec>;
@@ -114,11 +115,11 @@ async function stop(argv: string[]): Promise<number> {
 }
 
 async function simple(verb: 'delete' | 'status', argv: string[]): Promise<number> {
-  const parsed = parseSpec(argv, commands.simple, `container ${verb}`);
+  const parsed = parseSpec(argv, verb === 'delete' ? commands.delete : commands.simple);
   const { pod, id } = ids(parsed, parsed.usage);
   const root = optionalString(parsed.values.root);
   if (verb === 'delete') {
-    await deleteContainer(pod, id, { root });
+    await deleteContainer(pod, id, { root, force: parsed.values.force === true });
     if (parsed.values.json) console.log(JSON.stringify({ pod, id, deleted: true }));
     return 0;
   }
