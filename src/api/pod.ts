@@ -10,6 +10,7 @@ import { resolveHypervisorKind } from '../hypervisor/select.js';
 import { endpointSockets, type Hypervisor, type VmSpec } from '../hypervisor/types.js';
 import { nativeExecutable } from '../native.js';
 import { CrashPoints } from '../crash-points.js';
+import { isPodStep } from '../model/states.js';
 import { hostnameFromId } from '../model/hostname.js';
 import { RECORD_VERSION, type PodRecord, type VmmRecord } from '../model/records.js';
 import type { PodStore } from '../store/pod-store.js';
@@ -17,7 +18,7 @@ import { connectAgent } from './agent-link.js';
 import { parsePodConfig, type PodConfigInput } from '../model/pod-config.js';
 import { hypervisorOf, storeFor, type CallOptions } from './context.js';
 import { statusOf, type PodStatus } from './pod-status.js';
-import { allHypervisors, beginStep, finishDelete, finishStop, settledPod, settledPodOrGone, undoStart, withPodLock } from './recover.js';
+import { allHypervisors, beginStep, hasVmm, finishDelete, finishStop, settledPod, settledPodOrGone, undoStart, withPodLock } from './recover.js';
 import { nextState, stepState } from './transitions.js';
 import { ContainerStore } from '../store/container-store.js';
 import { createInGuest, prepareImage, startInGuest } from './container.js';
@@ -134,9 +135,13 @@ export async function stopPod(id: string, options: StopOptions = {}): Promise<Po
   const store = storeFor(options);
   return withPodLock(store, id, options, async () => {
     const steps = new CrashPoints('stopPod');
+    const interrupted = isPodStep((await store.read(id)).state);
     const record = await settledPodOrGone(store, id, options);
     if (record.state === 'stopped' && record.stopReason && record.stopReason !== 'requested') {
       return statusOf(record, store); // the VMM already went away; nothing is left to stop
+    }
+    if (interrupted && !hasVmm(record)) {
+      return statusOf(record, store); // an interrupted start was undone (or stop finished): nothing runs
     }
     stepState(id, record.state, 'stop');
     const hypervisor = hypervisorOf(options, record.hypervisor);
@@ -199,7 +204,10 @@ export async function deletePod(id: string, options: DeleteOptions = {}): Promis
     } catch (err) {
       const code = (err as VcError).code;
       const unreadable = code === 'STATE_CORRUPT' || code === 'STATE_UNSUPPORTED' || code === 'POD_NOT_FOUND';
-      if (!options.force || !unreadable || !(await store.exists(id))) throw err;
+      if (!unreadable || !(await store.exists(id))) throw err;
+      if (!options.force) {
+        throw new VcError(code, `${(err as Error).message}; deleting it needs force (deletePod(id, { force: true }), virtc pod delete --force)`, { cause: err });
+      }
       options.onProgress?.(`pod ${id}: ${(err as Error).message}; removing it by force`);
       await finishDelete(store, id, allHypervisors(options));
       return;
