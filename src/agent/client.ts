@@ -41,6 +41,12 @@ export class AgentClient {
   readonly #router: ProcessRouter;
   #closeReason: AgentError | null = null;
   #agent = '';
+  /**
+   * Until hello is answered, a frame can only be left over from an earlier session on a shared
+   * stream (a virtio-serial port: the agent may answer the previous host's input after this one
+   * connected), so such frames are dropped, the agent's id-0 rejection of that input included.
+   */
+  #helloAnswered = false;
   readonly #link: ProcessLink;
   #resolveClosed!: (reason: AgentError) => void;
   /** Resolves (never rejects) with the reason once the connection is gone. */
@@ -183,6 +189,7 @@ export class AgentClient {
 
   async #hello(signal: AbortSignal): Promise<void> {
     this.#agent = await this.#call('hello', { version: PROTOCOL_VERSION }, { signal, timeoutMs: 0 }, (result) => {
+      this.#helloAnswered = true; // in the frame handler, before any frame that follows the answer
       if (result.version !== PROTOCOL_VERSION) {
         throw new AgentError(
           'AGENT_VERSION_MISMATCH',
@@ -235,6 +242,7 @@ export class AgentClient {
 
   #onFrame(frame: Frame): void {
     if (this.#closeReason) return; // e.g. a stream consumer closed the client from a 'data' handler
+    if (!this.#helloAnswered && (frame.type !== FrameType.RESPONSE || frame.id === 0)) return;
     switch (frame.type) {
       case FrameType.RESPONSE:
         this.#calls.respond(frame.id, frame.response);

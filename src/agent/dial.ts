@@ -49,7 +49,23 @@ export async function dialHybridVsock(path: string, port: number, options: DialO
   }
 }
 
-function connectUnix(path: string, limit: Deadline): Promise<Socket> {
+/**
+ * A Unix socket whose listen backlog is full answers a non-blocking connect with EAGAIN: its
+ * server (QEMU's chardev takes one client at a time) has not yet seen the last client go. That
+ * passes; it is retried until the deadline.
+ */
+async function connectUnix(path: string, limit: Deadline): Promise<Socket> {
+  for (let delay = 5; ; delay = Math.min(delay * 2, 100)) {
+    try {
+      return await connectOnce(path, limit);
+    } catch (err) {
+      if ((err as { cause?: NodeJS.ErrnoException }).cause?.code !== 'EAGAIN' || limit.signal.aborted) throw err;
+      await new Promise((resolve) => setTimeout(resolve, delay));
+    }
+  }
+}
+
+function connectOnce(path: string, limit: Deadline): Promise<Socket> {
   const { signal } = limit;
   if (signal.aborted) return Promise.reject(signal.reason);
   return new Promise((resolve, reject) => {
