@@ -4,6 +4,10 @@
 import * as assert from 'uvu/assert';
 import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
+import type { VmSpec } from '../../../src/hypervisor/types.js';
+import type { PodRecord } from '../../../src/model/records.js';
+import type { PodStateName } from '../../../src/model/states.js';
 import type { StopContainerOptions } from '../../../src/api/container.js';
 import type { StartOptions, StopOptions } from '../../../src/api/pod.js';
 import { ContainerStore } from '../../../src/store/container-store.js';
@@ -86,4 +90,36 @@ export async function assertConsistent(pods: FakePods): Promise<void> {
       for (const c of containerRecords) assert.is(c.state, 'stopped', `container ${c.id} of ${record.state} pod ${id}`);
     }
   }
+}
+
+/** The identity of a process that has exited: what a caller killed mid-step leaves in records. */
+export function deadCaller(): { pid: number; startTime: number } {
+  const child = spawnSync(process.execPath, ['-e', '0']);
+  if (child.pid === undefined || child.status !== 0) throw new Error('could not run a short-lived process');
+  return { pid: child.pid, startTime: 1 };
+}
+
+/**
+ * Leaves pod `id` as a caller killed in the middle of a step would: the record, written through
+ * PodStore, in `state` with a `step` whose caller (a dead pid) is gone and whose lock is free.
+ * `starting`: a live fake VM was started and recorded (killed after vmm-recorded). `stopping`: the
+ * pod ran, its VM still lives (killed before it was stopped). `deleting`: whatever VM it had stays.
+ */
+export async function leaveInStep(pods: FakePods, id: string, state: 'starting' | 'stopping' | 'deleting', from: PodStateName): Promise<PodRecord> {
+  const { store, fake } = pods;
+  const record = await store.read(id);
+  if (state === 'starting') {
+    record.vmm = await fake.start({ id, paths: store.paths(id) } as VmSpec);
+    record.disks = {};
+  }
+  record.step = {
+    op: state === 'starting' ? 'start' : state === 'stopping' ? 'stop' : 'delete',
+    from,
+    by: deadCaller(),
+    at: new Date().toISOString(),
+    creates: fake.resources(id, store.paths(id)),
+  };
+  record.state = state;
+  await store.write(record);
+  return record;
 }
