@@ -68,10 +68,13 @@ export async function assertConsistent(pods: FakePods): Promise<void> {
   }
   for (const id of ids) {
     const record = await store.read(id); // throws STATE_CORRUPT on a half-written record
+    // Calls that returned (or threw) end their steps: only a caller that died leaves one.
+    assert.is(record.step, undefined, `pod ${id} is in no step`);
     const files = readdirSync(store.paths(id).dir);
     assert.equal(files.filter((f) => f.includes('.tmp')), [], `no temp files left in pod ${id}`);
     const vm = fake.vmOf(id);
     const containerRecords = await Promise.all((await containers.ids(id)).map((c) => containers.read(id, c)));
+    for (const c of containerRecords) assert.ok(c.step === undefined && c.state !== 'creating' && c.state !== 'starting', `container ${c.id} of pod ${id} is in no step`);
     if (record.state === 'running' || record.state === 'paused') {
       assert.ok(vm?.alive, `pod ${id} is ${record.state}: its VM runs`);
       assert.is(record.vmm?.pid, vm!.pid, `pod ${id}: the recorded VMM is the live one`);
