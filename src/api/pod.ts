@@ -102,7 +102,8 @@ export async function startPod(id: string, options: StartOptions = {}): Promise<
     delete record.stopReason;
     await store.write(record);
     steps.reach('running-recorded');
-    return statusOf(record, store, await hypervisor.vmState(record.vmm, spec.paths));
+    // The pod runs and is recorded so: a failing status query must not report the start as failed.
+    return statusOf(record, store, await hypervisor.vmState(record.vmm, spec.paths).catch(() => null));
   });
 }
 

@@ -7,12 +7,8 @@ import { containerStatus } from '../../../src/api/container-queries.js';
 import { createPod, startPod, stopPod } from '../../../src/api/pod.js';
 import { nextContainerState, type ContainerEvent } from '../../../src/api/transitions.js';
 import { containerStates, isContainerStep, type ContainerStateName } from '../../../src/model/states.js';
-import { prepareImage } from '../../../src/api/container.js';
-import { containerSpec, imageSerial } from '../../../src/api/container-spec.js';
-import { parseContainerConfig } from '../../../src/model/container-config.js';
-import type { ContainerRecord } from '../../../src/model/records.js';
 import { ContainerStore } from '../../../src/store/container-store.js';
-import { assertConsistent, deadCaller, fakePods, type FakePods } from './fake-pods.js';
+import { assertConsistent, deadCaller, fakePods, leaveCreating, type FakePods } from './fake-pods.js';
 
 let pods: FakePods;
 test.before.each(() => {
@@ -43,7 +39,7 @@ function exitInGuest(id: string): void {
  * the agent was asked; `starting` after start_container reached the agent (it runs in the guest).
  */
 async function containerIn(id: string, state: ContainerStateName): Promise<void> {
-  if (state === 'creating') return leaveCreating(id);
+  if (state === 'creating') return void (await leaveCreating(pods, 'p', config(id)));
   await createContainer('p', config(id), pods.options());
   if (state === 'starting') {
     const containers = new ContainerStore(pods.store);
@@ -56,23 +52,6 @@ async function containerIn(id: string, state: ContainerStateName): Promise<void>
   }
   if (state === 'running' || state === 'stopped') await startContainer('p', id, pods.options());
   if (state === 'stopped') await stopContainer('p', id, pods.options());
-}
-
-async function leaveCreating(id: string, podId = 'p'): Promise<void> {
-  const cfg = parseContainerConfig(config(id));
-  const image = await prepareImage(cfg, pods.options());
-  const serial = imageSerial(image.digest);
-  const pod = await pods.store.read(podId);
-  await pods.fake.attachDisk(pod.vmm!, pods.store.paths(podId), { serial, path: image.diskPath });
-  pod.disks = { ...pod.disks, [serial]: { path: image.diskPath, users: [id] } };
-  await pods.store.write(pod);
-  const record: ContainerRecord = {
-    version: 2, id, podId, config: cfg, spec: containerSpec(podId, cfg, image.config), state: 'creating',
-    step: { by: deadCaller(), at: new Date().toISOString() },
-    image: { digest: image.digest, diskPath: image.diskPath, serial },
-    createdAt: new Date().toISOString(),
-  };
-  await new ContainerStore(pods.store).write(record);
 }
 
 /** Where a container found in `state` (pod lock free) is before the event applies (null: gone). */

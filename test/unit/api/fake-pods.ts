@@ -6,17 +6,20 @@ import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import type { VmSpec } from '../../../src/hypervisor/types.js';
-import type { PodRecord } from '../../../src/model/records.js';
+import type { ContainerRecord, PodRecord } from '../../../src/model/records.js';
+import { prepareImage } from '../../../src/api/container.js';
+import { containerSpec, imageSerial } from '../../../src/api/container-spec.js';
+import { parseContainerConfig, type ContainerConfigInput } from '../../../src/model/container-config.js';
 import type { PodStateName } from '../../../src/model/states.js';
 import type { StopContainerOptions } from '../../../src/api/container.js';
-import type { StartOptions, StopOptions } from '../../../src/api/pod.js';
+import type { DeleteOptions, StartOptions, StopOptions } from '../../../src/api/pod.js';
 import { ContainerStore } from '../../../src/store/container-store.js';
 import { PodStore } from '../../../src/store/pod-store.js';
 import { FakeHypervisor } from '../../helpers/fake-hypervisor.js';
 import { tempDir } from '../../helpers/tmp.js';
 
 /** Options any call of the API takes. */
-export type ApiOptions = StartOptions & StopOptions & StopContainerOptions;
+export type ApiOptions = StartOptions & StopOptions & StopContainerOptions & DeleteOptions;
 
 export interface FakePods {
   root: string;
@@ -124,5 +127,29 @@ export async function leaveInStep(pods: FakePods, id: string, state: 'starting' 
   };
   record.state = state;
   await store.write(record);
+  return record;
+}
+
+/**
+ * Leaves container `input.id` of running pod `podId` as a createContainer killed after
+ * disk-attached leaves it: its image disk attached in the fake VM and counted in the pod record,
+ * the record `creating` with a dead caller, nothing in the guest yet.
+ */
+export async function leaveCreating(pods: FakePods, podId: string, input: ContainerConfigInput): Promise<ContainerRecord> {
+  const cfg = parseContainerConfig(input);
+  const image = await prepareImage(cfg, pods.options());
+  const serial = imageSerial(image.digest);
+  const pod = await pods.store.read(podId);
+  if (!pod.disks?.[serial]) await pods.fake.attachDisk(pod.vmm!, pods.store.paths(podId), { serial, path: image.diskPath });
+  const users = [...(pod.disks?.[serial]?.users ?? []), cfg.id];
+  pod.disks = { ...pod.disks, [serial]: { path: image.diskPath, users } };
+  await pods.store.write(pod);
+  const record: ContainerRecord = {
+    version: 2, id: cfg.id, podId, config: cfg, spec: containerSpec(podId, cfg, image.config), state: 'creating',
+    step: { by: deadCaller(), at: new Date().toISOString() },
+    image: { digest: image.digest, diskPath: image.diskPath, serial },
+    createdAt: new Date().toISOString(),
+  };
+  await new ContainerStore(pods.store).write(record);
   return record;
 }
