@@ -230,6 +230,9 @@ async function waitForAgent(hypervisor: Hypervisor, spec: VmSpec, vmm: PodRecord
   const watch = setInterval(() => {
     void hypervisor.isRunning(vmm, spec.paths).then((alive) => {
       if (!alive) vmmGone.abort(new Error(`the ${hypervisor.kind} process exited during boot`));
+    }, () => {
+      // A check that fails says nothing about the VMM; the boot timeout still bounds the wait.
+      // (Unhandled, the rejection would end the whole process.)
     });
   }, 250);
   const signal = options.signal ? AbortSignal.any([options.signal, vmmGone.signal]) : vmmGone.signal;

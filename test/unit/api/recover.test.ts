@@ -182,6 +182,31 @@ for (const from of ['ready', 'stopped'] as const) {
   });
 }
 
+test('startPod: a VMM liveness check that throws during boot fails the start cleanly (no unhandled rejection)', async () => {
+  await createPod({ id: 'p', hypervisor: 'qemu' }, pods.options());
+  pods.fake.agentFailures.set('hello', { code: 'UNUSED', message: 'hangs', silent: true });
+  let checks = 0;
+  pods.fake.onStep = (step) => {
+    if (step === 'isRunning' && ++checks <= 2) throw new Error('liveness check failed');
+  };
+  const unhandled: unknown[] = [];
+  const onUnhandled = (reason: unknown) => void unhandled.push(reason);
+  process.on('unhandledRejection', onUnhandled);
+  try {
+    const err = await startPod('p', pods.options({ bootTimeoutMs: 1000 })).catch((e: Error) => e);
+    assert.is((err as { code?: string }).code, 'AGENT_UNREACHABLE');
+    await new Promise((r) => setTimeout(r, 50));
+  } finally {
+    process.off('unhandledRejection', onUnhandled);
+    pods.fake.onStep = undefined;
+  }
+  assert.ok(checks >= 1, 'the boot watcher asked');
+  assert.equal(unhandled.map(String), [], 'no unhandled rejection');
+  assert.equal(live(), []);
+  assert.is((await pods.store.read('p')).state, 'ready');
+  await assertConsistent(pods);
+});
+
 // --- deletePod force, corrupt and newer records ------------------------------------------------
 
 test('deletePod of a running pod: POD_RUNNING without force; with force its VM is killed and the pod gone', async () => {
