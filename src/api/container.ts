@@ -124,7 +124,9 @@ export async function createInGuest(
     steps?.reach('created-recorded');
     return record;
   } catch (err) {
-    await undoCreate(store, pod, record, options).catch(() => {});
+    // The undo runs to its end even when the caller's signal aborted the create: with that signal
+    // it could not reach the agent and would leave the `creating` record and the disk behind.
+    await undoCreate(store, pod, record, { ...options, signal: undefined }).catch(() => {});
     throw err;
   }
 }

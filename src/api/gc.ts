@@ -25,6 +25,12 @@ export interface GcOptions extends CallOptions {
   graceMs?: number;
   /** The image cache to sweep (default the one resolveImage uses). */
   cacheDir?: string;
+  /**
+   * The `virtcontainers` cgroup parents to sweep (default this host's, one per hierarchy); `[]`
+   * skips the cgroup sweep. For tests, which must not remove groups that other pods on the host
+   * (or tests running beside them) are setting up.
+   */
+  cgroupParents?: string[];
 }
 
 export interface GcItem {
@@ -63,7 +69,7 @@ export async function gc(options: GcOptions = {}): Promise<GcReport> {
   const inUse = new Set<string>();
   for (const id of await store.ids()) await sweepPod(store, id, options, dryRun, items, act, inUse);
   await sweepOrphanProcesses(store, act);
-  await sweepCgroups(store, graceMs, act);
+  await sweepCgroups(store, options.cgroupParents ?? podCgroupParents(), graceMs, act);
   await sweepTemps(store, graceMs, act);
   const maxAge = options.imageMaxAgeMs ?? DAY_MS;
   for (const image of await cachedImages(imagesDirOf(options.cacheDir))) {
@@ -149,9 +155,9 @@ async function sweepOrphanProcesses(store: PodStore, act: Act): Promise<void> {
  * directory of this root that is gone, and empty ones older than the grace period. A group whose
  * processes belong to another state root is that root's business.
  */
-async function sweepCgroups(store: PodStore, graceMs: number, act: Act): Promise<void> {
+async function sweepCgroups(store: PodStore, parents: readonly string[], graceMs: number, act: Act): Promise<void> {
   const podsDir = join(store.root, 'pods');
-  for (const parent of podCgroupParents()) {
+  for (const parent of parents) {
     for (const name of await readdir(parent).catch(() => [] as string[])) {
       const dir = join(parent, name);
       if (!(await stat(dir).then((st) => st.isDirectory(), () => false))) continue;

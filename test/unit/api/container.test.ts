@@ -6,9 +6,9 @@ import { createContainer, deleteContainer, startContainer, stopContainer } from 
 import { containerStatus } from '../../../src/api/container-queries.js';
 import { createPod, startPod, stopPod } from '../../../src/api/pod.js';
 import { nextContainerState, type ContainerEvent } from '../../../src/api/transitions.js';
-import { containerStates, type ContainerStateName } from '../../../src/model/states.js';
+import { containerStates, isContainerStep, type ContainerStateName } from '../../../src/model/states.js';
 import { ContainerStore } from '../../../src/store/container-store.js';
-import { assertConsistent, fakePods, type FakePods } from './fake-pods.js';
+import { assertConsistent, deadCaller, fakePods, leaveCreating, type FakePods } from './fake-pods.js';
 
 let pods: FakePods;
 test.before.each(() => {
@@ -32,10 +32,33 @@ function exitInGuest(id: string): void {
   pods.fake.vmOf('p')!.guest.containers.set(id, 'stopped');
 }
 
+/**
+ * Puts container `id` of running pod p in `state`. The steps are left as a caller killed mid-step
+ * leaves them (record written by hand, the step's caller a dead pid, the pod lock free):
+ * `creating` after its image disk was attached (in the fake VM and in the pod record) and before
+ * the agent was asked; `starting` after start_container reached the agent (it runs in the guest).
+ */
 async function containerIn(id: string, state: ContainerStateName): Promise<void> {
+  if (state === 'creating') return void (await leaveCreating(pods, 'p', config(id)));
   await createContainer('p', config(id), pods.options());
+  if (state === 'starting') {
+    const containers = new ContainerStore(pods.store);
+    const record = await containers.read('p', id);
+    record.state = 'starting';
+    record.step = { by: deadCaller(), at: new Date().toISOString() };
+    await containers.write(record);
+    pods.fake.vmOf('p')!.guest.containers.set(id, 'running');
+    return;
+  }
   if (state === 'running' || state === 'stopped') await startContainer('p', id, pods.options());
   if (state === 'stopped') await stopContainer('p', id, pods.options());
+}
+
+/** Where a container found in `state` (pod lock free) is before the event applies (null: gone). */
+function settled(state: ContainerStateName): ContainerStateName | null {
+  if (state === 'creating') return null; // undone
+  if (state === 'starting') return 'running'; // as the agent says
+  return state;
 }
 
 async function happen(id: string, event: ContainerEvent): Promise<unknown> {
@@ -51,22 +74,39 @@ for (const from of containerStates) {
     test(`transition: ${event} on a ${from} container`, async () => {
       await runningPod();
       await containerIn('c', from);
+      const containers = new ContainerStore(pods.store);
+      const vm = pods.fake.vmOf('p')!;
+      if (isContainerStep(from)) {
+        assert.is((await containers.read('p', 'c')).state, from, 'the step is on disk before the call');
+        assert.is(vm.disks.size, 1, 'the image disk is attached before the call');
+      }
+      // A step is settled first (creating: undone; starting: what the agent says), then the event.
+      const base = settled(from);
       let expected: ContainerStateName | null | Error;
-      try {
-        expected = nextContainerState('p', 'c', from, event);
-      } catch (err) {
-        expected = err as Error;
+      if (base === null) {
+        expected = event === 'delete' ? null : Object.assign(new Error('gone'), { code: 'CONTAINER_NOT_FOUND' });
+      } else {
+        try {
+          expected = nextContainerState('p', 'c', base, event);
+        } catch (err) {
+          expected = err as Error;
+        }
       }
       const outcome = await happen('c', event).then(() => null, (err: Error) => err);
-      const containers = new ContainerStore(pods.store);
       if (expected instanceof Error) {
         assert.is(code(outcome), code(expected), String(outcome));
-        assert.is((await containers.read('p', 'c')).state, from, 'a refused event leaves the state as it was');
+        if (base === null) assert.equal(await containers.ids('p'), [], 'the interrupted create was undone');
+        else assert.is((await containers.read('p', 'c')).state, base, 'a refused event leaves the state as it was (settled)');
       } else {
         assert.is(outcome, null, `${event} on ${from}: ${outcome?.message}`);
         if (expected === null) assert.equal(await containers.ids('p'), []);
         else assert.is((await containers.read('p', 'c')).state, expected);
       }
+      const left = await containers.ids('p');
+      if (left.length > 0) assert.is((await containers.read('p', 'c')).step, undefined, 'no step is left on disk');
+      assert.is(vm.disks.size, left.length, 'the image disk is attached while its container has a record, else detached');
+      assert.equal([...vm.guest.containers.keys()], left, 'the guest has the containers that have records');
+      assert.equal(pods.fake.live().map((v) => v.podId), ['p']);
       await assertConsistent(pods);
     });
   }

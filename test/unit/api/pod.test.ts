@@ -5,9 +5,9 @@ import * as assert from 'uvu/assert';
 import { createPod, deletePod, pausePod, resumePod, startPod, stopPod } from '../../../src/api/pod.js';
 import { podStatus } from '../../../src/api/pod-status.js';
 import { canHappen, nextState, type PodEvent } from '../../../src/api/transitions.js';
-import { podStates, type PodStateName } from '../../../src/model/states.js';
+import { isPodStep, podStates, type PodStateName } from '../../../src/model/states.js';
 import { ContainerStore } from '../../../src/store/container-store.js';
-import { assertConsistent, fakePods, type FakePods } from './fake-pods.js';
+import { assertConsistent, fakePods, leaveInStep, type FakePods } from './fake-pods.js';
 
 let pods: FakePods;
 test.before.each(() => {
@@ -19,12 +19,32 @@ test.after.each(async () => {
 
 const podEvents: PodEvent[] = ['start', 'pause', 'resume', 'stop', 'vmmExited', 'delete'];
 
+/**
+ * Puts pod `id` in `state`. A step state is left as a caller killed mid-step leaves it (record
+ * written by hand, the step's caller a dead pid, the lock free): `starting` from ready with a live
+ * VM, `stopping` from running with its VM still live, `deleting` from stopped.
+ */
 async function podIn(id: string, state: PodStateName): Promise<void> {
   await createPod({ id, hypervisor: 'qemu' }, pods.options());
   if (state === 'ready') return;
+  if (state === 'starting') return void (await leaveInStep(pods, id, 'starting', 'ready'));
+  if (state === 'deleting') {
+    await startPod(id, pods.options());
+    await stopPod(id, pods.options());
+    return void (await leaveInStep(pods, id, 'deleting', 'stopped'));
+  }
   await startPod(id, pods.options());
+  if (state === 'stopping') return void (await leaveInStep(pods, id, 'stopping', 'running'));
   if (state === 'paused') await pausePod(id, pods.options());
   if (state === 'stopped') await stopPod(id, pods.options());
+}
+
+/** Where a pod found in `state` with its lock free is before any event applies (null: gone). */
+function settled(state: PodStateName): PodStateName | null {
+  if (state === 'starting') return 'ready'; // undone to step.from
+  if (state === 'stopping') return 'stopped'; // finished
+  if (state === 'deleting') return null; // finished: gone
+  return state;
 }
 
 async function happen(id: string, event: PodEvent): Promise<unknown> {
@@ -47,22 +67,37 @@ for (const from of podStates) {
     if (event === 'vmmExited' && !canHappen(from, event)) continue;
     test(`transition: ${event} on a ${from} pod`, async () => {
       await podIn('p', from);
+      if (isPodStep(from)) {
+        assert.is((await pods.store.read('p')).state, from, 'the step is on disk before the call');
+        assert.is(pods.fake.live().length, from === 'deleting' ? 0 : 1, 'the dead caller\'s VM lives before the call');
+      }
+      // A step is settled first; the event applies to what it settled to.
+      const base = settled(from);
       let expected: PodStateName | null | Error;
-      try {
-        expected = nextState('p', from, event);
-      } catch (err) {
-        expected = err as Error;
+      if (base === null) {
+        expected = event === 'delete' ? null : Object.assign(new Error('gone'), { code: 'POD_NOT_FOUND' });
+      } else {
+        try {
+          expected = nextState('p', base, event);
+        } catch (err) {
+          expected = err as Error;
+        }
       }
       const outcome = await happen('p', event).then(() => null, (err: Error) => err);
       if (expected instanceof Error) {
         assert.instance(outcome, Error);
-        assert.is((outcome as { code?: string }).code, (expected as { code?: string }).code);
-        assert.is((await pods.store.read('p')).state, from, 'a refused event leaves the state as it was');
+        assert.is((outcome as { code?: string }).code, (expected as { code?: string }).code, String(outcome));
+        if (base === null) assert.equal(await pods.store.ids(), [], 'the interrupted delete was finished');
+        else assert.is((await pods.store.read('p')).state, base, 'a refused event leaves the state as it was (settled)');
       } else {
         assert.is(outcome, null, `${event} on ${from}: ${outcome?.message}`);
         if (expected === null) assert.equal(await pods.store.ids(), [], 'the pod is gone');
         else assert.is((await pods.store.read('p')).state, expected);
       }
+      const now = (await pods.store.ids()).includes('p') ? (await pods.store.read('p')) : undefined;
+      assert.is(now?.step, undefined, 'no step is left on disk');
+      const runs = now?.state === 'running' || now?.state === 'paused';
+      assert.equal(pods.fake.live().map((vm) => vm.podId), runs ? ['p'] : [], 'live VMs: one while the pod runs, else none');
       await assertConsistent(pods);
     });
   }
@@ -134,7 +169,7 @@ test('startPod rollback: the agent does not answer after the VMM is up; the VMM 
   const err = await startPod('p', pods.options({ bootTimeoutMs: 2000 })).catch((e: Error) => e);
   assert.is((err as { code?: string }).code, 'AGENT_UNREACHABLE');
   assert.equal(pods.fake.live(), [], 'no VM is left');
-  assert.ok(pods.fake.calls.includes('stop:p') && pods.fake.calls.includes('cleanup'));
+  assert.ok(pods.fake.calls.includes('reap:p'), 'the failed start is undone by reaping the pod');
   assert.is((await pods.store.read('p')).state, 'ready');
   await assertConsistent(pods);
 });
@@ -185,7 +220,7 @@ for (const [what, arrange] of [
   });
 }
 
-test('startPod rollback of a stopped pod: it returns to stopped, its old VMM record kept', async () => {
+test('startPod rollback of a stopped pod: it returns to stopped, no VMM recorded, its stop reason kept', async () => {
   await createPod({ id: 'p', hypervisor: 'qemu', containers: three() }, pods.options());
   await startPod('p', pods.options());
   await stopPod('p', pods.options());
@@ -194,8 +229,11 @@ test('startPod rollback of a stopped pod: it returns to stopped, its old VMM rec
   await startPod('p', pods.options()).then(() => assert.unreachable('started'), () => {});
   const after = await pods.store.read('p');
   assert.is(after.state, 'stopped');
-  assert.equal(after.vmm, before.vmm);
+  assert.ok(before.vmm, 'the first run was recorded');
+  assert.is(after.vmm, undefined, 'the failed run\'s VMM was reaped and is not recorded');
+  assert.is(after.step, undefined);
   assert.is(after.stopReason, 'requested');
+  assert.equal(pods.fake.live(), []);
   await assertConsistent(pods);
 });
 

@@ -1,7 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { canHappen, nextState, type PodEvent } from '../../../src/api/transitions.js';
-import { podStates } from '../../../src/model/states.js';
+import { canHappen, containerStepState, nextContainerState, nextState, stepOutcome, stepState, type PodEvent } from '../../../src/api/transitions.js';
+import { containerStates, containerSteps, isContainerStep, isPodStep, podStates, podSteps } from '../../../src/model/states.js';
 import { VcError } from '../../../src/errors.js';
 
 test('the normal lifecycle: ready -> running -> stopped -> running -> stopped -> gone', () => {
@@ -55,8 +55,78 @@ test('every other illegal event fails with ILLEGAL_TRANSITION naming state and e
     }
   }
   // ready: pause, resume, stop, vmmExited; running: start, resume; paused: start, pause;
-  // stopped: pause, resume, stop, vmmExited
-  assert.is(illegal, 12);
+  // stopped: pause, resume, stop, vmmExited; starting, stopping, deleting: all 6 events each
+  assert.is(illegal, 12 + 3 * 6);
+});
+
+test('the steps: start goes via starting, stop via stopping, delete via deleting; pause, resume and vmmExited have none', () => {
+  assert.is(stepState('p', 'ready', 'start'), 'starting');
+  assert.is(stepState('p', 'stopped', 'start'), 'starting');
+  assert.is(stepState('p', 'running', 'stop'), 'stopping');
+  assert.is(stepState('p', 'paused', 'stop'), 'stopping');
+  assert.is(stepState('p', 'ready', 'delete'), 'deleting');
+  assert.is(stepState('p', 'stopped', 'delete'), 'deleting');
+  assert.is(stepState('p', 'running', 'pause'), undefined);
+  assert.is(stepState('p', 'paused', 'resume'), undefined);
+  assert.is(stepState('p', 'running', 'vmmExited'), undefined);
+  // Every step state named by the table is a step, and every step is some event's step.
+  const vias = new Set<string>();
+  for (const state of podStates) {
+    for (const event of ['start', 'pause', 'resume', 'stop', 'vmmExited', 'delete'] as const) {
+      if (canHappen(state, event)) {
+        const via = stepState('p', state, event);
+        if (via) vias.add(via);
+      }
+    }
+  }
+  assert.equal([...vias].sort(), [...podSteps].sort());
+  for (const state of podStates) assert.is(isPodStep(state), (podSteps as readonly string[]).includes(state), state);
+});
+
+test('a pod in a step takes no event: stepState refuses too, with ILLEGAL_TRANSITION', () => {
+  for (const state of podSteps) {
+    for (const event of ['start', 'stop', 'delete'] as const) {
+      try {
+        stepState('p', state, event);
+        assert.unreachable(`${event} on ${state}`);
+      } catch (err) {
+        assert.is((err as VcError).code, 'ILLEGAL_TRANSITION', `${event} on ${state}`);
+      }
+    }
+  }
+});
+
+test('where an interrupted step goes: a start is undone, a stop and a delete finish', () => {
+  assert.is(stepOutcome.starting.undone, 'from');
+  assert.is(stepOutcome.stopping.done, 'stopped');
+  assert.is(stepOutcome.deleting.done, null);
+});
+
+test('containers: created -start(via starting)-> running -exited-> stopped -delete-> gone; steps take no event', () => {
+  assert.is(nextContainerState('p', 'c', 'created', 'start'), 'running');
+  assert.is(containerStepState('p', 'c', 'created', 'start'), 'starting');
+  assert.is(nextContainerState('p', 'c', 'created', 'exited'), 'stopped');
+  assert.is(nextContainerState('p', 'c', 'running', 'exited'), 'stopped');
+  assert.is(nextContainerState('p', 'c', 'stopped', 'delete'), null);
+  assert.is(nextContainerState('p', 'c', 'created', 'delete'), null);
+  try {
+    nextContainerState('p', 'c', 'running', 'delete');
+    assert.unreachable('delete of a running container');
+  } catch (err) {
+    assert.is((err as VcError).code, 'CONTAINER_RUNNING');
+  }
+  for (const state of containerSteps) {
+    for (const event of ['start', 'exited', 'delete'] as const) {
+      try {
+        nextContainerState('p', 'c', state, event);
+        assert.unreachable(`${event} on a ${state} container`);
+      } catch (err) {
+        assert.is((err as VcError).code, 'ILLEGAL_TRANSITION');
+        assert.match((err as Error).message, `cannot ${event} a container that is ${state}`);
+      }
+    }
+  }
+  for (const state of containerStates) assert.is(isContainerStep(state), (containerSteps as readonly string[]).includes(state), state);
 });
 
 test.run();
