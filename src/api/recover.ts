@@ -19,7 +19,8 @@ import { nextState, stepOutcome } from './transitions.js';
 export async function withPodLock<T>(store: PodStore, id: string, options: CallOptions, body: () => Promise<T>): Promise<T> {
   const lockPath = store.paths(id).lock;
   try {
-    return await withLock(lockPath, `pod ${id}`, options, body);
+    // Only the signal: a call's own `timeoutMs` (a stop's power-off wait) is not a lock wait.
+    return await withLock(lockPath, `pod ${id}`, { signal: options.signal }, body);
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
     if (e.code === 'ENOENT' && e.path === lockPath) {
