@@ -16,7 +16,10 @@ export function vmmProcessesUnder(marker: string): number[] {
     if (!/^\d+$/.test(entry)) continue;
     try {
       const argv = readFileSync(`/proc/${entry}/cmdline`, 'utf8');
-      if (argv.includes(marker) && !argv.includes('node')) pids.push(Number(entry));
+      // Not node processes (virtc, test workers): by the program, not the whole command line,
+      // which for QEMU has "-nodefaults" in it.
+      const program = argv.slice(0, argv.indexOf('\0')).split('/').pop();
+      if (argv.includes(marker) && program !== 'node' && argv.slice(0, argv.indexOf('\0')) !== process.execPath) pids.push(Number(entry));
     } catch {
       // gone meanwhile
     }
