@@ -135,7 +135,9 @@ async function sweepOrphanProcesses(store: PodStore, act: Act): Promise<void> {
   const podsDir = join(store.root, 'pods');
   for (const pid of await processesNaming(`${podsDir}/`)) {
     const argv = await processArgv(pid);
-    const id = argv?.map((arg) => arg.slice(arg.indexOf(`${podsDir}/`) + podsDir.length + 1)).find((rest) => rest.includes('/'))?.split('/')[0];
+    // Only the arguments that name the pods directory: slicing one that does not (indexOf -1) took
+    // e.g. "tainers" from QEMU's -kernel path as the pod id, and the VMM of a live pod was killed.
+    const id = argv?.filter((arg) => arg.includes(`${podsDir}/`)).map((arg) => arg.slice(arg.indexOf(`${podsDir}/`) + podsDir.length + 1)).find((rest) => rest.includes('/'))?.split('/')[0];
     if (!id || id.startsWith('.') || (await store.exists(id))) continue;
     await act({ kind: 'process', what: `process ${pid} (${argv?.[0]?.split('/').pop()}) of pod ${id}, whose directory is gone`, pid }, async () => {
       signalProcess(pid, 'SIGKILL');
