@@ -163,12 +163,18 @@ test('pod start killed with SIGKILL 2 s in: status undoes the start, delete leav
   assert.equal(vmmProcessesUnder(root), []);
 });
 
-test('a VMM killed under a running pod: pod list says "VMM died", --json vmmDied', async () => {
+test('gc leaves a running pod alone; its VMM killed: pod list says "VMM died", --json vmmDied', async () => {
   assert.is((await run(['pod', 'create', '--id', 'victim', '--hypervisor', hypervisor, '--memory', '256'])).code, 0);
   const started = await run(['pod', 'start', '--id', 'victim', '--json']);
   assert.is(started.code, 0, started.stderr);
   const pid = (JSON.parse(started.stdout) as { pid: number }).pid;
   assert.ok(pid > 0 && isAlive(pid));
+  // gc leaves a running pod's VMM alone (its command line names other paths before the pod's).
+  const dry = await gc('--dry-run', '--json');
+  assert.equal(JSON.parse(dry.stdout), { dryRun: true, items: [] }, dry.stdout);
+  const swept = await gc('--json');
+  assert.equal(JSON.parse(swept.stdout), { dryRun: false, items: [] }, swept.stdout);
+  assert.ok(isAlive(pid), 'gc left the running VMM alone');
   process.kill(pid, 'SIGKILL');
   assert.ok(await waitForExit(pid, 5000), 'the VMM exited');
 
