@@ -9,7 +9,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, lstatSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { deletePod, listContainers, podStatus } from '../../src/index.js';
+import { deletePod, gc, listContainers, podStatus } from '../../src/index.js';
 import { podCgroupPaths } from '../../src/host/cgroup.js';
 import { podCgroupName } from '../../src/hypervisor/kvm/kvm.js';
 import { teardownRoot, vmmProcessesUnder } from '../helpers/pods.js';
@@ -27,6 +27,7 @@ const api = fileURLToPath(new URL('../../src/index.js', import.meta.url));
 const tmp = tempDir('vcs');
 const root = tmp.path;
 const pods = join(root, 'pods');
+const emptyCache = tempDir('vcsc'); // gc also sweeps an image cache: never the real one
 
 /** What an enter may meet when its pod is stopped under it. */
 const AGENT_GONE = new Set(['AGENT_CLOSED', 'AGENT_UNREACHABLE', 'AGENT_CONNECT_FAILED']);
@@ -122,6 +123,7 @@ test.after(async () => {
   await teardownRoot(root);
   for (const id of POD_IDS) await deletePod(id, { root, force: true }).catch(() => {});
   tmp.remove();
+  emptyCache.remove();
 });
 
 test(`soak: ${WORKERS} workers, ${POD_IDS.length} pods, ${SOAK_MS} ms, two workers SIGKILLed`, async () => {
@@ -214,6 +216,16 @@ test(`soak: ${WORKERS} workers, ${POD_IDS.length} pods, ${SOAK_MS} ms, two worke
     }
   }
   console.log(`# survivors: ${report.join('; ') || 'none'}`);
+  // No VMM outside those pods, and nothing for gc but the debris of killed writes (temp files,
+  // half-made or half-removed directories) and the agent port lease files a stop leaves on purpose
+  // (qemu.ts): no process, cgroup, socket or pid file.
+  const debris = (i: { kind: string; what: string }) => i.kind === 'file' || i.kind === 'directory' || (i.kind === 'pod' && /still has: lease [^;]+(; lease [^;]+)*$/.test(i.what));
+  const running = (await Promise.all(survivors.map((id) => podStatus(id, { root })))).filter((p) => p.pid !== null).map((p) => p.pid!);
+  assert.equal(vmmProcessesUnder(pods + '/').filter(alive).sort(), running.sort(), 'every VMM under the root belongs to a running pod');
+  const swept = await gc({ root, graceMs: 0, cacheDir: emptyCache.path });
+  if (swept.items.length) console.log(`# gc after the soak: ${swept.items.map((i) => `${i.kind}: ${i.what}${i.removed ? '' : ` (not removed: ${i.error})`}`).join('; ')}`);
+  assert.equal(swept.items.filter((i) => !debris(i)), [], 'gc finds no leaked process, cgroup, socket or pid file');
+  assert.ok(swept.items.every((i) => i.removed), 'gc removed the debris');
 
   // Delete everything by force: nothing of any pod may be left.
   for (const id of survivors) await deletePod(id, { root, force: true });
