@@ -40,7 +40,7 @@ const EXPECTED = new Set([
 // One worker: random ops on random pods until the deadline, one JSON line per op begun and ended.
 const worker = `
 import * as vc from ${JSON.stringify(api)};
-const [root, hypervisor, deadline, ids] = [process.argv[1], process.argv[2], Number(process.argv[3]), process.argv[4].split(',')];
+const [root, hypervisor, deadline, ids, cacheDir] = [process.argv[1], process.argv[2], Number(process.argv[3]), process.argv[4].split(','), process.argv[5]];
 const pick = (xs) => xs[Math.floor(Math.random() * xs.length)];
 const o = { root };
 const ops = {
@@ -57,18 +57,25 @@ const ops = {
   stop: (id) => vc.stopPod(id, o),
   delete: (id) => vc.deletePod(id, o),
   status: (id) => vc.podStatus(id, o),
+  // The sweeper running among busy callers must take nothing of theirs (its own image cache: empty).
+  gc: async () => {
+    const report = await vc.gc({ root, cacheDir });
+    const failed = report.items.filter((i) => i.error);
+    if (failed.length) throw Object.assign(new Error(JSON.stringify(failed)), { code: 'GC_FAILED' });
+    return report;
+  },
 };
 // Not every op a start: boots are slow here, and most ops want a pod that exists or runs.
 // Creates and deletes weigh less than starts so that pods run for a good part of the time.
 const mix = [...Array(2).fill('create'), ...Array(3).fill('start'), ...Array(3).fill('enter'), ...Array(2).fill('createContainer'),
-  'deleteContainer', ...Array(2).fill('stop'), 'delete', 'status'];
+  'deleteContainer', ...Array(2).fill('stop'), 'delete', 'status', 'gc'];
 const say = (x) => process.stdout.write(JSON.stringify(x) + '\\n');
 while (Date.now() < deadline) {
   const op = pick(mix), id = pick(ids), t0 = Date.now();
   say({ begin: op, id, t0 });
   try {
-    await ops[op](id);
-    say({ op, id, ok: true, t0, ms: Date.now() - t0 });
+    const result = await ops[op](id);
+    say({ op, id, ok: true, t0, ms: Date.now() - t0, ...(op === 'gc' && result.items.length ? { swept: result.items.map((i) => i.what) } : {}) });
   } catch (err) {
     say({ op, id, ok: false, t0, ms: Date.now() - t0, code: err?.code ?? 'NO_CODE', message: String(err?.message ?? err) });
   }
@@ -76,11 +83,11 @@ while (Date.now() < deadline) {
 }
 `;
 
-interface OpLine { begin?: string; op?: string; id: string; ok?: boolean; t0: number; ms?: number; code?: string; message?: string }
+interface OpLine { begin?: string; op?: string; id: string; ok?: boolean; t0: number; ms?: number; code?: string; message?: string; swept?: string[] }
 interface Worker { n: number; child: ChildProcess; lines: OpLine[]; killed: boolean; exit: Promise<{ code: number | null; signal: string | null }>; stderr: string }
 
 function startWorker(n: number, deadline: number): Worker {
-  const child = spawn(process.execPath, ['--input-type=module', '-e', worker, root, hypervisor, String(deadline), POD_IDS.join(',')], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, ['--input-type=module', '-e', worker, root, hypervisor, String(deadline), POD_IDS.join(','), emptyCache.path], { stdio: ['ignore', 'pipe', 'pipe'] });
   const w: Worker = { n, child, lines: [], killed: false, stderr: '', exit: new Promise((resolve) => child.on('exit', (code, signal) => resolve({ code, signal }))) };
   let rest = '';
   child.stdout!.on('data', (d) => {
@@ -188,7 +195,9 @@ test(`soak: ${WORKERS} workers, ${POD_IDS.length} pods, ${SOAK_MS} ms, two worke
     const { code, signal } = await w.exit;
     if (!w.killed && (code !== 0 || signal)) unexpected.push(`worker ${w.n} exited ${code ?? signal}${hung.includes(w) ? ' (hung past the wind-down; killed)' : ''}: ${w.stderr.slice(-1000)}`);
   }
-  console.log(`\n# soak: ${((soakEnd - began) / 1000).toFixed(1)} s (${SOAK_MS} ms + wind-down), ${workers.length} workers; killed: ${kills.join('; ')}`);
+  const sweptDuring = workers.flatMap((w) => w.lines.flatMap((l) => l.swept ?? []));
+  console.log(`\n# gc during the soak swept: ${sweptDuring.join('; ') || 'nothing'}`);
+  console.log(`# soak: ${((soakEnd - began) / 1000).toFixed(1)} s (${SOAK_MS} ms + wind-down), ${workers.length} workers; killed: ${kills.join('; ')}`);
   console.log(`# ops: ${[...perOp].sort().map(([op, t]) => `${op} ${t.ok} ok/${t.failed} refused`).join(', ')}`);
   console.log(`# errors: ${[...perCode].sort().map(([c, n]) => `${c} ${n}`).join(', ') || 'none'}${excused ? ` (${excused} agent errors of enters whose pod was being stopped)` : ''}`);
   assert.not.ok(timedOut && hung.length > 0, `workers still busy ${WIND_DOWN_MS} ms after the soak time: ${hung.map((w) => w.n).join(', ')}`);
