@@ -196,7 +196,10 @@ test(`soak: ${WORKERS} workers, ${POD_IDS.length} pods, ${SOAK_MS} ms, two worke
     if (!w.killed && (code !== 0 || signal)) unexpected.push(`worker ${w.n} exited ${code ?? signal}${hung.includes(w) ? ' (hung past the wind-down; killed)' : ''}: ${w.stderr.slice(-1000)}`);
   }
   const sweptDuring = workers.flatMap((w) => w.lines.flatMap((l) => l.swept ?? []));
-  console.log(`\n# gc during the soak swept: ${sweptDuring.join('; ') || 'nothing'}`);
+  // Summarised by what each was, without pod ids and paths (mostly the lease files stops leave).
+  const sweptKinds = new Map<string, number>();
+  for (const what of sweptDuring) for (const part of what.replace(/pod s\d\b/g, 'pod X').replace(/\/\S+\//g, '').split(/: |; /)) sweptKinds.set(part, (sweptKinds.get(part) ?? 0) + 1);
+  console.log(`\n# gc during the soak swept ${sweptDuring.length} item(s): ${[...sweptKinds].map(([k, n]) => `${k} ×${n}`).join(', ') || 'nothing'}`);
   console.log(`# soak: ${((soakEnd - began) / 1000).toFixed(1)} s (${SOAK_MS} ms + wind-down), ${workers.length} workers; killed: ${kills.join('; ')}`);
   console.log(`# ops: ${[...perOp].sort().map(([op, t]) => `${op} ${t.ok} ok/${t.failed} refused`).join(', ')}`);
   console.log(`# errors: ${[...perCode].sort().map(([c, n]) => `${c} ${n}`).join(', ') || 'none'}${excused ? ` (${excused} agent errors of enters whose pod was being stopped)` : ''}`);
