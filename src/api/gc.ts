@@ -62,8 +62,11 @@ export async function gc(options: GcOptions = {}): Promise<GcReport> {
 
   const inUse = new Set<string>();
   for (const id of await store.ids()) await sweepPod(store, id, options, dryRun, items, act, inUse);
-  await sweepOrphanProcesses(store, act);
+  // Cgroups first: removing a group kills its processes with it. The other way round, the orphan
+  // sweep killed a VMM and left its group empty and too young for this run (the grace period), so
+  // a dry run promised a removal that gc did not do, and the group stayed for a later gc.
   await sweepCgroups(store, graceMs, act);
+  await sweepOrphanProcesses(store, act);
   await sweepTemps(store, graceMs, act);
   const maxAge = options.imageMaxAgeMs ?? DAY_MS;
   for (const image of await cachedImages(imagesDirOf(options.cacheDir))) {
