@@ -6,7 +6,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { waitForExit } from '../../src/host/process.js';
-import { alive as isAlive } from '../helpers/cgroups.js';
+import { alive as isAlive, prefix as groupPrefix, removeLeftoverGroupsAfter, support as cgroups } from '../helpers/cgroups.js';
 import { teardownRoot, vmmProcessesUnder } from '../helpers/pods.js';
 import { tempDir } from '../helpers/tmp.js';
 import { sleep, waitFor } from '../helpers/wait.js';
@@ -49,6 +49,7 @@ function row(listing: string, id: string): string[] {
   return line!.split(/\s{2,}/);
 }
 
+removeLeftoverGroupsAfter(() => {});
 test.after(async () => {
   for (const s of sleepers) if (s.exitCode === null) s.kill('SIGKILL');
   await teardownRoot(root);
@@ -202,11 +203,25 @@ test('virtc gc --dry-run lists each leak and removes nothing; gc removes each; a
   for (const dir of [newDir, deletedDir]) { mkdirSync(dir); writeFileSync(`${dir}/state.json`, '{}'); utimesSync(dir, old, old); }
   writeFileSync(temp, '{"half":');
   utimesSync(temp, old, old);
+  // A cgroup under virtcontainers/ whose process names a pod directory that is gone (on the
+  // built-in VMM, a VMM's own group): where this host has a cgroup hierarchy.
+  const hierarchy = cgroups.version === 2 ? cgroups.root : cgroups.version === 1 ? cgroups.roots.pids : undefined;
+  const group = hierarchy ? `${hierarchy}/virtcontainers/${groupPrefix}-gc` : undefined;
+  let grouped: ChildProcess | undefined;
+  if (group) {
+    mkdirSync(group, { recursive: true });
+    grouped = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1e6)', `${pods}/gone-cg/qmp.sock`], { stdio: 'ignore' });
+    sleepers.push(grouped);
+    writeFileSync(`${group}/cgroup.procs`, String(grouped.pid));
+  } else {
+    console.log(`\nSKIP the cgroup part of "virtc gc …": ${"reason" in cgroups ? cgroups.reason : 'no cgroup hierarchy'}`);
+  }
   // A fresh temp file is some write in progress: left alone.
   const fresh = `${pods}/victim/.state.json.fresh.tmp`;
   writeFileSync(fresh, '');
 
-  const everything = () => [socket, newDir, deletedDir, temp, fresh].filter(existsSync).length === 5 && isAlive(leaked.pid!);
+  const everything = () => [socket, newDir, deletedDir, temp, fresh].filter(existsSync).length === 5 && isAlive(leaked.pid!) &&
+    (!group || (existsSync(group) && isAlive(grouped!.pid!)));
   const dry = await gc('--dry-run');
   assert.is(dry.code, 0, dry.stderr);
   assert.ok(everything(), 'the dry run removed nothing');
@@ -219,23 +234,33 @@ test('virtc gc --dry-run lists each leak and removes nothing; gc removes each; a
   assert.ok(lineWith('directory', 'removal was cut short'), dry.stdout);
   assert.ok(lineWith('file', 'temp file'), dry.stdout);
   assert.not.ok(dry.stdout.includes('fresh'), dry.stdout);
+  if (group) {
+    assert.ok(lineWith('cgroup', `cgroup ${groupPrefix}-gc of pod gone-cg`, 'directory is gone'), dry.stdout);
+    assert.ok(lineWith('process', `process ${grouped!.pid}`, 'pod gone-cg'), dry.stdout);
+  }
 
   const dryJson = await gc('--dry-run', '--json');
   assert.is(dryJson.code, 0, dryJson.stderr);
   const report = JSON.parse(dryJson.stdout) as { dryRun: boolean; items: Array<{ kind: string; what: string; path?: string; pid?: number; removed: boolean }> };
   assert.is(report.dryRun, true);
-  assert.equal(report.items.map((i) => i.kind).sort(), ['directory', 'directory', 'file', 'pod', 'process']);
+  const cgroupKinds = group ? ['cgroup'] : [];
+  assert.equal(report.items.map((i) => i.kind).sort(), [...cgroupKinds, 'directory', 'directory', 'file', 'pod', 'process', ...(group ? ['process'] : [])]);
   assert.ok(report.items.every((i) => !i.removed));
-  assert.is(report.items.find((i) => i.kind === 'process')?.pid, leaked.pid);
-  assert.equal(report.items.filter((i) => i.kind !== 'process').map((i) => i.path).sort(), [newDir, deletedDir, `${pods}/victim`, temp].sort());
+  assert.equal(report.items.filter((i) => i.kind === 'process').map((i) => i.pid).sort(), [leaked.pid, ...(group ? [grouped!.pid] : [])].sort());
+  assert.equal(report.items.filter((i) => i.kind !== 'process').map((i) => i.path).sort(), [newDir, deletedDir, `${pods}/victim`, temp, ...(group ? [group] : [])].sort());
   assert.ok(everything(), 'the JSON dry run removed nothing');
 
   const swept = await gc('--json');
   assert.is(swept.code, 0, swept.stderr);
   const done = JSON.parse(swept.stdout) as typeof report;
   assert.is(done.dryRun, false);
-  assert.equal(done.items.map((i) => [i.kind, i.removed]).sort(), [['directory', true], ['directory', true], ['file', true], ['pod', true], ['process', true]]);
+  // The grouped process goes with its group: one item for both.
+  assert.equal(done.items.map((i) => [i.kind, i.removed]).sort(), [...cgroupKinds.map((k) => [k, true]), ['directory', true], ['directory', true], ['file', true], ['pod', true], ['process', true]]);
   assert.ok(await waitForExit(leaked.pid!, 5000), 'the leaked process is killed');
+  if (group) {
+    assert.ok(await waitForExit(grouped!.pid!, 5000), 'the process in the leaked cgroup is killed');
+    assert.not.ok(existsSync(group), `cgroup ${group} removed`);
+  }
   for (const path of [socket, newDir, deletedDir, temp]) assert.not.ok(existsSync(path), `${path} removed`);
   assert.ok(existsSync(fresh), 'the fresh temp file is left');
   assert.is(stateOf('victim').state, 'stopped', 'the pod itself stays');
