@@ -214,7 +214,7 @@ test('virtc gc --dry-run lists each leak and removes nothing; gc removes each; a
     sleepers.push(grouped);
     writeFileSync(`${group}/cgroup.procs`, String(grouped.pid));
   } else {
-    console.log(`\nSKIP the cgroup part of "virtc gc …": ${"reason" in cgroups ? cgroups.reason : 'no cgroup hierarchy'}`);
+    console.log(`\nSKIP the cgroup part of "virtc gc …": ${'reason' in cgroups ? cgroups.reason : 'no cgroup hierarchy'}`);
   }
   // A fresh temp file is some write in progress: left alone.
   const fresh = `${pods}/victim/.state.json.fresh.tmp`;
