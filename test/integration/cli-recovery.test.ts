@@ -20,6 +20,14 @@ const emptyCache = tempDir('vcrc');
 const pods = `${root}/pods`;
 const sleepers: ChildProcess[] = [];
 
+/** A stand-in for a VMM of pod `id` (no VM boot): a node process whose command line names its directory. */
+async function fakeVmm(id: string): Promise<number> {
+  const child = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1e6)', `${pods}/${id}/qmp.sock`], { stdio: 'ignore' });
+  sleepers.push(child);
+  await waitFor(`the stand-in VMM of ${id}`, () => { try { return readFileSync(`/proc/${child.pid}/cmdline`, 'utf8').includes(`${pods}/${id}/`); } catch { return false; } });
+  return child.pid!;
+}
+
 interface Result { code: number | null; stdout: string; stderr: string }
 
 function spawnVirtc(args: string[], env: NodeJS.ProcessEnv = {}): ChildProcess {
@@ -64,6 +72,7 @@ test('a corrupt state.json: listed as unknown with the file and the parse error,
   }
   const file = `${pods}/broken/state.json`;
   const text = readFileSync(file, 'utf8').slice(0, 40); // cut short, as by a full disk
+  const vmm = await fakeVmm('broken'); // what the record can no longer tell about
   writeFileSync(file, text);
   const parseError = (() => { try { JSON.parse(text); return ''; } catch (err) { return (err as Error).message; } })();
   assert.ok(parseError);
@@ -95,10 +104,12 @@ test('a corrupt state.json: listed as unknown with the file and the parse error,
   assert.ok(refused.stderr.includes(file), refused.stderr);
   assert.match(refused.stderr, /--force/);
   assert.ok(existsSync(`${pods}/broken`));
+  assert.ok(isAlive(vmm), 'a refused delete kills nothing');
 
   const forced = await run(['pod', 'delete', '--id', 'broken', '--force']);
   assert.is(forced.code, 0, forced.stderr);
   assert.not.ok(existsSync(`${pods}/broken`));
+  assert.ok(await waitForExit(vmm, 5000), 'the process naming the pod directory is killed');
   const after = JSON.parse((await run(['pod', 'list', '--json'])).stdout) as Array<{ id: string; state: string }>;
   assert.equal(after.map((e) => [e.id, e.state]), [['healthy', 'ready']]);
 });
@@ -108,6 +119,7 @@ test('a record from a newer version: STATE_UNSUPPORTED, refused, removed by --fo
   assert.is(created.code, 0, created.stderr);
   const file = `${pods}/future/state.json`;
   writeFileSync(file, JSON.stringify({ ...stateOf('future'), version: 99, somethingNew: { x: 1 } }));
+  const vmm = await fakeVmm('future');
 
   const list = await run(['pod', 'list', '--json']);
   assert.is(list.code, 0, list.stderr);
@@ -124,10 +136,12 @@ test('a record from a newer version: STATE_UNSUPPORTED, refused, removed by --fo
   assert.match(refused.stderr, /STATE_UNSUPPORTED/);
   assert.ok(existsSync(`${pods}/future`));
   assert.is(stateOf('future').version, 99, 'the newer record is left as it was');
+  assert.ok(isAlive(vmm), 'a refused delete kills nothing');
 
   const forced = await run(['pod', 'delete', '--id', 'future', '--force']);
   assert.is(forced.code, 0, forced.stderr);
   assert.not.ok(existsSync(`${pods}/future`));
+  assert.ok(await waitForExit(vmm, 5000), 'the process naming the pod directory is killed');
   assert.is((await run(['pod', 'delete', '--id', 'healthy'])).code, 0);
 });
 
