@@ -21,8 +21,8 @@ import { testHypervisor as hypervisor } from '../helpers/hypervisor.js';
 const SOAK_MS = Number(process.env.VC_SOAK_MS) || 120_000;
 const WORKERS = 8;
 const POD_IDS = ['s0', 's1', 's2', 's3'];
-/** How long workers get to finish the op in hand after the soak time (a TCG boot under load). */
-const WIND_DOWN_MS = 100_000;
+/** How long workers get to finish the op in hand after the soak time: a lock wait (30 s) and a boot (bounded at 90 s below); normally a few seconds. */
+const WIND_DOWN_MS = 150_000;
 const api = fileURLToPath(new URL('../../src/index.js', import.meta.url));
 const tmp = tempDir('vcs');
 const root = tmp.path;
@@ -45,7 +45,7 @@ const pick = (xs) => xs[Math.floor(Math.random() * xs.length)];
 const o = { root };
 const ops = {
   create: (id) => vc.createPod({ id, hypervisor, memoryMiB: 256 }, o),
-  start: (id) => vc.startPod(id, { ...o, bootTimeoutMs: 150000 }),
+  start: (id) => vc.startPod(id, { ...o, bootTimeoutMs: 90000 }),
   enter: async (id) => {
     const p = await vc.enterPod(id, ['true'], o);
     p.stdout.resume(); p.stderr.resume(); p.stdin.end();
