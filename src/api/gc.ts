@@ -68,8 +68,11 @@ export async function gc(options: GcOptions = {}): Promise<GcReport> {
 
   const inUse = new Set<string>();
   for (const id of await store.ids()) await sweepPod(store, id, options, dryRun, items, act, inUse);
-  await sweepOrphanProcesses(store, act);
+  // Cgroups first: removing a group kills its processes with it. The other way round, the orphan
+  // sweep killed a VMM and left its group empty and too young for this run (the grace period), so
+  // a dry run promised a removal that gc did not do, and the group stayed for a later gc.
   await sweepCgroups(store, options.cgroupParents ?? podCgroupParents(), graceMs, act);
+  await sweepOrphanProcesses(store, act);
   await sweepTemps(store, graceMs, act);
   const maxAge = options.imageMaxAgeMs ?? DAY_MS;
   for (const image of await cachedImages(imagesDirOf(options.cacheDir))) {
@@ -141,7 +144,9 @@ async function sweepOrphanProcesses(store: PodStore, act: Act): Promise<void> {
   const podsDir = join(store.root, 'pods');
   for (const pid of await processesNaming(`${podsDir}/`)) {
     const argv = await processArgv(pid);
-    const id = argv?.map((arg) => arg.slice(arg.indexOf(`${podsDir}/`) + podsDir.length + 1)).find((rest) => rest.includes('/'))?.split('/')[0];
+    // Only the arguments that name the pods directory: slicing one that does not (indexOf -1) took
+    // e.g. "tainers" from QEMU's -kernel path as the pod id, and the VMM of a live pod was killed.
+    const id = argv?.filter((arg) => arg.includes(`${podsDir}/`)).map((arg) => arg.slice(arg.indexOf(`${podsDir}/`) + podsDir.length + 1)).find((rest) => rest.includes('/'))?.split('/')[0];
     if (!id || id.startsWith('.') || (await store.exists(id))) continue;
     await act({ kind: 'process', what: `process ${pid} (${argv?.[0]?.split('/').pop()}) of pod ${id}, whose directory is gone`, pid }, async () => {
       signalProcess(pid, 'SIGKILL');

@@ -208,7 +208,8 @@ export async function deletePod(id: string, options: DeleteOptions = {}): Promis
       const unreadable = code === 'STATE_CORRUPT' || code === 'STATE_UNSUPPORTED' || code === 'POD_NOT_FOUND';
       if (!unreadable || !(await store.exists(id))) throw err;
       if (!options.force) {
-        throw new VcError(code, `${(err as Error).message}; deleting it needs force (deletePod(id, { force: true }), virtc pod delete --force)`, { cause: err });
+        // Say how to get out: without this the user's only way was rm -rf by hand.
+        throw new VcError(code, `${(err as Error).message}; to remove the pod anyway, delete it with force (deletePod(id, { force: true }) / virtc pod delete --force)`, { cause: err });
       }
       options.onProgress?.(`pod ${id}: ${(err as Error).message}; removing it by force`);
       await finishDelete(store, id, allHypervisors(options));

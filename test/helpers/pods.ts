@@ -15,11 +15,11 @@ export function vmmProcessesUnder(marker: string): number[] {
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     try {
-      const argv = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0');
-      // Not node itself (test processes and the CLI name the root too); QEMU's own argv has
-      // "-nodefaults", so the program's name is what tells them apart.
-      const program = argv[0]!.split('/').pop()!;
-      if (argv.some((arg) => arg.includes(marker)) && program !== 'node' && Number(entry) !== process.pid) pids.push(Number(entry));
+      const argv = readFileSync(`/proc/${entry}/cmdline`, 'utf8');
+      // Not node processes (virtc, test workers): by the program, not the whole command line,
+      // which for QEMU has "-nodefaults" in it.
+      const program = argv.slice(0, argv.indexOf('\0')).split('/').pop();
+      if (argv.includes(marker) && program !== 'node' && argv.slice(0, argv.indexOf('\0')) !== process.execPath) pids.push(Number(entry));
     } catch {
       // gone meanwhile
     }
