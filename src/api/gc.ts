@@ -14,7 +14,7 @@ import { ContainerStore } from '../store/container-store.js';
 import { tryLock } from '../store/lock.js';
 import type { PodStore } from '../store/pod-store.js';
 import { hypervisorOf, storeFor, type CallOptions } from './context.js';
-import { hasVmm, settledPod } from './recover.js';
+import { allHypervisors, hasVmm, settledPod } from './recover.js';
 
 export interface GcOptions extends CallOptions {
   /** Report only; remove nothing. */
@@ -72,7 +72,7 @@ export async function gc(options: GcOptions = {}): Promise<GcReport> {
   // sweep killed a VMM and left its group empty and too young for this run (the grace period), so
   // a dry run promised a removal that gc did not do, and the group stayed for a later gc.
   await sweepCgroups(store, options.cgroupParents ?? podCgroupParents(), graceMs, act);
-  await sweepOrphanProcesses(store, act);
+  await sweepOrphanProcesses(store, options, act);
   await sweepTemps(store, graceMs, act);
   const maxAge = options.imageMaxAgeMs ?? DAY_MS;
   for (const image of await cachedImages(imagesDirOf(options.cacheDir))) {
@@ -140,7 +140,7 @@ async function noteImages(store: PodStore, id: string, inUse: Set<string>): Prom
 }
 
 /** VMM processes naming a pod directory of this root that no longer exists. */
-async function sweepOrphanProcesses(store: PodStore, act: Act): Promise<void> {
+async function sweepOrphanProcesses(store: PodStore, options: GcOptions, act: Act): Promise<void> {
   const podsDir = join(store.root, 'pods');
   for (const pid of await processesNaming(`${podsDir}/`)) {
     const argv = await processArgv(pid);
@@ -148,6 +148,9 @@ async function sweepOrphanProcesses(store: PodStore, act: Act): Promise<void> {
     // e.g. "tainers" from QEMU's -kernel path as the pod id, and the VMM of a live pod was killed.
     const id = argv?.filter((arg) => arg.includes(`${podsDir}/`)).map((arg) => arg.slice(arg.indexOf(`${podsDir}/`) + podsDir.length + 1)).find((rest) => rest.includes('/'))?.split('/')[0];
     if (!id || id.startsWith('.') || (await store.exists(id))) continue;
+    // Only a VMM: an argument naming what only a VMM of that pod names (its QMP socket, its config).
+    const paths = store.paths(id);
+    if (!allHypervisors(options).some((h) => argv!.some((arg) => arg.includes(h.resources(id, paths).marker)))) continue;
     await act({ kind: 'process', what: `process ${pid} (${argv?.[0]?.split('/').pop()}) of pod ${id}, whose directory is gone`, pid }, async () => {
       signalProcess(pid, 'SIGKILL');
       if (!(await waitForExit(pid, 5000))) throw new Error(`process ${pid} did not exit after SIGKILL`);

@@ -1,6 +1,7 @@
 // Ends a pod's host side whatever its record says: every VMM process of the pod, found by its
-// recorded identity, the pid file, the cgroup, or a command line naming the pod directory; then
-// the cgroup and the files. Used where a step died part-way, by forced deletes and by gc.
+// recorded identity, the pid file, the cgroup, or a command line naming its marker (a file in the
+// pod directory only the VMM names); then the cgroup and the files. Used where a step died
+// part-way, by forced deletes and by gc.
 import { readFile, rm, stat } from 'node:fs/promises';
 import { VcError } from '../errors.js';
 import type { PodResources } from '../model/records.js';

@@ -26,7 +26,11 @@ export interface ProcessIdentity {
  * step that dies part-way can be finished or undone by the next caller (host/reap.ts).
  */
 export interface PodResources {
-  /** Processes whose command line contains this (the pod directory with a trailing slash) are the pod's. */
+  /**
+   * A process with an argument containing this is the pod's VMM: a path in the pod directory that
+   * only the VMM's command line names (QEMU's QMP socket, vc-vmm's config), so a user's `tail -f`
+   * of the console log is not taken for one.
+   */
   marker: string;
   /** Files a VMM may leave in the pod directory: sockets, pid file, config, log. */
   files: string[];

@@ -80,7 +80,7 @@ export class KvmHypervisor implements Hypervisor {
 
   resources(id: string, paths: PodPaths): PodResources {
     return {
-      marker: `${paths.dir}/`,
+      marker: paths.vmmConfig,
       files: vmmFiles(paths),
       cgroup: podCgroupPaths(podCgroupName(id, paths)),
     };

@@ -62,9 +62,10 @@ export class QemuHypervisor implements Hypervisor {
     }
   }
 
+  /** With the VMM's files, the agent ports' lease files: reap runs when the VM is gone, so any client still holding one holds a dead port. */
   resources(_id: string, paths: PodPaths): PodResources {
-    const sockets = qemuAgentPorts(paths, QEMU_AGENT_PORTS).map((port) => port.socket);
-    return { marker: `${paths.dir}/`, pidFile: paths.pidFile, files: [paths.qmpSocket, paths.agentSocket, paths.pidFile, ...sockets] };
+    const leases = qemuAgentPorts(paths, QEMU_AGENT_PORTS).map((port) => port.lease);
+    return { marker: paths.qmpSocket, pidFile: paths.pidFile, files: [...qemuFiles(paths), ...leases] };
   }
 
   async reap(id: string, paths: PodPaths, vmm?: VmmRecord, options: { dryRun?: boolean } = {}): Promise<string[]> {
@@ -166,13 +167,9 @@ export class QemuHypervisor implements Hypervisor {
     await this.withQmp(vmm, paths, (qmp) => qmp.execute('cont'));
   }
 
-  /**
-   * Lease files stay: a client of the old VM may still hold one for a moment, and a new file
-   * under the same name would let a second client take that port meanwhile.
-   */
+  /** Before a start: what an earlier QEMU of the pod left (reap has removed the rest). */
   async cleanup(paths: PodPaths): Promise<void> {
-    // agent.sock: the single port of pods started before the channel had several.
-    await Promise.all(this.resources('', paths).files.map((p) => rm(p, { force: true })));
+    await Promise.all(qemuFiles(paths).map((p) => rm(p, { force: true })));
   }
 
   private async killFromPidFile(paths: PodPaths): Promise<void> {
@@ -201,4 +198,10 @@ export class QemuHypervisor implements Hypervisor {
         'install qemu-system-x86 (Debian, Ubuntu) or qemu-system-x86-core (Fedora), or set VC_QEMU to its path',
     );
   }
+}
+
+/** QMP and agent-port sockets and the pid file; agent.sock: the single port of pods started before the channel had several. */
+function qemuFiles(paths: PodPaths): string[] {
+  const sockets = qemuAgentPorts(paths, QEMU_AGENT_PORTS).map((port) => port.socket);
+  return [paths.qmpSocket, paths.agentSocket, paths.pidFile, ...sockets];
 }
