@@ -206,7 +206,7 @@ export async function deletePod(id: string, options: DeleteOptions = {}): Promis
     const hypervisor = hypervisorOf(options, record.hypervisor);
     await beginStep(store, record, hypervisor, 'delete', 'deleting');
     steps.reach('deleting-recorded');
-    await finishDelete(store, id, [hypervisor], record);
+    await finishDelete(store, id, [hypervisor], record, (name) => steps.reach(name));
   });
 }
 
