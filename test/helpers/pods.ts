@@ -16,7 +16,9 @@ export function vmmProcessesUnder(marker: string): number[] {
     if (!/^\d+$/.test(entry)) continue;
     try {
       const argv = readFileSync(`/proc/${entry}/cmdline`, 'utf8');
-      if (argv.includes(marker) && !argv.includes('node')) pids.push(Number(entry));
+      // Not node processes (virtc, tests) by their program name: QEMU's own argv has `-nodefaults`.
+      const program = argv.split('\0')[0]!.split('/').pop();
+      if (argv.includes(marker) && program !== 'node' && argv.split('\0')[0] !== process.execPath) pids.push(Number(entry));
     } catch {
       // gone meanwhile
     }
