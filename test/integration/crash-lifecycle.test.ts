@@ -75,6 +75,7 @@ const show = (r: Result) => `exit ${r.code} signal ${r.signal}\nstdout: ${r.stdo
 
 /** The step the crash hook killed the child at, or null when the call ran to its end. */
 function killedAt(op: Op, n: number, r: Result): string | null {
+  if (process.env.VC_TEST_VERBOSE) console.log(`# ${op}:${n}: exit ${r.code} ${r.signal} in ${r.ms} ms ${r.stderr.split('\n').filter((l) => l.includes('CRASH')).join('')}`);
   if (r.signal === null) {
     assert.is(r.code, 0, `${op} with VC_TEST_CRASH_AT=${op}:${n} ran to its end but failed: ${show(r)}`);
     assert.not.match(r.stderr, /VC_TEST_CRASH_AT/);
@@ -106,15 +107,31 @@ async function forceDeleteLeavesNothing(what: string, gone = false): Promise<voi
 }
 
 const bootTimes: number[] = [];
+/** Runs an API call of the test's own, naming what it was doing in the message of its error. */
+async function during<T>(what: string, body: () => Promise<T>): Promise<T> {
+  try {
+    return await body();
+  } catch (err) {
+    if (err instanceof Error && !err.message.includes('(during ')) err.message += ` (during ${what})`;
+    throw err;
+  }
+}
 
 /** The same id, created and started again (the claim after a kill; also the next setup). */
 async function createAndStart(what: string): Promise<void> {
-  await createPod(podConfig, { root });
+  await during(`${what}: create again`, () => createPod(podConfig, { root }));
   const t0 = Date.now();
-  const started = await startPod(id, { root });
+  const started = await during(`${what}: start again`, () => startPod(id, { root }));
   bootTimes.push(Date.now() - t0);
   assert.is(started.state, 'running', `${what}: the pod starts again`);
   assert.is((await containerStatus(id, 'listed', { root })).state, 'running', `${what}: its listed container runs`);
+}
+
+/** Setup between rounds and tests: the pod goes, whatever its state (no claim made). */
+async function deleteIfThere(): Promise<void> {
+  await deletePod(id, { root, force: true }).catch((err: { code?: string }) => {
+    if (err.code !== 'POD_NOT_FOUND') throw err;
+  });
 }
 
 function podDisks(): Record<string, { path: string; users: string[] }> {
@@ -150,7 +167,7 @@ test(`${hypervisor}: virtc killed at every step of startPod, createContainer, st
         await createAndStart(what);
       }
     } else {
-      await startPod(id, { root });
+      await during(`round ${n}: start`, () => startPod(id, { root }));
     }
 
     // A running pod.
@@ -166,8 +183,8 @@ test(`${hypervisor}: virtc killed at every step of startPod, createContainer, st
       const del = await run(['container', 'delete', '--pod', id, '--id', extraConfig.id]);
       if (del.code !== 0) assert.match(del.stderr, /\[CONTAINER_NOT_FOUND\]/, `${what}: container delete: ${show(del)}`);
       assert.equal(podDisks(), before, `${what}: no image disk is left attached for the container`);
-      await createContainer(id, extraConfig, { root });
-      assert.is((await startContainer(id, extraConfig.id, { root })).state, 'running', `${what}: the container is created and started again`);
+      await during(`${what}: container create again`, () => createContainer(id, extraConfig, { root }));
+      assert.is((await during(`${what}: container start again`, () => startContainer(id, extraConfig.id, { root }))).state, 'running', `${what}: the container is created and started again`);
     }
 
     if (!done.has('stopPod')) {
@@ -194,13 +211,12 @@ test(`${hypervisor}: virtc killed at every step of startPod, createContainer, st
       assert.is(await statusAnswers(what), null, `${what}: the delete is finished`);
       await forceDeleteLeavesNothing(what, true);
       if (step !== null) await createAndStart(what);
-    } else {
-      await deletePod(id, { root, force: true });
     }
+    await during(`round ${n}: delete`, deleteIfThere);
     assert.equal(leftovers(root, id), [], `round ${n}: the pod is gone before the next round`);
-    await createPod(podConfig, { root });
+    await during(`round ${n}: create`, () => createPod(podConfig, { root }));
   }
-  await deletePod(id, { root, force: true });
+  await deleteIfThere();
   console.log(`# ${hypervisor}: steps killed: ${JSON.stringify(hits)}; ${bootTimes.length} full starts (median ${median(bootTimes)} ms); ${Date.now() - t0} ms`);
   for (const op of ops) assert.ok(hits[op].length >= 3, `${op} was killed at ${hits[op].length} steps (${hits[op].join(', ')}); at least 3 expected`);
   assert.equal(new Set(hits.startPod).size, hits.startPod.length, 'each startPod step has its own name');
@@ -233,6 +249,7 @@ test(`${hypervisor}: the VMM SIGKILLed at random points of boot, 20 times`, asyn
   console.log(`# VC_TEST_SEED=${seed}; kills within ${bootMs} ms of the start`);
   const outcomes: string[] = [];
   const marker = `${podDir}/`;
+  await deleteIfThere(); // what the test above left if it failed
   await createPod(podConfig, { root });
   for (let i = 1; i <= 20; i += 1) {
     const delay = Math.round(next() * bootMs);
@@ -247,7 +264,7 @@ test(`${hypervisor}: the VMM SIGKILLed at random points of boot, 20 times`, asyn
       if (vmms.length > 0) break;
       await new Promise((resolve) => setTimeout(resolve, 5));
     }
-    assert.ok(vmms.length > 0, `kill ${i}: a VMM process of the pod appeared before the start ended`);
+    if (vmms.length === 0) assert.unreachable(`kill ${i}: no VMM process of the pod appeared before the start ended: ${show(await start.done)}`);
     for (const pid of vmms) {
       try { process.kill(pid, 'SIGKILL'); } catch { /* gone meanwhile */ }
     }
