@@ -17,7 +17,10 @@
 //   status → container delete → disks → container created and started again  →  stopPod killed at
 //   k on that pod (now with two containers) → status → delete --force → leftovers → create + start
 //   [boot]  →  deletePod --force killed at k on that running pod → status → delete --force →
-//   leftovers → create + start [boot]  →  delete --force, leftovers, create: the next round's pod.
+//   leftovers → create + start [boot]  →  (API) forced delete, leftovers, create: the next
+//   round's ready pod. Once an op ran to its end it is left out of later rounds (a start that ran
+//   to its end is followed by plain API starts; a stop that ran to its end leaves a stopped pod for
+//   that round's deletePod).
 // An op is done at the first k at which the child exits normally (k is past its last step); each
 // op must have been killed at 3 steps at least, so a crash hook that never fires cannot pass.
 // The re-creates and starts (the setups and the "again" claims) go through the API in this process;
