@@ -150,9 +150,12 @@ async function deleteIfThere(): Promise<void> {
   });
 }
 
+function readRecord(): { disks?: Record<string, { path: string; users: string[] }>; vmm?: unknown } {
+  return JSON.parse(readFileSync(join(podDir, 'state.json'), 'utf8')) as ReturnType<typeof readRecord>;
+}
+
 function podDisks(): Record<string, { path: string; users: string[] }> {
-  const record = JSON.parse(readFileSync(join(podDir, 'state.json'), 'utf8')) as { disks?: Record<string, { path: string; users: string[] }> };
-  return record.disks ?? {};
+  return readRecord().disks ?? {};
 }
 
 test.after(async () => {
@@ -292,6 +295,9 @@ test(`${hypervisor}: the VMM SIGKILLed at random points of boot, ${vmmKills} tim
     const start = virtc(['pod', 'start', '--id', id]);
     let exited = false;
     void start.done.then(() => { exited = true; });
+    // The one kill of the L1 subset is made to fall in the agent wait: it starts counting once the
+    // VMM is recorded (in L1 the virtc process alone takes ≈ 10 s to get there).
+    while (l1Subset && !exited && !('vmm' in readRecord())) await new Promise((resolve) => setTimeout(resolve, 20));
     await new Promise((resolve) => setTimeout(resolve, delay));
     let vmms: number[] = [];
     const deadline = Date.now() + 30_000;
