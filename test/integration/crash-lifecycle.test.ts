@@ -39,19 +39,6 @@ import { tempDir } from '../helpers/tmp.js';
 import { busyboxRootfs } from '../helpers/images.js';
 import { testHypervisor as hypervisor } from '../helpers/hypervisor.js';
 
-const virtcPath = fileURLToPath(new URL('../../../bin/virtc.js', import.meta.url));
-const tmp = tempDir('vcz');
-const root = tmp.path;
-const id = `cl-${randomBytes(3).toString('hex')}`;
-const podDir = join(root, 'pods', id);
-// The listed container gives startPod its container steps; the L1 subset (below) kills no start
-// that late, and leaves it out to save L1 time.
-const listed = process.env.VC_TEST_CRASH_SUBSET === 'l1' ? [] : [{ id: 'listed', command: ['sleep', '1000'] }];
-const podConfig = { id, hypervisor, memoryMiB: 384, containers: listed };
-// A container on an image of its own, so its create attaches a disk.
-const extraRootfs = busyboxRootfs(join(root, 'extra-rootfs'));
-const extraConfig = { id: 'extra', rootfs: extraRootfs, command: ['sleep', '1000'] };
-
 // The nested harness's L1 runs under TCG, ≈ 30× slower than this host: there one virtc call takes
 // 10–20 s and one round of the matrix below ≈ 3.5 min, while a file gets 4 min in L1. With
 // VC_TEST_CRASH_SUBSET=l1 (set by test/nested/kvm-crash-lifecycle.test.ts) the file runs what
@@ -61,6 +48,20 @@ const extraConfig = { id: 'extra', rootfs: extraRootfs, command: ['sleep', '1000
 // when it runs; the full matrix runs on QEMU on the host.
 const l1Subset = process.env.VC_TEST_CRASH_SUBSET === 'l1';
 const vmmKills = l1Subset ? 1 : 20;
+
+const virtcPath = fileURLToPath(new URL('../../../bin/virtc.js', import.meta.url));
+const tmp = tempDir('vcz');
+const root = tmp.path;
+const id = `cl-${randomBytes(3).toString('hex')}`;
+const podDir = join(root, 'pods', id);
+// The listed container gives startPod its container steps; the L1 subset (below) kills no start
+// that late, and leaves it out to save L1 time.
+const listed = l1Subset ? [] : [{ id: 'listed', command: ['sleep', '1000'] }];
+const podConfig = { id, hypervisor, memoryMiB: 384, containers: listed };
+// A container on an image of its own, so its create attaches a disk.
+const extraRootfs = busyboxRootfs(join(root, 'extra-rootfs'));
+const extraConfig = { id: 'extra', rootfs: extraRootfs, command: ['sleep', '1000'] };
+
 
 type Op = 'startPod' | 'createContainer' | 'stopPod' | 'deletePod';
 const ops: Op[] = ['startPod', 'createContainer', 'stopPod', 'deletePod'];
