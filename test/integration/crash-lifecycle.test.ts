@@ -54,7 +54,7 @@ const tmp = tempDir('vcz');
 const root = tmp.path;
 const id = `cl-${randomBytes(3).toString('hex')}`;
 const podDir = join(root, 'pods', id);
-// The listed container gives startPod its container steps; the L1 subset (below) kills no start
+// The listed container gives startPod its container steps; the L1 subset (above) kills no start
 // that late, and leaves it out to save L1 time.
 const listed = l1Subset ? [] : [{ id: 'listed', command: ['sleep', '1000'] }];
 const podConfig = { id, hypervisor, memoryMiB: 384, containers: listed };
