@@ -94,11 +94,17 @@ export async function startPod(id: string, options: StartOptions = {}): Promise<
       steps.reach('agent-ready');
       await startListedContainers(store, record, options, steps);
     } catch (err) {
+      // A VMM that died under the start (e.g. while the listed containers were being created)
+      // fails it as one that died before the agent answered does, whatever call noticed first.
+      const vmmDied = record.vmm !== undefined && !(await hypervisor.isRunning(record.vmm, spec.paths).catch(() => true));
       // The pod starts whole or not at all: its VM goes, and it returns to where it was. If even
       // that fails, the record stays `starting` for the next caller to undo; the cause is `err`.
       await undoStart(store, record, hypervisor).catch((undoErr: Error) => {
         options.onProgress?.(`pod ${id}: undoing the failed start failed too (${undoErr.message}); the next call on the pod retries`);
       });
+      if (vmmDied && (err as VcError).code !== 'AGENT_UNREACHABLE') {
+        throw new VcError('AGENT_UNREACHABLE', `pod ${id}: the ${hypervisor.kind} process exited during the start: ${(err as Error).message}`, { cause: err });
+      }
       throw err;
     }
     record.state = nextState(id, record.step!.from, 'start') ?? record.state;
@@ -220,7 +226,7 @@ export async function deletePod(id: string, options: DeleteOptions = {}): Promis
     const hypervisor = hypervisorOf(options, record.hypervisor);
     await beginStep(store, record, hypervisor, 'delete', 'deleting');
     steps.reach('deleting-recorded');
-    await finishDelete(store, id, [hypervisor], record);
+    await finishDelete(store, id, [hypervisor], record, (name) => steps.reach(name));
   });
 }
 

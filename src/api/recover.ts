@@ -3,6 +3,7 @@
 // else happens (DESIGN.md §12). The same functions end the steps of calls that fail normally, so
 // a failure and a crash leave the same thing behind.
 import { VcError } from '../errors.js';
+import type { StepHook } from '../crash-points.js';
 import { selfIdentity } from '../host/process.js';
 import type { Hypervisor } from '../hypervisor/types.js';
 import { hypervisorKindNames } from '../model/hypervisor.js';
@@ -115,11 +116,15 @@ export async function finishStop(store: PodStore, record: PodRecord, hypervisor:
  * readable record, every hypervisor's resources are swept. Never returns while a VMM of the pod
  * runs: reap throws if one outlives SIGKILL.
  */
-export async function finishDelete(store: PodStore, id: string, hypervisors: readonly Hypervisor[], record?: PodRecord): Promise<string[]> {
+export async function finishDelete(
+  store: PodStore, id: string, hypervisors: readonly Hypervisor[], record?: PodRecord, step?: StepHook,
+): Promise<string[]> {
   const paths = store.paths(id);
   const found: string[] = [];
   for (const hypervisor of hypervisors) found.push(...(await hypervisor.reap(id, paths, record?.vmm)));
+  step?.('pod-reaped');
   await store.remove(id);
+  step?.('directory-removed');
   return found;
 }
 
