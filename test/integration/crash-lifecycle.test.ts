@@ -46,8 +46,13 @@ import { testHypervisor as hypervisor } from '../helpers/hypervisor.js';
 // killed at its 2nd and 3rd steps (on the built-in VMM: cgroup-created and vmm-detached), and the
 // VMM killed once mid-boot, then a start that runs to its end and `pod enter -- true`. It says so
 // when it runs; the full matrix runs on QEMU on the host.
-const l1Subset = process.env.VC_TEST_CRASH_SUBSET === 'l1';
-const vmmKills = l1Subset ? 1 : 20;
+// VC_TEST_CRASH_SUBSET=l1-running (test/nested/kvm-crash-running.test.ts) covers the steps where
+// the hypervisor acts on a running pod: createContainer killed with the image disk attached
+// (disk-attached), deletePod --force killed after the reap (pod-reaped), stopPod killed after the
+// guest was asked to power off (guest-asked).
+const subset = process.env.VC_TEST_CRASH_SUBSET;
+const l1Subset = subset === 'l1' || subset === 'l1-running';
+const vmmKills = subset === 'l1' ? 1 : subset === 'l1-running' ? 0 : 20;
 
 const virtcPath = fileURLToPath(new URL('../../../bin/virtc.js', import.meta.url));
 const tmp = tempDir('vcz');
@@ -164,7 +169,30 @@ test.after(async () => {
   tmp.remove();
 });
 
-if (l1Subset) {
+if (subset === 'l1-running') {
+  test(`${hypervisor}: virtc killed where the hypervisor acts on a running pod (the subset for L1; the full matrix runs on the host)`, async () => {
+    console.log(`# ${hypervisor}: VC_TEST_CRASH_SUBSET=l1-running: createContainer step 2, deletePod step 2, stopPod step 2 (a full run takes ≈ 30 min in L1)`);
+    await createAndStart('setup');
+    const before = podDisks();
+    let r = await run(cliArgs.createContainer, { VC_TEST_CRASH_AT: 'createContainer:2' });
+    assert.is(killedAt('createContainer', 2, r), 'disk-attached');
+    assert.is((await statusAnswers('createContainer step 2'))?.state, 'running', 'createContainer step 2: the pod still runs');
+    const del = await run(['container', 'delete', '--pod', id, '--id', extraConfig.id]);
+    if (del.code !== 0) assert.match(del.stderr, /\[CONTAINER_NOT_FOUND\]/, `createContainer step 2: container delete: ${show(del)}`);
+    assert.equal(podDisks(), before, 'createContainer step 2: no image disk is left attached for the container');
+
+    r = await run(cliArgs.deletePod, { VC_TEST_CRASH_AT: 'deletePod:2' });
+    assert.is(killedAt('deletePod', 2, r), 'pod-reaped');
+    assert.is(await statusAnswers('deletePod step 2'), null, 'deletePod step 2: the delete is finished');
+    await forceDeleteLeavesNothing('deletePod step 2', true);
+    await createAndStart('deletePod step 2');
+
+    r = await run(cliArgs.stopPod, { VC_TEST_CRASH_AT: 'stopPod:2' });
+    assert.is(killedAt('stopPod', 2, r), 'guest-asked');
+    assert.is((await statusAnswers('stopPod step 2'))?.state, 'stopped', 'stopPod step 2: the stop is finished');
+    await forceDeleteLeavesNothing('stopPod step 2');
+  });
+} else if (l1Subset) {
   test(`${hypervisor}: virtc killed at startPod steps 2 and 3 (the subset for L1; the full matrix runs on the host)`, async () => {
     console.log(`# ${hypervisor}: VC_TEST_CRASH_SUBSET=l1: only startPod steps 2 and 3 and ${vmmKills} VMM kill (a full run takes ≈ 30 min in L1)`);
     await createPod(podConfig, { root });
@@ -280,7 +308,8 @@ function random(seed: number): () => number {
   };
 }
 
-test(`${hypervisor}: the VMM SIGKILLed at random points of boot, ${vmmKills} times`, async () => {
+if (vmmKills === 0) console.log(`# ${hypervisor}: VC_TEST_CRASH_SUBSET=${subset}: no VMM kills in this file (test/nested/kvm-crash-lifecycle.test.ts has them)`);
+else test(`${hypervisor}: the VMM SIGKILLed at random points of boot, ${vmmKills} times`, async () => {
   const t0 = Date.now();
   const seed = Number(process.env.VC_TEST_SEED) || Date.now() % 1_000_000;
   const next = random(seed);
