@@ -5,7 +5,9 @@ import type { Hypervisor } from '../hypervisor/types.js';
 import type { PodPaths } from '../store/paths.js';
 import type { PodRecord } from '../model/records.js';
 import type { PodStore } from '../store/pod-store.js';
+import { isPodStep } from '../model/states.js';
 import { connectAgent } from './agent-link.js';
+import { settleIfFree } from './recover.js';
 import { hypervisorOf, type CallOptions } from './context.js';
 
 export interface RunningPod {
@@ -14,9 +16,18 @@ export interface RunningPod {
   paths: PodPaths;
 }
 
-/** The pod as read now (no lock needed), if it is running. */
+/**
+ * The pod as read now (no lock needed), if it is running. A step whose caller died is settled
+ * first when the lock is free (one that is under way leaves the pod not running yet).
+ */
 export async function runningPod(store: PodStore, podId: string, options: CallOptions): Promise<RunningPod> {
-  return asRunningPod(store, await store.read(podId), options);
+  let record = await store.read(podId);
+  if (isPodStep(record.state)) {
+    const settled = await settleIfFree(store, podId, options);
+    if (settled === null) throw new VcError('POD_NOT_FOUND', `pod ${podId} does not exist in ${store.root} (an interrupted delete of it was finished)`);
+    if (settled) record = settled;
+  }
+  return asRunningPod(store, record, options);
 }
 
 /** `record` as a RunningPod, if it is running and its VMM is alive (POD_NOT_RUNNING otherwise). */
