@@ -38,6 +38,7 @@ import { leftovers } from '../helpers/leaks.js';
 import { tempDir } from '../helpers/tmp.js';
 import { busyboxRootfs } from '../helpers/images.js';
 import { testHypervisor as hypervisor } from '../helpers/hypervisor.js';
+import { prng } from '../helpers/prng.js';
 
 // The nested harness's L1 runs under TCG, ≈ 30× slower than this host: there one virtc call takes
 // 10–20 s and one round of the matrix below ≈ 3.5 min, while a file gets 4 min in L1. With
@@ -296,23 +297,12 @@ function median(values: number[]): number {
   return sorted[Math.floor(sorted.length / 2)] ?? 0;
 }
 
-/** mulberry32: a small seeded generator, so a failing run can be repeated (VC_TEST_SEED). */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 if (vmmKills === 0) console.log(`# ${hypervisor}: VC_TEST_CRASH_SUBSET=${subset}: no VMM kills in this file (test/nested/kvm-crash-lifecycle.test.ts has them)`);
 else test(`${hypervisor}: the VMM SIGKILLed at random points of boot, ${vmmKills} times`, async () => {
   const t0 = Date.now();
   const seed = Number(process.env.VC_TEST_SEED) || Date.now() % 1_000_000;
-  const next = random(seed);
+  const next = prng(seed); // seeded, so a failing run can be repeated (VC_TEST_SEED)
   // Typical time from `virtc pod start` to the pod running, measured by the test above when it ran.
   const bootMs = bootTimes.length > 0 ? median(bootTimes) + 300 : 5000;
   console.log(`# VC_TEST_SEED=${seed}; kills within ${bootMs} ms of the start`);

@@ -14,18 +14,8 @@ import {
   type Frame,
 } from '../../../src/agent/protocol.js';
 import { FrameDecoder } from '../../../src/agent/decoder.js';
+import { prng } from '../../helpers/prng.js';
 
-/** mulberry32: small, fast, deterministic. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const random = prng(0x5eed_a9e7);
 const int = (n: number): number => Math.floor(random() * n);
