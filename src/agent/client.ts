@@ -32,6 +32,14 @@ export interface ConnectOptions {
   signal?: AbortSignal;
   /** Deadline of each request that does not set its own. Default 30 s; 0 = none. */
   requestTimeoutMs?: number;
+  /**
+   * Send hello again when it is not answered within this many ms (default: never). For streams
+   * that sessions share one after another (a virtio-serial port): a client killed part-way can
+   * leave the agent waiting for the rest of a frame, which then takes in the next hello; the
+   * bytes of a second hello complete that frame and let the agent find a hello again (the
+   * agent's resync, native/agent/channel.cc). An earlier hello answered late is ignored.
+   */
+  helloRetryMs?: number;
 }
 
 export class AgentClient {
@@ -76,7 +84,7 @@ export class AgentClient {
       }
       const client = new AgentClient(stream, options);
       try {
-        await client.#hello(limit.signal);
+        await client.#hello(limit.signal, options.helloRetryMs ?? 0);
       } catch (err) {
         client.#fail(err instanceof AgentError ? err : new AgentError('AGENT_CLOSED', String(err), { cause: err }), false);
         throw err;
@@ -187,8 +195,21 @@ export class AgentClient {
 
   // --- requests -------------------------------------------------------------------------------
 
-  async #hello(signal: AbortSignal): Promise<void> {
-    this.#agent = await this.#call('hello', { version: PROTOCOL_VERSION }, { signal, timeoutMs: 0 }, (result) => {
+  async #hello(signal: AbortSignal, retryMs: number): Promise<void> {
+    for (;;) {
+      try {
+        this.#agent = await this.#helloOnce(signal, retryMs);
+        return;
+      } catch (err) {
+        // Abandoned (its answer, if one comes, is dropped as late); the next hello goes out.
+        if (retryMs > 0 && (err as AgentError).code === 'AGENT_TIMEOUT' && !signal.aborted && !this.#closeReason) continue;
+        throw err;
+      }
+    }
+  }
+
+  #helloOnce(signal: AbortSignal, timeoutMs: number): Promise<string> {
+    return this.#call('hello', { version: PROTOCOL_VERSION }, { signal, timeoutMs }, (result) => {
       this.#helloAnswered = true; // in the frame handler, before any frame that follows the answer
       if (result.version !== PROTOCOL_VERSION) {
         throw new AgentError(

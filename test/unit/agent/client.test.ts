@@ -42,6 +42,35 @@ test('connect sends hello with version 1 as the first request and keeps the agen
   await teardown(agent, client);
 });
 
+test('helloRetryMs: an unanswered hello is sent again; the late answer to the first is ignored', async () => {
+  const agent = await FakeAgent.start();
+  agent.hello = 'manual';
+  const connecting = AgentClient.connect(agent.dial, { helloRetryMs: 50 });
+  const conn = await agent.nextConnection();
+  const first = await conn.nextRequest('hello');
+  const second = await conn.nextRequest('hello'); // after 50 ms without an answer
+  assert.is.not(second.id, first.id);
+  conn.reply(first.id, { version: 1, agent: 'late' });
+  conn.reply(second.id, { version: 1, agent: 'vc-agent 9.9' });
+  const client = await within(connecting);
+  assert.is(client.agent, 'vc-agent 9.9');
+  assert.is(client.closeReason, null, 'the late answer did not break the connection');
+  await teardown(agent, client);
+});
+
+test('without helloRetryMs a hello is sent once', async () => {
+  const agent = await FakeAgent.start();
+  agent.hello = 'manual';
+  const connecting = AgentClient.connect(agent.dial, { timeoutMs: 300 });
+  const conn = await agent.nextConnection();
+  await conn.nextRequest('hello');
+  const err = await rejection(connecting);
+  assert.is(err.code, 'AGENT_TIMEOUT');
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  assert.equal(conn.queued.filter((f) => f.type === FrameType.REQUEST), [], 'no second hello');
+  await agent.stop();
+});
+
 test('hello answered with another version rejects AGENT_VERSION_MISMATCH and closes the socket', async () => {
   const agent = await FakeAgent.start();
   agent.hello = 'manual';
