@@ -75,7 +75,14 @@ async function undoCreate(store: PodStore, pod: RunningPod, record: ContainerRec
       if (err.code !== 'NOT_FOUND') throw err; // never created in the guest
     });
   });
-  await releaseDisk(store, pod, record.image.serial, record.id);
+  const serial = record.image.serial;
+  if (pod.record.disks?.[serial]) {
+    await releaseDisk(store, pod, serial, record.id);
+  } else {
+    // Not in the pod record: never attached, or attached by a call that died before recording
+    // it (useDisk). No other container can use a disk the record does not list, so it goes.
+    await pod.hypervisor.detachDisk(pod.record.vmm, pod.paths, serial).catch(() => {});
+  }
   await new ContainerStore(store).remove(pod.record.id, record.id);
 }
 

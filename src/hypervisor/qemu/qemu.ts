@@ -5,7 +5,7 @@ import { execFile } from 'node:child_process';
 import { access, constants, readFile, rm } from 'node:fs/promises';
 import { delimiter, join } from 'node:path';
 import { VcError } from '../../errors.js';
-import { isProcessFor, isSameProcess, processStartTime, signalProcess, waitForExit } from '../../host/process.js';
+import { isSameProcess, processStartTime, signalProcess, waitForExit } from '../../host/process.js';
 import { reapPod } from '../../host/reap.js';
 import type { StepHook } from '../../crash-points.js';
 import { native, type KvmProbe } from '../../native.js';
@@ -56,8 +56,7 @@ export class QemuHypervisor implements Hypervisor {
       const startTime = await processStartTime(pid);
       return { pid, startTime, accel, startedAt: new Date().toISOString(), agentPorts: agentPortCount(spec.memoryMiB) };
     } catch (err) {
-      await this.killFromPidFile(spec.paths);
-      await this.cleanup(spec.paths);
+      await this.reap(spec.id, spec.paths); // a QEMU that daemonized, by its pid file or command line
       throw err;
     }
   }
@@ -170,14 +169,6 @@ export class QemuHypervisor implements Hypervisor {
   /** Before a start: what an earlier QEMU of the pod left (reap has removed the rest). */
   async cleanup(paths: PodPaths): Promise<void> {
     await Promise.all(qemuFiles(paths).map((p) => rm(p, { force: true })));
-  }
-
-  private async killFromPidFile(paths: PodPaths): Promise<void> {
-    const pid = Number((await readFile(paths.pidFile, 'utf8').catch(() => '')).trim());
-    if (Number.isInteger(pid) && pid > 0 && (await isProcessFor(pid, paths.qmpSocket))) {
-      signalProcess(pid, 'SIGKILL');
-      await waitForExit(pid, 5000);
-    }
   }
 
   private async resolveBinary(): Promise<string> {

@@ -294,6 +294,20 @@ test('a container left creating by a dead caller is undone by deleteContainer: d
   await assertConsistent(pods);
 });
 
+test('a container whose caller died between attaching its disk and recording it: the disk is detached all the same', async () => {
+  await running('p', []);
+  const record = await leaveCreating(pods, 'p', cfg('c'));
+  const pod = await pods.store.read('p');
+  delete pod.disks![record.image.serial]; // the attach happened; its record did not
+  await pods.store.write(pod);
+  const vm = pods.fake.vmOf('p')!;
+  assert.is(vm.disks.size, 1);
+  await deleteContainer('p', 'c', pods.options());
+  assert.is(vm.disks.size, 0, 'the unrecorded disk is detached in the fake VM');
+  assert.equal(await new ContainerStore(pods.store).ids('p'), []);
+  await assertConsistent(pods);
+});
+
 test('a container left creating (and made in the guest) is undone by the next createContainer of the same id', async () => {
   await running('p', []);
   await leaveCreating(pods, 'p', cfg('c'));
