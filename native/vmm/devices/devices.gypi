@@ -17,7 +17,8 @@
       "native/vmm/devices/virtio/net.cc",
       "native/vmm/backends/blk_file.cc",
       "native/vmm/backends/vsock_unix.cc",
-      "native/vmm/backends/vsock_unix_guest.cc"
+      "native/vmm/backends/vsock_unix_guest.cc",
+      "native/vmm/backends/tap.cc"
     ]
   }
 }
