@@ -10,6 +10,7 @@
 #include <poll.h>
 #include <sched.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -327,7 +328,7 @@ VMM_TEST(dev_net_malformed_chains_are_rejected) {
   // oversize: header + 65551 bytes
   f.tx.set_desc(7, kBuf, kNetHdrSize + kNetMaxFrame + 1);
   tx_one(7);
-  // a descriptor loop, and a length sum that overflows 32 bits through an indirect table
+  // a descriptor loop, and an indirect table whose entry runs past the end of memory
   f.tx.set_desc(8, kBuf, 10, kDescFNext, 9);
   f.tx.set_desc(9, kBuf, 10, kDescFNext, 8);
   tx_one(8);
@@ -378,6 +379,42 @@ VMM_TEST(dev_net_malformed_chains_are_rejected) {
   f.deliver(frame(64, 0));  // meets the bad head
   CHECK(f.d.r(0x70) & kStatusDeviceNeedsReset);
   CHECK(f.dev.rx_held());
+}
+
+VMM_TEST(dev_net_chain_lengths_that_overflow_32_bits_are_rejected) {
+  // 5 GiB of guest memory, reserved but never touched except for the rings, so two 2.5 GiB
+  // descriptors both lie inside it and only their sum is wrong.
+  const uint64_t size = 5ull << 30;
+  void* big = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  CHECK(big != MAP_FAILED);
+  if (big == MAP_FAILED) return;
+  {
+    Fixture f;
+    f.d.w(0x70, 0);  // reset through the fixture's transport, then rebind the device
+    f.ram.mem = vmm::GuestMemory(static_cast<uint8_t*>(big), size);
+    MmioTransport t(f.ram.mem, &f.dev, &f.irq);  // a transport over the big memory
+    MmioDriver d(&t);
+    CHECK(d.negotiate(kAll));
+    d.setup_queue(0, f.rx);
+    d.setup_queue(1, f.tx);
+    d.driver_ok();
+    f.tx.set_desc(0, 1ull << 30, 0xa0000000u, kDescFNext, 1);
+    f.tx.set_desc(1, 2ull << 30, 0xa0000000u);
+    f.tx.publish(0);
+    d.kick(1);
+    CHECK_EQ(f.tx.used_idx(), 1);
+    CHECK_EQ(f.tx.used_len(0), 0u);
+    CHECK(t.queue(1).error().find("longer than 4 GiB") != std::string::npos);
+    // One descriptor of 3.5 GiB: a valid chain, but an oversize frame.
+    f.tx.set_desc(2, 1ull << 30, 0xe0000000u);
+    f.tx.publish(2);
+    d.kick(1);
+    CHECK_EQ(f.tx.used_idx(), 2);
+    CHECK_EQ(f.dev.stats().tx_oversize, uint64_t{1});
+    CHECK_EQ(f.backend->sent.size(), size_t{0});
+    d.w(0x70, 0);
+  }
+  munmap(big, size);
 }
 
 VMM_TEST(dev_net_tx_stops_on_eagain_and_resumes_when_writable) {
