@@ -642,7 +642,7 @@ VMM_TEST(dev_net_tap_in_its_own_netns_moves_frames_both_ways) {
   CHECK(WIFEXITED(status));
   int code = WEXITSTATUS(status);
   if (code == 77) {
-    std::printf("# dev_net_tap_in_its_own_netns: skipped, no CAP_NET_ADMIN for unshare(CLONE_NEWNET)\n");
+    std::printf("SKIP dev_net_tap_in_its_own_netns_moves_frames_both_ways: no CAP_NET_ADMIN for unshare(CLONE_NEWNET)\n");
     return;
   }
   CHECK_EQ(code, 0);
