@@ -6,6 +6,7 @@
 // past the maximum), fills up or drains, the clock advances and the rate-limit timer fires,
 // arbitrary bytes land anywhere in guest memory (rings included), the driver resets the device.
 #include <cstdint>
+#include <cstdio>
 #include <cstring>
 #include <deque>
 #include <memory>
@@ -252,5 +253,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   for (int steps = 0; steps < 64 && !in.empty(); steps++) h.step(&in);
   const NetStats& s = h.dev->stats();
   require(s.tx_frames == h.backend->sent);
+#ifdef NET_FUZZER_PRINT_STATS  // for checking what a seed reaches: build without -fsanitize=fuzzer
+  std::fprintf(stderr, "rx %llu tx %llu rx_held %d tx_blocked %d dropped %llu\n",
+               (unsigned long long)s.rx_frames, (unsigned long long)s.tx_frames, h.dev->rx_held(),
+               h.dev->tx_blocked(),
+               (unsigned long long)(s.rx_oversize + s.rx_too_big + s.tx_oversize + s.tx_malformed));
+#endif
   return 0;
 }
