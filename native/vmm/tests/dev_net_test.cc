@@ -547,6 +547,7 @@ int tap_child() {
   if (!tap->supports_offloads()) return 2;
   vmm::EventLoop loop;
   if (!tap->start(&loop, &error)) return 2;
+  vmm::TapBackend* backend = tap.get();
   TestRam ram(8 << 20);
   NetDeviceConfig cfg = Fixture::default_config();
   NetDevice dev(cfg, std::move(tap));
@@ -558,6 +559,14 @@ int tap_child() {
   d.setup_queue(0, rx);
   d.setup_queue(1, tx);
   d.driver_ok();
+  {
+    // What DRIVER_OK did (CSUM + TSO4 for this guest), and the other combinations, are accepted.
+    std::lock_guard<std::mutex> lock(dev.mutex());
+    if (!backend->set_offloads(kAll) || !backend->set_offloads(kAll | kNetFGuestTso6) ||
+        !backend->set_offloads(0))
+      return 17;
+    backend->set_offloads(kAll);
+  }
 
   // Bring the tap up with 10.77.0.1/24 and watch what the kernel receives on it.
   int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
