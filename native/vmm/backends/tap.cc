@@ -171,3 +171,21 @@ int64_t TapBackend::recv(uint8_t* buf, size_t len) {
 }
 
 }  // namespace vmm
+
+namespace vmm {
+
+int64_t TapBackend::recv_iov(const iovec* iov, size_t iovcnt) {
+  if (iovcnt > IOV_MAX) return -1;  // the device never asks for more (NetDevice::kMaxRxIovecs)
+  for (;;) {
+    // A frame longer than the iovecs is cut short, and readv returns its full length: the device
+    // sees more than it offered and drops it.
+    ssize_t n = readv(fd_, iov, static_cast<int>(iovcnt));
+    if (n >= 0) return n;
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return 0;
+    device_warn("tap %s: read: %s", name_.c_str(), std::strerror(errno));
+    return -1;
+  }
+}
+
+}  // namespace vmm

@@ -43,6 +43,8 @@ class TapBackend final : public virtio::NetBackend {
   bool set_offloads(uint64_t driver_features) override;
   virtio::NetSend send(const iovec* iov, size_t iovcnt) override;
   int64_t recv(uint8_t* buf, size_t len) override;
+  bool can_scatter() const override { return true; }
+  int64_t recv_iov(const iovec* iov, size_t iovcnt) override;
   void want(bool readable, bool writable) override;
 
   // TUN_F_* flags for a driver's features (exposed for tests).

@@ -75,12 +75,28 @@ class FuzzBackend final : public NetBackend {
     std::memset(buf, static_cast<int>(n & 0xff), std::min<size_t>(n, len));
     return n;
   }
+  bool can_scatter() const override { return scatter; }
+  int64_t recv_iov(const iovec* iov, size_t iovcnt) override {
+    if (frames.empty()) return 0;
+    uint32_t n = frames.front();
+    frames.pop_front();
+    if (n == 1) return -1;
+    size_t left = n;
+    for (size_t i = 0; i < iovcnt && left; i++) {
+      require(iov[i].iov_len > 0);
+      size_t take = std::min(left, iov[i].iov_len);
+      std::memset(iov[i].iov_base, static_cast<int>(n & 0xff), take);  // ASan checks the iovecs
+      left -= take;
+    }
+    return n;
+  }
   void want(bool r, bool w) override {
     want_read = r;
     want_write = w;
   }
 
   bool offloads = true;
+  bool scatter = false;
   bool full = false;
   bool want_read = false, want_write = false;
   uint64_t sent = 0;
@@ -93,6 +109,7 @@ struct Harness {
     auto b = std::make_unique<FuzzBackend>();
     backend = b.get();
     backend->offloads = setup & 0x10;
+    backend->scatter = setup & 0x80;
     NetDeviceConfig cfg;
     cfg.mac = {2, 0, 0, 0, 0, 1};
     cfg.queue_size = kRing;

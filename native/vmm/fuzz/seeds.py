@@ -100,7 +100,7 @@ write('vsock_fuzzer', 'credit', bytes([0]) + send(REQUEST, buf_alloc=100) + byte
 
 # --- net_fuzzer: [setup] then steps [kind % 9][args...] -------------------------------------------
 # setup bits: 1 MRG_RXBUF, 2 EVENT_IDX, 4 INDIRECT, 8 offloads negotiated, 0x10 backend offloads,
-# 0x20 tx rate limit, 0x40 rx rate limit.
+# 0x20 tx rate limit, 0x40 rx rate limit, 0x80 the backend scatters (direct rx into guest buffers).
 NET_TX, NET_RX, NET_FRAMES, NET_FULL, NET_TIME, NET_POKE, NET_RESET, NET_KICK = 0, 2, 3, 4, 5, 6, 7, 8
 
 
@@ -131,8 +131,8 @@ def net_rx(bufs):
 
 def net_frames(lengths):
     out = bytes([NET_FRAMES, len(lengths) - 1])
-    for n in lengths:
-        out += bytes([0]) + struct.pack('<H', n)
+    for n in lengths:  # kind < 200: u16 % 4000; kind >= 230: u32 % 200000
+        out += bytes([0]) + struct.pack('<H', n) if n < 4000 else bytes([230]) + struct.pack('<I', n)
     return out
 
 
@@ -149,3 +149,6 @@ write('net_fuzzer', 'ratelimit', bytes([0x6b]) + net_tx(0, [(0x20000, 72, 0)]) +
 write('net_fuzzer', 'bad-chains', bytes([0x07]) + net_tx(0, [(0x20000, 12, 2), (0x20010, 60, 0)]) +
       net_tx(3, [(0x3fff0, 72, 0)]) + net_tx(5, [(0x20000, 4, 0)]) + net_tx(7, [(0x20000, 65563, 0)], indirect=True) +
       net_rx([(0, 0x10000, 8)]) + bytes([NET_RESET, 0x01]))
+BIGB = [(i, 0x10000 + 0x3000 * i, 8999) for i in range(8)]
+write('net_fuzzer', 'rx-direct', bytes([0x9b]) + net_rx(BIGB[:4]) + net_rx(BIGB[4:]) + net_frames([20000, 100, 65562]) +
+      net_rx(BIGB[:4]) + net_frames([65563, 3000]))

@@ -240,6 +240,11 @@ void NetDevice::process_rx() {
   bool used = false;
   for (int i = 0; i < kBudget; i++) {
     if (rx_len_ == 0) {
+      bool stop = false;
+      if (rx_direct(&used, &stop)) {
+        if (stop) break;
+        continue;
+      }
       int64_t n = backend_->recv(rx_buf_.data(), rx_buf_.size());
       if (n == 0) break;
       if (n < 0) {
@@ -313,26 +318,83 @@ bool NetDevice::deliver_rx(bool* used) {
     }
   }
   const GuestMemory& mem = host_->memory();
-  // Which buffers the frame needs: all of them but (without mrg) never more than one.
-  uint16_t count = 0;
-  uint64_t covered = 0;
-  while (covered < rx_len_) covered += rx_chains_[count++].writable_bytes;
-  uint16_t num_buffers = mrg ? count : 1;
-  std::memcpy(rx_buf_.data() + offsetof(NetHeader, num_buffers), &num_buffers, 2);
   uint32_t off = 0;
-  for (uint16_t i = 0; i < count; i++) {
+  for (size_t i = 0; off < rx_len_; i++) {
     const DescriptorChain& c = rx_chains_[i];
     uint32_t take = std::min(c.writable_bytes, rx_len_ - off);
     ChainWriter writer(mem, c);
     writer.write(rx_buf_.data() + off, take);
-    q.push_used(c.head, take);
+    off += take;
+  }
+  publish_rx(rx_len_, mrg);
+  rx_len_ = 0;
+  *used = true;
+  return true;
+}
+
+void NetDevice::publish_rx(uint32_t len, bool mrg) {
+  Queue& q = host_->queue(kRxQueue);
+  // Which buffers the frame filled: as many as it needs (without mrg, always exactly one).
+  uint16_t count = 0;
+  uint64_t covered = 0;
+  while (covered < len) covered += rx_chains_[count++].writable_bytes;
+  uint16_t num_buffers = mrg ? count : 1;
+  ChainWriter header(host_->memory(), rx_chains_[0]);
+  header.skip(offsetof(NetHeader, num_buffers));
+  header.write(&num_buffers, sizeof(num_buffers));
+  uint32_t off = 0;
+  for (uint16_t i = 0; i < count; i++) {
+    uint32_t take = std::min(rx_chains_[i].writable_bytes, len - off);
+    q.push_used(rx_chains_[i].head, take);
     off += take;
   }
   rx_chains_.erase(rx_chains_.begin(), rx_chains_.begin() + count);
   stats_.rx_frames++;
-  stats_.rx_bytes += rx_len_ - kNetHdrSize;
-  rx_len_ = 0;
-  *used = true;
+  stats_.rx_bytes += len - kNetHdrSize;
+}
+
+bool NetDevice::rx_direct(bool* used, bool* stop) {
+  if (!backend_->can_scatter() || !rx_bytes_.unlimited() || !rx_packets_.unlimited()) return false;
+  bool mrg = host_->driver_features() & kNetFMrgRxbuf;
+  const uint32_t max = kNetHdrSize + kNetMaxFrame;
+  Queue& q = host_->queue(kRxQueue);
+  // Reserve buffers until any frame fits (one more byte, so that a longer one shows as such).
+  for (;;) {
+    uint64_t room = 0;
+    for (const DescriptorChain& c : rx_chains_) room += c.writable_bytes;
+    if (!mrg && !rx_chains_.empty()) room = rx_chains_[0].writable_bytes;
+    if (room > max) break;
+    if (!mrg && !rx_chains_.empty()) return false;
+    if (rx_chains_.size() >= q.size) return false;
+    rx_chains_.emplace_back();
+    if (!take_rx_buffer(&rx_chains_.back(), used)) {
+      rx_chains_.pop_back();
+      return false;
+    }
+  }
+  iov_.clear();
+  uint32_t want = max + 1;
+  for (const DescriptorChain& c : rx_chains_) {
+    ChainWriter writer(host_->memory(), c);
+    want -= writer.iovecs(want, &iov_);
+    if (want == 0 || !mrg) break;
+  }
+  // Backends read with one readv: at most kMaxRxIovecs pieces (else the copying path serves it).
+  if (want != 0 || iov_.size() > kMaxRxIovecs) return false;
+  int64_t n = backend_->recv_iov(iov_.data(), iov_.size());
+  if (n == 0) {
+    *stop = true;
+  } else if (n < 0) {
+    stats_.rx_errors++;
+    *stop = true;
+  } else if (static_cast<uint64_t>(n) > max) {
+    stats_.rx_oversize++;  // nothing published: the buffers stay reserved
+  } else if (n < static_cast<int64_t>(kNetHdrSize)) {
+    stats_.rx_errors++;
+  } else {
+    publish_rx(static_cast<uint32_t>(n), mrg);
+    *used = true;
+  }
   return true;
 }
 

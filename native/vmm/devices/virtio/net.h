@@ -12,9 +12,13 @@
 // longer than kNetMaxFrame + header is dropped and counted; the guest gets it back as used.
 // When the backend is full (EAGAIN) the device keeps the chain, stops pulling tx and resumes when
 // the backend reports that it can take more (backend_ready with writable).
-// rx: the backend's next frame is read into one host buffer, then copied into guest rx buffers:
-// with MRG_RXBUF across as many buffers as it needs (num_buffers), else into one buffer (a frame
-// that does not fit the buffer is dropped and counted; the buffer is kept for the next frame).
+// rx: when the guest has posted room for a frame of the largest size (with MRG_RXBUF across
+// buffers, else in its next buffer) and no rx rate limit is set, a backend that can scatter reads
+// the frame straight into the guest buffers (no copy); the buffers it did not fill stay reserved
+// for the next frame. Otherwise the frame is read into one host buffer and then copied into guest
+// rx buffers: with MRG_RXBUF across as many as it needs, else into one buffer (a frame that does
+// not fit the buffer is dropped and counted; the buffer is kept for the next frame). Either way
+// num_buffers is the number of buffers the frame spans.
 // When the guest has no (or not enough) rx buffers the frame is HELD, not dropped: the device
 // stops reading the backend, keeps the frame and the buffers it has already taken, and goes on
 // when the driver adds buffers. A frame the backend reports longer than kNetMaxFrame + header is
@@ -144,6 +148,9 @@ class NetBackend {
   // The next frame (header + Ethernet frame) into buf: its length (which may exceed len when the
   // frame was truncated), 0 when there is none now, -1 on an error (the frame is lost).
   virtual int64_t recv(uint8_t* buf, size_t len) = 0;
+  // Whether recv_iov works; it is recv scattered over iovecs (guest buffers).
+  virtual bool can_scatter() const { return false; }
+  virtual int64_t recv_iov(const iovec* /*iov*/, size_t /*iovcnt*/) { return -1; }
   // Which readiness the device waits for (the backend watches its fd for exactly these).
   virtual void want(bool readable, bool writable) = 0;
 };
@@ -153,6 +160,8 @@ class NetDevice final : public Device {
   static constexpr size_t kRxQueue = 0, kTxQueue = 1;
   // Frames moved per call before the device lets its thread do other work.
   static constexpr int kBudget = 256;
+  // The most iovecs one direct rx read may use (IOV_MAX on Linux).
+  static constexpr size_t kMaxRxIovecs = 1024;
   using Clock = std::function<uint64_t()>;                  // monotonic nanoseconds
   using TimerArm = std::function<void(uint64_t delay_ns)>;  // call on_timer() after delay_ns
 
@@ -186,6 +195,11 @@ class NetDevice final : public Device {
   bool send_chain(const DescriptorChain& chain, bool* used);
   // Copies the held frame into rx buffers; false when the guest has too few buffers.
   bool deliver_rx(bool* used);
+  // Reads one frame straight into reserved guest buffers when there is room for any frame; false
+  // when it could not try (too little room, a rate limit, a backend that cannot scatter).
+  bool rx_direct(bool* used, bool* stop);
+  // Publishes the first buffers of rx_chains_ covering `len` bytes of a frame written into them.
+  void publish_rx(uint32_t len, bool mrg);
   // Takes the next rx buffer (a reserved one first); false when the ring is empty.
   bool take_rx_buffer(DescriptorChain* chain, bool* used);
   bool limited(TokenBucket* bytes, TokenBucket* packets, uint64_t cost);
