@@ -334,6 +334,10 @@ bool NetDevice::deliver_rx(bool* used) {
 
 void NetDevice::publish_rx(uint32_t len, bool mrg) {
   Queue& q = host_->queue(kRxQueue);
+  if (!q.active()) {  // the ring broke while buffers were being taken: the frame is lost
+    rx_chains_.clear();
+    return;
+  }
   // Which buffers the frame filled: as many as it needs (without mrg, always exactly one).
   uint16_t count = 0;
   uint64_t covered = 0;
