@@ -153,6 +153,7 @@
               "native/vmm/tests/dev_event_loop_test.cc",
               "native/vmm/tests/dev_blk_test.cc",
               "native/vmm/tests/dev_vsock_test.cc",
+              "native/vmm/tests/dev_net_test.cc",
               "native/vmm/tests/arch_aml_test.cc",
               "native/vmm/tests/arch_acpi_test.cc",
               "native/vmm/tests/arch_boot_test.cc",

@@ -22,10 +22,15 @@ vsock_sources="$vq_sources native/vmm/devices/virtio/device.cc native/vmm/device
   native/vmm/devices/virtio/vsock.cc native/vmm/backends/vsock_unix.cc native/vmm/backends/vsock_unix_guest.cc native/vmm/devices/event_loop.cc
   native/vmm/devices/log.cc native/vmm/devices/interrupt.cc"
 
+net_sources="$vq_sources native/vmm/devices/virtio/device.cc native/vmm/devices/virtio/mmio.cc
+  native/vmm/devices/virtio/net.cc native/vmm/devices/event_loop.cc native/vmm/devices/log.cc
+  native/vmm/devices/interrupt.cc"
+
 # name, max input length, sources
 fuzzers=(
   "virtqueue_fuzzer 16384 $vq_sources"
   "vsock_fuzzer 4096 $vsock_sources"
+  "net_fuzzer 4096 $net_sources"
 )
 
 build() {

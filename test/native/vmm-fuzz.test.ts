@@ -1,4 +1,5 @@
-// The VMM's fuzzers (virtqueue chain walker; vsock packets and connection state machine) build
+// The VMM's fuzzers (virtqueue chain walker; vsock packets and connection state machine; virtio-net
+// rx/tx paths with a scripted backend, rate limiter and resets) build
 // with clang and run for a short, bounded time over their committed corpus without a crash:
 // scripts/fuzz-vmm.sh does the work, this test reads libFuzzer's `Done N runs` line per fuzzer.
 import { test } from 'uvu';
@@ -31,9 +32,10 @@ function section(name: string): string {
   return output.slice(start, end < 0 ? undefined : output.indexOf('\n', end) + 1 || undefined);
 }
 
-test('there are fuzzers for the virtqueue and vsock parsers', () => {
+test('there are fuzzers for the virtqueue, vsock and net paths', () => {
   assert.ok(FUZZERS.includes('virtqueue_fuzzer'), FUZZERS.join(', '));
   assert.ok(FUZZERS.includes('vsock_fuzzer'), FUZZERS.join(', '));
+  assert.ok(FUZZERS.includes('net_fuzzer'), FUZZERS.join(', '));
 });
 
 for (const name of FUZZERS) {

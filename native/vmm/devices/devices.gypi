@@ -14,9 +14,11 @@
       "native/vmm/devices/virtio/blk.cc",
       "native/vmm/devices/virtio/rng.cc",
       "native/vmm/devices/virtio/vsock.cc",
+      "native/vmm/devices/virtio/net.cc",
       "native/vmm/backends/blk_file.cc",
       "native/vmm/backends/vsock_unix.cc",
-      "native/vmm/backends/vsock_unix_guest.cc"
+      "native/vmm/backends/vsock_unix_guest.cc",
+      "native/vmm/backends/tap.cc"
     ]
   }
 }

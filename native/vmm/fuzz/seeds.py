@@ -96,3 +96,59 @@ write('vsock_fuzzer', 'malformed', bytes([4]) + send(RW, b'stray') + send(99, fi
 write('vsock_fuzzer', 'credit', bytes([0]) + send(REQUEST, buf_alloc=100) + bytes([ACCEPT])
       + host_write(b'c' * 300) + bytes([RECEIVE, RECEIVE]) + send(CREDIT_UPDATE, buf_alloc=100, fwd_cnt=100)
       + bytes([RECEIVE]))
+
+
+# --- net_fuzzer: [setup] then steps [kind % 9][args...] -------------------------------------------
+# setup bits: 1 MRG_RXBUF, 2 EVENT_IDX, 4 INDIRECT, 8 offloads negotiated, 0x10 backend offloads,
+# 0x20 tx rate limit, 0x40 rx rate limit, 0x80 the backend scatters (direct rx into guest buffers).
+NET_TX, NET_RX, NET_FRAMES, NET_FULL, NET_TIME, NET_POKE, NET_RESET, NET_KICK = 0, 2, 3, 4, 5, 6, 7, 8
+
+
+def net_addr(a):
+    return bytes([0]) + struct.pack('<I', a - 0x10000)
+
+
+def net_len(n):
+    if n > 0xffff:  # kind 200..239: header + maximum frame - 8 + (next byte % 16)
+        return bytes([200, n - (12 + 65550 - 8)])
+    return bytes([0]) + struct.pack('<H', n)
+
+
+def net_tx(head, descs, indirect=False):
+    # descs: (addr, len, flags); NEXT is added by the harness between descriptors
+    out = bytes([NET_TX, head, len(descs) - 1, 1 if indirect else 0])
+    for addr, length, flags in descs:
+        out += bytes([flags, 0]) + net_addr(addr) + net_len(length)
+    return out
+
+
+def net_rx(bufs):
+    out = bytes([NET_RX, len(bufs) - 1])
+    for head, addr, length in bufs:
+        out += bytes([head, 0xf0]) + net_addr(addr) + net_len(length) + bytes([0])
+    return out
+
+
+def net_frames(lengths):
+    out = bytes([NET_FRAMES, len(lengths) - 1])
+    for n in lengths:  # kind < 200: u16 % 4000; kind >= 230: u32 % 200000
+        out += bytes([0]) + struct.pack('<H', n) if n < 4000 else bytes([230]) + struct.pack('<I', n)
+    return out
+
+
+RXB = [(i, 0x10000 + 0x1000 * i, 2000) for i in range(4)]
+write('net_fuzzer', 'rx-tx', bytes([0x1b]) + net_rx(RXB) + net_frames([100, 3000]) +
+      net_tx(0, [(0x20000, 12, 0), (0x20010, 60, 0)]))
+write('net_fuzzer', 'no-mrg', bytes([0x00]) + net_rx(RXB[:2]) + net_frames([1500, 3000, 40]))
+write('net_fuzzer', 'no-buffers', bytes([0x03]) + net_frames([500, 600]) + net_rx(RXB[:1]) + net_rx(RXB[1:3]))
+write('net_fuzzer', 'eagain', bytes([0x13]) + bytes([NET_FULL]) + net_tx(0, [(0x20000, 72, 0)]) +
+      net_tx(1, [(0x20000, 72, 0)]) + bytes([NET_FULL]))
+write('net_fuzzer', 'ratelimit', bytes([0x6b]) + net_tx(0, [(0x20000, 72, 0)]) + net_tx(1, [(0x20000, 1500, 0)]) +
+      net_tx(2, [(0x20000, 72, 0)]) + net_rx(RXB) + net_frames([1000, 1000, 1000]) + bytes([NET_TIME]) +
+      struct.pack('<H', 5000) + bytes([NET_TIME]) + struct.pack('<H', 20000))
+write('net_fuzzer', 'bad-chains', bytes([0x07]) + net_tx(0, [(0x20000, 12, 2), (0x20010, 60, 0)]) +
+      net_tx(3, [(0x3fff0, 72, 0)]) + net_tx(5, [(0x20000, 4, 0)]) + net_tx(7, [(0x20000, 65563, 0)], indirect=True) +
+      net_rx([(0, 0x10000, 8)]) + bytes([NET_RESET, 0x01]))
+BIGB = [(i, 0x10000 + 0x3000 * i, 8999) for i in range(8)]
+write('net_fuzzer', 'rx-direct', bytes([0x9b]) + net_rx(BIGB[:4]) + net_rx(BIGB[4:]) + net_frames([20000, 100, 65562]) +
+      net_rx(BIGB[:4]) + net_frames([65563, 3000]))

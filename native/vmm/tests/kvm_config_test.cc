@@ -68,3 +68,51 @@ VMM_TEST(kvm_config_errors_name_the_field_and_value) {
   many += "]}";
   CHECK(Has(ErrorOf(many.c_str()), "20 virtio devices"));
 }
+
+VMM_TEST(kvm_config_net) {
+  auto r = vmm::kvm::ParseVmConfig(R"({"kernel": "/k", "net": [
+    {"tap": "tap0", "mac": "02:aA:00:00:00:01"},
+    {"tapFd": 7, "mac": "02:00:00:00:00:02", "mtu": 9000,
+     "rateLimit": {"rx": {"bytesPerSec": 1000000, "bytesBurst": 65536},
+                   "tx": {"packetsPerSec": 1000, "packetsBurst": 10}}}]})");
+  CHECK(r.ok());
+  if (!r.ok()) return;
+  const auto& c = r.value();
+  CHECK_EQ(c.nets.size(), size_t{2});
+  CHECK(c.nets[0].tap == "tap0");
+  CHECK_EQ(c.nets[0].tap_fd, -1);
+  CHECK_EQ(c.nets[0].mac[1], 0xaa);
+  CHECK_EQ(c.nets[0].mtu, 1500);
+  CHECK_EQ(c.nets[1].tap_fd, 7);
+  CHECK_EQ(c.nets[1].mtu, 9000);
+  CHECK_EQ(c.nets[1].rx.bytes_per_sec, uint64_t{1000000});
+  CHECK_EQ(c.nets[1].rx.bytes_burst, uint64_t{65536});
+  CHECK_EQ(c.nets[1].tx.packets_per_sec, uint64_t{1000});
+  CHECK_EQ(c.nets[1].rx.packets_per_sec, uint64_t{0});
+  CHECK_EQ(vmm::kvm::VirtioSlotCount(c), 2u);
+
+  CHECK(Has(ErrorOf(R"({"kernel": "/k", "net": {}})"), "config.net must be an array"));
+  CHECK(Has(ErrorOf(R"({"kernel": "/k", "net": [{"mac": "02:00:00:00:00:01"}]})"),
+            "config.net[0] needs exactly one of \"tap\" and \"tapFd\""));
+  CHECK(Has(ErrorOf(R"({"kernel": "/k", "net": [{"tap": "t", "tapFd": 3, "mac": "02:00:00:00:00:01"}]})"),
+            "needs exactly one of"));
+  CHECK(Has(ErrorOf(R"({"kernel": "/k", "net": [{"tap": "t"}]})"), "config.net[0].mac is required"));
+  CHECK(Has(ErrorOf(R"({"kernel": "/k", "net": [{"tap": "t", "mac": "02:00:00:00:00"}]})"),
+            "config.net[0].mac \"02:00:00:00:00\" is not of the form"));
+  CHECK(Has(ErrorOf(R"({"kernel": "/k", "net": [{"tap": "t", "mac": "02-00-00-00-00-01"}]})"), "is not of the form"));
+  CHECK(Has(ErrorOf(R"({"kernel": "/k", "net": [{"tap": "t", "mac": "03:00:00:00:00:01"}]})"), "is a multicast address"));
+  CHECK(Has(ErrorOf(R"({"kernel": "/k", "net": [{"tap": "t", "mac": "00:00:00:00:00:00"}]})"), "all zeros"));
+  CHECK(Has(ErrorOf(R"({"kernel": "/k", "net": [{"tap": "0123456789abcdef", "mac": "02:00:00:00:00:01"}]})"),
+            "config.net[0].tap \"0123456789abcdef\" is longer than 15 bytes"));
+  CHECK(Has(ErrorOf(R"({"kernel": "/k", "net": [{"tap": "t", "mac": "02:00:00:00:00:01", "mtu": 67}]})"),
+            "config.net[0].mtu must be an integer in 68..65535, not 67"));
+  CHECK(Has(ErrorOf(R"({"kernel": "/k", "net": [{"tapFd": -1, "mac": "02:00:00:00:00:01"}]})"), "config.net[0].tapFd"));
+  CHECK(Has(ErrorOf(R"({"kernel": "/k", "net": [{"tap": "t", "mac": "02:00:00:00:00:01", "queues": 2}]})"),
+            "config.net[0]: unknown field \"queues\""));
+  CHECK(Has(ErrorOf(R"({"kernel": "/k", "net": [{"tap": "t", "mac": "02:00:00:00:00:01", "rateLimit": {"rx": {"bps": 1}}}]})"),
+            "config.net[0].rateLimit.rx: unknown field \"bps\""));
+  CHECK(Has(ErrorOf(R"({"kernel": "/k", "net": [{"tap": "t", "mac": "02:00:00:00:00:01", "rateLimit": {"up": {}}}]})"),
+            "config.net[0].rateLimit: unknown field \"up\""));
+  CHECK(Has(ErrorOf(R"({"kernel": "/k", "net": [{"tap": "t", "mac": "02:00:00:00:00:01", "rateLimit": {"tx": {"bytesBurst": 5000000000}}}]})"),
+            "config.net[0].rateLimit.tx.bytesBurst must be an integer in 0..4294967296"));
+}

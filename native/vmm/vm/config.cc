@@ -13,7 +13,25 @@ using vc::Result;
 using vc::Status;
 
 uint32_t VirtioSlotCount(const VmConfig& c) {
-  return (c.vsock.enabled ? 1 : 0) + (c.rng ? 1 : 0) + uint32_t(c.blocks.size());
+  return (c.vsock.enabled ? 1 : 0) + (c.rng ? 1 : 0) + uint32_t(c.blocks.size()) + uint32_t(c.nets.size());
+}
+
+static bool ParseMac(const std::string& text, std::array<uint8_t, 6>* mac) {
+  if (text.size() != 17) return false;
+  for (size_t i = 0; i < 6; i++) {
+    if (i < 5 && text[3 * i + 2] != ':') return false;
+    unsigned v = 0;
+    for (size_t j = 0; j < 2; j++) {
+      char ch = text[3 * i + j];
+      unsigned d = ch >= '0' && ch <= '9' ? unsigned(ch - '0')
+                   : ch >= 'a' && ch <= 'f' ? unsigned(ch - 'a' + 10)
+                   : ch >= 'A' && ch <= 'F' ? unsigned(ch - 'A' + 10) : 16u;
+      if (d > 15) return false;
+      v = v * 16 + d;
+    }
+    (*mac)[i] = uint8_t(v);
+  }
+  return true;
 }
 
 namespace {
@@ -138,6 +156,54 @@ Result<VmConfig> ParseVmConfig(std::string_view text) {
       c.blocks.push_back(std::move(b));
     }
   }
+  if (const json::Value* v = f.Take("net", false)) {
+    if (!v->is_array()) return Status::Error("config.net must be an array");
+    for (size_t i = 0; i < v->items().size(); i++) {
+      const json::Value& item = v->items()[i];
+      const std::string where = Format("config.net[%zu]", i);
+      if (!item.is_object()) return Status::Error(where + " must be an object");
+      Fields nf(item, where);
+      NetConfig n;
+      uint64_t fd = ~0ull, mtu = n.mtu;
+      std::string mac;
+      nf.Str("tap", &n.tap);
+      nf.Uint("tapFd", 0, 0x7fffffff, &fd);
+      nf.Str("mac", &mac, true);
+      // 68: the IPv4 minimum; 65535: what the 16-bit config field holds.
+      nf.Uint("mtu", 68, 65535, &mtu);
+      if (const json::Value* rl = nf.Take("rateLimit", false)) {
+        if (!rl->is_object()) return Status::Error(where + ".rateLimit must be an object");
+        Fields rf(*rl, where + ".rateLimit");
+        for (const char* dir : {"rx", "tx"}) {
+          const json::Value* d = rf.Take(dir, false);
+          if (!d) continue;
+          const std::string dwhere = where + ".rateLimit." + dir;
+          if (!d->is_object()) return Status::Error(dwhere + " must be an object");
+          Fields df(*d, dwhere);
+          NetRateConfig* r = std::string(dir) == "rx" ? &n.rx : &n.tx;
+          // Bursts are capped where the token bucket's integer arithmetic stays exact (2^32).
+          df.Uint("bytesPerSec", 0, 1ull << 40, &r->bytes_per_sec);
+          df.Uint("bytesBurst", 0, 1ull << 32, &r->bytes_burst);
+          df.Uint("packetsPerSec", 0, 1ull << 32, &r->packets_per_sec);
+          df.Uint("packetsBurst", 0, 1ull << 32, &r->packets_burst);
+          df.RejectUnknown();
+          if (!df.ok()) return Status::Error(df.error());
+        }
+        rf.RejectUnknown();
+        if (!rf.ok()) return Status::Error(rf.error());
+      }
+      nf.RejectUnknown();
+      if (!nf.ok()) return Status::Error(nf.error());
+      if (n.tap.empty() == (fd == ~0ull)) return Status::Error(where + " needs exactly one of \"tap\" and \"tapFd\"");
+      if (n.tap.size() > 15) return Status::Error(where + ".tap \"" + n.tap + "\" is longer than 15 bytes");
+      if (!ParseMac(mac, &n.mac)) return Status::Error(where + ".mac \"" + mac + "\" is not of the form 02:00:00:00:00:01");
+      if (n.mac[0] & 1) return Status::Error(where + ".mac " + mac + " is a multicast address");
+      if (n.mac == std::array<uint8_t, 6>{}) return Status::Error(where + ".mac must not be all zeros");
+      n.tap_fd = fd == ~0ull ? -1 : int(fd);
+      n.mtu = uint16_t(mtu);
+      c.nets.push_back(std::move(n));
+    }
+  }
   f.RejectUnknown();
   if (!f.ok()) return Status::Error(f.error());
   if (c.kernel_path.empty()) return Status::Error("config.kernel must not be empty");
@@ -145,7 +211,7 @@ Result<VmConfig> ParseVmConfig(std::string_view text) {
   c.memory_mib = memory;
   if (c.hugepages && c.memory_mib % 2) return Status::Error(Format("config.memoryMiB %llu must be even with hugepages (2 MiB pages)", (unsigned long long)c.memory_mib));
   if (VirtioSlotCount(c) > x86::layout::kVirtioMaxSlots)
-    return Status::Error(Format("config: %u virtio devices (vsock, rng, blocks) exceed the %u slots", VirtioSlotCount(c),
+    return Status::Error(Format("config: %u virtio devices (vsock, rng, blocks, nets) exceed the %u slots", VirtioSlotCount(c),
                                 x86::layout::kVirtioMaxSlots));
   return c;
 }

@@ -3,6 +3,7 @@
 // an error naming the field and the value, so a typo never silently becomes a default.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -24,6 +25,22 @@ struct VsockConfig {
   std::string uds_path;  // hybrid vsock: host connects here; guest connections go to <uds>_<port>
 };
 
+// One direction's token buckets (0: unlimited); a burst of 0 means one second's worth.
+struct NetRateConfig {
+  uint64_t bytes_per_sec = 0, bytes_burst = 0;
+  uint64_t packets_per_sec = 0, packets_burst = 0;
+};
+
+// A virtio-net device on a tap: opened by name in the VMM's network namespace, or an inherited fd
+// already attached to a tap (IFF_TAP|IFF_NO_PI|IFF_VNET_HDR). Exactly one of the two.
+struct NetConfig {
+  std::string tap;
+  int tap_fd = -1;
+  std::array<uint8_t, 6> mac{};
+  uint16_t mtu = 1500;
+  NetRateConfig rx, tx;
+};
+
 struct VmConfig {
   std::string kernel_path;  // bzImage or ELF (PVH) vmlinux
   std::string initrd_path;  // optional
@@ -38,11 +55,12 @@ struct VmConfig {
   VsockConfig vsock;
   bool rng = false;
   std::vector<BlockConfig> blocks;
+  std::vector<NetConfig> nets;
   bool i8042 = true;       // i8042 reset line: Linux `reboot=k` ends the VM
   bool acpi_poweroff = true;  // ACPI sleep register at layout::kAcpiSleepPort: `poweroff` ends it
 };
 
-// The virtio-mmio slot order the config implies: vsock, rng, then the blocks in order. Slot i
+// The virtio-mmio slot order the config implies: vsock, rng, the blocks in order, then the nets. Slot i
 // sits at layout::VirtioMmioSlotAddr(i).
 uint32_t VirtioSlotCount(const VmConfig& c);
 

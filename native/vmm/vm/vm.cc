@@ -1,7 +1,10 @@
 #include "vm/vm.h"
 
 #include <fcntl.h>
+#include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/timerfd.h>
+#include <unistd.h>
 #include <sys/stat.h>
 
 #include <cerrno>
@@ -9,6 +12,7 @@
 
 #include "arch/x86/layout.h"
 #include "backends/blk_file.h"
+#include "backends/tap.h"
 #include "kvm/cpuid.h"
 #include "kvm/msrs.h"
 
@@ -116,8 +120,49 @@ Status Vm::Build() {
     slot->path = b.path;
     slot->serial = b.serial;
   }
+  for (size_t i = 0; i < config_.nets.size(); i++)
+    if (!(s = AddNet(i, config_.nets[i])).ok()) return s;
   if (!(s = LoadKernel()).ok()) return s;
   return CreateVcpus();
+}
+
+Status Vm::AddNet(size_t index, const NetConfig& n) {
+  std::string error;
+  std::unique_ptr<TapBackend> tap =
+      n.tap.empty() ? TapBackend::adopt(n.tap_fd, &error) : TapBackend::open(n.tap, &error);
+  if (!tap) return Status::Error(Format("config.net[%zu]: ", index) + error);
+  TapBackend* backend = tap.get();
+  virtio::NetDeviceConfig dc;
+  dc.mac = n.mac;
+  dc.mtu = n.mtu;
+  dc.rx = {n.rx.bytes_per_sec, n.rx.bytes_burst, n.rx.packets_per_sec, n.rx.packets_burst};
+  dc.tx = {n.tx.bytes_per_sec, n.tx.bytes_burst, n.tx.packets_per_sec, n.tx.packets_burst};
+  auto device = std::make_unique<virtio::NetDevice>(dc, std::move(tap));
+  virtio::NetDevice* net = device.get();
+  Status s = AddSlot("net", std::move(device));
+  if (!s.ok()) return s;
+  Slot* slot = slots_.back().get();
+  slot->path = backend->name();
+  UniqueFd timer(::timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC));
+  if (!timer.valid()) return ErrnoStatus("net: timerfd");
+  const int tfd = timer.get();
+  slot->timer_fd = std::move(timer);
+  // Build runs before the loop thread starts, so the device needs no lock here.
+  net->set_timer([tfd](uint64_t ns) {
+    itimerspec its{};
+    its.it_value.tv_sec = time_t(ns / 1000000000ull);
+    its.it_value.tv_nsec = long(ns % 1000000000ull);
+    ::timerfd_settime(tfd, 0, &its, nullptr);
+  });
+  if (!loop_.add(tfd, EPOLLIN, [tfd, net](uint32_t) {
+        uint64_t expirations;
+        if (::read(tfd, &expirations, sizeof(expirations)) < 0) return;
+        std::lock_guard<std::mutex> lock(net->mutex());
+        net->on_timer();
+      }))
+    return ErrnoStatus("net: watch timerfd");
+  if (!backend->start(&loop_, &error)) return Status::Error("net: " + error);
+  return Status();
 }
 
 Result<UniqueFd> Vm::IrqEventFd(uint32_t gsi) {
@@ -171,6 +216,7 @@ Status Vm::AddSlot(const std::string& kind, std::unique_ptr<virtio::Device> devi
   slot->irq_fd = std::move(irq.value());
   slot->irq = std::make_unique<EventFdInterrupt>(slot->irq_fd.get());
   if (kind == "blk") slot->blk = static_cast<virtio::BlkDevice*>(device.get());
+  if (kind == "net") slot->net = static_cast<virtio::NetDevice*>(device.get());
   slot->device = std::move(device);
   slot->transport = std::make_unique<virtio::MmioTransport>(ram_->memory(), slot->device.get(), slot->irq.get());
   // Queue notifications through ioeventfds: the vCPU's MMIO write completes inside KVM and the
@@ -407,6 +453,19 @@ json::Value Vm::StatusJson() const {
         v.set("path", Value::string(s->path));
         v.set("serial", Value::string(s->serial));
       }
+    }
+    if (s->net) {
+      v.set("tap", Value::string(s->path));
+      std::lock_guard device_lock(s->net->mutex());
+      const virtio::NetStats& st = s->net->stats();
+      Value stats = Value::object();
+      stats.set("rxFrames", Value::number(double(st.rx_frames)));
+      stats.set("rxBytes", Value::number(double(st.rx_bytes)));
+      stats.set("txFrames", Value::number(double(st.tx_frames)));
+      stats.set("txBytes", Value::number(double(st.tx_bytes)));
+      stats.set("dropped", Value::number(double(st.rx_oversize + st.rx_too_big + st.tx_oversize +
+                                                st.tx_malformed + st.tx_errors)));
+      v.set("net", std::move(stats));
     }
     slots.push(std::move(v));
   }

@@ -27,6 +27,7 @@
 #include "devices/interrupt.h"
 #include "devices/serial.h"
 #include "devices/virtio/blk.h"
+#include "devices/virtio/net.h"
 #include "devices/virtio/mmio.h"
 #include "devices/virtio/rng.h"
 #include "devices/virtio/vsock.h"
@@ -81,12 +82,14 @@ class Vm {
   // its GSI with KVM_IRQFD.
   struct Slot {
     uint32_t index = 0;
-    std::string kind;  // "vsock", "rng", "blk"
+    std::string kind;  // "vsock", "rng", "blk", "net"
     UniqueFd irq_fd;
+    UniqueFd timer_fd;  // net: the rate limiter's timer (declared first, so closed last)
     std::unique_ptr<EventFdInterrupt> irq;
     std::unique_ptr<virtio::Device> device;
     std::unique_ptr<virtio::MmioTransport> transport;
     virtio::BlkDevice* blk = nullptr;  // device.get() when kind == "blk"
+    virtio::NetDevice* net = nullptr;  // device.get() when kind == "net"
     bool read_only = false;
     std::string path, serial;  // the attached disk, for status
   };
@@ -95,6 +98,7 @@ class Vm {
   Status Build();
   Status BuildLegacyDevices();
   Status AddSlot(const std::string& kind, std::unique_ptr<virtio::Device> device);
+  Status AddNet(size_t index, const NetConfig& n);
   Status LoadKernel();
   Status CreateVcpus();
   Result<UniqueFd> IrqEventFd(uint32_t gsi);

@@ -32,6 +32,7 @@ constexpr uint32_t kStatusDeviceNeedsReset = 64;
 constexpr uint32_t kStatusFailed = 128;
 
 // Device IDs (§5).
+constexpr uint32_t kIdNet = 1;
 constexpr uint32_t kIdBlock = 2;
 constexpr uint32_t kIdRng = 4;
 constexpr uint32_t kIdVsock = 19;
@@ -62,6 +63,10 @@ class Device {
   virtual uint64_t device_features() const = 0;
   virtual size_t num_queues() const = 0;
   virtual uint16_t max_queue_size(size_t /*index*/) const { return 256; }
+  // Whether the device can work with the features the driver chose (already a subset of
+  // device_features(), VERSION_1 included); false keeps FEATURES_OK clear. For dependencies
+  // between device feature bits the spec makes the driver's duty (e.g. net's TSO needs CSUM).
+  virtual bool accept_features(uint64_t /*features*/) const { return true; }
 
   // Config space access at `offset` from its start; bytes outside the space read as zero and
   // writes to them are ignored.

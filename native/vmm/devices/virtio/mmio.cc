@@ -193,7 +193,9 @@ void MmioTransport::write_status(uint32_t value) {
     uint64_t offered = device_->device_features();
     // Only modern drivers (VERSION_1), and only features we offered; otherwise FEATURES_OK stays
     // clear, which the driver reads back as a refusal.
-    if ((driver_features_ & ~offered) || !(driver_features_ & kFVersion1)) added &= ~kStatusFeaturesOk;
+    if ((driver_features_ & ~offered) || !(driver_features_ & kFVersion1) ||
+        !device_->accept_features(driver_features_))
+      added &= ~kStatusFeaturesOk;
   }
   if ((added & kStatusDriverOk) && !((status_ | added) & kStatusFeaturesOk)) added &= ~kStatusDriverOk;
   status_ |= added;
