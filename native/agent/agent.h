@@ -79,6 +79,8 @@ struct Agent {
   std::vector<Waiter> waiters;
 
   Containers containers;
+  // The pod's network files written by configure_network so far, under <run>/net/ (network.h).
+  std::set<std::string> net_files;
 
   bool shutdown_requested = false;   // `shutdown` op answered; stop serving
   bool terminate_requested = false;  // test mode: SIGTERM/SIGINT
