@@ -6,6 +6,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <dirent.h>
+
 #include <cerrno>
 #include <cstring>
 #include <set>
@@ -311,7 +313,10 @@ Reply apply_interface(Netlink& nl, const Interface& itf, const NlLink& link, std
     // The kernel renames only links that are down.
     if (is_up && (err = nl.set_link(link.index, "", 0, 0)) != 0) return net_failed(who + ": set down to rename", -err);
     is_up = false;
-    if ((err = nl.set_link(link.index, itf.name, 0, -1)) != 0) return net_failed(who + ": rename to " + itf.name, -err);
+    if ((err = nl.set_link(link.index, itf.name, 0, -1)) != 0) {
+      if (link.flags & IFF_UP) nl.set_link(link.index, "", 0, 1);  // as it was
+      return net_failed(who + ": rename to " + itf.name, -err);
+    }
     who = "interface " + itf.name + " (" + itf.mac + ")";
   }
   *final_name = itf.name.empty() ? link.name : itf.name;
@@ -328,8 +333,8 @@ Reply apply_interface(Netlink& nl, const Interface& itf, const NlLink& link, std
   return Reply::ok();
 }
 
-// Writes path atomically: a temporary file in the same directory, then rename().
-bool write_atomic(const std::string& dir, const char* name, const std::string& text, std::string* error) {
+// Writes dir/name atomically: a temporary file in the same directory, then rename().
+bool write_atomic(const std::string& dir, const std::string& name, const std::string& text, std::string* error) {
   std::string path = dir + "/" + name, tmp = dir + "/." + name + ".tmp";
   int fd = open(tmp.c_str(), O_CREAT | O_TRUNC | O_WRONLY | O_CLOEXEC | O_NOFOLLOW, 0644);
   if (fd < 0) {
@@ -389,6 +394,19 @@ std::string hosts_file(const NetConfig& cfg) {
 }
 
 std::string net_dir(const Agent& a) { return a.containers.run_dir + "/net"; }
+
+void remove_old_generations(const Agent& a) {
+  std::string gen_dir = net_dir(a) + "/gen";
+  DIR* d = opendir(gen_dir.c_str());
+  if (!d) return;
+  std::set<std::string> keep;
+  for (const auto& [name, path] : a.net_files) keep.insert(path);
+  while (dirent* e = readdir(d)) {
+    std::string path = gen_dir + "/" + e->d_name;
+    if (e->d_name[0] != '.' && !keep.count(path)) unlink(path.c_str());
+  }
+  closedir(d);
+}
 
 Reply op_configure_network(Agent& a, Connection&, uint32_t, const json::Value& req) {
   Args args(req);
@@ -450,30 +468,46 @@ Reply op_configure_network(Agent& a, Connection&, uint32_t, const json::Value& r
   // The files, then the containers: every container gets the new ones bound over the old.
   std::vector<FileBind> changed;
   if (cfg.has_dns || cfg.has_hosts || cfg.has_hostname) {
-    std::string dir = net_dir(a), error;
-    if (!mkdir_p(dir)) return Reply::error("NETWORK_FAILED", "mkdir " + dir + ": " + strerror(errno));
+    std::string dir = net_dir(a), gen_dir = dir + "/gen", error;
+    if (!mkdir_p(gen_dir)) return Reply::error("NETWORK_FAILED", "mkdir " + gen_dir + ": " + strerror(errno));
+    uint64_t gen = ++a.net_generation;
     struct Item { bool given; const char* name; std::string text; };
     Item items[] = {{cfg.has_dns, kFiles[0], resolv_conf(cfg)},
                     {cfg.has_hosts, kFiles[1], hosts_file(cfg)},
                     {cfg.has_hostname, kFiles[2], cfg.hostname + "\n"}};
     for (const Item& it : items) {
       if (!it.given) continue;
-      if (!write_atomic(dir, it.name, it.text, &error)) return Reply::error("NETWORK_FAILED", error);
-      a.net_files.insert(it.name);
-      changed.push_back(FileBind{dir + "/" + it.name, std::string("etc/") + it.name});
+      // A new generation file, then the same inode renamed over <run>/net/<name>. Containers bind
+      // the generation file: a bind whose source was renamed over cannot have another mounted
+      // on top of it (its dentry is unlinked), and binding on top is what makes an update
+      // atomic for readers in the container.
+      std::string gen_name = std::string(it.name) + "." + std::to_string(gen);
+      std::string gen_path = gen_dir + "/" + gen_name, tmp = dir + "/." + it.name + ".tmp";
+      if (!write_atomic(gen_dir, gen_name, it.text, &error)) return Reply::error("NETWORK_FAILED", error);
+      unlink(tmp.c_str());
+      if (link(gen_path.c_str(), tmp.c_str()) != 0 || rename(tmp.c_str(), (dir + "/" + it.name).c_str()) != 0) {
+        return Reply::error("NETWORK_FAILED", "replace " + dir + "/" + it.name + ": " + strerror(errno));
+      }
+      a.net_files[it.name] = gen_path;
+      changed.push_back(FileBind{gen_path, std::string("etc/") + it.name});
     }
   }
   if (cfg.has_hostname && a.pid1 && sethostname(cfg.hostname.data(), cfg.hostname.size()) != 0) {
     return net_failed("sethostname " + cfg.hostname, errno);
   }
   if (!changed.empty()) {
+    bool live = false;
     for (auto& [id, ctr] : a.containers.all) {
       if (ctr->state == ContainerState::kStopped || ctr->exited) continue;
+      live = true;
       std::string error;
       if (!mounts_inject_files(ctr->pid, changed, &error)) {
         return Reply::error("NETWORK_FAILED", "container \"" + id + "\": " + error);
       }
     }
+    // Older generations stay while a container may have them under its current bind (removing
+    // one would detach what is mounted on it); with no live container none is needed.
+    if (!live) remove_old_generations(a);
   }
   json::Value r = json::Value::object();
   r.set("interfaces", std::move(result_ifs));
@@ -495,7 +529,8 @@ bool network_lo_up() {
 std::vector<FileBind> network_container_files(const Agent& a) {
   std::vector<FileBind> out;
   for (const char* f : kFiles) {
-    if (a.net_files.count(f)) out.push_back(FileBind{net_dir(a) + "/" + f, std::string("etc/") + f});
+    auto it = a.net_files.find(f);
+    if (it != a.net_files.end()) out.push_back(FileBind{it->second, std::string("etc/") + f});
   }
   return out;
 }
