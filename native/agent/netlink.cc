@@ -14,7 +14,8 @@
 
 namespace {
 
-constexpr size_t kRecvBuf = 32768;
+// The kernel sizes a dump's messages to the reader's buffer, at most 32 KiB; twice that is safe.
+constexpr size_t kRecvBuf = 65536;
 
 // Appends a message body or attribute at NLMSG_ALIGN/RTA_ALIGN boundaries to a message.
 void put(std::vector<char>& msg, const void* data, size_t len) {
@@ -67,8 +68,8 @@ int Netlink::open() {
   return 0;
 }
 
-// Sends msg (header filled in here) and reads until its ACK/error or, for a dump, NLMSG_DONE.
-// Each answer message of a dump is handed to on_msg by the caller through dump_ (see list_links).
+// Sends msg (length, sequence number and flags filled in here) with NLM_F_ACK and reads until
+// the kernel's answer to it: 0 for the ACK, else the negative errno it carries.
 int Netlink::transact(std::vector<char>& msg) {
   nlmsghdr* h = reinterpret_cast<nlmsghdr*>(msg.data());
   h->nlmsg_len = static_cast<uint32_t>(msg.size());

@@ -70,14 +70,12 @@ test.before(async () => {
   if (skipReason) return;
   dir = mkdtempSync('/tmp/vc-net-test-');
   runDir = join(dir, 'run');
-  const extra = ['--run-dir', runDir];
   if (!containerSkip) {
     rootfs = join(dir, 'rootfs');
     buildRootfs(rootfs);
     cgroupRoot = join(cgroup2Mount!, `vc-net-test-${process.pid}`);
-    extra.push('--cgroup-root', cgroupRoot);
   }
-  agent = await startAgent(dir, extra, ['unshare', '-n', '--']);
+  agent = await startAgent(dir, ['--run-dir', runDir], ['unshare', '-n', '--']);
   c = await Conn.hello(agent.sockPath);
 });
 
@@ -278,41 +276,60 @@ function defineTests(): void {
     return;
   }
 
-  test('containers: the pod files bound read-only into running and new ones; updates seen by all', async () => {
-    // A fresh agent state for the files is not needed: they exist from the test above.
-    const start = async (id: string) => {
-      const r = await c.ok('create_container', { id, image: { path: rootfs }, argv: ['sleep', '1000'] });
-      await c.ok('start_container', { id });
-      return r;
-    };
-    const inside = async (id: string, script: string) => {
-      const r = await c.ok('exec_container', { id, argv: ['sh', '-c', script] });
-      const p = await c.finished(r.process);
-      return { out: text(p.stdout), err: text(p.stderr), code: p.exit!.exitCode };
-    };
-    await c.ok('configure_network', { dns: { nameservers: ['10.1.2.1'] }, hosts: [{ ip: '10.1.2.3', names: ['pod-a'] }], hostname: 'pod-a' });
-    await start('net-a');
-    let r = await inside('net-a', 'cat /etc/resolv.conf /etc/hostname; tail -n 1 /etc/hosts');
-    assert.is(r.out, 'nameserver 10.1.2.1\npod-a\n10.1.2.3\tpod-a\n');
-    r = await inside('net-a', 'echo x > /etc/resolv.conf; echo $?; grep -c " /etc/resolv.conf " /proc/self/mounts');
-    assert.match(r.err, /Read-only file system/);
-    assert.is(r.out.split('\n')[0], '1');
-    r = await inside('net-a', 'test -L /etc/hosts && echo link; ls /run');
-    assert.is(r.out.trim(), '', 'the image\'s /etc/hosts symlink was replaced in the writable layer, not followed');
-    assert.is(readlinkSync(join(rootfs, 'etc/hosts')), '../run/hosts-elsewhere');
-    assert.is(readFileSync(join(rootfs, 'etc/resolv.conf'), 'utf8'), 'nameserver 192.0.2.99\n', 'the image is untouched');
+  test('containers: the pod files bound read-only into existing and new ones; updates seen by all', async () => {
+    // An agent of its own: the first container exists before any pod file does.
+    const dir2 = join(dir, 'ctr');
+    mkdirSync(dir2);
+    const run2 = join(dir2, 'run');
+    const a2 = await startAgent(dir2, ['--run-dir', run2, '--cgroup-root', `${cgroupRoot}-2`], ['unshare', '-n', '--']);
+    const c2 = await Conn.hello(a2.sockPath);
+    try {
+      const start = async (id: string) => {
+        await c2.ok('create_container', { id, image: { path: rootfs }, argv: ['sleep', '1000'] });
+        await c2.ok('start_container', { id });
+      };
+      const inside = async (id: string, script: string) => {
+        const r = await c2.ok('exec_container', { id, argv: ['sh', '-c', script] });
+        const p = await c2.finished(r.process);
+        return { out: text(p.stdout), err: text(p.stderr), code: p.exit!.exitCode };
+      };
+      const gens = () => readdirSync(join(run2, 'net/gen')).sort();
 
-    // An update reaches the running container, and a container created afterwards.
-    await c.ok('configure_network', { dns: { nameservers: ['10.1.2.54'], search: ['updated.local'] }, hosts: [{ ip: '10.1.2.4', names: ['pod-b'] }] });
-    await start('net-b');
-    for (const id of ['net-a', 'net-b']) {
-      r = await inside(id, 'cat /etc/resolv.conf; tail -n 1 /etc/hosts; cat /etc/hostname');
-      assert.is(r.out, 'nameserver 10.1.2.54\nsearch updated.local\n10.1.2.4\tpod-b\npod-a\n', id);
-    }
-    for (const id of ['net-a', 'net-b']) {
-      await c.ok('signal_container', { id, signal: 9 });
-      await c.ok('wait_container', { id });
-      await c.ok('delete_container', { id });
+      await start('early');
+      let r = await inside('early', 'cat /etc/resolv.conf; readlink /etc/hosts');
+      assert.is(r.out, 'nameserver 192.0.2.99\n../run/hosts-elsewhere\n', 'before configure_network: the image\'s own files');
+
+      await c2.ok('configure_network', { dns: { nameservers: ['10.1.2.1'] }, hosts: [{ ip: '10.1.2.3', names: ['pod-a'] }], hostname: 'pod-a' });
+      r = await inside('early', 'cat /etc/resolv.conf /etc/hostname; tail -n 1 /etc/hosts; test -L /etc/hosts && echo link; ls /run');
+      assert.is(r.out, 'nameserver 10.1.2.1\npod-a\n10.1.2.3\tpod-a\n', 'bound into the running container; the hosts symlink replaced, not followed');
+      assert.is(readlinkSync(join(rootfs, 'etc/hosts')), '../run/hosts-elsewhere', 'the image is untouched');
+      assert.is(readFileSync(join(rootfs, 'etc/resolv.conf'), 'utf8'), 'nameserver 192.0.2.99\n');
+
+      await start('late');
+      r = await inside('late', 'echo x > /etc/resolv.conf; echo $?; echo y > /etc/hosts; echo $?');
+      assert.is(r.out, '1\n1\n', 'read-only');
+      assert.match(r.err, /Read-only file system/);
+
+      // An update reaches both, atomically stacked over the previous bind.
+      await c2.ok('configure_network', { dns: { nameservers: ['10.1.2.54'], search: ['updated.local'] }, hosts: [{ ip: '10.1.2.4', names: ['pod-b'] }] });
+      for (const id of ['early', 'late']) {
+        r = await inside(id, 'cat /etc/resolv.conf; tail -n 1 /etc/hosts; cat /etc/hostname');
+        assert.is(r.out, 'nameserver 10.1.2.54\nsearch updated.local\n10.1.2.4\tpod-b\npod-a\n', id);
+      }
+      assert.equal(gens(), ['hostname.1', 'hosts.1', 'hosts.2', 'resolv.conf.1', 'resolv.conf.2'], 'old generations kept while containers run');
+
+      for (const id of ['early', 'late']) {
+        await c2.ok('signal_container', { id, signal: 9 });
+        await c2.ok('wait_container', { id });
+        await c2.ok('delete_container', { id });
+      }
+      await c2.ok('configure_network', { dns: { nameservers: ['10.1.2.55'] } });
+      assert.equal(gens(), ['hostname.1', 'hosts.2', 'resolv.conf.3'], 'with no container left, only the current ones');
+    } finally {
+      c2.close();
+      a2.proc.kill('SIGTERM');
+      await Promise.race([a2.exited, new Promise((res) => setTimeout(res, 5000))]);
+      a2.kill();
     }
   });
 }
