@@ -497,17 +497,22 @@ Reply op_configure_network(Agent& a, Connection&, uint32_t, const json::Value& r
   }
   if (!changed.empty()) {
     bool live = false;
+    std::string failures;
     for (auto& [id, ctr] : a.containers.all) {
       if (ctr->state == ContainerState::kStopped || ctr->exited) continue;
       live = true;
       std::string error;
-      if (!mounts_inject_files(ctr->pid, changed, &error)) {
-        return Reply::error("NETWORK_FAILED", "container \"" + id + "\": " + error);
-      }
+      if (mounts_inject_files(ctr->pid, changed, &error)) continue;
+      // An init that died a moment ago (not reaped yet) has no mount namespace left: nothing to do.
+      std::string ns = "/proc/" + std::to_string(ctr->pid) + "/ns/mnt";
+      if (access(ns.c_str(), F_OK) != 0) continue;
+      failures += std::string(failures.empty() ? "" : "; ") + "container \"" + id + "\": " + error;
     }
     // Older generations stay while a container may have them under its current bind (removing
     // one would detach what is mounted on it); with no live container none is needed.
     if (!live) remove_old_generations(a);
+    // The others got the files: one container's failure does not hold back the rest.
+    if (!failures.empty()) return Reply::error("NETWORK_FAILED", failures);
   }
   json::Value r = json::Value::object();
   r.set("interfaces", std::move(result_ifs));
