@@ -154,11 +154,13 @@ template <typename F>
 bool each_object(Args& args, const char* n, F item) {
   const json::Value* v = args.get(n);
   if (!v) return true;
-  if (!v->is_array()) return args.fail(n, "expected an array of objects");
+  if (!v->is_array()) return args.fail(n, "expected an array of objects, got " + Args::got(*v));
   for (size_t i = 0; i < v->items().size(); i++) {
     std::string at = args.name(n) + "[" + std::to_string(i) + "]";
     const json::Value& obj = v->items()[i];
-    if (!obj.is_object()) return args.fail((std::string(n) + "[" + std::to_string(i) + "]").c_str(), "expected an object");
+    if (!obj.is_object()) {
+      return args.fail((std::string(n) + "[" + std::to_string(i) + "]").c_str(), "expected an object, got " + Args::got(obj));
+    }
     Args sub(obj, at + ".");
     if (!item(sub, i)) return args.take(sub);
   }
