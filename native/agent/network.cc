@@ -307,7 +307,7 @@ const NlLink* find_link(const std::vector<NlLink>& links, const std::string& nam
   return nullptr;
 }
 
-Reply apply_interface(Netlink& nl, const Interface& itf, const NlLink& link, std::string* final_name) {
+Reply apply_interface(Netlink& nl, const Interface& itf, const NlLink& link) {
   std::string who = "interface " + link.name + " (" + itf.mac + ")";
   int err = 0;
   bool is_up = (link.flags & IFF_UP) != 0;
@@ -321,7 +321,6 @@ Reply apply_interface(Netlink& nl, const Interface& itf, const NlLink& link, std
     }
     who = "interface " + itf.name + " (" + itf.mac + ")";
   }
-  *final_name = itf.name.empty() ? link.name : itf.name;
   if (itf.mtu > 0 && static_cast<unsigned>(itf.mtu) != link.mtu &&
       (err = nl.set_link(link.index, "", static_cast<unsigned>(itf.mtu), -1)) != 0) {
     return net_failed(who + ": set MTU " + std::to_string(itf.mtu), -err);
@@ -410,48 +409,45 @@ void remove_old_generations(const Agent& a) {
   closedir(d);
 }
 
-Reply op_configure_network(Agent& a, Connection&, uint32_t, const json::Value& req) {
-  Args args(req);
-  NetConfig cfg;
-  if (!parse_config(args, &cfg)) return Reply::error("BAD_REQUEST", args.error());
-
-  Netlink nl;
-  int err = nl.open();
-  if (err != 0) return net_failed("netlink socket", -err);
-  std::vector<NlLink> links;
-  if ((err = nl.list_links(&links)) != 0) return net_failed("list interfaces", -err);
-  if (const NlLink* lo = find_link(links, "lo")) {
+// Step 1-3 of docs/agent-protocol.md, "Network": lo, then each interface by MAC. *links is the
+// interfaces as they are afterwards (names and MTUs), and *result the answer's "interfaces".
+Reply apply_interfaces(Netlink& nl, const NetConfig& cfg, std::vector<NlLink>* links, json::Value* result) {
+  int err = nl.list_links(links);
+  if (err != 0) return net_failed("list interfaces", -err);
+  if (const NlLink* lo = find_link(*links, "lo")) {
     if (!(lo->flags & IFF_UP) && (err = nl.set_link(lo->index, "", 0, 1)) != 0) return net_failed("interface lo: set up", -err);
   }
   // Every MAC is looked up before anything changes, so a missing NIC changes nothing.
-  std::vector<const NlLink*> found;
+  std::vector<NlLink> found;
   for (size_t i = 0; i < cfg.interfaces.size(); i++) {
-    const NlLink* l = find_link(links, cfg.interfaces[i].mac);
+    const NlLink* l = find_link(*links, cfg.interfaces[i].mac);
     if (!l) {
       return Reply::error("NOT_FOUND", "interfaces[" + std::to_string(i) + "]: no interface has MAC " + cfg.interfaces[i].mac);
     }
-    found.push_back(l);
+    found.push_back(*l);
   }
-  json::Value result_ifs = json::Value::array();
   for (size_t i = 0; i < cfg.interfaces.size(); i++) {
-    std::string name;
-    Reply r = apply_interface(nl, cfg.interfaces[i], *found[i], &name);
+    Reply r = apply_interface(nl, cfg.interfaces[i], found[i]);
     if (r.kind != Reply::Kind::kOk) return r;
   }
-  // Names and MTUs as they are now, for routes by name and for the result.
-  links.clear();
-  if ((err = nl.list_links(&links)) != 0) return net_failed("list interfaces", -err);
+  links->clear();
+  if ((err = nl.list_links(links)) != 0) return net_failed("list interfaces", -err);
+  *result = json::Value::array();
   for (const Interface& itf : cfg.interfaces) {
-    const NlLink* l = find_link(links, itf.mac);
-    if (!l) continue;
+    const NlLink* l = find_link(*links, itf.mac);
+    if (!l) continue;  // gone meanwhile (hot-unplugged)
     json::Value o = json::Value::object();
     o.set("mac", json::Value::string(itf.mac));
     o.set("name", json::Value::string(l->name));
     o.set("mtu", json::Value::number(l->mtu));
     o.set("index", json::Value::number(l->index));
-    result_ifs.push(std::move(o));
+    result->push(std::move(o));
   }
-  // Routes on a link first: a gateway must be reachable when its route is added.
+  return Reply::ok();
+}
+
+// Step 4: routes on a link first, so that a gateway is reachable when its route is added.
+Reply apply_routes(Netlink& nl, const NetConfig& cfg, const std::vector<NlLink>& links) {
   for (int pass = 0; pass < 2; pass++) {
     for (const Route& r : cfg.routes) {
       if (r.has_gateway != (pass == 1)) continue;
@@ -461,64 +457,93 @@ Reply op_configure_network(Agent& a, Connection&, uint32_t, const json::Value& r
         if (!l) return Reply::error("NOT_FOUND", r.what + ": no interface " + r.iface);
         oif = l->index;
       }
-      err = nl.add_route(r.dest.addr, r.dest.prefix, r.has_gateway ? &r.gateway : nullptr, oif,
-                         static_cast<uint32_t>(r.metric), r.has_metric);
+      int err = nl.add_route(r.dest.addr, r.dest.prefix, r.has_gateway ? &r.gateway : nullptr, oif,
+                             static_cast<uint32_t>(r.metric), r.has_metric);
       if (err != 0) return net_failed(r.what, -err);
     }
   }
+  return Reply::ok();
+}
 
-  // The files, then the containers: every container gets the new ones bound over the old.
-  std::vector<FileBind> changed;
+// Step 5a: the given files. Each is a new generation file, whose inode is then also renamed over
+// <run>/net/<name>. Containers bind the generation file: a bind whose source was renamed over
+// cannot have another mounted on top of it (its dentry is unlinked), and binding on top is what
+// makes an update atomic for readers in the container. *changed: the binds of what was written,
+// also when a later file fails.
+Reply write_files(Agent& a, const NetConfig& cfg, std::vector<FileBind>* changed) {
+  std::string dir = net_dir(a), gen_dir = dir + "/gen", error;
+  if (!mkdir_p(gen_dir)) return Reply::error("NETWORK_FAILED", "mkdir " + gen_dir + ": " + strerror(errno));
+  uint64_t gen = ++a.net_generation;
+  struct Item { bool given; const char* name; std::string text; };
+  Item items[] = {{cfg.has_dns, kFiles[0], resolv_conf(cfg)},
+                  {cfg.has_hosts, kFiles[1], hosts_file(cfg)},
+                  {cfg.has_hostname, kFiles[2], cfg.hostname + "\n"}};
+  for (const Item& it : items) {
+    if (!it.given) continue;
+    std::string gen_name = std::string(it.name) + "." + std::to_string(gen);
+    std::string gen_path = gen_dir + "/" + gen_name, tmp = dir + "/." + it.name + ".tmp";
+    if (!write_atomic(gen_dir, gen_name, it.text, &error)) return Reply::error("NETWORK_FAILED", error);
+    unlink(tmp.c_str());
+    if (link(gen_path.c_str(), tmp.c_str()) != 0 || rename(tmp.c_str(), (dir + "/" + it.name).c_str()) != 0) {
+      return Reply::error("NETWORK_FAILED", "replace " + dir + "/" + it.name + ": " + strerror(errno));
+    }
+    a.net_files[it.name] = gen_path;
+    changed->push_back(FileBind{gen_path, std::string("etc/") + it.name});
+  }
+  return Reply::ok();
+}
+
+// Step 5b: the new files into every created or running container, over the previous binds. One
+// container's failure does not hold back the others.
+Reply bind_into_containers(Agent& a, const std::vector<FileBind>& changed) {
+  bool live = false;
+  std::string failures;
+  for (auto& [id, ctr] : a.containers.all) {
+    if (ctr->state == ContainerState::kStopped || ctr->exited) continue;
+    live = true;
+    std::string error;
+    if (mounts_inject_files(ctr->pid, changed, &error)) continue;
+    // An init that died a moment ago (not reaped yet) has no mount namespace left: nothing to do.
+    std::string ns = "/proc/" + std::to_string(ctr->pid) + "/ns/mnt";
+    if (access(ns.c_str(), F_OK) != 0) continue;
+    failures += std::string(failures.empty() ? "" : "; ") + "container \"" + id + "\": " + error;
+  }
+  // Older generations stay while a container may have them under its current bind (removing one
+  // would detach what is mounted on it); with no live container none is needed.
+  if (!live) remove_old_generations(a);
+  return failures.empty() ? Reply::ok() : Reply::error("NETWORK_FAILED", failures);
+}
+
+Reply op_configure_network(Agent& a, Connection&, uint32_t, const json::Value& req) {
+  Args args(req);
+  NetConfig cfg;
+  if (!parse_config(args, &cfg)) return Reply::error("BAD_REQUEST", args.error());
+
+  Netlink nl;
+  int err = nl.open();
+  if (err != 0) return net_failed("netlink socket", -err);
+  std::vector<NlLink> links;
+  json::Value interfaces;
+  Reply r = apply_interfaces(nl, cfg, &links, &interfaces);
+  if (r.kind == Reply::Kind::kOk) r = apply_routes(nl, cfg, links);
+  if (r.kind != Reply::Kind::kOk) return r;
+
   if (cfg.has_dns || cfg.has_hosts || cfg.has_hostname) {
-    std::string dir = net_dir(a), gen_dir = dir + "/gen", error;
-    if (!mkdir_p(gen_dir)) return Reply::error("NETWORK_FAILED", "mkdir " + gen_dir + ": " + strerror(errno));
-    uint64_t gen = ++a.net_generation;
-    struct Item { bool given; const char* name; std::string text; };
-    Item items[] = {{cfg.has_dns, kFiles[0], resolv_conf(cfg)},
-                    {cfg.has_hosts, kFiles[1], hosts_file(cfg)},
-                    {cfg.has_hostname, kFiles[2], cfg.hostname + "\n"}};
-    for (const Item& it : items) {
-      if (!it.given) continue;
-      // A new generation file, then the same inode renamed over <run>/net/<name>. Containers bind
-      // the generation file: a bind whose source was renamed over cannot have another mounted
-      // on top of it (its dentry is unlinked), and binding on top is what makes an update
-      // atomic for readers in the container.
-      std::string gen_name = std::string(it.name) + "." + std::to_string(gen);
-      std::string gen_path = gen_dir + "/" + gen_name, tmp = dir + "/." + it.name + ".tmp";
-      if (!write_atomic(gen_dir, gen_name, it.text, &error)) return Reply::error("NETWORK_FAILED", error);
-      unlink(tmp.c_str());
-      if (link(gen_path.c_str(), tmp.c_str()) != 0 || rename(tmp.c_str(), (dir + "/" + it.name).c_str()) != 0) {
-        return Reply::error("NETWORK_FAILED", "replace " + dir + "/" + it.name + ": " + strerror(errno));
-      }
-      a.net_files[it.name] = gen_path;
-      changed.push_back(FileBind{gen_path, std::string("etc/") + it.name});
+    std::vector<FileBind> changed;
+    r = write_files(a, cfg, &changed);
+    if (r.kind == Reply::Kind::kOk && cfg.has_hostname && a.pid1 &&
+        sethostname(cfg.hostname.data(), cfg.hostname.size()) != 0) {
+      r = net_failed("sethostname " + cfg.hostname, errno);
     }
+    // What was written goes into the containers even when a later step failed, so that they
+    // never see other files than a container created now would.
+    Reply binds = changed.empty() ? Reply::ok() : bind_into_containers(a, changed);
+    if (r.kind != Reply::Kind::kOk) return r;
+    if (binds.kind != Reply::Kind::kOk) return binds;
   }
-  if (cfg.has_hostname && a.pid1 && sethostname(cfg.hostname.data(), cfg.hostname.size()) != 0) {
-    return net_failed("sethostname " + cfg.hostname, errno);
-  }
-  if (!changed.empty()) {
-    bool live = false;
-    std::string failures;
-    for (auto& [id, ctr] : a.containers.all) {
-      if (ctr->state == ContainerState::kStopped || ctr->exited) continue;
-      live = true;
-      std::string error;
-      if (mounts_inject_files(ctr->pid, changed, &error)) continue;
-      // An init that died a moment ago (not reaped yet) has no mount namespace left: nothing to do.
-      std::string ns = "/proc/" + std::to_string(ctr->pid) + "/ns/mnt";
-      if (access(ns.c_str(), F_OK) != 0) continue;
-      failures += std::string(failures.empty() ? "" : "; ") + "container \"" + id + "\": " + error;
-    }
-    // Older generations stay while a container may have them under its current bind (removing
-    // one would detach what is mounted on it); with no live container none is needed.
-    if (!live) remove_old_generations(a);
-    // The others got the files: one container's failure does not hold back the rest.
-    if (!failures.empty()) return Reply::error("NETWORK_FAILED", failures);
-  }
-  json::Value r = json::Value::object();
-  r.set("interfaces", std::move(result_ifs));
-  return Reply::ok(std::move(r));
+  json::Value result = json::Value::object();
+  result.set("interfaces", std::move(interfaces));
+  return Reply::ok(std::move(result));
 }
 
 }  // namespace
