@@ -68,6 +68,8 @@
         "native/agent/blockdev.cc",
         "native/agent/protocol.cc",
         "native/agent/log.cc",
+        "native/agent/netlink.cc",
+        "native/agent/network.cc",
         "<@(common_sources)"
       ],
       "include_dirs": [

@@ -79,6 +79,10 @@ struct Agent {
   std::vector<Waiter> waiters;
 
   Containers containers;
+  // The pod's network files written by configure_network so far (network.h): file name ->
+  // its current generation, <run>/net/gen/<name>.<N>, the source of the binds into containers.
+  std::map<std::string, std::string> net_files;
+  uint64_t net_generation = 0;
 
   bool shutdown_requested = false;   // `shutdown` op answered; stop serving
   bool terminate_requested = false;  // test mode: SIGTERM/SIGINT

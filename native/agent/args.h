@@ -38,7 +38,7 @@ class Args {
     if (!v) return required ? fail(n, "missing") : true;
     double d = v->as_number();
     if (!v->is_number() || d != std::floor(d) || d < lo || d > hi) {
-      return fail(n, "expected an integer from " + fmt(lo) + " to " + fmt(hi));
+      return fail(n, "expected an integer from " + fmt(lo) + " to " + fmt(hi) + ", got " + got(*v));
     }
     *out = static_cast<int64_t>(d);
     return true;
@@ -54,7 +54,7 @@ class Args {
   bool boolean(const char* n, bool* out) {
     const json::Value* v = get(n);
     if (!v) return true;
-    if (!v->is_bool()) return fail(n, "expected a boolean");
+    if (!v->is_bool()) return fail(n, "expected a boolean, got " + got(*v));
     *out = v->as_bool();
     return true;
   }
@@ -64,7 +64,7 @@ class Args {
     const json::Value* v = get(n);
     if (present) *present = v != nullptr;
     if (!v) return required ? fail(n, "missing") : true;
-    if (!v->is_string()) return fail(n, "expected a string");
+    if (!v->is_string()) return fail(n, "expected a string, got " + got(*v));
     if (v->as_string().find('\0') != std::string::npos) return fail(n, "contains a NUL byte");
     *out = v->as_string();
     return true;
@@ -75,11 +75,11 @@ class Args {
     const json::Value* v = get(n);
     if (present) *present = v != nullptr;
     if (!v) return required ? fail(n, "missing") : true;
-    if (!v->is_array()) return fail(n, "expected an array of strings");
+    if (!v->is_array()) return fail(n, "expected an array of strings, got " + got(*v));
     for (size_t i = 0; i < v->items().size(); i++) {
       const json::Value& item = v->items()[i];
       std::string at = std::string(n) + "[" + std::to_string(i) + "]";
-      if (!item.is_string()) return fail(at.c_str(), "expected a string");
+      if (!item.is_string()) return fail(at.c_str(), "expected a string, got " + got(item));
       if (item.as_string().find('\0') != std::string::npos) {
         return fail(at.c_str(), "contains a NUL byte");
       }
@@ -92,7 +92,7 @@ class Args {
   bool object(const char* n, const json::Value** out, bool required = false) {
     const json::Value* v = get(n);
     if (!v) return required ? fail(n, "missing") : true;
-    if (!v->is_object()) return fail(n, "expected an object");
+    if (!v->is_object()) return fail(n, "expected an object, got " + got(*v));
     *out = v;
     return true;
   }
@@ -105,6 +105,15 @@ class Args {
 
  private:
   static std::string fmt(double d) { return std::to_string(static_cast<int64_t>(d)); }
+
+ public:
+  // The value as JSON, cut to 40 bytes, for messages.
+  static std::string got(const json::Value& v) {
+    std::string s = json::serialize(v);
+    return s.size() > 40 ? s.substr(0, 37) + "..." : s;
+  }
+
+ private:
 
   const json::Value& req_;
   std::string prefix_;

@@ -12,6 +12,7 @@
 #include "agent.h"
 #include "blockdev.h"
 #include "log.h"
+#include "network.h"
 
 namespace {
 
@@ -130,6 +131,7 @@ Reply finish_create(Agent& a, Connection& c, const CreateSpec& spec, const std::
   plan.hostname = spec.hostname;
   plan.exec.env = container_env(spec.exec.env, spec.hostname, plan.cred, spec.exec.tty);
   plan.cgroup_fd = ctr->cgroup_fd;
+  plan.files = network_container_files(a);
   ctr->env = spec.exec.env;
   SpawnedChild child;
   if (!container_init_spawn(plan, &child, &ctr->init, &err)) return failed(err);

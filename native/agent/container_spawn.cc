@@ -128,7 +128,7 @@ bool container_init_spawn(const InitPlan& plan, SpawnedChild* child, InitHandle*
     io.child_setup();
     close_all_but(start[0], rep[1]);
     char step[160] = "";
-    if (!container_setup_root(plan.rootfs.c_str(), console, step, sizeof step)) {
+    if (!container_setup_root(plan.rootfs.c_str(), console, plan.files, step, sizeof step)) {
       child_fail(rep[1], kSetupFailed, errno, step);
     }
     if (sethostname(plan.hostname.data(), plan.hostname.size()) != 0) {

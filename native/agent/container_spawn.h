@@ -7,6 +7,7 @@
 
 #include <string>
 
+#include "mounts.h"
 #include "spawn.h"
 #include "users.h"
 
@@ -20,6 +21,7 @@ struct InitPlan {
   std::string hostname;
   Credentials cred;
   int cgroup_fd = -1;
+  std::vector<FileBind> files;  // the pod's network files, bound read-only (mounts.h)
 };
 
 // The agent's hold on an init that waits before execve.

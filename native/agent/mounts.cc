@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -175,9 +176,101 @@ const char* const kLinks[][2] = {{"pts/ptmx", "dev/ptmx"},
                                  {"/proc/self/fd/1", "dev/stdout"},
                                  {"/proc/self/fd/2", "dev/stderr"}};
 
+// A regular file at path (relative to the current root or directory) to bind over, with its parent
+// directory: a missing one is created empty, a symlink is replaced by an empty file (binding over
+// it would follow it, possibly out of the container's root). Directories are refused.
+bool ensure_file_target(const std::string& path) {
+  size_t slash = path.rfind('/');
+  if (slash != std::string::npos && slash > 0 && !ensure_dir(path.substr(0, slash).c_str(), 0755)) {
+    return false;
+  }
+  struct stat st;
+  if (lstat(path.c_str(), &st) == 0) {
+    if (S_ISREG(st.st_mode)) return true;
+    if (S_ISDIR(st.st_mode)) {
+      errno = EISDIR;
+      return false;
+    }
+    if (unlink(path.c_str()) != 0) return false;
+  } else if (errno != ENOENT) {
+    return false;
+  }
+  int fd = open(path.c_str(), O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0644);
+  if (fd < 0) return false;
+  close(fd);
+  return true;
+}
+
+// Makes the bind on top of path read-only (a bind takes no flags of its own when it is made).
+bool remount_readonly(const char* path) {
+  return mount(nullptr, path, nullptr, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, nullptr) == 0;
+}
+
 }  // namespace
 
-bool container_setup_root(const char* rootfs, const char* console, char* step, size_t step_len) {
+bool mounts_inject_files(pid_t init_pid, const std::vector<FileBind>& binds, std::string* error) {
+  int rep[2];
+  if (pipe2(rep, O_CLOEXEC) != 0) return failed(error, "pipe");
+  std::string ns_path = "/proc/" + std::to_string(init_pid) + "/ns/mnt";
+  pid_t pid = fork();
+  if (pid < 0) {
+    close(rep[0]);
+    close(rep[1]);
+    return failed(error, "fork");
+  }
+  if (pid == 0) {  // single-threaded, so it may setns into another mount namespace
+    close(rep[0]);
+    char msg[200] = "";
+    auto die = [&](const char* what, const std::string& path) {
+      int err = errno;
+      std::snprintf(msg, sizeof msg, "%s %s: %s", what, path.c_str(), strerror(err));
+      ssize_t n = write(rep[1], msg, strlen(msg));
+      (void)n;
+      _exit(1);
+    };
+    std::vector<int> trees;
+    for (const FileBind& b : binds) {
+      int fd = static_cast<int>(syscall(SYS_open_tree, AT_FDCWD, b.source.c_str(),
+                                        OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC));
+      if (fd < 0) die("open_tree", b.source);
+      trees.push_back(fd);
+    }
+    int ns = open(ns_path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (ns < 0) die("open", ns_path);
+    if (setns(ns, CLONE_NEWNS) != 0) die("setns", ns_path);  // root and cwd: the container's
+    for (size_t i = 0; i < binds.size(); i++) {
+      std::string target = "/" + binds[i].target;
+      if (!ensure_file_target(target)) die("create", target);
+      if (syscall(SYS_move_mount, trees[i], "", AT_FDCWD, target.c_str(), MOVE_MOUNT_F_EMPTY_PATH) != 0) {
+        die("move_mount onto", target);
+      }
+      if (!remount_readonly(target.c_str())) die("remount read-only", target);
+    }
+    _exit(0);
+  }
+  close(rep[1]);
+  char msg[200];
+  ssize_t n;
+  while ((n = read(rep[0], msg, sizeof msg - 1)) < 0 && errno == EINTR) {
+  }
+  close(rep[0]);
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  if (n > 0) {
+    msg[n] = 0;
+    *error = msg;
+    return false;
+  }
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    *error = "binding files into the container: the helper died";
+    return false;
+  }
+  return true;
+}
+
+bool container_setup_root(const char* rootfs, const char* console, const std::vector<FileBind>& files,
+                          char* step, size_t step_len) {
   auto bad = [&](const char* what, const char* path) { return fail(step, step_len, what, path); };
   // Nothing done here may reach the agent's namespace, and nothing of the agent's may arrive.
   if (mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) {
@@ -220,6 +313,14 @@ bool container_setup_root(const char* rootfs, const char* console, char* step, s
     if (mount(console, "dev/console", nullptr, MS_BIND, nullptr) != 0) {
       return bad("bind the terminal on", "/dev/console");
     }
+  }
+
+  for (const FileBind& f : files) {
+    if (!ensure_file_target(f.target)) return bad("create", f.target.c_str());
+    if (mount(f.source.c_str(), f.target.c_str(), nullptr, MS_BIND, nullptr) != 0) {
+      return bad("bind", f.target.c_str());
+    }
+    if (!remount_readonly(f.target.c_str())) return bad("remount read-only", f.target.c_str());
   }
 
   // pivot_root(".", ".") stacks the old root on top of the new one; detaching it leaves only the

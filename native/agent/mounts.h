@@ -4,8 +4,11 @@
 // makes to its own mount namespace so that containers can pivot_root at all.
 #pragma once
 
+#include <sys/types.h>
+
 #include <map>
 #include <string>
+#include <vector>
 
 // --- in the agent ------------------------------------------------------------------------------
 
@@ -39,10 +42,27 @@ bool layer_create(const std::string& dir, const std::string& lower, std::string*
 // Unmounts what layer_create mounted and removes dir; false with *error for what failed.
 bool layer_remove(const std::string& dir, std::string* error);
 
+// A file of the agent's bound read-only over a path inside containers (the pod's /etc/resolv.conf,
+// /etc/hosts, /etc/hostname: network.h).
+struct FileBind {
+  std::string source;  // absolute, in the agent's mount namespace
+  std::string target;  // relative to the container's root, e.g. "etc/resolv.conf"
+};
+
+// Binds each source read-only over its target inside the running (or created) container whose
+// init is init_pid, on top of whatever is mounted there already, so that a process opening the
+// target sees the old file or the new one, never none. A short-lived child clones the sources
+// (open_tree), enters the container's mount namespace and attaches them there (move_mount).
+// false with *error = "step target: errno text".
+bool mounts_inject_files(pid_t init_pid, const std::vector<FileBind>& binds, std::string* error);
+
 // --- in a container's init, in its new mount namespace -----------------------------------------
 
 // Makes every mount private, mounts the container's /proc, /sys (read-only), /dev (tmpfs with
 // the usual nodes and links, its own devpts, /dev/shm, and console bound to the pty slave at
-// `console` when given), then pivot_root into rootfs and detaches the old root. false with errno
-// set and step[] describing the failing step.
-bool container_setup_root(const char* rootfs, const char* console, char* step, size_t step_len);
+// `console` when given), binds `files` read-only over their targets (a missing target is created
+// as an empty file, a symlink there is replaced by one: a bind would follow it out of the root),
+// then pivot_root into rootfs and detaches the old root. false with errno set and step[]
+// describing the failing step.
+bool container_setup_root(const char* rootfs, const char* console, const std::vector<FileBind>& files,
+                          char* step, size_t step_len);

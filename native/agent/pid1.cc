@@ -17,6 +17,7 @@
 #include "common/read_file.h"
 #include "log.h"
 #include "mounts.h"
+#include "network.h"
 
 static void mount_fs(const char* source, const char* target, const char* type,
                      unsigned long flags, const char* options) {
@@ -126,6 +127,7 @@ void pid1_setup() {
 
   setenv("PATH", "/usr/sbin:/usr/bin:/sbin:/bin", 1);
   load_modules();
+  network_lo_up();  // every pod has loopback, configured network or not
   set_hostname_from_cmdline();
 }
 

@@ -16,6 +16,7 @@
 #include "common/read_file.h"
 #include "container_requests.h"
 #include "log.h"
+#include "network.h"
 #include "reply.h"
 
 // --- ops -------------------------------------------------------------------------------------
@@ -179,6 +180,9 @@ static const Op* find_op(const std::string& name) {
     if (name == o.name) return &o;
   }
   for (const Op& o : kContainerOps) {
+    if (name == o.name) return &o;
+  }
+  for (const Op& o : kNetworkOps) {
     if (name == o.name) return &o;
   }
   return nullptr;

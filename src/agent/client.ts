@@ -10,6 +10,7 @@ import type { AgentProcess, ProcessLink } from './process.js';
 import { ProcessRouter } from './process-router.js';
 import { execArguments, isProcessId, parseGuestInfo, resultError, type ExecOptions, type GuestInfo } from './requests.js';
 import { FrameDecoder, parseExitStatus } from './decoder.js';
+import { networkArguments, parseConfiguredInterfaces, type ConfiguredInterface, type NetworkConfig } from './network.js';
 import { FrameType, frameTypeName, PROTOCOL_VERSION, type Frame, type JsonObject } from './protocol.js';
 
 export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
@@ -21,7 +22,7 @@ const RESERVED_OPS = new Set(['hello', 'exec', 'attach', 'create_container', 'ex
 export type ProcessOp = 'create_container' | 'exec_container';
 
 export type RequestOptions = CancelOptions;
-export type { ExecOptions, GuestInfo };
+export type { ExecOptions, GuestInfo, NetworkConfig, ConfiguredInterface };
 
 /** Opens the byte stream to the agent; `signal` fires when connect() gives up (timeout or abort). */
 export type Dial = (signal: AbortSignal) => Promise<Duplex>;
@@ -175,6 +176,16 @@ export class AgentClient {
       // Abandoned: the agent may still attach it here; then drop what it flushes.
       onFailure: (mayStillSucceed) => this.#router.forget(proc, mayStillSucceed),
     });
+  }
+
+  /**
+   * Configures the guest's network (docs/agent-protocol.md, "Network"): interfaces by MAC, routes,
+   * and the pod's resolv.conf/hosts/hostname. The arguments are checked first (AGENT_INVALID_ARGUMENT
+   * naming the field and value); the agent's NOT_FOUND / NETWORK_FAILED name the interface or route.
+   */
+  async configureNetwork(config: NetworkConfig, options?: RequestOptions): Promise<ConfiguredInterface[]> {
+    const args = networkArguments(config);
+    return this.#call('configure_network', args, options, parseConfiguredInterfaces);
   }
 
   /** Asks the agent to sync, kill every process and power the VM off. */

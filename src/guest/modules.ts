@@ -7,13 +7,16 @@ import { join } from 'node:path';
 import { elfSectionData } from './elf.js';
 import { GuestError } from './errors.js';
 
-/** What the agent needs: virtio transports and devices, vsock, and the filesystems of containers. */
+/** What the agent needs: virtio transports and devices, vsock, the filesystems of containers, the NIC. */
 export const GUEST_MODULES: readonly string[] = [
   'virtio', 'virtio_ring', 'virtio_mmio', 'virtio_pci', 'virtio_console', 'virtio_blk',
   'vsock', 'vmw_vsock_virtio_transport_common', 'vmw_vsock_virtio_transport', 'overlay', 'erofs',
   // QEMU hot-plugs container images as SCSI disks on a virtio-scsi controller (microvm has no
   // PCI hotplug, and virtio-mmio none at all).
   'virtio_scsi', 'sd_mod',
+  // Pod networking (DESIGN.md §10): the NIC and the modules virtio_net depends on, dependencies
+  // first (resolveModules orders by .modinfo anyway).
+  'failover', 'net_failover', 'virtio_net',
 ];
 
 export interface ModuleInfo {

@@ -167,11 +167,16 @@ export interface RunningAgent {
   kill(): void;
 }
 
-/** Starts `vc-agent --serve-unix <dir>/agent.sock [...extraArgs]` and waits until it is ready. */
-export async function startAgent(dir: string, extraArgs: string[] = []): Promise<RunningAgent> {
+/**
+ * Starts `vc-agent --serve-unix <dir>/agent.sock [...extraArgs]` and waits until it is ready.
+ * `wrap` is a command that execs the agent in place (e.g. `['unshare', '-n', '--']` for a network
+ * namespace of its own): the child's pid is then the agent's.
+ */
+export async function startAgent(dir: string, extraArgs: string[] = [], wrap: string[] = []): Promise<RunningAgent> {
   assert.ok(existsSync(agentPath), `${agentPath} does not exist: run \`npx node-gyp rebuild\` first`);
   const sockPath = join(dir, 'agent.sock');
-  const proc = spawn(agentPath, ['--serve-unix', sockPath, ...extraArgs], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const argv = [...wrap, agentPath, '--serve-unix', sockPath, ...extraArgs];
+  const proc = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   proc.stderr!.on('data', (d) => { stderr += d; });
   const exited = new Promise<number | null>((resolve) => proc.on('exit', (code) => resolve(code)));
