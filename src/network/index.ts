@@ -6,3 +6,4 @@ export * from './netns.js';
 export * from './cni.js';
 export * from './default-conflist.js';
 export * from './tap.js';
+export * from './ipam.js';

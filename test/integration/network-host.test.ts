@@ -9,12 +9,14 @@ import * as assert from 'uvu/assert';
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { isIP } from 'node:net';
 import {
-  cniAdd, cniDel, createNetns, createTaps, defaultConflist, ipamDataDir, isNetns, planPodNetwork,
+  cniAdd, cniDel, createNetns, createTaps, defaultConflist, ipamDataDir, ipamLeases, isNetns, planPodNetwork,
   readInterfaces, removeNetns, removeTaps, setUpPodNetwork, tearDownPodNetwork, type NetnsPlan, type PodNetworkPlan,
 } from '../../src/network/index.js';
 import { VcError } from '../../src/errors.js';
 import { tempDir } from '../helpers/tmp.js';
+import { waitFor } from '../helpers/wait.js';
 
 const tmp = tempDir('vcnet');
 const root = join(tmp.path, 'root');
@@ -55,9 +57,10 @@ function links(netns: string): { ifname: string; link_type: string; linkinfo?: {
 function ping(netns: string, address: string, waitS = 2): boolean {
   return spawnSync('nsenter', [`--net=${netns}`, '--', 'busybox', 'ping', '-c', '1', '-W', String(waitS), address]).status === 0;
 }
+/** Lease files host-local left (any name that is an IP address). */
 function leases(): string[] {
   const dir = join(ipamDataDir(root), 'virtcontainers');
-  return existsSync(dir) ? readdirSync(dir).filter((n) => /^[0-9a-f.:]+$/i.test(n) && /\d/.test(n) && n !== 'lock') : [];
+  return existsSync(dir) ? readdirSync(dir).filter((n) => isIP(n) !== 0) : [];
 }
 /** The host namespace's links besides lo and the bridge: veth host ends left behind. */
 function hostVeths(): string[] {
@@ -116,6 +119,7 @@ t('bridge: ADD gives eth0 an address of 10.231.0.0/16 and a default route via vc
   assert.ok(rb.cniResult!.interfaces.some((i) => i.name === 'eth0' && i.sandbox === b.netns!.path));
   assert.equal(links(host.path).filter((l) => l.ifname === 'vc0').length, 1, 'vc0 is in the test host netns');
   assert.equal(leases().sort(), [addrA, addrB].sort());
+  assert.equal((await ipamLeases(ipamDataDir(root), 'virtcontainers')).map((l) => `${l.containerId} ${l.ifName} ${l.address}`).sort(), [`pa eth0 ${addrA}`, `pb eth0 ${addrB}`].sort());
   assert.ok(ping(a.netns!.path, addrB), `ping ${addrB} from pod a`);
   assert.ok(ping(b.netns!.path, addrA), `ping ${addrA} from pod b`);
   assert.ok(ping(host.path, addrA), `ping ${addrA} from the host netns (the gateway)`);
@@ -263,7 +267,8 @@ t('netns mode: taps and filters in the caller\'s namespace, removed at teardown;
   } finally {
     await removeNetns(given);
   }
-  assert.equal(hostVeths(), [], 'the peer went with the namespace');
+  // The kernel dismantles an unused namespace (and with it the veths' peers) asynchronously.
+  await waitFor('the veth peers to go with the namespace', () => hostVeths().length === 0, 5000);
 });
 
 t('the root namespace\'s links and routes are as before the tests', async () => {

@@ -7,7 +7,11 @@ import { givenNetns, planPodNetns } from '../../../src/network/netns.js';
 import { interfacesFrom, redirectFilter, tapName, TAP_NAME } from '../../../src/network/tap.js';
 import { inNetns } from '../../../src/network/exec.js';
 import { defaultConflist } from '../../../src/network/default-conflist.js';
+import { ipamLeases } from '../../../src/network/ipam.js';
 import { VcError } from '../../../src/errors.js';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { tempDir } from '../../helpers/tmp.js';
 
 test('bridge plan: own netns in the pod directory, CNI attachment with the default conflist under the root, taps in that netns', () => {
   const plan = planPodNetwork({ root: '/run/vc', podId: 'p1', podDir: '/run/vc/pods/p1', network: { mode: 'bridge' } });
@@ -97,6 +101,25 @@ test('interfacesFrom: addressed ethernet links in ifindex order with their taps,
 test('interfacesFrom: an empty namespace has none; garbage is NETWORK_FAILED', () => {
   assert.equal(interfacesFrom('[]', '[]', ''), []);
   assert.throws(() => interfacesFrom('Error: nope', '[]', '[]'), (e: unknown) => e instanceof VcError && e.code === 'NETWORK_FAILED' && /ip -j addr/.test(e.message));
+});
+
+test('ipamLeases: host-local\'s lease files (as bridge 1.1.1 writes them), not its lock or last-reserved files', async () => {
+  const tmp = tempDir('vcipam');
+  try {
+    assert.equal(await ipamLeases(join(tmp.path, 'none'), 'virtcontainers'), []);
+    const dir = join(tmp.path, 'virtcontainers');
+    mkdirSync(dir);
+    writeFileSync(join(dir, '10.231.0.2'), 'p1\r\neth0');
+    writeFileSync(join(dir, 'fd00::3'), 'p2\r\neth1');
+    writeFileSync(join(dir, 'last_reserved_ip.0'), '10.231.0.2');
+    writeFileSync(join(dir, 'lock'), '');
+    assert.equal(await ipamLeases(tmp.path, 'virtcontainers'), [
+      { address: '10.231.0.2', containerId: 'p1', ifName: 'eth0', path: join(dir, '10.231.0.2') },
+      { address: 'fd00::3', containerId: 'p2', ifName: 'eth1', path: join(dir, 'fd00::3') },
+    ]);
+  } finally {
+    tmp.remove();
+  }
 });
 
 test.run();
