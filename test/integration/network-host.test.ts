@@ -11,7 +11,7 @@ import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { isIP } from 'node:net';
 import {
-  cniAdd, cniDel, createNetns, createTaps, defaultConflist, ipamDataDir, ipamLeases, isNetns, planPodNetwork,
+  cniAdd, cniCheck, cniDel, createNetns, createTaps, defaultConflist, ipamDataDir, ipamLeases, isNetns, planPodNetwork,
   readInterfaces, removeNetns, removeTaps, setUpPodNetwork, tearDownPodNetwork, type NetnsPlan, type PodNetworkPlan,
 } from '../../src/network/index.js';
 import { VcError } from '../../src/errors.js';
@@ -97,7 +97,7 @@ test.after(async () => {
   tmp.remove();
 });
 
-t('bridge: ADD gives eth0 an address of 10.231.0.0/16 and a default route via vc0; two pods reach each other by ICMP across vc0', async () => {
+t('bridge: ADD gives eth0 an address of 10.231.0.0/16 and a default route via vc0, CHECK agrees; two pods reach each other by ICMP across vc0', async () => {
   const a = plan('pa');
   const b = plan('pb');
   // Without taps first: with the tc redirects in place, frames on eth0 go to a tap no VM reads.
@@ -120,6 +120,7 @@ t('bridge: ADD gives eth0 an address of 10.231.0.0/16 and a default route via vc
   assert.equal(links(host.path).filter((l) => l.ifname === 'vc0').length, 1, 'vc0 is in the test host netns');
   assert.equal(leases().sort(), [addrA, addrB].sort());
   assert.equal((await ipamLeases(ipamDataDir(root), 'virtcontainers')).map((l) => `${l.containerId} ${l.ifName} ${l.address}`).sort(), [`pa eth0 ${addrA}`, `pb eth0 ${addrB}`].sort());
+  await cniCheck(a.cni!, ra.cniResult!, { hostNetns: host.path });
   assert.ok(ping(a.netns!.path, addrB), `ping ${addrB} from pod a`);
   assert.ok(ping(b.netns!.path, addrA), `ping ${addrA} from pod b`);
   assert.ok(ping(host.path, addrA), `ping ${addrA} from the host netns (the gateway)`);
