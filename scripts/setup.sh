@@ -15,8 +15,11 @@ if [ "$(id -u)" -ne 0 ]; then sudo_cmd=(sudo); fi
 # the addon and the static agent; clang-14 + libclang-rt-14-dev: libFuzzer and the sanitizers for
 # scripts/fuzz-vmm.sh (the VMM's virtqueue and vsock fuzzers); xz-utils: the nested-KVM harness
 # unpacks the L1 kernel's xz payload once, so L1 skips decompressing it under emulation;
-# debootstrap: the user-install test builds a Debian minbase root to install the package into.
-packages=(qemu-system-x86 busybox-static cpio kmod erofs-utils skopeo umoci acpica-tools g++ make python3 clang-14 libclang-rt-14-dev xz-utils debootstrap)
+# debootstrap: the user-install test builds a Debian minbase root to install the package into;
+# containernetworking-plugins: the CNI plugins (/usr/lib/cni: bridge, host-local, loopback, …) that
+# bridge-mode pods run (src/network/cni.ts); iproute2 (ip, tc) and util-linux (nsenter, unshare,
+# umount): pod network namespaces, taps and tc redirects (src/network).
+packages=(qemu-system-x86 busybox-static cpio kmod erofs-utils skopeo umoci acpica-tools g++ make python3 clang-14 libclang-rt-14-dev xz-utils debootstrap containernetworking-plugins iproute2 util-linux)
 missing=()
 for pkg in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")

@@ -3,7 +3,7 @@
 // too; their codes are listed with their classes (src/guest/errors.ts, src/agent/errors.ts) and
 // all of them in README.md "Errors".
 
-/** Codes of the API layer: pods, containers, state, hypervisors, host cgroups. */
+/** Codes of the API layer: pods, containers, state, hypervisors, host cgroups, pod networking. */
 export type ApiErrorCode =
   | 'INVALID_CONFIG'
   | 'POD_NOT_FOUND'
@@ -21,6 +21,9 @@ export type ApiErrorCode =
   | 'CONTAINER_EXISTS'
   | 'CONTAINER_RUNNING'
   | 'CGROUP_FAILED'
+  | 'NETWORK_UNAVAILABLE'
+  | 'NETWORK_FAILED'
+  | 'CNI_PLUGIN_FAILED'
   | 'ABORTED';
 
 /** Codes of GuestError: the guest's kernel, initrd and images, built on the host. */

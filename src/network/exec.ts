@@ -1,0 +1,76 @@
+// Child processes for the host side of pod networking: iproute2 (`ip`, `tc`), util-linux
+// (`nsenter`, `unshare`, `umount`) and CNI plugins, optionally inside a network namespace given by
+// path (`nsenter --net=PATH`, which takes any nsfs file: a pod's `<podDir>/netns`, a caller's
+// `/proc/PID/ns/net`, `/run/netns/NAME`).
+import { spawn } from 'node:child_process';
+import { VcError, abortError } from '../errors.js';
+
+export interface RunResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+export interface RunOptions {
+  /** Run inside this network namespace (`nsenter --net=PATH --`). */
+  netns?: string;
+  /** The child's whole environment (default: this process's). */
+  env?: NodeJS.ProcessEnv;
+  stdin?: string;
+  /** SIGKILL the child after this long (default 30 s); the result then has `signal` set. */
+  timeoutMs?: number;
+  signal?: AbortSignal;
+}
+
+/** The argv that runs `argv` inside the network namespace `netns`. */
+export function inNetns(netns: string | undefined, argv: readonly string[]): string[] {
+  return netns === undefined ? [...argv] : ['nsenter', `--net=${netns}`, '--', ...argv];
+}
+
+/** Runs `argv` to its end; rejects only when it cannot be started (NETWORK_UNAVAILABLE) or on abort. */
+export function run(argv: readonly string[], options: RunOptions = {}): Promise<RunResult> {
+  const full = inNetns(options.netns, argv);
+  if (options.signal?.aborted) return Promise.reject(abortError(options.signal, full.join(' ')));
+  return new Promise((resolve, reject) => {
+    const child = spawn(full[0]!, full.slice(1), { env: options.env ?? process.env, stdio: ['pipe', 'pipe', 'pipe'] });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    child.stdout.on('data', (chunk: Buffer) => out.push(chunk));
+    child.stderr.on('data', (chunk: Buffer) => err.push(chunk));
+    child.stdin.on('error', () => {}); // a child that exits without reading its stdin
+    child.stdin.end(options.stdin ?? '');
+    const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 30_000);
+    const onAbort = (): void => { child.kill('SIGKILL'); };
+    options.signal?.addEventListener('abort', onAbort, { once: true });
+    const done = (): void => {
+      clearTimeout(timer);
+      options.signal?.removeEventListener('abort', onAbort);
+    };
+    child.on('error', (error: NodeJS.ErrnoException) => {
+      done();
+      reject(new VcError(error.code === 'ENOENT' ? 'NETWORK_UNAVAILABLE' : 'NETWORK_FAILED',
+        `cannot run ${full[0]}${error.code === 'ENOENT' ? ' (not installed? Debian: iproute2, util-linux, containernetworking-plugins)' : ''}: ${error.message}`, { cause: error }));
+    });
+    child.on('close', (code, signal) => {
+      done();
+      if (options.signal?.aborted) { reject(abortError(options.signal, full.join(' '))); return; }
+      resolve({ code, signal, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8') });
+    });
+  });
+}
+
+/** Runs `argv` and returns its stdout; a non-zero exit is NETWORK_FAILED naming the command and its stderr. */
+export async function runChecked(argv: readonly string[], options: RunOptions = {}): Promise<string> {
+  const result = await run(argv, options);
+  if (result.code !== 0) throw new VcError('NETWORK_FAILED', `${describe(argv, options.netns)} failed (${exitText(result)}): ${result.stderr.trim() || result.stdout.trim()}`);
+  return result.stdout;
+}
+
+export function describe(argv: readonly string[], netns: string | undefined): string {
+  return `\`${argv.join(' ')}\`${netns === undefined ? '' : ` in netns ${netns}`}`;
+}
+
+export function exitText(result: RunResult): string {
+  return result.signal ? `killed by ${result.signal}` : `exit ${result.code}`;
+}

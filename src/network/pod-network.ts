@@ -1,0 +1,96 @@
+// A pod's network as one record and two calls, for the pod lifecycle (docs/lifecycle.md): write
+// `planPodNetwork(…)` into the pod's record (the step's `creates`) BEFORE `setUpPodNetwork(plan)`;
+// keep the returned interfaces (and the CNI result) in the record; `tearDownPodNetwork(plan)` at
+// stop, delete, a start's undo, reap and force-delete — it undoes any prefix of the set-up and is
+// idempotent, so it is also what settles a step whose caller died.
+//
+// Modes (issue 13): `none` (nothing on the host), `netns` (the caller's namespace: taps and tc
+// filters made and removed in it, the namespace itself left alone), `bridge` (our own namespace
+// `<podDir>/netns`, CNI ADD/DEL with the default conflist or the caller's).
+import { VcError } from '../errors.js';
+import { cniAdd, cniDel, planAttachment, type CniAttachment, type CniConflist, type CniResult, type CniRuntime } from './cni.js';
+import { defaultConflist, ipamDataDir } from './default-conflist.js';
+import { createNetns, givenNetns, planPodNetns, removeNetns, type NetnsPlan } from './netns.js';
+import { createTaps, removeTaps, type PodInterface, type TapPlan } from './tap.js';
+
+export type PodNetworkMode =
+  | { mode: 'none' }
+  | { mode: 'netns'; path: string }
+  | { mode: 'bridge'; conflist?: CniConflist };
+
+/** The record of everything a pod's network set-up makes; JSON, written before any of it is made. */
+export interface PodNetworkPlan {
+  version: 1;
+  mode: 'none' | 'netns' | 'bridge';
+  netns?: NetnsPlan;
+  cni?: CniAttachment;
+  taps?: TapPlan;
+  /** CNI plugins run in this namespace instead of the caller's (tests; a runtime's own host netns). */
+  hostNetns?: string;
+}
+
+export interface PodNetworkResult {
+  interfaces: PodInterface[];
+  /** bridge mode: the CNI ADD result, for CHECK and for DEL's prevResult. */
+  cniResult?: CniResult;
+}
+
+export interface PlanOptions {
+  root: string;
+  podId: string;
+  podDir: string;
+  network: PodNetworkMode;
+  hostNetns?: string;
+}
+
+/** Pure: what the set-up will make and the teardown will remove. */
+export function planPodNetwork(options: PlanOptions): PodNetworkPlan {
+  const { network } = options;
+  const base = { version: 1 as const, ...(options.hostNetns !== undefined ? { hostNetns: options.hostNetns } : {}) };
+  switch (network.mode) {
+    case 'none':
+      return { ...base, mode: 'none' };
+    case 'netns': {
+      const netns = givenNetns(network.path);
+      return { ...base, mode: 'netns', netns, taps: { netns: netns.path } };
+    }
+    case 'bridge': {
+      const netns = planPodNetns(options.podDir);
+      const conflist = network.conflist ?? defaultConflist({ dataDir: ipamDataDir(options.root) });
+      return { ...base, mode: 'bridge', netns, cni: planAttachment(options.podId, netns.path, conflist), taps: { netns: netns.path } };
+    }
+    default:
+      throw new VcError('INVALID_CONFIG', `network mode ${JSON.stringify((network as { mode: unknown }).mode)}: none, netns or bridge`);
+  }
+}
+
+/** Makes what the plan names: the namespace (bridge), CNI ADD (bridge), the taps and tc filters (bridge, netns). */
+export async function setUpPodNetwork(plan: PodNetworkPlan, runtime: Omit<CniRuntime, 'hostNetns'> = {}): Promise<PodNetworkResult> {
+  if (plan.mode === 'none') return { interfaces: [] };
+  const signal = runtime.signal;
+  if (plan.netns) await createNetns(plan.netns, { signal });
+  let cniResult: CniResult | undefined;
+  if (plan.cni) cniResult = await cniAdd(plan.cni, { ...runtime, ...(plan.hostNetns !== undefined ? { hostNetns: plan.hostNetns } : {}) });
+  const interfaces = plan.taps ? await createTaps(plan.taps, { signal }) : [];
+  return cniResult ? { interfaces, cniResult } : { interfaces };
+}
+
+/**
+ * Removes what the plan names, whatever part of the set-up ran: taps and filters, CNI DEL (with
+ * the ADD's result when known), the namespace (owned only). Every part runs even when an earlier
+ * one failed; the first failure is thrown at the end. Idempotent.
+ */
+export async function tearDownPodNetwork(plan: PodNetworkPlan, options: Omit<CniRuntime, 'hostNetns' | 'signal'> & { prevResult?: CniResult } = {}): Promise<void> {
+  const errors: unknown[] = [];
+  const attempt = async (part: () => Promise<void>): Promise<void> => {
+    try {
+      await part();
+    } catch (err) {
+      errors.push(err);
+    }
+  };
+  if (plan.taps) await attempt(() => removeTaps(plan.taps!));
+  if (plan.cni) await attempt(() => cniDel(plan.cni!, { ...options, ...(plan.hostNetns !== undefined ? { hostNetns: plan.hostNetns } : {}) }));
+  if (plan.netns) await attempt(() => removeNetns(plan.netns!));
+  if (errors.length > 0) throw errors[0];
+}

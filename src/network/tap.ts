@@ -1,0 +1,203 @@
+// Kata's "tcfilter" mode on the host side: for each interface of the pod's network namespace that
+// has an address (a veth from CNI, or whatever a caller's namespace holds), a tap `tapN_vc` in the
+// same namespace with the interface's MTU, an ingress qdisc on both, and a u32 match-all filter on
+// each redirecting every frame to the other's egress (`action mirred egress redirect`). The VM's
+// NIC on tap N takes the veth's MAC, so the veth's peer sees the VM as the veth itself: no bridge,
+// no NAT, no address change. The interface's addresses and routes are read here
+// (`ip -j -d addr/route` in the namespace) and become what the guest agent is told.
+//
+// Crash-only: the taps are named by their index (`tap0_vc`, `tap1_vc`, …) in a namespace the
+// record already names, so the record to write BEFORE `createTaps` is just the namespace path
+// (`TapPlan`); `removeTaps` sweeps every `tapN_vc` there and every ingress qdisc whose filter
+// redirects to one, whatever part of `createTaps` ran. `createTaps` sweeps first, so it can be
+// run again after a crash.
+import { VcError } from '../errors.js';
+import { run, runChecked, describe, exitText } from './exec.js';
+import { isNetns } from './netns.js';
+
+export const TAP_NAME = /^tap\d+_vc$/;
+export function tapName(index: number): string {
+  return `tap${index}_vc`;
+}
+
+export interface TapPlan {
+  /** The namespace (nsfs path) the taps are made in: the pod's. */
+  netns: string;
+}
+
+export interface PodRoute {
+  /** Destination as CIDR: `0.0.0.0/0` / `::/0` for the default route. */
+  dst: string;
+  gateway?: string;
+  /** The interface (its name in the pod's namespace: the guest NIC's name). */
+  dev: string;
+  family: 4 | 6;
+  scope?: string;
+  /** `kernel` for the routes the kernel adds with an address (the guest's kernel adds them too). */
+  protocol?: string;
+  source?: string;
+}
+
+/** One interface as the guest agent is told it, and the tap the VMM opens for it. */
+export interface PodInterface {
+  /** The interface's name in the namespace (the veth: `eth0`); the guest names its NIC so. */
+  name: string;
+  /** The tap in the same namespace that carries its frames to the VM. */
+  tap: string;
+  /** The veth's MAC: the VM NIC takes it. */
+  mac: string;
+  mtu: number;
+  /** CIDR strings, global scope only (v4 and v6; link-local v6 the guest makes itself). */
+  addresses: string[];
+  routes: PodRoute[];
+}
+
+interface IpAddrInfo { family?: string; local?: string; prefixlen?: number; scope?: string }
+interface IpLink { ifindex?: number; ifname?: string; link_type?: string; address?: string; mtu?: number; addr_info?: IpAddrInfo[] }
+interface IpRoute { dst?: string; gateway?: string; dev?: string; scope?: string; protocol?: string; prefsrc?: string; type?: string }
+
+/**
+ * The interfaces to mirror, from `ip -j -d addr show` and `ip -j route show` (v4 and v6) in the
+ * namespace: every ethernet link but our taps with a global address, in ifindex order, with the
+ * taps they will get. Pure (unit-tested on captured output).
+ */
+export function interfacesFrom(addrJson: string, routes4Json: string, routes6Json: string): PodInterface[] {
+  const links = parseJsonArray<IpLink>(addrJson, 'ip -j addr');
+  const mirrored = links
+    .filter((l) => l.link_type === 'ether' && typeof l.ifname === 'string' && !TAP_NAME.test(l.ifname))
+    .map((l) => ({
+      link: l,
+      addresses: (l.addr_info ?? [])
+        .filter((a) => (a.family === 'inet' || a.family === 'inet6') && a.scope === 'global' && a.local !== undefined && a.prefixlen !== undefined)
+        .map((a) => `${a.local}/${a.prefixlen}`),
+    }))
+    .filter((m) => m.addresses.length > 0)
+    .sort((a, b) => (a.link.ifindex ?? 0) - (b.link.ifindex ?? 0));
+  const routes = [
+    ...parseJsonArray<IpRoute>(routes4Json, 'ip -j route').map((r) => toRoute(r, 4)),
+    ...parseJsonArray<IpRoute>(routes6Json, 'ip -j -6 route').map((r) => toRoute(r, 6)),
+  ].filter((r): r is PodRoute => r !== undefined);
+  return mirrored.map((m, i) => ({
+    name: m.link.ifname!,
+    tap: tapName(i),
+    mac: m.link.address ?? '',
+    mtu: m.link.mtu ?? 1500,
+    addresses: m.addresses,
+    routes: routes.filter((r) => r.dev === m.link.ifname),
+  }));
+}
+
+function toRoute(r: IpRoute, family: 4 | 6): PodRoute | undefined {
+  if (r.dev === undefined || r.dst === undefined) return undefined;
+  if (r.type !== undefined && r.type !== 'unicast') return undefined; // blackhole, unreachable, multicast…
+  if (family === 6 && r.protocol === 'kernel' && r.dst.toLowerCase().startsWith('fe80:')) return undefined;
+  let dst = r.dst;
+  if (dst === 'default') dst = family === 4 ? '0.0.0.0/0' : '::/0';
+  else if (!dst.includes('/')) dst = `${dst}/${family === 4 ? 32 : 128}`;
+  const route: PodRoute = { dst, dev: r.dev, family };
+  if (r.gateway !== undefined) route.gateway = r.gateway;
+  if (r.scope !== undefined) route.scope = r.scope;
+  if (r.protocol !== undefined) route.protocol = r.protocol;
+  if (r.prefsrc !== undefined) route.source = r.prefsrc;
+  return route;
+}
+
+function parseJsonArray<T>(text: string, what: string): T[] {
+  try {
+    const value: unknown = JSON.parse(text.trim() || '[]');
+    if (Array.isArray(value)) return value as T[];
+  } catch {
+    // below
+  }
+  throw new VcError('NETWORK_FAILED', `\`${what}\` printed no JSON array: ${JSON.stringify(text.slice(0, 200))}`);
+}
+
+/** The interfaces of a namespace that `createTaps` would mirror (reads only). */
+export async function readInterfaces(netns: string, signal?: AbortSignal): Promise<PodInterface[]> {
+  const [addr, r4, r6] = await Promise.all([
+    runChecked(['ip', '-j', '-d', 'addr', 'show'], { netns, signal }),
+    runChecked(['ip', '-j', '-4', 'route', 'show'], { netns, signal }),
+    runChecked(['ip', '-j', '-6', 'route', 'show'], { netns, signal }),
+  ]);
+  return interfacesFrom(addr, r4, r6);
+}
+
+/** The u32 match-all filter that moves every frame arriving on `from` out of `to`. */
+export function redirectFilter(from: string, to: string): string[] {
+  return ['tc', 'filter', 'add', 'dev', from, 'parent', 'ffff:', 'protocol', 'all', 'u32', 'match', 'u8', '0', '0', 'action', 'mirred', 'egress', 'redirect', 'dev', to];
+}
+
+/**
+ * Makes a tap per mirrored interface of `plan.netns` with its MTU and the tc redirects both ways;
+ * returns the interfaces (what the guest agent is told; `tap` is what the VMM opens, inside the
+ * namespace). Sweeps first, so running it again after a crash is fine. No interface: [].
+ */
+export async function createTaps(plan: TapPlan, options: { signal?: AbortSignal } = {}): Promise<PodInterface[]> {
+  const { netns } = plan;
+  const signal = options.signal;
+  await removeTaps(plan);
+  const interfaces = await readInterfaces(netns, signal);
+  for (const iface of interfaces) {
+    await runChecked(['ip', 'tuntap', 'add', 'dev', iface.tap, 'mode', 'tap'], { netns, signal });
+    await runChecked(['ip', 'link', 'set', 'dev', iface.tap, 'mtu', String(iface.mtu)], { netns, signal });
+    // No IPv6 link-local address (and so no router solicitations or DAD) of the tap's own to the VM.
+    await run(['ip', 'link', 'set', 'dev', iface.tap, 'addrgenmode', 'none'], { netns, signal });
+    await runChecked(['ip', 'link', 'set', 'dev', iface.tap, 'up'], { netns, signal });
+    // A bare ingress qdisc a crash left between its add and its filter's (the sweep finds only
+    // filters): the mirrored interface is the pod's, so its ingress qdisc is ours.
+    await run(['tc', 'qdisc', 'del', 'dev', iface.name, 'ingress'], { netns, signal });
+    for (const dev of [iface.name, iface.tap]) await runChecked(['tc', 'qdisc', 'add', 'dev', dev, 'ingress'], { netns, signal });
+    await runChecked(redirectFilter(iface.name, iface.tap), { netns, signal });
+    await runChecked(redirectFilter(iface.tap, iface.name), { netns, signal });
+  }
+  return interfaces;
+}
+
+interface TcFilter { options?: { actions?: Array<{ kind?: string; to_dev?: string }> } }
+
+/** The links of the namespace whose ingress filters redirect to a `tapN_vc` (tc -j filter show). */
+async function linksRedirectingToTaps(netns: string, links: string[]): Promise<string[]> {
+  const found: string[] = [];
+  for (const link of links) {
+    const result = await run(['tc', '-j', 'filter', 'show', 'dev', link, 'ingress'], { netns });
+    if (result.code !== 0) continue; // no ingress qdisc, or the link went away
+    const filters = parseJsonArray<TcFilter>(result.stdout, `tc -j filter show dev ${link} ingress`);
+    if (filters.some((f) => f.options?.actions?.some((a) => a.kind === 'mirred' && a.to_dev !== undefined && TAP_NAME.test(a.to_dev)))) found.push(link);
+  }
+  return found;
+}
+
+/** Every link name in the namespace. */
+export async function linkNames(netns: string): Promise<string[]> {
+  const text = await runChecked(['ip', '-j', 'link', 'show'], { netns });
+  return parseJsonArray<IpLink>(text, 'ip -j link').map((l) => l.ifname).filter((n): n is string => typeof n === 'string');
+}
+
+/**
+ * Undoes `createTaps` in `plan.netns`, whatever part of it ran: the ingress qdisc (and with it the
+ * filter) of every link redirecting to a `tapN_vc`, then every `tapN_vc`. A namespace that is gone
+ * has nothing left to undo. Idempotent.
+ */
+export async function removeTaps(plan: TapPlan): Promise<void> {
+  const { netns } = plan;
+  const listed = await run(['ip', '-j', 'link', 'show'], { netns });
+  if (listed.code !== 0) {
+    // nsenter cannot enter a namespace that is gone (file missing or no longer nsfs): nothing left.
+    if (!(await isNetns(netns))) return;
+    throw new VcError('NETWORK_FAILED', `${describe(['ip', '-j', 'link', 'show'], netns)} failed (${exitText(listed)}): ${listed.stderr.trim()}`);
+  }
+  const links = parseJsonArray<IpLink>(listed.stdout, 'ip -j link').map((l) => l.ifname).filter((n): n is string => typeof n === 'string');
+  const taps = links.filter((n) => TAP_NAME.test(n));
+  for (const link of await linksRedirectingToTaps(netns, links.filter((n) => !TAP_NAME.test(n)))) {
+    const result = await run(['tc', 'qdisc', 'del', 'dev', link, 'ingress'], { netns });
+    if (result.code !== 0 && !/Invalid handle|Cannot find device/.test(result.stderr)) {
+      throw new VcError('NETWORK_FAILED', `${describe(['tc', 'qdisc', 'del', 'dev', link, 'ingress'], netns)} failed (${exitText(result)}): ${result.stderr.trim()}`);
+    }
+  }
+  for (const tap of taps) {
+    const result = await run(['ip', 'link', 'del', 'dev', tap], { netns });
+    if (result.code !== 0 && !/Cannot find device/.test(result.stderr)) {
+      throw new VcError('NETWORK_FAILED', `${describe(['ip', 'link', 'del', 'dev', tap], netns)} failed (${exitText(result)}): ${result.stderr.trim()}`);
+    }
+  }
+}

@@ -1,0 +1,125 @@
+// src/network/pod-network.ts, netns.ts and tap.ts, the pure parts: the records written before
+// anything is made, and interface facts read from captured `ip -j` output.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { planPodNetwork } from '../../../src/network/pod-network.js';
+import { givenNetns, planPodNetns } from '../../../src/network/netns.js';
+import { interfacesFrom, redirectFilter, tapName, TAP_NAME } from '../../../src/network/tap.js';
+import { inNetns } from '../../../src/network/exec.js';
+import { defaultConflist } from '../../../src/network/default-conflist.js';
+import { ipamLeases } from '../../../src/network/ipam.js';
+import { VcError } from '../../../src/errors.js';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { tempDir } from '../../helpers/tmp.js';
+
+test('bridge plan: own netns in the pod directory, CNI attachment with the default conflist under the root, taps in that netns', () => {
+  const plan = planPodNetwork({ root: '/run/vc', podId: 'p1', podDir: '/run/vc/pods/p1', network: { mode: 'bridge' } });
+  assert.equal(plan, {
+    version: 1,
+    mode: 'bridge',
+    netns: { path: '/run/vc/pods/p1/netns', owned: true },
+    cni: { containerId: 'p1', netns: '/run/vc/pods/p1/netns', ifName: 'eth0', conflist: defaultConflist({ dataDir: '/run/vc/network/ipam' }) },
+    taps: { netns: '/run/vc/pods/p1/netns' },
+  });
+  assert.equal(JSON.parse(JSON.stringify(plan)), plan, 'the plan is plain JSON, as a record must be');
+});
+
+test('bridge plan with the caller\'s conflist and a host netns for the plugins', () => {
+  const conflist = { cniVersion: '1.0.0', name: 'mine', plugins: [{ type: 'ptp' }] };
+  const plan = planPodNetwork({ root: '/r', podId: 'p', podDir: '/r/pods/p', network: { mode: 'bridge', conflist }, hostNetns: '/t/host' });
+  assert.is(plan.cni!.conflist, conflist);
+  assert.is(plan.hostNetns, '/t/host');
+});
+
+test('netns plan: the caller\'s namespace, not owned, no CNI; none: nothing', () => {
+  assert.equal(planPodNetwork({ root: '/r', podId: 'p', podDir: '/r/pods/p', network: { mode: 'netns', path: '/var/run/netns/cni-1' } }), {
+    version: 1, mode: 'netns', netns: { path: '/var/run/netns/cni-1', owned: false }, taps: { netns: '/var/run/netns/cni-1' },
+  });
+  assert.equal(planPodNetwork({ root: '/r', podId: 'p', podDir: '/r/pods/p', network: { mode: 'none' } }), { version: 1, mode: 'none' });
+  assert.throws(() => givenNetns('relative/ns'), (e: unknown) => e instanceof VcError && e.code === 'INVALID_CONFIG');
+  assert.throws(() => planPodNetwork({ root: '/r', podId: 'p', podDir: '/d', network: { mode: 'macvlan' } as never }), (e: unknown) => e instanceof VcError && e.code === 'INVALID_CONFIG');
+  assert.throws(() => planPodNetwork({ root: '/r', podId: '.p', podDir: '/d', network: { mode: 'bridge' } }), (e: unknown) => e instanceof VcError && e.code === 'INVALID_CONFIG');
+  assert.equal(planPodNetns('/r/pods/x'), { path: '/r/pods/x/netns', owned: true });
+});
+
+test('commands: nsenter wrapping and the Kata tcfilter redirect', () => {
+  assert.equal(inNetns(undefined, ['ip', 'link']), ['ip', 'link']);
+  assert.equal(inNetns('/r/pods/p/netns', ['ip', 'link']), ['nsenter', '--net=/r/pods/p/netns', '--', 'ip', 'link']);
+  assert.is(redirectFilter('eth0', 'tap0_vc').join(' '), 'tc filter add dev eth0 parent ffff: protocol all u32 match u8 0 0 action mirred egress redirect dev tap0_vc');
+  assert.is(tapName(3), 'tap3_vc');
+  assert.ok(TAP_NAME.test('tap12_vc'));
+  assert.not.ok(TAP_NAME.test('tap0_kata'));
+  assert.not.ok(TAP_NAME.test('xtap0_vc'));
+});
+
+// `ip -j -d addr show` in a pod netns after CNI ADD (iproute2 6.1, trimmed), plus a tap of ours,
+// a link without a global address and a second addressed veth.
+const ADDR = JSON.stringify([
+  { ifindex: 1, ifname: 'lo', link_type: 'loopback', address: '00:00:00:00:00:00', mtu: 65536, addr_info: [{ family: 'inet', local: '127.0.0.1', prefixlen: 8, scope: 'host' }] },
+  { ifindex: 2, ifname: 'eth0', link_type: 'ether', address: '5a:14:83:0d:98:95', mtu: 1500, linkinfo: { info_kind: 'veth' }, addr_info: [
+    { family: 'inet', local: '10.231.0.2', prefixlen: 16, broadcast: '10.231.255.255', scope: 'global', label: 'eth0' },
+    { family: 'inet6', local: 'fd00::2', prefixlen: 64, scope: 'global' },
+    { family: 'inet6', local: 'fe80::5814:83ff:fe0d:9895', prefixlen: 64, scope: 'link' },
+  ] },
+  { ifindex: 4, ifname: 'tap0_vc', link_type: 'ether', address: '9e:ed:4e:b8:9b:52', mtu: 1500, addr_info: [] },
+  { ifindex: 5, ifname: 'eth2', link_type: 'ether', address: '02:00:00:00:00:05', mtu: 1500, addr_info: [{ family: 'inet6', local: 'fe80::1', prefixlen: 64, scope: 'link' }] },
+  { ifindex: 3, ifname: 'net1', link_type: 'ether', address: '02:00:00:00:00:03', mtu: 9000, addr_info: [{ family: 'inet', local: '192.0.2.7', prefixlen: 24, scope: 'global' }] },
+]);
+const ROUTES4 = JSON.stringify([
+  { dst: 'default', gateway: '10.231.0.1', dev: 'eth0', flags: [] },
+  { dst: '10.231.0.0/16', dev: 'eth0', protocol: 'kernel', scope: 'link', prefsrc: '10.231.0.2', flags: [] },
+  { dst: '198.51.100.9', gateway: '192.0.2.1', dev: 'net1', flags: [] },
+  { type: 'blackhole', dst: '203.0.113.0/24', flags: [] },
+]);
+const ROUTES6 = JSON.stringify([
+  { dst: 'fd00::/64', dev: 'eth0', protocol: 'kernel', metric: 256, flags: [], pref: 'medium' },
+  { dst: 'fe80::/64', dev: 'eth0', protocol: 'kernel', metric: 256, flags: [], pref: 'medium' },
+  { dst: 'default', gateway: 'fd00::1', dev: 'eth0', metric: 1024, flags: [], pref: 'medium' },
+]);
+
+test('interfacesFrom: addressed ethernet links in ifindex order with their taps, global addresses and their routes', () => {
+  assert.equal(interfacesFrom(ADDR, ROUTES4, ROUTES6), [
+    {
+      name: 'eth0', tap: 'tap0_vc', mac: '5a:14:83:0d:98:95', mtu: 1500,
+      addresses: ['10.231.0.2/16', 'fd00::2/64'],
+      routes: [
+        { dst: '0.0.0.0/0', gateway: '10.231.0.1', dev: 'eth0', family: 4 },
+        { dst: '10.231.0.0/16', dev: 'eth0', family: 4, scope: 'link', protocol: 'kernel', source: '10.231.0.2' },
+        { dst: 'fd00::/64', dev: 'eth0', family: 6, protocol: 'kernel' },
+        { dst: '::/0', gateway: 'fd00::1', dev: 'eth0', family: 6 },
+      ],
+    },
+    {
+      name: 'net1', tap: 'tap1_vc', mac: '02:00:00:00:00:03', mtu: 9000,
+      addresses: ['192.0.2.7/24'],
+      routes: [{ dst: '198.51.100.9/32', gateway: '192.0.2.1', dev: 'net1', family: 4 }],
+    },
+  ]);
+});
+
+test('interfacesFrom: an empty namespace has none; garbage is NETWORK_FAILED', () => {
+  assert.equal(interfacesFrom('[]', '[]', ''), []);
+  assert.throws(() => interfacesFrom('Error: nope', '[]', '[]'), (e: unknown) => e instanceof VcError && e.code === 'NETWORK_FAILED' && /ip -j addr/.test(e.message));
+});
+
+test('ipamLeases: host-local\'s lease files (as bridge 1.1.1 writes them), not its lock or last-reserved files', async () => {
+  const tmp = tempDir('vcipam');
+  try {
+    assert.equal(await ipamLeases(join(tmp.path, 'none'), 'virtcontainers'), []);
+    const dir = join(tmp.path, 'virtcontainers');
+    mkdirSync(dir);
+    writeFileSync(join(dir, '10.231.0.2'), 'p1\r\neth0');
+    writeFileSync(join(dir, 'fd00::3'), 'p2\r\neth1');
+    writeFileSync(join(dir, 'last_reserved_ip.0'), '10.231.0.2');
+    writeFileSync(join(dir, 'lock'), '');
+    assert.equal(await ipamLeases(tmp.path, 'virtcontainers'), [
+      { address: '10.231.0.2', containerId: 'p1', ifName: 'eth0', path: join(dir, '10.231.0.2') },
+      { address: 'fd00::3', containerId: 'p2', ifName: 'eth1', path: join(dir, 'fd00::3') },
+    ]);
+  } finally {
+    tmp.remove();
+  }
+});
+
+test.run();
