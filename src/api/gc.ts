@@ -15,6 +15,8 @@ import { tryLock } from '../store/lock.js';
 import type { PodStore } from '../store/pod-store.js';
 import { hypervisorOf, storeFor, type CallOptions } from './context.js';
 import { allHypervisors, hasVmm, settledPod } from './recover.js';
+import { cniDel, DEFAULT_NETWORK_NAME, defaultConflist, ipamDataDir, ipamLeases, isNetns, planAttachment, removeNetns } from '../network/index.js';
+import { tearDownNetwork } from './pod-network.js';
 
 export interface GcOptions extends CallOptions {
   /** Report only; remove nothing. */
@@ -74,6 +76,7 @@ export async function gc(options: GcOptions = {}): Promise<GcReport> {
   await sweepCgroups(store, options.cgroupParents ?? podCgroupParents(), graceMs, act);
   await sweepOrphanProcesses(store, options, act);
   await sweepTemps(store, graceMs, act);
+  await sweepIpamLeases(store, act);
   const maxAge = options.imageMaxAgeMs ?? DAY_MS;
   for (const image of await cachedImages(imagesDirOf(options.cacheDir))) {
     if (inUse.has(image.digest) || Date.now() - image.lastUsedMs < maxAge) continue;
@@ -118,11 +121,18 @@ async function sweepPod(store: PodStore, id: string, options: GcOptions, dryRun:
     // Not running: any process, cgroup or socket of a VMM here is left over.
     const hypervisor = hypervisorOf(options, record.hypervisor);
     const found = await hypervisor.reap(id, paths, undefined, { dryRun: true });
+    const netnsFile = join(paths.dir, 'netns');
+    if (record.network || (await isNetns(netnsFile))) found.push(`network ${record.network?.plan.mode ?? 'namespace'} (${netnsFile})`);
     const leases = (await readdir(paths.dir).catch(() => [] as string[])).filter((n) => n.endsWith('.lease')).map((n) => join(paths.dir, n));
     if (found.length + leases.length === 0) return;
     await act({ kind: 'pod', what: `pod ${id} is ${record.state} but still has: ${[...found, ...leases.map((l) => `lease ${l}`)].join('; ')}`, path: paths.dir }, async () => {
       await hypervisor.reap(id, paths);
       for (const lease of leases) await rm(lease, { force: true });
+      if (record?.network) {
+        await tearDownNetwork(record);
+        await store.write(record);
+      }
+      await removeNetns({ path: netnsFile, owned: true });
     });
   } finally {
     await lock.release();
@@ -195,7 +205,10 @@ async function sweepTemps(store: PodStore, graceMs: number, act: Act): Promise<v
     if (name.startsWith('.new-') || name.startsWith('.deleted-')) {
       if (!(await old(path))) continue;
       const what = name.startsWith('.new-') ? 'a pod directory whose create was cut short' : 'a pod directory whose removal was cut short';
-      await act({ kind: 'directory', what, path }, () => rm(path, { recursive: true, force: true }));
+      await act({ kind: 'directory', what, path }, async () => {
+        await removeNetns({ path: join(path, 'netns'), owned: true }); // a mounted one cannot be unlinked
+        await rm(path, { recursive: true, force: true });
+      });
       continue;
     }
     for (const dir of [path, join(path, 'containers')]) {
@@ -205,5 +218,21 @@ async function sweepTemps(store: PodStore, graceMs: number, act: Act): Promise<v
         if (await old(temp)) await act({ kind: 'file', what: 'the temp file of a write cut short', path: temp }, () => rm(temp, { force: true }));
       }
     }
+  }
+}
+
+/**
+ * Addresses the default network's IPAM still leases to pods that no longer exist (their CNI DEL
+ * never ran): released with a DEL of the pod's attachment (no namespace: it went with the pod).
+ */
+async function sweepIpamLeases(store: PodStore, act: Act): Promise<void> {
+  const dataDir = ipamDataDir(store.root);
+  const pods = new Set(await store.ids());
+  for (const lease of await ipamLeases(dataDir, DEFAULT_NETWORK_NAME)) {
+    // Read again: a pod created (and started) since the list was taken has its lease rightly.
+    if (!lease.containerId || pods.has(lease.containerId) || (await store.exists(lease.containerId))) continue;
+    const attachment = planAttachment(lease.containerId, '', defaultConflist({ dataDir }), lease.ifName || undefined);
+    await act({ kind: 'file', what: `IPAM lease of ${lease.address} held for pod ${lease.containerId}, which no longer exists`, path: lease.path },
+      () => cniDel(attachment));
   }
 }

@@ -6,6 +6,7 @@ import type { PodRecord } from '../model/records.js';
 import type { PodStore } from '../store/pod-store.js';
 import { hypervisorOf, storeFor, type CallOptions } from './context.js';
 import { isPodStep, type PodStateName } from '../model/states.js';
+import { networkStatus, type PodNetworkStatus } from './pod-network.js';
 import { hasVmm, settledPod, settleIfFree, withPodLock } from './recover.js';
 
 export interface PodStatus {
@@ -29,6 +30,8 @@ export interface PodStatus {
   vmmDied: boolean;
   /** While `starting`, `stopping` or `deleting`: the call doing it. */
   step: { op: string; pid: number; since: string } | null;
+  /** The pod's network mode and, while it runs, its interfaces (docs/networking.md). */
+  network: PodNetworkStatus;
 }
 
 export function statusOf(record: PodRecord, store: PodStore, vmState: string | null = null): PodStatus {
@@ -50,6 +53,7 @@ export function statusOf(record: PodRecord, store: PodStore, vmState: string | n
     stopReason: record.stopReason ?? null,
     vmmDied: record.state === 'stopped' && record.stopReason !== undefined && record.stopReason !== 'requested',
     step: record.step ? { op: record.step.op, pid: record.step.by.pid, since: record.step.at } : null,
+    network: networkStatus(record),
   };
 }
 

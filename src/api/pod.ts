@@ -23,6 +23,7 @@ import { nextState, stepState } from './transitions.js';
 import { ContainerStore } from '../store/container-store.js';
 import { createInGuest, prepareImage, startInGuest } from './container.js';
 import { startingPod, withAgent } from './pod-session.js';
+import { configureGuestNetwork, planNetwork, setUpNetwork } from './pod-network.js';
 
 const UNIX_SOCKET_PATH_MAX = 107;
 
@@ -81,9 +82,12 @@ export async function startPod(id: string, options: StartOptions = {}): Promise<
     const hypervisor = hypervisorOf(options, record.hypervisor);
     const spec = vmSpec(store, record);
     delete record.vmm; // the last run's VMM: from now on `vmm` is this start's
+    planNetwork(store, record); // written with the step, before any of it is made
     await beginStep(store, record, hypervisor, 'start', 'starting');
     steps.reach('starting-recorded');
     try {
+      spec.network = await setUpNetwork(store, record, options.signal);
+      steps.reach('network-made');
       options.onProgress?.(`booting pod ${id} (${record.hypervisor})`);
       record.vmm = await hypervisor.start(spec, { signal: options.signal, step: (name) => steps.reach(name) });
       steps.reach('vmm-started');
@@ -92,6 +96,8 @@ export async function startPod(id: string, options: StartOptions = {}): Promise<
       steps.reach('vmm-recorded');
       await waitForAgent(hypervisor, spec, record.vmm, options);
       steps.reach('agent-ready');
+      await withAgent(startingPod(store, record, options), options.signal, (agent) => configureGuestNetwork(agent, record, options));
+      steps.reach('network-configured');
       await startListedContainers(store, record, options, steps);
     } catch (err) {
       // A VMM that died under the start (e.g. while the listed containers were being created)

@@ -15,6 +15,7 @@ import type { PodStore } from '../store/pod-store.js';
 import { hypervisorOf, type CallOptions } from './context.js';
 import { markContainersGone } from './container-status.js';
 import { nextState, stepOutcome } from './transitions.js';
+import { releasePodNetns, tearDownNetwork, tearDownUnrecordedNetwork } from './pod-network.js';
 
 /** Runs `body` under the pod's lock; a pod whose directory is gone is POD_NOT_FOUND. */
 export async function withPodLock<T>(store: PodStore, id: string, options: CallOptions, body: () => Promise<T>): Promise<T> {
@@ -86,6 +87,7 @@ async function settleStep(store: PodStore, record: PodRecord, options: CallOptio
  */
 export async function undoStart(store: PodStore, record: PodRecord, hypervisor: Hypervisor): Promise<PodRecord> {
   await hypervisor.reap(record.id, store.paths(record.id), record.vmm);
+  await tearDownNetwork(record); // after the VMM: a process inside the namespace keeps it alive
   const containers = new ContainerStore(store);
   for (const c of record.config.containers) await containers.remove(record.id, c.id);
   await markContainersGone(store, record.id);
@@ -101,6 +103,7 @@ export async function undoStart(store: PodStore, record: PodRecord, hypervisor: 
 /** Ends a stop: whatever of the VMM is left is killed and removed, the containers are gone. */
 export async function finishStop(store: PodStore, record: PodRecord, hypervisor: Hypervisor): Promise<PodRecord> {
   await hypervisor.reap(record.id, store.paths(record.id), record.vmm);
+  await tearDownNetwork(record);
   await markContainersGone(store, record.id);
   record.state = stepOutcome.stopping.done;
   record.stoppedAt = new Date().toISOString();
@@ -123,6 +126,10 @@ export async function finishDelete(
   const found: string[] = [];
   for (const hypervisor of hypervisors) found.push(...(await hypervisor.reap(id, paths, record?.vmm)));
   step?.('pod-reaped');
+  if (record) await tearDownNetwork(record);
+  else await tearDownUnrecordedNetwork(store, id).catch(() => {}); // best effort: what the record named is unknown
+  await releasePodNetns(store, id);
+  step?.('network-removed');
   await store.remove(id);
   step?.('directory-removed');
   return found;
@@ -148,6 +155,7 @@ export async function noticeVmmExit(store: PodStore, record: PodRecord, options:
   record.stoppedAt = new Date().toISOString();
   record.stopReason = `the ${record.hypervisor} process (pid ${record.vmm.pid}) exited unexpectedly`;
   await hypervisor.reap(record.id, paths, record.vmm);
+  await tearDownNetwork(record);
   await markContainersGone(store, record.id);
   delete record.disks;
   await store.write(record);

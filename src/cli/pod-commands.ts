@@ -18,7 +18,21 @@ export const podOptions = {
   hypervisor: { type: 'string', usage: `[--hypervisor ${hypervisorKinds.join('|')}]` },
   vcpus: { type: 'string', usage: '[--vcpus N]' },
   memory: { type: 'string', usage: '[--memory MIB]' },
+  network: { type: 'string', usage: '[--network none|bridge|netns:PATH]' },
+  dns: { type: 'string', multiple: true, usage: '[--dns IP]...' },
 } as const;
+
+/** The pod fields of podOptions, as createPod takes them (the config's own checks name bad values). */
+export function podFieldsFrom(values: Record<string, unknown>): Record<string, unknown> {
+  const dns = stringList(values.dns);
+  return {
+    hypervisor: optionalString(values.hypervisor) as HypervisorChoice | undefined,
+    vcpus: optionalInt(values.vcpus, '--vcpus'),
+    memoryMiB: optionalInt(values.memory, '--memory'),
+    network: optionalString(values.network),
+    dns: dns.length > 0 ? { nameservers: dns } : undefined,
+  };
+}
 
 /** The pod commands: their options and usage text (args.ts CommandSpec). */
 const commands = {
@@ -65,9 +79,7 @@ async function create(argv: string[]): Promise<number> {
   }
   const status = await createPod({
     id: requireString(values.id, '--id', usage),
-    hypervisor: optionalString(values.hypervisor) as HypervisorChoice | undefined,
-    vcpus: optionalInt(values.vcpus, '--vcpus'),
-    memoryMiB: optionalInt(values.memory, '--memory'),
+    ...podFieldsFrom(values),
     kernel: typeof values.kernel === 'string' && typeof values.modules === 'string' ? { path: values.kernel, modulesDir: values.modules } : undefined,
     hostname: optionalString(values.hostname),
   }, { root: optionalString(values.root), onProgress: progressReporter() });

@@ -4,10 +4,9 @@ import { randomBytes } from 'node:crypto';
 import { createPod, deletePod, startPod, stopPod } from '../api/pod.js';
 import { createContainer } from '../api/container.js';
 import { attachContainer } from '../api/container-process.js';
-import type { HypervisorChoice } from '../model/hypervisor.js';
 import { optionalInt, optionalString, parseSpec, usageOverview, type CommandSpec } from './args.js';
 import { containerConfigFrom, containerOptions } from './container-commands.js';
-import { podOptions } from './pod-commands.js';
+import { podFieldsFrom, podOptions } from './pod-commands.js';
 import { progressReporter } from './progress.js';
 import { attachStdio } from './stdio.js';
 
@@ -26,12 +25,7 @@ export async function runCommand(argv: string[]): Promise<number> {
   const onProgress = progressReporter();
   const podId = optionalString(values.name) ?? `run-${randomBytes(4).toString('hex')}`;
   const container = containerConfigFrom('main', parsed);
-  await createPod({
-    id: podId,
-    hypervisor: optionalString(values.hypervisor) as HypervisorChoice | undefined,
-    vcpus: optionalInt(values.vcpus, '--vcpus'),
-    memoryMiB: optionalInt(values.memory, '--memory'),
-  }, { root, onProgress });
+  await createPod({ id: podId, ...podFieldsFrom(values) }, { root, onProgress });
   let started = false;
   try {
     await startPod(podId, { root, onProgress });

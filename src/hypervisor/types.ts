@@ -37,6 +37,20 @@ export interface VmSpec {
   kernelPath: string;
   initrdPath: string;
   kernelCmdline: string;
+  /** The pod's network namespace and a NIC per tap in it; the VMM runs inside the namespace. */
+  network?: VmNetwork;
+}
+
+/** A VM's NICs: each opens its tap (in `netns`) and shows the guest `mac` and `mtu`. */
+export interface VmNetwork {
+  netns: string;
+  nics: { tap: string; mac: string; mtu: number }[];
+}
+
+/** The command that runs `binary args` inside the VM's network namespace, if it has one (nsenter execs, so the pid is the VMM's). */
+export function inNetns(network: VmNetwork | undefined, binary: string, args: string[]): [string, string[]] {
+  if (!network) return [binary, args];
+  return ['nsenter', [`--net=${network.netns}`, '--', binary, ...args]];
 }
 
 /** What one hypervisor can give a VM; createPod checks a pod against it (limits.ts). */

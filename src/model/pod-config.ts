@@ -5,6 +5,7 @@ import { containerConfigSchema } from './container-config.js';
 import { describeInput } from './config-errors.js';
 import { HOSTNAME_PATTERN } from './hostname.js';
 import { hypervisorKinds } from './hypervisor.js';
+import { dnsSchema, networkSchema } from './network.js';
 
 export const POD_ID_PATTERN = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$/;
 
@@ -20,6 +21,10 @@ export const podConfigSchema = z.strictObject({
   memoryMiB: z.number().int().min(128).max(65536).default(512),
   kernel: kernelSchema.optional(),
   hostname: z.string().regex(HOSTNAME_PATTERN, 'must be a valid host name').optional(),
+  /** The pod's network (docs/networking.md): its own CNI bridge by default. */
+  network: networkSchema.default({ mode: 'bridge' }),
+  /** The pod's /etc/resolv.conf; default: the host's, without loopback name servers. */
+  dns: dnsSchema.optional(),
   /** Containers created and started with the pod, in order. */
   containers: z.array(containerConfigSchema).default([]).refine(
     (list) => new Set(list.map((c) => c.id)).size === list.length, 'container ids must be unique'),

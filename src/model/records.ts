@@ -2,6 +2,7 @@
 import type { CgroupPaths } from './cgroup.js';
 import type { ContainerConfig } from './container-config.js';
 import type { HypervisorKind } from './hypervisor.js';
+import type { PodNetworkRecord } from './network.js';
 import type { PodConfig } from './pod-config.js';
 import type { ContainerStateName, PodStateName } from './states.js';
 
@@ -82,6 +83,11 @@ export interface PodRecord {
   stopReason?: string;
   /** Set while the pod is `starting`, `stopping` or `deleting`. */
   step?: StepRecord;
+  /**
+   * The pod's host network while it runs: its plan is written (with the `starting` step) before
+   * anything of it is made, and it is torn down after the VMM is reaped.
+   */
+  network?: PodNetworkRecord;
 }
 
 export interface ContainerExit {

@@ -9,6 +9,8 @@
 //
 // `hostNetns` runs the plugins inside another network namespace: the bridge plugin makes its
 // bridge and the host ends of the veths in the namespace it runs in (tests use their own).
+import type { CniAttachment, CniConflist, CniDns, CniInterface, CniIp, CniResult, CniRoute } from '../model/network.js';
+export type { CniAttachment, CniConflist, CniDns, CniInterface, CniIp, CniResult, CniRoute } from '../model/network.js';
 import { access, constants } from 'node:fs/promises';
 import { join } from 'node:path';
 import { VcError } from '../errors.js';
@@ -19,24 +21,6 @@ export const DEFAULT_CNI_PLUGIN_DIRS = ['/usr/lib/cni', '/opt/cni/bin'];
 const CONTAINER_ID = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
 const IFNAME = /^[^/:\s]{1,15}$/;
 
-export interface CniConflist {
-  cniVersion: string;
-  name: string;
-  plugins: Array<Record<string, unknown> & { type: string }>;
-}
-
-/** The attachment of one pod to one network: the record to write before `cniAdd`, and all `cniDel` needs. */
-export interface CniAttachment {
-  /** CNI_CONTAINERID: the pod id (host-local keys its leases by it and the ifname). */
-  containerId: string;
-  /** CNI_NETNS: the pod's namespace file. */
-  netns: string;
-  /** CNI_IFNAME inside the namespace. */
-  ifName: string;
-  /** The network as it was at ADD (a DEL must see the same config, e.g. the same IPAM dataDir). */
-  conflist: CniConflist;
-}
-
 export interface CniRuntime {
   /** Where the plugins are (CNI_PATH); default DEFAULT_CNI_PLUGIN_DIRS. */
   pluginDirs?: string[];
@@ -45,18 +29,6 @@ export interface CniRuntime {
   /** Per plugin run (default 60 s). */
   timeoutMs?: number;
   signal?: AbortSignal;
-}
-
-export interface CniInterface { name: string; mac?: string; mtu?: number; sandbox?: string }
-export interface CniIp { address: string; gateway?: string; interface?: number }
-export interface CniRoute { dst: string; gw?: string; mtu?: number; advmss?: number; priority?: number; table?: number; scope?: number }
-export interface CniDns { nameservers?: string[]; domain?: string; search?: string[]; options?: string[] }
-export interface CniResult {
-  cniVersion: string;
-  interfaces: CniInterface[];
-  ips: CniIp[];
-  routes: CniRoute[];
-  dns: CniDns;
 }
 
 export function planAttachment(podId: string, netns: string, conflist: CniConflist, ifName = 'eth0'): CniAttachment {

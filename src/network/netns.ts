@@ -8,6 +8,8 @@
 // `removeNetns(plan)` undoes any prefix of `createNetns` (no file, an empty file, a mount, even a
 // mount made twice) and is idempotent. A namespace the pod does not own (`owned: false`) is never
 // made or removed.
+import type { NetnsPlan } from '../model/network.js';
+export type { NetnsPlan } from '../model/network.js';
 import { open, rm, statfs } from 'node:fs/promises';
 import { join } from 'node:path';
 import { VcError } from '../errors.js';
@@ -15,13 +17,6 @@ import { run, runChecked, exitText } from './exec.js';
 
 /** statfs f_type of nsfs: a mounted namespace file (or a /proc/PID/ns/net link) reports it. */
 export const NSFS_MAGIC = 0x6e736673;
-
-export interface NetnsPlan {
-  /** The nsfs file that names the namespace. */
-  path: string;
-  /** true: made and removed by us (bridge mode); false: the caller's (netns mode), left alone. */
-  owned: boolean;
-}
 
 /** The namespace a pod in bridge mode gets: `<podDir>/netns`. Pure: record it, then create it. */
 export function planPodNetns(podDir: string): NetnsPlan {

@@ -7,33 +7,13 @@
 // Modes (issue 13): `none` (nothing on the host), `netns` (the caller's namespace: taps and tc
 // filters made and removed in it, the namespace itself left alone), `bridge` (our own namespace
 // `<podDir>/netns`, CNI ADD/DEL with the default conflist or the caller's).
+import type { PodNetworkMode, PodNetworkPlan, PodNetworkResult } from '../model/network.js';
+export type { PodNetworkMode, PodNetworkPlan, PodNetworkResult } from '../model/network.js';
 import { VcError } from '../errors.js';
 import { cniAdd, cniDel, planAttachment, type CniAttachment, type CniConflist, type CniResult, type CniRuntime } from './cni.js';
 import { defaultConflist, ipamDataDir } from './default-conflist.js';
 import { createNetns, givenNetns, planPodNetns, removeNetns, type NetnsPlan } from './netns.js';
 import { createTaps, removeTaps, type PodInterface, type TapPlan } from './tap.js';
-
-export type PodNetworkMode =
-  | { mode: 'none' }
-  | { mode: 'netns'; path: string }
-  | { mode: 'bridge'; conflist?: CniConflist };
-
-/** The record of everything a pod's network set-up makes; JSON, written before any of it is made. */
-export interface PodNetworkPlan {
-  version: 1;
-  mode: 'none' | 'netns' | 'bridge';
-  netns?: NetnsPlan;
-  cni?: CniAttachment;
-  taps?: TapPlan;
-  /** CNI plugins run in this namespace instead of the caller's (tests; a runtime's own host netns). */
-  hostNetns?: string;
-}
-
-export interface PodNetworkResult {
-  interfaces: PodInterface[];
-  /** bridge mode: the CNI ADD result, for CHECK and for DEL's prevResult. */
-  cniResult?: CniResult;
-}
 
 export interface PlanOptions {
   root: string;

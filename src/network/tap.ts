@@ -11,6 +11,8 @@
 // (`TapPlan`); `removeTaps` sweeps every `tapN_vc` there and every ingress qdisc whose filter
 // redirects to one, whatever part of `createTaps` ran. `createTaps` sweeps first, so it can be
 // run again after a crash.
+import type { PodInterface, PodRoute, TapPlan } from '../model/network.js';
+export type { PodInterface, PodRoute, TapPlan } from '../model/network.js';
 import { VcError } from '../errors.js';
 import { run, runChecked, describe, exitText } from './exec.js';
 import { isNetns } from './netns.js';
@@ -18,38 +20,6 @@ import { isNetns } from './netns.js';
 export const TAP_NAME = /^tap\d+_vc$/;
 export function tapName(index: number): string {
   return `tap${index}_vc`;
-}
-
-export interface TapPlan {
-  /** The namespace (nsfs path) the taps are made in: the pod's. */
-  netns: string;
-}
-
-export interface PodRoute {
-  /** Destination as CIDR: `0.0.0.0/0` / `::/0` for the default route. */
-  dst: string;
-  gateway?: string;
-  /** The interface (its name in the pod's namespace: the guest NIC's name). */
-  dev: string;
-  family: 4 | 6;
-  scope?: string;
-  /** `kernel` for the routes the kernel adds with an address (the guest's kernel adds them too). */
-  protocol?: string;
-  source?: string;
-}
-
-/** One interface as the guest agent is told it, and the tap the VMM opens for it. */
-export interface PodInterface {
-  /** The interface's name in the namespace (the veth: `eth0`); the guest names its NIC so. */
-  name: string;
-  /** The tap in the same namespace that carries its frames to the VM. */
-  tap: string;
-  /** The veth's MAC: the VM NIC takes it. */
-  mac: string;
-  mtu: number;
-  /** CIDR strings, global scope only (v4 and v6; link-local v6 the guest makes itself). */
-  addresses: string[];
-  routes: PodRoute[];
 }
 
 interface IpAddrInfo { family?: string; local?: string; prefixlen?: number; scope?: string }

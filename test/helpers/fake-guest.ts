@@ -23,6 +23,8 @@ export class FakeGuest {
   readonly requests: string[] = [];
   readonly failOps = new Map<string, AgentFailure>();
   shutdownRequested = false;
+  /** configure_network requests answered (one per pod start). */
+  networkConfigured = 0;
   readonly #server: Server;
   readonly #sockets = new Set<Socket>();
   #nextProcess = 1;
@@ -89,6 +91,10 @@ export class FakeGuest {
     if (op === 'shutdown') {
       this.shutdownRequested = true;
       return {};
+    }
+    if (op === 'configure_network') {
+      this.networkConfigured += 1;
+      return { interfaces: [] };
     }
     if (id === undefined) throw Object.assign(new Error(`${op}: no container id`), { code: 'INVALID_ARGUMENT' });
     if (op === 'create_container') {

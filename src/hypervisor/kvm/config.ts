@@ -24,6 +24,8 @@ export function vmmConfig(spec: VmSpec): Record<string, unknown> {
     vsock: { guestCid: GUEST_CID, udsPath: paths.agentSocket },
     rng: true,
     blocks: Array.from({ length: IMAGE_SLOTS }, () => ({ readOnly: true })),
+    // Opened by name: vc-vmm runs inside the pod's network namespace, where the taps are.
+    ...(spec.network ? { net: spec.network.nics.map((nic) => ({ tap: nic.tap, mac: nic.mac, mtu: nic.mtu })) } : {}),
   };
 }
 

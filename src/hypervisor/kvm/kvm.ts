@@ -12,7 +12,7 @@ import { native, nativeExecutable, type KvmProbe } from '../../native.js';
 import { writeFileAtomic } from '../../store/atomic.js';
 import type { PodPaths } from '../../store/paths.js';
 import type { PodResources, VmmRecord } from '../../model/records.js';
-import type { AgentEndpoint, Hypervisor, HypervisorLimits, VmSpec } from '../types.js';
+import { inNetns, type AgentEndpoint, type Hypervisor, type HypervisorLimits, type VmSpec } from '../types.js';
 import { AGENT_VSOCK_PORT, IMAGE_SLOTS, cgroupLimits, cgroupName, vmmArgs, vmmConfig } from './config.js';
 import { controlRequest } from './control.js';
 
@@ -67,7 +67,8 @@ export class KvmHypervisor implements Hypervisor {
   private launch(spec: VmSpec, cgroupDirs: string[], signal?: AbortSignal): Promise<number> {
     const { paths } = spec;
     return new Promise((resolve, reject) => {
-      execFile(nativeExecutable('vc-vmm'), vmmArgs(paths, cgroupDirs), { signal, timeout: 30_000 }, (err, stdout, stderr) => {
+      const [command, args] = inNetns(spec.network, nativeExecutable('vc-vmm'), vmmArgs(paths, cgroupDirs));
+      execFile(command, args, { signal, timeout: 30_000 }, (err, stdout, stderr) => {
         const pid = /"pid"\s*:\s*(\d+)/.exec(stdout)?.[1];
         if (!err && pid) return resolve(Number(pid));
         void readFile(paths.vmmLog, 'utf8').catch(() => '').then((log) => {

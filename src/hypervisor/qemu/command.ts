@@ -34,6 +34,12 @@ export function qemuArgs(spec: VmSpec, accel: QemuAccel, hostTscKhz?: number, ag
       '-chardev', `socket,id=${port.chardev},path=${port.socket},server=on,wait=off`,
       '-device', `virtserialport,chardev=${port.chardev},name=${port.name}`,
     ]),
+    // The pod's NICs: each tap (made in the pod's namespace, where QEMU runs) with the MAC and MTU
+    // of the interface it mirrors. No vhost: /dev/vhost-net is not on every host.
+    ...(spec.network?.nics ?? []).flatMap((nic, i) => [
+      '-netdev', `tap,id=net${i},ifname=${nic.tap},script=no,downscript=no,vhost=off`,
+      '-device', `virtio-net-device,netdev=net${i},mac=${nic.mac},host_mtu=${nic.mtu}`,
+    ]),
     '-qmp', `unix:${paths.qmpSocket},server=on,wait=off`,
     '-daemonize',
     '-pidfile', paths.pidFile,

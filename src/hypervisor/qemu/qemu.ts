@@ -11,7 +11,7 @@ import type { StepHook } from '../../crash-points.js';
 import { native, type KvmProbe } from '../../native.js';
 import type { PodPaths } from '../../store/paths.js';
 import type { PodResources, VmmRecord } from '../../model/records.js';
-import type { AgentEndpoint, Hypervisor, HypervisorLimits, VmSpec } from '../types.js';
+import { inNetns, type AgentEndpoint, type Hypervisor, type HypervisorLimits, type VmSpec } from '../types.js';
 import { agentPortCount, qemuAgentPorts, QEMU_AGENT_PORTS } from './agent-ports.js';
 import { qemuArgs, tscKhzFromCpuinfo, type QemuAccel } from './command.js';
 import { QmpClient } from './qmp.js';
@@ -44,7 +44,8 @@ export class QemuHypervisor implements Hypervisor {
       // With -daemonize the launcher exits once the VM is set up, so its exit status is the
       // start result and QEMU's own errors arrive on its stderr.
       await new Promise<void>((resolve, reject) => {
-        execFile(binary, qemuArgs(spec, accel, tscKhz), { signal: options.signal, timeout: 60_000 }, (err, _stdout, stderr) => {
+        const [command, args] = inNetns(spec.network, binary, qemuArgs(spec, accel, tscKhz));
+        execFile(command, args, { signal: options.signal, timeout: 60_000 }, (err, _stdout, stderr) => {
           if (!err) return resolve();
           const detail = stderr.trim() || err.message;
           reject(new VcError('HYPERVISOR_FAILED', `qemu failed to start pod ${spec.id}: ${detail}`, { cause: err }));

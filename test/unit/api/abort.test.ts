@@ -18,6 +18,7 @@ interface Case {
 const withContainers = (pods: FakePods) => ({
   id: 'p',
   hypervisor: 'qemu' as const,
+  network: 'none' as const,
   containers: ['c1', 'c2'].map((id) => ({ id, rootfs: pods.rootfs(id), command: ['/bin/true'] })),
 });
 
@@ -39,7 +40,7 @@ const cases: Case[] = [
   {
     name: 'createContainer',
     setup: async (pods) => {
-      await createPod({ id: 'p', hypervisor: 'qemu' }, pods.options());
+      await createPod({ id: 'p', hypervisor: 'qemu', network: 'none' }, pods.options());
       await startPod('p', pods.options());
     },
     call: (pods, options) => createContainer('p', { id: 'c', rootfs: pods.rootfs('c'), command: ['/bin/true'] }, options),
@@ -47,7 +48,7 @@ const cases: Case[] = [
   {
     name: 'startContainer',
     setup: async (pods) => {
-      await createPod({ id: 'p', hypervisor: 'qemu' }, pods.options());
+      await createPod({ id: 'p', hypervisor: 'qemu', network: 'none' }, pods.options());
       await startPod('p', pods.options());
       await createContainer('p', { id: 'c', rootfs: pods.rootfs('c'), command: ['/bin/true'] }, pods.options());
     },

@@ -15,7 +15,31 @@ function errorOf(input: unknown): VcError {
 
 test('defaults fill in hypervisor, vcpus and memory', () => {
   const config = parsePodConfig({ id: 'web-1' });
-  assert.equal(config, { id: 'web-1', hypervisor: 'auto', vcpus: 1, memoryMiB: 512, containers: [] });
+  assert.equal(config, { id: 'web-1', hypervisor: 'auto', vcpus: 1, memoryMiB: 512, network: { mode: 'bridge' }, containers: [] });
+});
+
+test('network: the CLI spellings and the object forms', () => {
+  assert.equal(parsePodConfig({ id: 'p', network: 'none' }).network, { mode: 'none' });
+  assert.equal(parsePodConfig({ id: 'p', network: 'bridge' }).network, { mode: 'bridge' });
+  assert.equal(parsePodConfig({ id: 'p', network: 'netns:/run/netns/x' }).network, { mode: 'netns', path: '/run/netns/x' });
+  assert.equal(parsePodConfig({ id: 'p', network: { mode: 'netns', path: '/proc/1/ns/net' } }).network, { mode: 'netns', path: '/proc/1/ns/net' });
+  const conflist = { cniVersion: '1.0.0', name: 'n', plugins: [{ type: 'bridge', bridge: 'b0' }] };
+  assert.equal(parsePodConfig({ id: 'p', network: { mode: 'bridge', conflist } }).network, { mode: 'bridge', conflist });
+});
+
+test('network: a bad mode or path names the field and the value', () => {
+  for (const bad of ['host', 'netns:relative', 'netns:', { mode: 'netns' }, { mode: 'bridge', conflist: { name: 'n' } }, { mode: 'none', path: '/x' }]) {
+    const err = errorOf({ id: 'p', network: bad });
+    assert.is(err.code, 'INVALID_CONFIG');
+    assert.match(err.message, /network/, JSON.stringify(bad));
+  }
+  assert.match(errorOf({ id: 'p', network: 'host' }).message, /"host"/);
+});
+
+test('dns: name servers must be addresses, words must not hold # or ;', () => {
+  assert.equal(parsePodConfig({ id: 'p', dns: { nameservers: ['10.0.0.1', 'fd00::1'] } }).dns, { nameservers: ['10.0.0.1', 'fd00::1'], search: [], options: [] });
+  assert.match(errorOf({ id: 'p', dns: { nameservers: ['dns.example'] } }).message, /dns\.nameservers/);
+  assert.match(errorOf({ id: 'p', dns: { search: ['a;b'] } }).message, /dns\.search/);
 });
 
 test('a bad id names the field and the value', () => {

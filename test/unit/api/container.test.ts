@@ -21,7 +21,7 @@ test.after.each(async () => {
 const code = (err: unknown) => (err as { code?: string }).code;
 
 async function runningPod(id = 'p'): Promise<void> {
-  await createPod({ id, hypervisor: 'qemu' }, pods.options());
+  await createPod({ id, hypervisor: 'qemu', network: 'none' }, pods.options());
   await startPod(id, pods.options());
 }
 
@@ -124,7 +124,7 @@ test('createContainer: a created record, its image disk attached, the guest told
 });
 
 test('createContainer: a pod that is not running is POD_NOT_RUNNING, nothing attached', async () => {
-  await createPod({ id: 'p', hypervisor: 'qemu' }, pods.options());
+  await createPod({ id: 'p', hypervisor: 'qemu', network: 'none' }, pods.options());
   assert.is(code(await createContainer('p', config('c'), pods.options()).catch((e) => e)), 'POD_NOT_RUNNING');
   assert.equal(await new ContainerStore(pods.store).ids('p'), []);
   await assertConsistent(pods);

@@ -56,10 +56,10 @@ function vmmOf(id: string): ChildProcess & { pid: number } {
 async function leaks() {
   const podsDir = join(pods.root, 'pods');
   // A pod left `starting` by a dead caller, its VM live.
-  await createPod({ id: 'half', hypervisor: 'qemu' }, pods.options());
+  await createPod({ id: 'half', hypervisor: 'qemu', network: 'none' }, pods.options());
   await leaveInStep(pods, 'half', 'starting', 'ready');
   // A running pod with a container: its image is in use.
-  await createPod({ id: 'busy', hypervisor: 'qemu' }, pods.options());
+  await createPod({ id: 'busy', hypervisor: 'qemu', network: 'none' }, pods.options());
   await startPod('busy', pods.options());
   await createContainer('busy', { id: 'c', rootfs: pods.rootfs('c'), command: ['/bin/true'] }, pods.options());
   const usedDigest = (await new ContainerStore(pods.store).read('busy', 'c')).image.digest;
@@ -135,7 +135,7 @@ test('gc with graceMs 0: each leak removed and reported removed; in-use things s
 });
 
 test('the default grace period leaves fresh temp files and directories alone', async () => {
-  await createPod({ id: 'a', hypervisor: 'qemu' }, pods.options());
+  await createPod({ id: 'a', hypervisor: 'qemu', network: 'none' }, pods.options());
   const podsDir = join(pods.root, 'pods');
   mkdirSync(join(podsDir, '.new-x-0001'));
   const temp = join(pods.store.paths('a').dir, '.state.json.0123456789ab.tmp');
@@ -152,9 +152,9 @@ test('the default grace period leaves fresh temp files and directories alone', a
 });
 
 test('a stopped pod whose VMM process still runs: reported and reaped; an unreadable pod is reported, not removed', async () => {
-  await createPod({ id: 'a', hypervisor: 'qemu' }, pods.options());
+  await createPod({ id: 'a', hypervisor: 'qemu', network: 'none' }, pods.options());
   writeFileSync(join(pods.store.paths('a').dir, 'agent.sock'), ''); // a stale socket the fake reaps
-  await createPod({ id: 'bad', hypervisor: 'qemu' }, pods.options());
+  await createPod({ id: 'bad', hypervisor: 'qemu', network: 'none' }, pods.options());
   writeFileSync(pods.store.paths('bad').state, 'not json');
   const report = await gc(options({ graceMs: 0 }));
   const a = report.items.find((i) => i.what.startsWith('pod a is ready but still has'));

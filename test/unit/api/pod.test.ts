@@ -25,7 +25,7 @@ const podEvents: PodEvent[] = ['start', 'pause', 'resume', 'stop', 'vmmExited', 
  * VM, `stopping` from running with its VM still live, `deleting` from stopped.
  */
 async function podIn(id: string, state: PodStateName): Promise<void> {
-  await createPod({ id, hypervisor: 'qemu' }, pods.options());
+  await createPod({ id, hypervisor: 'qemu', network: 'none' }, pods.options());
   if (state === 'ready') return;
   if (state === 'starting') return void (await leaveInStep(pods, id, 'starting', 'ready'));
   if (state === 'deleting') {
@@ -106,7 +106,7 @@ for (const from of podStates) {
 }
 
 test('createPod: a ready record, no VM, the hypervisor checked', async () => {
-  const status = await createPod({ id: 'p', hypervisor: 'qemu' }, pods.options());
+  const status = await createPod({ id: 'p', hypervisor: 'qemu', network: 'none' }, pods.options());
   assert.is(status.state, 'ready');
   assert.is(status.pid, null);
   assert.equal(pods.fake.calls, ['check']);
@@ -118,14 +118,14 @@ test('createPod: a failing check writes nothing', async () => {
   pods.fake.onStep = (step) => {
     if (step === 'check') throw Object.assign(new Error('no accel here'), { code: 'HYPERVISOR_UNAVAILABLE' });
   };
-  const err = await createPod({ id: 'p', hypervisor: 'qemu' }, pods.options()).catch((e: Error) => e);
+  const err = await createPod({ id: 'p', hypervisor: 'qemu', network: 'none' }, pods.options()).catch((e: Error) => e);
   assert.is((err as { code?: string }).code, 'HYPERVISOR_UNAVAILABLE');
   assert.equal(await pods.store.ids(), []);
 });
 
 test('createPod: an existing id is POD_EXISTS and the first pod stays whole', async () => {
-  await createPod({ id: 'p', hypervisor: 'qemu' }, pods.options());
-  const err = await createPod({ id: 'p', hypervisor: 'qemu', vcpus: 2 }, pods.options()).catch((e: Error) => e);
+  await createPod({ id: 'p', hypervisor: 'qemu', network: 'none' }, pods.options());
+  const err = await createPod({ id: 'p', hypervisor: 'qemu', network: 'none', vcpus: 2 }, pods.options()).catch((e: Error) => e);
   assert.is((err as { code?: string }).code, 'POD_EXISTS');
   assert.is((await pods.store.read('p')).config.vcpus, 1);
   await assertConsistent(pods);
@@ -133,19 +133,21 @@ test('createPod: an existing id is POD_EXISTS and the first pod stays whole', as
 
 test('createPod: a root too long for socket paths is INVALID_CONFIG before the hypervisor is asked', async () => {
   const options = pods.options({ root: `${pods.root}/${'x'.repeat(100)}` });
-  const err = await createPod({ id: 'p', hypervisor: 'qemu' }, options).catch((e: Error) => e);
+  const err = await createPod({ id: 'p', hypervisor: 'qemu', network: 'none' }, options).catch((e: Error) => e);
   assert.is((err as { code?: string }).code, 'INVALID_CONFIG');
   assert.equal(pods.fake.calls, []);
 });
 
 test('startPod: records the VMM and boots with the pod config; stopPod asks the guest to power off', async () => {
-  await createPod({ id: 'p', hypervisor: 'qemu', vcpus: 2, memoryMiB: 256 }, pods.options());
+  await createPod({ id: 'p', hypervisor: 'qemu', network: 'none', vcpus: 2, memoryMiB: 256 }, pods.options());
   const status = await startPod('p', pods.options());
   assert.is(status.state, 'running');
   assert.is(status.vmState, 'running');
   const vm = pods.fake.vmOf('p')!;
   assert.is(status.pid, vm.pid);
-  assert.equal(vm.guest.requests, ['hello']);
+  // The guest is told its network (mode none: its files and host name) once the agent answers.
+  assert.equal(vm.guest.requests.filter((r) => r !== 'hello'), ['configure_network']);
+  assert.equal(status.network, { mode: 'none', netns: null, interfaces: [] });
   await stopPod('p', pods.options());
   assert.ok(vm.guest.shutdownRequested);
   const record = await pods.store.read('p');
@@ -155,7 +157,7 @@ test('startPod: records the VMM and boots with the pod config; stopPod asks the 
 });
 
 test('startPod rollback: hypervisor.start fails, the pod stays ready', async () => {
-  await createPod({ id: 'p', hypervisor: 'qemu' }, pods.options());
+  await createPod({ id: 'p', hypervisor: 'qemu', network: 'none' }, pods.options());
   pods.fake.onStep = (step) => {
     if (step === 'start') throw new Error('VMM would not start');
   };
@@ -166,7 +168,7 @@ test('startPod rollback: hypervisor.start fails, the pod stays ready', async () 
 });
 
 test('startPod rollback: the agent does not answer after the VMM is up; the VMM is stopped and cleaned up', async () => {
-  await createPod({ id: 'p', hypervisor: 'qemu' }, pods.options());
+  await createPod({ id: 'p', hypervisor: 'qemu', network: 'none' }, pods.options());
   pods.fake.agentFailures.set('hello', { code: 'INTERNAL', message: 'agent broken' });
   const err = await startPod('p', pods.options({ bootTimeoutMs: 2000 })).catch((e: Error) => e);
   assert.is((err as { code?: string }).code, 'AGENT_UNREACHABLE');
@@ -177,7 +179,7 @@ test('startPod rollback: the agent does not answer after the VMM is up; the VMM 
 });
 
 test('startPod rollback: the VMM exits during boot (the agent never answered)', async () => {
-  await createPod({ id: 'p', hypervisor: 'qemu' }, pods.options());
+  await createPod({ id: 'p', hypervisor: 'qemu', network: 'none' }, pods.options());
   pods.fake.agentFailures.set('hello', { code: 'UNUSED', message: 'hangs', silent: true });
   pods.fake.onStep = (step) => {
     if (step === 'isRunning' && pods.fake.vmOf('p')?.alive) void pods.fake.crash('p');
@@ -203,7 +205,7 @@ for (const [what, arrange] of [
   }],
 ] as const) {
   test(`startPod rollback: ${what}; the VM goes and the pod returns to ready`, async () => {
-    await createPod({ id: 'p', hypervisor: 'qemu', containers: three() }, pods.options());
+    await createPod({ id: 'p', hypervisor: 'qemu', network: 'none', containers: three() }, pods.options());
     arrange();
     const err = await startPod('p', pods.options()).catch((e: Error) => e);
     assert.instance(err, Error);
@@ -223,7 +225,7 @@ for (const [what, arrange] of [
 }
 
 test('startPod rollback of a stopped pod: it returns to stopped, no VMM recorded, its stop reason kept', async () => {
-  await createPod({ id: 'p', hypervisor: 'qemu', containers: three() }, pods.options());
+  await createPod({ id: 'p', hypervisor: 'qemu', network: 'none', containers: three() }, pods.options());
   await startPod('p', pods.options());
   await stopPod('p', pods.options());
   const before = await pods.store.read('p');
@@ -240,7 +242,7 @@ test('startPod rollback of a stopped pod: it returns to stopped, no VMM recorded
 });
 
 test('stopPod: containers of the pod are recorded as stopped, disks forgotten', async () => {
-  await createPod({ id: 'p', hypervisor: 'qemu', containers: three() }, pods.options());
+  await createPod({ id: 'p', hypervisor: 'qemu', network: 'none', containers: three() }, pods.options());
   await startPod('p', pods.options());
   assert.is(pods.fake.vmOf('p')!.disks.size, 3);
   await stopPod('p', pods.options());

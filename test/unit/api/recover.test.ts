@@ -27,7 +27,7 @@ const two = () => ['c1', 'c2'].map((id) => ({ id, rootfs: pods.rootfs(id), comma
 const live = () => pods.fake.live().map((vm) => vm.podId);
 
 async function running(id = 'p', containers = two()): Promise<void> {
-  await createPod({ id, hypervisor: 'qemu', containers }, pods.options());
+  await createPod({ id, hypervisor: 'qemu', network: 'none', containers }, pods.options());
   await startPod(id, pods.options());
 }
 
@@ -41,7 +41,7 @@ for (const from of ['ready', 'stopped'] as const) {
       // A ready pod: never ran. Make one by deleting and recreating.
       await stopPod('p', pods.options());
       await deletePod('p', pods.options());
-      await createPod({ id: 'p', hypervisor: 'qemu', containers: two() }, pods.options());
+      await createPod({ id: 'p', hypervisor: 'qemu', network: 'none', containers: two() }, pods.options());
     }
     const left = await leaveInStep(pods, 'p', 'starting', from);
     assert.equal(live(), ['p'], 'the dead caller\'s VM runs');
@@ -98,7 +98,7 @@ test('a delete interrupted by a dead caller is finished by the next call: VM rea
   assert.equal(live(), []);
   assert.equal(await pods.store.ids(), []);
   assert.equal(readdirSync(`${pods.root}/pods`), [], 'no .deleted-* left');
-  await createPod({ id: 'p', hypervisor: 'qemu' }, pods.options());
+  await createPod({ id: 'p', hypervisor: 'qemu', network: 'none' }, pods.options());
   await startPod('p', pods.options());
   await assertConsistent(pods);
 });
@@ -125,7 +125,7 @@ test('a step whose caller still holds the lock is reported, not settled', async 
 
 for (const from of ['ready', 'stopped'] as const) {
   test(`startPod (from ${from}, two containers) failing at each fake step: no live VM, the pod back to ${from}`, async () => {
-    await createPod({ id: 'p', hypervisor: 'qemu', containers: two() }, pods.options());
+    await createPod({ id: 'p', hypervisor: 'qemu', network: 'none', containers: two() }, pods.options());
     if (from === 'stopped') {
       await startPod('p', pods.options());
       await stopPod('p', pods.options());
@@ -139,7 +139,7 @@ for (const from of ['ready', 'stopped'] as const) {
     await stopPod('p', pods.options());
     if (from === 'ready') {
       await deletePod('p', pods.options());
-      await createPod({ id: 'p', hypervisor: 'qemu', containers: two() }, pods.options());
+      await createPod({ id: 'p', hypervisor: 'qemu', network: 'none', containers: two() }, pods.options());
     }
     const stepsSeen: string[] = [];
     for (let at = 0; at < count; at++) {
@@ -163,7 +163,7 @@ for (const from of ['ready', 'stopped'] as const) {
         await stopPod('p', pods.options());
         if (from === 'ready') {
           await deletePod('p', pods.options());
-          await createPod({ id: 'p', hypervisor: 'qemu', containers: two() }, pods.options());
+          await createPod({ id: 'p', hypervisor: 'qemu', network: 'none', containers: two() }, pods.options());
         }
         continue;
       }
@@ -183,7 +183,7 @@ for (const from of ['ready', 'stopped'] as const) {
 }
 
 test('startPod: a VMM liveness check that throws during boot fails the start cleanly (no unhandled rejection)', async () => {
-  await createPod({ id: 'p', hypervisor: 'qemu' }, pods.options());
+  await createPod({ id: 'p', hypervisor: 'qemu', network: 'none' }, pods.options());
   pods.fake.agentFailures.set('hello', { code: 'UNUSED', message: 'hangs', silent: true });
   let checks = 0;
   pods.fake.onStep = (step) => {
@@ -249,8 +249,8 @@ test('a record of version 99: STATE_UNSUPPORTED naming the file without force; r
 
 test('listPods reports unreadable pods as unknown with the reason, and lists the healthy ones', async () => {
   await running('good', []);
-  await createPod({ id: 'bad', hypervisor: 'qemu' }, pods.options());
-  await createPod({ id: 'newer', hypervisor: 'qemu' }, pods.options());
+  await createPod({ id: 'bad', hypervisor: 'qemu', network: 'none' }, pods.options());
+  await createPod({ id: 'newer', hypervisor: 'qemu', network: 'none' }, pods.options());
   writeFileSync(pods.store.paths('bad').state, 'not json');
   writeFileSync(pods.store.paths('newer').state, JSON.stringify({ ...(await pods.store.read('newer')), version: 99 }));
   const list = await listPods(pods.options());
@@ -264,7 +264,7 @@ test('listPods reports unreadable pods as unknown with the reason, and lists the
 });
 
 test('podStatus of a corrupt pod: STATE_CORRUPT naming the file and the parse error', async () => {
-  await createPod({ id: 'p', hypervisor: 'qemu' }, pods.options());
+  await createPod({ id: 'p', hypervisor: 'qemu', network: 'none' }, pods.options());
   const path = pods.store.paths('p').state;
   writeFileSync(path, '{"version": 2,');
   let parseError = '';

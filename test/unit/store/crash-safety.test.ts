@@ -18,7 +18,7 @@ function record(id: string, version: 1 | 2 = 2): PodRecord {
   const now = new Date().toISOString();
   return {
     version, id, hypervisor: 'qemu', state: 'ready', createdAt: now, updatedAt: now,
-    config: { id, hypervisor: 'auto', vcpus: 1, memoryMiB: 256, containers: [] },
+    config: { id, hypervisor: 'auto', vcpus: 1, memoryMiB: 256, network: { mode: 'none' }, containers: [] },
     boot: { kernelPath: '/k', kernelRelease: '6.1', initrdPath: '/i', initrdDigest: 'd' },
   };
 }

@@ -15,7 +15,7 @@ function record(id: string): PodRecord {
   const now = new Date().toISOString();
   return {
     version: 1, id, hypervisor: 'qemu', state: 'ready', createdAt: now, updatedAt: now,
-    config: { id, hypervisor: 'auto', vcpus: 1, memoryMiB: 256, containers: [] },
+    config: { id, hypervisor: 'auto', vcpus: 1, memoryMiB: 256, network: { mode: 'none' }, containers: [] },
     boot: { kernelPath: '/k', kernelRelease: '6.1', initrdPath: '/i', initrdDigest: 'd' },
   };
 }
