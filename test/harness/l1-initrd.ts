@@ -18,6 +18,8 @@ import { resolveModules } from '../../src/guest/modules.js';
 /** Modules /init loads, before their dependencies are added (resolveModules orders them). */
 export const L1_MODULES: readonly string[] = [
   'virtio_mmio', 'virtio_console', '9p', '9pnet_virtio', 'overlay', 'kvm_amd',
+  // Pod networks in L1: the CNI bridge and veths, the taps, the tc ingress + mirred redirects.
+  'tun', 'veth', 'bridge', 'sch_ingress', 'cls_u32', 'act_mirred',
 ];
 
 /** The virtio-serial port name of the command's output channel. */
