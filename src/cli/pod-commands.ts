@@ -162,6 +162,8 @@ function print(status: PodStatus, json: boolean): void {
     ['id', status.id], ['state', status.state], ['hypervisor', `${status.hypervisor}${status.accel ? ` (${status.accel})` : ''}`],
     ['vmm pid', status.pid === null ? '-' : String(status.pid)], ['vm state', status.vmState ?? '-'], ['vcpus', String(status.vcpus)], ['memory', `${status.memoryMiB} MiB`],
     ['kernel', status.kernelRelease], ['console', status.consoleLog],
+    ['network', `${status.network.mode}${status.network.netns ? ` (${status.network.netns})` : ''}`],
+    ...status.network.interfaces.map((i) => ['', `${i.name} ${i.mac} mtu ${i.mtu} ${i.addresses.join(' ')}`]),
   ];
   if (status.stopReason) lines.push(['stopped', `${status.stoppedAt} (${status.stopReason})`]);
   for (const [key, value] of lines) console.log(`${key!.padEnd(11)}${value}`);

@@ -168,7 +168,7 @@ async function findPlugin(type: string, dirs: string[]): Promise<string> {
       // next directory
     }
   }
-  throw new VcError('NETWORK_UNAVAILABLE', `CNI plugin ${type} not found in ${dirs.join(', ')} (Debian: apt-get install containernetworking-plugins)`);
+  throw new VcError('NETWORK_UNAVAILABLE', `CNI plugin ${type} not found in ${dirs.join(', ')} (Debian: apt-get install containernetworking-plugins; or give the pod network none: --network none)`);
 }
 
 async function execPlugin(command: 'ADD' | 'DEL' | 'CHECK', attachment: CniAttachment, index: number, netns: string, runtime: CniRuntime, prevResult?: CniResult): Promise<RunResult & { plugin: string }> {
