@@ -1,4 +1,5 @@
 // What is left of a pod on the host, for the crash-only tests: after a delete, an empty list.
+import { isIP } from 'node:net';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { podCgroupParents } from '../../src/host/cgroup.js';
@@ -82,6 +83,13 @@ export function leftovers(root: string, podId: string): string[] {
   for (const line of readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
     const mountPoint = line.split(' ')[4];
     if (mountPoint && unescapeMountPath(mountPoint).startsWith(`${root}/`)) found.push(`mount ${unescapeMountPath(mountPoint)}`);
+  }
+  // The default network's address leases (host-local: a file per address naming the pod).
+  const leases = join(root, 'network/ipam/virtcontainers');
+  for (const name of existsSync(leases) ? readdirSync(leases) : []) {
+    if (isIP(name) === 0) continue;
+    const owner = readFileSync(join(leases, name), 'utf8').split(/\r?\n/)[0]?.trim();
+    if (owner === podId) found.push(`IPAM lease ${name} (${join(leases, name)})`);
   }
   return found;
 }
