@@ -9,17 +9,19 @@ export async function readAll(stream: Readable): Promise<string> {
   return text;
 }
 
-/** VMM processes (QEMU, vc-vmm) whose command line mentions `marker` (a test's root directory). */
+/**
+ * VMM processes (QEMU, vc-vmm) whose command line mentions `marker` (a test's root directory). By
+ * the program: the `ip`, `tc`, `nsenter` and `unshare` runs that make a pod's network name its
+ * directory too, and node processes (virtc, test workers) are not VMMs.
+ */
 export function vmmProcessesUnder(marker: string): number[] {
   const pids: number[] = [];
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     try {
       const argv = readFileSync(`/proc/${entry}/cmdline`, 'utf8');
-      // Not node processes (virtc, test workers): by the program, not the whole command line,
-      // which for QEMU has "-nodefaults" in it.
-      const program = argv.slice(0, argv.indexOf('\0')).split('/').pop();
-      if (argv.includes(marker) && program !== 'node' && argv.slice(0, argv.indexOf('\0')) !== process.execPath) pids.push(Number(entry));
+      const program = argv.slice(0, argv.indexOf('\0')).split('/').pop() ?? '';
+      if (argv.includes(marker) && /^(qemu-system-|vc-vmm$)/.test(program)) pids.push(Number(entry));
     } catch {
       // gone meanwhile
     }
