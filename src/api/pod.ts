@@ -218,13 +218,21 @@ export async function deletePod(id: string, options: DeleteOptions = {}): Promis
     } catch (err) {
       const code = (err as VcError).code;
       const unreadable = code === 'STATE_CORRUPT' || code === 'STATE_UNSUPPORTED' || code === 'POD_NOT_FOUND';
+      const networkStuck = code === 'NETWORK_FAILED' || code === 'NETWORK_UNAVAILABLE' || code === 'CNI_PLUGIN_FAILED';
+      if (networkStuck && options.force) {
+        // Settling the pod's step failed in its network teardown: a forced delete goes on.
+        options.onProgress?.(`pod ${id}: ${(err as Error).message}; removing it by force`);
+        const stuck = await store.read(id);
+        await finishDelete(store, id, [hypervisorOf(options, stuck.hypervisor)], stuck, undefined, { force: true, onProgress: options.onProgress });
+        return;
+      }
       if (!unreadable || !(await store.exists(id))) throw err;
       if (!options.force) {
         // Say how to get out: without this the user's only way was rm -rf by hand.
         throw new VcError(code, `${(err as Error).message}; to remove the pod anyway, delete it with force (deletePod(id, { force: true }) / virtc pod delete --force)`, { cause: err });
       }
       options.onProgress?.(`pod ${id}: ${(err as Error).message}; removing it by force`);
-      await finishDelete(store, id, allHypervisors(options));
+      await finishDelete(store, id, allHypervisors(options), undefined, undefined, { force: true, onProgress: options.onProgress });
       return;
     }
     if (!record) return; // an interrupted delete was finished
@@ -232,7 +240,7 @@ export async function deletePod(id: string, options: DeleteOptions = {}): Promis
     const hypervisor = hypervisorOf(options, record.hypervisor);
     await beginStep(store, record, hypervisor, 'delete', 'deleting');
     steps.reach('deleting-recorded');
-    await finishDelete(store, id, [hypervisor], record, (name) => steps.reach(name));
+    await finishDelete(store, id, [hypervisor], record, (name) => steps.reach(name), { force: options.force, onProgress: options.onProgress });
   });
 }
 

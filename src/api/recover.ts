@@ -121,13 +121,20 @@ export async function finishStop(store: PodStore, record: PodRecord, hypervisor:
  */
 export async function finishDelete(
   store: PodStore, id: string, hypervisors: readonly Hypervisor[], record?: PodRecord, step?: StepHook,
+  options: { force?: boolean; onProgress?: (message: string) => void } = {},
 ): Promise<string[]> {
   const paths = store.paths(id);
   const found: string[] = [];
   for (const hypervisor of hypervisors) found.push(...(await hypervisor.reap(id, paths, record?.vmm)));
   step?.('pod-reaped');
-  if (record) await tearDownNetwork(record);
-  else await tearDownUnrecordedNetwork(store, id).catch(() => {}); // best effort: what the record named is unknown
+  if (record && !options.force) await tearDownNetwork(record);
+  else {
+    // Forced, or no readable record: whatever can be torn down is; a failure (a plugin since
+    // removed, say) does not keep the pod.
+    await (record ? tearDownNetwork(record) : tearDownUnrecordedNetwork(store, id)).catch((err: Error) => {
+      options.onProgress?.(`pod ${id}: its network could not be torn down whole (${err.message}); removing the pod anyway`);
+    });
+  }
   await releasePodNetns(store, id);
   step?.('network-removed');
   await store.remove(id);

@@ -369,3 +369,18 @@ test('stopPod of a pod with a creating container: the record goes with the VM', 
 });
 
 test.run();
+
+test('a start whose network cannot be made fails naming it, starts no VM, and the pod can be deleted', async () => {
+  await createPod({ id: 'p', hypervisor: 'qemu', network: 'netns:/nonexistent/vc-netns' }, pods.options());
+  const err = await startPod('p', pods.options()).catch((e: VcError) => e);
+  assert.instance(err, VcError);
+  assert.is((err as VcError).code, 'NETWORK_FAILED');
+  assert.match((err as Error).message, '/nonexistent/vc-netns');
+  assert.equal(live(), []);
+  const status = await podStatus('p', pods.options()).catch((e: Error) => e);
+  // Undone (back to ready) unless the teardown of the missing namespace failed too: then the
+  // step stays for the next caller, and a forced delete still removes the pod.
+  if (!(status instanceof Error)) assert.ok(['ready', 'starting'].includes(status.state), status.state);
+  await deletePod('p', { ...pods.options(), force: true });
+  assert.not.ok(existsSync(pods.store.paths('p').dir));
+});
