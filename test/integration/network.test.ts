@@ -5,10 +5,10 @@
 // network namespace of the test run's own (scripts/test.js); traffic goes only to addresses in it.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { get } from 'node:http';
 import { join } from 'node:path';
-import { createPod, deletePod, enterContainer, podStatus, startPod, stopPod, type PodStatus } from '../../src/index.js';
+import { createPod, deletePod, enterContainer, gc, podStatus, startPod, stopPod, type PodStatus } from '../../src/index.js';
 import { testHypervisor } from '../helpers/hypervisor.js';
 import { hostNamespaceProblem, ip, ipamLeaseFiles, links, makeNetnsFile, removeNetnsFile, tcState } from '../helpers/network.js';
 import { readAll, teardownRoot } from '../helpers/pods.js';
@@ -177,6 +177,22 @@ if (problem) {
     const extra = links().filter((l) => !linksBefore.includes(l) && l !== 'vc0' && l !== 'vtest0');
     assert.equal(extra, []);
     removeNetnsFile(netnsFile);
+  });
+
+  test('gc releases an IPAM lease whose pod is gone (its DEL never ran), and keeps a live pod\'s', async () => {
+    const live = await pod('net-e', 'bridge');
+    const leases = join(root, 'network/ipam/virtcontainers');
+    writeFileSync(join(leases, '10.231.250.250'), 'ghost-pod\r\neth0');
+    assert.ok(ipamLeaseFiles(root).includes('10.231.250.250'));
+    const report = await gc({ root, cgroupParents: [], cacheDir: join(root, 'no-cache') });
+    const item = report.items.find((i) => i.path === join(leases, '10.231.250.250'));
+    assert.ok(item, JSON.stringify(report.items));
+    assert.ok(item!.removed, item!.error);
+    assert.match(item!.what, 'ghost-pod');
+    assert.equal(ipamLeaseFiles(root), [addressOf(live)]);
+    await stopPod('net-e', { root });
+    await deletePod('net-e', { root });
+    assert.equal(ipamLeaseFiles(root), []);
   });
 }
 
