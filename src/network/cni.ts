@@ -14,10 +14,14 @@ export type { CniAttachment, CniConflist, CniDns, CniInterface, CniIp, CniResult
 import { access, constants } from 'node:fs/promises';
 import { join } from 'node:path';
 import { VcError } from '../errors.js';
-import { run, exitText, type RunResult } from './exec.js';
+import { NETWORK_NONE_HINT, run, exitText, type RunResult } from './exec.js';
 import { isNetns } from './netns.js';
 
-export const DEFAULT_CNI_PLUGIN_DIRS = ['/usr/lib/cni', '/opt/cni/bin'];
+/** Debian and Ubuntu's containernetworking-plugins, Fedora's (and RHEL's), the upstream tarball's. */
+export const DEFAULT_CNI_PLUGIN_DIRS = ['/usr/lib/cni', '/usr/libexec/cni', '/opt/cni/bin'];
+/** The plugins containernetworking-plugins ships (1.1 in Debian bookworm; dummy and tap since): a missing one names the package. */
+const STANDARD_PLUGINS = new Set(['bandwidth', 'bridge', 'dhcp', 'dummy', 'firewall', 'host-device', 'host-local', 'ipvlan',
+  'loopback', 'macvlan', 'portmap', 'ptp', 'sbr', 'static', 'tap', 'tuning', 'vlan', 'vrf']);
 const CONTAINER_ID = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
 const IFNAME = /^[^/:\s]{1,15}$/;
 
@@ -168,7 +172,8 @@ async function findPlugin(type: string, dirs: string[]): Promise<string> {
       // next directory
     }
   }
-  throw new VcError('NETWORK_UNAVAILABLE', `CNI plugin ${type} not found in ${dirs.join(', ')} (Debian: apt-get install containernetworking-plugins; or give the pod network none: --network none)`);
+  const install = STANDARD_PLUGINS.has(type) ? 'install containernetworking-plugins (Debian, Ubuntu, Fedora)' : 'install it';
+  throw new VcError('NETWORK_UNAVAILABLE', `CNI plugin ${type} not found in ${dirs.join(', ')}; ${install}, ${NETWORK_NONE_HINT}`);
 }
 
 async function execPlugin(command: 'ADD' | 'DEL' | 'CHECK', attachment: CniAttachment, index: number, netns: string, runtime: CniRuntime, prevResult?: CniResult): Promise<RunResult & { plugin: string }> {

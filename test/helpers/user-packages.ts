@@ -3,10 +3,11 @@
 import { spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { cacheDir } from '../../src/guest/cache.js';
 import { KERNEL_PACKAGE_NAME } from '../../src/guest/kernel-package.js';
+import { GUEST_MODULES } from '../../src/guest/modules.js';
 import { buildKernelPackage } from '../../scripts/guest-kernel-package.js';
 import { prebuildsFromBuild } from '../../scripts/package/prebuilds.js';
 
@@ -61,14 +62,33 @@ export function wantedKernelVersion(): string {
 }
 
 /**
+ * The guest modules (GUEST_MODULES) a packed guest kernel package has neither as a .ko nor built
+ * in, from its manifest.json: a package made before a module joined the list lacks it.
+ */
+export function missingGuestModules(tarball: string): string[] {
+  const r = spawnSync('tar', ['-xOzf', tarball, 'package/manifest.json'], { encoding: 'utf8', maxBuffer: 16 * 1024 * 1024 });
+  if (r.status !== 0) return [...GUEST_MODULES];
+  const manifest = JSON.parse(r.stdout) as { modules?: string[]; builtin?: string[] };
+  const name = (m: string) => basename(m).replace(/\.ko$/, '').replace(/-/g, '_');
+  const has = new Set([...(manifest.modules ?? []), ...(manifest.builtin ?? [])].map(name));
+  return GUEST_MODULES.filter((m) => !has.has(name(m)));
+}
+
+/**
  * The guest kernel package's tarball: from `<cache>/user-root/guest-kernel/` when the version
- * package.json asks for is there (the build is deterministic: same .deb, same bytes), else built
- * with scripts/guest-kernel-package.ts from Debian's current cloud kernel (apt-get download).
+ * package.json asks for is there and has every module of GUEST_MODULES (the build is
+ * deterministic: same .deb and module list, same bytes; the version stays while the package is
+ * unpublished, so a tarball made before a module joined is rebuilt), else built with
+ * scripts/guest-kernel-package.ts from Debian's current cloud kernel (apt-get download).
  */
 export async function kernelTarball(log: (msg: string) => void): Promise<Tarball> {
   const dir = join(cacheDir(), 'user-root', 'guest-kernel');
   const cached = join(dir, `virtcontainers-guest-kernel-linux-x64-${wantedKernelVersion()}.tgz`);
-  if (existsSync(cached)) return { path: cached, size: statSync(cached).size, files: 0 };
+  if (existsSync(cached)) {
+    const missing = missingGuestModules(cached);
+    if (missing.length === 0) return { path: cached, size: statSync(cached).size, files: 0 };
+    log(`guest kernel package: the cached ${basename(cached)} lacks ${missing.join(', ')}; rebuilding it`);
+  }
   const temp = mkdtempSync(join(tmpdir(), 'vc-gk-'));
   try {
     const built = await buildKernelPackage({ out: join(temp, 'guest-kernel'), packDestination: temp, onProgress: (m) => log(`guest kernel package: ${m}`) });

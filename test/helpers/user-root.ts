@@ -1,6 +1,8 @@
 // A user's machine for the install test: Debian bookworm minbase (debootstrap) with only
-// qemu-system-x86 installed, plus the .debs of busybox-static and erofs-utils kept in /root/debs
-// (not installed) so the test can add them offline once it has seen what is missing without them.
+// qemu-system-x86 installed, plus the .debs of busybox-static, erofs-utils, iproute2 and
+// containernetworking-plugins kept in /root/debs/<package>/ (each with the dependencies the root
+// lacks; not installed) so the test can add them offline, one by one, once it has seen what is
+// missing without them. Minbase has util-linux (nsenter, unshare) but no iproute2.
 // Built once and cached as a tarball under the project cache (`<cache>/user-root/<key>.tar`),
 // keyed by the mirror, suite and package lists; a build goes to a temp dir and is renamed into
 // place, so a killed build leaves no half root (its temp dir is removed by a later build after an
@@ -15,10 +17,13 @@ import { NAMESPACES, NAMESPACES_COMMAND, runInRoot } from './chroot.js';
 export const USER_ROOT_SUITE = 'bookworm';
 /** Installed in the root: what the user's host must have for QEMU pods. */
 export const USER_ROOT_PACKAGES: readonly string[] = ['qemu-system-x86'];
-/** Downloaded into /root/debs, not installed: what the package also needs from the host. */
-export const USER_ROOT_LATER_PACKAGES: readonly string[] = ['busybox-static', 'erofs-utils'];
+/**
+ * Downloaded into /root/debs/<package>/, not installed: what the package also needs from the host
+ * (the last two for the default bridge network of pods; `--network none` needs neither).
+ */
+export const USER_ROOT_LATER_PACKAGES: readonly string[] = ['busybox-static', 'erofs-utils', 'iproute2', 'containernetworking-plugins'];
 /** Bump when the build steps change what the root contains. */
-const FORMAT = 2;
+const FORMAT = 3;
 
 /**
  * The Debian mirror this machine's apt uses for `suite` (deb822 .sources or one-line .list
@@ -70,20 +75,23 @@ export function userRootProblem(mirror: string): string | null {
 }
 
 // Inside the fresh minbase root, with the network: no docs/man/locales (smaller, faster), then
-// the packages without recommends (qemu-system-x86 would pull in a GUI stack), then the later
-// packages' .debs alone (apt-get clean first: apt keeps what it installed in its archive dir),
-// and no apt lists (so nothing in the root can fetch busybox-static by itself).
+// the packages without recommends (qemu-system-x86 would pull in a GUI stack), then each later
+// package's .debs alone in a directory of its own, with whatever of its dependencies the root
+// lacks (apt-get clean before each: apt keeps what it fetched in its archive dir), and no apt lists
+// (so nothing in the root can fetch busybox-static by itself).
 const BUILD_SCRIPT = `
 printf '%s\\n' 'path-exclude=/usr/share/doc/*' 'path-exclude=/usr/share/man/*' \\
   'path-exclude=/usr/share/locale/*' 'path-exclude=/usr/share/info/*' > /etc/dpkg/dpkg.cfg.d/01-vc-nodoc
 apt-get install -y -q --no-install-recommends ${USER_ROOT_PACKAGES.join(' ')}
-apt-get clean
-apt-get install -y -q --no-install-recommends --download-only ${USER_ROOT_LATER_PACKAGES.join(' ')}
-mkdir -p /root/debs
-mv /var/cache/apt/archives/*.deb /root/debs/
+for p in ${USER_ROOT_LATER_PACKAGES.join(' ')}; do
+  apt-get clean
+  apt-get install -y -q --no-install-recommends --download-only "$p"
+  mkdir -p "/root/debs/$p"
+  mv /var/cache/apt/archives/*.deb "/root/debs/$p/"
+done
 apt-get clean
 rm -rf /var/lib/apt/lists/* /etc/resolv.conf
-ls /root/debs
+cd /root/debs && ls -1 */*.deb
 `;
 
 /**

@@ -4,7 +4,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import {
-  cniPluginError, isCidr, parseCniResult, planAttachment, pluginConfig, validateConflist, type CniConflist,
+  cniDel, cniPluginError, DEFAULT_CNI_PLUGIN_DIRS, isCidr, parseCniResult, planAttachment, pluginConfig, validateConflist, type CniConflist,
 } from '../../../src/network/cni.js';
 import { DEFAULT_BRIDGE, DEFAULT_SUBNET, defaultConflist, ipamDataDir } from '../../../src/network/default-conflist.js';
 import { VcError } from '../../../src/errors.js';
@@ -145,6 +145,20 @@ test('cniPluginError: the plugin\'s error JSON, else its stderr', () => {
   assert.is(e2.message, 'CNI plugin host-local DEL failed (exit 1): bad (more) [code 7]');
   const e3 = cniPluginError('x', 'ADD', { code: null, signal: 'SIGKILL', stdout: '', stderr: 'panic: boom\n' });
   assert.is(e3.message, 'CNI plugin x ADD failed (killed by SIGKILL): panic: boom');
+});
+
+test('a missing plugin is NETWORK_UNAVAILABLE naming it, where it was looked for, its package (standard plugins) and --network none', async () => {
+  assert.equal(DEFAULT_CNI_PLUGIN_DIRS, ['/usr/lib/cni', '/usr/libexec/cni', '/opt/cni/bin']);
+  const conflist = defaultConflist({ dataDir: '/nonexistent/ipam' });
+  const attachment = planAttachment('p1', '/nonexistent/netns', conflist);
+  // DEL runs without a namespace and looks each plugin up first: nothing is executed here.
+  const err = await cniDel(attachment, { pluginDirs: ['/nonexistent/a', '/nonexistent/b'] }).catch((e: unknown) => e);
+  assert.instance(err, VcError);
+  assert.is((err as VcError).code, 'NETWORK_UNAVAILABLE');
+  assert.is((err as VcError).message, 'CNI plugin loopback not found in /nonexistent/a, /nonexistent/b; install containernetworking-plugins (Debian, Ubuntu, Fedora), or use network none (--network none)');
+  const own = planAttachment('p1', '/nonexistent/netns', { ...conflist, plugins: [{ type: 'vc-own-plugin' }] });
+  const ownErr = await cniDel(own, { pluginDirs: ['/nonexistent/a'] }).catch((e: unknown) => e);
+  assert.is((ownErr as VcError).message, 'CNI plugin vc-own-plugin not found in /nonexistent/a; install it, or use network none (--network none)');
 });
 
 test('isCidr', () => {

@@ -5,11 +5,11 @@ import * as assert from 'uvu/assert';
 import { planPodNetwork } from '../../../src/network/pod-network.js';
 import { givenNetns, planPodNetns } from '../../../src/network/netns.js';
 import { interfacesFrom, redirectFilter, tapName, TAP_NAME } from '../../../src/network/tap.js';
-import { inNetns } from '../../../src/network/exec.js';
+import { inNetns, missingProgram, run } from '../../../src/network/exec.js';
 import { defaultConflist } from '../../../src/network/default-conflist.js';
 import { ipamLeases } from '../../../src/network/ipam.js';
 import { VcError } from '../../../src/errors.js';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tempDir } from '../../helpers/tmp.js';
 
@@ -51,6 +51,35 @@ test('commands: nsenter wrapping and the Kata tcfilter redirect', () => {
   assert.ok(TAP_NAME.test('tap12_vc'));
   assert.not.ok(TAP_NAME.test('tap0_kata'));
   assert.not.ok(TAP_NAME.test('xtap0_vc'));
+});
+
+test('a missing ip, tc or nsenter is NETWORK_UNAVAILABLE naming it, its package and --network none, before anything runs', async () => {
+  const tmp = tempDir('vc-netexec');
+  try {
+    const bin = join(tmp.path, 'bin');
+    mkdirSync(bin);
+    writeFileSync(join(bin, 'nsenter'), '#!/bin/sh\nexit 99\n');
+    chmodSync(join(bin, 'nsenter'), 0o755);
+    writeFileSync(join(bin, 'tc'), 'not executable');
+    assert.is(missingProgram('nsenter', `/nonexistent:${bin}`), null);
+    assert.is(missingProgram('/abs/path/plugin', ''), null, 'a path is not looked up');
+    for (const [program, pkg] of [['ip', /install iproute2 \(Debian, Ubuntu\) or iproute \(Fedora\)/], ['tc', /install iproute2 \(Debian, Ubuntu\) or iproute-tc \(Fedora\)/]] as const) {
+      const err = missingProgram(program, bin);
+      assert.instance(err, VcError);
+      assert.is(err!.code, 'NETWORK_UNAVAILABLE');
+      assert.match(err!.message, new RegExp(`^network: ${program} not found \\(looked in PATH\\); `));
+      assert.match(err!.message, pkg);
+      assert.match(err!.message, /, or use network none \(--network none\)$/);
+    }
+    // Inside a namespace the program is checked too: nsenter (here a stub that would exit 99) never runs.
+    const err = await run(['ip', 'link', 'set', 'lo', 'up'], { netns: '/nonexistent/netns', env: { PATH: bin } }).catch((e: unknown) => e);
+    assert.is((err as VcError).code, 'NETWORK_UNAVAILABLE');
+    assert.match((err as VcError).message, /ip not found/);
+    const noNsenter = await run(['ip', 'link'], { netns: '/nonexistent/netns', env: { PATH: '/nonexistent' } }).catch((e: unknown) => e);
+    assert.match((noNsenter as VcError).message, /nsenter not found .*install util-linux/);
+  } finally {
+    tmp.remove();
+  }
 });
 
 // `ip -j -d addr show` in a pod netns after CNI ADD (iproute2 6.1, trimmed), plus a tap of ours,
