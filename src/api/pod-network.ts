@@ -9,7 +9,7 @@ import type { VmNetwork } from '../hypervisor/types.js';
 import { hostnameFromId } from '../model/hostname.js';
 import type { PodDnsConfig, PodNetworkMode, PodNetworkRecord } from '../model/network.js';
 import type { PodRecord } from '../model/records.js';
-import { planPodNetwork, removeNetns, setUpPodNetwork, tearDownPodNetwork, planPodNetns } from '../network/index.js';
+import { checkPodNetworkHost, planPodNetwork, removeNetns, setUpPodNetwork, tearDownPodNetwork, planPodNetns } from '../network/index.js';
 import type { PodStore } from '../store/pod-store.js';
 
 /** The mode a record asks for: records written before pods had networks have none. */
@@ -17,9 +17,13 @@ export function networkModeOf(record: PodRecord): PodNetworkMode {
   return record.config.network ?? { mode: 'none' };
 }
 
-/** Sets `record.network` to what a start will make; the caller writes it before making any of it. */
-export function planNetwork(store: PodStore, record: PodRecord): PodNetworkRecord {
+/**
+ * Sets `record.network` to what a start will make, once the host is known to have every program
+ * and plugin it needs; the caller writes it before making any of it.
+ */
+export async function planNetwork(store: PodStore, record: PodRecord): Promise<PodNetworkRecord> {
   const plan = planPodNetwork({ root: store.root, podId: record.id, podDir: store.paths(record.id).dir, network: networkModeOf(record) });
+  await checkPodNetworkHost(plan);
   record.network = { plan };
   return record.network;
 }

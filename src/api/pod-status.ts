@@ -94,6 +94,12 @@ export async function listPods(options: CallOptions = {}): Promise<PodListEntry[
     } catch (err) {
       const code = err instanceof VcError ? err.code : undefined;
       if (code === 'POD_NOT_FOUND' && !(await store.exists(id))) continue; // deleted meanwhile
+      if (code === 'NETWORK_FAILED' || code === 'NETWORK_UNAVAILABLE' || code === 'CNI_PLUGIN_FAILED') {
+        // Settling the pod's step failed in its network teardown: listed as it stands (its step
+        // shows); the calls on the pod itself say why.
+        entries.push(statusOf(await store.read(id), store));
+        continue;
+      }
       if (code === 'POD_NOT_FOUND' || code === 'STATE_CORRUPT' || code === 'STATE_UNSUPPORTED') {
         entries.push({ id, state: 'unknown', reason: (err as Error).message, stateFile: store.paths(id).state });
         continue;

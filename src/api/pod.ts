@@ -81,8 +81,8 @@ export async function startPod(id: string, options: StartOptions = {}): Promise<
     stepState(id, record.state, 'start'); // throws if a pod in this state cannot start
     const hypervisor = hypervisorOf(options, record.hypervisor);
     const spec = vmSpec(store, record);
+    await planNetwork(store, record); // written with the step, before any of it is made
     delete record.vmm; // the last run's VMM: from now on `vmm` is this start's
-    planNetwork(store, record); // written with the step, before any of it is made
     await beginStep(store, record, hypervisor, 'start', 'starting');
     steps.reach('starting-recorded');
     try {

@@ -162,7 +162,7 @@ export function isCidr(text: string): boolean {
   return parts.length === 4 && parts.every((p) => /^\d{1,3}$/.test(p) && Number(p) <= 255) && prefix <= 32;
 }
 
-async function findPlugin(type: string, dirs: string[]): Promise<string> {
+export async function findPlugin(type: string, dirs: string[]): Promise<string> {
   for (const dir of dirs) {
     const path = join(dir, type);
     try {

@@ -10,8 +10,9 @@
 import type { PodNetworkMode, PodNetworkPlan, PodNetworkResult } from '../model/network.js';
 export type { PodNetworkMode, PodNetworkPlan, PodNetworkResult } from '../model/network.js';
 import { VcError } from '../errors.js';
-import { cniAdd, cniDel, planAttachment, type CniAttachment, type CniConflist, type CniResult, type CniRuntime } from './cni.js';
+import { cniAdd, cniDel, DEFAULT_CNI_PLUGIN_DIRS, findPlugin, planAttachment, type CniAttachment, type CniConflist, type CniResult, type CniRuntime } from './cni.js';
 import { defaultConflist, ipamDataDir } from './default-conflist.js';
+import { missingProgram } from './exec.js';
 import { createNetns, givenNetns, planPodNetns, removeNetns, type NetnsPlan } from './netns.js';
 import { createTaps, removeTaps, type PodInterface, type TapPlan } from './tap.js';
 
@@ -42,6 +43,21 @@ export function planPodNetwork(options: PlanOptions): PodNetworkPlan {
     default:
       throw new VcError('INVALID_CONFIG', `network mode ${JSON.stringify((network as { mode: unknown }).mode)}: none, netns or bridge`);
   }
+}
+
+/**
+ * Throws NETWORK_UNAVAILABLE, naming the program or plugin and its package, when this host lacks
+ * something the plan's set-up or teardown runs. Called before the plan is recorded: a start that
+ * would fail for a missing tool must not leave a step whose undo needs that same tool.
+ */
+export async function checkPodNetworkHost(plan: PodNetworkPlan, runtime: Pick<CniRuntime, 'pluginDirs'> = {}): Promise<void> {
+  if (plan.mode === 'none') return;
+  const programs = ['nsenter', 'ip', 'tc', ...(plan.netns?.owned ? ['unshare', 'umount'] : [])];
+  for (const program of programs) {
+    const missing = missingProgram(program, process.env.PATH);
+    if (missing) throw missing;
+  }
+  for (const plugin of plan.cni?.conflist.plugins ?? []) await findPlugin(plugin.type, runtime.pluginDirs ?? DEFAULT_CNI_PLUGIN_DIRS);
 }
 
 /** Makes what the plan names: the namespace (bridge), CNI ADD (bridge), the taps and tc filters (bridge, netns). */

@@ -56,17 +56,11 @@ function podsNow(): string[] {
 }
 
 /**
- * A start that fails on a missing network program leaves its pod behind here: undoing the start
- * tears the network down with the same programs (`ip`, the CNI plugins' DEL), so the pod stays
- * `starting` (and `virtc pod list` fails) until they are installed. Noted, not asserted, so this
- * test keeps passing once a failed start leaves nothing; deleted in the last test.
+ * A start that fails on a missing network program leaves nothing: the programs and plugins are
+ * checked before anything of the network is recorded, and `run --rm` deletes the pod it made.
  */
-let leftPods: string[] = [];
-function noteLeftPods(): void {
-  const now = podsNow();
-  const added = now.filter((id) => !leftPods.includes(id));
-  if (added.length > 0) log(`left by the failed start: ${added.join(', ')}`);
-  leftPods = now;
+function assertNoPodLeft(): void {
+  assert.equal(podsNow(), [], 'the failed run --rm left a pod');
 }
 
 function gitStatus(): string {
@@ -185,19 +179,19 @@ if (problem) {
     assert.is(noIp.code, 125);
     assert.match(noIp.stderr, /network: ip not found \(looked in PATH\); install iproute2 \(Debian, Ubuntu\).*, or use network none \(--network none\) \[NETWORK_UNAVAILABLE\]/);
     assert.is(noIp.stdout, '');
-    noteLeftPods();
+    assertNoPodLeft();
     // As the message says: without a network, the VM boots and the image is what is missing next.
     const noErofs = await user('npx virtc run --rm --network none -- echo hi');
     assert.is(noErofs.code, 125);
     assert.match(noErofs.stderr, /mkfs\.erofs is not installed.*install erofs-utils.*\[IMAGE_BUILD_FAILED\]/);
-    assert.equal(podsNow(), leftPods, 'no other pod is left (--rm)');
+    assert.equal(podsNow(), [], 'no other pod is left (--rm)');
   });
 
   test('with busybox-static and erofs-utils installed, npx virtc run --rm --network none -- echo hi prints hi (QEMU/TCG): no iproute2 or CNI plugins needed', async () => {
     const r = await user('dpkg -i /root/debs/erofs-utils/*.deb >/dev/null && npx virtc run --rm --network none -- echo hi');
     assert.is(r.code, 0, r.stderr);
     assert.is(r.stdout, 'hi\n');
-    assert.equal(podsNow(), leftPods, 'the pod is removed (--rm)');
+    assert.equal(podsNow(), [], 'the pod is removed (--rm)');
   });
 
   test('with iproute2 installed, the default network names the CNI plugins (containernetworking-plugins, or --network none)', async () => {
@@ -205,18 +199,13 @@ if (problem) {
     assert.is(r.code, 125);
     assert.match(r.stderr, /CNI plugin bridge not found in \/usr\/lib\/cni, \/usr\/libexec\/cni, \/opt\/cni\/bin; install containernetworking-plugins \(Debian, Ubuntu, Fedora\), or use network none \(--network none\) \[NETWORK_UNAVAILABLE\]/);
     assert.is(r.stdout, '');
-    noteLeftPods();
+    assertNoPodLeft();
   });
 
   test('with containernetworking-plugins installed, npx virtc run --rm -- echo hi prints hi on the default bridge network (QEMU/TCG), made in the root\'s own network namespace', async () => {
-    // Pods whose start failed on the network are deleted as their user would, now that it can be
-    // undone (none are left when a failed start leaves nothing behind).
-    const cleanup = await user(`dpkg -i /root/debs/containernetworking-plugins/*.deb >/dev/null
-      npx virtc pod list
-      for id in ${leftPods.join(' ')}; do npx virtc pod delete --id "$id"; done`);
-    assert.is(cleanup.code, 0, cleanup.stderr);
-    for (const id of leftPods) assert.match(cleanup.stdout, new RegExp(`^${id}\\s+ready\\s`, 'm'));
-    assert.is(podsLeft(), '', 'the pods the failed starts left are deleted');
+    const install = await user('dpkg -i /root/debs/containernetworking-plugins/*.deb >/dev/null && npx virtc pod list');
+    assert.is(install.code, 0, install.stderr);
+    assert.is(podsLeft(), '', 'no pod is left by the failed starts');
     // The bridge stays after the pod is gone (CNI DEL leaves it), in the namespace of this command
     // only: a fresh one (only lo when it began), not the host's.
     const r = await user('npx virtc run --rm -- echo hi && ip -o link show vc0 >&2 && echo "netns $(readlink /proc/self/ns/net)" >&2');

@@ -2,7 +2,7 @@
 // anything is made, and interface facts read from captured `ip -j` output.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { planPodNetwork } from '../../../src/network/pod-network.js';
+import { checkPodNetworkHost, planPodNetwork } from '../../../src/network/pod-network.js';
 import { givenNetns, planPodNetns } from '../../../src/network/netns.js';
 import { interfacesFrom, redirectFilter, tapName, TAP_NAME } from '../../../src/network/tap.js';
 import { inNetns, missingProgram, run } from '../../../src/network/exec.js';
@@ -148,6 +148,30 @@ test('ipamLeases: host-local\'s lease files (as bridge 1.1.1 writes them), not i
     ]);
   } finally {
     tmp.remove();
+  }
+});
+
+test('checkPodNetworkHost: a plugin the conflist names that no directory has is NETWORK_UNAVAILABLE naming it; none needs nothing', async () => {
+  const conflist = { cniVersion: '1.0.0', name: 'n', plugins: [{ type: 'no-such-plugin-vc' }] };
+  const plan = planPodNetwork({ root: '/r', podId: 'p', podDir: '/r/pods/p', network: { mode: 'bridge', conflist } });
+  const err = await checkPodNetworkHost(plan, { pluginDirs: ['/nonexistent-cni'] }).catch((e: VcError) => e);
+  assert.instance(err, VcError);
+  assert.is((err as VcError).code, 'NETWORK_UNAVAILABLE');
+  assert.match((err as Error).message, 'no-such-plugin-vc');
+  assert.match((err as Error).message, '/nonexistent-cni');
+  await checkPodNetworkHost(planPodNetwork({ root: '/r', podId: 'p', podDir: '/r/pods/p', network: { mode: 'none' } }), { pluginDirs: [] });
+});
+
+test('checkPodNetworkHost: a program missing from PATH is named with its package', async () => {
+  const plan = planPodNetwork({ root: '/r', podId: 'p', podDir: '/r/pods/p', network: { mode: 'netns', path: '/run/netns/x' } });
+  const saved = process.env.PATH;
+  process.env.PATH = '/nonexistent-bin';
+  try {
+    const err = await checkPodNetworkHost(plan).catch((e: VcError) => e);
+    assert.is((err as VcError).code, 'NETWORK_UNAVAILABLE');
+    assert.match((err as Error).message, 'nsenter');
+  } finally {
+    process.env.PATH = saved;
   }
 });
 
