@@ -45,6 +45,8 @@ export type JsonObject = { [key: string]: unknown };
 export interface ExitStatus {
   exitCode: number | null;
   signal: string | null;
+  /** A forward only (docs/agent-protocol.md, "Port forwarding"): why its connection failed. */
+  error?: string;
 }
 
 export type AgentResponse =
