@@ -122,7 +122,9 @@ export function encodeResponse(id: number, response: AgentResponse): Buffer {
 }
 
 export function encodeExit(id: number, status: ExitStatus): Buffer {
-  return encodeJson(FrameType.EXIT, id, { exitCode: status.exitCode, signal: status.signal });
+  const body: JsonObject = { exitCode: status.exitCode, signal: status.signal };
+  if (status.error !== undefined) body.error = status.error;
+  return encodeJson(FrameType.EXIT, id, body);
 }
 
 export function encodeStdinAck(id: number, count: number): Buffer {
