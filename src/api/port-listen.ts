@@ -2,7 +2,7 @@
 // agent channel (forwardPort), as `virtc pod port-forward` and `virtc run -p` need it.
 import { createServer, isIP, type Server, type Socket } from 'node:net';
 import type { AgentForward } from '../agent/index.js';
-import { VcError } from '../errors.js';
+import { abortError, VcError } from '../errors.js';
 import { acquireAgentLink, checkAddress, checkPort, forwardOnPod, type AgentLinkLease } from './port-forward.js';
 import { runningPod, type RunningPod } from './pod-session.js';
 import { storeFor, type CallOptions } from './context.js';
@@ -30,7 +30,8 @@ export interface PortListener {
   readonly connections: number;
   /**
    * Settles when the listener has stopped: with null after close(), with the error when the pod
-   * stopped (POD_NOT_RUNNING, POD_NOT_FOUND) or its agent could not be reached again.
+   * stopped (POD_NOT_RUNNING, POD_NOT_FOUND), its agent could not be reached again, or the
+   * call's AbortSignal fired (ABORTED).
    */
   readonly done: Promise<VcError | null>;
   /** Stops listening and closes every forwarded connection. */
@@ -76,14 +77,19 @@ export async function listenForward(podId: string, options: ListenForwardOptions
   let stopped = false;
   let resolveDone!: (value: VcError | null) => void;
   const done = new Promise<VcError | null>((resolve) => (resolveDone = resolve));
+  const serverClosed = new Promise<void>((resolve) => server.once('close', () => resolve()));
   const stop = (reason: VcError | null): void => {
     if (stopped) return;
     stopped = true;
+    options.signal?.removeEventListener('abort', onAbort);
     server.close();
     for (const socket of sockets) socket.destroy();
     lease.release();
     resolveDone(reason);
   };
+  const onAbort = (): void => stop(abortError(options.signal, 'listenForward'));
+  if (options.signal?.aborted) onAbort();
+  options.signal?.addEventListener('abort', onAbort, { once: true });
 
   // The held connection closes when the VM goes (stop, crash) or the agent drops it: then either
   // the pod is not running any more, or a new connection is taken for the next forwards.
@@ -144,6 +150,7 @@ export async function listenForward(podId: string, options: ListenForwardOptions
     done,
     close: async () => {
       stop(null);
+      await serverClosed;
     },
   };
 }

@@ -1,5 +1,5 @@
 // Port forwarding in a real pod, over the agent channel and no network (QEMU here, with TCG on a
-// host whose /dev/kvm cannot run it): a container runs a TCP echo server on the guest's
+// host whose /dev/kvm cannot run it; the built-in VMM in L1: test/nested): a container runs a TCP echo server on the guest's
 // 127.0.0.1:7007 (test/fixtures/tcp-echo.c, built static here), then 50 connections at once go
 // through forwardPort and 50 through `virtc pod port-forward`, each with its own data; afterwards
 // no forwarded connection is left in the guest. A closed guest port is FORWARD_FAILED, and the CLI
@@ -94,6 +94,9 @@ function tcpRoundTrip(port: number, data: Buffer): Promise<Buffer> {
 }
 
 test.before(async () => {
+  // In L1 of the nested harness (test/nested/kvm-port-forward.test.ts) even lo is down: that VM
+  // has no network, and the CLI listens on the host's 127.0.0.1. Nothing outside L1 is touched.
+  if (process.env.VC_NESTED_L1 === '1') execFileSync('ip', ['link', 'set', 'lo', 'up']);
   const rootfs = busyboxRootfs(join(root, 'rootfs'));
   execFileSync('cc', ['-static', '-O2', '-o', join(rootfs, 'bin/tcp-echo'), join(repo, 'test/fixtures/tcp-echo.c')]);
   await createPod({
