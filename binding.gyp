@@ -70,6 +70,7 @@
         "native/agent/log.cc",
         "native/agent/netlink.cc",
         "native/agent/network.cc",
+        "native/agent/forward.cc",
         "<@(common_sources)"
       ],
       "include_dirs": [

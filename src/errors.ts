@@ -66,6 +66,7 @@ export type AgentErrorCode =
   | 'CONTAINER_EXISTS'
   | 'CONTAINER_RUNNING'
   | 'IMAGE_NOT_FOUND'
+  | 'FORWARD_FAILED'
   | 'INTERNAL';
 
 export type VcErrorCode = ApiErrorCode | GuestErrorCode | AgentErrorCode;

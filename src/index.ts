@@ -12,6 +12,10 @@ export type { StopContainerOptions, DeleteContainerOptions } from './api/contain
 export { containerStatus, listContainers } from './api/container-queries.js';
 export type { ContainerStatus } from './api/container-status.js';
 export { enterContainer, attachContainer } from './api/container-process.js';
+export { forwardPort } from './api/port-forward.js';
+export type { ForwardPortOptions } from './api/port-forward.js';
+export { listenForward } from './api/port-listen.js';
+export type { ListenForwardOptions, PortListener } from './api/port-listen.js';
 export type { ContainerExecOptions, AttachOptions } from './api/container-process.js';
 export type { ContainerConfig, ContainerConfigInput } from './model/container-config.js';
 export type { CallOptions } from './api/context.js';

@@ -15,6 +15,7 @@
 
 #include "channel.h"
 #include "container.h"
+#include "forward.h"
 #include "process.h"
 #include "protocol.h"
 #include "reply.h"
@@ -77,6 +78,7 @@ struct Agent {
   std::map<pid_t, uint32_t> pids;  // live children we started -> process id
   uint32_t next_proc_id = 1;
   std::vector<Waiter> waiters;
+  std::vector<PendingForward> forward_connects;  // `forward`s still connecting (forward.h)
 
   Containers containers;
   // The pod's network files written by configure_network so far (network.h): file name ->

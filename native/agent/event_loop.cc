@@ -16,7 +16,7 @@
 
 namespace {
 
-enum class Source : uint8_t { kSignal, kListener, kConn, kStdout, kStderr, kStdin };
+enum class Source : uint8_t { kSignal, kListener, kConn, kStdout, kStderr, kStdin, kConnecting };
 
 // What a pollfd entry stands for. Objects are looked up again by id when handled, because
 // handling an earlier entry may have dropped a connection or finished a process.
@@ -49,6 +49,7 @@ void run_event_loop(Agent& a) {
   };
 
   for (;;) {
+    forwards_service(a);
     process_service(a);
     containers_service(a);
     // Write eagerly: most responses fit the socket buffer, saving a poll round.
@@ -86,10 +87,13 @@ void run_event_loop(Agent& a) {
       }
     }
 
+    for (const PendingForward& f : a.forward_connects) {
+      add(f.fd, POLLOUT, Source::kConnecting, static_cast<uint64_t>(f.fd));
+    }
+
     int timeout = serial_poll_timeout(a);
-    int containers_timeout = containers_poll_timeout(a);
-    if (timeout < 0 || (containers_timeout >= 0 && containers_timeout < timeout)) {
-      timeout = containers_timeout;
+    for (int other : {containers_poll_timeout(a), forwards_poll_timeout(a)}) {
+      if (timeout < 0 || (other >= 0 && other < timeout)) timeout = other;
     }
     int n = poll(fds.data(), fds.size(), timeout);
     if (n < 0) {
@@ -132,6 +136,9 @@ void run_event_loop(Agent& a) {
           if (Process* p = process_find(a, static_cast<uint32_t>(s.key))) {
             process_on_stdin_writable(a, *p);
           }
+          break;
+        case Source::kConnecting:
+          forward_connect_ready(a, static_cast<int>(s.key));
           break;
       }
     }

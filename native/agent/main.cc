@@ -141,6 +141,7 @@ int main(int argc, char** argv) {
 
   if (a.pid1) pid1_power_off();
   containers_cleanup_all(a);
+  forwards_cleanup(a);
   process_kill_all(a);
   unlink(a.unix_path.c_str());
   return 0;

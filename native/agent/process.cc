@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <termios.h>
 #include <unistd.h>
@@ -35,6 +36,12 @@ std::string signal_name(int sig) {
   return "SIG" + std::to_string(sig);
 }
 
+json::Value process_exit_json(const Process& p) {
+  json::Value v = exit_status_json(p.status);
+  if (p.forward && !p.error.empty()) v.set("error", json::Value::string(p.error));
+  return v;
+}
+
 json::Value exit_status_json(int status) {
   json::Value v = json::Value::object();
   if (WIFSIGNALED(status)) {
@@ -55,19 +62,36 @@ bool process_spawn(Agent& a, Connection& conn, const ExecSpec& spec, Process** o
   return true;
 }
 
-Process* process_adopt(Agent& a, Connection& conn, const SpawnedChild& child) {
+static std::unique_ptr<Process> new_process(Agent& a, Connection& conn) {
   auto p = std::make_unique<Process>();
   p->id = a.next_proc_id++;
   if (a.next_proc_id == 0) a.next_proc_id = 1;  // after 2^32 processes; ids stay non-zero
+  p->conn = conn.id;
+  return p;
+}
+
+Process* process_adopt(Agent& a, Connection& conn, const SpawnedChild& child) {
+  auto p = new_process(a, conn);
   p->pid = child.pid;
   p->tty = child.tty;
-  p->conn = conn.id;
   p->in.fd = child.stdin_fd;
   p->out.fd = child.stdout_fd;
   p->err.fd = child.stderr_fd;
   p->err.ended = child.tty;  // a TTY has no separate stderr and never sends its end
   Process* raw = p.get();
   a.pids[child.pid] = p->id;
+  a.procs[p->id] = std::move(p);
+  return raw;
+}
+
+Process* process_adopt_socket(Agent& a, Connection& conn, int fd) {
+  auto p = new_process(a, conn);
+  p->forward = true;
+  p->sock = fd;
+  p->in.fd = fd;
+  p->out.fd = fd;
+  p->err.ended = true;  // no stderr, and no end frame for it (as for a TTY)
+  Process* raw = p.get();
   a.procs[p->id] = std::move(p);
   return raw;
 }
@@ -131,9 +155,25 @@ static void end_stream(Agent& a, Process& p, bool stderr_stream) {
     p.in.fd = -1;
     p.in.closed = true;
   }
-  close_fd(&s.fd);
+  if (p.forward) {
+    s.fd = -1;  // the socket stays open for the other direction (half-close)
+  } else {
+    close_fd(&s.fd);
+  }
   s.ended = true;
   emit(a, p, stderr_stream ? proto::kStderr : proto::kStdout, "", 0);
+}
+
+void process_forward_close(Agent& a, Process& p, int status, const std::string& error) {
+  if (!p.forward || p.exited) return;
+  if (p.error.empty()) p.error = error;
+  stdin_discard(p);
+  p.in.fd = -1;
+  p.in.closed = true;
+  if (!p.out.ended) end_stream(a, p, false);
+  close_fd(&p.sock);
+  p.exited = true;
+  p.status = status;
 }
 
 void process_on_readable(Agent& a, Process& p, bool stderr_stream) {
@@ -146,6 +186,11 @@ void process_on_readable(Agent& a, Process& p, bool stderr_stream) {
     return;
   }
   if (n < 0 && errno == EINTR) return;
+  if (n < 0 && p.forward && errno != EAGAIN) {
+    // A reset (or another failure): nothing more can be read or written.
+    process_forward_close(a, p, kForwardFailedStatus, std::string("read: ") + strerror(errno));
+    return;
+  }
   if (n < 0 && errno == EAGAIN) {
     // Once the process has exited, all it wrote is already readable (for a pty, read() first
     // flushes the line discipline). Nothing left means the end, even if a descendant still
@@ -199,6 +244,12 @@ static void stdin_consumed(Process& p, size_t n) {
 static void close_stdin(Process& p) {
   StdinState& in = p.in;
   in.closed = true;
+  if (p.forward) {
+    // Half-close: the peer reads its end of file, and may still answer.
+    if (p.sock >= 0) shutdown(p.sock, SHUT_WR);
+    in.fd = -1;
+    return;
+  }
   if (p.tty) {
     // The master stays open (it carries the output). Closing "stdin" of a terminal means an
     // end-of-file for its reader: the EOF character, when the terminal is in canonical mode.
@@ -224,8 +275,13 @@ void process_on_stdin_writable(Agent&, Process& p) {
     if (n < 0 && errno == EINTR) continue;
     if (n < 0 && errno == EAGAIN) return;
     // EPIPE: the process closed its stdin or exited; the rest can never be delivered.
+    if (p.forward && p.error.empty()) p.error = std::string("write: ") + strerror(errno);
     stdin_discard(p);
-    if (!p.tty) close_fd(&in.fd);
+    if (p.forward) {
+      in.fd = -1;  // what the peer sent before it went can still be read
+    } else if (!p.tty) {
+      close_fd(&in.fd);
+    }
     in.closed = true;
     return;
   }
@@ -248,6 +304,11 @@ void process_detach_all(Agent& a, uint64_t conn) {
     p->conn = 0;
     p->in.from_current = 0;
     p->ack_owed = 0;
+    // A forward is not kept for a later attach: its TCP peer learns at once that the other end
+    // is gone. process_service() forgets it.
+    if (p->forward) {
+      process_forward_close(a, *p, kForwardFailedStatus, "the host connection of the forward closed");
+    }
   }
 }
 
@@ -293,12 +354,17 @@ static bool answer_waiters(Agent& a, Process& p) {
     any = true;
     // Everything of the process goes out before the answer (same connection: in order).
     flush_pending(a, p, true);
-    reply_send(a, w.reply, Reply::ok(exit_status_json(p.status)));
+    reply_send(a, w.reply, Reply::ok(process_exit_json(p)));
   }
   return any;
 }
 
 static void close_process_fds(Process& p) {
+  if (p.forward) {
+    p.in.fd = p.out.fd = -1;  // both name the socket
+    close_fd(&p.sock);
+    return;
+  }
   if (p.tty) p.in.fd = -1;  // the pty master, closed once, through out.fd
   close_fd(&p.in.fd);
   close_fd(&p.out.fd);
@@ -310,6 +376,12 @@ void process_service(Agent& a) {
     Process& p = *it->second;
     flush_pending(a, p, false);
     if (p.in.close_requested && !p.in.closed && p.in.off >= p.in.buf.size()) close_stdin(p);
+    if (p.forward && !p.exited && p.out.ended && p.in.closed) {
+      // Both directions are done: the forward's "exit", 0 unless something failed on the way.
+      close_fd(&p.sock);
+      p.exited = true;
+      p.status = p.error.empty() ? 0 : kForwardFailedStatus;
+    }
     if (p.exited) {
       // The process is gone: read what it left, until the pipes are empty (or flow control).
       for (bool err : {false, true}) {
@@ -318,7 +390,7 @@ void process_service(Agent& a) {
       }
     }
     if (!p.exit_queued && p.exited && p.out.ended && p.err.ended) {
-      std::string payload = json::serialize(exit_status_json(p.status));
+      std::string payload = json::serialize(process_exit_json(p));
       emit(a, p, proto::kExit, payload.data(), payload.size());
       p.exit_queued = true;
       close_process_fds(p);
@@ -327,7 +399,9 @@ void process_service(Agent& a) {
     send_ack(a, p);
     // Collected: a `wait` was answered, or EXIT went out to an attached connection. Either way
     // nobody will ask again, and keeping every status forever would grow without bound.
-    if (p.exit_queued && (answer_waiters(a, p) || (attached(a, p) && p.pending.empty()))) {
+    // A detached forward has nobody to collect it (process_detach_all closed it).
+    if (p.exit_queued && (answer_waiters(a, p) || (attached(a, p) && p.pending.empty()) ||
+                          (p.forward && !attached(a, p)))) {
       close_process_fds(p);
       it = a.procs.erase(it);
       continue;
@@ -338,7 +412,7 @@ void process_service(Agent& a) {
 
 void process_kill_all(Agent& a) {
   for (auto& [id, p] : a.procs) {
-    if (p->exited) continue;
+    if (p->exited || p->forward) continue;  // a forward has no pid (kill(0) would hit the agent)
     kill(-p->pid, SIGKILL);  // its process group (it is a session leader)
     kill(p->pid, SIGKILL);
   }

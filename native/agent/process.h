@@ -1,6 +1,8 @@
 // Processes the agent starts for `exec`: spawning (pipes or a pty), moving their output into
 // STDOUT/STDERR frames under the protocol's flow control, feeding stdin with STDIN_ACK, keeping
 // the output and exit status of detached processes. (Reaping is children_reap(), container.h.)
+// A forwarded TCP connection (forward.h) is a process too, without a child: its socket is both
+// stdin and stdout, and it "exits" once both directions are done.
 #pragma once
 
 #include <sys/types.h>
@@ -22,6 +24,8 @@ constexpr size_t kDetachedBufferLimit = 1u << 20;
 // more before it calls the host broken.
 constexpr size_t kStdinWindow = 256u << 10;
 constexpr size_t kStdinSlack = 1u << 20;
+// The waitpid()-style status of a forward that failed (reset, write error): exit code 1.
+constexpr int kForwardFailedStatus = 1 << 8;
 
 struct OutStream {
   int fd = -1;
@@ -58,6 +62,11 @@ struct Process {
   std::deque<std::string> pending;
   size_t pending_bytes = 0;
   size_t ack_owed = 0;  // stdin bytes written for the attached connection, not yet acknowledged
+  // A forward (forward.h): pid is 0, `sock` owns the socket that in.fd and out.fd name, there is
+  // no stderr, and `error` (sent in EXIT) says why the connection failed, if it did.
+  bool forward = false;
+  int sock = -1;
+  std::string error;
 };
 
 // Starts a process attached to conn. On failure returns false with *code "EXEC_FAILED" (the
@@ -67,6 +76,12 @@ bool process_spawn(Agent& a, Connection& conn, const ExecSpec& spec, Process** o
 
 // Registers a child started elsewhere (a container's init or exec) as a process attached to conn.
 Process* process_adopt(Agent& a, Connection& conn, const SpawnedChild& child);
+// Registers a connected TCP socket as a forward attached to conn (it takes the fd).
+Process* process_adopt_socket(Agent& a, Connection& conn, int fd);
+// A forward fails or is closed by the host: the socket is closed at once, what the host sent and
+// the agent still holds is dropped (and acknowledged), the output ends, and EXIT follows with
+// `status` (a waitpid()-style status) and `error` ("" for none).
+void process_forward_close(Agent& a, Process& p, int status, const std::string& error);
 Process* process_find(Agent& a, uint32_t id);
 // Whether the process's output may be read now (flow control / detached buffer limit).
 bool process_can_read(Agent& a, const Process& p);
@@ -85,4 +100,6 @@ void process_service(Agent& a);
 void process_kill_all(Agent& a);
 
 json::Value exit_status_json(int status);
+// The EXIT payload / `wait` answer of p: exit_status_json plus, for a failed forward, "error".
+json::Value process_exit_json(const Process& p);
 std::string signal_name(int sig);

@@ -15,6 +15,7 @@
 #include "args.h"
 #include "common/read_file.h"
 #include "container_requests.h"
+#include "forward.h"
 #include "log.h"
 #include "network.h"
 #include "reply.h"
@@ -128,6 +129,11 @@ static Reply op_signal(Agent& a, Connection&, uint32_t, const json::Value& req) 
   Reply fail;
   Process* p = find_arg_process(a, args, &fail);
   if (!p) return fail;
+  // A forward has no pid: any signal but 0 closes its socket (docs: "Port forwarding").
+  if (p->forward) {
+    if (sig != 0) process_forward_close(a, *p, static_cast<int>(sig), "");
+    return Reply::ok();
+  }
   // After reaping, the pid may belong to someone else: an exited process takes no signals.
   if (!p->exited && kill(p->pid, static_cast<int>(sig)) != 0 && errno != ESRCH) {
     return Reply::error("INTERNAL", std::string("kill: ") + strerror(errno));
@@ -183,6 +189,9 @@ static const Op* find_op(const std::string& name) {
     if (name == o.name) return &o;
   }
   for (const Op& o : kNetworkOps) {
+    if (name == o.name) return &o;
+  }
+  for (const Op& o : kForwardOps) {
     if (name == o.name) return &o;
   }
   return nullptr;

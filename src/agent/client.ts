@@ -11,18 +11,19 @@ import { ProcessRouter } from './process-router.js';
 import { execArguments, isProcessId, parseGuestInfo, resultError, type ExecOptions, type GuestInfo } from './requests.js';
 import { FrameDecoder, parseExitStatus } from './decoder.js';
 import { networkArguments, parseConfiguredInterfaces, type ConfiguredInterface, type NetworkConfig } from './network.js';
+import { AgentForward, forwardArguments, forwardTargetName, type ForwardTarget } from './forward.js';
 import { FrameType, frameTypeName, PROTOCOL_VERSION, type Frame, type JsonObject } from './protocol.js';
 
 export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
 export const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
 /** Ops with dedicated methods: sending them through request() would lose track of the process. */
-const RESERVED_OPS = new Set(['hello', 'exec', 'attach', 'create_container', 'exec_container']);
+const RESERVED_OPS = new Set(['hello', 'exec', 'attach', 'create_container', 'exec_container', 'forward']);
 
 /** Ops other than exec whose result is a new guest process with streams (docs: Containers). */
 export type ProcessOp = 'create_container' | 'exec_container';
 
 export type RequestOptions = CancelOptions;
-export type { ExecOptions, GuestInfo, NetworkConfig, ConfiguredInterface };
+export type { ExecOptions, GuestInfo, NetworkConfig, ConfiguredInterface, ForwardTarget };
 
 /** Opens the byte stream to the agent; `signal` fires when connect() gives up (timeout or abort). */
 export type Dial = (signal: AbortSignal) => Promise<Duplex>;
@@ -186,6 +187,18 @@ export class AgentClient {
   async configureNetwork(config: NetworkConfig, options?: RequestOptions): Promise<ConfiguredInterface[]> {
     const args = networkArguments(config);
     return this.#call('configure_network', args, options, parseConfiguredInterfaces);
+  }
+
+  /**
+   * Opens a TCP connection from the guest to `host:port` (default 127.0.0.1, the loopback every
+   * container shares) and returns it as a Duplex (docs/agent-protocol.md, "Port forwarding"). Many
+   * forwards share one connection. The port and host are checked first (AGENT_INVALID_ARGUMENT);
+   * a connect the guest cannot make rejects with the agent's FORWARD_FAILED.
+   */
+  async forward(port: number, target: ForwardTarget = {}, options?: RequestOptions): Promise<AgentForward> {
+    const args = forwardArguments(port, target);
+    const name = forwardTargetName(port, target.host);
+    return this.#call('forward', args, options, (result) => new AgentForward(this.#router.acceptForward(result), name), this.#execHooks);
   }
 
   /** Asks the agent to sync, kill every process and power the VM off. */

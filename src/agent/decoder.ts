@@ -203,5 +203,10 @@ export function parseExitStatus(body: JsonObject, where: string): ExitStatus {
     throw protocolError(`${where}: "exitCode" must be null or an integer 0..255, got ${describeValue(exitCode)}`);
   }
   if (signal !== null && typeof signal !== 'string') throw protocolError(`${where}: "signal" must be null or a string, got ${describeValue(signal)}`);
-  return { exitCode: exitCode as number | null, signal };
+  const status: ExitStatus = { exitCode: exitCode as number | null, signal };
+  if (body.error !== undefined) {
+    if (typeof body.error !== 'string') throw protocolError(`${where}: "error" must be a string, got ${describeValue(body.error)}`);
+    status.error = body.error;
+  }
+  return status;
 }

@@ -12,6 +12,7 @@ export {
 } from './client.js';
 export { networkArguments, type ConfiguredInterface, type NetworkConfig, type NetworkInterfaceConfig, type NetworkRouteConfig } from './network.js';
 export { AgentProcess } from './process.js';
+export { AgentForward, DEFAULT_FORWARD_HOST, forwardArguments, forwardTargetName, type ForwardTarget } from './forward.js';
 export { dialHybridVsock, dialUnix, DEFAULT_DIAL_TIMEOUT_MS, type DialOptions } from './dial.js';
 export { dialLeasedPort, leasePort, LEASE_POLL_MAX_MS, type LeasablePort, type PortLease } from './port-lease.js';
 export type { CancelOptions } from './deadline.js';

@@ -68,6 +68,19 @@ export class ProcessRouter {
     return proc;
   }
 
+  /**
+   * The process a `forward` result names: a TCP connection with one output stream and no stderr
+   * (as for a TTY, no STDERR frames; EXIT follows the end of its stdout).
+   */
+  acceptForward(result: JsonObject): AgentProcess {
+    const id = result.process;
+    if (!isProcessId(id)) throw resultError('forward', 'process', 'a non-zero u32', id);
+    if (this.#processes.has(id)) throw resultError('forward', 'process', 'an id not in use', id);
+    const proc = new AgentProcess(this.link, { id, pid: 0, tty: true, strict: true });
+    this.#processes.set(id, proc);
+    return proc;
+  }
+
   /** The exec was given up and answered late: its process is unwanted. Returns its id to kill. */
   discardLate(response: AgentResponse): number | undefined {
     if (!response.ok || !isProcessId(response.result.process)) return undefined;

@@ -45,6 +45,8 @@ export type JsonObject = { [key: string]: unknown };
 export interface ExitStatus {
   exitCode: number | null;
   signal: string | null;
+  /** A forward only (docs/agent-protocol.md, "Port forwarding"): why its connection failed. */
+  error?: string;
 }
 
 export type AgentResponse =
@@ -120,7 +122,9 @@ export function encodeResponse(id: number, response: AgentResponse): Buffer {
 }
 
 export function encodeExit(id: number, status: ExitStatus): Buffer {
-  return encodeJson(FrameType.EXIT, id, { exitCode: status.exitCode, signal: status.signal });
+  const body: JsonObject = { exitCode: status.exitCode, signal: status.signal };
+  if (status.error !== undefined) body.error = status.error;
+  return encodeJson(FrameType.EXIT, id, body);
 }
 
 export function encodeStdinAck(id: number, count: number): Buffer {

@@ -7,6 +7,7 @@ import { optionalInt, optionalString, parseSpec, requireString, stringList, usag
 import { progressReporter } from './progress.js';
 import { printTable } from './table.js';
 import { attachStdio } from './stdio.js';
+import { portForward, portForwardSpec } from './port-forward-command.js';
 
 const json = { type: 'boolean', usage: '[--json]' } as const;
 const id = { type: 'string', usage: '--id ID' } as const;
@@ -57,7 +58,7 @@ const commands = {
   },
 } satisfies Record<string, CommandSpec>;
 
-export const podUsage = usageOverview(Object.values(commands));
+export const podUsage = usageOverview([...Object.values(commands), portForwardSpec]);
 
 export async function podCommand(argv: string[]): Promise<number> {
   const [verb, ...rest] = argv;
@@ -66,6 +67,7 @@ export async function podCommand(argv: string[]): Promise<number> {
     case 'list': return list(rest);
     case 'delete': return remove(rest);
     case 'enter': return enter(rest);
+    case 'port-forward': return portForward(rest);
     default:
       if (simpleVerbs.includes(verb as SimpleVerb)) return simple(verb as SimpleVerb, rest);
       throw new UsageError(`unknown pod command ${JSON.stringify(verb ?? '')}\nusage: ${podUsage}`);
