@@ -94,9 +94,6 @@ function tcpRoundTrip(port: number, data: Buffer): Promise<Buffer> {
 }
 
 test.before(async () => {
-  // In L1 of the nested harness (test/nested/kvm-port-forward.test.ts) even lo is down: that VM
-  // has no network, and the CLI listens on the host's 127.0.0.1. Nothing outside L1 is touched.
-  if (process.env.VC_NESTED_L1 === '1') execFileSync('ip', ['link', 'set', 'lo', 'up']);
   const rootfs = busyboxRootfs(join(root, 'rootfs'));
   execFileSync('cc', ['-static', '-O2', '-o', join(rootfs, 'bin/tcp-echo'), join(repo, 'test/fixtures/tcp-echo.c')]);
   await createPod({
