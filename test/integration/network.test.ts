@@ -6,7 +6,9 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
 import { get } from 'node:http';
+import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { createPod, deletePod, enterContainer, gc, podStatus, startPod, stopPod, type PodStatus } from '../../src/index.js';
 import { testHypervisor } from '../helpers/hypervisor.js';
@@ -17,6 +19,7 @@ import { tempDir } from '../helpers/tmp.js';
 const tmp = tempDir('vcnet');
 const root = tmp.path;
 const problem = hostNamespaceProblem();
+const repo = fileURLToPath(new URL('../../..', import.meta.url));
 const HTTPD = ['sh', '-c', 'mkdir -p /www && echo "$POD" > /www/index.html && exec httpd -f -p 8080 -h /www'];
 
 async function exec(pod: string, argv: string[]): Promise<{ out: string; err: string; code: number | null }> {
@@ -138,6 +141,39 @@ if (problem) {
     assert.match(files.out, new RegExp(`^${addressOf(a).replace(/\./g, '\\.')}\\s+net-a$`, 'm'));
     const resolv = await exec('net-a', ['cat', '/etc/resolv.conf']);
     assert.not.match(resolv.out, /nameserver 127\./);
+  });
+
+  test('virtc run -p publishes a container port on the host (over the agent channel)', async () => {
+    const cli = spawn(process.execPath, [join(repo, 'bin/virtc.js'), '--root', root, 'run', '--rm', '--name', 'net-p', '--hypervisor', testHypervisor,
+      '--memory', '256', '-p', '0:8080', '-p', '127.0.0.1:0:8081', '--',
+      'sh', '-c', 'mkdir -p /www && echo published > /www/index.html && httpd -p 8080 -h /www && httpd -p 8081 -h /www && read line && echo bye'],
+    { stdio: ['pipe', 'pipe', 'pipe'] });
+    let stderr = '';
+    let stdout = '';
+    cli.stdout.on('data', (c) => { stdout += String(c); });
+    const ports = await new Promise<number[]>((resolve, reject) => {
+      cli.stderr.on('data', (c) => {
+        stderr += String(c);
+        const found = [...stderr.matchAll(/publishing 127\.0\.0\.1:(\d+) -> container port (\d+)/g)];
+        if (found.length === 2) resolve(found.map((m) => Number(m[1])));
+      });
+      cli.on('exit', (code) => reject(new Error(`virtc run exited ${code} before publishing: ${stderr}`)));
+    });
+    for (const port of ports) assert.is(await httpGetSoon(`http://127.0.0.1:${port}/index.html`), 'published\n');
+    cli.stdin.end('done\n');
+    const code = await new Promise<number | null>((resolve) => cli.on('exit', resolve));
+    assert.is(code, 0, stderr);
+    assert.is(stdout, 'bye\n');
+    // --rm: the pod and its listeners are gone.
+    assert.not.ok(existsSync(join(root, 'pods', 'net-p')));
+    assert.instance(await httpGet(`http://127.0.0.1:${ports[0]}/`).then(() => null, (e: Error) => e), Error);
+  });
+
+  test('virtc run -p: a bad mapping is a usage error naming it, before any pod is made', async () => {
+    const r = spawnSync(process.execPath, [join(repo, 'bin/virtc.js'), '--root', root, 'run', '--rm', '--name', 'net-bad', '-p', '80', '--', 'true'], { encoding: 'utf8' });
+    assert.is(r.status, 2);
+    assert.match(r.stderr, 'port mapping "80"');
+    assert.not.ok(existsSync(join(root, 'pods', 'net-bad')));
   });
 
   const netnsFile = join(root, 'test-netns');
