@@ -12,7 +12,7 @@ import { codeOf } from '../helpers/errors.js';
 import { ociImage } from '../helpers/images.js';
 import { readAll, teardownRoot, vmmProcessesUnder } from '../helpers/pods.js';
 import { tempDir } from '../helpers/tmp.js';
-import { testHypervisor } from '../helpers/hypervisor.js';
+import { testHypervisor, testNetwork } from '../helpers/hypervisor.js';
 
 const tmp = tempDir('vck');
 const root = tmp.path;
@@ -41,7 +41,7 @@ test.after(async () => {
 
 test('a pod starts with the container its config lists, on the default busybox image', async () => {
   await createPod({
-    id: pod, hypervisor: testHypervisor, memoryMiB: 512,
+    id: pod, hypervisor: testHypervisor, memoryMiB: 512, network: testNetwork,
     containers: [{ id: 'web', command: ['sleep', '1000'], hostname: 'web-host' }],
   }, { root });
   await startPod(pod, { root });

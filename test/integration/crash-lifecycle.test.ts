@@ -37,7 +37,7 @@ import { teardownRoot, vmmProcessesUnder } from '../helpers/pods.js';
 import { leftovers } from '../helpers/leaks.js';
 import { tempDir } from '../helpers/tmp.js';
 import { busyboxRootfs } from '../helpers/images.js';
-import { testHypervisor as hypervisor } from '../helpers/hypervisor.js';
+import { testHypervisor as hypervisor, testNetwork } from '../helpers/hypervisor.js';
 import { prng } from '../helpers/prng.js';
 
 // The nested harness's L1 runs under TCG, ≈ 30× slower than this host: there one virtc call takes
@@ -64,7 +64,7 @@ const podDir = join(root, 'pods', id);
 // The listed container gives startPod its container steps; the L1 subset (above) kills no start
 // that late, and leaves it out to save L1 time.
 const listed = l1Subset ? [] : [{ id: 'listed', command: ['sleep', '1000'] }];
-const podConfig = { id, hypervisor, memoryMiB: 384, containers: listed };
+const podConfig = { id, hypervisor, memoryMiB: 384, network: testNetwork, containers: listed };
 // A container on an image of its own, so its create attaches a disk.
 const extraRootfs = busyboxRootfs(join(root, 'extra-rootfs'));
 const extraConfig = { id: 'extra', rootfs: extraRootfs, command: ['sleep', '1000'] };

@@ -9,7 +9,7 @@ import { isAlive, waitForExit } from '../../src/host/process.js';
 import { readAll, teardownRoot, vmmProcessesUnder } from '../helpers/pods.js';
 import { tempDir } from '../helpers/tmp.js';
 import { codeOf } from '../helpers/errors.js';
-import { recordedCgroup, testHypervisor as hypervisor } from '../helpers/hypervisor.js';
+import { recordedCgroup, testHypervisor as hypervisor, testNetwork } from '../helpers/hypervisor.js';
 import { cgroupPids } from '../../src/host/cgroup.js';
 
 const tmp = tempDir('vci');
@@ -32,7 +32,7 @@ test('a bad kernel path is rejected before anything is written', async () => {
 });
 
 test('create, start, enter, stop and delete a pod', async () => {
-  const created = await createPod({ id: 'life', hypervisor, memoryMiB: 384 }, { root });
+  const created = await createPod({ id: 'life', hypervisor, memoryMiB: 384, network: testNetwork }, { root });
   assert.is(created.hypervisor, hypervisor);
   assert.is(created.state, 'ready');
   assert.is(created.pid, null);
@@ -95,7 +95,7 @@ test('create, start, enter, stop and delete a pod', async () => {
 });
 
 test('a VMM killed under a running pod is reported, and delete leaves nothing behind', async () => {
-  await createPod({ id: 'crash', hypervisor, memoryMiB: 256 }, { root });
+  await createPod({ id: 'crash', hypervisor, memoryMiB: 256, network: testNetwork }, { root });
   const started = await startPod('crash', { root });
   const cgroup = recordedCgroup(root, 'crash');
   process.kill(started.pid!, 'SIGKILL');

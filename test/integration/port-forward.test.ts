@@ -98,6 +98,7 @@ test.before(async () => {
   execFileSync('cc', ['-static', '-O2', '-o', join(rootfs, 'bin/tcp-echo'), join(repo, 'test/fixtures/tcp-echo.c')]);
   await createPod({
     id: pod, hypervisor: testHypervisor, memoryMiB: 256, // 8 agent ports on QEMU: far fewer than 50
+    network: 'none', // forwarding needs no pod network
     containers: [{ id: 'echo', rootfs, command: ['/bin/tcp-echo', String(PORT)] }],
   }, { root });
   await startPod(pod, { root });

@@ -33,7 +33,7 @@ test.after(async () => {
 });
 
 test('virtc pod create/start/status/enter/stop/delete --hypervisor kvm', async () => {
-  const created = await run(['pod', 'create', '--id', 'k1', '--hypervisor', 'kvm', '--memory', '256']);
+  const created = await run(['pod', 'create', '--id', 'k1', '--hypervisor', 'kvm', '--memory', '256', '--network', 'none']);
   assert.is(created.code, 0, created.stderr);
   assert.match(created.stdout, /^hypervisor\s+kvm$/m);
   const started = await run(['pod', 'start', '--id', 'k1']);
@@ -56,7 +56,7 @@ test('virtc pod create/start/status/enter/stop/delete --hypervisor kvm', async (
 });
 
 test('virtc run --rm --hypervisor kvm: stdio, exit code, nothing left behind', async () => {
-  const result = await run(['run', '--rm', '--hypervisor', 'kvm', '--memory', '256', '--', 'sh', '-c', 'echo pid=$$; tr a-z A-Z; exit 3'], 'shout\n');
+  const result = await run(['run', '--rm', '--hypervisor', 'kvm', '--memory', '256', '--network', 'none', '--', 'sh', '-c', 'echo pid=$$; tr a-z A-Z; exit 3'], 'shout\n');
   assert.is(result.code, 3, result.stderr);
   assert.is(result.stdout, 'pid=1\nSHOUT\n');
   assert.equal(JSON.parse((await run(['pod', 'list', '--json'])).stdout), []);
