@@ -70,16 +70,21 @@ int Netlink::open() {
 
 // Sends msg (length, sequence number and flags filled in here) with NLM_F_ACK and reads until
 // the kernel's answer to it: 0 for the ACK, else the negative errno it carries.
-int Netlink::transact(std::vector<char>& msg) {
+int Netlink::send_request(std::vector<char>& msg) {
   nlmsghdr* h = reinterpret_cast<nlmsghdr*>(msg.data());
   h->nlmsg_len = static_cast<uint32_t>(msg.size());
   h->nlmsg_seq = ++seq_;
-  h->nlmsg_flags |= NLM_F_REQUEST | NLM_F_ACK;
   sockaddr_nl kernel{};
   kernel.nl_family = AF_NETLINK;
   if (sendto(fd_, msg.data(), msg.size(), 0, reinterpret_cast<sockaddr*>(&kernel), sizeof kernel) < 0) {
     return -errno;
   }
+  return 0;
+}
+
+int Netlink::transact(std::vector<char>& msg) {
+  reinterpret_cast<nlmsghdr*>(msg.data())->nlmsg_flags |= NLM_F_REQUEST | NLM_F_ACK;
+  if (int err = send_request(msg); err != 0) return err;
   std::vector<char> buf(kRecvBuf);
   for (;;) {
     ssize_t n = recv(fd_, buf.data(), buf.size(), 0);
@@ -103,14 +108,7 @@ int Netlink::list_links(std::vector<NlLink>* out) {
   ifinfomsg ifi{};
   ifi.ifi_family = AF_UNSPEC;
   put(msg, &ifi, sizeof ifi);
-  nlmsghdr* h = reinterpret_cast<nlmsghdr*>(msg.data());
-  h->nlmsg_len = static_cast<uint32_t>(msg.size());
-  h->nlmsg_seq = ++seq_;
-  sockaddr_nl kernel{};
-  kernel.nl_family = AF_NETLINK;
-  if (sendto(fd_, msg.data(), msg.size(), 0, reinterpret_cast<sockaddr*>(&kernel), sizeof kernel) < 0) {
-    return -errno;
-  }
+  if (int err = send_request(msg); err != 0) return err;
   std::vector<char> buf(kRecvBuf);
   for (;;) {
     ssize_t n = recv(fd_, buf.data(), buf.size(), 0);

@@ -45,6 +45,8 @@ class Netlink {
                 uint32_t metric, bool has_metric);
 
  private:
+  // Fills in msg's length and a new sequence number and sends it: 0, or the negative errno.
+  int send_request(std::vector<char>& msg);
   int transact(std::vector<char>& msg);
   int fd_ = -1;
   uint32_t seq_ = 0;

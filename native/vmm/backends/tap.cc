@@ -160,14 +160,8 @@ virtio::NetSend TapBackend::send(const iovec* iov, size_t iovcnt) {
 }
 
 int64_t TapBackend::recv(uint8_t* buf, size_t len) {
-  for (;;) {
-    ssize_t n = read(fd_, buf, len);
-    if (n >= 0) return n;
-    if (errno == EINTR) continue;
-    if (errno == EAGAIN || errno == EWOULDBLOCK) return 0;
-    device_warn("tap %s: read: %s", name_.c_str(), std::strerror(errno));
-    return -1;
-  }
+  iovec one{buf, len};
+  return recv_iov(&one, 1);
 }
 
 }  // namespace vmm

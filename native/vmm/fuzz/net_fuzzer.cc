@@ -5,6 +5,7 @@
 // parts) or rx buffers of arbitrary shape, the backend delivers a frame of any length (up to well
 // past the maximum), fills up or drains, the clock advances and the rate-limit timer fires,
 // arbitrary bytes land anywhere in guest memory (rings included), the driver resets the device.
+#include "fuzz_input.h"
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
@@ -28,23 +29,8 @@ constexpr uint64_t kIndirect = 0x8000;
 constexpr uint16_t kRing = 16;
 constexpr size_t kMaxFrames = 8;
 
-void require(bool ok) {
-  if (!ok) __builtin_trap();
-}
-
-// Consumes input bytes; past the end it yields zeros.
-struct Input {
-  const uint8_t* p;
-  size_t n;
-  bool empty() const { return n == 0; }
-  uint8_t u8() {
-    if (!n) return 0;
-    n--;
-    return *p++;
-  }
-  uint16_t u16() { return static_cast<uint16_t>(u8() | (u8() << 8)); }
-  uint32_t u32() { return u16() | (static_cast<uint32_t>(u16()) << 16); }
-};
+using vmm_fuzz::Input;
+using vmm_fuzz::require;
 
 class FuzzBackend final : public NetBackend {
  public:

@@ -4,6 +4,7 @@
 // connects and writes a CONNECT line or bytes, a host socket writes or closes, the backend's
 // event loop runs, the guest takes its rx packets. Real Unix sockets, one device for the whole
 // run, reset between inputs.
+#include "fuzz_input.h"
 #include <stdlib.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -32,26 +33,8 @@ constexpr uint64_t kRxBufs = 0x10000, kTxData = 0x30000;
 constexpr uint16_t kRing = 16;
 constexpr size_t kMaxHostFds = 8;
 
-void require(bool ok) {
-  if (!ok) __builtin_trap();
-}
-
-// Consumes input bytes; past the end it yields zeros.
-struct Input {
-  const uint8_t* p;
-  size_t n;
-  bool empty() const { return n == 0; }
-  uint8_t u8() {
-    if (!n) return 0;
-    n--;
-    return *p++;
-  }
-  uint16_t u16() { return static_cast<uint16_t>(u8() | (u8() << 8)); }
-  void bytes(void* out, size_t len) {
-    auto* o = static_cast<uint8_t*>(out);
-    for (size_t i = 0; i < len; i++) o[i] = u8();
-  }
-};
+using vmm_fuzz::Input;
+using vmm_fuzz::require;
 
 struct Harness {
   Harness()
