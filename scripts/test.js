@@ -76,6 +76,12 @@ const netnsProblem = probeNetns();
 if (netnsProblem && files.some((f) => needsOwnNetns(f))) console.log(`# network namespaces: ${netnsProblem}; test files run in this namespace`);
 
 let passed = 0, failed = 0, skipped = 0;
+// The nested phase runs beside the L0 files, which go one at a time: L1 is one QEMU process with
+// a core or two of its own work, and CI must stay under 25 minutes with both. Its output is held
+// and printed after the L0 files' (the silence watchdog still watches it as it arrives).
+let nestedLog = '';
+const emit = (text) => { nestedLog += text; };
+const nestedDone = nestedFiles.length > 0 ? nestedPhase() : Promise.resolve();
 for (const file of files) {
   const name = relative(join(root, 'dist'), file);
   console.log(`\n# [${where}] ${name}`);
@@ -83,7 +89,8 @@ for (const file of files) {
   if (!tallyFile(out)) { failed += 1; console.log(`# ${name}: no uvu summary (exit ${code}) — counted as one failure`); continue; }
   if (code !== 0 && num(out, /Total:\s+(\d+)/) === num(out, /Passed:\s+(\d+)/)) { failed += 1; console.log(`# ${name}: exited ${code} after its tests`); }
 }
-if (nestedFiles.length > 0) await nestedPhase();
+await nestedDone;
+process.stdout.write(nestedLog);
 if (inside) reportL1Trouble();
 console.log(`\n${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}`);
 process.exit(failed === 0 && files.length + nestedFiles.length > 0 ? 0 : 1);
@@ -149,17 +156,17 @@ function reportL1Trouble() {
  * TCG VMs loaded the host; a second silence is a failure.
  */
 async function nestedPhase() {
-  console.log(`\n# nested: ${nestedFiles.length} file(s) in one L1 VM (nested-KVM harness)${kvmInL1 ? ', test/kvm among them' : ''}`);
+  emit(`\n# nested: ${nestedFiles.length} file(s) in one L1 VM (nested-KVM harness)${kvmInL1 ? ', test/kvm among them' : ''}\n`);
   const names = nestedFiles.map((f) => relative(join(root, 'dist'), f));
   const first = await nestedOnce(filters);
   if (!first.silent) return tally(first);
   const done = finishedFiles(first.output);
   for (const block of done) tallyFile(block.out);
   const rest = names.filter((n) => !done.some((b) => b.name === n));
-  console.log(`# nested: L1 fell silent for ${L1_SILENCE_MS / 1000} s (its console is above); ${done.length} file(s) had finished; running the other ${rest.length} in a fresh L1`);
+  emit(`# nested: L1 fell silent for ${L1_SILENCE_MS / 1000} s (its console is above); ${done.length} file(s) had finished; running the other ${rest.length} in a fresh L1\n`);
   if (rest.length === 0) return;
   const second = await nestedOnce(rest);
-  if (second.silent) console.log('# nested: L1 fell silent again');
+  if (second.silent) emit('# nested: L1 fell silent again\n');
   tally(second);
 }
 
@@ -167,8 +174,8 @@ async function nestedPhase() {
 /** Runs scripts/test.js nested-inside in one L1; `silent` when the silence watchdog ended it. */
 async function nestedOnce(fileFilters) {
   const { runInL1 } = await import(join(root, 'dist/test/harness/l1.js'));
-  // Normally 3-5 min (more with test/kvm); the bound keeps a hung L1 from taking CI past 25 minutes.
-  const timeoutMs = Number(process.env.VC_NESTED_TIMEOUT_MS) || (kvmInL1 ? 15 : 12) * 60 * 1000;
+  // Normally 8-10 min beside the L0 files (more with test/kvm); the bound keeps a hung L1 from taking CI past 25 minutes.
+  const timeoutMs = Number(process.env.VC_NESTED_TIMEOUT_MS) || (kvmInL1 ? 21 : 18) * 60 * 1000;
   const abort = new AbortController();
   const stop = () => abort.abort();
   process.once('SIGINT', stop);
@@ -187,13 +194,13 @@ async function nestedOnce(fileFilters) {
       env: { NO_COLOR: '1', ...(process.env.CI ? { CI: process.env.CI } : {}) },
       timeoutMs,
       signal: abort.signal,
-      onOutput: (chunk) => { feed(); output += chunk; process.stdout.write(chunk); },
-      onProgress: (m) => { feed(); console.log(`# nested: ${m}`); },
+      onOutput: (chunk) => { feed(); output += chunk; emit(chunk); },
+      onProgress: (m) => { feed(); emit(`# nested: ${m}\n`); },
     });
-    console.log(`# nested: L1 booted in ${r.bootMs} ms; the phase took ${r.totalMs} ms; inner exit ${r.exitCode}`);
+    emit(`# nested: L1 booted in ${r.bootMs} ms; the phase took ${r.totalMs} ms; inner exit ${r.exitCode}\n`);
     return { silent: false, output: r.output, exitCode: r.exitCode };
   } catch (err) {
-    if (silent) console.log(`--- L1 console ---\n${err.console ?? ''}`);
+    if (silent) emit(`--- L1 console ---\n${err.console ?? ''}\n`);
     return { silent, output, error: err };
   } finally {
     clearTimeout(watchdog);
@@ -206,17 +213,17 @@ async function nestedOnce(fileFilters) {
 function tally(run) {
   if (run.error && !run.silent) {
     failed += 1;
-    console.log(`# nested: the harness failed — counted as one failure\n${run.error.message}`);
+    emit(`# nested: the harness failed — counted as one failure\n${run.error.message}\n`);
     return;
   }
   const last = [...run.output.matchAll(/^(?:\w+: )?(\d+) passed, (\d+) failed(?:, (\d+) skipped)?\s*$/gm)].pop();
   if (!last) {
     failed += 1;
-    console.log('# nested: no closing "N passed, N failed" line from L1 — counted as one failure');
+    emit('# nested: no closing "N passed, N failed" line from L1 — counted as one failure\n');
     return;
   }
   passed += Number(last[1]); failed += Number(last[2]); skipped += Number(last[3] ?? 0);
-  if (run.exitCode !== 0 && Number(last[2]) === 0) { failed += 1; console.log(`# nested: the inner run exited ${run.exitCode} with no failure counted`); }
+  if (run.exitCode !== 0 && Number(last[2]) === 0) { failed += 1; emit(`# nested: the inner run exited ${run.exitCode} with no failure counted\n`); }
 }
 
 /** The files of an L1 run cut short whose uvu summary arrived: { name, out } each. */

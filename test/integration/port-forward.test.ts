@@ -146,28 +146,35 @@ test('forwardPort: a guest port nobody listens on is FORWARD_FAILED naming it', 
   assert.equal(sharedAgentLinks(), []);
 });
 
-test(`virtc pod port-forward: ${N} connections at once, each echoing its own data; a closed guest port resets its client`, async () => {
-  const cli = await startCli(`0:${PORT}`, `127.0.0.1:0:${CLOSED_PORT}`);
-  const [port, closedPort] = cli.ports as [number, number];
-  assert.ok(port > 0 && closedPort > 0 && port !== closedPort);
-  const sent = Array.from({ length: N }, (_, i) => payload('cli', i));
-  const back = await Promise.all(sent.map((data) => tcpRoundTrip(port, data)));
-  for (let i = 0; i < N; i++) assert.is(sha(back[i]!), sha(sent[i]!), `connection ${i}`);
-  const refused = await tcpRoundTrip(closedPort, Buffer.from('anyone?')).then((b) => `answered ${b.length} bytes`, (e) => e.code);
-  assert.is(refused, 'ECONNRESET');
-  assert.match(cli.stderr(), new RegExp(`connection from 127\\.0\\.0\\.1:\\d+: connect to 127\\.0\\.0\\.1:${CLOSED_PORT}: Connection refused \\[FORWARD_FAILED\\]`));
-  await noGuestConnectionsLeft();
-  cli.child.kill('SIGTERM');
-  assert.is(await cli.exit, 0, cli.stderr());
-});
+// In L1 (test/nested/kvm-port-forward.test.ts) the forwards above run over the built-in VMM's
+// vsock; the CLI's listeners are the same code on either hypervisor and node starts slowly in the
+// emulated L1, so the virtc cases run on the host (QEMU) only.
+if (process.env.VC_NESTED_L1 === '1') {
+  console.log('# port-forward: in L1 the virtc pod port-forward cases are left to the host run (QEMU)');
+} else {
+  test(`virtc pod port-forward: ${N} connections at once, each echoing its own data; a closed guest port resets its client`, async () => {
+    const cli = await startCli(`0:${PORT}`, `127.0.0.1:0:${CLOSED_PORT}`);
+    const [port, closedPort] = cli.ports as [number, number];
+    assert.ok(port > 0 && closedPort > 0 && port !== closedPort);
+    const sent = Array.from({ length: N }, (_, i) => payload('cli', i));
+    const back = await Promise.all(sent.map((data) => tcpRoundTrip(port, data)));
+    for (let i = 0; i < N; i++) assert.is(sha(back[i]!), sha(sent[i]!), `connection ${i}`);
+    const refused = await tcpRoundTrip(closedPort, Buffer.from('anyone?')).then((b) => `answered ${b.length} bytes`, (e) => e.code);
+    assert.is(refused, 'ECONNRESET');
+    assert.match(cli.stderr(), new RegExp(`connection from 127\\.0\\.0\\.1:\\d+: connect to 127\\.0\\.0\\.1:${CLOSED_PORT}: Connection refused \\[FORWARD_FAILED\\]`));
+    await noGuestConnectionsLeft();
+    cli.child.kill('SIGTERM');
+    assert.is(await cli.exit, 0, cli.stderr());
+  });
 
-test('virtc pod port-forward exits non-zero with a message when the pod stops', async () => {
-  const cli = await startCli(`0:${PORT}`);
-  assert.is((await tcpRoundTrip(cli.ports[0]!, Buffer.from('still there'))).toString(), 'still there');
-  await stopPod(pod, { root });
-  const code = await Promise.race([cli.exit, sleep(30_000).then(() => 'still running')]);
-  assert.is(code, 1, cli.stderr());
-  assert.match(cli.stderr(), /virtc: pod pf is (stopping|stopped).*\[POD_NOT_RUNNING\]/);
-});
+  test('virtc pod port-forward exits non-zero with a message when the pod stops', async () => {
+    const cli = await startCli(`0:${PORT}`);
+    assert.is((await tcpRoundTrip(cli.ports[0]!, Buffer.from('still there'))).toString(), 'still there');
+    await stopPod(pod, { root });
+    const code = await Promise.race([cli.exit, sleep(30_000).then(() => 'still running')]);
+    assert.is(code, 1, cli.stderr());
+    assert.match(cli.stderr(), /virtc: pod pf is (stopping|stopped).*\[POD_NOT_RUNNING\]/);
+  });
+}
 
 test.run();
