@@ -88,9 +88,28 @@ export interface Transfer {
 
 export interface HostCounters {
   retransSegs: number;
+  /** TcpExt (/proc/net/netstat): tail loss probes, retransmission timeouts, fast retransmits. */
+  lossProbes: number;
+  rtoTimeouts: number;
+  fastRetrans: number;
+  /** The built-in VMM's own count of frames it dropped (its control socket's status); null for QEMU. */
+  vmmDropped: number | null;
   /** tap0_vc in pod A's namespace: frames the tap dropped on the way to the VMM, and from it. */
   tapTxDropped: number;
   tapRxDropped: number;
+}
+
+/** The named TcpExt counters from /proc/net/netstat text (a header line, then a values line). */
+export function parseTcpExt(netstat: string, names: readonly string[]): Record<string, number> {
+  const rows = netstat.split('\n').filter((l) => l.startsWith('TcpExt:')).map((l) => l.trim().split(/\s+/).slice(1));
+  if (rows.length < 2) throw new Error(`no TcpExt lines in ${JSON.stringify(netstat.slice(0, 200))}`);
+  const out: Record<string, number> = {};
+  for (const name of names) {
+    const at = rows[0]!.indexOf(name);
+    if (at < 0 || !/^\d+$/.test(rows[1]![at] ?? '')) throw new Error(`no TcpExt ${name}`);
+    out[name] = Number(rows[1]![at]);
+  }
+  return out;
 }
 
 /** TCP RetransSegs from /proc/net/snmp text. */
@@ -230,6 +249,8 @@ export interface GuestCounters {
   txBytes: number;
   rxPackets: number;
   rxBytes: number;
+  /** Frames the guest's driver dropped on receive. */
+  rxDropped: number;
   /** Interrupts of the NIC's virtio device (all vCPUs). */
   irqs: number;
   /** TCP segments retransmitted (/proc/net/snmp). */
@@ -240,20 +261,20 @@ export interface GuestCounters {
 export const GUEST_COUNTERS_SCRIPT = [
   'd=$(basename "$(readlink /sys/class/net/eth0/device)")',
   's=/sys/class/net/eth0/statistics',
-  'echo "eth0 $(cat $s/tx_packets) $(cat $s/tx_bytes) $(cat $s/rx_packets) $(cat $s/rx_bytes)"',
+  'echo "eth0 $(cat $s/tx_packets) $(cat $s/tx_bytes) $(cat $s/rx_packets) $(cat $s/rx_bytes) $(cat $s/rx_dropped)"',
   'grep -w "$d" /proc/interrupts',
   'grep Tcp: /proc/net/snmp',
 ].join('\n');
 
 export function parseGuestCounters(text: string): GuestCounters {
-  const nic = /^eth0 (\d+) (\d+) (\d+) (\d+)$/m.exec(text);
+  const nic = /^eth0 (\d+) (\d+) (\d+) (\d+) (\d+)$/m.exec(text);
   if (!nic) throw new Error(`no eth0 counters in ${JSON.stringify(text.slice(0, 300))}`);
   // ` 51:        317   IO-APIC  22-fasteoi   virtio2`: a count per vCPU after the number.
   const irqLine = /^\s*\d+:((?:\s+\d+)+)\s+\S.*\bvirtio\d+\s*$/m.exec(text);
   if (!irqLine) throw new Error(`no virtio interrupt line in ${JSON.stringify(text.slice(0, 300))}`);
   const irqs = irqLine[1]!.trim().split(/\s+/).reduce((a, b) => a + Number(b), 0);
   return {
-    txPackets: Number(nic[1]), txBytes: Number(nic[2]), rxPackets: Number(nic[3]), rxBytes: Number(nic[4]),
+    txPackets: Number(nic[1]), txBytes: Number(nic[2]), rxPackets: Number(nic[3]), rxBytes: Number(nic[4]), rxDropped: Number(nic[5]),
     irqs, retransSegs: parseRetransSegs(text),
   };
 }
@@ -293,6 +314,51 @@ export interface DirectionFigures {
   builtinVsQemu: number | null;
   /** The same per round (the two were measured next to each other in every round). */
   roundRatios: number[];
+  /** What the guests and the bench's side counted during the transfers. */
+  counters: { builtin: TransferCounters | null; qemu: TransferCounters | null };
+}
+
+/**
+ * The counters of a direction's transfers, from the guest that carries the data: the receiver for
+ * host → guest, the sender otherwise (whose tx frames are the receiver's rx frames guest ↔ guest).
+ */
+export interface TransferCounters {
+  /** Transfers whose counters were read. */
+  n: number;
+  /** Data frames (as the guest's driver counts them: a GSO frame is one) per MiB, median. */
+  framesPerMiB: number;
+  /** Their mean size in bytes, median over the transfers (above the MTU: GSO/TSO at work). */
+  frameBytes: number;
+  /** NIC interrupts per MiB in the guest(s) involved (both guest ↔ guest), median. */
+  irqsPerMiB: number;
+  /** TCP segments the sender retransmitted (the bench's namespace for host → guest), all transfers. */
+  retransmitted: number;
+  /** Frames dropped on the way (guest driver, the tap, vc-vmm), all transfers. */
+  dropped: number;
+}
+
+export function transferCounters(d: NetDirection, transfers: readonly Transfer[]): TransferCounters | null {
+  const rows = transfers.flatMap((t) => {
+    const mib = t.bytes / (1 << 20);
+    const data = d === 'hostToGuest' ? t.receiver : t.sender;
+    if (!data || mib <= 0) return [];
+    const frames = d === 'hostToGuest' ? data.rxPackets : data.txPackets;
+    const bytes = d === 'hostToGuest' ? data.rxBytes : data.txBytes;
+    const irqs = (t.sender?.irqs ?? 0) + (t.receiver?.irqs ?? 0);
+    const retransmitted = d === 'hostToGuest' ? (t.host?.retransSegs ?? 0) : (t.sender?.retransSegs ?? 0);
+    const dropped = (t.receiver?.rxDropped ?? 0) + (t.host ? t.host.tapTxDropped + t.host.tapRxDropped + (t.host.vmmDropped ?? 0) : 0);
+    return [{ framesPerMiB: frames / mib, frameBytes: frames ? bytes / frames : 0, irqsPerMiB: irqs / mib, retransmitted, dropped }];
+  });
+  if (rows.length === 0) return null;
+  const med = (f: (r: (typeof rows)[number]) => number) => round(median(rows.map(f)), 1);
+  return {
+    n: rows.length,
+    framesPerMiB: med((r) => r.framesPerMiB),
+    frameBytes: Math.round(median(rows.map((r) => r.frameBytes))),
+    irqsPerMiB: med((r) => r.irqsPerMiB),
+    retransmitted: rows.reduce((a, r) => a + r.retransmitted, 0),
+    dropped: rows.reduce((a, r) => a + r.dropped, 0),
+  };
 }
 
 export interface LatencyFigures {
@@ -363,7 +429,10 @@ export function networkSection(report: NetworkInsideReport, where: Where): Netwo
         if (r !== null) roundRatios.push(r);
       }
     }
-    return { builtin: tb, qemu: tq, builtinVsQemu: ratio(tb?.median, tq?.median), roundRatios };
+    return {
+      builtin: tb, qemu: tq, builtinVsQemu: ratio(tb?.median, tq?.median), roundRatios,
+      counters: { builtin: b ? transferCounters(d, b.transfers[d]) : null, qemu: q ? transferCounters(d, q.transfers[d]) : null },
+    };
   };
   const latency = (pick: (m: NetMeasurement) => number[]): LatencyFigures => {
     const sb = b && pick(b).length ? spread(pick(b)) : null;
@@ -416,7 +485,7 @@ export function renderNetworkMarkdown(s: NetworkSection, whereLine: string): str
   }
   const nics = (Object.keys(s.hypervisors) as NetHypervisor[]).map((h) => {
     const e = s.hypervisors[h]!;
-    return isErr(e) ? `${HV_TEXT[h]}: failed (${escapeMd(e.error)})` : `${hvLabel(s, h)}: ${escapeMd(e.nic)}`;
+    return isErr(e) ? `${HV_TEXT[h]}: failed (${escapeMd(e.error)})` : `${hvLabel(s, h)}: ${escapeMd(e.nic)}${e.guestClock ? `, guest clocksource ${escapeMd(e.guestClock)}` : ''}`;
   });
   L.push(`NICs: ${nics.join('; ')}. ${s.runs} rounds, ${fmt(s.bytesPerTransfer / (1 << 20))} MiB per transfer, ` +
     `${s.roundTripsPerRun} TCP round trips and ${s.pingsPerRun} pings per round and hypervisor; the two hypervisors take turns in every measurement, the order alternating by round.`, '');
@@ -437,6 +506,19 @@ export function renderNetworkMarkdown(s: NetworkSection, whereLine: string): str
     L.push(`| ICMP echo guest → guest (ping -A), ms p50 / p99 | ${lat(p.builtin)} | ${lat(p.qemu)} | ${ratioText(p.builtinVsQemu, ', QEMU p50 ÷ built-in p50')} | |`);
   }
   L.push('');
+  if (s.throughputMiBps && NET_DIRECTIONS.some((d) => s.throughputMiBps![d].counters?.builtin || s.throughputMiBps![d].counters?.qemu)) {
+    L.push('What was counted during the transfers (read before and after each, untimed; medians per transfer, totals for retransmissions and drops): ' +
+      'the data frames of the guest that carries the data (the receiver host → guest, the sender otherwise) per MiB and their mean size, NIC interrupts per MiB in the guest(s), ' +
+      'TCP retransmissions by the sender, frames dropped by the guest\'s driver, the tap or vc-vmm.', '');
+    L.push('| direction | hypervisor | frames / MiB | bytes / frame | NIC irqs / MiB | retransmitted | dropped |', '|---|---|---|---|---|---|---|');
+    for (const d of NET_DIRECTIONS) {
+      for (const h of NET_HYPERVISORS) {
+        const c = s.throughputMiBps[d].counters?.[h];
+        if (c) L.push(`| ${DIRECTION_TEXT[d].replace(/ \(.*\)$/, '')} | ${hvLabel(s, h)} | ${fmt(c.framesPerMiB)} | ${c.frameBytes} | ${fmt(c.irqsPerMiB)} | ${c.retransmitted} | ${c.dropped} |`);
+      }
+    }
+    L.push('');
+  }
   for (const h of Object.keys(s.hypervisors) as NetHypervisor[]) {
     const e = s.hypervisors[h]!;
     if (!isErr(e) && e.failures.length) L.push(`- ${HV_TEXT[h]}: ${e.failures.length} measurement(s) failed: ${e.failures.map(escapeMd).join('; ')}`);

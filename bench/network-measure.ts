@@ -23,9 +23,10 @@ import { performance } from 'node:perf_hooks';
 import { createPod, enterContainer, podStatus, startPod, type PodProcess } from '../src/index.js';
 import { readAll, teardownRoot } from '../test/helpers/pods.js';
 import {
-  counterDelta, DD_BLOCK, GUEST_COUNTERS_SCRIPT, guestClientScript, NIC_TEXT, parseGuestCounters, parseGuestTransfer, parsePing, parseRetransSegs, parseWcCount,
+  counterDelta, DD_BLOCK, GUEST_COUNTERS_SCRIPT, guestClientScript, NIC_TEXT, parseGuestCounters, parseGuestTransfer, parsePing, parseRetransSegs, parseTcpExt, parseWcCount,
   type GuestCounters, type HostCounters, type NetDirection, type NetHypervisor, type NetMeasurement, type NetworkInsideArgs, type Transfer,
 } from './network-format.js';
+import { controlRequest } from '../src/hypervisor/kvm/control.js';
 import { errorText } from './pod-measure.js';
 import { round } from './lib/stats.js';
 
@@ -139,17 +140,17 @@ export async function measureNetwork(opts: NetworkMeasureOptions): Promise<{ res
           const receiver = d === 'hostToGuest' ? p.a : d === 'guestToGuest' ? p.b : null;
           const s0 = sender ? await guestCounters(sender, ctx) : null;
           const r0 = receiver ? await guestCounters(receiver, ctx) : null;
-          const h0 = d === 'guestToGuest' ? null : hostCounters(p.netnsA);
+          const h0 = d === 'guestToGuest' ? null : await hostCounters(p, root);
           const t = await f(p, opts.bytes, ctx);
-          const h1 = h0 ? hostCounters(p.netnsA) : null;
+          const h1 = h0 ? await hostCounters(p, root) : null;
           const s1 = sender ? await guestCounters(sender, ctx) : null;
           const r1 = receiver ? await guestCounters(receiver, ctx) : null;
           const delta = (a: GuestCounters | null, b: GuestCounters | null) => (a && b ? counterDelta(a, b) : null);
-          const host = h0 && h1 ? { retransSegs: h1.retransSegs - h0.retransSegs, tapTxDropped: h1.tapTxDropped - h0.tapTxDropped, tapRxDropped: h1.tapRxDropped - h0.tapRxDropped } : null;
+          const host = hostDelta(h0, h1);
           const tr: Transfer = { round: n, bytes: opts.bytes, ms: round3(t), sender: delta(s0, s1), receiver: delta(r0, r1), host };
           p.result.transfers[d].push(tr);
           return `${mib(opts.bytes)} in ${ms(t)} = ${round(opts.bytes / (1 << 20) / (t / 1000), 2)} MiB/s${counterText('sender', tr.sender)}${counterText('receiver', tr.receiver)}` +
-            `${host ? `; bench side: ${host.retransSegs} retransmitted, tap dropped ${host.tapTxDropped} to the VMM, ${host.tapRxDropped} from it` : ''}`;
+            `${host ? `; bench side: ${host.retransSegs} retransmitted (${host.lossProbes} loss probes, ${host.rtoTimeouts} timeouts, ${host.fastRetrans} fast), tap dropped ${host.tapTxDropped} to the VMM, ${host.tapRxDropped} from it${host.vmmDropped !== null ? `, vc-vmm dropped ${host.vmmDropped}` : ''}` : ''}`;
         },
       })),
       {
@@ -172,6 +173,9 @@ export async function measureNetwork(opts: NetworkMeasureOptions): Promise<{ res
         },
       },
     ];
+    // By hand, to look at one measurement: VC_BENCH_NET_ONLY=hostToGuest,roundTrips (not used by npm run bench).
+    const only = process.env.VC_BENCH_NET_ONLY?.split(',');
+    if (only) kinds.splice(0, kinds.length, ...kinds.filter((k) => only.includes(k.name)));
     for (let n = 1; n <= opts.runs; n++) {
       // The order alternates by round, so that a drift in the machine's load falls on both alike.
       const order = n % 2 === 1 ? pairs : [...pairs].reverse();
@@ -224,17 +228,37 @@ interface Ctx {
   nextPort: () => number;
 }
 
-/** TCP retransmissions in this namespace and the drops of the tap in `netns`; null when unreadable. */
-function hostCounters(netns: string | null): HostCounters | null {
+/** TCP retransmissions in this namespace, the drops of the tap in `netns` and of vc-vmm; null when unreadable. */
+async function hostCounters(p: PodPair, root: string): Promise<HostCounters | null> {
   try {
     const retransSegs = parseRetransSegs(readFileSync('/proc/net/snmp', 'utf8'));
-    if (!netns) return null;
-    const out = execFileSync('nsenter', [`--net=${netns}`, '--', 'ip', '-s', '-j', 'link', 'show', 'dev', 'tap0_vc'], { encoding: 'utf8' });
+    const ext = parseTcpExt(readFileSync('/proc/net/netstat', 'utf8'), ['TCPLossProbes', 'TCPTimeouts', 'TCPFastRetrans']);
+    if (!p.netnsA) return null;
+    const out = execFileSync('nsenter', [`--net=${p.netnsA}`, '--', 'ip', '-s', '-j', 'link', 'show', 'dev', 'tap0_vc'], { encoding: 'utf8' });
     const st = (JSON.parse(out) as { stats64?: { rx?: { dropped?: number }; tx?: { dropped?: number } } }[])[0]?.stats64;
-    return { retransSegs, tapTxDropped: st?.tx?.dropped ?? 0, tapRxDropped: st?.rx?.dropped ?? 0 };
+    let vmmDropped: number | null = null;
+    if (p.which === 'builtin') {
+      const status = await controlRequest(join(root, 'pods', p.a, 'vmm.sock'), 'status').catch(() => null);
+      const slots = ((status?.status as { slots?: unknown } | undefined)?.slots ?? []) as { net?: { dropped?: number } }[];
+      const net = slots.find((x) => x.net)?.net;
+      vmmDropped = typeof net?.dropped === 'number' ? net.dropped : null;
+    }
+    return {
+      retransSegs, lossProbes: ext.TCPLossProbes!, rtoTimeouts: ext.TCPTimeouts!, fastRetrans: ext.TCPFastRetrans!,
+      vmmDropped, tapTxDropped: st?.tx?.dropped ?? 0, tapRxDropped: st?.rx?.dropped ?? 0,
+    };
   } catch {
     return null;
   }
+}
+
+function hostDelta(a: HostCounters | null, b: HostCounters | null): HostCounters | null {
+  if (!a || !b) return null;
+  return {
+    retransSegs: b.retransSegs - a.retransSegs, lossProbes: b.lossProbes - a.lossProbes, rtoTimeouts: b.rtoTimeouts - a.rtoTimeouts,
+    fastRetrans: b.fastRetrans - a.fastRetrans, tapTxDropped: b.tapTxDropped - a.tapTxDropped, tapRxDropped: b.tapRxDropped - a.tapRxDropped,
+    vmmDropped: a.vmmDropped !== null && b.vmmDropped !== null ? b.vmmDropped - a.vmmDropped : null,
+  };
 }
 
 /** The NIC's and TCP's counters in pod `pod`; null (and a note in the progress) when they cannot be read. */
@@ -251,7 +275,7 @@ async function guestCounters(pod: string, ctx: Ctx): Promise<GuestCounters | nul
 function counterText(who: string, c: GuestCounters | null | undefined): string {
   if (!c) return '';
   const avg = (b: number, n: number) => (n ? Math.round(b / n) : 0);
-  return `; ${who}: tx ${c.txPackets} pkts (avg ${avg(c.txBytes, c.txPackets)} B), rx ${c.rxPackets} pkts (avg ${avg(c.rxBytes, c.rxPackets)} B), ${c.irqs} NIC irqs, ${c.retransSegs} retransmitted`;
+  return `; ${who}: tx ${c.txPackets} pkts (avg ${avg(c.txBytes, c.txPackets)} B), rx ${c.rxPackets} pkts (avg ${avg(c.rxBytes, c.rxPackets)} B, ${c.rxDropped} dropped), ${c.irqs} NIC irqs, ${c.retransSegs} retransmitted`;
 }
 
 /** A process in pod `pod`'s container; its stdin is closed, its output collected. */

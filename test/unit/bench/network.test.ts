@@ -8,8 +8,8 @@ import { spawnSync } from 'node:child_process';
 import { benchJsonLine } from '../../../bench/lib/bench-json.js';
 import {
   COUNT_MARK, counterDelta, guestClientScript, mibPerSecond, networkInsideArgv, networkPanels, networkSection, parseAdjtimexStamps,
-  parseGuestCounters, parseGuestTransfer, parseNetworkInsideArgs, parseNetworkReport, parsePing, parseWcCount, renderNetworkMarkdown,
-  skippedNetwork, type NetMeasurement, type NetworkInsideReport, type Transfer,
+  parseGuestCounters, parseGuestTransfer, parseNetworkInsideArgs, parseNetworkReport, parsePing, parseRetransSegs, parseTcpExt, parseWcCount, renderNetworkMarkdown,
+  skippedNetwork, transferCounters, type GuestCounters, type HostCounters, type NetMeasurement, type NetworkInsideReport, type Transfer,
 } from '../../../bench/network-format.js';
 import { networkPlan, OWN_NETNS } from '../../../bench/network.js';
 import { renderMarkdown, renderSvg, resultPanels } from '../../../bench/lib/report.js';
@@ -115,7 +115,7 @@ round-trip min/avg/max = 0.512/6.404/17.702 ms
   assert.throws(() => parsePing('ping: sendto: Network unreachable\n'), /no ping summary/);
 });
 
-const COUNTERS = (tx: number, irq: number, retrans: number) => `eth0 ${tx} ${tx * 1000} 20 ${20 * 66}
+const COUNTERS = (tx: number, irq: number, retrans: number) => `eth0 ${tx} ${tx * 1000} 20 ${20 * 66} ${tx / 10}
  51:        ${irq}          3   IO-APIC  21-fasteoi   virtio2
 Tcp: RtoAlgorithm RtoMin RtoMax MaxConn ActiveOpens PassiveOpens AttemptFails EstabResets CurrEstab InSegs OutSegs RetransSegs InErrs OutRsts InCsumErrors
 Tcp: 1 200 120000 -1 2 0 0 0 1 30 40 ${retrans} 0 0 0
@@ -123,12 +123,21 @@ Tcp: 1 200 120000 -1 2 0 0 0 1 30 40 ${retrans} 0 0 0
 
 test('parseGuestCounters reads eth0, the NIC\'s interrupts (all vCPUs) and TCP retransmissions; counterDelta subtracts', () => {
   const a = parseGuestCounters(COUNTERS(10, 100, 1));
-  assert.equal(a, { txPackets: 10, txBytes: 10000, rxPackets: 20, rxBytes: 1320, irqs: 103, retransSegs: 1 });
+  assert.equal(a, { txPackets: 10, txBytes: 10000, rxPackets: 20, rxBytes: 1320, rxDropped: 1, irqs: 103, retransSegs: 1 });
   const b = parseGuestCounters(COUNTERS(50, 180, 4));
-  assert.equal(counterDelta(a, b), { txPackets: 40, txBytes: 40000, rxPackets: 0, rxBytes: 0, irqs: 80, retransSegs: 3 });
+  assert.equal(counterDelta(a, b), { txPackets: 40, txBytes: 40000, rxPackets: 0, rxBytes: 0, rxDropped: 4, irqs: 80, retransSegs: 3 });
   assert.throws(() => parseGuestCounters('nothing'), /no eth0 counters/);
-  assert.throws(() => parseGuestCounters('eth0 1 2 3 4\n'), /no virtio interrupt line/);
-  assert.throws(() => parseGuestCounters('eth0 1 2 3 4\n 5: 1 IO-APIC 5-edge virtio0\nTcp: A B\nTcp: 1 2\n'), /RetransSegs/);
+  assert.throws(() => parseGuestCounters('eth0 1 2 3 4 0\n'), /no virtio interrupt line/);
+  assert.throws(() => parseGuestCounters('eth0 1 2 3 4 0\n 5: 1 IO-APIC 5-edge virtio0\nTcp: A B\nTcp: 1 2\n'), /RetransSegs/);
+});
+
+test('the bench side\'s TCP counters: RetransSegs from snmp, TcpExt by name from netstat', () => {
+  assert.is(parseRetransSegs('Ip: Forwarding\nIp: 1\nTcp: RtoMin RetransSegs InErrs\nTcp: 200 17 0\n'), 17);
+  assert.throws(() => parseRetransSegs('Tcp: RtoMin\nTcp: 200\n'), /RetransSegs/);
+  const netstat = 'TcpExt: SyncookiesSent TCPLossProbes TCPTimeouts\nTcpExt: 0 5 2\nIpExt: InNoRoutes\nIpExt: 0\n';
+  assert.equal(parseTcpExt(netstat, ['TCPTimeouts', 'TCPLossProbes']), { TCPTimeouts: 2, TCPLossProbes: 5 });
+  assert.throws(() => parseTcpExt(netstat, ['TCPFastRetrans']), /no TcpExt TCPFastRetrans/);
+  assert.throws(() => parseTcpExt('', ['x']), /no TcpExt lines/);
 });
 
 test('mibPerSecond', () => {
@@ -137,7 +146,11 @@ test('mibPerSecond', () => {
 });
 
 function measurement(which: 'builtin' | 'qemu', msPerRound: number[], rtt: number[], ping: number[]): NetMeasurement {
-  const t = (ms: number, i: number): Transfer => ({ round: i + 1, bytes: 4 << 20, ms });
+  const t = (ms: number, i: number): Transfer => ({
+    round: i + 1, bytes: 4 << 20, ms,
+    receiver: { txPackets: 10, txBytes: 660, rxPackets: 40 * (i + 1), rxBytes: 4 << 20, rxDropped: 0, irqs: 8, retransSegs: 0 },
+    sender: { txPackets: 40, txBytes: 4 << 20, rxPackets: 10, rxBytes: 660, rxDropped: 0, irqs: 4, retransSegs: which === 'qemu' ? 1 : 0 },
+  });
   return {
     which, hypervisor: which === 'builtin' ? 'kvm' : 'qemu', accel: which === 'builtin' ? null : 'kvm', nic: `${which} nic`,
     transfers: { hostToGuest: msPerRound.map(t), guestToHost: msPerRound.map((ms, i) => t(ms * 2, i)), guestToGuest: msPerRound.slice(1).map((ms, i) => t(ms, i + 1)) },
@@ -185,6 +198,22 @@ test('networkSection: medians in MiB/s, ratios built-in ÷ QEMU overall and per 
   assert.equal(s.hypervisors.qemu, { hypervisor: 'qemu', accel: 'kvm', nic: 'qemu nic', guestClock: 'kvm-clock', failures: ['round 1 guestToGuest: boom'] });
 });
 
+test('transferCounters: the data-carrying guest\'s frames, interrupts of the guests, the sender\'s retransmissions, every drop', () => {
+  const g = (o: Partial<GuestCounters>): GuestCounters => ({ txPackets: 0, txBytes: 0, rxPackets: 0, rxBytes: 0, rxDropped: 0, irqs: 0, retransSegs: 0, ...o });
+  const host = (retransSegs: number): HostCounters => ({ retransSegs, lossProbes: 0, rtoTimeouts: 0, fastRetrans: 0, vmmDropped: 1, tapTxDropped: 2, tapRxDropped: 0 });
+  const h2g: Transfer[] = [
+    { round: 1, bytes: 2 << 20, ms: 1, receiver: g({ rxPackets: 100, rxBytes: 2 << 20, irqs: 40, rxDropped: 1 }), host: host(3) },
+    { round: 2, bytes: 2 << 20, ms: 1, receiver: g({ rxPackets: 300, rxBytes: 2 << 20, irqs: 20 }), host: host(0) },
+    { round: 3, bytes: 2 << 20, ms: 1, receiver: null, host: null },
+  ];
+  const c = transferCounters('hostToGuest', h2g)!;
+  // Per MiB: 50 and 150 frames (nearest-rank median: 50), 20 and 10 irqs; frame sizes 20972 and 6991 B.
+  assert.equal(c, { n: 2, framesPerMiB: 50, frameBytes: 6991, irqsPerMiB: 10, retransmitted: 3, dropped: 1 + 3 + 3 });
+  const g2g: Transfer[] = [{ round: 1, bytes: 1 << 20, ms: 1, sender: g({ txPackets: 64, txBytes: 1 << 20, irqs: 5, retransSegs: 2 }), receiver: g({ rxPackets: 64, irqs: 7 }) }];
+  assert.equal(transferCounters('guestToGuest', g2g), { n: 1, framesPerMiB: 64, frameBytes: 16384, irqsPerMiB: 12, retransmitted: 2, dropped: 0 });
+  assert.is(transferCounters('guestToHost', [{ round: 1, bytes: 1, ms: 1 }]), null);
+});
+
 test('networkSection: a failed hypervisor leaves its figures and the ratios empty', () => {
   const r = report();
   r.results.qemu = { error: 'pods: HYPERVISOR_FAILED' };
@@ -211,6 +240,11 @@ test('renderNetworkMarkdown: a row per direction and latency, ratios with their 
   assert.match(md, /\| TCP round trip host ↔ guest, 1 byte each way, ms p50 \/ p99 \| 2\.00 \/ 40\.0 \| 2\.00 \/ 5\.00 \| \*\*1\.00×\*\*/);
   assert.match(md, /\| ICMP echo guest → guest \(ping -A\), ms p50 \/ p99 \| 0\.60 \/ 0\.70 \| 1\.20 \/ 9\.00 \| \*\*2\.00×\*\*/);
   assert.match(md, /QEMU: 1 measurement\(s\) failed: round 1 guestToGuest: boom/);
+  assert.match(md, /\| direction \| hypervisor \| frames \/ MiB \| bytes \/ frame \| NIC irqs \/ MiB \| retransmitted \| dropped \|/);
+  // host → guest: the receiver's rx frames (40, 80, 120 per 4 MiB), 8 + 4 irqs per 4 MiB.
+  assert.match(md, /\| host → guest \| built-in \| 20\.0 \| 52429 \| 3\.00 \| 0 \| 0 \|/);
+  assert.match(md, /\| guest ↔ guest \| QEMU \(kvm\) \| 10\.0 \| 104858 \| 3\.00 \| 2 \| 0 \|/);
+  assert.match(md, /QEMU \(kvm\): qemu nic, guest clocksource kvm-clock/);
   assert.match(md, /L1: Linux 6\.1\.0-57-amd64, booted in 9\.50 s/);
   assert.match(md, /- a \\\| note/);
   const low = networkSection(report(), 'l1');
