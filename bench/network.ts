@@ -79,7 +79,7 @@ export async function networkBenchmarks(opts: NetworkBenchmarkOptions): Promise<
 }
 
 /** network-inside on this host, under `unshare --net`; its stdout (the reports) when it exits 0. */
-async function runHere(argv: string[], timeoutMs: number, progress: (msg: string) => void): Promise<string> {
+export async function runHere(argv: string[], timeoutMs: number, progress: (msg: string) => void): Promise<string> {
   const [cmd, ...rest] = [...OWN_NETNS, process.execPath, INSIDE, ...argv];
   const child = spawn(cmd!, rest, { stdio: ['ignore', 'pipe', 'pipe'] });
   track(child.pid);
