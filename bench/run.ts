@@ -1,13 +1,15 @@
 // `npm run bench` (node dist/bench/run.js): measures the built-in VMM and QEMU side by side in one
 // run and writes bench/results/latest.{json,md,svg} plus a dated copy of the JSON.
 //
-//   node dist/bench/run.js [--full] [--only vmm,memory,density,pods] [--out DIR]
+//   node dist/bench/run.js [--full] [--only vmm,memory,density,pods,network] [--out DIR]
 //
 // Quick mode (the default) stays within a few minutes for these sections; --full takes more runs,
 // QEMU × 100 for memory and up to 2500 VMs at once. The host sections (vmm, memory, density) run
 // here when this host runs the test guests, else in one boot of the nested harness's L1
 // (bench/host-sections.ts); bench/pods.ts (pod lifecycle and agent I/O, in a nested-KVM VM) is
-// loaded if present. Benchmarks are not tests: nothing here is in npm test.
+// loaded if present; bench/network.ts (TCP throughput and round trips between pods and the bench,
+// in a network namespace of its own, in a nested-KVM VM where this host has no real KVM). Benchmarks
+// are not tests: nothing here is in npm test.
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -17,11 +19,13 @@ import { errorText, hostSections, runSection, skippedDensity, skippedMemory, ski
 import { HOST_SECTIONS, type HostSection } from './hosts-format.js';
 import { hostInfo } from './lib/guests.js';
 import { killTracked, killTrackedSync } from './lib/proc.js';
+import { networkBenchmarks } from './network.js';
+import { skippedNetwork } from './network-format.js';
 import { renderMarkdown, renderSvg, resultPanels, resultStamp } from './lib/report.js';
 import type { BenchResults, L1Info } from './lib/results.js';
 import { computeTargets, type TargetId, type TargetResult } from './lib/targets.js';
 
-export const SECTIONS = ['vmm', 'memory', 'density', 'pods'] as const;
+export const SECTIONS = ['vmm', 'memory', 'density', 'pods', 'network'] as const;
 export type Section = (typeof SECTIONS)[number];
 
 export interface RunArgs {
@@ -38,7 +42,7 @@ export function parseArgs(argv: string[], defaultOut: string): RunArgs {
     else if (a === '--quick') args.full = false;
     else if (a === '--only' || a.startsWith('--only=')) {
       const v = a.includes('=') ? a.slice(a.indexOf('=') + 1) : argv[++i];
-      if (!v) throw new Error('--only needs a value: a comma-separated list of vmm, memory, density, pods');
+      if (!v) throw new Error(`--only needs a value: a comma-separated list of ${SECTIONS.join(', ')}`);
       const list = v.split(',').map((s) => s.trim()).filter(Boolean);
       for (const s of list) if (!(SECTIONS as readonly string[]).includes(s)) throw new Error(`--only: unknown section "${s}" (sections: ${SECTIONS.join(', ')})`);
       args.only = [...new Set([...(args.only ?? []), ...(list as Section[])])];
@@ -47,7 +51,7 @@ export function parseArgs(argv: string[], defaultOut: string): RunArgs {
       if (!v) throw new Error('--out needs a directory');
       args.outDir = v;
     } else if (a === '-h' || a === '--help') {
-      throw new Error('usage: node dist/bench/run.js [--full] [--only vmm,memory,density,pods] [--out DIR]');
+      throw new Error(`usage: node dist/bench/run.js [--full] [--only ${SECTIONS.join(',')}] [--out DIR]`);
     } else throw new Error(`unknown argument "${a}" (usage: [--full] [--only SECTIONS] [--out DIR])`);
   }
   return args;
@@ -97,6 +101,7 @@ async function main(): Promise<void> {
   let lifecycle: BenchResults['lifecycle'] = { ...notSelected, where: null };
   let agent: BenchResults['agent'] = { ...notSelected, where: null, execRoundTripP50Ms: null };
   let podNotes: string[] = [];
+  let network = skippedNetwork(notSelected, null);
 
   const section = <T>(name: string, run: () => Promise<T>, onError: (msg: string) => T) => runSection(name, run, onError, { errors, progress });
 
@@ -136,8 +141,12 @@ async function main(): Promise<void> {
     }
   }
 
+  if (want('network')) {
+    network = await section('network', () => networkBenchmarks(opts), (m) => skippedNetwork({ error: m }, null));
+  }
+
   const results: BenchResults = {
-    schema: 2,
+    schema: 3,
     date: started.toISOString(),
     mode,
     only: args.only,
@@ -151,6 +160,7 @@ async function main(): Promise<void> {
     lifecycle,
     agent,
     podNotes,
+    network,
     targets: {} as Record<TargetId, TargetResult>,
     errors,
     notes,
@@ -164,7 +174,8 @@ async function main(): Promise<void> {
   writeFileSync(join(args.outDir, 'latest.json'), json);
   writeFileSync(join(args.outDir, `${resultStamp(started)}.json`), json);
   writeFileSync(join(args.outDir, 'latest.md'), renderMarkdown(results));
-  const l1Caption = l1 ? `; vmm, memory, density in L1 (nested KVM under TCG: compare ratios only)` : '';
+  const inL1 = [l1 ? 'vmm, memory, density' : null, network.where === 'l1' ? 'network' : null].filter((x) => x !== null);
+  const l1Caption = inL1.length ? `; ${inL1.join(', ')} in L1 (nested KVM under TCG: compare ratios only)` : '';
   writeFileSync(join(args.outDir, 'latest.svg'), renderSvg(resultPanels(results), `virtcontainers bench, ${mode} mode, ${results.date}, ${host.cpuModel} × ${host.cores}, /dev/kvm ${host.kvmFlavor}${l1Caption}`));
   progress(`wrote ${join(args.outDir, 'latest.{json,md,svg}')} and ${resultStamp(started)}.json`);
   for (const [name, t] of Object.entries(results.targets))

@@ -11,6 +11,11 @@ export interface BenchInL1Options<T> {
   /** The compiled script (an absolute path under dist/bench) and its arguments. */
   script: string;
   argv: string[];
+  /**
+   * A command the script runs under, e.g. `unshare --net -- sh -c 'ip link set lo up && exec "$0" "$@"'`
+   * (node, the script and its argv are appended).
+   */
+  wrapper?: string[];
   /** From QEMU's start to the script's end. */
   timeoutMs: number;
   /**
@@ -69,7 +74,7 @@ export async function runBenchInL1<T>(opts: BenchInL1Options<T>): Promise<BenchI
   try {
     feedWatchdog();
     const r = await runInL1({
-      command: [process.execPath, opts.script, ...opts.argv],
+      command: [...(opts.wrapper ?? []), process.execPath, opts.script, ...opts.argv],
       cwd: PROJECT,
       env: { NO_COLOR: '1' },
       timeoutMs: opts.timeoutMs,

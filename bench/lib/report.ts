@@ -1,5 +1,6 @@
 // Writers for bench/results: the Markdown table and the SVG chart (hand-written, no dependencies),
 // and the dated file name. Pure functions of a BenchResults object.
+import { networkPanels, renderNetworkMarkdown } from '../network-format.js';
 import type { BenchResults, StartVariant, Where } from './results.js';
 import type { Summary } from './stats.js';
 import type { TargetResult } from './targets.js';
@@ -150,6 +151,13 @@ export function renderMarkdown(r: BenchResults): string {
   }
   for (const n of r.podNotes) L.push(`- ${n}`);
   if (r.podNotes.length) L.push('');
+
+  if (r.network) {
+    const where = r.network.where === 'l1'
+      ? 'Ran in **L1** (the nested-KVM harness: a QEMU TCG VM whose kvm_amd runs both hypervisors\' pods, QEMU with -accel kvm): absolute figures are deflated many-fold by the emulation and do not compare with other hosts; compare the two hypervisors through the ratios.'
+      : whereText(r.network.where);
+    L.push(...renderNetworkMarkdown(r.network, where));
+  }
 
   L.push('## Targets', '');
   if (Object.values(r.targets).some((t) => t.judgedBy === 'floor-multiple'))
@@ -312,6 +320,7 @@ export function resultPanels(r: BenchResults): Panel[] {
       marks: [{ value: 3, label: '3 MiB' }],
     });
   }
+  if (r.network) panels.push(...networkPanels(r.network));
   const tbars: Bar[] = Object.entries(r.targets).map(([name, t]) => {
     const ratio = t.measured === null ? null : t.op === '<=' ? (t.measured > 0 ? t.target / t.measured : null) : t.measured / t.target;
     return { label: name, value: ratio, color: t.met === true ? OK : t.met === false ? BAD : UNDECIDED, suffix: `× (${fmt(t.measured)} ${t.unit} vs ${t.op} ${t.target})` };

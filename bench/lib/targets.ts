@@ -64,6 +64,22 @@ export const TARGETS = {
     description: 'test-guest VMs held at once',
     unit: 'VMs', op: '>=', target: 1000,
   },
+  netHostToGuestVsQemu: {
+    description: 'TCP throughput host → guest, built-in ÷ QEMU (virtio-net on a tap, QEMU without vhost)',
+    unit: '×', op: '>=', target: 1,
+  },
+  netGuestToHostVsQemu: {
+    description: 'TCP throughput guest → host, built-in ÷ QEMU',
+    unit: '×', op: '>=', target: 1,
+  },
+  netGuestToGuestVsQemu: {
+    description: 'TCP throughput guest ↔ guest (two pods on the bridge), built-in ÷ QEMU',
+    unit: '×', op: '>=', target: 1,
+  },
+  netRoundTripVsQemu: {
+    description: 'TCP round trip host ↔ guest, QEMU p50 ÷ built-in p50',
+    unit: '×', op: '>=', target: 1,
+  },
 } as const satisfies Record<string, TargetSpec>;
 
 export type TargetId = keyof typeof TARGETS;
@@ -137,8 +153,8 @@ export function floorMultipleTarget(spec: TargetSpec & { unit: 'ms' | 'VMs/s' },
 }
 
 /** Every target from the results, judged by where its section ran (see the file's heading). */
-export function computeTargets(r: Pick<BenchResults, 'vmmStart' | 'memory' | 'density'>): Record<TargetId, TargetResult> {
-  const s = r.vmmStart, m = r.memory, d = r.density;
+export function computeTargets(r: Pick<BenchResults, 'vmmStart' | 'memory' | 'density' | 'network'>): Record<TargetId, TargetResult> {
+  const s = r.vmmStart, m = r.memory, d = r.density, n = r.network;
   const c = d.maxConcurrent;
   const capped = c !== null && c.reached >= c.limit && c.limit < TARGETS.maxConcurrentVms.target;
   const ratio = (where: string) => ({ judgedBy: 'ratio' as const, basis: `a ratio of two figures measured side by side in ${where}, judged as stated` });
@@ -170,5 +186,25 @@ export function computeTargets(r: Pick<BenchResults, 'vmmStart' | 'memory' | 'de
       ...(densityL1 ? { basis: 'a count, not a time: judged as stated, within L1\'s memory and the L1 plan\'s limit' } : {}),
       note: c ? (capped ? `stopped at this mode's limit of ${c.limit} without a failure${densityL1 ? ' (the L1 plan\'s)' : ''}: run --full` : `stopped: ${c.stoppedBecause}`) : undefined,
     }),
+    ...networkTargets(n),
+  };
+}
+
+/** built-in ≥ QEMU for each network figure: ratios from one run, judged as stated wherever it ran. */
+function networkTargets(n: BenchResults['network']): Pick<Record<TargetId, TargetResult>, 'netHostToGuestVsQemu' | 'netGuestToHostVsQemu' | 'netGuestToGuestVsQemu' | 'netRoundTripVsQemu'> {
+  const ran = n && !n.skipped && !n.error;
+  const where = n?.where === 'l1' ? 'L1' : 'L0';
+  const opts = (what: string, rounds?: number[]) => ({
+    judgedBy: 'ratio' as const,
+    basis: ran ? `${what}, both measured side by side in ${where} in the same run (their turns alternating), judged as stated` : `${what}; the network section did not run`,
+    note: rounds && rounds.length ? `per round: ${rounds.join(', ')}` : undefined,
+  });
+  const t = ran ? n.throughputMiBps : null;
+  const medians = 'median(built-in) ÷ median(QEMU) of the transfers\' MiB/s';
+  return {
+    netHostToGuestVsQemu: evaluateTarget(TARGETS.netHostToGuestVsQemu, t?.hostToGuest.builtinVsQemu, opts(medians, t?.hostToGuest.roundRatios)),
+    netGuestToHostVsQemu: evaluateTarget(TARGETS.netGuestToHostVsQemu, t?.guestToHost.builtinVsQemu, opts(medians, t?.guestToHost.roundRatios)),
+    netGuestToGuestVsQemu: evaluateTarget(TARGETS.netGuestToGuestVsQemu, t?.guestToGuest.builtinVsQemu, opts(medians, t?.guestToGuest.roundRatios)),
+    netRoundTripVsQemu: evaluateTarget(TARGETS.netRoundTripVsQemu, ran ? n.tcpRoundTripMs?.builtinVsQemu : null, opts('QEMU\'s p50 ÷ the built-in VMM\'s p50 of the 1-byte TCP round trips')),
   };
 }
