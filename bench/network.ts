@@ -6,9 +6,8 @@
 // nested-KVM harness (its own boot, separate from the pod section's), where QEMU uses L1's KVM too.
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { native } from '../src/native.js';
 import { LineSplitter } from './lib/bench-json.js';
-import { runBenchInL1 } from './lib/in-l1.js';
+import { runBenchInL1, safeProbe } from './lib/in-l1.js';
 import { track, untrack } from './lib/proc.js';
 import type { Where } from './lib/results.js';
 import { round } from './lib/stats.js';
@@ -16,7 +15,6 @@ import {
   networkInsideArgv, networkSection, parseNetworkReport, skippedNetwork,
   type NetworkInsideArgs, type NetworkInsideReport, type NetworkSection,
 } from './network-format.js';
-import { errorText } from './pod-measure.js';
 
 const INSIDE = fileURLToPath(new URL('./network-inside.js', import.meta.url));
 /** The inside script under a network namespace of its own: `"$0" "$@"` is node, the script, its argv. */
@@ -127,13 +125,5 @@ function networkNotes(s: NetworkSection, report: NetworkInsideReport): string[] 
   return notes;
 }
 
-function safeProbe(): { stockGuests: boolean; reason?: string } {
-  try {
-    const p = native().kvmProbe();
-    return { stockGuests: p.stockGuests, reason: p.reason ?? undefined };
-  } catch (err) {
-    return { stockGuests: false, reason: errorText(err) };
-  }
-}
 
 export { skippedNetwork };

@@ -3,8 +3,7 @@
 // /dev/kvm cannot boot a stock kernel; docs/nested-harness.md), and QEMU with TCG on the host as a
 // reference. The nested part runs dist/bench/pods-inside.js in L1, which prints one BENCH-JSON line.
 import { fileURLToPath } from 'node:url';
-import { native } from '../src/native.js';
-import { runBenchInL1 } from './lib/in-l1.js';
+import { runBenchInL1, safeProbe } from './lib/in-l1.js';
 import type { Where } from './lib/results.js';
 import { errorText, measureHypervisor, measureInterleaved } from './pod-measure.js';
 import {
@@ -105,11 +104,3 @@ export async function podBenchmarks(opts: PodBenchmarkOptions): Promise<{ lifecy
   return { lifecycle, agent, notes };
 }
 
-function safeProbe(): { stockGuests: boolean; reason?: string } {
-  try {
-    const p = native().kvmProbe();
-    return { stockGuests: p.stockGuests, reason: p.reason ?? undefined };
-  } catch (err) {
-    return { stockGuests: false, reason: errorText(err) };
-  }
-}

@@ -4,6 +4,7 @@
 import { fileURLToPath } from 'node:url';
 import { L1Error, runInL1 } from '../../test/harness/l1.js';
 import { BENCH_JSON_PREFIX, LineSplitter } from './bench-json.js';
+import { native } from '../../src/native.js';
 
 const PROJECT = fileURLToPath(new URL('../../..', import.meta.url));
 
@@ -101,5 +102,15 @@ export async function runBenchInL1<T>(opts: BenchInL1Options<T>): Promise<BenchI
     return { ...salvage(err.output, why), bootMs: elapsed, totalMs: elapsed };
   } finally {
     clearTimeout(watchdog);
+  }
+}
+
+/** This host's KVM as the pod and network sections need it (stock guests), or why not: they then run in L1. */
+export function safeProbe(): { stockGuests: boolean; reason?: string } {
+  try {
+    const p = native().kvmProbe();
+    return { stockGuests: p.stockGuests, reason: p.reason ?? undefined };
+  } catch (err) {
+    return { stockGuests: false, reason: err instanceof Error ? err.message : String(err) };
   }
 }

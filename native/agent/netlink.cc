@@ -82,9 +82,7 @@ int Netlink::send_request(std::vector<char>& msg) {
   return 0;
 }
 
-int Netlink::transact(std::vector<char>& msg) {
-  reinterpret_cast<nlmsghdr*>(msg.data())->nlmsg_flags |= NLM_F_REQUEST | NLM_F_ACK;
-  if (int err = send_request(msg); err != 0) return err;
+int Netlink::read_answer(const std::function<bool(nlmsghdr*, int*)>& on_message) {
   std::vector<char> buf(kRecvBuf);
   for (;;) {
     ssize_t n = recv(fd_, buf.data(), buf.size(), 0);
@@ -95,12 +93,21 @@ int Netlink::transact(std::vector<char>& msg) {
     int len = static_cast<int>(n);
     for (nlmsghdr* r = reinterpret_cast<nlmsghdr*>(buf.data()); NLMSG_OK(r, len); r = NLMSG_NEXT(r, len)) {
       if (r->nlmsg_seq != seq_) continue;  // a late answer to an earlier request
-      if (r->nlmsg_type == NLMSG_ERROR) {
-        if (r->nlmsg_len < NLMSG_LENGTH(sizeof(nlmsgerr))) return -EPROTO;
-        return reinterpret_cast<nlmsgerr*>(NLMSG_DATA(r))->error;  // 0 = the ACK
-      }
+      int result = 0;
+      if (on_message(r, &result)) return result;
     }
   }
+}
+
+int Netlink::transact(std::vector<char>& msg) {
+  reinterpret_cast<nlmsghdr*>(msg.data())->nlmsg_flags |= NLM_F_REQUEST | NLM_F_ACK;
+  if (int err = send_request(msg); err != 0) return err;
+  return read_answer([](nlmsghdr* r, int* result) {
+    if (r->nlmsg_type != NLMSG_ERROR) return false;
+    *result = r->nlmsg_len < NLMSG_LENGTH(sizeof(nlmsgerr)) ? -EPROTO
+                                                            : reinterpret_cast<nlmsgerr*>(NLMSG_DATA(r))->error;  // 0 = the ACK
+    return true;
+  });
 }
 
 int Netlink::list_links(std::vector<NlLink>* out) {
@@ -109,43 +116,34 @@ int Netlink::list_links(std::vector<NlLink>* out) {
   ifi.ifi_family = AF_UNSPEC;
   put(msg, &ifi, sizeof ifi);
   if (int err = send_request(msg); err != 0) return err;
-  std::vector<char> buf(kRecvBuf);
-  for (;;) {
-    ssize_t n = recv(fd_, buf.data(), buf.size(), 0);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return -errno;
+  return read_answer([out](nlmsghdr* r, int* result) {
+    if (r->nlmsg_type == NLMSG_DONE) return true;
+    if (r->nlmsg_type == NLMSG_ERROR) {
+      if (r->nlmsg_len < NLMSG_LENGTH(sizeof(nlmsgerr))) return *result = -EPROTO, true;
+      int err = reinterpret_cast<nlmsgerr*>(NLMSG_DATA(r))->error;
+      if (err != 0) return *result = err, true;
+      return false;
     }
-    int len = static_cast<int>(n);
-    for (nlmsghdr* r = reinterpret_cast<nlmsghdr*>(buf.data()); NLMSG_OK(r, len); r = NLMSG_NEXT(r, len)) {
-      if (r->nlmsg_seq != seq_) continue;
-      if (r->nlmsg_type == NLMSG_DONE) return 0;
-      if (r->nlmsg_type == NLMSG_ERROR) {
-        if (r->nlmsg_len < NLMSG_LENGTH(sizeof(nlmsgerr))) return -EPROTO;
-        int err = reinterpret_cast<nlmsgerr*>(NLMSG_DATA(r))->error;
-        if (err != 0) return err;
-        continue;
+    if (r->nlmsg_type != RTM_NEWLINK || r->nlmsg_len < NLMSG_LENGTH(sizeof(ifinfomsg))) return false;
+    ifinfomsg* info = reinterpret_cast<ifinfomsg*>(NLMSG_DATA(r));
+    NlLink link;
+    link.index = info->ifi_index;
+    link.flags = info->ifi_flags;
+    int alen = static_cast<int>(r->nlmsg_len - NLMSG_LENGTH(sizeof(ifinfomsg)));
+    for (rtattr* a = IFLA_RTA(info); RTA_OK(a, alen); a = RTA_NEXT(a, alen)) {
+      size_t plen = RTA_PAYLOAD(a);
+      const char* p = static_cast<const char*>(RTA_DATA(a));
+      if (a->rta_type == IFLA_IFNAME) {
+        link.name.assign(p, strnlen(p, plen));
+      } else if (a->rta_type == IFLA_ADDRESS && plen == 6) {
+        link.mac = format_mac(reinterpret_cast<const unsigned char*>(p));
+      } else if (a->rta_type == IFLA_MTU && plen == 4) {
+        std::memcpy(&link.mtu, p, 4);
       }
-      if (r->nlmsg_type != RTM_NEWLINK || r->nlmsg_len < NLMSG_LENGTH(sizeof(ifinfomsg))) continue;
-      ifinfomsg* info = reinterpret_cast<ifinfomsg*>(NLMSG_DATA(r));
-      NlLink link;
-      link.index = info->ifi_index;
-      link.flags = info->ifi_flags;
-      int alen = static_cast<int>(r->nlmsg_len - NLMSG_LENGTH(sizeof(ifinfomsg)));
-      for (rtattr* a = IFLA_RTA(info); RTA_OK(a, alen); a = RTA_NEXT(a, alen)) {
-        size_t plen = RTA_PAYLOAD(a);
-        const char* p = static_cast<const char*>(RTA_DATA(a));
-        if (a->rta_type == IFLA_IFNAME) {
-          link.name.assign(p, strnlen(p, plen));
-        } else if (a->rta_type == IFLA_ADDRESS && plen == 6) {
-          link.mac = format_mac(reinterpret_cast<const unsigned char*>(p));
-        } else if (a->rta_type == IFLA_MTU && plen == 4) {
-          std::memcpy(&link.mtu, p, 4);
-        }
-      }
-      out->push_back(std::move(link));
     }
-  }
+    out->push_back(std::move(link));
+    return false;
+  });
 }
 
 int Netlink::set_link(int index, const std::string& name, unsigned mtu, int set_up) {

@@ -3,10 +3,12 @@
 // one request with NLM_F_ACK, then its answer; errors are negative errno values.
 #pragma once
 
+#include <linux/netlink.h>
 #include <sys/socket.h>
 #include <sys/types.h>
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -47,6 +49,9 @@ class Netlink {
  private:
   // Fills in msg's length and a new sequence number and sends it: 0, or the negative errno.
   int send_request(std::vector<char>& msg);
+  // Hands each message answering the last request to on_message until it returns true with the
+  // result (0 or a negative errno) set; a failed recv is its negative errno.
+  int read_answer(const std::function<bool(nlmsghdr*, int*)>& on_message);
   int transact(std::vector<char>& msg);
   int fd_ = -1;
   uint32_t seq_ = 0;
