@@ -121,6 +121,22 @@ static void serial_new_session(Agent& a, Connection& old, std::string input) {
 // A hello frame is small; a longer candidate is not waited for.
 constexpr uint32_t kHelloMaxLength = 4096;
 
+// The offset of the first whole `hello` frame in buf at or after `from`, or npos.
+static size_t serial_find_hello(const std::string& buf, size_t from) {
+  const auto* b = reinterpret_cast<const uint8_t*>(buf.data());
+  size_t size = buf.size();
+  for (size_t i = from; i + proto::kMinLength + 4 <= size; i++) {
+    uint32_t len = proto::read_be32(b + i);
+    if (len < proto::kMinLength || len > kHelloMaxLength || b[i + 4] != proto::kRequest) continue;
+    if ((b[i + 5] | b[i + 6] | b[i + 7]) != 0) continue;
+    proto::Frame frame;
+    size_t used = 0;
+    std::string error;
+    if (proto::decode(b + i, size - i, &frame, &used, &error) == proto::DecodeResult::kFrame && is_hello(frame)) return i;
+  }
+  return std::string::npos;
+}
+
 // After malformed input the stream cannot be parsed: everything is thrown away up to the next
 // `hello` frame, searched for at every offset (the host closes a connection whose input the agent
 // rejected, and the next one starts with hello, possibly before the agent has seen the close).
@@ -173,7 +189,19 @@ static void conn_process_input(Agent& a, Connection& c) {
     std::string error;
     auto r = proto::decode(reinterpret_cast<const uint8_t*>(c.rbuf.data()) + off,
                            c.rbuf.size() - off, &frame, &used, &error);
-    if (r == proto::DecodeResult::kNeedMore) break;
+    if (r == proto::DecodeResult::kNeedMore) {
+      // virtio-serial: a frame cut short by a client that died takes the next session's bytes as
+      // its own and would wait for the rest for ever; the host sends its hello again every few
+      // seconds, so a whole hello inside the unfinished frame starts the next session.
+      if (c.serial && c.hello) {
+        size_t at = serial_find_hello(c.rbuf, off + 1);
+        if (at != std::string::npos) {
+          serial_new_session(a, c, c.rbuf.substr(at));
+          return;
+        }
+      }
+      break;
+    }
     size_t start = off;
     if (r == proto::DecodeResult::kMalformed) {
       conn_protocol_error(a, c, "malformed frame: " + error);
