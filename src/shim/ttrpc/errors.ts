@@ -61,6 +61,8 @@ export type TtrpcErrorCode =
   | 'TTRPC_ABORTED'
   /** The socket could not be connected. */
   | 'TTRPC_CONNECT_FAILED'
+  /** A server cannot listen on the socket: a live server does already. */
+  | 'TTRPC_ADDRESS_IN_USE'
   /** What the caller asked cannot be sent: a message over 4 MiB, an address that is not a Unix socket. */
   | 'TTRPC_INVALID_ARGUMENT';
 

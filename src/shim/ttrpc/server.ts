@@ -6,7 +6,7 @@
  * Internal (and reported through onError), so a bug in one call never takes the connection down.
  */
 import { chmodSync, rmSync } from 'node:fs';
-import { createServer, type Server, type Socket } from 'node:net';
+import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { common, ProtoDecodeError, type MessageInit, type TtrpcRequest, type TtrpcResponse } from '../proto/messages.js';
 import { FrameChannel } from './channel.js';
 import { protocolError, RpcError, StatusCode, TtrpcError } from './errors.js';
@@ -58,20 +58,24 @@ export class TtrpcServer {
   }
 
   /**
-   * Listens on the Unix socket `path` (replacing a stale socket file there). `mode` defaults to
-   * 0600: only the owner (containerd runs as the shim's user) may connect.
+   * Listens on the Unix socket `path`, mode 0600 unless `mode` says otherwise: only the owner
+   * (containerd runs as the shim's user) may connect, as containerd's own shims do. A socket file
+   * nobody listens on (left by a process that died) is replaced; one a live server answers on is
+   * not: that fails with TTRPC_ADDRESS_IN_USE, so `start` can hand out the running shim's address.
    */
   async listen(path: string, options: { mode?: number } = {}): Promise<void> {
     if (this.#listener) throw new Error(`ttrpc: already listening on ${this.#path}`);
-    rmSync(path, { force: true });
-    const listener = createServer((socket) => this.serve(socket));
-    await new Promise<void>((resolve, reject) => {
-      listener.once('error', reject);
-      listener.listen(path, () => {
-        listener.off('error', reject);
-        resolve();
-      });
-    });
+    let listener: Server;
+    try {
+      listener = await listenOn(path, (socket) => this.serve(socket));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw err; // Node's error names the path
+      if (await someoneListens(path)) {
+        throw new TtrpcError('TTRPC_ADDRESS_IN_USE', `a server already listens on ${path}`, { cause: err });
+      }
+      rmSync(path, { force: true });
+      listener = await listenOn(path, (socket) => this.serve(socket));
+    }
     listener.on('error', (err) => this.#onError(err));
     chmodSync(path, options.mode ?? 0o600);
     this.#listener = listener;
@@ -223,6 +227,29 @@ class ServerConnection {
     }
     this.#channel.send(id, FrameType.Response, bytes);
   }
+}
+
+function listenOn(path: string, onConnection: (socket: Socket) => void): Promise<Server> {
+  const listener = createServer(onConnection);
+  return new Promise((resolve, reject) => {
+    listener.once('error', reject);
+    listener.listen(path, () => {
+      listener.off('error', reject);
+      resolve(listener);
+    });
+  });
+}
+
+/** Whether a server accepts connections on the socket `path` (false: the file is stale). */
+function someoneListens(path: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const probe = createConnection(path);
+    probe.once('connect', () => {
+      probe.destroy();
+      resolve(true);
+    });
+    probe.once('error', (err: NodeJS.ErrnoException) => resolve(err.code !== 'ECONNREFUSED' && err.code !== 'ENOENT'));
+  });
 }
 
 /** The handler's timer: whole milliseconds, at least 1, within what setTimeout can hold. */

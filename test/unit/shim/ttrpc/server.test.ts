@@ -261,6 +261,27 @@ test('addresses: unix:// URLs, plain paths and abstract names; anything else and
   assert.match(err.message, /none\.sock: .*ENOENT/);
 });
 
+test('listen replaces a stale socket file but not a live server\'s socket', async () => {
+  const other = new TtrpcServer();
+  const err = await rejection(other.listen(path));
+  assert.is((err as TtrpcError).code, 'TTRPC_ADDRESS_IN_USE');
+  assert.match(err.message, /already listens on .*shim\.sock/);
+  const client = await TtrpcClient.connect(path);
+  assert.is((await call(client, 'Echo', 'still mine')).toString(), 'still mine');
+  client.close();
+  // A socket file left by a server killed while listening.
+  const stalePath = join(dir.path, 'stale.sock');
+  const { spawnSync } = await import('node:child_process');
+  const script = `require('net').createServer().listen(${JSON.stringify(stalePath)}, () => process.kill(process.pid, 'SIGKILL'))`;
+  assert.is(spawnSync(process.execPath, ['-e', script]).signal, 'SIGKILL');
+  assert.ok(statSync(stalePath).isSocket());
+  await other.listen(stalePath);
+  const stale = await TtrpcClient.connect(stalePath);
+  await rejection(stale.call(SVC, 'Echo', Buffer.alloc(0))); // served (Unimplemented): it listens now
+  stale.close();
+  await other.close();
+});
+
 function header(length: number, streamId: number, type: number): Buffer {
   const b = Buffer.alloc(HEADER_LENGTH);
   b.writeUInt32BE(length, 0);
