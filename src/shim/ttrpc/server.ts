@@ -195,7 +195,9 @@ class ServerConnection {
           finish();
           this.#answerFailure(id, name, err, controller.signal);
         },
-      );
+      )
+      // Answering does not throw by design; should it, the log hears of it, not the process.
+      .catch((err: unknown) => this.onError(err instanceof Error ? err : new Error(String(err))));
   }
 
   #answerFailure(id: number, name: string, err: unknown, signal: AbortSignal): void {

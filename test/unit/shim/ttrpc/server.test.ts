@@ -11,6 +11,7 @@ import { TtrpcClient, unixSocketPath } from '../../../../src/shim/ttrpc/client.j
 import { RpcError, StatusCode, TtrpcError } from '../../../../src/shim/ttrpc/errors.js';
 import { encodeFrame, FrameDecoder, FrameFlag, FrameType, HEADER_LENGTH, MAX_DATA_LENGTH } from '../../../../src/shim/ttrpc/frame.js';
 import { TtrpcServer, type CallContext } from '../../../../src/shim/ttrpc/server.js';
+import { prng } from '../../../helpers/prng.js';
 import { tempDir } from '../../../helpers/tmp.js';
 
 const dir = tempDir('vc-ttrpc');
@@ -237,6 +238,31 @@ for (const [name, bytes, pattern] of [
     bystander.close();
   });
 }
+
+test('random and mutated bytes on 60 connections: the server only ever reports protocol errors and keeps serving', async () => {
+  const random = prng(0x5e_47_e5);
+  const int = (n: number): number => Math.floor(random() * n);
+  const valid = [requestFrame(1, SVC, 'Echo'), requestFrame(3, SVC, 'Nope'), requestFrame(5, 'x', 'y')];
+  errors.length = 0;
+  for (let i = 0; i < 60; i++) {
+    const raw = await rawConnection();
+    const parts = Array.from({ length: 1 + int(4) }, () => {
+      const frame = Buffer.from(valid[int(valid.length)]!);
+      if (random() < 0.3) return Buffer.from(Array.from({ length: int(40) }, () => int(256)));
+      for (let e = int(3); e > 0; e--) frame[int(frame.length)] = int(256);
+      return random() < 0.2 ? frame.subarray(0, int(frame.length)) : frame;
+    });
+    raw.socket.end(Buffer.concat(parts));
+    await raw.closed;
+  }
+  for (const err of errors) {
+    assert.ok(err instanceof TtrpcError && err.code === 'TTRPC_PROTOCOL', `unexpected ${String(err)}`);
+  }
+  assert.ok(errors.length > 10, `only ${errors.length} of 60 inputs were malformed`);
+  const client = await TtrpcClient.connect(path);
+  assert.is((await call(client, 'Echo', 'alive')).toString(), 'alive');
+  client.close();
+});
 
 test('a client closes its connection on a server that breaks the protocol, failing its calls with why', async () => {
   const { createServer } = await import('node:net');
