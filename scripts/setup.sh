@@ -19,7 +19,11 @@ if [ "$(id -u)" -ne 0 ]; then sudo_cmd=(sudo); fi
 # containernetworking-plugins: the CNI plugins (/usr/lib/cni: bridge, host-local, loopback, …) that
 # bridge-mode pods run (src/network/cni.ts); iproute2 (ip, tc) and util-linux (nsenter, unshare,
 # umount): pod network namespaces, taps and tc redirects (src/network).
-packages=(qemu-system-x86 busybox-static cpio kmod erofs-utils skopeo umoci acpica-tools g++ make python3 clang-14 libclang-rt-14-dev xz-utils debootstrap containernetworking-plugins iproute2 util-linux)
+# golang-github-containerd-containerd-dev: for the tests only — containerd's own .proto files (and,
+# through its dependencies, ttrpc's Go types, gogo's google/protobuf and googleapis' google/rpc
+# files) under /usr/share/gocode/src, against which test/unit/shim/proto/wire-compat.test.ts checks
+# that our proto/ encodes and decodes as containerd does; the shim never reads them.
+packages=(qemu-system-x86 busybox-static cpio kmod erofs-utils skopeo umoci acpica-tools g++ make python3 clang-14 libclang-rt-14-dev xz-utils debootstrap containernetworking-plugins iproute2 util-linux golang-github-containerd-containerd-dev)
 missing=()
 for pkg in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
