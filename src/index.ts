@@ -8,6 +8,8 @@ export type { GcOptions, GcReport, GcItem } from './api/gc.js';
 export { enterPod } from './api/enter.js';
 export type { ExecOptions, ExitStatus, PodProcess } from './api/enter.js';
 export { createContainer, startContainer, stopContainer, deleteContainer } from './api/container.js';
+export { killContainer } from './api/container-signal.js';
+export type { KillContainerOptions } from './api/container-signal.js';
 export type { StopContainerOptions, DeleteContainerOptions } from './api/container.js';
 export { containerStatus, listContainers } from './api/container-queries.js';
 export type { ContainerStatus } from './api/container-status.js';
