@@ -28,7 +28,7 @@ export async function serve(args: ShimArgs, group: string): Promise<number> {
     events,
     onShutdown: stop,
   });
-  server.register(TASK_SERVICE, bindService<TaskMethods>(TASK_SERVICE, tasks.handlers()));
+  server.register(TASK_SERVICE, bindService<TaskMethods>(TASK_SERVICE, logged(tasks.handlers(), log)));
   await server.listen(args.socket);
   tellReady();
   log.info(`serving pod ${podIdFor(group)} on ${args.socket}`);
@@ -39,6 +39,23 @@ export async function serve(args: ShimArgs, group: string): Promise<number> {
   await server.close();
   log.close();
   return 0;
+}
+
+/** Each call and its failure in the debug log; failures that are not the caller's also as warnings. */
+function logged<H extends Record<string, (request: never, call: never) => unknown>>(handlers: H, log: ShimLog): H {
+  const out: Record<string, unknown> = {};
+  for (const [method, handler] of Object.entries(handlers)) {
+    out[method] = async (request: never, call: never) => {
+      log.debug(`${method} ${JSON.stringify(request, (_k, v) => (v instanceof Uint8Array ? `<${v.length} bytes>` : v))}`);
+      try {
+        return await handler(request, call);
+      } catch (err) {
+        log.debug(`${method} failed: ${(err as Error).message}`);
+        throw err;
+      }
+    };
+  }
+  return out as H;
 }
 
 /** fd 3 is `start`'s pipe: one line, then closed, so nothing else can block on it. */

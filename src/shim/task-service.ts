@@ -85,7 +85,7 @@ export class TaskService {
       Exec: async (r) => { this.#addExec(r.id, r.execId, r); return empty; },
       ResizePty: async (r) => {
         const p = this.#process(r.id, r.execId);
-        if (p.state === 'running' && p.proc) await p.proc.resize(r.height, r.width).catch((err) => { throw asRpcError(err, 'resize'); });
+        if (p.state !== 'stopped' && p.proc) await p.proc.resize(r.height, r.width).catch((err) => { throw asRpcError(err, 'resize'); });
         return empty;
       },
       CloseIO: (r) => {
@@ -333,16 +333,32 @@ export function containerIdOf(taskId: string): string {
   return /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,63}$/.test(taskId) ? taskId : `t-${Buffer.from(taskId).toString('hex').slice(0, 60)}`;
 }
 
-/** Pipes the process's streams to and from its FIFOs. */
+/**
+ * Pipes the process's streams to and from its FIFOs. A FIFO whose reader went away (`ctr run -d`
+ * exits at once) stops taking output: the rest is drained and dropped, so the process never
+ * stalls on a full stream and its exit is still seen.
+ */
 function wireStdio(p: ShimProcess): void {
   const { proc, io } = p;
   if (!proc || !io) return;
-  if (io.stdout) proc.stdout.pipe(io.stdout).on('error', () => {});
-  else proc.stdout.resume();
-  if (io.stderr) proc.stderr.pipe(io.stderr).on('error', () => {});
-  else proc.stderr.resume();
-  if (io.stdin) io.stdin.pipe(proc.stdin).on('error', () => {});
+  for (const [from, to] of [[proc.stdout, io.stdout], [proc.stderr, io.stderr]] as const) {
+    if (!to) {
+      from.resume();
+      continue;
+    }
+    from.pipe(to);
+    const drop = (): void => {
+      from.unpipe(to);
+      from.resume();
+    };
+    to.on('error', drop);
+    to.on('close', drop);
+  }
   proc.stdin.on('error', () => {});
+  if (io.stdin) {
+    io.stdin.pipe(proc.stdin);
+    io.stdin.on('error', () => proc.stdin.end());
+  }
 }
 
 /**
