@@ -83,8 +83,8 @@ const u64 = z.unknown().transform((input, ctx): bigint => {
 
 function named<T extends string>(known: readonly T[], refused: Record<string, string>, what: string) {
   return z.unknown().transform((input, ctx): T => {
-    if (typeof input === 'string' && (known as readonly string[]).includes(input)) return input as T;
     if (typeof input === 'string' && refused[input]) return custom(ctx, input, refused[input]!);
+    if (typeof input === 'string' && (known as readonly string[]).includes(input)) return input as T;
     return custom(ctx, input, `${what}: ${known.join(', ')}`);
   });
 }
