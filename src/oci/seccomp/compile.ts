@@ -146,6 +146,8 @@ class Codegen {
       this.asm.place(label);
       rules.forEach((rule, i) => {
         const nextRule = i + 1 < rules.length ? this.asm.newLabel() : this.returnOf(this.defaultAction);
+        // Only the last rule can be unconditional (reachable() cut the rest).
+        if (rule.conditions.length === 0) this.asm.goto(this.returnOf(rule.action));
         rule.conditions.forEach((c, j) => {
           const pass = j + 1 < rule.conditions.length ? this.asm.newLabel() : this.returnOf(rule.action);
           this.condition(c, pass, nextRule);
