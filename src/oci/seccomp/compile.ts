@@ -205,7 +205,7 @@ class Codegen {
   }
 }
 
-/** Names of one entry that no architecture known here has; the caller reports them. */
+/** Warnings for the names no architecture known here has (they are skipped like the others). */
 function unknownNames(profile: ParsedSeccompProfile, field: string): string[] {
   const warnings: string[] = [];
   (profile.syscalls ?? []).forEach((entry, i) => entry.names.forEach((name, j) => {

@@ -103,7 +103,7 @@ const syscallSchema = z.strictObject({
   names: z.array(z.string().regex(/^[a-z0-9_]+$/, 'must be a system call name')).min(1),
   action,
   errnoRet: errnoRet.optional(),
-  args: z.array(argSchema).max(6 * 8).optional(),
+  args: z.array(argSchema).optional(),
 }).superRefine((s, ctx) => checkErrnoRet(s.action, s.errnoRet, ctx, 'errnoRet'));
 
 function checkErrnoRet(act: SeccompActionName, ret: number | undefined, ctx: z.RefinementCtx, key: string): void {
