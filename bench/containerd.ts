@@ -26,6 +26,8 @@ export interface ContainerdBenchOptions {
   runtimes?: readonly string[];
   /** Timed runs per runtime (default 10, 30 with full). */
   runs?: number;
+  /** Extra `ctr run` options per runtime name (e.g. an annotation choosing the hypervisor). */
+  runArgs?: Readonly<Record<string, readonly string[]>>;
 }
 
 /** Where containerd will find shims: the package's bin/ first, then this process's PATH. */
@@ -39,10 +41,11 @@ function findOnPath(binary: string, dirs: string[]): string | null {
 }
 
 /** One `ctr run --rm`: ms from spawn to ctr's first stdout byte; throws with what it printed on failure. */
-function firstOutput(rig: Containerd, runtime: string, image: string, id: string): Promise<number> {
+function firstOutput(rig: Containerd, m: RuntimeMeasurement, extra: readonly string[], image: string, id: string): Promise<number> {
+  const runtime = m.runtime;
   return new Promise((resolve, reject) => {
     const t0 = performance.now();
-    const child = rig.spawnCtr(['run', '--rm', '--runtime', runtime, image, id, ...COMMAND]);
+    const child = rig.spawnCtr(['run', '--rm', '--runtime', runtime, ...extra, image, id, ...COMMAND]);
     track(child.pid);
     let first: number | null = null;
     let stdout = '', stderr = '';
@@ -79,27 +82,28 @@ function parentOf(pid: number): number {
 
 /**
  * The shim's processes for `rig` (argv0 — or argv1, for a script run by an interpreter — is the
- * shim binary, and it names our containerd's address) and everything they started.
+ * shim binary, and it names our containerd's address), and the rest of what runs the task: the
+ * shims' descendants (runc's task) and the other processes in containerd's mount namespace (a VMM
+ * the shim started detached, so that it outlives the shim).
  */
-export function shimMemory(rig: Containerd, shim: string): { shimPids: number[]; shimKiB: number; descendantsKiB: number } {
+export function shimMemory(rig: Containerd, shim: string): { shimPids: number[]; shimKiB: number; taskPids: number[]; taskKiB: number } {
   const procs = liveProcesses();
   const isShim = (argv: string[]) => (basename(argv[0] ?? '') === shim || basename(argv[1] ?? '') === shim) && argv.includes(rig.address);
   const shimPids = procs.filter((p) => isShim(p.argv)).map((p) => p.pid);
-  const inTree = new Set(shimPids);
+  const shims = new Set(shimPids);
   const parents = new Map(procs.map((p) => [p.pid, parentOf(p.pid)]));
-  // Walk up from each process: parents were read once, so a tree of any depth is found in one pass.
-  const descendants = procs.map((p) => p.pid).filter((pid) => {
-    if (inTree.has(pid)) return false;
-    for (let up = parents.get(pid), hops = 0; up && hops < 64; up = parents.get(up), hops++) if (inTree.has(up)) return true;
+  const descends = (pid: number) => {
+    for (let up = parents.get(pid), hops = 0; up && hops < 64; up = parents.get(up), hops++) if (shims.has(up)) return true;
     return false;
-  });
+  };
+  const taskPids = procs.filter((p) => !shims.has(p.pid) && p.pid !== rig.pid && (descends(p.pid) || p.mountNamespace === rig.mountNamespace)).map((p) => p.pid);
   const sum = (pids: number[]) => pids.reduce((a, pid) => a + vmRssKiB(pid), 0);
-  return { shimPids, shimKiB: sum(shimPids), descendantsKiB: sum(descendants) };
+  return { shimPids, shimKiB: sum(shimPids), taskPids, taskKiB: sum(taskPids) };
 }
 
-async function measureMemory(rig: Containerd, m: RuntimeMeasurement, image: string, tag: string): Promise<void> {
+async function measureMemory(rig: Containerd, m: RuntimeMeasurement, extra: readonly string[], image: string, tag: string): Promise<void> {
   const id = `rss-${tag}`;
-  const r = await rig.ctr(['run', '-d', '--runtime', m.runtime, image, id, 'sleep', '1000'], { timeoutMs: RUN_TIMEOUT_MS });
+  const r = await rig.ctr(['run', '-d', '--runtime', m.runtime, ...extra, image, id, 'sleep', '1000'], { timeoutMs: RUN_TIMEOUT_MS });
   try {
     if (r.code !== 0) {
       m.failures.push(`ctr run -d sleep: exit ${r.code}: ${r.stderr.trim().slice(-300)}`);
@@ -111,7 +115,8 @@ async function measureMemory(rig: Containerd, m: RuntimeMeasurement, image: stri
     else {
       m.shimProcesses = mem.shimPids.length;
       m.shimRssMiB = round(mem.shimKiB / 1024, 2);
-      m.shimDescendantsRssMiB = round(mem.descendantsKiB / 1024, 2);
+      m.taskRssMiB = round(mem.taskKiB / 1024, 2);
+      m.taskProcesses = mem.taskPids.length;
     }
   } finally {
     await rig.ctr(['tasks', 'delete', '--force', id], { timeoutMs: 20_000 }).catch(() => null);
@@ -127,7 +132,7 @@ export async function containerdBenchmarks(opts: ContainerdBenchOptions): Promis
   const runtimes: Record<string, RuntimeMeasurement> = {};
   for (const runtime of opts.runtimes ?? DEFAULT_RUNTIMES) {
     const shim = shimBinaryName(runtime);
-    const m: RuntimeMeasurement = { runtime, shim, firstOutputMs: null, samplesMs: [], shimRssMiB: null, shimProcesses: 0, shimDescendantsRssMiB: null, failures: [] };
+    const m: RuntimeMeasurement = { runtime, shim, firstOutputMs: null, samplesMs: [], shimRssMiB: null, shimProcesses: 0, taskRssMiB: null, taskProcesses: 0, failures: [] };
     if (!findOnPath(shim, search)) {
       m.skipped = `${shim} is not on containerd's PATH (${join(packageRoot, 'bin')}, then $PATH)`;
       opts.onProgress(`containerd: ${runtime}: skipped, ${m.skipped}`);
@@ -142,12 +147,13 @@ export async function containerdBenchmarks(opts: ContainerdBenchOptions): Promis
   try {
     const image = await importBusybox(rig);
     // One untimed run each (page cache, the snapshot's first unpack, the shim binary's first start).
-    for (const m of measured) await firstOutput(rig, m.runtime, image, `warm-${m.shim.slice('containerd-shim-'.length)}`).catch((err: Error) => m.failures.push(`warm-up: ${err.message}`));
+    const extra = (m: RuntimeMeasurement) => opts.runArgs?.[m.runtime] ?? [];
+    for (const m of measured) await firstOutput(rig, m, extra(m), image, `warm-${m.shim.slice('containerd-shim-'.length)}`).catch((err: Error) => m.failures.push(`warm-up: ${err.message}`));
     for (let round = 0; round < runs; round++) {
       const order = round % 2 === 0 ? measured : [...measured].reverse();
       for (const m of order) {
         try {
-          m.samplesMs.push(await firstOutput(rig, m.runtime, image, `first-${round}-${m.shim.slice('containerd-shim-'.length)}`));
+          m.samplesMs.push(await firstOutput(rig, m, extra(m), image, `first-${round}-${m.shim.slice('containerd-shim-'.length)}`));
         } catch (err) {
           m.failures.push((err as Error).message);
         }
@@ -157,8 +163,8 @@ export async function containerdBenchmarks(opts: ContainerdBenchOptions): Promis
     for (const m of measured) {
       m.firstOutputMs = m.samplesMs.length ? summarize(m.samplesMs) : null;
       m.samplesMs = m.samplesMs.map((v) => round(v, 3));
-      await measureMemory(rig, m, image, m.shim.slice('containerd-shim-'.length));
-      opts.onProgress(`containerd: ${m.runtime}: shim RSS ${m.shimRssMiB ?? '—'} MiB in ${m.shimProcesses} process(es)`);
+      await measureMemory(rig, m, extra(m), image, m.shim.slice('containerd-shim-'.length));
+      opts.onProgress(`containerd: ${m.runtime}: shim RSS ${m.shimRssMiB ?? '—'} MiB in ${m.shimProcesses} process(es), the rest of the task ${m.taskRssMiB ?? '—'} MiB in ${m.taskProcesses}`);
     }
     const section: ContainerdSection = {
       where: 'l0', runs, containerdVersion: version, image, command: COMMAND, control: CONTROL_RUNTIME,

@@ -51,6 +51,8 @@ export interface Containerd {
   dir: string;
   pid: number;
   namespace: string;
+  /** `mnt:[inode]` of containerd's mount namespace (shims and what they start without a namespace of their own are in it). */
+  mountNamespace: string;
   /** `ctr --address … --namespace vc-test ARGS`, inside containerd's mount namespace. */
   ctr(args: string[], opts?: CtrOptions): Promise<CtrResult>;
   /** The same, started and handed back for streaming (stdio piped). */
@@ -187,6 +189,7 @@ export async function startContainerd(options: StartContainerdOptions = {}): Pro
     dir,
     pid,
     namespace: CTR_NAMESPACE,
+    get mountNamespace() { return mountNamespace; },
     exec(argv, opts = {}) {
       if (stopped || exited) return Promise.reject(new Error(`containerd (${dir}) is not running; cannot run ${argv.join(' ')}`));
       const full = opts.tty ? underTty(inNs(argv)) : inNs(argv);

@@ -11,7 +11,7 @@ import { parseArgs, sectionWanted } from '../../../bench/run.js';
 const measurement = (runtime: string, median: number | null, rss: number | null, skipped?: string): RuntimeMeasurement => ({
   runtime, shim: shimBinaryName(runtime), ...(skipped ? { skipped } : {}),
   firstOutputMs: median === null ? null : { n: 3, median, p95: median * 2, min: median / 2, max: median * 2, mean: median },
-  samplesMs: [], shimRssMiB: rss, shimProcesses: rss === null ? 0 : 1, shimDescendantsRssMiB: null, failures: [],
+  samplesMs: [], shimRssMiB: rss, shimProcesses: rss === null ? 0 : 1, taskRssMiB: null, taskProcesses: 0, failures: [],
 });
 
 test("shimBinaryName: containerd's rule (the last two parts), and a clear error for a name that is not one", () => {
