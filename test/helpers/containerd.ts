@@ -5,7 +5,7 @@
 // containerd resolve. stop() kills every task, shim and process the instance started and removes
 // what it made; leftovers() lists whatever is still there (empty: clean).
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, readlinkSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readlinkSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   cgroupHierarchies, cgroupTree, killAndWait, liveProcesses, mountsAt, pidAlive, pidsIn, removeCgroups, sleep,
@@ -51,6 +51,8 @@ export interface Containerd {
   dir: string;
   pid: number;
   namespace: string;
+  /** `mnt:[inode]` of containerd's mount namespace (shims and what they start without a namespace of their own are in it). */
+  mountNamespace: string;
   /** `ctr --address … --namespace vc-test ARGS`, inside containerd's mount namespace. */
   ctr(args: string[], opts?: CtrOptions): Promise<CtrResult>;
   /** The same, started and handed back for streaming (stdio piped). */
@@ -61,7 +63,10 @@ export interface Containerd {
   logs(): string;
   /** Kills tasks, shims and containerd, removes its cgroups and directories. Idempotent. */
   stop(): Promise<void>;
-  /** What is left of it on the host, one line per thing; empty after a clean stop(). */
+  /**
+   * What is left of it on the host, one line per thing; empty after a clean stop(). Cgroups under
+   * /vc-test are counted only while no other process runs a rig (they share the namespace).
+   */
   leftovers(): string[];
 }
 
@@ -75,13 +80,15 @@ export function containerdProblem(): string | null {
 }
 
 // The host's /run/containerd is made only if missing (the tmpfs needs a mount point), and removed
-// again when the last rig is gone — unless another process's rig still mounts over it.
+// again (rmdir: only if empty) when the last rig is gone — unless another process's rig still
+// mounts over it: removing a mount point detaches the mounts on it in every namespace.
 let runDirMadeByUs = false;
 let liveRigs = 0;
 const exitKills = new Set<() => void>();
 process.once('exit', () => { for (const kill of exitKills) kill(); });
 
-function otherRigsRunning(ownDir: string): boolean {
+/** Whether a rig of another process (or another rig of this one) is running: its containerd or shims. */
+export function otherRigsRunning(ownDir: string): boolean {
   return liveProcesses().some(({ argv }) => argv.some((a) => a.startsWith(DIR_PREFIX) && !a.startsWith(`${ownDir}/`)) && argv.some((a) => /containerd/.test(a)));
 }
 
@@ -182,6 +189,7 @@ export async function startContainerd(options: StartContainerdOptions = {}): Pro
     dir,
     pid,
     namespace: CTR_NAMESPACE,
+    get mountNamespace() { return mountNamespace; },
     exec(argv, opts = {}) {
       if (stopped || exited) return Promise.reject(new Error(`containerd (${dir}) is not running; cannot run ${argv.join(' ')}`));
       const full = opts.tty ? underTty(inNs(argv)) : inNs(argv);
@@ -223,9 +231,13 @@ export async function startContainerd(options: StartContainerdOptions = {}): Pro
         await killAndWait([...pids]);
       }
       while (!exited && pidAlive(pid)) await sleep(20);
-      const others = otherRigsRunning(dir);
-      // A parent another rig may still use stays; so do parents that were there before us.
-      removeCgroups(cgroupDirs().filter((d) => others ? !cgroupParents.includes(d) : true));
+      // Rigs in other processes share the namespace, so its cgroups cannot be told apart: the last
+      // rig to stop removes them (rmdir: only empty ones). Two stopping together would each see
+      // the other: wait a little for one that is stopping too. (What stays is empty and harmless,
+      // and the next rig to stop alone removes it.)
+      let others = otherRigsRunning(dir);
+      for (const end = Date.now() + 2000; others && Date.now() < end; others = otherRigsRunning(dir)) await sleep(100);
+      if (!others) removeCgroups(cgroupDirs());
       tmp.remove();
       exitKills.delete(killSync);
       liveRigs--;
@@ -244,14 +256,18 @@ export async function startContainerd(options: StartContainerdOptions = {}): Pro
         if (p.pid === pid || ownedBy(p.argv)) found.push(`process ${p.pid} (${p.argv.slice(0, 4).join(' ')} …) names ${dir}`);
         else if (mountNamespace && p.mountNamespace === mountNamespace) found.push(`process ${p.pid} (${p.argv.slice(0, 4).join(' ')} …) in containerd's mount namespace`);
       }
-      for (const cg of cgroupParents.flatMap(cgroupTree)) {
+      // While another process's rig runs, the namespace's cgroups may be its (see stop()).
+      const cgroups = otherRigsRunning(dir) ? [] : cgroupParents.flatMap(cgroupTree);
+      for (const cg of cgroups) {
         if (parentsBefore.has(cg)) continue;
         const pids = pidsIn([cg]);
         found.push(`cgroup ${cg}${pids.length ? ` holding ${pids.join(', ')}` : ''}`);
       }
       if (existsSync(dir)) found.push(`directory ${dir}`);
       for (const m of [...mountsAt(dir), ...mountsAt(RUN_DIR)]) found.push(`mount ${m} (host mount namespace)`);
-      if (runDirMadeByUs && liveRigs === 0 && existsSync(RUN_DIR) && !otherRigsRunning(dir)) found.push(`directory ${RUN_DIR} (made by the rig)`);
+      // Only ever empty on the host when it is ours: a containerd in the host's mount namespace
+      // (a developer's, or the system's) fills it, and then it is not ours to remove.
+      if (runDirMadeByUs && liveRigs === 0 && existsSync(RUN_DIR) && readdirSync(RUN_DIR).length === 0 && !otherRigsRunning(dir)) found.push(`directory ${RUN_DIR} (made by the rig)`);
       return found;
     },
   };
