@@ -27,6 +27,7 @@ export async function serve(args: ShimArgs, group: string): Promise<number> {
     log,
     events,
     onShutdown: stop,
+    compact,
   });
   server.register(TASK_SERVICE, bindService<TaskMethods>(TASK_SERVICE, logged(tasks.handlers(), log)));
   await server.listen(args.socket);
@@ -56,6 +57,18 @@ function logged<H extends Record<string, (request: never, call: never) => unknow
     };
   }
   return out as H;
+}
+
+/** A full collection once the shim is idle again (gc is exposed by SERVE_NODE_FLAGS). */
+let compactTimer: NodeJS.Timeout | null = null;
+function compact(): void {
+  const gc = (globalThis as { gc?: () => void }).gc;
+  if (!gc || compactTimer) return;
+  compactTimer = setTimeout(() => {
+    compactTimer = null;
+    gc();
+  }, 1000);
+  compactTimer.unref();
 }
 
 /** fd 3 is `start`'s pipe: one line, then closed, so nothing else can block on it. */

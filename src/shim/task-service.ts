@@ -40,6 +40,8 @@ export interface ShimContext {
   events: EventPublisher;
   /** Called when Shutdown finds no task left (or is told `now`). */
   onShutdown(): void;
+  /** Called after a burst of allocation (a create, a delete) to give memory back once idle. */
+  compact?(): void;
 }
 
 class Task {
@@ -184,6 +186,7 @@ export class TaskService {
       await this.#undoCreate(task).catch((e) => ctx.log.warn(`undoing the create of ${r.id}: ${(e as Error).message}`));
       throw asRpcError(err, `create ${r.id}`);
     }
+    ctx.compact?.();
     await ctx.events.publish('TaskCreate', {
       containerId: r.id, bundle: r.bundle, rootfs: r.rootfs, pid: init.pid, checkpoint: '',
       io: { stdin: r.stdin, stdout: r.stdout, stderr: r.stderr, terminal: r.terminal },
