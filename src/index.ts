@@ -20,6 +20,8 @@ export { listenForward } from './api/port-listen.js';
 export type { ListenForwardOptions, PortListener } from './api/port-listen.js';
 export type { ContainerExecOptions, AttachOptions } from './api/container-process.js';
 export type { ContainerConfig, ContainerConfigInput } from './model/container-config.js';
+export type { SecurityConfig, CapabilitiesConfig, RlimitConfig, GuestMount, ExecConfinementInput } from './model/container-security.js';
+export { CAPABILITIES } from './oci/capabilities.js';
 export type { CallOptions } from './api/context.js';
 export type { Hypervisor, VmSpec, AgentEndpoint } from './hypervisor/types.js';
 export type { HypervisorKind, HypervisorChoice } from './model/hypervisor.js';

@@ -7,6 +7,7 @@
 
 #include <string>
 
+#include "confine.h"
 #include "mounts.h"
 #include "spawn.h"
 #include "users.h"
@@ -22,6 +23,7 @@ struct InitPlan {
   Credentials cred;
   int cgroup_fd = -1;
   std::vector<FileBind> files;  // the pod's network files, bound read-only (mounts.h)
+  Confinement confine;          // confine.h
 };
 
 // The agent's hold on an init that waits before execve.
@@ -45,6 +47,7 @@ struct ExecPlan {
   pid_t init_pid = 0;
   Credentials cred;
   int cgroup_fd = -1;
+  Confinement confine;  // the container's, with the exec's overrides
 };
 
 // Starts a process in the namespaces of init_pid and in the cgroup. false with *code

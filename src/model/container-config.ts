@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { VcError } from '../errors.js';
 import { describeInput } from './config-errors.js';
 import { HOSTNAME_PATTERN } from './hostname.js';
+import { confinementFields } from './container-security.js';
 
 export const CONTAINER_ID_PATTERN = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,63}$/;
 
@@ -29,6 +30,8 @@ export const containerConfigSchema = z.strictObject({
     /** CPU time as a number of CPUs (0.5 = half of one), enforced through cpu.max. */
     cpus: z.number().min(0.01).max(1024).optional(),
   }).optional(),
+  /** OCI confinement (model/container-security.ts); absent pieces get the OCI defaults. */
+  ...confinementFields,
 }).refine((c) => !(c.image && c.rootfs), { message: 'give image or rootfs, not both', path: ['image'] });
 
 export type ContainerConfigInput = z.input<typeof containerConfigSchema>;
