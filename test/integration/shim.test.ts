@@ -102,6 +102,24 @@ if (problem) {
     assert.equal(vmms(), []);
   });
 
+  test("containerd's default spec is in effect: capabilities, no_new_privs, masked paths; --seccomp blocks unshare", async () => {
+    const r = await run(['--rm', '--seccomp', image, 'confined', 'sh', '-c',
+      'grep -E "^(CapEff|CapBnd|NoNewPrivs|Seccomp):" /proc/self/status; wc -c < /proc/kcore; unshare -U true && echo unshare-ran || echo unshare-refused']);
+    assert.equal(r.code, 0, explain('ctr run --seccomp', r));
+    const status = Object.fromEntries(r.stdout.split('\n').filter((l) => l.includes(':')).map((l) => l.split(/:\s+/)));
+    // containerd's default set: CHOWN DAC_OVERRIDE FSETID FOWNER MKNOD NET_RAW SETGID SETUID SETFCAP
+    // SETPCAP NET_BIND_SERVICE SYS_CHROOT KILL AUDIT_WRITE.
+    assert.equal(status.CapEff, '00000000a80425fb', r.stdout);
+    assert.equal(status.CapBnd, '00000000a80425fb');
+    assert.equal(status.NoNewPrivs, '1');
+    assert.equal(status.Seccomp, '2');
+    assert.match(r.stdout, /^0$/m, '/proc/kcore is masked (empty)');
+    assert.match(r.stdout, /unshare-refused/);
+    assert.match(r.stderr, /unshare: .*(Operation not permitted|EPERM)/i);
+    const plain = await run(['--rm', image, 'unconfined', 'sh', '-c', 'grep ^Seccomp: /proc/self/status; unshare -U true && echo unshare-ran']);
+    assert.match(plain.stdout, /Seccomp:\s+0/, explain('ctr run without --seccomp', plain));
+  });
+
   test('stdin piped reaches the task; -t gives it a terminal', async () => {
     const read = await run(['--rm', image, 'stdin', 'sh', '-c', 'read a; read b; echo "got $a $b"'], { input: 'one\ntwo\n' });
     assert.equal(read.stdout, 'got one two\n', explain('ctr run read', read));

@@ -15,7 +15,7 @@ const srcDir = join(packageRoot, 'src');
 const layerRank: Record<string, number> = {
   model: 0, oci: 0, 'errors.ts': 0, 'crash-points.ts': 0,
   'native.ts': 1,
-  hypervisor: 2, agent: 2, guest: 2, network: 2, host: 2, store: 2, oci: 2,
+  hypervisor: 2, agent: 2, guest: 2, network: 2, host: 2, store: 2,
   api: 3,
   cli: 4, shim: 4, 'index.ts': 4,
 };
