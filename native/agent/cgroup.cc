@@ -18,7 +18,8 @@
 #include "common/read_file.h"
 #include "log.h"
 
-static const char* const kControllers[] = {"memory", "pids", "cpu"};
+// io: for container_stats' io.stat (no io limits are set).
+static const char* const kControllers[] = {"memory", "pids", "cpu", "io"};
 
 static bool write_file(const std::string& path, const std::string& value) {
   int fd = open(path.c_str(), O_WRONLY | O_CLOEXEC);
