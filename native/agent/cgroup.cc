@@ -1,12 +1,16 @@
 #include "cgroup.h"
 
+#include <dirent.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <linux/magic.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
+#include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -14,7 +18,8 @@
 #include "common/read_file.h"
 #include "log.h"
 
-static const char* const kControllers[] = {"memory", "pids", "cpu"};
+// io: for container_stats' io.stat (no io limits are set).
+static const char* const kControllers[] = {"memory", "pids", "cpu", "io"};
 
 static bool write_file(const std::string& path, const std::string& value) {
   int fd = open(path.c_str(), O_WRONLY | O_CLOEXEC);
@@ -149,4 +154,98 @@ bool cgroup_remove(const std::string& path) { return rmdir(path.c_str()) == 0 ||
 void cgroup_remove_root(const std::string& root, bool created_root) {
   rmdir((root + "/vc").c_str());
   if (created_root) rmdir(root.c_str());
+}
+
+static std::string limit_text(int64_t v) { return v == kLimitNone ? "max" : std::to_string(v); }
+
+bool cgroup_update(const std::string& path, const Limits& limits, std::string* error) {
+  auto set = [&](const char* file, const std::string& value) {
+    return write_file(path + "/" + file, value) ||
+           fail(error, std::string("cgroup: ") + file + " = " + value);
+  };
+  if (limits.memory_bytes >= 0) {
+    if (!set("memory.max", limit_text(limits.memory_bytes))) return false;
+    if (exists(path + "/memory.swap.max") && !set("memory.swap.max", "0")) return false;
+  }
+  if (limits.pids >= 0 && !set("pids.max", limit_text(limits.pids))) return false;
+  if (limits.cpu_quota_us >= 0 || limits.cpu_period_us >= 0) {
+    std::string now, quota = "max", period = "100000";
+    if (read_file(path + "/cpu.max", &now)) {
+      size_t space = now.find(' ');
+      if (space != std::string::npos) {
+        quota = now.substr(0, space);
+        period = std::to_string(std::strtoll(now.c_str() + space + 1, nullptr, 10));
+      }
+    }
+    if (limits.cpu_quota_us >= 0) quota = limit_text(limits.cpu_quota_us);
+    if (limits.cpu_period_us >= 0) period = std::to_string(limits.cpu_period_us);
+    if (!set("cpu.max", quota + " " + period)) return false;
+  }
+  return true;
+}
+
+static int64_t now_ms() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
+}
+
+bool cgroup_freeze(const std::string& path, bool frozen, int timeout_ms, std::string* error) {
+  if (!write_file(path + "/cgroup.freeze", frozen ? "1" : "0")) {
+    return fail(error, std::string("cgroup: cgroup.freeze = ") + (frozen ? "1" : "0"));
+  }
+  std::string events_path = path + "/cgroup.events";
+  int fd = open(events_path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return fail(error, "cgroup: open " + events_path);
+  int64_t deadline = now_ms() + timeout_ms;
+  for (;;) {
+    char buf[256];
+    ssize_t n = pread(fd, buf, sizeof buf - 1, 0);
+    if (n < 0) {
+      fail(error, "cgroup: read " + events_path);
+      close(fd);
+      return false;
+    }
+    buf[n] = 0;
+    if ((keyed_value(buf, "frozen") > 0) == frozen) break;
+    int64_t left = deadline - now_ms();
+    if (left <= 0) {
+      close(fd);
+      *error = "cgroup: " + events_path + " does not say frozen " + (frozen ? "1" : "0") +
+               " after " + std::to_string(timeout_ms) + " ms";
+      return false;
+    }
+    // A change of cgroup.events wakes poll (POLLPRI); the short slice only bounds a missed one.
+    pollfd p{fd, POLLPRI, 0};
+    poll(&p, 1, static_cast<int>(std::min<int64_t>(left, 20)));
+  }
+  close(fd);
+  return true;
+}
+
+static void collect_pids(const std::string& path, std::vector<pid_t>* pids, int depth) {
+  std::string procs;
+  if (read_file(path + "/cgroup.procs", &procs)) {
+    const char* p = procs.c_str();
+    char* end = nullptr;
+    for (long pid; (pid = std::strtol(p, &end, 10)), end != p; p = end) {
+      if (pid > 0) pids->push_back(static_cast<pid_t>(pid));
+    }
+  }
+  if (depth >= 32) return;  // cgroup.max.depth is unlimited by default; the walk is not
+  DIR* d = opendir(path.c_str());
+  if (!d) return;
+  while (dirent* e = readdir(d)) {
+    if (e->d_type == DT_DIR && e->d_name[0] != '.') collect_pids(path + "/" + e->d_name, pids, depth + 1);
+  }
+  closedir(d);
+}
+
+bool cgroup_pids(const std::string& path, std::vector<pid_t>* pids) {
+  std::string own;
+  if (!read_file(path + "/cgroup.procs", &own)) return false;
+  collect_pids(path, pids, 0);
+  std::sort(pids->begin(), pids->end());
+  pids->erase(std::unique(pids->begin(), pids->end()), pids->end());
+  return true;
 }

@@ -5,6 +5,12 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
+
+#include <sys/types.h>
+
+// A limit value meaning "max" (none), for cgroup_update.
+constexpr int64_t kLimitNone = INT64_MAX;
 
 struct Limits {
   int64_t memory_bytes = -1;  // -1 = not set
@@ -30,5 +36,15 @@ void cgroup_kill(const std::string& path);
 bool cgroup_signal(const std::string& path, int sig);
 // rmdir; false with errno (EBUSY while processes remain).
 bool cgroup_remove(const std::string& path);
+// Changes the limits that are set (>= 0; kLimitNone writes "max") of a live cgroup, in the order
+// memory, pids, cpu; a cpu.max half not given keeps its current value. false with *error =
+// "cgroup: file = value: errno text" at the first that fails (those before it stay changed).
+bool cgroup_update(const std::string& path, const Limits& limits, std::string* error);
+// Writes cgroup.freeze and waits up to timeout_ms until cgroup.events says "frozen" is `frozen`.
+// false with *error naming the step or the timeout.
+bool cgroup_freeze(const std::string& path, bool frozen, int timeout_ms, std::string* error);
+// Every pid in cgroup.procs of path and of its descendant cgroups, ascending. false with errno
+// if path's own list cannot be read.
+bool cgroup_pids(const std::string& path, std::vector<pid_t>* pids);
 // Removes <root>/vc if empty, and root itself if created_root (test mode cleanup).
 void cgroup_remove_root(const std::string& root, bool created_root);

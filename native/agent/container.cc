@@ -25,6 +25,7 @@ const char* state_name(ContainerState s) {
   switch (s) {
     case ContainerState::kCreated: return "created";
     case ContainerState::kRunning: return "running";
+    case ContainerState::kPaused: return "paused";
     case ContainerState::kStopped: return "stopped";
   }
   return "unknown";
@@ -111,6 +112,10 @@ Reply finish_create(Agent& a, Connection& c, const CreateSpec& spec, const std::
   });
   InitPlan& plan = ctr->plan;
   plan.rootfs = ctr->dir + "/rootfs";
+  if (!binds_stage(ctr->dir, spec.binds, &err)) return failed(err);
+  plan.dir = ctr->dir;
+  plan.binds = spec.binds;
+  ctr->binds = spec.binds;
 
   int root_fd = open(plan.rootfs.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
   if (root_fd < 0) return failed("open " + plan.rootfs + ": " + strerror(errno));
@@ -264,7 +269,10 @@ Reply container_wait(Agent& a, const ReplyTo& to, const std::string& id) {
 
 Reply container_signal(Agent& a, const std::string& id, int sig, bool all) {
   Reply fail;
-  Container* ctr = find_in_state(a, id, ContainerState::kRunning, &fail);
+  Container* ctr = find(a, id);
+  // A paused container takes signals too: SIGKILL ends it frozen, others wait for the thaw.
+  bool paused = ctr && ctr->state == ContainerState::kPaused;
+  if (!paused) ctr = find_in_state(a, id, ContainerState::kRunning, &fail);
   if (!ctr) return fail;
   if (all) {
     if (sig == SIGKILL) {
@@ -318,8 +326,9 @@ Reply container_exec(Agent& a, Connection& c, const std::string& id, const ExecS
 Reply container_delete(Agent& a, const std::string& id) {
   Container* ctr = find(a, id);
   if (!ctr) return not_found(id);
-  if (ctr->state == ContainerState::kRunning) {
-    return Reply::error("CONTAINER_RUNNING", "container \"" + id + "\" is running; stop it first");
+  if (ctr->state == ContainerState::kRunning || ctr->state == ContainerState::kPaused) {
+    return Reply::error("CONTAINER_RUNNING", "container \"" + id + "\" is " +
+                                                 state_name(ctr->state) + "; stop it first");
   }
   std::string problems = tear_down(a, *ctr);
   // Waiters learn how it ended (a created container: killed by the delete).
@@ -338,6 +347,10 @@ Reply container_delete(Agent& a, const std::string& id) {
   }
   return Reply::ok();
 }
+
+Container* container_find(Agent& a, const std::string& id) { return find(a, id); }
+
+const char* container_state_name(ContainerState s) { return state_name(s); }
 
 Reply container_list(Agent& a) {
   json::Value list = json::Value::array();

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "binds.h"
 #include "cgroup.h"
 #include "container_spawn.h"
 #include "common/json.h"
@@ -21,7 +22,8 @@
 struct Agent;
 struct Connection;
 
-enum class ContainerState { kCreated, kRunning, kStopped };
+// kPaused: running with its cgroup frozen (container_ops.h).
+enum class ContainerState { kCreated, kRunning, kPaused, kStopped };
 
 // create_container's arguments, checked.
 struct CreateSpec {
@@ -34,6 +36,7 @@ struct CreateSpec {
   std::string hostname;
   Limits limits;
   Confinement confine;  // confine.h
+  std::vector<BindSpec> binds;
 };
 
 struct Container {
@@ -51,6 +54,7 @@ struct Container {
   bool exited = false;
   int status = 0;  // as from waitpid(), once exited
   bool oom_killed = false;
+  std::vector<BindSpec> binds;  // staged under dir/binds/<n>
 };
 
 struct PendingCreate {  // waiting for its image disk to appear
@@ -90,6 +94,11 @@ Reply container_exec(Agent& a, Connection& c, const std::string& id, const ExecS
                      bool has_cwd, const std::string& user, const ConfineOverrides& confine);
 Reply container_delete(Agent& a, const std::string& id);
 Reply container_list(Agent& a);
+
+// The container `id`, or nullptr.
+Container* container_find(Agent& a, const std::string& id);
+// "created", "running", "paused", "stopped": as container_status reports it.
+const char* container_state_name(ContainerState s);
 
 // Once per loop iteration: creates whose image has appeared (or timed out), `wait_container`s.
 void containers_service(Agent& a);

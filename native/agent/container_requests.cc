@@ -116,7 +116,8 @@ Reply op_create(Agent& a, Connection& c, uint32_t request, const json::Value& re
   if (!name_arg(args, "id", &spec.id) || !image_args(a, args, &spec) ||
       !process_args(args, &spec.exec, &has_cwd) || !args.string("user", &spec.user) ||
       !args.string("hostname", &spec.hostname, false, &has_hostname) ||
-      !limit_args(args, &spec.limits) || !confine_create_args(args, &spec.confine)) {
+      !limit_args(args, &spec.limits) || !confine_create_args(args, &spec.confine) ||
+      !binds_args(args, &spec.binds)) {
     return bad(args);
   }
   if (spec.user.empty()) {
@@ -179,6 +180,10 @@ Reply op_exec(Agent& a, Connection& c, uint32_t, const json::Value& req) {
 Reply op_list(Agent& a, Connection&, uint32_t, const json::Value&) { return container_list(a); }
 
 }  // namespace
+
+bool container_name_arg(Args& args, const char* name, std::string* out) {
+  return name_arg(args, name, out);
+}
 
 const std::vector<Op> kContainerOps = {
     {"create_container", op_create},

@@ -2,9 +2,14 @@
 // checking; the work is in container.cc.
 #pragma once
 
+#include <string>
 #include <vector>
 
 #include "reply.h"
 
 // The dispatcher's entries for them (requests.cc).
 extern const std::vector<Op> kContainerOps;
+
+class Args;
+// A container id argument (^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,63}$), for the ops of container_ops.cc.
+bool container_name_arg(Args& args, const char* name, std::string* out);

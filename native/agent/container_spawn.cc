@@ -131,7 +131,10 @@ bool container_init_spawn(const InitPlan& plan, SpawnedChild* child, InitHandle*
     close_all_but(start[0], rep[1]);
     char step[160] = "";
     if (!confine_early(plan.confine, step, sizeof step)) child_fail(rep[1], kSetupFailed, errno, step);
-    if (!container_setup_root(plan.rootfs.c_str(), console, plan.files, step, sizeof step)) {
+    std::vector<int> trees;
+    if (!binds_open_trees(plan.dir, plan.binds, &trees, step, sizeof step) ||
+        !container_setup_root(plan.rootfs.c_str(), console, plan.files, step, sizeof step) ||
+        !binds_attach(plan.binds, &trees, step, sizeof step)) {
       child_fail(rep[1], kSetupFailed, errno, step);
     }
     if (sethostname(plan.hostname.data(), plan.hostname.size()) != 0) {

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "confine.h"
+#include "binds.h"
 #include "mounts.h"
 #include "spawn.h"
 #include "users.h"
@@ -24,6 +25,8 @@ struct InitPlan {
   int cgroup_fd = -1;
   std::vector<FileBind> files;  // the pod's network files, bound read-only (mounts.h)
   Confinement confine;          // confine.h
+  std::string dir;               // the container's tmpfs, which holds the binds' staging
+  std::vector<BindSpec> binds;   // bound after pivot_root (binds.h)
 };
 
 // The agent's hold on an init that waits before execve.

@@ -14,6 +14,7 @@
 #include "agent.h"
 #include "args.h"
 #include "common/read_file.h"
+#include "container_ops.h"
 #include "container_requests.h"
 #include "forward.h"
 #include "log.h"
@@ -186,6 +187,9 @@ static const Op* find_op(const std::string& name) {
     if (name == o.name) return &o;
   }
   for (const Op& o : kContainerOps) {
+    if (name == o.name) return &o;
+  }
+  for (const Op& o : kContainerMoreOps) {
     if (name == o.name) return &o;
   }
   for (const Op& o : kNetworkOps) {

@@ -18,6 +18,7 @@ import { asRunningPod, withAgent, type RunningPod } from './pod-session.js';
 import { settledPodOrGone, withPodLock } from './recover.js';
 import { containerStepState, nextContainerState } from './transitions.js';
 import { containerStatusOf, refreshFromAgent, type ContainerStatus } from './container-status.js';
+import { bindsOf, copyMountsIn, planMounts } from './container-files.js';
 
 export function imageSourceOf(config: ContainerConfig): ImageSource {
   if (config.rootfs) return { kind: 'dir', path: config.rootfs };
@@ -102,6 +103,8 @@ export async function createInGuest(
   const spec = containerSpec(podId, config, image.config);
   // Compiled before anything is recorded: a bad seccomp profile is an INVALID_CONFIG, not an undo.
   const confinement = agentConfinement(config);
+  // Walked before anything is made: a source that cannot be copied leaves nothing to undo.
+  const mounts = await planMounts(config.mounts ?? []);
   const serial = imageSerial(image.digest);
   const record: ContainerRecord = {
     version: RECORD_VERSION, id: config.id, podId, config, spec, state: 'creating',
@@ -123,7 +126,9 @@ export async function createInGuest(
         ...(config.tty && process.stdout.rows ? { rows: process.stdout.rows, cols: process.stdout.columns } : {}),
         limits: agentLimits(config.limits),
         ...confinement,
+        ...(mounts.length > 0 ? { binds: bindsOf(mounts) } : {}),
       }, config.tty);
+      await copyMountsIn(agent, config.id, mounts, { signal: options.signal });
       return { process: init.id, pid: init.pid };
     });
     steps?.reach('created-in-guest');
@@ -191,8 +196,10 @@ export async function stopContainer(podId: string, id: string, options: StopCont
       const signals = (await import('node:os')).constants.signals as Record<string, number>;
       const first = signals[options.stopSignal ?? 'SIGTERM'];
       if (first === undefined) throw new VcError('INVALID_CONFIG', `stopSignal: unknown signal ${JSON.stringify(options.stopSignal)}`);
-      if (record.state === 'running') {
+      if (record.state === 'running' || record.state === 'paused') {
         await agent.request('signal_container', { id, signal: first });
+        // A frozen process acts on the signal only once thawed (SIGKILL excepted).
+        if (record.state === 'paused') await agent.request('resume_container', { id });
         const exited = await agent.request('wait_container', { id }, { timeoutMs: options.timeoutMs ?? 10_000 }).then(() => true, (err: { code?: string }) => {
           if (err.code === 'AGENT_TIMEOUT') return false;
           throw err;
@@ -232,7 +239,7 @@ export async function deleteContainer(podId: string, id: string, options: Delete
     }
     await withAgent(pod, options.signal, async (agent) => {
       record = await refreshFromAgent(agent, containers, record);
-      if (record.state === 'running' && options.force) {
+      if ((record.state === 'running' || record.state === 'paused') && options.force) {
         await agent.request('signal_container', { id, signal: 9, all: true });
         await agent.request('wait_container', { id }, { timeoutMs: 10_000 });
         record = await refreshFromAgent(agent, containers, record);

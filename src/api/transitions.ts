@@ -54,7 +54,7 @@ export function canHappen(from: PodStateName, event: PodEvent): boolean {
   return podTransitions[from][event] !== undefined;
 }
 
-export type ContainerEvent = 'start' | 'exited' | 'delete';
+export type ContainerEvent = 'start' | 'pause' | 'resume' | 'exited' | 'delete';
 
 interface ContainerTransition {
   via?: 'creating' | 'starting';
@@ -63,7 +63,8 @@ interface ContainerTransition {
 
 const containerTransitions: Record<ContainerStateName, Partial<Record<ContainerEvent, ContainerTransition>>> = {
   created: { start: { via: 'starting', to: 'running' }, exited: { to: 'stopped' }, delete: { to: null } },
-  running: { exited: { to: 'stopped' } },
+  running: { pause: { to: 'paused' }, exited: { to: 'stopped' } },
+  paused: { resume: { to: 'running' }, exited: { to: 'stopped' } },
   stopped: { delete: { to: null } },
   creating: {},
   starting: {},
@@ -72,8 +73,8 @@ const containerTransitions: Record<ContainerStateName, Partial<Record<ContainerE
 function containerTransition(podId: string, id: string, from: ContainerStateName, event: ContainerEvent): ContainerTransition {
   const found = containerTransitions[from][event];
   if (found !== undefined) return found;
-  if (event === 'delete' && from === 'running') {
-    throw new VcError('CONTAINER_RUNNING', `container ${id} in pod ${podId} is running: stop it before deleting it (or delete it with force)`);
+  if (event === 'delete' && (from === 'running' || from === 'paused')) {
+    throw new VcError('CONTAINER_RUNNING', `container ${id} in pod ${podId} is ${from}: stop it before deleting it (or delete it with force)`);
   }
   throw new VcError('ILLEGAL_TRANSITION', `container ${id} in pod ${podId}: cannot ${event} a container that is ${from}`);
 }

@@ -10,6 +10,22 @@ export const CONTAINER_ID_PATTERN = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,63}$/;
 
 const envName = /^[^=\0]+$/;
 
+export const containerLimitsSchema = z.strictObject({
+  memoryMiB: z.number().int().min(4).max(1 << 20).optional(),
+  pids: z.number().int().min(1).max(1 << 22).optional(),
+  /** CPU time as a number of CPUs (0.5 = half of one), enforced through cpu.max. */
+  cpus: z.number().min(0.01).max(1024).optional(),
+});
+
+const absolutePath = z.string().regex(/^\/[^\0]*$/, 'must be an absolute path without NUL').max(4096);
+
+/** A host file or directory shown in the container (copied in at create: api/container-files.ts). */
+export const hostMountSchema = z.strictObject({
+  source: absolutePath,
+  destination: absolutePath.refine((d) => d !== '/', 'must not be /'),
+  readOnly: z.boolean().default(false),
+});
+
 export const containerConfigSchema = z.strictObject({
   id: z.string().regex(CONTAINER_ID_PATTERN, 'must be 1-64 characters of letters, digits, _ . - starting with a letter or digit'),
   /** `oci:DIR[:TAG]`, `docker-archive:FILE`, `oci-archive:FILE`; neither image nor rootfs: the default busybox image. */
@@ -24,18 +40,17 @@ export const containerConfigSchema = z.strictObject({
   user: z.string().regex(/^[^:\s]+(:[^:\s]+)?$/, 'must be USER or USER:GROUP (names or numbers)').optional(),
   hostname: z.string().regex(HOSTNAME_PATTERN, 'must be a valid host name').optional(),
   tty: z.boolean().default(false),
-  limits: z.strictObject({
-    memoryMiB: z.number().int().min(4).max(1 << 20).optional(),
-    pids: z.number().int().min(1).max(1 << 22).optional(),
-    /** CPU time as a number of CPUs (0.5 = half of one), enforced through cpu.max. */
-    cpus: z.number().min(0.01).max(1024).optional(),
-  }).optional(),
+  limits: containerLimitsSchema.optional(),
+  /** Host files and directories copied into the container at create and bound at `destination`. */
+  mounts: z.array(hostMountSchema).max(128).optional(),
   /** OCI confinement (model/container-security.ts); absent pieces get the OCI defaults. */
   ...confinementFields,
 }).refine((c) => !(c.image && c.rootfs), { message: 'give image or rootfs, not both', path: ['image'] });
 
 export type ContainerConfigInput = z.input<typeof containerConfigSchema>;
 export type ContainerConfig = z.output<typeof containerConfigSchema>;
+export type ContainerLimits = z.output<typeof containerLimitsSchema>;
+export type HostMount = z.output<typeof hostMountSchema>;
 
 export function parseContainerConfig(input: unknown, field = 'container'): ContainerConfig {
   const result = containerConfigSchema.safeParse(input, { reportInput: true });

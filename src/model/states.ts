@@ -9,7 +9,8 @@ export type PodStateName = (typeof podStates)[number];
 /** The states a pod is in only while a step runs. */
 export const podSteps = ['starting', 'stopping', 'deleting'] as const satisfies readonly PodStateName[];
 
-export const containerStates = ['creating', 'created', 'starting', 'running', 'stopped'] as const;
+/** `paused`: running with its cgroup frozen (pauseContainer). */
+export const containerStates = ['creating', 'created', 'starting', 'running', 'paused', 'stopped'] as const;
 export type ContainerStateName = (typeof containerStates)[number];
 
 export const containerSteps = ['creating', 'starting'] as const satisfies readonly ContainerStateName[];

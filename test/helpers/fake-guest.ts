@@ -15,12 +15,14 @@ export interface AgentFailure {
   id?: string;
 }
 
-type GuestContainerState = 'created' | 'running' | 'stopped';
+type GuestContainerState = 'created' | 'running' | 'paused' | 'stopped';
 
 export class FakeGuest {
   readonly containers = new Map<string, GuestContainerState>();
   /** Every request the guest answered, in order ("op" or "op:container-id"). */
   readonly requests: string[] = [];
+  /** The arguments of every put_file, in order. */
+  readonly putFiles: JsonObject[] = [];
   readonly failOps = new Map<string, AgentFailure>();
   shutdownRequested = false;
   /** configure_network requests answered (one per pod start). */
@@ -80,6 +82,7 @@ export class FakeGuest {
       return failure.silent ? undefined : { ok: false, error: { code: failure.code, message: failure.message } };
     }
     try {
+      if (frame.op === 'put_file') this.putFiles.push(frame.args);
       return { ok: true, result: this.#perform(frame.op, id) };
     } catch (err) {
       return { ok: false, error: { code: (err as { code?: string }).code ?? 'INTERNAL', message: (err as Error).message } };
@@ -105,7 +108,16 @@ export class FakeGuest {
     }
     const state = this.containers.get(id);
     if (state === undefined) throw Object.assign(new Error(`no container ${id}`), { code: 'NOT_FOUND' });
+    const illegal = () => Object.assign(new Error(`container "${id}" is ${state}`), { code: 'ILLEGAL_STATE' });
     switch (op) {
+      case 'pause_container':
+      case 'resume_container':
+        if (state !== (op === 'pause_container' ? 'running' : 'paused')) throw illegal();
+        this.containers.set(id, op === 'pause_container' ? 'paused' : 'running');
+        return {};
+      case 'put_file':
+      case 'update_container':
+        return {};
       case 'start_container':
         this.containers.set(id, 'running');
         return {};

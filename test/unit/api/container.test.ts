@@ -4,6 +4,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createContainer, deleteContainer, startContainer, stopContainer } from '../../../src/api/container.js';
 import { containerStatus } from '../../../src/api/container-queries.js';
+import { pauseContainer, resumeContainer } from '../../../src/api/container-ops.js';
 import { createPod, startPod, stopPod } from '../../../src/api/pod.js';
 import { nextContainerState, type ContainerEvent } from '../../../src/api/transitions.js';
 import { containerStates, isContainerStep, type ContainerStateName } from '../../../src/model/states.js';
@@ -50,7 +51,8 @@ async function containerIn(id: string, state: ContainerStateName): Promise<void>
     pods.fake.vmOf('p')!.guest.containers.set(id, 'running');
     return;
   }
-  if (state === 'running' || state === 'stopped') await startContainer('p', id, pods.options());
+  if (state === 'running' || state === 'paused' || state === 'stopped') await startContainer('p', id, pods.options());
+  if (state === 'paused') await pauseContainer('p', id, pods.options());
   if (state === 'stopped') await stopContainer('p', id, pods.options());
 }
 
@@ -64,12 +66,14 @@ function settled(state: ContainerStateName): ContainerStateName | null {
 async function happen(id: string, event: ContainerEvent): Promise<unknown> {
   if (event === 'start') return startContainer('p', id, pods.options());
   if (event === 'delete') return deleteContainer('p', id, pods.options());
+  if (event === 'pause') return pauseContainer('p', id, pods.options());
+  if (event === 'resume') return resumeContainer('p', id, pods.options());
   exitInGuest(id);
   return containerStatus('p', id, pods.options());
 }
 
 for (const from of containerStates) {
-  for (const event of ['start', 'exited', 'delete'] as const) {
+  for (const event of ['start', 'pause', 'resume', 'exited', 'delete'] as const) {
     if (event === 'exited' && from === 'stopped') continue; // nothing left to exit
     test(`transition: ${event} on a ${from} container`, async () => {
       await runningPod();

@@ -116,7 +116,7 @@ test('containers: created -start(via starting)-> running -exited-> stopped -dele
     assert.is((err as VcError).code, 'CONTAINER_RUNNING');
   }
   for (const state of containerSteps) {
-    for (const event of ['start', 'exited', 'delete'] as const) {
+    for (const event of ['start', 'pause', 'resume', 'exited', 'delete'] as const) {
       try {
         nextContainerState('p', 'c', state, event);
         assert.unreachable(`${event} on a ${state} container`);
@@ -127,6 +127,26 @@ test('containers: created -start(via starting)-> running -exited-> stopped -dele
     }
   }
   for (const state of containerStates) assert.is(isContainerStep(state), (containerSteps as readonly string[]).includes(state), state);
+});
+
+test('containers: running -pause-> paused -resume-> running; a paused one exits or refuses delete like a running one', () => {
+  assert.is(nextContainerState('p', 'c', 'running', 'pause'), 'paused');
+  assert.is(containerStepState('p', 'c', 'running', 'pause'), undefined, 'nothing to undo: no step');
+  assert.is(nextContainerState('p', 'c', 'paused', 'resume'), 'running');
+  assert.is(nextContainerState('p', 'c', 'paused', 'exited'), 'stopped');
+  const codeOf = (from: Parameters<typeof nextContainerState>[2], event: Parameters<typeof nextContainerState>[3]) => {
+    try {
+      nextContainerState('p', 'c', from, event);
+      return undefined;
+    } catch (err) {
+      return [(err as VcError).code, (err as Error).message];
+    }
+  };
+  assert.equal(codeOf('paused', 'delete'), ['CONTAINER_RUNNING', 'container c in pod p is paused: stop it before deleting it (or delete it with force)']);
+  assert.equal(codeOf('paused', 'pause')?.[0], 'ILLEGAL_TRANSITION');
+  assert.equal(codeOf('paused', 'start')?.[0], 'ILLEGAL_TRANSITION');
+  for (const from of ['created', 'running', 'stopped'] as const) assert.equal(codeOf(from, 'resume')?.[0], 'ILLEGAL_TRANSITION', from);
+  for (const from of ['created', 'stopped'] as const) assert.equal(codeOf(from, 'pause')?.[0], 'ILLEGAL_TRANSITION', from);
 });
 
 test.run();
