@@ -1,7 +1,7 @@
 // `npm run bench` (node dist/bench/run.js): measures the built-in VMM and QEMU side by side in one
 // run and writes bench/results/latest.{json,md,svg} plus a dated copy of the JSON.
 //
-//   node dist/bench/run.js [--full] [--only vmm,memory,density,pods,network] [--out DIR]
+//   node dist/bench/run.js [--full] [--only vmm,memory,density,pods,network,containerd] [--out DIR]
 //
 // Quick mode (the default) stays within a few minutes for these sections; --full takes more runs,
 // QEMU × 100 for memory and up to 2500 VMs at once. The host sections (vmm, memory, density) run
@@ -9,7 +9,8 @@
 // (bench/host-sections.ts); bench/pods.ts (pod lifecycle and agent I/O, in a nested-KVM VM) is
 // loaded if present; bench/network.ts (TCP throughput and round trips between pods and the bench,
 // in a network namespace of its own, in a nested-KVM VM where this host has no real KVM). Benchmarks
-// are not tests: nothing here is in npm test.
+// are not tests: nothing here is in npm test. bench/containerd.ts (ctr run → first output and shim
+// memory, our containerd shim beside runc's) runs only when selected: `--only containerd`.
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -19,14 +20,26 @@ import { errorText, hostSections, runSection, skippedDensity, skippedMemory, ski
 import { HOST_SECTIONS, type HostSection } from './hosts-format.js';
 import { hostInfo } from './lib/guests.js';
 import { killTracked, killTrackedSync } from './lib/proc.js';
+import { containerdBenchmarks } from './containerd.js';
+import { parseRuntimeList, skippedContainerd } from './containerd-format.js';
 import { networkBenchmarks } from './network.js';
 import { skippedNetwork } from './network-format.js';
 import { renderMarkdown, renderSvg, resultPanels, resultStamp } from './lib/report.js';
 import type { BenchResults, L1Info } from './lib/results.js';
 import { computeTargets, type TargetId, type TargetResult } from './lib/targets.js';
 
-export const SECTIONS = ['vmm', 'memory', 'density', 'pods', 'network'] as const;
+export const SECTIONS = ['vmm', 'memory', 'density', 'pods', 'network', 'containerd'] as const;
 export type Section = (typeof SECTIONS)[number];
+/**
+ * Sections a run without --only leaves out: containerd compares our shim with runc's, and is
+ * only worth its time once bin/containerd-shim-virtc-v2 exists.
+ */
+export const OPT_IN_SECTIONS: readonly Section[] = ['containerd'];
+
+/** Whether a run with `--only` list `only` (null: none given) runs section `s`. */
+export function sectionWanted(only: readonly Section[] | null, s: Section): boolean {
+  return only === null ? !OPT_IN_SECTIONS.includes(s) : only.includes(s);
+}
 
 export interface RunArgs {
   full: boolean;
@@ -73,7 +86,7 @@ function gitHead(): string | null {
 
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2), join(packageRoot, 'bench', 'results'));
-  const want = (s: Section) => args.only === null || args.only.includes(s);
+  const want = (s: Section) => sectionWanted(args.only, s);
   const started = new Date();
   const t0 = Date.now();
   const progress = (msg: string) => process.stderr.write(`[bench ${((Date.now() - t0) / 1000).toFixed(1).padStart(6)} s] ${msg}\n`);
@@ -102,6 +115,7 @@ async function main(): Promise<void> {
   let agent: BenchResults['agent'] = { ...notSelected, where: null, execRoundTripP50Ms: null };
   let podNotes: string[] = [];
   let network = skippedNetwork(notSelected, null);
+  let containerd = skippedContainerd(args.only === null ? { skipped: 'not in the default run (--only containerd runs it)' } : notSelected);
 
   const section = <T>(name: string, run: () => Promise<T>, onError: (msg: string) => T) => runSection(name, run, onError, { errors, progress });
 
@@ -145,8 +159,18 @@ async function main(): Promise<void> {
     network = await section('network', () => networkBenchmarks(opts), (m) => skippedNetwork({ error: m }, null));
   }
 
+  if (want('containerd')) {
+    // By hand: VC_BENCH_CONTAINERD_RUNTIMES=io.containerd.runc.v2,… chooses the runtimes compared,
+    // VC_BENCH_CONTAINERD_HYPERVISOR=qemu the hypervisor of our shim's pods (its pod annotation).
+    const list = process.env.VC_BENCH_CONTAINERD_RUNTIMES;
+    const hv = process.env.VC_BENCH_CONTAINERD_HYPERVISOR;
+    const runArgs = hv ? { 'io.containerd.virtc.v2': ['--annotation', `io.virtcontainers.pod.hypervisor=${hv}`] } : undefined;
+    containerd = await section('containerd', () => containerdBenchmarks({ ...opts, runtimes: list ? parseRuntimeList(list) : undefined, runArgs }),
+      (m) => skippedContainerd({ error: m }));
+  }
+
   const results: BenchResults = {
-    schema: 3,
+    schema: 4,
     date: started.toISOString(),
     mode,
     only: args.only,
@@ -161,6 +185,7 @@ async function main(): Promise<void> {
     agent,
     podNotes,
     network,
+    containerd,
     targets: {} as Record<TargetId, TargetResult>,
     errors,
     notes,

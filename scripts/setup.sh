@@ -23,7 +23,10 @@ if [ "$(id -u)" -ne 0 ]; then sudo_cmd=(sudo); fi
 # through its dependencies, ttrpc's Go types, gogo's google/protobuf and googleapis' google/rpc
 # files) under /usr/share/gocode/src, against which test/unit/shim/proto/wire-compat.test.ts checks
 # that our proto/ encodes and decodes as containerd does; the shim never reads them.
-packages=(qemu-system-x86 busybox-static cpio kmod erofs-utils skopeo umoci acpica-tools g++ make python3 clang-14 libclang-rt-14-dev xz-utils debootstrap containernetworking-plugins iproute2 util-linux golang-github-containerd-containerd-dev)
+# containerd (with ctr) and runc: the shim tests and the containerd benchmark run the real
+# containerd (test/helpers/containerd.ts starts a private one); runc is containerd's default runtime
+# (its shim, containerd-shim-runc-v2, comes with containerd) and the control our shim is compared with.
+packages=(qemu-system-x86 busybox-static cpio kmod erofs-utils skopeo umoci acpica-tools g++ make python3 clang-14 libclang-rt-14-dev xz-utils debootstrap containernetworking-plugins iproute2 util-linux golang-github-containerd-containerd-dev containerd runc)
 missing=()
 for pkg in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")

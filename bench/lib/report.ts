@@ -1,5 +1,6 @@
 // Writers for bench/results: the Markdown table and the SVG chart (hand-written, no dependencies),
 // and the dated file name. Pure functions of a BenchResults object.
+import { renderContainerdMarkdown } from '../containerd-format.js';
 import { networkPanels, renderNetworkMarkdown } from '../network-format.js';
 import type { BenchResults, StartVariant, Where } from './results.js';
 import type { Summary } from './stats.js';
@@ -158,6 +159,7 @@ export function renderMarkdown(r: BenchResults): string {
       : whereText(r.network.where);
     L.push(...renderNetworkMarkdown(r.network, where));
   }
+  if (r.containerd) L.push(...renderContainerdMarkdown(r.containerd, whereText(r.containerd.where)));
 
   L.push('## Targets', '');
   if (Object.values(r.targets).some((t) => t.judgedBy === 'floor-multiple'))

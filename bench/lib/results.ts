@@ -2,6 +2,7 @@
 // `error` instead of their figures; the headline keys are null then. Every section says where it
 // ran: `l0` on this host, `l1` inside the nested harness's L1 (a TCG-emulated VM, where absolute
 // times are inflated many-fold and only ratios compare with L0); null when it did not run.
+import type { ContainerdSection } from '../containerd-format.js';
 import type { NetworkSection } from '../network-format.js';
 import type { Summary } from './stats.js';
 import type { TargetId, TargetResult } from './targets.js';
@@ -135,9 +136,10 @@ export interface DensitySection {
 export interface BenchResults {
   /**
    * 2: sections carry `where`, targets `judgedBy`, and `l1` describes the L1 the host sections ran
-   * in. 3: the `network` section (bench/network-format.ts) and its targets.
+   * in. 3: the `network` section (bench/network-format.ts) and its targets. 4: the `containerd`
+   * section (bench/containerd-format.ts).
    */
-  schema: 2 | 3;
+  schema: 2 | 3 | 4;
   date: string;
   mode: 'quick' | 'full';
   only: string[] | null;
@@ -155,6 +157,8 @@ export interface BenchResults {
   podNotes: string[];
   /** Absent in results from before schema 3. */
   network?: NetworkSection;
+  /** Absent in results from before schema 4. */
+  containerd?: ContainerdSection;
   targets: Record<TargetId, TargetResult>;
   errors: { section: string; message: string }[];
   notes: string[];

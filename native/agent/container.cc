@@ -137,6 +137,7 @@ Reply finish_create(Agent& a, Connection& c, const CreateSpec& spec, const std::
   plan.exec.env = container_env(spec.exec.env, spec.hostname, plan.cred, spec.exec.tty);
   plan.cgroup_fd = ctr->cgroup_fd;
   plan.files = network_container_files(a);
+  plan.confine = spec.confine;
   ctr->env = spec.exec.env;
   SpawnedChild child;
   if (!container_init_spawn(plan, &child, &ctr->init, &err)) return failed(err);
@@ -286,7 +287,7 @@ Reply container_signal(Agent& a, const std::string& id, int sig, bool all) {
 }
 
 Reply container_exec(Agent& a, Connection& c, const std::string& id, const ExecSpec& exec,
-                     bool has_cwd, const std::string& user) {
+                     bool has_cwd, const std::string& user, const ConfineOverrides& confine) {
   Reply fail;
   Container* ctr = find_in_state(a, id, ContainerState::kRunning, &fail);
   if (!ctr) return fail;
@@ -294,6 +295,8 @@ Reply container_exec(Agent& a, Connection& c, const std::string& id, const ExecS
   plan.init_pid = ctr->pid;
   plan.cgroup_fd = ctr->cgroup_fd;
   plan.cred = ctr->plan.cred;
+  plan.confine = ctr->plan.confine;
+  confine_override(confine, &plan.confine);
   if (!user.empty()) {
     // The container's current files: its root as its init sees it.
     std::string root = "/proc/" + std::to_string(ctr->pid) + "/root";

@@ -35,6 +35,7 @@ struct CreateSpec {
   std::string user = "0:0";
   std::string hostname;
   Limits limits;
+  Confinement confine;  // confine.h
   std::vector<BindSpec> binds;
 };
 
@@ -87,9 +88,10 @@ Reply container_start(Agent& a, const std::string& id);
 Reply container_status(Agent& a, const std::string& id);
 Reply container_wait(Agent& a, const ReplyTo& to, const std::string& id);
 Reply container_signal(Agent& a, const std::string& id, int sig, bool all);
-// exec: env as given (applied over the container's), user "" = the container's.
+// exec: env as given (applied over the container's), user "" = the container's, confinement the
+// container's with `confine` applied over it.
 Reply container_exec(Agent& a, Connection& c, const std::string& id, const ExecSpec& exec,
-                     bool has_cwd, const std::string& user);
+                     bool has_cwd, const std::string& user, const ConfineOverrides& confine);
 Reply container_delete(Agent& a, const std::string& id);
 Reply container_list(Agent& a);
 

@@ -4,6 +4,7 @@
 
 #include "agent.h"
 #include "args.h"
+#include "confine_requests.h"
 #include "container.h"
 
 namespace {
@@ -115,7 +116,8 @@ Reply op_create(Agent& a, Connection& c, uint32_t request, const json::Value& re
   if (!name_arg(args, "id", &spec.id) || !image_args(a, args, &spec) ||
       !process_args(args, &spec.exec, &has_cwd) || !args.string("user", &spec.user) ||
       !args.string("hostname", &spec.hostname, false, &has_hostname) ||
-      !limit_args(args, &spec.limits) || !binds_args(args, &spec.binds)) {
+      !limit_args(args, &spec.limits) || !confine_create_args(args, &spec.confine) ||
+      !binds_args(args, &spec.binds)) {
     return bad(args);
   }
   if (spec.user.empty()) {
@@ -162,16 +164,17 @@ Reply op_exec(Agent& a, Connection& c, uint32_t, const json::Value& req) {
   Args args(req);
   std::string name, user;
   ExecSpec spec;
+  ConfineOverrides confine;
   bool has_cwd = false, has_user = false;
   if (!name_arg(args, "id", &name) || !process_args(args, &spec, &has_cwd) ||
-      !args.string("user", &user, false, &has_user)) {
+      !args.string("user", &user, false, &has_user) || !confine_exec_args(args, &confine)) {
     return bad(args);
   }
   if (has_user && user.empty()) {
     args.fail("user", "must not be empty");
     return bad(args);
   }
-  return container_exec(a, c, name, spec, has_cwd, user);
+  return container_exec(a, c, name, spec, has_cwd, user, confine);
 }
 
 Reply op_list(Agent& a, Connection&, uint32_t, const json::Value&) { return container_list(a); }

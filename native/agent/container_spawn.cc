@@ -76,17 +76,19 @@ void close_all_but(int keep_a, int keep_b) {
   syscall(SYS_close_range, hi + 1, ~0u, 0u);
 }
 
-// The last steps of every container process: user, working directory, program.
-[[noreturn]] void drop_and_exec(int report_fd, const Credentials& cred, const std::string& cwd,
-                                const std::vector<std::string>& candidates, char* const argv[],
-                                char* const envp[]) {
-  const char* step = nullptr;
-  if (!apply_credentials(cred, &step)) child_fail(report_fd, kExecFailed, errno, step);
-  if (chdir(cwd.c_str()) != 0) {
-    char what[160];
-    std::snprintf(what, sizeof what, "chdir to \"%s\"", cwd.c_str());
-    child_fail(report_fd, kExecFailed, errno, what);
+// The last steps of every container process: confinement and user, working directory, program.
+[[noreturn]] void drop_and_exec(int report_fd, const Confinement& conf, const Credentials& cred,
+                                const std::string& cwd, const std::vector<std::string>& candidates,
+                                char* const argv[], char* const envp[]) {
+  char step[160] = "";
+  if (!confine_credentials(conf, cred, step, sizeof step)) {
+    child_fail(report_fd, kExecFailed, errno, step);
   }
+  if (chdir(cwd.c_str()) != 0) {
+    std::snprintf(step, sizeof step, "chdir to \"%s\"", cwd.c_str());
+    child_fail(report_fd, kExecFailed, errno, step);
+  }
+  if (!confine_last(conf, step, sizeof step)) child_fail(report_fd, kExecFailed, errno, step);
   child_fail(report_fd, kExecFailed, exec_search(candidates, argv, envp), "");
 }
 
@@ -128,22 +130,26 @@ bool container_init_spawn(const InitPlan& plan, SpawnedChild* child, InitHandle*
     io.child_setup();
     close_all_but(start[0], rep[1]);
     char step[160] = "";
+    if (!confine_early(plan.confine, step, sizeof step)) child_fail(rep[1], kSetupFailed, errno, step);
     std::vector<int> trees;
     if (!binds_open_trees(plan.dir, plan.binds, &trees, step, sizeof step) ||
-        !container_setup_root(plan.rootfs.c_str(), console, plan.files, step, sizeof step) ||
-        !binds_attach(plan.binds, &trees, step, sizeof step)) {
+        !container_setup_root(plan.rootfs.c_str(), console, plan.files, step, sizeof step)) {
       child_fail(rep[1], kSetupFailed, errno, step);
     }
     if (sethostname(plan.hostname.data(), plan.hostname.size()) != 0) {
       child_fail(rep[1], kSetupFailed, errno, "sethostname");
     }
+    if (!confine_root(plan.confine, step, sizeof step)) child_fail(rep[1], kSetupFailed, errno, step);
+    // Binds last: a guest mount such as OCI's tmpfs on /dev would hide one made before it.
+    if (!binds_attach(plan.binds, &trees, step, sizeof step)) child_fail(rep[1], kSetupFailed, errno, step);
     report(rep[1], kReady, 0, "");
     char go;
     ssize_t n;
     while ((n = read(start[0], &go, 1)) < 0 && errno == EINTR) {
     }
     if (n != 1) _exit(1);  // the agent gave up on this container
-    drop_and_exec(rep[1], plan.cred, plan.exec.cwd, candidates, argv.data(), envp.data());
+    drop_and_exec(rep[1], plan.confine, plan.cred, plan.exec.cwd, candidates, argv.data(),
+                  envp.data());
   }
 
   close_fd(&rep[1]);
@@ -236,10 +242,16 @@ bool container_exec_spawn(const ExecPlan& plan, SpawnedChild* child, std::string
     if (pid == 0) {  // the process, PID n of the container
       close(mid[1]);
       io.child_setup();
+      char step[160] = "";
+      if (!confine_early(plan.confine, step, sizeof step)) child_fail(rep[1], kSetupFailed, errno, step);
       for (int i = 0; i < 3; i++) {  // ipc, uts, then mnt: root and cwd become the container's
-        if (setns(ns[i], 0) != 0) child_fail(rep[1], kSetupFailed, errno, kNs[i]);
+        if (setns(ns[i], 0) != 0) {
+          std::snprintf(step, sizeof step, "setns %s", kNs[i]);
+          child_fail(rep[1], kSetupFailed, errno, step);
+        }
       }
-      drop_and_exec(rep[1], plan.cred, plan.exec.cwd, candidates, argv.data(), envp.data());
+      drop_and_exec(rep[1], plan.confine, plan.cred, plan.exec.cwd, candidates, argv.data(),
+                    envp.data());
     }
     Report r{};
     r.stage = kSpawned;
@@ -277,7 +289,7 @@ bool container_exec_spawn(const ExecPlan& plan, SpawnedChild* child, std::string
     reap(pid);
     *code = r.stage == kExecFailed ? "EXEC_FAILED" : "INTERNAL";
     *message = r.stage == kExecFailed ? exec_failure(plan.exec.argv[0], r)
-                                      : std::string("setns ") + r.step + ": " + strerror(r.err);
+                                      : std::string(r.step) + ": " + strerror(r.err);
     cleanup();
     return false;
   }

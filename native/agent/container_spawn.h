@@ -8,6 +8,7 @@
 #include <string>
 
 #include "binds.h"
+#include "confine.h"
 #include "mounts.h"
 #include "spawn.h"
 #include "users.h"
@@ -23,6 +24,7 @@ struct InitPlan {
   Credentials cred;
   int cgroup_fd = -1;
   std::vector<FileBind> files;  // the pod's network files, bound read-only (mounts.h)
+  Confinement confine;          // confine.h
   std::string dir;               // the container's tmpfs, which holds the binds' staging
   std::vector<BindSpec> binds;   // bound after pivot_root (binds.h)
 };
@@ -48,6 +50,7 @@ struct ExecPlan {
   pid_t init_pid = 0;
   Credentials cred;
   int cgroup_fd = -1;
+  Confinement confine;  // the container's, with the exec's overrides
 };
 
 // Starts a process in the namespaces of init_pid and in the cgroup. false with *code

@@ -1,7 +1,6 @@
 #include "users.h"
 
 #include <fcntl.h>
-#include <grp.h>
 #include <linux/openat2.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -159,14 +158,4 @@ bool resolve_user(int root_fd, const std::string& spec, Credentials* out, std::s
   }
   *out = std::move(c);
   return true;
-}
-
-bool apply_credentials(const Credentials& cred, const char** step) {
-  // Groups before the uid: once it is dropped, changing groups is no longer allowed.
-  *step = "setgroups";
-  if (setgroups(cred.groups.size(), cred.groups.data()) != 0) return false;
-  *step = "setgid";
-  if (setgid(cred.gid) != 0) return false;
-  *step = "setuid";
-  return setuid(cred.uid) == 0;
 }

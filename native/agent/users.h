@@ -19,5 +19,4 @@ struct Credentials {
 // symlinks (openat2 RESOLVE_IN_ROOT). false with *why saying what was not found.
 bool resolve_user(int root_fd, const std::string& spec, Credentials* out, std::string* why);
 
-// In a forked child: setgroups, setgid, setuid. false with errno set and *step naming the call.
-bool apply_credentials(const Credentials& cred, const char** step);
+// Applied in the forked child by confine_credentials() (confine.h), with the capabilities.

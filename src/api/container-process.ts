@@ -1,6 +1,9 @@
 // Processes of containers: exec into a running container, and attaching to a container's init
 // (optionally starting it on the same connection, so none of its output is missed).
 import { VcError } from '../errors.js';
+import { describeInput } from '../model/config-errors.js';
+import { execConfinementSchema, type ExecConfinementInput } from '../model/container-security.js';
+import { agentExecConfinement } from '../oci/confinement.js';
 import { ContainerStore } from '../store/container-store.js';
 import { storeFor } from './context.js';
 import { lockedRunningPod, startInGuest } from './container.js';
@@ -8,15 +11,24 @@ import { withPodLock } from './recover.js';
 import { wrapProcess, type ExecOptions, type PodProcess } from './enter.js';
 import { openAgent, runningPod } from './pod-session.js';
 
-export interface ContainerExecOptions extends ExecOptions {
+export interface ContainerExecOptions extends ExecOptions, ExecConfinementInput {
   /** USER or USER:GROUP, names from the container's /etc/passwd and /etc/group, or numbers. */
   user?: string;
+}
+
+/** The exec's own confinement (security, rlimits, additionalGids) as the agent takes it. */
+function execConfinement(options: ContainerExecOptions): Record<string, unknown> {
+  const given = { security: options.security, rlimits: options.rlimits, additionalGids: options.additionalGids };
+  const parsed = execConfinementSchema.safeParse(given, { reportInput: true });
+  if (!parsed.success) throw new VcError('INVALID_CONFIG', `invalid exec options: ${describeInput(parsed.error.issues)}`, { cause: parsed.error });
+  return agentExecConfinement(parsed.data);
 }
 
 export async function enterContainer(podId: string, id: string, argv: string[], options: ContainerExecOptions = {}): Promise<PodProcess> {
   if (!Array.isArray(argv) || argv.length === 0 || argv.some((arg) => typeof arg !== 'string')) {
     throw new VcError('INVALID_CONFIG', `argv: expected a non-empty array of strings, got ${JSON.stringify(argv)}`);
   }
+  const confinement = execConfinement(options);
   const store = storeFor(options);
   await new ContainerStore(store).read(podId, id);
   const pod = await runningPod(store, podId, options);
@@ -30,6 +42,7 @@ export async function enterContainer(podId: string, id: string, argv: string[], 
       ...(options.user ? { user: options.user } : {}),
       tty: options.tty === true,
       ...(options.tty && options.rows && options.cols ? { rows: options.rows, cols: options.cols } : {}),
+      ...confinement,
     }, options.tty === true);
     return wrapProcess(agent, proc);
   } catch (err) {

@@ -12,6 +12,7 @@ import { ContainerStore } from '../store/container-store.js';
 import type { PodStore } from '../store/pod-store.js';
 import { parseContainerConfig, type ContainerConfig, type ContainerConfigInput } from '../model/container-config.js';
 import { agentLimits, containerSpec, imageSerial } from './container-spec.js';
+import { agentConfinement } from '../oci/confinement.js';
 import { storeFor, type CallOptions } from './context.js';
 import { asRunningPod, withAgent, type RunningPod } from './pod-session.js';
 import { settledPodOrGone, withPodLock } from './recover.js';
@@ -100,6 +101,8 @@ export async function createInGuest(
     throw new VcError('CONTAINER_EXISTS', `container ${config.id} already exists in pod ${podId}`);
   }
   const spec = containerSpec(podId, config, image.config);
+  // Compiled before anything is recorded: a bad seccomp profile is an INVALID_CONFIG, not an undo.
+  const confinement = agentConfinement(config);
   // Walked before anything is made: a source that cannot be copied leaves nothing to undo.
   const mounts = await planMounts(config.mounts ?? []);
   const serial = imageSerial(image.digest);
@@ -122,6 +125,7 @@ export async function createInGuest(
         tty: config.tty,
         ...(config.tty && process.stdout.rows ? { rows: process.stdout.rows, cols: process.stdout.columns } : {}),
         limits: agentLimits(config.limits),
+        ...confinement,
         ...(mounts.length > 0 ? { binds: bindsOf(mounts) } : {}),
       }, config.tty);
       await copyMountsIn(agent, config.id, mounts, { signal: options.signal });

@@ -8,6 +8,7 @@ import { optionalInt, optionalString, parseSpec, requireString, stringList, usag
 import { parseEnv } from './pod-commands.js';
 import { progressReporter } from './progress.js';
 import { printTable } from './table.js';
+import { securityFrom, securityOptions } from './security-flags.js';
 import { attachStdio } from './stdio.js';
 
 /** What the container runs in: shared by `container create`, `container enter` and `run`. */
@@ -21,7 +22,7 @@ const processOptions = {
 export const containerOptions = {
   rootfs: { type: 'string', usage: '[--rootfs DIR | --image REF]' }, image: { type: 'string' }, ...processOptions,
   'memory-limit': { type: 'string', usage: '[--memory-limit MIB]' }, 'pids-limit': { type: 'string', usage: '[--pids-limit N]' },
-  cpus: { type: 'string', usage: '[--cpus N]' },
+  cpus: { type: 'string', usage: '[--cpus N]' }, ...securityOptions,
 } as const;
 
 const json = { type: 'boolean', usage: '[--json]' } as const;
@@ -62,6 +63,7 @@ export function containerConfigFrom(id: string, parsed: ParsedCommand): Containe
     user: optionalString(values.user),
     tty: values.tty === true,
     limits,
+    security: securityFrom(values),
   };
 }
 

@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { VcError } from '../errors.js';
 import { describeInput } from './config-errors.js';
 import { HOSTNAME_PATTERN } from './hostname.js';
+import { confinementFields } from './container-security.js';
 
 export const CONTAINER_ID_PATTERN = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,63}$/;
 
@@ -42,6 +43,8 @@ export const containerConfigSchema = z.strictObject({
   limits: containerLimitsSchema.optional(),
   /** Host files and directories copied into the container at create and bound at `destination`. */
   mounts: z.array(hostMountSchema).max(128).optional(),
+  /** OCI confinement (model/container-security.ts); absent pieces get the OCI defaults. */
+  ...confinementFields,
 }).refine((c) => !(c.image && c.rootfs), { message: 'give image or rootfs, not both', path: ['image'] });
 
 export type ContainerConfigInput = z.input<typeof containerConfigSchema>;

@@ -107,6 +107,22 @@ test('env, working directory and user come from the image config', async () => {
   assert.is(overridden.out, 'mine 1\n/tmp\n0\n0\n');
 });
 
+test('OCI default confinement: default capabilities, a seccomp filter, masked and read-only paths; privileged turns them off', async () => {
+  // The container `web` was created without any security config: it gets the OCI defaults, and
+  // so do processes exec'ed into it.
+  const r = await inContainer('web', ['sh', '-c', 'grep -E "^(CapBnd|CapEff|CapPrm|CapInh|CapAmb|Seccomp):" /proc/1/status /proc/self/status; stat -c %F /proc/kcore; ls -A /sys/firmware | wc -l; echo 1 > /proc/sys/kernel/msgmax']);
+  const fields = (file: string) => Object.fromEntries(r.out.split('\n').filter((l) => l.startsWith(`${file}:`)).map((l) => l.slice(file.length + 1).split(/:\s*/)));
+  for (const file of ['/proc/1/status', '/proc/self/status']) {
+    const f = fields(file);
+    assert.equal([f.CapBnd, f.CapEff, f.CapPrm, f.CapInh, f.CapAmb], ['00000000a80425fb', '00000000a80425fb', '00000000a80425fb', '0000000000000000', '0000000000000000'], `${file}: ${r.out}`);
+    assert.is(f.Seccomp, '2', `${file}: a filter is installed`);
+  }
+  assert.match(r.out, 'character special file\n0\n', '/proc/kcore is /dev/null, /sys/firmware empty');
+  assert.match(r.err, 'Read-only file system', '/proc/sys is read-only');
+  const priv = await runToEnd({ id: 'priv', command: ['sh', '-c', 'grep -E "^(CapEff|Seccomp):" /proc/self/status; stat -c %F /proc/kcore; echo 1 > /proc/sys/kernel/msgmax && cat /proc/sys/kernel/msgmax'], security: { privileged: true } });
+  assert.match(priv.out, /^CapEff:\s*000001ffffffffff\nSeccomp:\s*0\nregular file\n1\n$/);
+});
+
 test('writes stay in their container: not in the image, not in another container', async () => {
   await createContainer(pod, { id: 'a', command: ['sleep', '1000'] }, { root });
   await createContainer(pod, { id: 'b', command: ['sleep', '1000'] }, { root });

@@ -1,7 +1,8 @@
 // The dependency rule of DESIGN.md §3, checked on the sources: `shim/cli → api →
 // hypervisor/agent/guest/network/host/store → native.ts`, everything may import `model/`, and
-// nothing imports upward. `errors.ts` (the public error family) and `crash-points.ts` (test-only
-// fault injection) sit at the bottom with `model/`.
+// nothing imports upward. `errors.ts` (the public error family), `crash-points.ts` (test-only
+// fault injection) and `oci/` (OCI tables, defaults and compilers: pure data) sit at the bottom
+// with `model/`.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { readdirSync, readFileSync } from 'node:fs';
@@ -12,7 +13,7 @@ const srcDir = join(packageRoot, 'src');
 
 /** Higher layers may import lower ones and their own folder; the same rank is one layer. */
 const layerRank: Record<string, number> = {
-  model: 0, 'errors.ts': 0, 'crash-points.ts': 0,
+  model: 0, oci: 0, 'errors.ts': 0, 'crash-points.ts': 0,
   'native.ts': 1,
   hypervisor: 2, agent: 2, guest: 2, network: 2, host: 2, store: 2,
   api: 3,

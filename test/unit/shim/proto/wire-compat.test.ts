@@ -20,15 +20,17 @@ const GOCODE = '/usr/share/gocode/src';
 const CONTAINERD = join(GOCODE, 'github.com/containerd/containerd');
 const TTRPC_TYPES = join(GOCODE, 'github.com/containerd/ttrpc/types.go');
 const EVENT_TOPICS = join(CONTAINERD, 'runtime/events.go');
-const includeDirs = [GOCODE, join(GOCODE, 'github.com/gogo/protobuf/protobuf'), join(GOCODE, 'github.com/gogo/googleapis')];
+const includeDirs = [GOCODE, join(GOCODE, 'github.com/gogo/protobuf/protobuf'), join(GOCODE, 'github.com/gogo/googleapis'), join(GOCODE, 'github.com/gogo/protobuf')];
 const entryFiles = [
   join(CONTAINERD, 'runtime/v2/task/shim.proto'),
   join(CONTAINERD, 'api/events/task.proto'),
   join(CONTAINERD, 'api/services/ttrpc/events/v1/events.proto'),
   'google/rpc/status.proto',
+  // Task Stats' answer on a cgroup v2 guest (golang-github-containerd-cgroups-dev, a dependency).
+  join(GOCODE, 'github.com/containerd/cgroups/v2/stats/metrics.proto'),
 ];
 /** Packages of which we must have every message containerd defines (in the files above). */
-const completePackages = ['containerd.task.v2', 'containerd.events', 'containerd.services.events.ttrpc.v1', 'ttrpc'];
+const completePackages = ['containerd.task.v2', 'containerd.events', 'containerd.services.events.ttrpc.v1', 'ttrpc', 'io.containerd.cgroups.v2'];
 
 const missing = [...entryFiles.filter((f) => f.startsWith('/')), TTRPC_TYPES, EVENT_TOPICS, join(includeDirs[1]!, 'google/protobuf/any.proto'), join(includeDirs[2]!, 'google/rpc/status.proto')]
   .filter((f) => !existsSync(f));

@@ -1,0 +1,213 @@
+// containerd-shim-virtc-v2 under the real containerd and ctr (test/helpers/containerd.ts: a private
+// containerd in its own mount namespace): every task a container in a VM pod. QEMU here; the
+// nested wrapper (test/nested/kvm-shim.test.ts) runs the same file on the built-in VMM in L1.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { existsSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { containerdProblem, startContainerd, type Containerd, type CtrResult } from '../helpers/containerd.js';
+import { importBusybox } from '../helpers/containerd-image.js';
+import { liveProcesses } from '../helpers/containerd-host.js';
+import { testHypervisor } from '../helpers/hypervisor.js';
+import { tempDir } from '../helpers/tmp.js';
+import { sleep, waitFor } from '../helpers/wait.js';
+
+const RUNTIME = 'io.containerd.virtc.v2';
+const binDir = join(process.cwd(), 'bin');
+const problem = containerdProblem();
+const state = tempDir('vcshim');
+let rig: Containerd | null = null;
+let image = '';
+/** Every event containerd published, as `ctr events` prints them: topic and JSON body. */
+const events: Array<{ topic: string; body: Record<string, unknown> }> = [];
+
+function collectEvents(): void {
+  const child = rig!.spawnCtr(['events']);
+  let partial = '';
+  child.stdout!.on('data', (chunk: Buffer) => {
+    const lines = (partial + chunk.toString()).split('\n');
+    partial = lines.pop()!;
+    for (const line of lines) {
+      // TIMESTAMP (4 words) NAMESPACE TOPIC JSON
+      const m = / (\/tasks\/\S+) (\{.*\})$/.exec(line);
+      if (m) events.push({ topic: m[1]!, body: JSON.parse(m[2]!) as Record<string, unknown> });
+    }
+  });
+}
+
+/** The topics of one task's events (its execs' too), in the order containerd got them. */
+const topicsOf = (id: string): string[] => events.filter((e) => e.body.container_id === id).map((e) => e.topic);
+
+/** The exit status of a task (or one of its execs) from its /tasks/exit event, once it comes. */
+async function exitStatus(id: string, execId = id, timeoutMs = 30_000): Promise<number> {
+  const find = () => events.find((e) => e.topic === '/tasks/exit' && e.body.container_id === id && e.body.id === execId);
+  await waitFor(`the exit event of ${id}/${execId}`, () => find() !== undefined, timeoutMs);
+  return Number(find()!.body.exit_status ?? 0);
+}
+
+const podsDir = (): string => join(state.path, 'containerd', 'vc-test', 'pods');
+const pods = (): string[] => (existsSync(podsDir()) ? readdirSync(podsDir()).filter((n) => !n.startsWith('.')) : []);
+const shims = () => liveProcesses().filter((p) => p.argv.some((a) => a.endsWith('containerd-shim-virtc-v2')) && p.argv.includes(rig!.address));
+const vmms = () => liveProcesses().filter((p) => /qemu-system|vc-vmm/.test(p.argv[0] ?? '') && p.argv.some((a) => a.includes(state.path)));
+
+function explain(what: string, r: CtrResult): string {
+  return `${what}: exit ${r.code}, stdout ${JSON.stringify(r.stdout)}, stderr ${JSON.stringify(r.stderr)}\ncontainerd log (end):\n${rig?.logs().slice(-4000)}`;
+}
+
+/** `ctr run` with our runtime on the hypervisor under test. */
+function run(args: string[], opts: Parameters<Containerd['ctr']>[1] = {}): Promise<CtrResult> {
+  return rig!.ctr(['run', '--runtime', RUNTIME, '--annotation', `io.virtcontainers.pod.hypervisor=${testHypervisor}`, ...args], { timeoutMs: 120_000, ...opts });
+}
+
+async function ctrOk(args: string[], opts: Parameters<Containerd['ctr']>[1] = {}): Promise<CtrResult> {
+  const r = await rig!.ctr(args, { timeoutMs: 60_000, ...opts });
+  assert.equal(r.code, 0, explain(`ctr ${args.join(' ')}`, r));
+  return r;
+}
+
+async function taskStatus(id: string): Promise<string> {
+  const r = await ctrOk(['task', 'ls']);
+  const line = r.stdout.split('\n').find((l) => l.split(/\s+/)[0] === id);
+  return line?.split(/\s+/)[2] ?? 'absent';
+}
+
+async function removeTask(id: string): Promise<void> {
+  await rig!.ctr(['task', 'delete', '--force', id], { timeoutMs: 60_000 });
+  await ctrOk(['containers', 'delete', id]);
+}
+
+if (problem) {
+  test('containerd shim: skipped', () => { console.log(`\nSKIP containerd shim tests: ${problem}`); });
+} else {
+  test.before(async () => {
+    process.env.VC_ROOT = state.path;
+    rig = await startContainerd({ name: 'shim', shimPath: [binDir] });
+    image = await importBusybox(rig);
+    collectEvents();
+  });
+  test.after(async () => {
+    await rig?.stop();
+    state.remove();
+  });
+
+  test('ctr run --rm: output, the exit code (7) and the guest kernel; nothing left', async () => {
+    const r = await run(['--rm', image, 'exit7', 'sh', '-c', 'echo out; echo err >&2; uname -r; exit 7']);
+    assert.equal(r.code, 7, explain('ctr run exit 7', r));
+    const [out, release] = r.stdout.trim().split('\n');
+    assert.equal(out, 'out');
+    assert.not.equal(release, (await import('node:os')).release(), 'uname -r answered by the guest kernel, not the host');
+    assert.match(r.stderr, /^err\n/);
+    assert.equal(pods(), [], 'the pod is gone');
+    await waitFor('the shim to exit', () => shims().length === 0, 10_000);
+    assert.equal(vmms(), []);
+  });
+
+  test("containerd's default spec is in effect: capabilities, no_new_privs, masked paths; --seccomp blocks unshare", async () => {
+    const r = await run(['--rm', '--seccomp', image, 'confined', 'sh', '-c',
+      'grep -E "^(CapEff|CapBnd|NoNewPrivs|Seccomp):" /proc/self/status; wc -c < /proc/kcore; unshare -U true && echo unshare-ran || echo unshare-refused']);
+    assert.equal(r.code, 0, explain('ctr run --seccomp', r));
+    const status = Object.fromEntries(r.stdout.split('\n').filter((l) => l.includes(':')).map((l) => l.split(/:\s+/)));
+    // containerd's default set: CHOWN DAC_OVERRIDE FSETID FOWNER MKNOD NET_RAW SETGID SETUID SETFCAP
+    // SETPCAP NET_BIND_SERVICE SYS_CHROOT KILL AUDIT_WRITE.
+    assert.equal(status.CapEff, '00000000a80425fb', r.stdout);
+    assert.equal(status.CapBnd, '00000000a80425fb');
+    assert.equal(status.NoNewPrivs, '1');
+    assert.equal(status.Seccomp, '2');
+    assert.match(r.stdout, /^0$/m, '/proc/kcore is masked (empty)');
+    assert.match(r.stdout, /unshare-refused/);
+    assert.match(r.stderr, /unshare: .*(Operation not permitted|EPERM)/i);
+    const plain = await run(['--rm', image, 'unconfined', 'sh', '-c', 'grep ^Seccomp: /proc/self/status; unshare -U true && echo unshare-ran']);
+    assert.match(plain.stdout, /Seccomp:\s+0/, explain('ctr run without --seccomp', plain));
+  });
+
+  test('stdin piped reaches the task; -t gives it a terminal', async () => {
+    const read = await run(['--rm', image, 'stdin', 'sh', '-c', 'read a; read b; echo "got $a $b"'], { input: 'one\ntwo\n' });
+    assert.equal(read.stdout, 'got one two\n', explain('ctr run read', read));
+    const tty = await run(['--rm', '-t', image, 'tty', 'sh', '-c', 'test -t 0 && test -t 1 && echo is-a-tty; exit 3'], { tty: true });
+    assert.equal(tty.code, 3, explain('ctr run -t', tty));
+    assert.match(tty.stdout, /is-a-tty\r+\n/);
+  });
+
+  test('ctr task exec (plain and -t), kill with SIGTERM (trapped) and SIGKILL', async () => {
+    await ctrOk(['run', '-d', '--runtime', RUNTIME, '--annotation', `io.virtcontainers.pod.hypervisor=${testHypervisor}`, image, 'longrun',
+      'sh', '-c', 'trap "exit 5" TERM; while true; do sleep 0.2; done'], { timeoutMs: 120_000 });
+    assert.equal(await taskStatus('longrun'), 'RUNNING');
+    const plain = await rig!.ctr(['task', 'exec', '--exec-id', 'x1', 'longrun', 'sh', '-c', 'echo exec-out; echo exec-err >&2; exit 4']);
+    assert.equal(plain.code, 4, explain('ctr task exec', plain));
+    assert.equal(plain.stdout, 'exec-out\n');
+    assert.equal(plain.stderr, 'exec-err\n');
+    const viaStdin = await rig!.ctr(['task', 'exec', '--exec-id', 'x2', 'longrun', 'sh', '-c', 'cat | wc -c'], { input: 'twelve bytes' });
+    assert.equal(viaStdin.stdout.trim(), '12', explain('ctr task exec with stdin (CloseIO ends it)', viaStdin));
+    const tty = await rig!.ctr(['task', 'exec', '-t', '--exec-id', 'x3', 'longrun', 'sh', '-c', 'test -t 1 && echo exec-tty'], { tty: true });
+    assert.equal(tty.code, 0, explain('ctr task exec -t', tty));
+    assert.match(tty.stdout, /exec-tty/);
+    await ctrOk(['task', 'kill', 'longrun']);
+    assert.equal(await exitStatus('longrun'), 5, 'the trap ran and exited 5');
+    assert.equal(await taskStatus('longrun'), 'STOPPED');
+    await ctrOk(['task', 'delete', 'longrun']);
+    await ctrOk(['containers', 'delete', 'longrun']);
+    assert.equal(topicsOf('longrun'), [
+      '/tasks/create', '/tasks/start',
+      ...['x1', 'x2', 'x3'].flatMap(() => ['/tasks/exec-added', '/tasks/exec-started', '/tasks/exit']),
+      '/tasks/exit', '/tasks/delete',
+    ], 'events in order');
+
+    await ctrOk(['run', '-d', '--runtime', RUNTIME, '--annotation', `io.virtcontainers.pod.hypervisor=${testHypervisor}`, image, 'killme', 'sleep', '1000'], { timeoutMs: 120_000 });
+    await ctrOk(['task', 'kill', '-s', 'SIGKILL', 'killme']);
+    assert.equal(await exitStatus('killme'), 137, '128 + SIGKILL');
+    await removeTask('killme');
+    assert.equal(pods(), []);
+  });
+
+  test('two containers of one sandbox (CRI annotations) run in one VM under one shim', async () => {
+    const sandbox = ['--annotation', 'io.kubernetes.cri.container-type=sandbox'];
+    const member = ['--annotation', 'io.kubernetes.cri.container-type=container', '--annotation', 'io.kubernetes.cri.sandbox-id=sb1'];
+    await ctrOk(['run', '-d', '--runtime', RUNTIME, '--annotation', `io.virtcontainers.pod.hypervisor=${testHypervisor}`, ...sandbox, image, 'sb1', 'sleep', '1000'], { timeoutMs: 120_000 });
+    await ctrOk(['run', '-d', '--runtime', RUNTIME, ...member, image, 'sb1-c1', 'sleep', '1000'], { timeoutMs: 120_000 });
+    assert.equal(pods(), ['sb1'], 'one pod');
+    assert.equal(shims().length, 1, 'one shim');
+    assert.equal(vmms().length, 1, 'one VMM');
+    const boot = async (id: string, exec: string) => (await ctrOk(['task', 'exec', '--exec-id', exec, id, 'cat', '/proc/sys/kernel/random/boot_id'])).stdout.trim();
+    assert.equal(await boot('sb1', 'b1'), await boot('sb1-c1', 'b2'), 'the same kernel answers both');
+    const mntA = (await ctrOk(['task', 'exec', '--exec-id', 'm1', 'sb1', 'readlink', '/proc/self/ns/mnt'])).stdout;
+    const mntB = (await ctrOk(['task', 'exec', '--exec-id', 'm2', 'sb1-c1', 'readlink', '/proc/self/ns/mnt'])).stdout;
+    assert.not.equal(mntA, mntB, 'separate mount namespaces');
+    await removeTask('sb1-c1');
+    assert.equal(vmms().length, 1, 'the sandbox VM stays while the sandbox runs');
+    await removeTask('sb1');
+    assert.equal(pods(), []);
+    await waitFor('the shim to exit', () => shims().length === 0, 10_000);
+  });
+
+  test('the VMM killed: the task exits (255) and can be deleted', async () => {
+    await ctrOk(['run', '-d', '--runtime', RUNTIME, '--annotation', `io.virtcontainers.pod.hypervisor=${testHypervisor}`, image, 'vmdies', 'sleep', '1000'], { timeoutMs: 120_000 });
+    const [vmm] = vmms();
+    assert.ok(vmm, 'a VMM runs');
+    process.kill(vmm!.pid, 'SIGKILL');
+    assert.equal(await exitStatus('vmdies'), 255);
+    assert.equal(await taskStatus('vmdies'), 'STOPPED');
+    await removeTask('vmdies');
+    assert.equal(pods(), []);
+  });
+
+  test("the shim killed: containerd's delete cleans up the pod", async () => {
+    await ctrOk(['run', '-d', '--runtime', RUNTIME, '--annotation', `io.virtcontainers.pod.hypervisor=${testHypervisor}`, image, 'shimdies', 'sleep', '1000'], { timeoutMs: 120_000 });
+    const [shim] = shims();
+    assert.ok(shim, 'a shim runs');
+    assert.equal(pods(), ['shimdies']);
+    process.kill(shim!.pid, 'SIGKILL');
+    await waitFor('containerd to clean up after the dead shim', () => pods().length === 0 && vmms().length === 0 && shims().length === 0, 30_000);
+    // containerd publishes the exit our `delete` answered (a SIGKILLed task) and forgets the task.
+    assert.equal(await exitStatus('shimdies'), 137);
+    assert.equal(await taskStatus('shimdies'), 'absent');
+    await ctrOk(['containers', 'delete', 'shimdies']);
+  });
+
+  test('nothing is left: no pod, shim, VMM', async () => {
+    assert.equal(pods(), []);
+    assert.equal(shims(), []);
+    assert.equal(vmms(), []);
+  });
+}
+
+test.run();
