@@ -133,14 +133,15 @@ bool container_init_spawn(const InitPlan& plan, SpawnedChild* child, InitHandle*
     if (!confine_early(plan.confine, step, sizeof step)) child_fail(rep[1], kSetupFailed, errno, step);
     std::vector<int> trees;
     if (!binds_open_trees(plan.dir, plan.binds, &trees, step, sizeof step) ||
-        !container_setup_root(plan.rootfs.c_str(), console, plan.files, step, sizeof step) ||
-        !binds_attach(plan.binds, &trees, step, sizeof step)) {
+        !container_setup_root(plan.rootfs.c_str(), console, plan.files, step, sizeof step)) {
       child_fail(rep[1], kSetupFailed, errno, step);
     }
     if (sethostname(plan.hostname.data(), plan.hostname.size()) != 0) {
       child_fail(rep[1], kSetupFailed, errno, "sethostname");
     }
     if (!confine_root(plan.confine, step, sizeof step)) child_fail(rep[1], kSetupFailed, errno, step);
+    // Binds last: a guest mount such as OCI's tmpfs on /dev would hide one made before it.
+    if (!binds_attach(plan.binds, &trees, step, sizeof step)) child_fail(rep[1], kSetupFailed, errno, step);
     report(rep[1], kReady, 0, "");
     char go;
     ssize_t n;

@@ -7,8 +7,8 @@
 
 #include <string>
 
-#include "confine.h"
 #include "binds.h"
+#include "confine.h"
 #include "mounts.h"
 #include "spawn.h"
 #include "users.h"
