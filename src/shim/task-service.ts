@@ -47,6 +47,7 @@ export interface ShimContext {
 class Task {
   readonly execs = new Map<string, ShimProcess>();
   paused = false;
+  readonly containerId: string;
   constructor(
     readonly id: string,
     readonly bundle: string,
@@ -54,7 +55,9 @@ class Task {
     /** The task whose delete takes the pod down: a lone task or the sandbox. */
     readonly ownsPod: boolean,
     readonly rootfsMounted: boolean,
-  ) {}
+  ) {
+    this.containerId = containerIdOf(id);
+  }
 }
 
 type Handlers = Required<ServiceHandlers<TaskMethods>>;

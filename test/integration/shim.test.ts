@@ -3,13 +3,17 @@
 // nested wrapper (test/nested/kvm-shim.test.ts) runs the same file on the built-in VMM in L1.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { containerdProblem, startContainerd, type Containerd, type CtrResult } from '../helpers/containerd.js';
 import { importBusybox } from '../helpers/containerd-image.js';
 import { liveProcesses } from '../helpers/containerd-host.js';
 import { testHypervisor } from '../helpers/hypervisor.js';
 import { tempDir } from '../helpers/tmp.js';
+import { TtrpcClient } from '../../src/shim/ttrpc/client.js';
+import { serviceStub } from '../../src/shim/ttrpc/typed.js';
+import { TASK_SERVICE, type TaskMethods } from '../../src/shim/proto/task.js';
+import { shimSocketPath } from '../../src/shim/address.js';
 import { sleep, waitFor } from '../helpers/wait.js';
 
 const RUNTIME = 'io.containerd.virtc.v2';
@@ -157,6 +161,59 @@ if (problem) {
     assert.equal(await exitStatus('killme'), 137, '128 + SIGKILL');
     await removeTask('killme');
     assert.equal(pods(), []);
+  });
+
+  test('ctr task ps, pause/resume, metrics, update; a bind mount copied in read-only', async () => {
+    const host = tempDir('vcshim-bind');
+    writeFileSync(join(host.path, 'greeting'), 'hello from the host\n');
+    mkdirSync(join(host.path, 'sub'));
+    writeFileSync(join(host.path, 'sub', 'deep'), 'deep file\n');
+    try {
+      await ctrOk(['run', '-d', '--runtime', RUNTIME, '--annotation', `io.virtcontainers.pod.hypervisor=${testHypervisor}`,
+        '--mount', `type=bind,src=${host.path},dst=/data,options=rbind:ro`, image, 'ops',
+        'sh', '-c', 'i=0; while true; do i=$((i+1)); echo $i > /tmp/count; sleep 0.1; done'], { timeoutMs: 120_000 });
+      const cat = await ctrOk(['task', 'exec', '--exec-id', 'c1', 'ops', 'sh', '-c', 'cat /data/greeting /data/sub/deep; touch /data/new 2>&1 || echo read-only']);
+      assert.match(cat.stdout, /^hello from the host\ndeep file\n/);
+      assert.match(cat.stdout, /read-only/);
+
+      const ps = await ctrOk(['task', 'ps', 'ops']);
+      const pids = ps.stdout.trim().split('\n').slice(1).map((l) => Number(l.trim().split(/\s+/)[0]));
+      assert.ok(pids.length >= 1 && pids.every((p) => p > 0), ps.stdout);
+
+      await ctrOk(['task', 'pause', 'ops']);
+      assert.equal(await taskStatus('ops'), 'PAUSED');
+      const count = async (exec: string) => Number((await ctrOk(['task', 'exec', '--exec-id', exec, 'ops', 'cat', '/tmp/count'])).stdout.trim());
+      await ctrOk(['task', 'resume', 'ops']);
+      assert.equal(await taskStatus('ops'), 'RUNNING');
+      const before = await count('n1');
+      await sleep(1000);
+      assert.ok((await count('n2')) > before, 'the loop runs again after resume');
+      assert.equal(topicsOf('ops').filter((t) => t === '/tasks/paused' || t === '/tasks/resumed'), ['/tasks/paused', '/tasks/resumed']);
+
+      const metrics = await ctrOk(['task', 'metrics', '--format', 'json', 'ops']);
+      // ctr prints the Metrics message (io.containerd.cgroups.v2) as JSON, zero fields left out.
+      const m = JSON.parse(metrics.stdout) as { memory?: { usage?: number; anon?: number }; cpu?: { usage_usec?: number }; pids?: { current?: number } };
+      assert.ok((m.memory?.usage ?? 0) > 0 && (m.memory?.anon ?? 0) > 0, metrics.stdout.slice(0, 400));
+      assert.ok((m.cpu?.usage_usec ?? 0) > 0);
+      assert.ok((m.pids?.current ?? 0) >= 2);
+
+      // ctr 1.6 has no `task update`: call the shim's Update as containerd would, through the
+      // socket in containerd's mount namespace (reached by the shim's /proc/PID/root).
+      const [shim] = shims().filter((p) => p.argv.includes('ops'));
+      const client = await TtrpcClient.connect(`/proc/${shim!.pid}/root${shimSocketPath(rig!.address, rig!.namespace, 'ops')}`);
+      try {
+        const task = serviceStub<TaskMethods>(client, TASK_SERVICE);
+        await task.Update({ id: 'ops', resources: { typeUrl: 'types.containerd.io/opencontainers/runtime-spec/1/LinuxResources', value: Buffer.from(JSON.stringify({ memory: { limit: 64 * 1024 * 1024 } })) } });
+      } finally {
+        client.close();
+      }
+      const after = JSON.parse((await ctrOk(['task', 'metrics', '--format', 'json', 'ops'])).stdout) as { memory?: { usage_limit?: number | string } };
+      assert.equal(Number(after.memory?.usage_limit), 64 * 1024 * 1024, 'the guest cgroup has the new limit');
+      assert.not.equal(Number(m.memory && (m.memory as { usage_limit?: number }).usage_limit), 64 * 1024 * 1024, 'and did not before');
+    } finally {
+      await removeTask('ops');
+      host.remove();
+    }
   });
 
   test('two containers of one sandbox (CRI annotations) run in one VM under one shim', async () => {
