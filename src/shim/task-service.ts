@@ -8,6 +8,7 @@
 import { createContainer, deleteContainer, startContainer } from '../api/container.js';
 import { attachContainer, enterContainer } from '../api/container-process.js';
 import { killContainer } from '../api/container-signal.js';
+import { containerStatus } from '../api/container-queries.js';
 import { deletePod, stopPod } from '../api/pod.js';
 import type { CallOptions } from '../api/context.js';
 import type { Empty, MessageInit } from './proto/messages.js';
@@ -229,6 +230,13 @@ export class TaskService {
           cwd: spec.cwd,
           user: fields.user as string,
           tty: p.stdio.terminal,
+          // The exec's own process fields; its seccomp filter is the container's (OCI puts it in linux).
+          security: {
+            capabilities: (fields.security as { capabilities: Record<string, string[]> }).capabilities,
+            ...(spec.noNewPrivileges !== undefined ? { noNewPrivileges: spec.noNewPrivileges } : {}),
+          },
+          ...(fields.rlimits ? { rlimits: fields.rlimits as never } : {}),
+          ...(fields.additionalGids ? { additionalGids: fields.additionalGids as number[] } : {}),
           ...(spec.consoleSize ? { rows: spec.consoleSize.height, cols: spec.consoleSize.width } : {}),
         });
       } catch (err) {
@@ -253,6 +261,12 @@ export class TaskService {
     }).then(async (status) => {
       // Output still in flight must reach the FIFOs before containerd hears of the exit.
       await drained(p);
+      if (p.exit) return;
+      // A kernel OOM kill of the container is its own event, before the exit (as runc's shim).
+      if (!p.execId && status !== VM_GONE_EXIT_STATUS) {
+        const oom = await containerStatus(this.ctx.podId, task.containerId, this.ctx.options).then((s) => s.oomKilled, () => false);
+        if (oom) await this.ctx.events.publish('TaskOOM', { containerId: task.id });
+      }
       if (!p.finish(status)) return;
       await this.ctx.events.publish('TaskExit', {
         containerId: task.id, id: p.execId || task.id, pid: p.pid, exitStatus: status, exitedAt: timestampFromDate(p.exit!.at),

@@ -216,6 +216,12 @@ if (problem) {
     }
   });
 
+  test('a task over its memory limit is OOM-killed: /tasks/oom, then exit 137', async () => {
+    const r = await run(['--rm', '--memory-limit', String(16 * 1024 * 1024), image, 'oom', 'dd', 'if=/dev/zero', 'of=/dev/null', 'bs=64M', 'count=1']);
+    assert.equal(r.code, 137, explain('ctr run dd bs=64M under a 16 MiB limit', r));
+    assert.equal(topicsOf('oom').slice(-4), ['/tasks/start', '/tasks/oom', '/tasks/exit', '/tasks/delete']);
+  });
+
   test('two containers of one sandbox (CRI annotations) run in one VM under one shim', async () => {
     const sandbox = ['--annotation', 'io.kubernetes.cri.container-type=sandbox'];
     const member = ['--annotation', 'io.kubernetes.cri.container-type=container', '--annotation', 'io.kubernetes.cri.sandbox-id=sb1'];
