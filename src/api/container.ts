@@ -21,7 +21,7 @@ import { containerStatusOf, refreshFromAgent, type ContainerStatus } from './con
 import { bindsOf, copyMountsIn, planMounts } from './container-files.js';
 
 export function imageSourceOf(config: ContainerConfig): ImageSource {
-  if (config.rootfs) return { kind: 'dir', path: config.rootfs };
+  if (config.rootfs) return { kind: 'dir', path: config.rootfs, ...(config.rootfsCacheKey ? { cacheKey: config.rootfsCacheKey } : {}) };
   if (config.image) return parseImageRef(config.image);
   return { kind: 'default' };
 }

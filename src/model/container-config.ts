@@ -32,6 +32,12 @@ export const containerConfigSchema = z.strictObject({
   image: z.string().min(1).optional(),
   /** A directory used as the image. */
   rootfs: z.string().min(1).optional(),
+  /**
+   * With rootfs: the caller's name for the tree's content — the same key promises the same tree,
+   * so the image is built once and the directory is not hashed again (the containerd shim passes
+   * the snapshot chain). A wrong promise gives a stale image.
+   */
+  rootfsCacheKey: z.string().min(1).max(8192).optional(),
   /** Replaces the image's Cmd (and, with entrypoint, its Entrypoint). */
   command: z.array(z.string()).min(1).optional(),
   entrypoint: z.array(z.string()).optional(),
@@ -45,7 +51,8 @@ export const containerConfigSchema = z.strictObject({
   mounts: z.array(hostMountSchema).max(128).optional(),
   /** OCI confinement (model/container-security.ts); absent pieces get the OCI defaults. */
   ...confinementFields,
-}).refine((c) => !(c.image && c.rootfs), { message: 'give image or rootfs, not both', path: ['image'] });
+}).refine((c) => !(c.image && c.rootfs), { message: 'give image or rootfs, not both', path: ['image'] })
+  .refine((c) => !c.rootfsCacheKey || c.rootfs, { message: 'only with rootfs', path: ['rootfsCacheKey'] });
 
 export type ContainerConfigInput = z.input<typeof containerConfigSchema>;
 export type ContainerConfig = z.output<typeof containerConfigSchema>;

@@ -5,7 +5,7 @@
  * list is empty and the spec's root.path is used as it is.
  */
 import { execFile } from 'node:child_process';
-import { mkdir, readFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { Mount } from './proto/task.js';
@@ -36,6 +36,31 @@ export async function mountRootfs(bundle: string, mounts: readonly Mount[]): Pro
     }
   }
   return true;
+}
+
+/**
+ * A cache key for the image the rootfs becomes, when containerd's mounts make it a pure function of
+ * committed snapshots: one overlay whose upper directory is still empty. Committed snapshot
+ * directories never change; each is named with its inode and birth time too, so a snapshot id a
+ * wiped containerd root hands out again cannot match an old image.
+ */
+export async function snapshotCacheKey(mounts: readonly Mount[]): Promise<string | undefined> {
+  if (mounts.length !== 1 || mounts[0]!.type !== 'overlay') return undefined;
+  const option = (name: string) => mounts[0]!.options.find((o) => o.startsWith(`${name}=`))?.slice(name.length + 1);
+  const lower = option('lowerdir');
+  const upper = option('upperdir');
+  if (!lower) return undefined;
+  try {
+    if (upper && (await readdir(upper)).length > 0) return undefined;
+    const parts: string[] = [];
+    for (const dir of lower.split(':')) {
+      const st = await stat(dir, { bigint: true });
+      parts.push(`${dir}@${st.dev}:${st.ino}:${st.birthtimeNs || st.ctimeNs}`);
+    }
+    return `containerd-overlay ${parts.join(' ')}`;
+  } catch {
+    return undefined; // something moved under us: hash the tree instead
+  }
 }
 
 /** Unmounts what mountRootfs mounted; nothing mounted there is fine. */

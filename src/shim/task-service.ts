@@ -22,7 +22,7 @@ import { containerConfigSchema } from '../model/container-config.js';
 import { parseProcess, readBundleSpec, specNetwork, specRootPath } from './oci-spec.js';
 import { asRpcError, bringUpPod, podConfigFor, podIsRunning, taskRole } from './pod-group.js';
 import { exitStatusOf, ShimProcess, VM_GONE_EXIT_STATUS } from './processes.js';
-import { mountRootfs, unmountRootfs } from './rootfs.js';
+import { mountRootfs, snapshotCacheKey, unmountRootfs } from './rootfs.js';
 import { openStdio, type StdioPaths } from './stdio.js';
 import type { EventPublisher } from './publisher.js';
 import type { ShimLog } from './log.js';
@@ -169,6 +169,8 @@ export class TaskService {
       const warnings = translated.warnings;
       const config = supportedFields(translated.config, CONTAINER_FIELDS, warnings);
       if (r.terminal !== spec.process.terminal) config.tty = r.terminal;
+      const cacheKey = await snapshotCacheKey(r.rootfs);
+      if (cacheKey) config.rootfsCacheKey = cacheKey;
       for (const w of warnings) ctx.log.warnOnce(w);
       if (ownsPod) {
         if (this.#podUp) throw new RpcError(StatusCode.FailedPrecondition, `this shim's pod ${ctx.podId} exists already; task ${r.id} is not one of its containers`);

@@ -25,6 +25,14 @@ export async function resolveDirectory(path: string): Promise<string> {
   return root;
 }
 
+/**
+ * The digest of a tree the caller names instead of hashing it (containerd's committed snapshots
+ * never change, so their chain names the tree): its own namespace, never equal to a content hash.
+ */
+export function keyedDirectoryDigest(key: string): string {
+  return createHash('sha256').update(`vc-dir-key ${DIR_HASH_VERSION}\n${key}`).digest('hex');
+}
+
 export async function hashDirectory(root: string, signal?: AbortSignal): Promise<string> {
   const hash = createHash('sha256');
   hash.update(`vc-dir-image ${DIR_HASH_VERSION}\n`);

@@ -15,7 +15,7 @@ import { GuestError } from '../errors.js';
 import { throwIfAborted } from '../../errors.js';
 import { withDefaults } from './config.js';
 import { planDefaultImage, writeTree } from './default-image.js';
-import { hashDirectory, resolveDirectory } from './dir-source.js';
+import { hashDirectory, keyedDirectoryDigest, resolveDirectory } from './dir-source.js';
 import { planDockerArchive } from './docker-archive.js';
 import { archiveFiles, directoryFiles, type ImageFiles } from './files.js';
 import { buildErofs, describeSource, lookupImage, publishImage, type ImageRecord } from './image-cache.js';
@@ -64,8 +64,13 @@ export async function resolveImage(source: ImageSource, opts: ResolveImageOption
     }
     case 'dir': {
       const root = await resolveDirectory(source.path);
-      progress(`hashing ${root}`);
-      const digest = await hashDirectory(root, signal);
+      let digest: string;
+      if (source.cacheKey !== undefined) {
+        digest = keyedDirectoryDigest(source.cacheKey);
+      } else {
+        progress(`hashing ${root}`);
+        digest = await hashDirectory(root, signal);
+      }
       // Built in place: the tree is the caller's, with the owners it has.
       const config = withDefaults({});
       return (await hit(digest, config)) ?? build(digest, config, async () => ({ tree: root, allRoot: false }));

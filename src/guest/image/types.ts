@@ -6,7 +6,8 @@
  * (OCI: the `org.opencontainers.image.ref.name` annotation; docker-archive: an entry of RepoTags).
  */
 export type ImageSource =
-  | { kind: 'dir'; path: string }
+  /** cacheKey: the caller's promise that the same key is the same tree (the tree is then not hashed). */
+  | { kind: 'dir'; path: string; cacheKey?: string }
   | { kind: 'oci'; path: string; tag?: string }
   | { kind: 'docker-archive'; path: string; tag?: string }
   | { kind: 'oci-archive'; path: string; tag?: string }
