@@ -42,6 +42,11 @@ export interface RuntimeMeasurement {
   samplesMs: number[];
   /** Sum of VmRSS of the shim's processes while one `sleep` task runs, MiB. */
   shimRssMiB: number | null;
+  /**
+   * Sum of PSS (smaps_rollup) of the same processes, MiB: their private memory plus their share of
+   * pages mapped by others too (the Node or Go binary's text shared between shims).
+   */
+  shimPssMiB?: number | null;
   shimProcesses: number;
   /**
    * Sum of VmRSS of the rest of what runs the `sleep` task: the shims' descendants and the other
@@ -79,6 +84,9 @@ export function skippedContainerd(why: { skipped: string } | { error: string }, 
   return { ...why, where, runs: 0, containerdVersion: null, image: '', command: [], control: CONTROL_RUNTIME, runtimes: {}, ratios: {}, notes: [] };
 }
 
+/** Issue 14's target for one pod's shim. */
+export const SHIM_RSS_TARGET_MIB = 30;
+
 const ratio = (a: number | null | undefined, b: number | null | undefined): number | null =>
   a !== null && a !== undefined && b !== null && b !== undefined && Number.isFinite(a) && Number.isFinite(b) && b > 0 ? round(a / b, 3) : null;
 
@@ -101,19 +109,24 @@ export function renderContainerdMarkdown(s: ContainerdSection, where: string): s
   if (s.skipped || s.error) return [...L, s.skipped ? `Skipped: ${s.skipped}` : `Failed: ${s.error}`, ''];
   L.push(`containerd ${s.containerdVersion ?? '?'} (a private instance, test/helpers/containerd.ts); image \`${s.image}\`; ` +
     `\`ctr run --rm --runtime R IMG ID ${s.command.join(' ')}\` ${s.runs} times per runtime, interleaved; shim RSS while one \`sleep\` task runs; "rest of the task": the shims' descendants and the other processes in containerd's mount namespace (runc: the task; a VM runtime: its VMM, guest RAM included).`, '');
-  L.push('| runtime | shim | first output, median ms | p95 ms | shim RSS MiB (processes) | rest of the task, RSS MiB (processes) | failures |', '|---|---|---|---|---|---|---|');
+  L.push('| runtime | shim | first output, median ms | p95 ms | shim RSS MiB (processes) | shim PSS MiB | rest of the task, RSS MiB (processes) | failures |', '|---|---|---|---|---|---|---|---|');
   for (const m of Object.values(s.runtimes)) {
     if (m.skipped) {
-      L.push(`| ${m.runtime} | ${m.shim} | skipped: ${escapeMd(m.skipped)} | | | | |`);
+      L.push(`| ${m.runtime} | ${m.shim} | skipped: ${escapeMd(m.skipped)} | | | | | |`);
       continue;
     }
     const f = m.firstOutputMs;
-    L.push(`| ${m.runtime} | ${m.shim} | ${fmt(f?.median)} | ${fmt(f?.p95)} | ${fmt(m.shimRssMiB)} (${m.shimProcesses}) | ${fmt(m.taskRssMiB)} (${m.taskProcesses}) | ${m.failures.length} |`);
+    L.push(`| ${m.runtime} | ${m.shim} | ${fmt(f?.median)} | ${fmt(f?.p95)} | ${fmt(m.shimRssMiB)} (${m.shimProcesses}) | ${fmt(m.shimPssMiB ?? null)} | ${fmt(m.taskRssMiB)} (${m.taskProcesses}) | ${m.failures.length} |`);
   }
   const ratios = Object.entries(s.ratios);
   if (ratios.length) {
     L.push('');
     for (const [name, r] of ratios) L.push(`${name} ÷ ${s.control}: first output **${fmt(r.firstOutput)}×**, shim RSS **${fmt(r.shimRss)}×**.`);
+    for (const m of Object.values(s.runtimes)) {
+      if (m.runtime === s.control || m.skipped || m.shimRssMiB === null) continue;
+      const met = m.shimRssMiB <= SHIM_RSS_TARGET_MIB;
+      L.push(`Target: shim RSS ≤ ${SHIM_RSS_TARGET_MIB} MiB per pod — ${m.runtime} ${fmt(m.shimRssMiB)} MiB (PSS ${fmt(m.shimPssMiB ?? null)}): **${met ? 'met' : 'missed'}**.`);
+    }
   }
   L.push('');
   for (const m of Object.values(s.runtimes)) for (const f of m.failures.slice(0, 3)) L.push(`- ${m.runtime} failure: ${escapeMd(f)}`);

@@ -62,6 +62,15 @@ function firstOutput(rig: Containerd, m: RuntimeMeasurement, extra: readonly str
   });
 }
 
+function pssKiB(pid: number): number {
+  try {
+    const m = /^Pss:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8'));
+    return m ? Number(m[1]) : 0;
+  } catch {
+    return 0;
+  }
+}
+
 function vmRssKiB(pid: number): number {
   try {
     const m = /^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
@@ -86,7 +95,7 @@ function parentOf(pid: number): number {
  * shims' descendants (runc's task) and the other processes in containerd's mount namespace (a VMM
  * the shim started detached, so that it outlives the shim).
  */
-export function shimMemory(rig: Containerd, shim: string): { shimPids: number[]; shimKiB: number; taskPids: number[]; taskKiB: number } {
+export function shimMemory(rig: Containerd, shim: string): { shimPids: number[]; shimKiB: number; shimPssKiB: number; taskPids: number[]; taskKiB: number } {
   const procs = liveProcesses();
   const isShim = (argv: string[]) => (basename(argv[0] ?? '') === shim || basename(argv[1] ?? '') === shim) && argv.includes(rig.address);
   const shimPids = procs.filter((p) => isShim(p.argv)).map((p) => p.pid);
@@ -98,7 +107,7 @@ export function shimMemory(rig: Containerd, shim: string): { shimPids: number[];
   };
   const taskPids = procs.filter((p) => !shims.has(p.pid) && p.pid !== rig.pid && (descends(p.pid) || p.mountNamespace === rig.mountNamespace)).map((p) => p.pid);
   const sum = (pids: number[]) => pids.reduce((a, pid) => a + vmRssKiB(pid), 0);
-  return { shimPids, shimKiB: sum(shimPids), taskPids, taskKiB: sum(taskPids) };
+  return { shimPids, shimKiB: sum(shimPids), shimPssKiB: shimPids.reduce((a, pid) => a + pssKiB(pid), 0), taskPids, taskKiB: sum(taskPids) };
 }
 
 async function measureMemory(rig: Containerd, m: RuntimeMeasurement, extra: readonly string[], image: string, tag: string): Promise<void> {
@@ -109,12 +118,14 @@ async function measureMemory(rig: Containerd, m: RuntimeMeasurement, extra: read
       m.failures.push(`ctr run -d sleep: exit ${r.code}: ${r.stderr.trim().slice(-300)}`);
       return;
     }
-    await new Promise((res) => setTimeout(res, 500)); // let the shim settle after start
+    // Let the shim settle after start (ours compacts its heap 1 s after a create).
+    await new Promise((res) => setTimeout(res, 2000));
     const mem = shimMemory(rig, m.shim);
     if (mem.shimPids.length === 0) m.failures.push(`no ${m.shim} process naming ${rig.address} while the sleep task ran`);
     else {
       m.shimProcesses = mem.shimPids.length;
       m.shimRssMiB = round(mem.shimKiB / 1024, 2);
+      m.shimPssMiB = round(mem.shimPssKiB / 1024, 2);
       m.taskRssMiB = round(mem.taskKiB / 1024, 2);
       m.taskProcesses = mem.taskPids.length;
     }
