@@ -179,7 +179,9 @@ export async function startContainerd(options: StartContainerdOptions = {}): Pro
 
   let mountNamespace = '';
   let stopped = false;
-  const inNs = (argv: string[]) => ['nsenter', `--mount=/proc/${pid}/ns/mnt`, '--', ...argv];
+  // --root: containerd's root too, not the namespace's root mount — where the process runs chrooted
+  // (the nested harness's L1 runs commands in a chroot), setns alone would land outside it.
+  const inNs = (argv: string[]) => ['nsenter', `--target=${pid}`, '--mount', '--root', '--', ...argv];
   const ctrArgv = (args: string[]) => inNs(['ctr', '--address', address, '--namespace', CTR_NAMESPACE, ...args]);
   const underTty = (argv: string[]) => ['script', '--quiet', '--return', '--command', argv.map(shellQuote).join(' '), '/dev/null'];
 

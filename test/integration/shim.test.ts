@@ -232,6 +232,30 @@ if (problem) {
     assert.equal(topicsOf('oom').slice(-4), ['/tasks/start', '/tasks/oom', '/tasks/exit', '/tasks/delete']);
   });
 
+  shimTest("the spec's network namespace is the pod's: a veth the test made, reachable from the container", async () => {
+    // The namespace file is made inside containerd's mount namespace (a bind mount made in ours
+    // after it started would not show there); the veth's other end stays in this test's namespace.
+    const nsFile = join(rig!.dir, 'task-netns');
+    const inRig = async (cmd: string) => {
+      const r = await rig!.exec(['sh', '-c', cmd]);
+      assert.equal(r.code, 0, explain(cmd, r));
+      return r.stdout;
+    };
+    await inRig(`: > ${nsFile} && unshare --net=${nsFile} true && nsenter --net=${nsFile} ip link set lo up`);
+    try {
+      await inRig(`ip link add vshim0 type veth peer name vshimpod && ip link set vshimpod netns ${nsFile} && ip addr add 192.168.78.1/24 dev vshim0 && ip link set vshim0 up`);
+      await inRig(`nsenter --net=${nsFile} sh -c 'ip addr add 192.168.78.2/24 dev vshimpod && ip link set vshimpod up'`);
+      const r = await run(['--rm', '--with-ns', `network:${nsFile}`, image, 'netpod', 'sh', '-c', 'ip -o -4 addr show; ping -c 1 -W 5 192.168.78.1']);
+      assert.equal(r.code, 0, explain('ctr run --with-ns network:…', r));
+      assert.match(r.stdout, /192\.168\.78\.2\/24/, 'the veth\'s address is the container\'s');
+      assert.match(r.stdout, /1 packets received/);
+      const left = await inRig(`nsenter --net=${nsFile} ip -o link show`);
+      assert.not.match(left, /tap\d+_vc/, 'the pod\'s tap went with it');
+    } finally {
+      await rig!.exec(['sh', '-c', `ip link del vshim0; umount ${nsFile}; rm -f ${nsFile}`]);
+    }
+  });
+
   shimTest('two containers of one sandbox (CRI annotations) run in one VM under one shim', async () => {
     const sandbox = ['--annotation', 'io.kubernetes.cri.container-type=sandbox'];
     const member = ['--annotation', 'io.kubernetes.cri.container-type=container', '--annotation', 'io.kubernetes.cri.sandbox-id=sb1'];
