@@ -7,10 +7,8 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { readFileSync } from 'node:fs';
-import { containerSkipReason, runOrSkip, startContainerAgent, stopContainerAgent, type ContainerAgent } from './agent-container-rig.js';
+import { containerAgentSuite } from './agent-container-rig.js';
 import { Conn, text } from './agent-wire.js';
-
-const skipReason = containerSkipReason;
 
 // The OCI default capabilities: CHOWN DAC_OVERRIDE FOWNER FSETID KILL SETGID SETUID SETPCAP
 // NET_BIND_SERVICE NET_RAW SYS_CHROOT MKNOD AUDIT_WRITE SETFCAP.
@@ -45,7 +43,6 @@ const DENY_MKDIR = bpf([
 const ALLOW_ALL = bpf([[RET_K, 0, 0, RET_ALLOW]]);
 const RLIMIT_CORE = 4, RLIMIT_NOFILE = 7;
 
-let rig: ContainerAgent | undefined;
 let c: Conn;
 let rootfs = '';
 
@@ -98,22 +95,20 @@ async function badRequest(args: Record<string, unknown>, op = 'create_container'
   return e.message;
 }
 
-test.before(async () => {
-  if (skipReason) return;
-  rig = await startContainerAgent('vc-confine-test-', 'vc-confine', {
+containerAgentSuite({
+  title: 'agent confinement',
+  tmpPrefix: 'vc-confine-test-',
+  cgroupName: 'vc-confine',
+  rootfs: {
     dirs: ['home/app', 'data'],
     passwd: 'root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000:app:/home/app:/bin/sh\n',
     group: 'root:x:0:\napp:x:1000:\nextra:x:2000:app\n',
     files: { 'data/file.txt': 'in the image\n' },
-  });
-  ({ c, rootfs } = rig);
+  },
+  cgroupRootRemoved: false,
+  started: (rig) => ({ c, rootfs } = rig),
+  defineTests,
 });
-
-test.after(async () => {
-  if (rig) await stopContainerAgent(rig, { cgroupRootRemoved: false });
-});
-
-runOrSkip('agent confinement', skipReason, defineTests);
 
 function defineTests(): void {
   test('no security: as before — every capability, no filter, NoNewPrivs 0', async () => {

@@ -8,12 +8,9 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { cgroup2Mount, containerSkipReason, runOrSkip, startContainerAgent, stopContainerAgent, type ContainerAgent } from './agent-container-rig.js';
+import { cgroup2Mount, containerAgentSuite } from './agent-container-rig.js';
 import { Conn, text, type RunningAgent } from './agent-wire.js';
 
-const skipReason = containerSkipReason;
-
-let rig: ContainerAgent | undefined;
 let agent: RunningAgent | undefined;
 let c: Conn;
 let rootfs = '';
@@ -49,20 +46,18 @@ async function sh(id: string, script: string): Promise<{ out: string; err: strin
 const b64 = (s: string | Buffer) => Buffer.from(s).toString('base64');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-test.before(async () => {
-  if (skipReason) return;
-  rig = await startContainerAgent('vc-ops-test-', 'vc-ops-test', {
+containerAgentSuite({
+  title: 'agent container ops',
+  tmpPrefix: 'vc-ops-test-',
+  cgroupName: 'vc-ops-test',
+  rootfs: {
     dirs: ['root', 'srv/real'],
     links: { linked: '/srv/real' }, // a destination through a symlink
-  });
-  ({ agent, c, rootfs, runDir, cgroupRoot } = rig);
+  },
+  cgroupRootRemoved: true,
+  started: (rig) => ({ agent, c, rootfs, runDir, cgroupRoot } = rig),
+  defineTests,
 });
-
-test.after(async () => {
-  if (rig) await stopContainerAgent(rig, { cgroupRootRemoved: true });
-});
-
-runOrSkip('agent container ops', skipReason, defineTests);
 
 function defineTests(): void {
   test('pause: the cgroup freezes and the counter stops; resume: it goes on', async () => {

@@ -66,7 +66,7 @@ export interface ContainerAgent {
  * A temp dir /tmp/<tmpPrefix>XXXXXX holding the rootfs and the run dir, and the agent serving there
  * with <cgroup2 mount>/<cgroupName>-<pid> as its cgroup root. On failure nothing is left behind.
  */
-export async function startContainerAgent(tmpPrefix: string, cgroupName: string, rootfsOptions: RootfsOptions): Promise<ContainerAgent> {
+async function startContainerAgent(tmpPrefix: string, cgroupName: string, rootfsOptions: RootfsOptions): Promise<ContainerAgent> {
   const dir = mkdtempSync(join('/tmp', tmpPrefix));
   let agent: RunningAgent | undefined;
   try {
@@ -97,7 +97,7 @@ export async function stopAgent(agent: RunningAgent, c?: Conn): Promise<number |
 }
 
 /** stopAgent, checking that the agent exited 0 (and removed its cgroup root, when asked); then the temp dir goes. */
-export async function stopContainerAgent(rig: ContainerAgent, check: { cgroupRootRemoved: boolean }): Promise<void> {
+async function stopContainerAgent(rig: ContainerAgent, check: { cgroupRootRemoved: boolean }): Promise<void> {
   const code = await stopAgent(rig.agent, rig.c);
   assert.is(code, 0, `agent exit: ${rig.agent.stderr()}`);
   if (check.cgroupRootRemoved) assert.not.ok(existsSync(rig.cgroupRoot), 'the cgroup root is removed at exit');
@@ -113,4 +113,37 @@ export function runOrSkip(title: string, skipReason: string, defineTests: () => 
     defineTests();
   }
   test.run();
+}
+
+/** A test file of containers on the test-mode agent: what it calls its agent, and its tests. */
+export interface ContainerSuite {
+  /** Names the file in its SKIP line. */
+  title: string;
+  /** /tmp/<tmpPrefix>XXXXXX holds the rootfs and the run dir. */
+  tmpPrefix: string;
+  /** The agent's cgroup root is <cgroup2 mount>/<cgroupName>-<pid>. */
+  cgroupName: string;
+  rootfs: RootfsOptions;
+  /** Whether the end checks that the agent removed its cgroup root. */
+  cgroupRootRemoved: boolean;
+  /** Given the started agent before the first test. */
+  started: (rig: ContainerAgent) => void;
+  defineTests: () => void;
+}
+
+/**
+ * Starts the agent before the file's tests and stops it after them (checking its clean exit), then
+ * runs the tests; on a host that cannot run containers, says why instead.
+ */
+export function containerAgentSuite(suite: ContainerSuite): void {
+  let rig: ContainerAgent | undefined;
+  test.before(async () => {
+    if (containerSkipReason) return;
+    rig = await startContainerAgent(suite.tmpPrefix, suite.cgroupName, suite.rootfs);
+    suite.started(rig);
+  });
+  test.after(async () => {
+    if (rig) await stopContainerAgent(rig, { cgroupRootRemoved: suite.cgroupRootRemoved });
+  });
+  runOrSkip(suite.title, containerSkipReason, suite.defineTests);
 }

@@ -9,12 +9,9 @@ import * as assert from 'uvu/assert';
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
-import { cgroup2Mount, containerSkipReason, runOrSkip, startContainerAgent, stopContainerAgent, type ContainerAgent } from './agent-container-rig.js';
+import { cgroup2Mount, containerAgentSuite } from './agent-container-rig.js';
 import { Conn, encode, T, text, type RunningAgent } from './agent-wire.js';
 
-const skipReason = containerSkipReason;
-
-let rig: ContainerAgent | undefined;
 let agent: RunningAgent | undefined;
 let c: Conn;
 let rootfs = '';
@@ -43,22 +40,20 @@ async function run(argv: string[], extra: Record<string, unknown> = {}) {
 
 const agentMounts = () => readFileSync(`/proc/${agent!.proc.pid}/mounts`, 'utf8');
 
-test.before(async () => {
-  if (skipReason) return;
-  rig = await startContainerAgent('vc-ctr-test-', 'vc-test', {
+containerAgentSuite({
+  title: 'agent containers',
+  tmpPrefix: 'vc-ctr-test-',
+  cgroupName: 'vc-test',
+  rootfs: {
     dirs: ['root', 'home/app', 'data'],
     passwd: 'root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000:app:/home/app:/bin/sh\n',
     group: 'root:x:0:\napp:x:1000:\nextra:x:2000:app\nother:x:3000:root\n',
     files: { 'data/lower.txt': 'from the image\n' },
-  });
-  ({ agent, c, rootfs, runDir, cgroupRoot } = rig);
+  },
+  cgroupRootRemoved: true,
+  started: (rig) => ({ agent, c, rootfs, runDir, cgroupRoot } = rig),
+  defineTests,
 });
-
-test.after(async () => {
-  if (rig) await stopContainerAgent(rig, { cgroupRootRemoved: true });
-});
-
-runOrSkip('agent containers', skipReason, defineTests);
 
 function defineTests(): void {
   test('create + start: the init waits for start_container, then runs; status and wait', async () => {
