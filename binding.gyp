@@ -69,6 +69,7 @@
         "native/agent/base64.cc",
         "native/agent/confine.cc",
         "native/agent/confine_requests.cc",
+        "native/agent/write_file.cc",
         "native/agent/oci_mounts.cc",
         "native/agent/mounts.cc",
         "native/agent/cgroup.cc",

@@ -4,6 +4,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { pidAlive } from '../../test/helpers/containerd-host.js';
 
 /** Wall-clock now in ms with µs resolution (performance clock anchored at Node's start). */
 export function wallNowMs(): number {
@@ -40,16 +41,8 @@ export function untrack(pid: number | undefined): void {
   if (pid) tracked.delete(pid);
 }
 
-/** Alive and not a zombie. */
-export function pidAlive(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
-    return state !== 'Z' && state !== 'X';
-  } catch {
-    return false;
-  }
-}
+// Alive and not a zombie: the test helpers' reading of /proc/PID/stat (bench builds on test/helpers).
+export { pidAlive };
 
 function signal(pid: number, sig: NodeJS.Signals): void {
   try {

@@ -17,19 +17,10 @@
 
 #include "common/read_file.h"
 #include "log.h"
+#include "write_file.h"
 
 // io: for container_stats' io.stat (no io limits are set).
 static const char* const kControllers[] = {"memory", "pids", "cpu", "io"};
-
-static bool write_file(const std::string& path, const std::string& value) {
-  int fd = open(path.c_str(), O_WRONLY | O_CLOEXEC);
-  if (fd < 0) return false;
-  ssize_t n = write(fd, value.data(), value.size());
-  int err = errno;
-  close(fd);
-  errno = err;
-  return n == static_cast<ssize_t>(value.size());
-}
 
 static bool read_file(const std::string& path, std::string* out) {
   return vc::ReadFileBounded(path.c_str(), 16u << 20, out);  // cgroup files; procs of a whole guest

@@ -1,6 +1,5 @@
 #include "confine.h"
 
-#include <fcntl.h>
 #include <grp.h>
 #include <linux/capability.h>
 #include <linux/filter.h>
@@ -14,6 +13,8 @@
 #include <cstdio>
 #include <cstring>
 
+#include "write_file.h"
+
 namespace {
 
 bool fail(char* step, size_t len, const char* what, const std::string& detail = "") {
@@ -21,17 +22,6 @@ bool fail(char* step, size_t len, const char* what, const std::string& detail = 
   std::snprintf(step, len, "%s%s%s", what, detail.empty() ? "" : " ", detail.c_str());
   errno = err;
   return false;
-}
-
-bool write_file(const std::string& path, const std::string& value) {
-  int fd = open(path.c_str(), O_WRONLY | O_CLOEXEC);
-  if (fd < 0) return false;
-  ssize_t n = write(fd, value.data(), value.size());
-  int err = errno;
-  close(fd);
-  errno = err;
-  if (n >= 0 && static_cast<size_t>(n) != value.size()) errno = EIO;
-  return n >= 0 && static_cast<size_t>(n) == value.size();
 }
 
 bool install_seccomp(const std::string& program) {

@@ -6,22 +6,9 @@
 // bytes) rather than taken from src/oci, so the agent is checked against the protocol document.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { spawnSync } from 'node:child_process';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { Conn, startAgent, text, type RunningAgent } from './agent-wire.js';
-
-const BUSYBOX = ['/bin/busybox', '/usr/bin/busybox'].find((p) => existsSync(p));
-const isRoot = process.getuid?.() === 0;
-const cgroup2Mount = (() => {
-  try {
-    return readFileSync('/proc/self/mounts', 'utf8').split('\n').map((l) => l.split(' '))
-      .find((f) => f[2] === 'cgroup2')?.[1];
-  } catch { return undefined; }
-})();
-const skipReason = !isRoot ? 'containers need root (namespaces, mounts, cgroups)'
-  : !BUSYBOX ? 'no static busybox (apt-get install busybox-static)'
-  : !cgroup2Mount ? 'no cgroup2 hierarchy mounted' : '';
+import { readFileSync } from 'node:fs';
+import { containerAgentSuite } from './agent-container-rig.js';
+import { Conn, text } from './agent-wire.js';
 
 // The OCI default capabilities: CHOWN DAC_OVERRIDE FOWNER FSETID KILL SETGID SETUID SETPCAP
 // NET_BIND_SERVICE NET_RAW SYS_CHROOT MKNOD AUDIT_WRITE SETFCAP.
@@ -56,27 +43,8 @@ const DENY_MKDIR = bpf([
 const ALLOW_ALL = bpf([[RET_K, 0, 0, RET_ALLOW]]);
 const RLIMIT_CORE = 4, RLIMIT_NOFILE = 7;
 
-let dir = '';
-let rootfs = '';
-let cgroupRoot = '';
-let agent: RunningAgent | undefined;
 let c: Conn;
-
-function buildRootfs(at: string): void {
-  for (const d of ['bin', 'etc', 'proc', 'sys', 'dev', 'tmp', 'home/app', 'data']) mkdirSync(join(at, d), { recursive: true });
-  chmodSync(join(at, 'tmp'), 0o1777);
-  copyFileSync(BUSYBOX!, join(at, 'bin/busybox'));
-  chmodSync(join(at, 'bin/busybox'), 0o755);
-  for (const applet of spawnSync(BUSYBOX!, ['--list-full'], { encoding: 'utf8' }).stdout.split('\n').filter(Boolean)) {
-    const path = join(at, applet);
-    if (existsSync(path)) continue;
-    mkdirSync(dirname(path), { recursive: true });
-    symlinkSync('/bin/busybox', path);
-  }
-  writeFileSync(join(at, 'etc/passwd'), 'root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000:app:/home/app:/bin/sh\n');
-  writeFileSync(join(at, 'etc/group'), 'root:x:0:\napp:x:1000:\nextra:x:2000:app\n');
-  writeFileSync(join(at, 'data/file.txt'), 'in the image\n');
-}
+let rootfs = '';
 
 let nextId = 0;
 
@@ -127,34 +95,20 @@ async function badRequest(args: Record<string, unknown>, op = 'create_container'
   return e.message;
 }
 
-test.before(async () => {
-  if (skipReason) return;
-  dir = mkdtempSync('/tmp/vc-confine-test-');
-  rootfs = join(dir, 'rootfs');
-  buildRootfs(rootfs);
-  cgroupRoot = join(cgroup2Mount!, `vc-confine-${process.pid}`);
-  agent = await startAgent(dir, ['--cgroup-root', cgroupRoot, '--run-dir', join(dir, 'run')]);
-  c = await Conn.hello(agent.sockPath);
+containerAgentSuite({
+  title: 'agent confinement',
+  tmpPrefix: 'vc-confine-test-',
+  cgroupName: 'vc-confine',
+  rootfs: {
+    dirs: ['home/app', 'data'],
+    passwd: 'root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000:app:/home/app:/bin/sh\n',
+    group: 'root:x:0:\napp:x:1000:\nextra:x:2000:app\n',
+    files: { 'data/file.txt': 'in the image\n' },
+  },
+  cgroupRootRemoved: false,
+  started: (rig) => ({ c, rootfs } = rig),
+  defineTests,
 });
-
-test.after(async () => {
-  if (agent) {
-    c?.close();
-    agent.proc.kill('SIGTERM');
-    const code = await Promise.race([agent.exited, new Promise((r) => setTimeout(() => r('timeout'), 5000))]);
-    agent.kill();
-    assert.is(code, 0, `agent exit: ${agent.stderr()}`);
-  }
-  if (dir) rmSync(dir, { recursive: true, force: true });
-});
-
-if (skipReason) {
-  console.log(`SKIP agent confinement: ${skipReason}`);
-  test('skipped', () => {});
-} else {
-  defineTests();
-}
-test.run();
 
 function defineTests(): void {
   test('no security: as before — every capability, no filter, NoNewPrivs 0', async () => {

@@ -6,47 +6,17 @@
 // refused here (each such case says so) and enforced ones in a VM (test/integration/container-ops).
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { spawnSync } from 'node:child_process';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { Conn, startAgent, text, type RunningAgent } from './agent-wire.js';
+import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { cgroup2Mount, containerAgentSuite } from './agent-container-rig.js';
+import { Conn, text, type RunningAgent } from './agent-wire.js';
 
-const BUSYBOX = ['/bin/busybox', '/usr/bin/busybox'].find((p) => existsSync(p));
-const isRoot = process.getuid?.() === 0;
-const cgroup2Mount = (() => {
-  try {
-    return readFileSync('/proc/self/mounts', 'utf8').split('\n').map((l) => l.split(' '))
-      .find((f) => f[2] === 'cgroup2')?.[1];
-  } catch { return undefined; }
-})();
-const skipReason = !isRoot ? 'containers need root (namespaces, mounts, cgroups)'
-  : !BUSYBOX ? 'no static busybox (apt-get install busybox-static)'
-  : !cgroup2Mount ? 'no cgroup2 hierarchy mounted' : '';
-
-let dir = '';
-let rootfs = '';
-let cgroupRoot = '';
-let runDir = '';
 let agent: RunningAgent | undefined;
 let c: Conn;
+let rootfs = '';
+let runDir = '';
+let cgroupRoot = '';
 const controllers = () => readFileSync(join(cgroup2Mount!, 'cgroup.controllers'), 'utf8');
-
-/** A container rootfs from the host's static busybox. */
-function buildRootfs(at: string): void {
-  for (const d of ['bin', 'etc', 'proc', 'sys', 'dev', 'tmp', 'root', 'srv/real']) mkdirSync(join(at, d), { recursive: true });
-  chmodSync(join(at, 'tmp'), 0o1777);
-  copyFileSync(BUSYBOX!, join(at, 'bin/busybox'));
-  chmodSync(join(at, 'bin/busybox'), 0o755);
-  for (const applet of spawnSync(BUSYBOX!, ['--list-full'], { encoding: 'utf8' }).stdout.split('\n').filter(Boolean)) {
-    const path = join(at, applet);
-    if (existsSync(path)) continue;
-    mkdirSync(dirname(path), { recursive: true });
-    symlinkSync('/bin/busybox', path);
-  }
-  writeFileSync(join(at, 'etc/passwd'), 'root:x:0:0:root:/root:/bin/sh\n');
-  writeFileSync(join(at, 'etc/group'), 'root:x:0:\n');
-  symlinkSync('/srv/real', join(at, 'linked')); // a destination through a symlink
-}
 
 let nextId = 0;
 
@@ -76,37 +46,18 @@ async function sh(id: string, script: string): Promise<{ out: string; err: strin
 const b64 = (s: string | Buffer) => Buffer.from(s).toString('base64');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-test.before(async () => {
-  if (skipReason) return;
-  dir = mkdtempSync('/tmp/vc-ops-test-');
-  rootfs = join(dir, 'rootfs');
-  runDir = join(dir, 'run');
-  buildRootfs(rootfs);
-  cgroupRoot = join(cgroup2Mount!, `vc-ops-test-${process.pid}`);
-  agent = await startAgent(dir, ['--cgroup-root', cgroupRoot, '--run-dir', runDir]);
-  c = await Conn.hello(agent.sockPath);
+containerAgentSuite({
+  title: 'agent container ops',
+  tmpPrefix: 'vc-ops-test-',
+  cgroupName: 'vc-ops-test',
+  rootfs: {
+    dirs: ['root', 'srv/real'],
+    links: { linked: '/srv/real' }, // a destination through a symlink
+  },
+  cgroupRootRemoved: true,
+  started: (rig) => ({ agent, c, rootfs, runDir, cgroupRoot } = rig),
+  defineTests,
 });
-
-test.after(async () => {
-  if (agent) {
-    c?.close();
-    agent.proc.kill('SIGTERM');
-    const code = await Promise.race([agent.exited, new Promise((r) => setTimeout(() => r('timeout'), 5000))]);
-    agent.kill();
-    assert.is(code, 0, `agent exit: ${agent.stderr()}`);
-    assert.not.ok(existsSync(cgroupRoot), 'the cgroup root is removed at exit');
-  }
-  if (dir) rmSync(dir, { recursive: true, force: true });
-});
-
-if (skipReason) {
-  console.log(`SKIP agent container ops: ${skipReason}`);
-  test('skipped', () => {});
-  test.run();
-} else {
-  defineTests();
-  test.run();
-}
 
 function defineTests(): void {
   test('pause: the cgroup freezes and the counter stops; resume: it goes on', async () => {

@@ -7,46 +7,16 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync, copyFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { Conn, encode, startAgent, T, text, type RunningAgent } from './agent-wire.js';
+import { existsSync, readFileSync, readlinkSync } from 'node:fs';
+import { join } from 'node:path';
+import { cgroup2Mount, containerAgentSuite } from './agent-container-rig.js';
+import { Conn, encode, T, text, type RunningAgent } from './agent-wire.js';
 
-const BUSYBOX = ['/bin/busybox', '/usr/bin/busybox'].find((p) => existsSync(p));
-const isRoot = process.getuid?.() === 0;
-const cgroup2Mount = (() => {
-  try {
-    return readFileSync('/proc/self/mounts', 'utf8').split('\n').map((l) => l.split(' '))
-      .find((f) => f[2] === 'cgroup2')?.[1];
-  } catch { return undefined; }
-})();
-const skipReason = !isRoot ? 'containers need root (namespaces, mounts, cgroups)'
-  : !BUSYBOX ? 'no static busybox (apt-get install busybox-static)'
-  : !cgroup2Mount ? 'no cgroup2 hierarchy mounted' : '';
-
-let dir = '';
-let rootfs = '';
-let cgroupRoot = '';
-let runDir = '';
 let agent: RunningAgent | undefined;
 let c: Conn;
-
-/** A container's rootfs from the host's static busybox: applet links, /etc/passwd and /etc/group. */
-function buildRootfs(at: string): void {
-  for (const d of ['bin', 'etc', 'proc', 'sys', 'dev', 'tmp', 'root', 'home/app', 'data']) mkdirSync(join(at, d), { recursive: true });
-  chmodSync(join(at, 'tmp'), 0o1777);
-  copyFileSync(BUSYBOX!, join(at, 'bin/busybox'));
-  chmodSync(join(at, 'bin/busybox'), 0o755);
-  const applets = spawnSync(BUSYBOX!, ['--list-full'], { encoding: 'utf8' }).stdout.split('\n').filter(Boolean);
-  for (const applet of applets) {
-    const path = join(at, applet);
-    if (existsSync(path)) continue;
-    mkdirSync(dirname(path), { recursive: true });
-    symlinkSync('/bin/busybox', path);
-  }
-  writeFileSync(join(at, 'etc/passwd'), 'root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000:app:/home/app:/bin/sh\n');
-  writeFileSync(join(at, 'etc/group'), 'root:x:0:\napp:x:1000:\nextra:x:2000:app\nother:x:3000:root\n');
-  writeFileSync(join(at, 'data/lower.txt'), 'from the image\n');
-}
+let rootfs = '';
+let runDir = '';
+let cgroupRoot = '';
 
 let nextId = 0;
 const freshId = () => `c${++nextId}`;
@@ -70,37 +40,20 @@ async function run(argv: string[], extra: Record<string, unknown> = {}) {
 
 const agentMounts = () => readFileSync(`/proc/${agent!.proc.pid}/mounts`, 'utf8');
 
-test.before(async () => {
-  if (skipReason) return;
-  dir = mkdtempSync('/tmp/vc-ctr-test-');
-  rootfs = join(dir, 'rootfs');
-  runDir = join(dir, 'run');
-  buildRootfs(rootfs);
-  cgroupRoot = join(cgroup2Mount!, `vc-test-${process.pid}`);
-  agent = await startAgent(dir, ['--cgroup-root', cgroupRoot, '--run-dir', runDir]);
-  c = await Conn.hello(agent.sockPath);
+containerAgentSuite({
+  title: 'agent containers',
+  tmpPrefix: 'vc-ctr-test-',
+  cgroupName: 'vc-test',
+  rootfs: {
+    dirs: ['root', 'home/app', 'data'],
+    passwd: 'root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000:app:/home/app:/bin/sh\n',
+    group: 'root:x:0:\napp:x:1000:\nextra:x:2000:app\nother:x:3000:root\n',
+    files: { 'data/lower.txt': 'from the image\n' },
+  },
+  cgroupRootRemoved: true,
+  started: (rig) => ({ agent, c, rootfs, runDir, cgroupRoot } = rig),
+  defineTests,
 });
-
-test.after(async () => {
-  if (agent) {
-    c?.close();
-    agent.proc.kill('SIGTERM'); // a clean exit removes containers and the cgroup root
-    const code = await Promise.race([agent.exited, new Promise((r) => setTimeout(() => r('timeout'), 5000))]);
-    agent.kill();
-    assert.is(code, 0, `agent exit: ${agent.stderr()}`);
-    assert.not.ok(existsSync(cgroupRoot), 'the cgroup root is removed at exit');
-  }
-  if (dir) rmSync(dir, { recursive: true, force: true });
-});
-
-if (skipReason) {
-  console.log(`SKIP agent containers: ${skipReason}`);
-  test('skipped', () => {});
-  test.run();
-} else {
-  defineTests();
-  test.run();
-}
 
 function defineTests(): void {
   test('create + start: the init waits for start_container, then runs; status and wait', async () => {

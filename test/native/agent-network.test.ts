@@ -7,21 +7,15 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { buildBusyboxRootfs, cgroup2Mount, containerSkipReason, isRoot, runOrSkip, stopAgent } from './agent-container-rig.js';
 import { Conn, startAgent, text, type RunningAgent } from './agent-wire.js';
 
-const BUSYBOX = ['/bin/busybox', '/usr/bin/busybox'].find((p) => existsSync(p));
-const isRoot = process.getuid?.() === 0;
 const has = (cmd: string) => spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
-const cgroup2Mount = (() => {
-  try {
-    return readFileSync('/proc/self/mounts', 'utf8').split('\n').map((l) => l.split(' ')).find((f) => f[2] === 'cgroup2')?.[1];
-  } catch { return undefined; }
-})();
 const skipReason = !isRoot ? 'network namespaces need root'
   : !has('unshare') || !has('nsenter') || !has('ip') ? 'needs unshare, nsenter and ip (util-linux, iproute2)' : '';
-const containerSkip = !BUSYBOX ? 'no static busybox' : !cgroup2Mount ? 'no cgroup2 hierarchy' : '';
+const containerSkip = containerSkipReason;
 
 const MAC = '02:00:5e:10:00:01';
 const MAC2 = '02:00:5e:10:00:02';
@@ -49,30 +43,16 @@ function veth(name: string, mac: string): void {
   ns('ip', 'link', 'set', `${name}p`, 'up');
 }
 
-function buildRootfs(at: string): void {
-  for (const d of ['bin', 'etc', 'proc', 'sys', 'dev', 'tmp']) mkdirSync(join(at, d), { recursive: true });
-  chmodSync(join(at, 'tmp'), 0o1777);
-  copyFileSync(BUSYBOX!, join(at, 'bin/busybox'));
-  chmodSync(join(at, 'bin/busybox'), 0o755);
-  for (const applet of spawnSync(BUSYBOX!, ['--list-full'], { encoding: 'utf8' }).stdout.split('\n').filter(Boolean)) {
-    const path = join(at, applet);
-    if (existsSync(path)) continue;
-    mkdirSync(dirname(path), { recursive: true });
-    symlinkSync('/bin/busybox', path);
-  }
-  writeFileSync(join(at, 'etc/passwd'), 'root:x:0:0:root:/root:/bin/sh\n');
-  writeFileSync(join(at, 'etc/group'), 'root:x:0:\n');
-  writeFileSync(join(at, 'etc/resolv.conf'), 'nameserver 192.0.2.99\n'); // the image's own
-  symlinkSync('../run/hosts-elsewhere', join(at, 'etc/hosts')); // a symlink: replaced, never followed
-}
-
 test.before(async () => {
   if (skipReason) return;
   dir = mkdtempSync('/tmp/vc-net-test-');
   runDir = join(dir, 'run');
   if (!containerSkip) {
     rootfs = join(dir, 'rootfs');
-    buildRootfs(rootfs);
+    buildBusyboxRootfs(rootfs, {
+      files: { 'etc/resolv.conf': 'nameserver 192.0.2.99\n' }, // the image's own
+      links: { 'etc/hosts': '../run/hosts-elsewhere' }, // a symlink: replaced, never followed
+    });
     cgroupRoot = join(cgroup2Mount!, `vc-net-test-${process.pid}`);
   }
   agent = await startAgent(dir, ['--run-dir', runDir], ['unshare', '-n', '--']);
@@ -80,22 +60,11 @@ test.before(async () => {
 });
 
 test.after(async () => {
-  if (agent) {
-    c?.close();
-    agent.proc.kill('SIGTERM'); // a clean exit deletes containers; the namespace goes with the agent
-    await Promise.race([agent.exited, new Promise((r) => setTimeout(r, 5000))]);
-    agent.kill();
-  }
+  if (agent) await stopAgent(agent, c); // a clean exit deletes containers; the namespace goes with the agent
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
-if (skipReason) {
-  console.log(`SKIP agent network: ${skipReason}`);
-  test('skipped', () => {});
-} else {
-  defineTests();
-}
-test.run();
+runOrSkip('agent network', skipReason, defineTests);
 
 function defineTests(): void {
   test('the agent runs in a namespace of its own: lo down, no other interface yet', () => {
@@ -328,10 +297,7 @@ function defineTests(): void {
       await c2.ok('configure_network', { dns: { nameservers: ['10.1.2.55'] } });
       assert.equal(gens(), ['hostname.1', 'hosts.2', 'resolv.conf.3'], 'with no container left, only the current ones');
     } finally {
-      c2.close();
-      a2.proc.kill('SIGTERM');
-      await Promise.race([a2.exited, new Promise((res) => setTimeout(res, 5000))]);
-      a2.kill();
+      await stopAgent(a2, c2);
     }
   });
 }
