@@ -5,7 +5,7 @@
 // containerd resolve. stop() kills every task, shim and process the instance started and removes
 // what it made; leftovers() lists whatever is still there (empty: clean).
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readlinkSync, rmdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   cgroupHierarchies, cgroupTree, killAndWait, liveProcesses, mountsAt, pidAlive, pidsIn, removeCgroups, sleep,
@@ -17,7 +17,19 @@ export const CTR_NAMESPACE = 'vc-test';
 /** Where containerd puts shim sockets and ctr its FIFOs, regardless of the configured state dir. */
 export const RUN_DIR = '/run/containerd';
 /** Temporary directories of these rigs start so; other rigs are recognised by it. */
-const DIR_PREFIX = '/tmp/vcctd-';
+/**
+ * Where rigs keep their directories: /tmp, unless /tmp is itself an overlay (the nested harness's
+ * L1), which overlayfs refuses as an upper directory for containerd's snapshots; /run is a tmpfs.
+ */
+const RIG_BASE = (() => {
+  try {
+    const tmp = readFileSync('/proc/self/mounts', 'utf8').split('\n').map((l) => l.split(' ')).filter((f) => f[1] === '/tmp').at(-1);
+    return tmp?.[2] === 'overlay' ? '/run' : '/tmp';
+  } catch {
+    return '/tmp';
+  }
+})();
+const DIR_PREFIX = `${RIG_BASE}/vcctd-`;
 
 export interface StartContainerdOptions {
   /** Directories put in front of containerd's PATH, where it looks for `containerd-shim-NAME-v2`. */
@@ -148,7 +160,7 @@ export async function startContainerd(options: StartContainerdOptions = {}): Pro
   const problem = containerdProblem();
   if (problem) throw new Error(`startContainerd: ${problem}`);
 
-  const tmp = tempDir(`vcctd-${name}`);
+  const tmp = tempDir(`vcctd-${name}`, RIG_BASE);
   const dir = tmp.path;
   const address = join(dir, 'containerd.sock');
   const configPath = join(dir, 'config.toml');
