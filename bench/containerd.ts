@@ -90,14 +90,16 @@ function parentOf(pid: number): number {
 }
 
 /**
- * The shim's processes for `rig` (argv0 — or argv1, for a script run by an interpreter — is the
+ * The shim's processes for `rig` (argv0 — or, for a script run by an interpreter, the script — is the
  * shim binary, and it names our containerd's address), and the rest of what runs the task: the
  * shims' descendants (runc's task) and the other processes in containerd's mount namespace (a VMM
  * the shim started detached, so that it outlives the shim).
  */
 export function shimMemory(rig: Containerd, shim: string): { shimPids: number[]; shimKiB: number; shimPssKiB: number; taskPids: number[]; taskKiB: number } {
   const procs = liveProcesses();
-  const isShim = (argv: string[]) => (basename(argv[0] ?? '') === shim || basename(argv[1] ?? '') === shim) && argv.includes(rig.address);
+  // argv0, or for a script the interpreter runs, its first argument that is not an option.
+  const script = (argv: string[]) => argv.slice(1).find((a) => !a.startsWith('-')) ?? '';
+  const isShim = (argv: string[]) => (basename(argv[0] ?? '') === shim || basename(script(argv)) === shim) && argv.includes(rig.address);
   const shimPids = procs.filter((p) => isShim(p.argv)).map((p) => p.pid);
   const shims = new Set(shimPids);
   const parents = new Map(procs.map((p) => [p.pid, parentOf(p.pid)]));
