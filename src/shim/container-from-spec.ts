@@ -93,7 +93,11 @@ export function containerFromSpec(spec: OciSpec, id: string, rootfs: string): Tr
   spec.mounts.forEach((m, i) => {
     const options = m.options ?? [];
     const isBind = m.type === 'bind' || options.includes('bind') || options.includes('rbind');
-    if (isBind) {
+    if (isBind && m.destination === '/dev/shm') {
+      // CRI binds the sandbox's shm directory here; each container gets its own /dev/shm tmpfs in
+      // the guest instead (shared memory between a pod's containers needs a shared IPC namespace).
+      warnings.push('mounts: /dev/shm is a tmpfs of each container in the guest, not the sandbox\'s shared one');
+    } else if (isBind) {
       if (!m.source) throw refuse(`mounts[${i}].source`, `a bind mount of ${m.destination} needs a source`);
       hostMounts.push({ source: m.source, destination: m.destination, readOnly: options.includes('ro') });
     } else if (m.type && GUEST_FS.has(m.type)) {

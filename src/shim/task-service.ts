@@ -67,6 +67,7 @@ const empty: MessageInit<Empty> = {};
 export class TaskService {
   readonly #tasks = new Map<string, Task>();
   #podUp = false;
+  #podHostname: string | undefined;
   readonly #extras: TaskExtras;
 
   constructor(private readonly ctx: ShimContext) {
@@ -172,6 +173,9 @@ export class TaskService {
       const cacheKey = await snapshotCacheKey(r.rootfs);
       if (cacheKey) config.rootfsCacheKey = cacheKey;
       for (const w of warnings) ctx.log.warnOnce(w);
+      // The containers of a CRI pod share its UTS namespace: its host name is theirs.
+      if (ownsPod && typeof config.hostname === 'string') this.#podHostname = config.hostname;
+      else if (!ownsPod && config.hostname === undefined && this.#podHostname) config.hostname = this.#podHostname;
       if (ownsPod) {
         if (this.#podUp) throw new RpcError(StatusCode.FailedPrecondition, `this shim's pod ${ctx.podId} exists already; task ${r.id} is not one of its containers`);
         await bringUpPod(podConfigFor(ctx.podId, spec, specNetwork(spec), ctx.log), ctx.options);
