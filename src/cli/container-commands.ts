@@ -4,7 +4,7 @@ import { containerStatus, listContainers } from '../api/container-queries.js';
 import type { ContainerStatus } from '../api/container-status.js';
 import { attachContainer, enterContainer } from '../api/container-process.js';
 import type { ContainerConfigInput } from '../model/container-config.js';
-import { optionalInt, optionalString, parseSpec, requireString, stringList, usageOverview, UsageError, type CommandSpec, type ParsedCommand } from './args.js';
+import { optionalInt, optionalString, parseSpec, requireString, usageOverview, UsageError, type CommandSpec, type ParsedCommand } from './args.js';
 import { envFrom, processOptions, userFrom, workdirFrom } from './process-flags.js';
 import { progressReporter } from './progress.js';
 import { printTable } from './table.js';
