@@ -4,23 +4,17 @@ import { containerStatus, listContainers } from '../api/container-queries.js';
 import type { ContainerStatus } from '../api/container-status.js';
 import { attachContainer, enterContainer } from '../api/container-process.js';
 import type { ContainerConfigInput } from '../model/container-config.js';
-import { optionalInt, optionalString, parseSpec, requireString, stringList, usageOverview, UsageError, type CommandSpec, type ParsedCommand } from './args.js';
-import { parseEnv } from './pod-commands.js';
+import { optionalInt, optionalString, parseSpec, requireString, usageOverview, UsageError, type CommandSpec, type ParsedCommand } from './args.js';
+import { envFrom, processOptions, userFrom, workdirFrom } from './process-flags.js';
 import { progressReporter } from './progress.js';
 import { printTable } from './table.js';
 import { securityFrom, securityOptions } from './security-flags.js';
 import { attachStdio } from './stdio.js';
-
-/** What the container runs in: shared by `container create`, `container enter` and `run`. */
-const processOptions = {
-  tty: { type: 'boolean', short: 't', usage: '[--tty]' },
-  env: { type: 'string', multiple: true, short: 'e', usage: '[--env K=V]...' },
-  workdir: { type: 'string', short: 'w', usage: '[--workdir DIR]' }, user: { type: 'string', short: 'u', usage: '[--user U]' },
-} as const;
+import { mountsFrom, volumeOptions } from './volume-flags.js';
 
 /** Options shared by `container create` and `run`: what the container is. */
 export const containerOptions = {
-  rootfs: { type: 'string', usage: '[--rootfs DIR | --image REF]' }, image: { type: 'string' }, ...processOptions,
+  rootfs: { type: 'string', usage: '[--rootfs DIR | --image REF]' }, image: { type: 'string' }, ...processOptions, ...volumeOptions,
   'memory-limit': { type: 'string', usage: '[--memory-limit MIB]' }, 'pids-limit': { type: 'string', usage: '[--pids-limit N]' },
   cpus: { type: 'string', usage: '[--cpus N]' }, ...securityOptions,
 } as const;
@@ -58,11 +52,12 @@ export function containerConfigFrom(id: string, parsed: ParsedCommand): Containe
     image: optionalString(values.image),
     rootfs: optionalString(values.rootfs),
     command: positionals.length ? positionals : undefined,
-    env: values.env ? parseEnv(stringList(values.env)) : undefined,
-    workdir: optionalString(values.workdir),
-    user: optionalString(values.user),
+    env: envFrom(values),
+    workdir: workdirFrom(values),
+    user: userFrom(values),
     tty: values.tty === true,
     limits,
+    mounts: mountsFrom(values),
     security: securityFrom(values),
   };
 }
@@ -150,9 +145,9 @@ async function enter(argv: string[]): Promise<number> {
   const tty = parsed.values.tty === true;
   const proc = await enterContainer(pod, id, parsed.positionals, {
     root: optionalString(parsed.values.root),
-    env: parsed.values.env ? parseEnv(stringList(parsed.values.env)) : undefined,
-    cwd: optionalString(parsed.values.workdir),
-    user: optionalString(parsed.values.user),
+    env: envFrom(parsed.values),
+    cwd: workdirFrom(parsed.values),
+    user: userFrom(parsed.values),
     tty,
     rows: tty ? process.stdout.rows : undefined,
     cols: tty ? process.stdout.columns : undefined,

@@ -8,6 +8,7 @@ import { progressReporter } from './progress.js';
 import { printTable } from './table.js';
 import { attachStdio } from './stdio.js';
 import { portForward, portForwardSpec } from './port-forward-command.js';
+import { envFrom, processOptions, workdirFrom } from './process-flags.js';
 
 const json = { type: 'boolean', usage: '[--json]' } as const;
 const id = { type: 'string', usage: '--id ID' } as const;
@@ -51,8 +52,7 @@ const commands = {
   enter: {
     words: 'pod enter',
     options: {
-      id, tty: { type: 'boolean', short: 't', usage: '[--tty]' }, env: { type: 'string', multiple: true, usage: '[--env K=V]...' },
-      workdir: { type: 'string', usage: '[--workdir DIR]' },
+      id, interactive: processOptions.interactive, tty: processOptions.tty, env: processOptions.env, workdir: processOptions.workdir,
     },
     tail: '-- CMD [ARG...]',
   },
@@ -136,23 +136,13 @@ async function enter(argv: string[]): Promise<number> {
   const tty = values.tty === true;
   const proc = await enterPod(id, positionals, {
     root: optionalString(values.root),
-    env: parseEnv(stringList(values.env)),
-    cwd: optionalString(values.workdir),
+    env: envFrom(values),
+    cwd: workdirFrom(values),
     tty,
     rows: tty ? process.stdout.rows : undefined,
     cols: tty ? process.stdout.columns : undefined,
   });
   return attachStdio(proc, tty);
-}
-
-export function parseEnv(pairs: string[]): Record<string, string> {
-  const env: Record<string, string> = {};
-  for (const pair of pairs) {
-    const eq = pair.indexOf('=');
-    if (eq <= 0) throw new UsageError(`--env: expected K=V, got ${JSON.stringify(pair)}`);
-    env[pair.slice(0, eq)] = pair.slice(eq + 1);
-  }
-  return env;
 }
 
 function print(status: PodStatus, json: boolean): void {

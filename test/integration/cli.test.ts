@@ -3,7 +3,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { chmodSync, existsSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { teardownRoot, vmmProcessesUnder } from '../helpers/pods.js';
 import { tempDir } from '../helpers/tmp.js';
@@ -15,9 +15,9 @@ const root = tmp.path;
 
 interface Result { code: number | null; stdout: string; stderr: string }
 
-function run(args: string[], input?: string): Promise<Result> {
+function run(args: string[], input?: string, env?: Record<string, string>): Promise<Result> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [virtc, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [virtc, ...args], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, ...env } });
     let stdout = '', stderr = '';
     child.stdout.on('data', (d) => { stdout += d; });
     child.stderr.on('data', (d) => { stderr += d; });
@@ -120,6 +120,35 @@ test('virtc run --rm: the default image, stdio, the exit code, and nothing left 
   assert.is(result.stdout, 'pid=1\nSHOUT\n');
   const pods = JSON.parse((await run(['--root', root, 'pod', 'list', '--json'])).stdout) as unknown[];
   assert.equal(pods, []);
+  assert.equal(vmmProcessesUnder(root), []);
+});
+
+test('virtc run with docker\'s flags: -v HOST:CONTAINER:ro, -e, -w, -u; then -d --name leaves the pod running', async () => {
+  const host = tempDir('vcv');
+  try {
+    chmodSync(host.path, 0o755); // copied with its mode: user 1000 must be able to enter it
+    writeFileSync(`${host.path}/f`, 'from the host\n');
+    const result = await run([
+      '--root', root, 'run', '--rm', '--hypervisor', hypervisor, '--memory', '256',
+      '-v', `${host.path}:/data:ro`, '-e', 'A=1', '-e', 'FROM_HOST', '-w', '/data', '-u', '1000',
+      '--', 'sh', '-c', 'pwd; echo $A $FROM_HOST; id -u; cat f; touch /data/g 2>/dev/null || echo read-only',
+    ], '', { FROM_HOST: 'inherited' });
+    assert.is(result.code, 0, result.stderr);
+    assert.is(result.stdout, '/data\n1 inherited\n1000\nfrom the host\nread-only\n');
+  } finally {
+    host.remove();
+  }
+
+  const detached = await run(['--root', root, 'run', '-d', '--name', 'bg1', '--hypervisor', hypervisor, '--memory', '256', '--', 'sleep', '1000']);
+  assert.is(detached.code, 0, detached.stderr);
+  assert.is(detached.stdout, 'bg1\n');
+  const container = JSON.parse((await run(['--root', root, 'container', 'status', '--pod', 'bg1', '--id', 'main', '--json'])).stdout);
+  assert.equal([container.state, container.argv], ['running', ['sleep', '1000']]);
+  const pods = JSON.parse((await run(['--root', root, 'pod', 'list', '--json'])).stdout) as Array<{ id: string; state: string }>;
+  assert.equal(pods.map((p) => [p.id, p.state]), [['bg1', 'running']]);
+  const deleted = await run(['--root', root, 'pod', 'delete', '--force', '--id', 'bg1']);
+  assert.is(deleted.code, 0, deleted.stderr);
+  assert.equal(JSON.parse((await run(['--root', root, 'pod', 'list', '--json'])).stdout), []);
   assert.equal(vmmProcessesUnder(root), []);
 });
 

@@ -4,12 +4,12 @@ import { commandUsage, optionalInt, parseCommand, parseSpec, usageOverview, Usag
 import { podUsage } from '../../../src/cli/pod-commands.js';
 import { containerUsage } from '../../../src/cli/container-commands.js';
 import { runUsage } from '../../../src/cli/run-command.js';
-import { parseEnv } from '../../../src/cli/pod-commands.js';
+import { parseEnv } from '../../../src/cli/process-flags.js';
 import { main } from '../../../src/cli/main.js';
 
-test('--env pairs become a map; a pair without = names the flag and value', () => {
+test('--env pairs become a map; a pair without a name names the flag and value', () => {
   assert.equal(parseEnv(['A=1', 'B=x=y', 'C=']), { A: '1', B: 'x=y', C: '' });
-  assert.throws(() => parseEnv(['NOVALUE']), (err: Error) => err instanceof UsageError && /--env: expected K=V, got "NOVALUE"/.test(err.message));
+  assert.throws(() => parseEnv(['=1']), (err: Error) => err instanceof UsageError && /-e\/--env: expected KEY=VALUE or KEY, got "=1"/.test(err.message));
 });
 
 test('integer flags accept whole numbers only', () => {
@@ -58,7 +58,7 @@ test('one table drives usage and parsing: the usage shows what the parser takes'
 test('the overview names every option the commands take (pod create --hostname was missing once)', () => {
   assert.match(podUsage, /virtc pod create --id ID [^]*\[--hostname NAME\]/);
   assert.match(runUsage, /\[--memory-limit MIB\]/);
-  assert.match(containerUsage, /virtc container enter --pod ID --id CID \[--tty\]/);
+  assert.match(containerUsage, /virtc container enter --pod ID --id CID \[-i\] \[-t\|--tty\]/);
 });
 
 test.run();
