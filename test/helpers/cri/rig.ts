@@ -4,7 +4,7 @@
 // be pulled), and a CRI client on containerd's socket. Runtime handlers: "" (runc, the default)
 // and "virtc" (our shim, io.containerd.virtc.v2, found on containerd's PATH).
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
@@ -58,13 +58,18 @@ export function criProblem(): string | null {
   if (spawnSync('sh', ['-c', 'command -v iptables']).status !== 0) return 'iptables is not installed (the portmap CNI plugin needs it)';
   if (spawnSync('sh', ['-c', 'command -v umoci']).status !== 0) return 'umoci is not installed (the rig builds its images with it)';
   // The bridge, veths and iptables rules would otherwise land in the host's namespace. Init's
-  // namespace may be unreadable (a sandbox); then the parent's stands in (scripts/test.js runs the
-  // file under `unshare --net`, so its parent is in another one).
+  // namespace may be unreadable (a sandbox): then an ancestor in another namespace shows that this
+  // process runs in one made for it (scripts/test.js runs each file under `unshare --net`).
   const netns = (pid: number | string) => { try { return readlinkSync(`/proc/${pid}/ns/net`); } catch { return null; } };
+  const parentOf = (pid: number) => { try { const st = readFileSync(`/proc/${pid}/stat`, 'utf8'); return Number(st.slice(st.lastIndexOf(')') + 2).split(' ')[1]); } catch { return 0; } };
   const own = netns('self');
-  const outer = netns(1) ?? netns(process.ppid);
-  if (!own || !outer) return 'cannot read /proc/self/ns/net or its parent\'s';
-  if (own === outer) return 'this process shares its network namespace with the host or its parent (run it through scripts/test.js, which runs it under unshare --net)';
+  if (!own) return 'cannot read /proc/self/ns/net';
+  let ownNamespace = false;
+  for (let pid = process.ppid; pid > 0; pid = parentOf(pid)) {
+    const theirs = netns(pid);
+    if (theirs !== null && theirs !== own) { ownNamespace = true; break; }
+  }
+  if (!ownNamespace) return "this process is in the host's network namespace (run it through scripts/test.js, which runs it under unshare --net)";
   return null;
 }
 
