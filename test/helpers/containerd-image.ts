@@ -43,12 +43,17 @@ export function busyboxArchive(tag: string): string {
  * Imports the busybox image into `containerd` as `ref` (unpacked for the overlayfs snapshotter);
  * returns `ref`. The layout's index carries only the tag, which ctr completes with --base-name.
  */
-export async function importBusybox(containerd: Containerd, ref = BUSYBOX_REF): Promise<string> {
-  const { name, tag } = splitRef(ref);
-  const archive = busyboxArchive(tag);
-  const r = await containerd.ctr(['images', 'import', '--base-name', name, archive], { timeoutMs: 60_000 });
+export async function importBusybox(containerd: Containerd, ref = BUSYBOX_REF, opts: { namespace?: string } = {}): Promise<string> {
+  return importArchive(containerd, ref, busyboxArchive(splitRef(ref).tag), opts);
+}
+
+/** Imports an OCI archive whose index names its image by `ref`'s tag, as `ref`, into `opts.namespace` (default vc-test). */
+export async function importArchive(containerd: Containerd, ref: string, archive: string, opts: { namespace?: string } = {}): Promise<string> {
+  const { name } = splitRef(ref);
+  const ns = opts.namespace ? { namespace: opts.namespace } : {};
+  const r = await containerd.ctr(['images', 'import', '--base-name', name, archive], { timeoutMs: 60_000, ...ns });
   if (r.code !== 0) throw new Error(`ctr images import ${archive} as ${ref} failed (${r.code}): ${r.stderr.trim()}`);
-  const list = await containerd.ctr(['images', 'ls', '-q']);
+  const list = await containerd.ctr(['images', 'ls', '-q'], ns);
   if (!list.stdout.split('\n').includes(ref)) throw new Error(`ctr images import did not make ${ref}; images: ${list.stdout.trim() || '(none)'}; import said: ${r.stdout.trim()}`);
   return ref;
 }

@@ -11,6 +11,7 @@ import {
   cgroupHierarchies, cgroupTree, killAndWait, liveProcesses, mountsAt, pidAlive, pidsIn, removeCgroups, sleep,
 } from './containerd-host.js';
 import { tempDir } from './tmp.js';
+import { CNI_STATE_DIR, CRI_NAMESPACE, criToml, HOST_NETNS_DIR, type CriOptions } from './cri/config.js';
 
 /** The containerd namespace every ctr call uses (also the cgroup parent runc makes: /vc-test/ID). */
 export const CTR_NAMESPACE = 'vc-test';
@@ -36,6 +37,11 @@ export interface StartContainerdOptions {
   shimPath?: string[];
   /** A short label for the instance (its temporary directory's name), letters, digits and '-'. */
   name?: string;
+  /**
+   * Enables containerd's CRI plugin with these settings (test/helpers/cri/rig.ts makes them: use
+   * startCriContainerd). A private tmpfs then covers /var/lib/cni too (libcni's result cache).
+   */
+  cri?: CriOptions;
 }
 
 export interface CtrOptions {
@@ -43,6 +49,8 @@ export interface CtrOptions {
   input?: string | Buffer;
   /** The call is killed and rejected after this long (default 30 s). */
   timeoutMs?: number;
+  /** The containerd namespace (default vc-test; CRI's is k8s.io). */
+  namespace?: string;
   /** Run under a pseudo-terminal (util-linux `script`), for `ctr run -t`. Output is what the terminal
    * got: lines end in CR LF (CR CR LF from `ctr run -t`: the task's terminal adds one, ours another). */
   tty?: boolean;
@@ -91,10 +99,10 @@ export function containerdProblem(): string | null {
   return null;
 }
 
-// The host's /run/containerd is made only if missing (the tmpfs needs a mount point), and removed
-// again (rmdir: only if empty) when the last rig is gone — unless another process's rig still
-// mounts over it: removing a mount point detaches the mounts on it in every namespace.
-let runDirMadeByUs = false;
+// The host's /run/containerd (and /var/lib/cni for CRI) is made only if missing (the tmpfs needs a
+// mount point), and removed again (rmdir: only if empty) when the last rig is gone — unless another
+// process's rig still mounts over it: removing a mount point detaches the mounts on it in every namespace.
+const madeByUs = new Set<string>();
 let liveRigs = 0;
 const exitKills = new Set<() => void>();
 process.once('exit', () => { for (const kill of exitKills) kill(); });
@@ -104,22 +112,33 @@ export function otherRigsRunning(ownDir: string): boolean {
   return liveProcesses().some(({ argv }) => argv.some((a) => a.startsWith(DIR_PREFIX) && !a.startsWith(`${ownDir}/`)) && argv.some((a) => /containerd/.test(a)));
 }
 
-function configToml(dir: string): string {
+function configToml(dir: string, cri: CriOptions | undefined): string {
   const q = (s: string) => JSON.stringify(s);
+  // CRI only when asked; opt would make /opt/containerd on the host; the snapshotters other than
+  // overlayfs and native only probe (aufs runs modprobe) and fail here.
+  const disabled = [...(cri ? [] : ['io.containerd.grpc.v1.cri']), 'io.containerd.internal.v1.opt', 'io.containerd.snapshotter.v1.aufs',
+    'io.containerd.snapshotter.v1.btrfs', 'io.containerd.snapshotter.v1.zfs', 'io.containerd.snapshotter.v1.devmapper'];
   return [
     'version = 2',
     `root = ${q(join(dir, 'root'))}`,
     `state = ${q(join(dir, 'state'))}`,
-    // No CRI for now; opt would make /opt/containerd on the host; the snapshotters other than
-    // overlayfs and native only probe (aufs runs modprobe) and fail here.
-    'disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.internal.v1.opt", "io.containerd.snapshotter.v1.aufs", ' +
-      '"io.containerd.snapshotter.v1.btrfs", "io.containerd.snapshotter.v1.zfs", "io.containerd.snapshotter.v1.devmapper"]',
+    `disabled_plugins = [${disabled.map(q).join(', ')}]`,
     '[grpc]',
     `  address = ${q(join(dir, 'containerd.sock'))}`,
     '[ttrpc]',
     `  address = ${q(join(dir, 'containerd.sock.ttrpc'))}`,
+    ...(cri ? [criToml(cri)] : []),
     '',
   ].join('\n');
+}
+
+/** Names in /var/run/netns (where CRI would put pods' network namespaces without netns_mounts_under_state_dir). */
+function netnsEntries(): Set<string> {
+  try {
+    return new Set(readdirSync(HOST_NETNS_DIR));
+  } catch {
+    return new Set();
+  }
 }
 
 function shellQuote(s: string): string {
@@ -164,19 +183,24 @@ export async function startContainerd(options: StartContainerdOptions = {}): Pro
   const dir = tmp.path;
   const address = join(dir, 'containerd.sock');
   const configPath = join(dir, 'config.toml');
-  writeFileSync(configPath, configToml(dir));
+  writeFileSync(configPath, configToml(dir, options.cri));
   const cgroupParents = cgroupHierarchies().map((h) => join(h, CTR_NAMESPACE));
   const parentsBefore = new Set(cgroupParents.filter((p) => existsSync(p)));
-  if (!existsSync(RUN_DIR)) {
-    mkdirSync(RUN_DIR, { recursive: true });
-    runDirMadeByUs = true;
+  // Covered by a tmpfs in the rig's mount namespace: what containerd, its shims and CNI write there
+  // whatever the config says.
+  const privateDirs = [RUN_DIR, ...(options.cri ? [CNI_STATE_DIR] : [])];
+  for (const d of privateDirs) {
+    if (existsSync(d)) continue;
+    mkdirSync(d, { recursive: true });
+    madeByUs.add(d);
   }
+  const netnsBefore = netnsEntries();
   liveRigs++;
 
   const PATH = [...(options.shimPath ?? []), process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin'].join(':');
   // unshare execs sh, which execs containerd: one pid throughout, the namespace's first process.
   const child = spawn('unshare', ['--mount', '--propagation', 'private', 'sh', '-c',
-    `mount -t tmpfs -o mode=0711 tmpfs ${RUN_DIR} && exec containerd --config "$0"`, configPath],
+    `${privateDirs.map((d) => `mount -t tmpfs -o mode=0711 tmpfs ${d} && `).join('')}exec containerd --config "$0"`, configPath],
   { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, PATH } });
   const pid = child.pid!;
   let log = '';
@@ -194,7 +218,7 @@ export async function startContainerd(options: StartContainerdOptions = {}): Pro
   // --root: containerd's root too, not the namespace's root mount — where the process runs chrooted
   // (the nested harness's L1 runs commands in a chroot), setns alone would land outside it.
   const inNs = (argv: string[]) => ['nsenter', `--target=${pid}`, '--mount', '--root', '--', ...argv];
-  const ctrArgv = (args: string[]) => inNs(['ctr', '--address', address, '--namespace', CTR_NAMESPACE, ...args]);
+  const ctrArgv = (args: string[], namespace = CTR_NAMESPACE) => inNs(['ctr', '--address', address, '--namespace', namespace, ...args]);
   const underTty = (argv: string[]) => ['script', '--quiet', '--return', '--command', argv.map(shellQuote).join(' '), '/dev/null'];
 
   const rig: Containerd = {
@@ -211,7 +235,7 @@ export async function startContainerd(options: StartContainerdOptions = {}): Pro
     },
     ctr(args, opts = {}) {
       if (stopped || exited) return Promise.reject(new Error(`containerd (${dir}) is not running; cannot run ctr ${args.join(' ')}`));
-      const full = opts.tty ? underTty(ctrArgv(args)) : ctrArgv(args);
+      const full = opts.tty ? underTty(ctrArgv(args, opts.namespace)) : ctrArgv(args, opts.namespace);
       return runCollect(full, opts, `ctr ${args.join(' ')}`);
     },
     spawnCtr(args, opts = {}) {
@@ -224,12 +248,15 @@ export async function startContainerd(options: StartContainerdOptions = {}): Pro
       stopped = true;
       if (!exited) {
         const quick = { timeoutMs: 10_000 };
-        const ids = async (what: string) => {
-          const r = await runCollect(ctrArgv([what, 'ls', '-q']), quick, `ctr ${what} ls`).catch(() => null);
+        const ids = async (what: string, ns: string) => {
+          const r = await runCollect(ctrArgv([what, 'ls', '-q'], ns), quick, `ctr ${what} ls`).catch(() => null);
           return r && r.code === 0 ? r.stdout.split('\n').map((s) => s.trim()).filter(Boolean) : [];
         };
-        for (const id of await ids('tasks')) await runCollect(ctrArgv(['tasks', 'delete', '--force', id]), quick, 'ctr tasks delete').catch(() => null);
-        for (const id of await ids('containers')) await runCollect(ctrArgv(['containers', 'delete', id]), quick, 'ctr containers delete').catch(() => null);
+        // CRI's own containers (what StopPodSandbox/RemovePodSandbox did not remove) are in its namespace.
+        for (const ns of options.cri ? [CTR_NAMESPACE, CRI_NAMESPACE] : [CTR_NAMESPACE]) {
+          for (const id of await ids('tasks', ns)) await runCollect(ctrArgv(['tasks', 'delete', '--force', id], ns), quick, 'ctr tasks delete').catch(() => null);
+          for (const id of await ids('containers', ns)) await runCollect(ctrArgv(['containers', 'delete', id], ns), quick, 'ctr containers delete').catch(() => null);
+        }
         child.kill('SIGTERM');
         const end = Date.now() + 5000;
         while (!exited && Date.now() < end) await sleep(20);
@@ -255,10 +282,11 @@ export async function startContainerd(options: StartContainerdOptions = {}): Pro
       tmp.remove();
       exitKills.delete(killSync);
       liveRigs--;
-      if (liveRigs === 0 && runDirMadeByUs && !others) {
+      for (const d of [...madeByUs]) {
+        if (liveRigs > 0 || others) continue;
         try {
-          rmdirSync(RUN_DIR);
-          runDirMadeByUs = false;
+          rmdirSync(d);
+          madeByUs.delete(d);
         } catch {
           /* not empty: someone else's; leftovers() does not claim it */
         }
@@ -278,10 +306,13 @@ export async function startContainerd(options: StartContainerdOptions = {}): Pro
         found.push(`cgroup ${cg}${pids.length ? ` holding ${pids.join(', ')}` : ''}`);
       }
       if (existsSync(dir)) found.push(`directory ${dir}`);
-      for (const m of [...mountsAt(dir), ...mountsAt(RUN_DIR)]) found.push(`mount ${m} (host mount namespace)`);
+      for (const m of [...mountsAt(dir), ...privateDirs.flatMap(mountsAt)]) found.push(`mount ${m} (host mount namespace)`);
       // Only ever empty on the host when it is ours: a containerd in the host's mount namespace
       // (a developer's, or the system's) fills it, and then it is not ours to remove.
-      if (runDirMadeByUs && liveRigs === 0 && existsSync(RUN_DIR) && readdirSync(RUN_DIR).length === 0 && !otherRigsRunning(dir)) found.push(`directory ${RUN_DIR} (made by the rig)`);
+      for (const d of madeByUs) {
+        if (liveRigs === 0 && existsSync(d) && readdirSync(d).length === 0 && !otherRigsRunning(dir)) found.push(`directory ${d} (made by the rig)`);
+      }
+      for (const n of netnsEntries()) if (!netnsBefore.has(n)) found.push(`network namespace ${HOST_NETNS_DIR}/${n}`);
       return found;
     },
   };

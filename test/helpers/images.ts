@@ -27,6 +27,8 @@ export interface OciImageOptions {
   entrypoint?: string[];
   /** Files added in the image's one layer on top of the busybox rootfs. */
   files?: Record<string, string>;
+  /** Host files copied into the layer, mode and all (image path → host path), e.g. a static binary. */
+  copies?: Record<string, string>;
 }
 
 /** An OCI image layout at `layout` with tag `tag`, built by umoci (real layers, real config). */
@@ -40,6 +42,10 @@ export function ociImage(workdir: string, layout: string, tag: string, options: 
   for (const [path, content] of Object.entries(options.files ?? {})) {
     mkdirSync(join(bundle, 'rootfs', path, '..'), { recursive: true });
     writeFileSync(join(bundle, 'rootfs', path), content);
+  }
+  for (const [path, from] of Object.entries(options.copies ?? {})) {
+    mkdirSync(join(bundle, 'rootfs', path, '..'), { recursive: true });
+    cpSync(from, join(bundle, 'rootfs', path));
   }
   umoci('repack', '--image', `${layout}:${tag}`, bundle);
   const config: string[] = [];

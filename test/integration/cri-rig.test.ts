@@ -1,0 +1,136 @@
+// The CRI test rig (test/helpers/cri/) proved with runc, the default handler "": containerd's CRI
+// plugin driven by our own gRPC client the way the kubelet drives it — a pod sandbox networked by
+// CNI in this test's network namespace, a container in it, ExecSync, the CRI log file, and a
+// teardown that leaves nothing. If these pass, a failure in test/integration/cri.test.ts (the same
+// flow on our shim) is the shim's.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { bridgePorts, criProblem, startCriContainerd, type CriRig } from '../helpers/cri/rig.js';
+import { containerConfig, parseCriLog, podSandboxConfig } from '../helpers/cri/builders.js';
+import type { PodSandboxConfig } from '../helpers/cri/types.js';
+import { sleep } from '../helpers/wait.js';
+
+const problem = criProblem();
+let rig: CriRig | null = null;
+let podId = '';
+let podConfig: PodSandboxConfig;
+let sleeper = '';
+
+const log = () => `\ncontainerd log (end):\n${rig?.containerd.logs().slice(-3000)}`;
+/** The assertion message: what failed plus containerd's log, which says why. */
+const why = (what: string) => `${what}${log()}`;
+/** `p`, or a rejection whose message carries containerd's log. */
+const must = <T>(p: Promise<T>): Promise<T> => p.catch((err: Error) => { throw new Error(why(err.message)); });
+
+async function until(what: string, cond: () => Promise<boolean>, timeoutMs: number): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!(await cond())) {
+    if (Date.now() > end) throw new Error(why(`timed out after ${timeoutMs} ms waiting for ${what}`));
+    await sleep(50);
+  }
+}
+
+if (problem) {
+  test('cri rig: skipped', () => { console.log(`\nSKIP cri-rig: ${problem}`); });
+} else {
+  test.before(async () => {
+    rig = await startCriContainerd({ name: 'cri-rig' });
+  });
+  test.after(async () => { await rig?.stop(); });
+
+  test('Version answers runtime.v1 from containerd', async () => {
+    const v = await rig!.cri.version();
+    assert.equal(v.runtimeName, 'containerd');
+    assert.equal(v.runtimeApiVersion, 'v1');
+    assert.match(v.runtimeVersion, /^v?1\.\d+/);
+  });
+
+  test('the imported pause and busybox images are what CRI sees', async () => {
+    const tags = (await rig!.cri.listImages()).flatMap((i) => i.repoTags);
+    assert.ok(tags.includes(rig!.images.pause) && tags.includes(rig!.images.busybox), `CRI lists ${JSON.stringify(tags)}`);
+    assert.equal(await rig!.cri.imageStatus('docker.io/library/not-here:none'), null);
+    const busybox = await rig!.cri.imageStatus(rig!.images.busybox);
+    assert.equal(await rig!.cri.ensureImage(rig!.images.busybox), busybox!.id);
+    // There is no registry (nor any network) here: a pull fails, and says where it tried.
+    const pull = await rig!.cri.pullImage('docker.io/library/not-here:none').then(() => 'pulled', (err: Error) => err.message);
+    assert.match(pull, /failed to pull.*not-here/);
+  });
+
+  test('RunPodSandbox (runc): ready, with an IP from our CNI subnet, its veth on our bridge', async () => {
+    podConfig = podSandboxConfig({ name: 'rig-pod', logRoot: rig!.logRoot });
+    podId = await must(rig!.cri.runPodSandbox(podConfig, ''));
+    const { status } = await rig!.cri.podSandboxStatus(podId);
+    assert.equal(status.state, 'SANDBOX_READY');
+    assert.equal(status.metadata.name, 'rig-pod');
+    assert.match(status.network?.ip ?? '', /^10\.232\.0\.\d+$/, `the pod's IP ${status.network?.ip}`);
+    const bridge = bridgePorts(rig!.bridge);
+    assert.equal(bridge.length, 1, `one veth on ${rig!.bridge}: ${bridge.join(', ')}`);
+    const listed = await rig!.cri.listPodSandbox();
+    assert.equal(listed.map((p) => p.id), [podId]);
+  });
+
+  test('CreateContainer + StartContainer: a busybox sleep runs in the pod', async () => {
+    const config = containerConfig({ name: 'sleeper', image: rig!.images.busybox, command: ['sleep', '1000'] });
+    sleeper = await must(rig!.cri.createContainer(podId, config, podConfig));
+    assert.equal((await rig!.cri.containerStatus(sleeper)).status.state, 'CONTAINER_CREATED');
+    await must(rig!.cri.startContainer(sleeper));
+    const { status } = await rig!.cri.containerStatus(sleeper);
+    assert.equal(status.state, 'CONTAINER_RUNNING');
+    assert.equal(status.logPath, join(podConfig.logDirectory!, 'sleeper.log'));
+    const listed = await rig!.cri.listContainers({ podSandboxId: podId });
+    assert.equal(listed.map((c) => [c.id, c.state]), [[sleeper, 'CONTAINER_RUNNING']]);
+  });
+
+  test('ExecSync: stdout and exit code; a nonzero exit; the pod network from inside', async () => {
+    const hi = await rig!.cri.execSync(sleeper, ['echo', 'hi'], 10);
+    assert.equal(hi, { stdout: 'hi\n', stderr: '', exitCode: 0 });
+    const three = await rig!.cri.execSync(sleeper, ['sh', '-c', 'echo oops >&2; exit 3'], 10);
+    assert.equal(three, { stdout: '', stderr: 'oops\n', exitCode: 3 });
+    const { status } = await rig!.cri.podSandboxStatus(podId);
+    const addr = await rig!.cri.execSync(sleeper, ['ip', '-4', '-o', 'addr', 'show', 'eth0'], 10);
+    assert.ok(addr.stdout.includes(`inet ${status.network!.ip}/24`), `eth0 in the pod: ${addr.stdout}`);
+    const lo = await rig!.cri.execSync(sleeper, ['ip', '-o', 'link', 'show', 'lo'], 10);
+    assert.match(lo.stdout, /[<,]UP[,>]/, 'CRI brought lo up in the pod');
+  });
+
+  test("a container's output lands at its LogPath in the CRI format; exit code and reason", async () => {
+    const config = containerConfig({ name: 'printer', image: rig!.images.busybox, command: ['sh', '-c', 'echo out-line; echo err-line >&2; printf partial; exit 5'] });
+    const id = await rig!.cri.createContainer(podId, config, podConfig);
+    await rig!.cri.startContainer(id);
+    await until('printer to exit', async () => (await rig!.cri.containerStatus(id)).status.state === 'CONTAINER_EXITED', 20_000);
+    const { status } = await rig!.cri.containerStatus(id);
+    assert.equal([status.exitCode, status.reason], [5, 'Error']);
+    const lines = parseCriLog(readFileSync(status.logPath, 'utf8'));
+    const byStream = (s: string) => lines.filter((l) => l.stream === s).map((l) => `${l.tag} ${l.content}`);
+    assert.equal(byStream('stdout'), ['F out-line', 'P partial']);
+    assert.equal(byStream('stderr'), ['F err-line']);
+    await rig!.cri.removeContainer(id);
+    assert.equal(existsSync(status.logPath), true, 'RemoveContainer leaves the log (the kubelet removes it)');
+  });
+
+  test('StopPodSandbox stops its containers; RemovePodSandbox removes the pod', async () => {
+    await rig!.cri.stopPodSandbox(podId);
+    assert.equal((await rig!.cri.podSandboxStatus(podId)).status.state, 'SANDBOX_NOTREADY');
+    assert.equal((await rig!.cri.containerStatus(sleeper)).status.state, 'CONTAINER_EXITED');
+    assert.equal(bridgePorts(rig!.bridge), [], 'CNI DEL took the veth off the bridge');
+    await rig!.cri.removePodSandbox(podId);
+    assert.equal(await rig!.cri.listPodSandbox(), []);
+    assert.equal(await rig!.cri.listContainers(), []);
+    const gone = await rig!.cri.podSandboxStatus(podId).then(() => 'still there', (err: Error) => err.message);
+    assert.match(gone, /NOT_FOUND|not found/);
+  });
+
+  test('stop() leaves nothing: no process, cgroup, mount, netns, bridge, chain or directory', async () => {
+    // A second pod left running, so stop() has something to tear down.
+    const cfg = podSandboxConfig({ name: 'left-running', logRoot: rig!.logRoot, portMappings: [{ containerPort: 80, hostPort: 18080 }] });
+    const id = await rig!.cri.runPodSandbox(cfg, '');
+    await rig!.cri.startContainer(await rig!.cri.createContainer(id, containerConfig({ name: 'sleeper', image: rig!.images.busybox, command: ['sleep', '1000'] }), cfg));
+    assert.ok(rig!.leftovers().length > 0, 'leftovers() sees the running rig');
+    await rig!.stop();
+    assert.equal(rig!.leftovers(), []);
+  });
+}
+
+test.run();

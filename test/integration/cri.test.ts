@@ -1,0 +1,113 @@
+// Kubernetes' path to our shim: containerd's CRI plugin with the runtime handler "virtc"
+// (io.containerd.virtc.v2), driven by our CRI client as the kubelet would (test/helpers/cri/).
+// The same flow as test/integration/cri-rig.test.ts, which proves the rig with runc: a failure
+// here that passes there is the shim's. One pod (a VM on the hypervisor under test).
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { bridgePorts, criProblem, startCriContainerd, type CriRig } from '../helpers/cri/rig.js';
+import { containerConfig, parseCriLog, podSandboxConfig } from '../helpers/cri/builders.js';
+import type { PodSandboxConfig } from '../helpers/cri/types.js';
+import { CRI_NAMESPACE } from '../helpers/cri/config.js';
+import { liveProcesses } from '../helpers/containerd-host.js';
+import { testHypervisor } from '../helpers/hypervisor.js';
+import { tempDir } from '../helpers/tmp.js';
+import { sleep } from '../helpers/wait.js';
+
+const HYPERVISOR_ANNOTATION = 'io.virtcontainers.pod.hypervisor';
+const problem = criProblem();
+const state = tempDir('vccri');
+let rig: CriRig | null = null;
+let podId = '';
+let podConfig: PodSandboxConfig;
+let sleeper = '';
+
+const why = (what: string) => `${what}\ncontainerd log (end):\n${rig?.containerd.logs().slice(-6000)}`;
+const must = <T>(p: Promise<T>): Promise<T> => p.catch((err: Error) => { throw new Error(why(err.message)); });
+async function until(what: string, cond: () => Promise<boolean>, timeoutMs: number): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!(await cond())) {
+    if (Date.now() > end) throw new Error(why(`timed out after ${timeoutMs} ms waiting for ${what}`));
+    await sleep(100);
+  }
+}
+const podsDir = () => join(state.path, 'containerd', CRI_NAMESPACE, 'pods');
+const pods = () => (existsSync(podsDir()) ? readdirSync(podsDir()).filter((n) => !n.startsWith('.')) : []);
+const vmms = () => liveProcesses().filter((p) => /qemu-system|vc-vmm/.test(p.argv[0] ?? '') && p.argv.some((a) => a.includes(state.path)));
+const shims = () => liveProcesses().filter((p) => p.argv.some((a) => a.endsWith('containerd-shim-virtc-v2')) && p.argv.includes(rig!.containerd.address));
+
+if (problem) {
+  test('cri (virtc): skipped', () => { console.log(`\nSKIP cri: ${problem}`); });
+} else {
+  test.before(async () => {
+    process.env.VC_ROOT = state.path;  // the shim's pods go here (containerd passes its environment on)
+    rig = await startCriContainerd({ name: 'cri', shimPath: [join(process.cwd(), 'bin')] });
+  });
+  test.after(async () => {
+    await rig?.stop();
+    state.remove();
+  });
+
+  test(`RunPodSandbox (virtc, ${testHypervisor}): one VM, ready, an IP from our CNI; the shim got our annotation`, async () => {
+    podConfig = podSandboxConfig({ name: 'vm-pod', logRoot: rig!.logRoot, annotations: { [HYPERVISOR_ANNOTATION]: testHypervisor } });
+    podId = await must(rig!.cri.runPodSandbox(podConfig, 'virtc'));
+    const { status, info } = await rig!.cri.podSandboxStatus(podId, true);
+    assert.equal(status.state, 'SANDBOX_READY');
+    assert.equal(status.runtimeHandler, 'virtc');
+    assert.match(status.network?.ip ?? '', /^10\.232\.0\.\d+$/);
+    // What CRI put in the sandbox's OCI spec is what the shim read from config.json.
+    const spec = (JSON.parse(info.info ?? '{}') as { runtimeSpec?: { annotations?: Record<string, string> } }).runtimeSpec;
+    assert.equal(spec?.annotations?.[HYPERVISOR_ANNOTATION], testHypervisor, 'pod_annotations passed ours on');
+    assert.equal(pods().length, 1, `one pod under ${podsDir()}: ${pods().join(', ')}`);
+    assert.equal(vmms().length, 1, 'one VMM');
+    assert.equal(bridgePorts(rig!.bridge).length, 1, 'the sandbox netns is on our bridge');
+  });
+
+  test('CreateContainer + StartContainer: a busybox sleep in the same VM', async () => {
+    const config = containerConfig({ name: 'sleeper', image: rig!.images.busybox, command: ['sleep', '1000'] });
+    sleeper = await must(rig!.cri.createContainer(podId, config, podConfig));
+    await must(rig!.cri.startContainer(sleeper));
+    assert.equal((await rig!.cri.containerStatus(sleeper)).status.state, 'CONTAINER_RUNNING');
+    assert.equal(vmms().length, 1, 'still one VMM');
+    assert.equal(shims().length, 1, 'one shim for the sandbox and its container');
+  });
+
+  test('ExecSync: stdout hi exit 0; exit 3; the pod IP on eth0 in the guest', async () => {
+    assert.equal(await must(rig!.cri.execSync(sleeper, ['echo', 'hi'], 30)), { stdout: 'hi\n', stderr: '', exitCode: 0 });
+    assert.equal((await must(rig!.cri.execSync(sleeper, ['sh', '-c', 'exit 3'], 30))).exitCode, 3);
+    const { status } = await rig!.cri.podSandboxStatus(podId);
+    const addr = await must(rig!.cri.execSync(sleeper, ['ip', '-4', '-o', 'addr'], 30));
+    assert.ok(addr.stdout.includes(`inet ${status.network!.ip}/`), `the guest's addresses: ${addr.stdout}`);
+  });
+
+  test("a container's output at its LogPath in the CRI format; its exit code", async () => {
+    const config = containerConfig({ name: 'printer', image: rig!.images.busybox, command: ['sh', '-c', 'echo out-line; echo err-line >&2; exit 5'] });
+    const id = await must(rig!.cri.createContainer(podId, config, podConfig));
+    await must(rig!.cri.startContainer(id));
+    await until('printer to exit', async () => (await rig!.cri.containerStatus(id)).status.state === 'CONTAINER_EXITED', 30_000);
+    const { status } = await rig!.cri.containerStatus(id);
+    assert.equal(status.exitCode, 5);
+    const lines = parseCriLog(readFileSync(status.logPath, 'utf8'));
+    assert.equal(lines.map((l) => `${l.stream} ${l.tag} ${l.content}`).sort(), ['stderr F err-line', 'stdout F out-line']);
+    await must(rig!.cri.removeContainer(id));
+  });
+
+  test('StopPodSandbox, RemovePodSandbox: no VM, no shim, no pod state, veth gone', async () => {
+    await must(rig!.cri.stopPodSandbox(podId));
+    assert.equal((await rig!.cri.containerStatus(sleeper)).status.state, 'CONTAINER_EXITED');
+    await must(rig!.cri.removePodSandbox(podId));
+    assert.equal(await rig!.cri.listPodSandbox(), []);
+    await until('the VMM and the shim to exit', async () => vmms().length === 0 && shims().length === 0, 20_000);
+    assert.equal(pods(), []);
+    assert.equal(bridgePorts(rig!.bridge), []);
+  });
+
+  test('stop() leaves nothing', async () => {
+    await rig!.stop();
+    assert.equal(rig!.leftovers(), []);
+    assert.equal(vmms(), []);
+  });
+}
+
+test.run();
