@@ -16,7 +16,8 @@ bool failed(std::string* error, const std::string& step) {
   return false;
 }
 
-// An O_PATH fd of the directory `rel` (components joined by '/') below root, resolved inside it.
+}  // namespace
+
 int open_in_root(int root, const std::vector<std::string>& parts, size_t count) {
   if (count == 0) return openat(root, ".", O_PATH | O_DIRECTORY | O_CLOEXEC);
   std::string rel;
@@ -37,6 +38,8 @@ int open_in_root(int root, const std::vector<std::string>& parts, size_t count) 
   }
   return cur;
 }
+
+namespace {
 
 bool set_owner_mode(int fd, const PutRequest& req, std::string* error) {
   // chown first: it clears set-user-ID and set-group-ID bits that chmod then sets.
