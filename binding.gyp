@@ -67,6 +67,7 @@
         "native/agent/binds.cc",
         "native/agent/put_file.cc",
         "native/agent/bind_read.cc",
+        "native/agent/bind_ops.cc",
         "native/agent/base64.cc",
         "native/agent/confine.cc",
         "native/agent/confine_requests.cc",

@@ -41,3 +41,10 @@ int open_in_root(int root, const std::vector<std::string>& parts, size_t count);
 // *size is a file's size afterwards.
 bool put_file(const std::string& staging, BindKind kind, const PutRequest& req, int64_t* size,
               std::string* error);
+
+// remove_file: takes the entry `path` (not "") out of a directory bind's staging area, a
+// directory with everything in it; the last component is not followed, nor is anything inside a
+// directory removed. An entry (or parent) that does not exist is no error: *removed says whether
+// anything went. false with *error = "step: errno text".
+bool bind_remove(const std::string& staging, const std::string& path, bool* removed,
+                 std::string* error);

@@ -137,6 +137,26 @@ function defineTests(): void {
     await c.ok('delete_container', { id });
   });
 
+  test('remove_file: a file, a symlink (not its target), a directory with everything in it; what is not there is no error', async () => {
+    const id = await withBinds(['sleep', '100']);
+    await sh(id, 'mkdir -p /tmp/keep /mnt/rw/d/e/f; echo k > /tmp/keep/k; echo x > /mnt/rw/d/e/f/x; ln -s /tmp/keep /mnt/rw/d/out; '
+      + 'ln -s /tmp/keep /mnt/rw/link; echo y > /mnt/rw/y');
+    assert.equal(await c.ok('remove_file', { id, bind: 0, path: 'y' }), { removed: true });
+    assert.equal(await c.ok('remove_file', { id, bind: 0, path: 'link' }), { removed: true });
+    assert.equal(await c.ok('remove_file', { id, bind: 0, path: 'd' }), { removed: true });
+    assert.is((await sh(id, 'ls -A /mnt/rw; cat /tmp/keep/k')).out, 'k\n', 'the bind is empty; what the links pointed at is kept');
+    assert.equal(await c.ok('remove_file', { id, bind: 0, path: 'y' }), { removed: false });
+    assert.equal(await c.ok('remove_file', { id, bind: 0, path: 'no/such/parent' }), { removed: false });
+    for (const args of [{ bind: 0, path: '' }, { bind: 1, path: '' }, { bind: 0, path: '../x' }]) {
+      const e = await c.errorCode('remove_file', { id, ...args });
+      assert.is(e.code, 'BAD_REQUEST', e.message);
+      assert.ok(e.message.startsWith('path: '), e.message);
+    }
+    await c.ok('signal_container', { id, signal: 9, all: true });
+    await c.ok('wait_container', { id });
+    await c.ok('delete_container', { id });
+  });
+
   test('bad arguments: BAD_REQUEST naming the argument', async () => {
     const id = await withBinds(['sleep', '100']);
     const cases: [string, Record<string, unknown>, string, string][] = [
