@@ -66,6 +66,8 @@
         "native/agent/cgroup_stats.cc",
         "native/agent/binds.cc",
         "native/agent/put_file.cc",
+        "native/agent/bind_read.cc",
+        "native/agent/bind_ops.cc",
         "native/agent/base64.cc",
         "native/agent/confine.cc",
         "native/agent/confine_requests.cc",

@@ -37,3 +37,20 @@ bool base64_decode(const std::string& in, std::string* out) {
   }
   return true;
 }
+
+std::string base64_encode(std::string_view in) {
+  static const char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  out.reserve((in.size() + 2) / 3 * 4);
+  for (size_t i = 0; i < in.size(); i += 3) {
+    size_t left = in.size() - i;
+    uint32_t group = static_cast<uint32_t>(static_cast<unsigned char>(in[i])) << 16;
+    if (left > 1) group |= static_cast<uint32_t>(static_cast<unsigned char>(in[i + 1])) << 8;
+    if (left > 2) group |= static_cast<uint32_t>(static_cast<unsigned char>(in[i + 2]));
+    out.push_back(kAlphabet[group >> 18 & 63]);
+    out.push_back(kAlphabet[group >> 12 & 63]);
+    out.push_back(left > 1 ? kAlphabet[group >> 6 & 63] : '=');
+    out.push_back(left > 2 ? kAlphabet[group & 63] : '=');
+  }
+  return out;
+}

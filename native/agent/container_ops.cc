@@ -6,11 +6,31 @@
 
 #include "agent.h"
 #include "args.h"
-#include "base64.h"
 #include "cgroup_stats.h"
 #include "container.h"
 #include "container_requests.h"
-#include "put_file.h"
+
+Reply bad_request(const Args& args) { return Reply::error("BAD_REQUEST", args.error()); }
+
+static Reply not_found(const std::string& id) {
+  return Reply::error("NOT_FOUND", "no container \"" + id + "\"");
+}
+
+Reply container_failed(const Container& ctr, const std::string& why) {
+  return Reply::error("CONTAINER_FAILED", "container \"" + ctr.id + "\": " + why);
+}
+
+// The container named by the `id` argument; nullptr with *fail set otherwise.
+Container* container_arg(Agent& a, Args& args, Reply* fail) {
+  std::string id;
+  if (!container_name_arg(args, "id", &id)) {
+    *fail = bad_request(args);
+    return nullptr;
+  }
+  Container* ctr = container_find(a, id);
+  if (!ctr) *fail = not_found(id);
+  return ctr;
+}
 
 namespace {
 
@@ -18,33 +38,10 @@ constexpr double kMaxSafeInteger = 9007199254740991.0;  // 2^53 - 1: exact in a 
 // How long pause/resume wait for cgroup.events to agree; a task in uninterruptible sleep (a
 // stuck I/O) can hold a freeze back.
 constexpr int kFreezeWaitMs = 2000;
-constexpr size_t kMaxPath = 4096;
-
-Reply bad(const Args& args) { return Reply::error("BAD_REQUEST", args.error()); }
-
-Reply not_found(const std::string& id) {
-  return Reply::error("NOT_FOUND", "no container \"" + id + "\"");
-}
-
-Reply failed(const Container& ctr, const std::string& why) {
-  return Reply::error("CONTAINER_FAILED", "container \"" + ctr.id + "\": " + why);
-}
 
 Reply illegal(const Container& ctr, const char* wanted) {
   return Reply::error("ILLEGAL_STATE", "container \"" + ctr.id + "\" is " +
                                            container_state_name(ctr.state) + ", not " + wanted);
-}
-
-// The container named by the `id` argument; nullptr with *fail set otherwise.
-Container* container_arg(Agent& a, Args& args, Reply* fail) {
-  std::string id;
-  if (!container_name_arg(args, "id", &id)) {
-    *fail = bad(args);
-    return nullptr;
-  }
-  Container* ctr = container_find(a, id);
-  if (!ctr) *fail = not_found(id);
-  return ctr;
 }
 
 Reply op_pause(Agent& a, Connection&, uint32_t, const json::Value& req) {
@@ -56,7 +53,7 @@ Reply op_pause(Agent& a, Connection&, uint32_t, const json::Value& req) {
   std::string err, ignored;
   if (!cgroup_freeze(ctr->cgroup, true, kFreezeWaitMs, &err)) {
     cgroup_freeze(ctr->cgroup, false, kFreezeWaitMs, &ignored);  // not half frozen
-    return failed(*ctr, "pause: " + err);
+    return container_failed(*ctr, "pause: " + err);
   }
   ctr->state = ContainerState::kPaused;
   return Reply::ok();
@@ -69,7 +66,7 @@ Reply op_resume(Agent& a, Connection&, uint32_t, const json::Value& req) {
   if (!ctr) return fail;
   if (ctr->state != ContainerState::kPaused) return illegal(*ctr, "paused");
   std::string err;
-  if (!cgroup_freeze(ctr->cgroup, false, kFreezeWaitMs, &err)) return failed(*ctr, "resume: " + err);
+  if (!cgroup_freeze(ctr->cgroup, false, kFreezeWaitMs, &err)) return container_failed(*ctr, "resume: " + err);
   ctr->state = ContainerState::kRunning;
   return Reply::ok();
 }
@@ -89,7 +86,7 @@ Reply op_pids(Agent& a, Connection&, uint32_t, const json::Value& req) {
   if (!ctr) return fail;
   std::vector<pid_t> pids;
   if (!cgroup_pids(ctr->cgroup, &pids)) {
-    return failed(*ctr, "read " + ctr->cgroup + "/cgroup.procs: " + strerror(errno));
+    return container_failed(*ctr, "read " + ctr->cgroup + "/cgroup.procs: " + strerror(errno));
   }
   json::Value list = json::Value::array();
   for (pid_t p : pids) list.push(json::Value::number(p));
@@ -117,7 +114,7 @@ Reply op_update(Agent& a, Connection&, uint32_t, const json::Value& req) {
   Container* ctr = container_arg(a, args, &fail);
   if (!ctr) return fail;
   const json::Value* obj = nullptr;
-  if (!args.object("limits", &obj, true)) return bad(args);
+  if (!args.object("limits", &obj, true)) return bad_request(args);
   Args l(*obj, "limits.");
   Limits limits;
   if (!limit_arg(l, "memoryBytes", 1, kMaxSafeInteger, true, &limits.memory_bytes) ||
@@ -125,90 +122,12 @@ Reply op_update(Agent& a, Connection&, uint32_t, const json::Value& req) {
       !limit_arg(l, "cpuQuotaUs", 1000, kMaxSafeInteger, true, &limits.cpu_quota_us) ||
       !limit_arg(l, "cpuPeriodUs", 1000, 1000000, false, &limits.cpu_period_us)) {
     args.take(l);
-    return bad(args);
+    return bad_request(args);
   }
   if (ctr->state == ContainerState::kStopped) return illegal(*ctr, "created, running or paused");
   std::string err;
-  if (!cgroup_update(ctr->cgroup, limits, &err)) return failed(*ctr, err);
+  if (!cgroup_update(ctr->cgroup, limits, &err)) return container_failed(*ctr, err);
   return Reply::ok();
-}
-
-// put_file's arguments other than id and bind; `kind` and `bind_kind` decide which may appear.
-bool put_args(Args& args, BindKind bind_kind, PutRequest* p) {
-  std::string kind, data;
-  int64_t mode = 0, uid = 0, gid = 0, offset = 0;
-  bool has_mode = false, has_data = false, has_offset = false, has_target = false;
-  if (!args.string("path", &p->path, true) || !args.string("kind", &kind, true)) return false;
-  if (p->path.size() > kMaxPath) return args.fail("path", "longer than 4096 bytes");
-  std::vector<std::string> parts;
-  std::string why;
-  if (!put_path_components(p->path, &parts, &why)) {
-    return args.fail("path", "\"" + p->path + "\" " + why);
-  }
-  if (kind == "file") {
-    p->kind = PutKind::kFile;
-  } else if (kind == "dir") {
-    p->kind = PutKind::kDir;
-  } else if (kind == "symlink") {
-    p->kind = PutKind::kSymlink;
-  } else {
-    return args.fail("kind", "expected \"file\", \"dir\" or \"symlink\", got \"" + kind + "\"");
-  }
-  if (bind_kind == BindKind::kFile && (!parts.empty() || p->kind != PutKind::kFile)) {
-    return args.fail("path", "a file bind takes only path \"\" with kind \"file\"");
-  }
-  if (bind_kind == BindKind::kDir && parts.empty() && p->kind != PutKind::kDir) {
-    return args.fail("kind", "path \"\" is the bind's own directory: kind must be \"dir\"");
-  }
-  bool file = p->kind == PutKind::kFile, symlink = p->kind == PutKind::kSymlink;
-  if (!args.integer("mode", !symlink, 0, 07777, &mode, &has_mode) ||
-      !args.integer("uid", true, 0, 4294967294.0, &uid) ||
-      !args.integer("gid", true, 0, 4294967294.0, &gid) ||
-      !args.string("data", &data, false, &has_data) ||
-      !args.integer("offset", false, 0, kMaxSafeInteger, &offset, &has_offset) ||
-      !args.boolean("truncate", &p->truncate) ||
-      !args.string("target", &p->target, symlink, &has_target)) {
-    return false;
-  }
-  if (!file && (has_data || has_offset || args.get("truncate"))) {
-    return args.fail(has_data ? "data" : has_offset ? "offset" : "truncate", "only for kind \"file\"");
-  }
-  if (!symlink && has_target) return args.fail("target", "only for kind \"symlink\"");
-  if (symlink && (p->target.empty() || p->target.size() > kMaxPath)) {
-    return args.fail("target", "must have 1 to 4096 bytes");
-  }
-  if (has_data && !base64_decode(data, &p->data)) return args.fail("data", "not padded base64");
-  p->mode = static_cast<mode_t>(mode);
-  p->uid = static_cast<uid_t>(uid);
-  p->gid = static_cast<gid_t>(gid);
-  p->offset = offset;
-  return true;
-}
-
-Reply op_put_file(Agent& a, Connection&, uint32_t, const json::Value& req) {
-  Args args(req);
-  Reply fail;
-  Container* ctr = container_arg(a, args, &fail);
-  if (!ctr) return fail;
-  int64_t n = 0;
-  if (!args.integer("bind", true, 0, kMaxSafeInteger, &n)) return bad(args);
-  if (static_cast<size_t>(n) >= ctr->binds.size()) {
-    args.fail("bind", "container \"" + ctr->id + "\" has " + std::to_string(ctr->binds.size()) +
-                          " binds, got " + std::to_string(n));
-    return bad(args);
-  }
-  const BindSpec& bind = ctr->binds[static_cast<size_t>(n)];
-  PutRequest p;
-  if (!put_args(args, bind.kind, &p)) return bad(args);
-  int64_t size = 0;
-  std::string err;
-  if (!put_file(bind_staging_path(ctr->dir, static_cast<size_t>(n)), bind.kind, p, &size, &err)) {
-    return failed(*ctr, "put_file bind " + std::to_string(n) + " (" + bind.destination + ") \"" +
-                            p.path + "\": " + err);
-  }
-  json::Value r = json::Value::object();
-  if (p.kind == PutKind::kFile) r.set("size", json::Value::number(static_cast<double>(size)));
-  return Reply::ok(std::move(r));
 }
 
 }  // namespace
@@ -216,5 +135,5 @@ Reply op_put_file(Agent& a, Connection&, uint32_t, const json::Value& req) {
 const std::vector<Op> kContainerMoreOps = {
     {"pause_container", op_pause},   {"resume_container", op_resume},
     {"container_stats", op_stats},   {"update_container", op_update},
-    {"container_pids", op_pids},     {"put_file", op_put_file},
+    {"container_pids", op_pids},
 };

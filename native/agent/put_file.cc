@@ -1,5 +1,6 @@
 #include "put_file.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <linux/openat2.h>
 #include <sys/stat.h>
@@ -16,7 +17,8 @@ bool failed(std::string* error, const std::string& step) {
   return false;
 }
 
-// An O_PATH fd of the directory `rel` (components joined by '/') below root, resolved inside it.
+}  // namespace
+
 int open_in_root(int root, const std::vector<std::string>& parts, size_t count) {
   if (count == 0) return openat(root, ".", O_PATH | O_DIRECTORY | O_CLOEXEC);
   std::string rel;
@@ -37,6 +39,8 @@ int open_in_root(int root, const std::vector<std::string>& parts, size_t count) 
   }
   return cur;
 }
+
+namespace {
 
 bool set_owner_mode(int fd, const PutRequest& req, std::string* error) {
   // chown first: it clears set-user-ID and set-group-ID bits that chmod then sets.
@@ -169,5 +173,83 @@ bool put_file(const std::string& staging, BindKind kind, const PutRequest& req, 
     }
   }
   close(root);
+  return ok;
+}
+
+namespace {
+
+// A container can nest directories deeper than any host source; past this the removal stops
+// with an error rather than recursing on.
+constexpr int kMaxRemoveDepth = 256;
+
+// Removes the directory parent/name and everything in it, following no symlink.
+bool remove_tree(int parent, const std::string& name, int depth, std::string* error) {
+  if (depth > kMaxRemoveDepth) {
+    errno = ELOOP;
+    return failed(error, "remove: more than 256 levels of directories");
+  }
+  int fd = openat(parent, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) return errno == ENOENT || failed(error, "open " + name);
+  DIR* dir = fdopendir(fd);
+  if (!dir) {
+    close(fd);
+    return failed(error, "opendir " + name);
+  }
+  std::vector<std::pair<std::string, bool>> entries;  // name, is a directory
+  while (dirent* d = readdir(dir)) {
+    std::string n = d->d_name;
+    if (n == "." || n == "..") continue;
+    struct stat st;
+    bool is_dir = fstatat(fd, n.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode);
+    entries.emplace_back(std::move(n), is_dir);
+  }
+  bool ok = true;
+  for (const auto& [n, is_dir] : entries) {
+    if (is_dir) {
+      ok = remove_tree(fd, n, depth + 1, error);
+    } else if (unlinkat(fd, n.c_str(), 0) != 0 && errno != ENOENT) {
+      ok = failed(error, "remove " + n);
+    }
+    if (!ok) break;
+  }
+  closedir(dir);
+  if (!ok) return false;
+  return unlinkat(parent, name.c_str(), AT_REMOVEDIR) == 0 || errno == ENOENT ||
+         failed(error, "remove " + name);
+}
+
+}  // namespace
+
+bool bind_remove(const std::string& staging, const std::string& path, bool* removed,
+                 std::string* error) {
+  *removed = false;
+  std::vector<std::string> parts;
+  std::string why;
+  if (!put_path_components(path, &parts, &why) || parts.empty()) {
+    errno = EINVAL;
+    return failed(error, "path " + (parts.empty() && why.empty() ? "must name an entry in the bind" : why));
+  }
+  int root = open(staging.c_str(), O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (root < 0) return failed(error, "open " + staging);
+  int parent = open_in_root(root, parts, parts.size() - 1);
+  int err = errno;
+  close(root);
+  if (parent < 0) {
+    errno = err;
+    return errno == ENOENT || errno == ENOTDIR || failed(error, "open the parent directory");
+  }
+  const std::string& name = parts.back();
+  struct stat st;
+  bool ok = true;
+  if (fstatat(parent, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+    ok = errno == ENOENT || failed(error, "stat");
+  } else if (S_ISDIR(st.st_mode)) {
+    ok = remove_tree(parent, name, 0, error);
+    *removed = ok;
+  } else {
+    ok = unlinkat(parent, name.c_str(), 0) == 0 || errno == ENOENT || failed(error, "remove");
+    *removed = ok;
+  }
+  close(parent);
   return ok;
 }

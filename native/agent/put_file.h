@@ -31,9 +31,20 @@ struct PutRequest {
 bool put_path_components(const std::string& path, std::vector<std::string>* parts,
                          std::string* why);
 
+// An O_PATH fd of the directory made of the first `count` of `parts` below `root`, resolved inside
+// root (RESOLVE_IN_ROOT; before openat2, following no symlink); -1 with errno set.
+int open_in_root(int root, const std::vector<std::string>& parts, size_t count);
+
 // Carries out `req` in the staging file or directory `staging` of a bind of kind `kind`. A file
 // is written in place (never replaced: a bind holds on to its inode); a symlink or other
 // non-directory where a file or symlink goes is replaced. false with *error = "step: errno text";
 // *size is a file's size afterwards.
 bool put_file(const std::string& staging, BindKind kind, const PutRequest& req, int64_t* size,
               std::string* error);
+
+// remove_file: takes the entry `path` (not "") out of a directory bind's staging area, a
+// directory with everything in it; the last component is not followed, nor is anything inside a
+// directory removed. An entry (or parent) that does not exist is no error: *removed says whether
+// anything went. false with *error = "step: errno text".
+bool bind_remove(const std::string& staging, const std::string& path, bool* removed,
+                 std::string* error);

@@ -13,6 +13,7 @@
 
 #include "agent.h"
 #include "args.h"
+#include "bind_ops.h"
 #include "common/read_file.h"
 #include "container_ops.h"
 #include "container_requests.h"
@@ -187,6 +188,9 @@ static const Op* find_op(const std::string& name) {
     if (name == o.name) return &o;
   }
   for (const Op& o : kContainerOps) {
+    if (name == o.name) return &o;
+  }
+  for (const Op& o : kBindOps) {
     if (name == o.name) return &o;
   }
   for (const Op& o : kContainerMoreOps) {

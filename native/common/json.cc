@@ -102,6 +102,15 @@ static size_t utf8_sequence(std::string_view s, size_t i) {
   return n;
 }
 
+bool valid_utf8(std::string_view s) {
+  for (size_t i = 0; i < s.size();) {
+    size_t n = utf8_sequence(s, i);
+    if (n == 0) return false;
+    i += n;
+  }
+  return true;
+}
+
 static void append_utf8(std::string* out, unsigned cp) {
   if (cp < 0x80) {
     out->push_back(static_cast<char>(cp));

@@ -80,4 +80,7 @@ bool parse(std::string_view text, Value* out, std::string* error);
 std::string serialize(const Value& v);
 void serialize_to(const Value& v, std::string* out);
 
+// Whether `s` is valid UTF-8 by the parser's rules (a string that serializes unchanged).
+bool valid_utf8(std::string_view s);
+
 }  // namespace json

@@ -23,7 +23,7 @@ export const PUT_CHUNK_BYTES = Math.floor(((MAX_PAYLOAD_SIZE - 64 * 1024) * 3) /
 interface Owner { mode: number; uid: number; gid: number }
 export type MountEntry =
   | ({ kind: 'dir'; path: string } & Owner)
-  | ({ kind: 'file'; path: string; hostPath: string; size: number } & Owner)
+  | ({ kind: 'file'; path: string; hostPath: string; size: number; stamp: string } & Owner)
   | { kind: 'symlink'; path: string; uid: number; gid: number; target: string };
 
 /** One mount as the walk found it: bind `index`, its entries in copy order (parents first). */
@@ -47,7 +47,12 @@ function owner(st: Stats): Owner {
   return { mode: st.mode & 0o7777, uid: st.uid, gid: st.gid };
 }
 
-const mib = (n: number) => `${(n / (1024 * 1024)).toFixed(1)} MiB`;
+/** What tells that a file changed since it was copied: a rename over it, a write, a truncate, a touch. */
+export function stampOf(st: Stats): string {
+  return `${st.ino}:${st.size}:${st.mtimeMs}:${st.ctimeMs}`;
+}
+
+export const mib = (n: number) => `${(n / (1024 * 1024)).toFixed(1)} MiB`;
 
 /** Walks every mount's source; throws INVALID_CONFIG naming the mount and path it cannot copy. */
 export async function planMounts(mounts: readonly HostMount[], limit = MOUNT_BYTES_LIMIT): Promise<MountPlan[]> {
@@ -69,7 +74,7 @@ export async function planMounts(mounts: readonly HostMount[], limit = MOUNT_BYT
     const plan: MountPlan = { index, mount, kind: top.isDirectory() ? 'dir' : 'file', entries: [], bytes: 0 };
     if (top.isFile()) {
       count(top.size, mount.source);
-      plan.entries.push({ kind: 'file', path: '', hostPath: mount.source, size: top.size, ...owner(top) });
+      plan.entries.push({ kind: 'file', path: '', hostPath: mount.source, size: top.size, stamp: stampOf(top), ...owner(top) });
     } else if (top.isDirectory()) {
       plan.entries.push({ kind: 'dir', path: '', ...owner(top) });
       await walk(mount.source, '', plan.entries, invalid, count);
@@ -98,7 +103,7 @@ async function walk(
       await walk(hostPath, path, out, invalid, count);
     } else if (st.isFile()) {
       count(st.size, hostPath);
-      out.push({ kind: 'file', path, hostPath, size: st.size, ...owner(st) });
+      out.push({ kind: 'file', path, hostPath, size: st.size, stamp: stampOf(st), ...owner(st) });
     } else if (st.isSymbolicLink()) {
       out.push({ kind: 'symlink', path, uid: st.uid, gid: st.gid, target: await readlink(hostPath) });
     } else {
@@ -120,27 +125,31 @@ export function bindsOf(plans: readonly MountPlan[]): Array<{ destination: strin
 export async function copyMountsIn(
   agent: AgentClient, id: string, plans: readonly MountPlan[], options: { signal?: AbortSignal; limit?: number } = {},
 ): Promise<void> {
-  const limit = options.limit ?? MOUNT_BYTES_LIMIT;
-  let copied = 0;
-  const put = (bind: number, args: Record<string, unknown>) => agent.request('put_file', { id, bind, ...args }, { signal: options.signal });
+  const budget = { left: options.limit ?? MOUNT_BYTES_LIMIT, limit: options.limit ?? MOUNT_BYTES_LIMIT };
   for (const plan of plans) {
-    for (const e of plan.entries) {
-      if (e.kind === 'dir') {
-        await put(plan.index, { path: e.path, kind: 'dir', mode: e.mode, uid: e.uid, gid: e.gid });
-      } else if (e.kind === 'symlink') {
-        await put(plan.index, { path: e.path, kind: 'symlink', uid: e.uid, gid: e.gid, target: e.target });
-      } else {
-        for await (const chunk of fileChunks(e.hostPath)) {
-          copied += chunk.data.length;
-          if (copied > limit) {
-            throw new VcError('INVALID_CONFIG', `mounts[${plan.index}] (${plan.mount.source} -> ${plan.mount.destination}): ${e.hostPath} grew while it was copied, past the limit of ${limit} bytes (${mib(limit)}) per container`);
-          }
-          await put(plan.index, {
-            path: e.path, kind: 'file', mode: e.mode, uid: e.uid, gid: e.gid,
-            data: chunk.data.toString('base64'), offset: chunk.offset, ...(chunk.offset === 0 ? { truncate: true } : {}),
-          });
-        }
+    for (const e of plan.entries) await putEntry(agent, id, plan, e, budget, options.signal);
+  }
+}
+
+/** Puts one entry of `plan` into its bind; file bytes are counted against `budget.left`. */
+export async function putEntry(
+  agent: AgentClient, id: string, plan: MountPlan, e: MountEntry, budget: { left: number; limit: number }, signal?: AbortSignal,
+): Promise<void> {
+  const put = (args: Record<string, unknown>) => agent.request('put_file', { id, bind: plan.index, ...args }, { signal });
+  if (e.kind === 'dir') {
+    await put({ path: e.path, kind: 'dir', mode: e.mode, uid: e.uid, gid: e.gid });
+  } else if (e.kind === 'symlink') {
+    await put({ path: e.path, kind: 'symlink', uid: e.uid, gid: e.gid, target: e.target });
+  } else {
+    for await (const chunk of fileChunks(e.hostPath)) {
+      budget.left -= chunk.data.length;
+      if (budget.left < 0) {
+        throw new VcError('INVALID_CONFIG', `mounts[${plan.index}] (${plan.mount.source} -> ${plan.mount.destination}): ${e.hostPath} grew while it was copied, past the limit of ${budget.limit} bytes (${mib(budget.limit)}) per container`);
       }
+      await put({
+        path: e.path, kind: 'file', mode: e.mode, uid: e.uid, gid: e.gid,
+        data: chunk.data.toString('base64'), offset: chunk.offset, ...(chunk.offset === 0 ? { truncate: true } : {}),
+      });
     }
   }
 }

@@ -19,6 +19,8 @@ import { settledPodOrGone, withPodLock } from './recover.js';
 import { containerStepState, nextContainerState } from './transitions.js';
 import { containerStatusOf, refreshFromAgent, type ContainerStatus } from './container-status.js';
 import { bindsOf, copyMountsIn, planMounts } from './container-files.js';
+import { manifestOf } from './mount-diff.js';
+import { writeManifest } from '../store/mount-manifest.js';
 
 export function imageSourceOf(config: ContainerConfig): ImageSource {
   if (config.rootfs) return { kind: 'dir', path: config.rootfs, ...(config.rootfsCacheKey ? { cacheKey: config.rootfsCacheKey } : {}) };
@@ -132,6 +134,8 @@ export async function createInGuest(
       return { process: init.id, pid: init.pid };
     });
     steps?.reach('created-in-guest');
+    // What the guest now has, for refreshContainerMounts to compare the sources against.
+    if (mounts.length > 0) await writeManifest(store, podId, config.id, manifestOf(mounts));
     record.state = 'created';
     record.initProcess = created.process;
     record.pid = created.pid;

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { RECORD_VERSION, type ContainerRecord } from '../model/records.js';
 import { VcError } from '../errors.js';
 import { writeFileAtomic } from './atomic.js';
+import { removeManifest } from './mount-manifest.js';
 import { checkRecord } from './record-version.js';
 import type { PodStore } from './pod-store.js';
 
@@ -47,6 +48,7 @@ export class ContainerStore {
   }
 
   async remove(podId: string, id: string): Promise<void> {
+    await removeManifest(this.pods, podId, id);
     await rm(this.path(podId, id), { force: true });
   }
 

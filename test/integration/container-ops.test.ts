@@ -1,18 +1,17 @@
 // Container ops in one real pod, in sequence: pause/resume, stats, a live memory limit that
 // OOM-kills, the process list, and host mounts copied in (nested files, symlinks, a read-only
-// file bind, a refresh of a changed file, the size limit, a FIFO refused). On QEMU here.
+// file bind, the size limit, a FIFO refused), kept current by the watcher and copied out after
+// the container exited. On QEMU here.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, readlinkSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   containerProcesses, containerStats, containerStatus, createContainer, createPod, enterContainer, enterPod,
   pauseContainer, resumeContainer, startContainer, startPod, stopContainer, updateContainer, MOUNT_BYTES_LIMIT,
+  copyContainerMountsOut, deleteContainer, watchContainerMounts,
 } from '../../src/index.js';
-import { copyMountsIn, planMounts } from '../../src/api/container-files.js';
-import { storeFor } from '../../src/api/context.js';
-import { runningPod, withAgent } from '../../src/api/pod-session.js';
 import { codeOf } from '../helpers/errors.js';
 import { readAll, teardownRoot } from '../helpers/pods.js';
 import { tempDir } from '../helpers/tmp.js';
@@ -67,13 +66,41 @@ test('one pod: a container with a host directory and a read-only host file mount
   assert.is((await inContainer('counter', 'echo w > /srv/data/new && cat /srv/data/new')).out, 'w\n', 'the directory mount is writable');
 });
 
-test('a host file changed and put again shows its new content in the running container', async () => {
-  writeFileSync(conf, 'version=2, longer than before\n');
-  const plans = await planMounts([{ source: conf, destination: '/etc/app.conf', readOnly: true }]);
-  plans[0]!.index = 1; // the second bind of the container
-  const running = await runningPod(storeFor({ root }), pod, { root });
-  await withAgent(running, undefined, (agent) => copyMountsIn(agent, 'counter', plans));
-  assert.is((await inContainer('counter', 'cat /etc/app.conf')).out, 'version=2, longer than before\n');
+test('volumes: a changed host file shows within 2 s through the watcher; what the container wrote is copied out after it exited', async () => {
+  const emptyDir = join(root, 'empty');
+  const cfg = join(root, 'cfg');
+  const termLog = join(root, 'termination-log');
+  mkdirSync(emptyDir);
+  writeFileSync(cfg, 'v1\n');
+  writeFileSync(termLog, '');
+  await createContainer(pod, {
+    id: 'writer',
+    command: ['sh', '-c', 'while [ "$(cat /etc/cfg)" != v2 ]; do sleep 0.1; done; mkdir /srv/empty/sub; echo result > /srv/empty/sub/out.txt; '
+      + 'ln -s sub/out.txt /srv/empty/link; echo "saw v2" > /dev/termination-log; exit 3'],
+    mounts: [{ source: emptyDir, destination: '/srv/empty' }, { source: cfg, destination: '/etc/cfg', readOnly: true }, { source: termLog, destination: '/dev/termination-log' }],
+  }, { root });
+  await startContainer(pod, 'writer', { root });
+  let refreshedAt = 0;
+  const watcher = watchContainerMounts(pod, 'writer', { root, intervalMs: 1000, onRefresh: () => { refreshedAt = Date.now(); } });
+  try {
+    await sleep(1200); // the watcher has walked the sources at least once
+    const changedAt = Date.now();
+    writeFileSync(cfg, 'v2\n');
+    for (let i = 0; i < 100 && (await containerStatus(pod, 'writer', { root })).state !== 'stopped'; i++) await sleep(100);
+    assert.ok(refreshedAt > 0, 'the watcher put the changed file');
+    assert.ok(refreshedAt - changedAt < 2000, `in the guest ${refreshedAt - changedAt} ms after the change`);
+  } finally {
+    await watcher.close();
+  }
+  const status = await containerStatus(pod, 'writer', { root });
+  assert.equal([status.state, status.exitCode], ['stopped', 3], 'the container saw v2 and exited');
+  const report = await copyContainerMountsOut(pod, 'writer', { root });
+  assert.equal({ ...report, bytes: undefined }, { files: 2, dirs: 1, symlinks: 1, bytes: undefined, skipped: [] }, 'the read-only file is not copied out');
+  assert.is(readFileSync(join(emptyDir, 'sub/out.txt'), 'utf8'), 'result\n');
+  assert.is(readlinkSync(join(emptyDir, 'link')), 'sub/out.txt');
+  assert.is(readFileSync(termLog, 'utf8'), 'saw v2\n');
+  assert.is(readFileSync(cfg, 'utf8'), 'v2\n');
+  await deleteContainer(pod, 'writer', { root });
 });
 
 test('pause: the counter stops advancing and the status says paused; resume: it advances again', async () => {

@@ -48,7 +48,9 @@ test('planMounts: a directory tree in copy order (parents first), modes and owne
   assert.equal(paths(plan!), ['dir:', 'file:a.txt', 'dir:b', 'dir:b/inner', 'file:b/inner/deep.bin', 'symlink:b/link', 'symlink:dangling']);
   const byPath = new Map(plan!.entries.map((e) => [e.path, e]));
   assert.equal(byPath.get(''), { kind: 'dir', path: '', mode: 0o710, uid: me.uid, gid: me.gid });
-  assert.equal(byPath.get('a.txt'), { kind: 'file', path: 'a.txt', hostPath: join(src, 'a.txt'), size: 5, mode: 0o4750, uid: me.uid, gid: me.gid });
+  const { stamp, ...aTxt } = byPath.get('a.txt') as { stamp: string };
+  assert.equal(aTxt, { kind: 'file', path: 'a.txt', hostPath: join(src, 'a.txt'), size: 5, mode: 0o4750, uid: me.uid, gid: me.gid });
+  assert.match(stamp, /^\d+:5:[\d.]+:[\d.]+$/, 'inode, size, mtime, ctime');
   assert.equal(byPath.get('b/link'), { kind: 'symlink', path: 'b/link', uid: me.uid, gid: me.gid, target: '../a.txt' });
   assert.is(plan!.bytes, 3005);
   assert.equal(bindsOf([plan!]), [{ destination: '/etc/conf', kind: 'dir', readOnly: true }]);
@@ -61,7 +63,7 @@ test('planMounts: a file source (followed if it is a symlink) is one file entry 
   const plans = await planMounts([mount(join(dir, 'link.conf'), '/etc/app.conf')]);
   chmodSync(join(dir, 'real.conf'), 0o640);
   assert.equal(plans[0]!.entries.length, 1);
-  assert.equal(plans[0]!.entries[0], { kind: 'file', path: '', hostPath: join(dir, 'link.conf'), size: 4, mode: (plans[0]!.entries[0] as { mode: number }).mode, uid: me.uid, gid: me.gid });
+  assert.equal(plans[0]!.entries[0], { kind: 'file', path: '', hostPath: join(dir, 'link.conf'), size: 4, mode: (plans[0]!.entries[0] as { mode: number }).mode, uid: me.uid, gid: me.gid, stamp: (plans[0]!.entries[0] as { stamp: string }).stamp });
   assert.is((await planMounts([mount(join(dir, 'link.conf'))]))[0]!.entries[0]!.kind === 'file' && ((await planMounts([mount(join(dir, 'link.conf'))]))[0]!.entries[0] as { mode: number }).mode, 0o640, 'the target\'s mode');
   assert.is(plans[0]!.kind, 'file');
   assert.equal(bindsOf(plans), [{ destination: '/etc/app.conf', kind: 'file', readOnly: false }]);
