@@ -9,6 +9,8 @@ import { createContainer, deleteContainer, startContainer } from '../api/contain
 import { attachContainer, enterContainer } from '../api/container-process.js';
 import { killContainer } from '../api/container-signal.js';
 import { containerStatus } from '../api/container-queries.js';
+import { watchContainerMounts } from '../api/container-mounts.js';
+import { copyContainerMountsOut } from '../api/container-mounts-out.js';
 import { deletePod, stopPod } from '../api/pod.js';
 import type { CallOptions } from '../api/context.js';
 import type { Empty, MessageInit } from './proto/messages.js';
@@ -48,6 +50,9 @@ export interface ShimContext {
 class Task {
   readonly execs = new Map<string, ShimProcess>();
   paused = false;
+  /** Host bind mounts copied in: kept fresh while the task lives, written back when it exits. */
+  hostMounts: Array<{ readOnly?: boolean }> = [];
+  mountWatch: { close(): void } | null = null;
   readonly containerId: string;
   constructor(
     readonly id: string,
@@ -190,6 +195,13 @@ export class TaskService {
       init.proc = await attachContainer(ctx.podId, containerIdOf(r.id), ctx.options)
         .catch((err) => { throw asRpcError(err, `attaching to container ${r.id}`); });
       wireStdio(init);
+      task.hostMounts = (config.mounts as Array<{ readOnly?: boolean }> | undefined) ?? [];
+      if (task.hostMounts.length) {
+        // Files that change on the host (CRI's hosts/resolv.conf, configmaps) reach the guest within 2 s.
+        task.mountWatch = watchContainerMounts(ctx.podId, task.containerId, {
+          ...ctx.options, intervalMs: 1000, onError: (err) => ctx.log.warnOnce(`refreshing the mounts of ${r.id}: ${err.message}`),
+        });
+      }
     } catch (err) {
       this.#tasks.delete(r.id);
       init.io?.close();
@@ -207,6 +219,7 @@ export class TaskService {
   async #undoCreate(task: Task): Promise<void> {
     const { ctx } = this;
     task.init.proc?.kill('SIGKILL').catch(() => {});
+    task.mountWatch?.close();
     if (task.ownsPod) {
       if (this.#podUp) await deletePod(ctx.podId, { ...ctx.options, force: true });
       this.#podUp = false;
@@ -268,6 +281,7 @@ export class TaskService {
       // Output still in flight must reach the FIFOs before containerd hears of the exit.
       await drained(p);
       if (p.exit) return;
+      if (!p.execId) await this.#mountsOut(task, status);
       // A kernel OOM kill of the container is its own event, before the exit (as runc's shim).
       if (!p.execId && status !== VM_GONE_EXIT_STATUS) {
         const oom = await containerStatus(this.ctx.podId, task.containerId, this.ctx.options).then((s) => s.oomKilled, () => false);
@@ -278,6 +292,19 @@ export class TaskService {
         containerId: task.id, id: p.execId || task.id, pid: p.pid, exitStatus: status, exitedAt: timestampFromDate(p.exit!.at),
       });
     });
+  }
+
+  /**
+   * When the init has gone: what the container wrote into its writable host mounts goes back to
+   * the host (Kubernetes reads /dev/termination-log and emptyDirs there) before containerd hears
+   * of the exit. Not when the VM died: its files died with it.
+   */
+  async #mountsOut(task: Task, status: number): Promise<void> {
+    task.mountWatch?.close();
+    task.mountWatch = null;
+    if (status === VM_GONE_EXIT_STATUS || !task.hostMounts.some((m) => !m.readOnly)) return;
+    await copyContainerMountsOut(this.ctx.podId, task.containerId, this.ctx.options)
+      .catch((err) => this.ctx.log.warn(`copying the mounts of ${task.id} back to the host: ${(err as Error).message}`));
   }
 
   #addExec(id: string, execId: string, r: TaskMethods['Exec'][0]): void {
@@ -332,6 +359,7 @@ export class TaskService {
     }
     const { ctx } = this;
     if (!p.exit) p.finish(137);
+    task.mountWatch?.close();
     for (const exec of task.execs.values()) exec.io?.close();
     try {
       if (task.ownsPod) {

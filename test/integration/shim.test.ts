@@ -3,7 +3,7 @@
 // nested wrapper (test/nested/kvm-shim.test.ts) runs the same file on the built-in VMM in L1.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { containerdProblem, startContainerd, type Containerd, type CtrResult } from '../helpers/containerd.js';
 import { importBusybox } from '../helpers/containerd-image.js';
@@ -185,6 +185,11 @@ if (problem) {
       const cat = await ctrOk(['task', 'exec', '--exec-id', 'c1', 'ops', 'sh', '-c', 'cat /data/greeting /data/sub/deep; touch /data/new 2>&1 || echo read-only']);
       assert.match(cat.stdout, /^hello from the host\ndeep file\n/);
       assert.match(cat.stdout, /read-only/);
+      // A file changed on the host reaches the running container within 2 s (the shim's watcher).
+      writeFileSync(join(host.path, 'greeting'), 'changed on the host\n');
+      await sleep(2500);
+      const again = await ctrOk(['task', 'exec', '--exec-id', 'c2', 'ops', 'cat', '/data/greeting']);
+      assert.equal(again.stdout, 'changed on the host\n');
 
       const ps = await ctrOk(['task', 'ps', 'ops']);
       const pids = ps.stdout.trim().split('\n').slice(1).map((l) => Number(l.trim().split(/\s+/)[0]));
@@ -223,6 +228,19 @@ if (problem) {
     } finally {
       await removeTask('ops');
       host.remove();
+    }
+  });
+
+  shimTest('what a task writes into a writable bind mount is on the host once it exits', async () => {
+    const out = tempDir('vcshim-out');
+    try {
+      const r = await run(['--rm', '--mount', `type=bind,src=${out.path},dst=/out,options=rbind:rw`, image, 'writer',
+        'sh', '-c', 'mkdir -p /out/sub && echo result > /out/sub/file && echo done > /out/last; exit 2']);
+      assert.equal(r.code, 2, explain('ctr run writer', r));
+      assert.equal(readFileSync(join(out.path, 'sub', 'file'), 'utf8'), 'result\n');
+      assert.equal(readFileSync(join(out.path, 'last'), 'utf8'), 'done\n');
+    } finally {
+      out.remove();
     }
   });
 
