@@ -81,6 +81,35 @@ if (problem) {
     assert.ok(addr.stdout.includes(`inet ${status.network!.ip}/`), `the guest's addresses: ${addr.stdout}`);
   });
 
+  test("a second container: the pod's network and host name, its own mounts; StopContainer waits its timeout", async () => {
+    const second = await must(rig!.cri.createContainer(podId, containerConfig({ name: 'second', image: rig!.images.busybox, command: ['sleep', '1000'] }), podConfig));
+    await must(rig!.cri.startContainer(second));
+    assert.equal(vmms().length, 1, 'still one VMM');
+    const run = async (id: string, argv: string[]) => (await must(rig!.cri.execSync(id, argv, 30))).stdout.trim();
+    assert.equal(await run(second, ['hostname']), podConfig.hostname, 'the sandbox\'s host name');
+    assert.equal(await run(sleeper, ['hostname']), podConfig.hostname);
+    assert.equal(await run(second, ['ip', '-4', '-o', 'addr']), await run(sleeper, ['ip', '-4', '-o', 'addr']), 'one network');
+    assert.not.equal(await run(second, ['readlink', '/proc/self/ns/mnt']), await run(sleeper, ['readlink', '/proc/self/ns/mnt']), 'own mounts');
+    // sleep as a namespace's PID 1 ignores SIGTERM: StopContainer kills it once its 2 s are up.
+    const t0 = Date.now();
+    await must(rig!.cri.stopContainer(second, 2));
+    assert.ok(Date.now() - t0 >= 1900, `StopContainer returned after ${Date.now() - t0} ms`);
+    const { status } = await rig!.cri.containerStatus(second);
+    assert.equal([status.state, status.exitCode], ['CONTAINER_EXITED', 137]);
+    await must(rig!.cri.removeContainer(second));
+  });
+
+  test('a container over its memory limit: exit 137, reason OOMKilled', async () => {
+    const config = containerConfig({ name: 'oom', image: rig!.images.busybox, command: ['dd', 'if=/dev/zero', 'of=/dev/null', 'bs=64M', 'count=1'] });
+    config.linux = { ...config.linux, resources: { memoryLimitInBytes: 16 * 1024 * 1024 } };
+    const id = await must(rig!.cri.createContainer(podId, config, podConfig));
+    await must(rig!.cri.startContainer(id));
+    await until('oom to exit', async () => (await rig!.cri.containerStatus(id)).status.state === 'CONTAINER_EXITED', 30_000);
+    const { status } = await rig!.cri.containerStatus(id);
+    assert.equal([status.exitCode, status.reason], [137, 'OOMKilled']);
+    await must(rig!.cri.removeContainer(id));
+  });
+
   test("a container's output at its LogPath in the CRI format; its exit code", async () => {
     const config = containerConfig({ name: 'printer', image: rig!.images.busybox, command: ['sh', '-c', 'echo out-line; echo err-line >&2; exit 5'] });
     const id = await must(rig!.cri.createContainer(podId, config, podConfig));
