@@ -4,7 +4,7 @@
 // here that passes there is the shim's. One pod (a VM on the hypervisor under test).
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { bridgePorts, criProblem, startCriContainerd, type CriRig } from '../helpers/cri/rig.js';
 import { containerConfig, parseCriLog, podSandboxConfig } from '../helpers/cri/builders.js';
@@ -108,6 +108,36 @@ if (problem) {
     const { status } = await rig!.cri.containerStatus(id);
     assert.equal([status.exitCode, status.reason], [137, 'OOMKilled']);
     await must(rig!.cri.removeContainer(id));
+  });
+
+  test('volumes: a hostPath directory and /dev/termination-log are copied in and back out after exit; /etc/hosts and resolv.conf are the pod\'s', async () => {
+    const vol = tempDir('vccri-vol');
+    try {
+      writeFileSync(join(vol.path, 'input'), 'from the host\n');
+      const termination = join(vol.path, 'termination-log');
+      writeFileSync(termination, '');
+      mkdirSync(join(vol.path, 'data'));
+      writeFileSync(join(vol.path, 'data', 'seed'), 'seed\n');
+      const config = containerConfig({
+        name: 'volumes', image: rig!.images.busybox,
+        command: ['sh', '-c', 'cat /data/seed; grep -c . /etc/hosts; test -s /etc/resolv.conf && echo resolv-ok; echo made > /data/made; echo "bye: disk full" > /dev/termination-log; exit 1'],
+        mounts: [{ containerPath: '/data', hostPath: join(vol.path, 'data') }, { containerPath: '/dev/termination-log', hostPath: termination }],
+      });
+      const id = await must(rig!.cri.createContainer(podId, config, podConfig));
+      await must(rig!.cri.startContainer(id));
+      await until('volumes to exit', async () => (await rig!.cri.containerStatus(id)).status.state === 'CONTAINER_EXITED', 30_000);
+      const { status } = await rig!.cri.containerStatus(id);
+      assert.equal(status.exitCode, 1);
+      const out = parseCriLog(readFileSync(status.logPath, 'utf8')).filter((l) => l.stream === 'stdout').map((l) => l.content);
+      assert.equal(out[0], 'seed');
+      assert.ok(Number(out[1]) >= 1, `/etc/hosts has lines: ${out.join(' | ')}`);
+      assert.equal(out[2], 'resolv-ok');
+      assert.equal(readFileSync(join(vol.path, 'data', 'made'), 'utf8'), 'made\n', 'what the container wrote is on the host');
+      assert.equal(readFileSync(termination, 'utf8'), 'bye: disk full\n', 'the termination message is where the kubelet reads it');
+      await must(rig!.cri.removeContainer(id));
+    } finally {
+      vol.remove();
+    }
   });
 
   test("a container's output at its LogPath in the CRI format; its exit code", async () => {
