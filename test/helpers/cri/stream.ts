@@ -89,7 +89,8 @@ export class CriStream {
   async waitFor(stream: 'stdout' | 'stderr', text: string, timeoutMs = 10_000): Promise<void> {
     const end = Date.now() + timeoutMs;
     let ended = false;
-    void this.done.finally(() => { ended = true; });
+    const onEnd = () => { ended = true; };
+    this.done.then(onEnd, onEnd);
     while (!this[stream].includes(text)) {
       if (ended) throw new Error(`stream ended before ${stream} showed ${JSON.stringify(text)}; ${stream}: ${JSON.stringify(this[stream])}, status: ${this.statusText}`);
       const left = end - Date.now();
