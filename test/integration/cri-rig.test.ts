@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { bridgePorts, criProblem, startCriContainerd, type CriRig } from '../helpers/cri/rig.js';
 import { containerConfig, parseCriLog, podSandboxConfig } from '../helpers/cri/builders.js';
 import type { PodSandboxConfig } from '../helpers/cri/types.js';
+import { openStream, streamExec } from '../helpers/cri/stream.js';
 import { sleep } from '../helpers/wait.js';
 
 const problem = criProblem();
@@ -93,6 +94,39 @@ if (problem) {
     assert.ok(addr.stdout.includes(`inet ${status.network!.ip}/24`), `eth0 in the pod: ${addr.stdout}`);
     const lo = await rig!.cri.execSync(sleeper, ['ip', '-o', 'link', 'show', 'lo'], 10);
     assert.match(lo.stdout, /[<,]UP[,>]/, 'CRI brought lo up in the pod');
+  });
+
+  test('streaming Exec over WebSocket (v4.channel.k8s.io): stdin in, stdout and stderr apart, exit 4', async () => {
+    const url = await must(rig!.cri.exec({ containerId: sleeper, cmd: ['sh', '-c', 'read x; echo got $x; echo err >&2; exit 4'], stdin: true, stdout: true, stderr: true }));
+    assert.match(url, new RegExp(`^http://127\\.0\\.0\\.1:${rig!.streamPort}/exec/`));
+    const r = await must(streamExec(url, { stdin: 'hi\n' }));
+    assert.equal([r.protocol, r.stdout, r.stderr, r.exitCode], ['v4.channel.k8s.io', 'got hi\n', 'err\n', 4], `channel 3: ${r.statusText}`);
+    const ok = await must(streamExec(await rig!.cri.exec({ containerId: sleeper, cmd: ['echo', 'fine'], stdout: true, stderr: true })));
+    assert.equal([ok.stdout, ok.exitCode], ['fine\n', 0], `channel 3: ${ok.statusText}`);
+    // A token is good once: the streaming server forgets it when it is used.
+    const again = await openStream(url).then((st) => { st.close(); return 'upgraded'; }, (e: Error) => e.message);
+    assert.match(again, /not 101/);
+  });
+
+  test('Attach to a running container that echoes its stdin; detaching leaves it running', async () => {
+    const config = containerConfig({ name: 'echoer', image: rig!.images.busybox, stdin: true, command: ['sh', '-c', 'while read line; do echo "echo:$line"; done'] });
+    const id = await must(rig!.cri.createContainer(podId, config, podConfig));
+    await must(rig!.cri.startContainer(id));
+    const url = await must(rig!.cri.attach({ containerId: id, stdin: true, stdout: true, stderr: true }));
+    assert.match(url, /\/attach\//);
+    const s = await must(openStream(url));
+    s.write('one\n');
+    await must(s.waitFor('stdout', 'echo:one\n'));
+    s.write('two\n');
+    await must(s.waitFor('stdout', 'echo:two\n'));
+    assert.equal(s.stdout, 'echo:one\necho:two\n');
+    s.close();
+    await s.done.catch(() => {});
+    await sleep(300);
+    const st = (await rig!.cri.containerStatus(id)).status;
+    assert.equal(st.state, 'CONTAINER_RUNNING', why(`detaching does not stop the container (exit ${st.exitCode} ${st.reason}; sandbox ${(await rig!.cri.podSandboxStatus(podId)).status.state})`));
+    await rig!.cri.stopContainer(id, 0);
+    await rig!.cri.removeContainer(id);
   });
 
   test("a container's output lands at its LogPath in the CRI format; exit code and reason", async () => {

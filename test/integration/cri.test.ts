@@ -13,6 +13,7 @@ import { CRI_NAMESPACE } from '../helpers/cri/config.js';
 import { liveProcesses } from '../helpers/containerd-host.js';
 import { testHypervisor } from '../helpers/hypervisor.js';
 import { tempDir } from '../helpers/tmp.js';
+import { streamExec } from '../helpers/cri/stream.js';
 import { sleep } from '../helpers/wait.js';
 
 const HYPERVISOR_ANNOTATION = 'io.virtcontainers.pod.hypervisor';
@@ -79,6 +80,12 @@ if (problem) {
     const { status } = await rig!.cri.podSandboxStatus(podId);
     const addr = await must(rig!.cri.execSync(sleeper, ['ip', '-4', '-o', 'addr'], 30));
     assert.ok(addr.stdout.includes(`inet ${status.network!.ip}/`), `the guest's addresses: ${addr.stdout}`);
+  });
+
+  test('streaming Exec over WebSocket: stdin in, stdout and stderr apart, exit 4 (as with runc)', async () => {
+    const url = await must(rig!.cri.exec({ containerId: sleeper, cmd: ['sh', '-c', 'read x; echo got $x; echo err >&2; exit 4'], stdin: true, stdout: true, stderr: true }));
+    const r = await must(streamExec(url, { stdin: 'hi\n', timeoutMs: 60_000 }));
+    assert.equal([r.stdout, r.stderr, r.exitCode], ['got hi\n', 'err\n', 4], why(`channel 3: ${r.statusText}`));
   });
 
   test("a second container: the pod's network and host name, its own mounts; StopContainer waits its timeout", async () => {
