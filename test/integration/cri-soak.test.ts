@@ -1,5 +1,6 @@
 // A kubelet's probes against a VM pod through CRI (handler virtc): an httpd container answers on
-// the pod IP from the test's namespace while ExecSync runs every second for a minute — no failure,
+// the pod IP from the test's namespace while ExecSync runs every second for a minute and an attach
+// stream stays open (a line through it every 10 s) — no failure,
 // and no slowdown: the median of every later 10-second window stays within twice the median of
 // the first 5 probes (single calls are not judged: this 2-core host has hiccups of its own).
 // VC_CRI_SOAK_MS changes the length.
@@ -9,6 +10,7 @@ import { get } from 'node:http';
 import { join } from 'node:path';
 import { criProblem, startCriContainerd, type CriRig } from '../helpers/cri/rig.js';
 import { containerConfig, podSandboxConfig } from '../helpers/cri/builders.js';
+import { openStream } from '../helpers/cri/stream.js';
 import { testHypervisor } from '../helpers/hypervisor.js';
 import { tempDir } from '../helpers/tmp.js';
 import { sleep } from '../helpers/wait.js';
@@ -65,6 +67,14 @@ if (problem) {
       if (i > 100) throw new Error(`httpd never answered on ${url}`);
       await sleep(100);
     }
+    // An attach stream held open through the soak, to a container echoing its stdin: it must still
+    // carry a line each 10 s.
+    const echoer = await rig!.cri.createContainer(podId, containerConfig({
+      name: 'echoer', image: rig!.images.busybox, stdin: true, command: ['sh', '-c', 'while read line; do echo "echo:$line"; done'],
+    }), podConfig);
+    await rig!.cri.startContainer(echoer);
+    const attached = await openStream(await rig!.cri.attach({ containerId: echoer, stdin: true, stdout: true, stderr: true }));
+    let lines = 0;
     const execMs: number[] = [];
     const httpMs: number[] = [];
     const failures: string[] = [];
@@ -83,9 +93,18 @@ if (problem) {
         httpMs.push(http.ms);
         if (http.value.status !== 200 || http.value.body !== 'ok-from-the-vm\n') failures.push(`GET answered ${http.value.status} ${JSON.stringify(http.value.body)}`);
       }
+      if (execMs.length % 10 === 1) {
+        lines++;
+        attached.write(`line${lines}\n`);
+        await attached.waitFor('stdout', `echo:line${lines}\n`).catch((err: Error) => { failures.push(`attach: ${err.message}`); });
+      }
       await sleep(Math.max(0, 1000 - (Date.now() - started)));
     }
+    attached.close();
+    await attached.done.catch(() => {});
     assert.equal(failures, [], 'every probe answered');
+    assert.ok(lines >= Math.floor(SOAK_MS / 10_000), `the attach stream carried ${lines} lines`);
+    assert.equal(attached.stdout, Array.from({ length: lines }, (_, i) => `echo:line${i + 1}\n`).join(''), 'in order, nothing lost');
     for (const [name, list] of [['ExecSync', execMs], ['GET', httpMs]] as const) {
       assert.ok(list.length >= Math.floor(SOAK_MS / 1000) - 2, `${name}: only ${list.length} calls in ${SOAK_MS} ms`);
       const first = median(list.slice(0, 5));
