@@ -161,7 +161,11 @@ if (process.env.VC_NESTED_L1 === '1') {
     for (let i = 0; i < N; i++) assert.is(sha(back[i]!), sha(sent[i]!), `connection ${i}`);
     const refused = await tcpRoundTrip(closedPort, Buffer.from('anyone?')).then((b) => `answered ${b.length} bytes`, (e) => e.code);
     assert.is(refused, 'ECONNRESET');
-    assert.match(cli.stderr(), new RegExp(`connection from 127\\.0\\.0\\.1:\\d+: connect to 127\\.0\\.0\\.1:${CLOSED_PORT}: Connection refused \\[FORWARD_FAILED\\]`));
+    // The CLI writes its line before it resets the client, but its stderr pipe is read here
+    // asynchronously: the reset may be seen first.
+    const refusedLine = new RegExp(`connection from 127\\.0\\.0\\.1:\\d+: connect to 127\\.0\\.0\\.1:${CLOSED_PORT}: Connection refused \\[FORWARD_FAILED\\]`);
+    for (const until = Date.now() + 5_000; !refusedLine.test(cli.stderr()) && Date.now() < until;) await sleep(50);
+    assert.match(cli.stderr(), refusedLine);
     await noGuestConnectionsLeft();
     cli.child.kill('SIGTERM');
     assert.is(await cli.exit, 0, cli.stderr());
