@@ -123,7 +123,10 @@ bool container_init_spawn(const InitPlan& plan, SpawnedChild* child, InitHandle*
   if (pipe2(rep, O_CLOEXEC) != 0 || pipe2(start, O_CLOEXEC) != 0) return fail("pipe");
   const char* console = io.tty() ? io.slave_path().c_str() : nullptr;
 
-  pid_t pid = clone_into(CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC, plan.cgroup_fd);
+  // CLONE_NEWCGROUP with CLONE_INTO_CGROUP roots the new cgroup namespace at the container's cgroup:
+  // its cgroup2 mount shows its own limits at /sys/fs/cgroup (what runtimes and JVMs read).
+  pid_t pid = clone_into(CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWCGROUP,
+                         plan.cgroup_fd);
   if (pid < 0) return fail("clone3 into new namespaces");
   if (pid == 0) {
     // PID 1 of the new pid namespace, in the new mount namespace: a copy of the agent's.
@@ -201,12 +204,13 @@ bool container_exec_spawn(const ExecPlan& plan, SpawnedChild* child, std::string
   std::vector<std::string> candidates =
       exec_candidates(plan.exec.argv[0], plan.exec.env, kContainerPath);
   std::vector<char*> argv = c_strings(plan.exec.argv), envp = c_strings(plan.exec.env);
-  static const char* const kNs[] = {"ipc", "uts", "mnt", "pid"};
-  int ns[4] = {-1, -1, -1, -1};
+  static const char* const kNs[] = {"ipc", "uts", "cgroup", "mnt", "pid"};
+  constexpr int kPidNs = 4;
+  int ns[5] = {-1, -1, -1, -1, -1};
   int rep[2] = {-1, -1}, mid[2] = {-1, -1};
   ChildStdio io;
   auto cleanup = [&]() {
-    for (int* fd : {&ns[0], &ns[1], &ns[2], &ns[3], &rep[0], &rep[1], &mid[0], &mid[1]}) {
+    for (int* fd : {&ns[0], &ns[1], &ns[2], &ns[3], &ns[4], &rep[0], &rep[1], &mid[0], &mid[1]}) {
       close_fd(fd);
     }
   };
@@ -216,13 +220,18 @@ bool container_exec_spawn(const ExecPlan& plan, SpawnedChild* child, std::string
     cleanup();
     return false;
   };
-  for (int i = 0; i < 4; i++) {
+  for (int i = 0; i < 5; i++) {
     std::string path = "/proc/" + std::to_string(plan.init_pid) + "/ns/" + kNs[i];
     ns[i] = open(path.c_str(), O_RDONLY | O_CLOEXEC);
     if (ns[i] < 0) return internal("open " + path);
   }
   std::string what;
-  if (!io.open(plan.exec, &what)) return internal(what);
+  // A terminal from the container's own devpts when it has one (OCI mounts a newinstance there):
+  // tty(1) and ttyname find the slave at its /dev/pts/N inside the container.
+  std::string ptmx = "/proc/" + std::to_string(plan.init_pid) + "/root/dev/pts/ptmx";
+  if (!io.open(plan.exec, &what, access(ptmx.c_str(), R_OK | W_OK) == 0 ? ptmx.c_str() : nullptr)) {
+    return internal(what);
+  }
   if (pipe2(rep, O_CLOEXEC) != 0 || pipe2(mid, O_CLOEXEC) != 0) return internal("pipe");
 
   // A pid namespace is entered only by children, through the namespace for children of their
@@ -236,7 +245,7 @@ bool container_exec_spawn(const ExecPlan& plan, SpawnedChild* child, std::string
   if (helper == 0) {  // the intermediate: async-signal-safe calls only
     close(rep[0]);
     close(mid[0]);
-    if (setns(ns[3], CLONE_NEWPID) != 0) child_fail(mid[1], kSetupFailed, errno, "setns pid");
+    if (setns(ns[kPidNs], CLONE_NEWPID) != 0) child_fail(mid[1], kSetupFailed, errno, "setns pid");
     pid_t pid = clone_into(CLONE_PARENT, plan.cgroup_fd);
     if (pid < 0) child_fail(mid[1], kSetupFailed, errno, "clone3 into the container");
     if (pid == 0) {  // the process, PID n of the container
@@ -244,7 +253,7 @@ bool container_exec_spawn(const ExecPlan& plan, SpawnedChild* child, std::string
       io.child_setup();
       char step[160] = "";
       if (!confine_early(plan.confine, step, sizeof step)) child_fail(rep[1], kSetupFailed, errno, step);
-      for (int i = 0; i < 3; i++) {  // ipc, uts, then mnt: root and cwd become the container's
+      for (int i = 0; i < kPidNs; i++) {  // ipc, uts, cgroup, then mnt: root and cwd become the container's
         if (setns(ns[i], 0) != 0) {
           std::snprintf(step, sizeof step, "setns %s", kNs[i]);
           child_fail(rep[1], kSetupFailed, errno, step);

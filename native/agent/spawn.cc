@@ -109,27 +109,30 @@ ChildStdio::~ChildStdio() {
   }
 }
 
-bool ChildStdio::open(const ExecSpec& spec, std::string* what) {
+bool ChildStdio::open(const ExecSpec& spec, std::string* what, const char* ptmx) {
   auto fail = [what](const char* call) {
     *what = call;
     return false;
   };
   tty_ = spec.tty;
   if (spec.tty) {
-    master_ = ::open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC | O_NONBLOCK);
-    if (master_ < 0) return fail("open /dev/ptmx");
-    char name[128];
-    if (grantpt(master_) != 0 || unlockpt(master_) != 0) return fail("unlockpt");
-    if (ptsname_r(master_, name, sizeof name) != 0) return fail("ptsname");
+    // The slave comes from the master itself (TIOCGPTPEER), not by its name: the master may belong
+    // to a container's devpts instance, whose /dev/pts/N is not the agent's.
+    master_ = ::open(ptmx ? ptmx : "/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC | O_NONBLOCK);
+    if (master_ < 0) return fail("open ptmx");
+    int unlock = 0;
+    unsigned index = 0;
+    if (ioctl(master_, TIOCSPTLCK, &unlock) != 0) return fail("unlockpt");
+    if (ioctl(master_, TIOCGPTN, &index) != 0) return fail("TIOCGPTN");
     if (spec.has_size) {
       winsize ws{};
       ws.ws_row = spec.rows;
       ws.ws_col = spec.cols;
       if (ioctl(master_, TIOCSWINSZ, &ws) != 0) return fail("TIOCSWINSZ");
     }
-    slave_ = ::open(name, O_RDWR | O_NOCTTY | O_CLOEXEC);
+    slave_ = ioctl(master_, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC);
     if (slave_ < 0) return fail("open pty slave");
-    slave_path_ = name;
+    slave_path_ = "/dev/pts/" + std::to_string(index);
     return true;
   }
   int p[2];

@@ -46,10 +46,11 @@ class ChildStdio {
   ChildStdio& operator=(const ChildStdio&) = delete;
   ~ChildStdio();
 
-  // false with errno set and *what naming the call that failed.
-  bool open(const ExecSpec& spec, std::string* what);
+  // false with errno set and *what naming the call that failed. A terminal's master comes from
+  // ptmx (default /dev/ptmx, the agent's devpts).
+  bool open(const ExecSpec& spec, std::string* what, const char* ptmx = nullptr);
   bool tty() const { return tty_; }
-  // The pty slave's path in the agent's mount namespace ("" without a TTY).
+  // The pty slave's path where its devpts instance is mounted at /dev/pts ("" without a TTY).
   const std::string& slave_path() const { return slave_path_; }
 
   // In the forked child, before execve (no allocation): default signal dispositions and mask, a

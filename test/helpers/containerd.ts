@@ -200,7 +200,7 @@ export async function startContainerd(options: StartContainerdOptions = {}): Pro
   const PATH = [...(options.shimPath ?? []), process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin'].join(':');
   // unshare execs sh, which execs containerd: one pid throughout, the namespace's first process.
   const child = spawn('unshare', ['--mount', '--propagation', 'private', 'sh', '-c',
-    `${privateDirs.map((d) => `mount -t tmpfs -o mode=0711 tmpfs ${d} && `).join('')}exec containerd --config "$0"`, configPath],
+    `${privateDirs.map((d) => `mount -t tmpfs -o mode=0711 tmpfs ${d} && `).join('')}exec containerd --config "$0"${process.env.VC_RIG_CONTAINERD_DEBUG === '1' ? ' --log-level debug' : ''}`, configPath],
   { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, PATH } });
   const pid = child.pid!;
   let log = '';

@@ -4,7 +4,7 @@
 // here that passes there is the shim's. One pod (a VM on the hypervisor under test).
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { bridgePorts, criProblem, startCriContainerd, type CriRig } from '../helpers/cri/rig.js';
 import { containerConfig, parseCriLog, podSandboxConfig } from '../helpers/cri/builders.js';
@@ -86,6 +86,42 @@ if (problem) {
     const url = await must(rig!.cri.exec({ containerId: sleeper, cmd: ['sh', '-c', 'read x; echo got $x; echo err >&2; exit 4'], stdin: true, stdout: true, stderr: true }));
     const r = await must(streamExec(url, { stdin: 'hi\n', timeoutMs: 60_000 }));
     assert.equal([r.stdout, r.stderr, r.exitCode], ['got hi\n', 'err\n', 4], why(`channel 3: ${r.statusText}`));
+  });
+
+  // As kubectl exec -it: with a TTY, containerd 1.6 ends the output when stdin ends (without -i it
+  // closes both at once, which is why kubectl refuses -t alone), so stdin stays open here.
+  test('streaming Exec with a TTY and stdin: a terminal of the size sent, input echoed, stderr on it too, exit 2', async () => {
+    const url = await must(rig!.cri.exec({ containerId: sleeper, cmd: ['sh', '-c', 'tty; stty size; read line; echo got $line; echo err >&2; exit 2'], tty: true, stdin: true, stdout: true }));
+    const r = await must(streamExec(url, { tty: true, stdin: 'hi\n', timeoutMs: 60_000 }));
+    assert.equal(r.exitCode, 2, why(`channel 3: ${r.statusText}`));
+    // The echo of the input lands wherever the terminal got it, even inside a line of the output.
+    for (const want of [/\/dev\/pts\/\d+/, /24 80\r\n/, /hi\r\n/, /got hi\r\n/, /err\r\n/]) assert.match(r.stdout, want, JSON.stringify(r.stdout));
+  });
+
+  test('UpdateContainerResources applies live: the memory and CPU limits of the running container change in the guest', async () => {
+    const read = async () => (await must(rig!.cri.execSync(sleeper, ['cat', '/sys/fs/cgroup/memory.max', '/sys/fs/cgroup/cpu.max'], 30))).stdout.trim().split('\n');
+    const before = await read();
+    await must(rig!.cri.updateContainerResources(sleeper, { memoryLimitInBytes: 96 * 1024 * 1024, cpuPeriod: 100_000, cpuQuota: 50_000 }));
+    assert.equal(await read(), [String(96 * 1024 * 1024), '50000 100000'], `before: ${before.join(' | ')}`);
+    await must(rig!.cri.updateContainerResources(sleeper, { memoryLimitInBytes: 128 * 1024 * 1024, cpuPeriod: 100_000, cpuQuota: 25_000 }));
+    assert.equal(await read(), [String(128 * 1024 * 1024), '25000 100000']);
+  });
+
+  test('ReopenContainerLog: with the log moved aside, later lines go to a new file at LogPath', async () => {
+    const config = containerConfig({ name: 'ticker', image: rig!.images.busybox, command: ['sh', '-c', 'i=0; while true; do echo tick $i; i=$((i+1)); sleep 0.2; done'] });
+    const id = await must(rig!.cri.createContainer(podId, config, podConfig));
+    await must(rig!.cri.startContainer(id));
+    const { logPath } = (await rig!.cri.containerStatus(id)).status;
+    const ticks = (file: string) => (existsSync(file) ? parseCriLog(readFileSync(file, 'utf8')).map((l) => Number(l.content.split(' ')[1])) : []);
+    await until('a few ticks in the log', async () => ticks(logPath).length >= 3, 30_000);
+    renameSync(logPath, `${logPath}.1`);
+    await must(rig!.cri.reopenContainerLog(id));
+    await until('ticks in the reopened log', async () => ticks(logPath).length >= 3, 30_000);
+    const [old, now] = [ticks(`${logPath}.1`), ticks(logPath)];
+    assert.ok(now[0]! > old[old.length - 1]!, `the new file continues where the moved one stopped: ${old.join(',')} | ${now.join(',')}`);
+    assert.ok(now.every((n, i) => i === 0 || n === now[i - 1]! + 1), `no line lost or repeated in the new file: ${now.join(',')}`);
+    await must(rig!.cri.stopContainer(id, 0));
+    await must(rig!.cri.removeContainer(id));
   });
 
   test("a second container: the pod's network and host name, its own mounts; StopContainer waits its timeout", async () => {

@@ -204,9 +204,13 @@ function defineTests(): void {
     assert.is(lines[3], 'sh -c echo from-init > /tmp/shared; echo ready; sleep 100; exit 0 ');
     assert.is(lines[4], '0');
     assert.is(lines[5], '/');
-    const cg = await c.ok('exec_container', { id: ctr.id, argv: ['cat', '/proc/self/cgroup'], user: 'app', cwd: '/home/app' });
+    // The init's cgroup namespace is rooted at the container's cgroup; an exec joins both.
+    assert.match(readFileSync(`/proc/${ctr.pid}/cgroup`, 'utf8'), `/vc-test-${process.pid}/vc/${ctr.id}`);
+    const initCgroupNs = readlinkSync(`/proc/${ctr.pid}/ns/cgroup`);
+    assert.not.equal(initCgroupNs, readlinkSync('/proc/self/ns/cgroup'), 'the container has its own cgroup namespace');
+    const cg = await c.ok('exec_container', { id: ctr.id, argv: ['sh', '-c', 'cat /proc/self/cgroup; readlink /proc/self/ns/cgroup'], user: 'app', cwd: '/home/app' });
     const cgOut = text((await c.finished(cg.process)).stdout);
-    assert.match(cgOut, `/vc-test-${process.pid}/vc/${ctr.id}`);
+    assert.equal(cgOut.split('\n').filter((l) => l.startsWith('0::') || l.startsWith('cgroup:')), ['0::/', initCgroupNs], cgOut);
     const who = await c.ok('exec_container', { id: ctr.id, argv: ['sh', '-c', 'id -un; pwd; echo $HOME'], user: 'app', cwd: '/home/app', tty: true });
     assert.is(text((await c.finished(who.process)).stdout), 'app\r\n/home/app\r\n/home/app\r\n');
     let e = await c.errorCode('exec_container', { id: ctr.id, argv: ['no-such-prog'] });

@@ -64,7 +64,10 @@ export class CriStream {
       ws.on('error', (err: Error) => { failure ??= err; });
       ws.on('close', () => {
         this.wake();
-        if (failure) return reject(failure);
+        // A reset after the status arrived is the server dropping the connection while our close
+        // frame was on the way: everything was said already.
+        const afterStatus = this.statusText !== '' && (failure as NodeJS.ErrnoException | null)?.code === 'ECONNRESET';
+        if (failure && !afterStatus) return reject(failure);
         try {
           resolve({ stdout: this.stdout, stderr: this.stderr, exitCode: exitCodeOf(this.statusText, ws.protocol), statusText: this.statusText, protocol: ws.protocol });
         } catch (err) { reject(err as Error); }
