@@ -32,6 +32,10 @@ const commands = (id: string) => out(id, ['sh', '-c', 'for f in /proc/[0-9]*/cmd
 const pid1 = async (id: string) => (await out(id, ['sh', '-c', 'tr "\\0" " " < /proc/1/cmdline'])).trim();
 const ipcNs = (id: string) => out(id, ['readlink', '/proc/self/ns/ipc']);
 
+interface MemberSpec { linux?: { namespaces?: Array<{ type: string; path?: string }> }; mounts?: Array<{ destination: string }> }
+/** The OCI spec CRI gave the shim for a container (ContainerStatus verbose). */
+const memberSpec = (r: { info: Record<string, string> }) => (JSON.parse(r.info.info ?? '{}') as { runtimeSpec?: MemberSpec }).runtimeSpec;
+
 interface Pod { id: string; config: PodSandboxConfig; a: string; b: string }
 
 /** A VM pod with two busybox sleeps, `sleep N` and `sleep N+1`. */
@@ -79,7 +83,7 @@ if (problem) {
     const pod = await podWithTwo('shared-pid', true, 2001);
     // What CRI asked of the shim: the sandbox task's namespaces by /proc path.
     const sandboxPid = (JSON.parse((await rig!.cri.podSandboxStatus(pod.id, true)).info.info ?? '{}') as { pid?: number }).pid;
-    const spec = (JSON.parse((await rig!.cri.containerStatus(pod.a, true)).info.info ?? '{}') as { runtimeSpec?: { linux?: { namespaces?: Array<{ type: string; path?: string }> } } }).runtimeSpec;
+    const spec = memberSpec(await rig!.cri.containerStatus(pod.a, true));
     const paths = Object.fromEntries((spec?.linux?.namespaces ?? []).map((n) => [n.type, n.path]));
     console.log(`  containerd's member namespaces: ${JSON.stringify(spec?.linux?.namespaces)} (sandbox task pid ${sandboxPid})`);
     assert.equal([paths.pid, paths.ipc], [`/proc/${sandboxPid}/ns/pid`, `/proc/${sandboxPid}/ns/ipc`]);
@@ -94,6 +98,9 @@ if (problem) {
 
   test('default (pid CONTAINER): each container is PID 1 of its own and sees only its processes; IPC and /dev/shm still shared', async () => {
     const pod = await podWithTwo('own-pid', false, 2011);
+    const spec = memberSpec(await rig!.cri.containerStatus(pod.a, true));
+    console.log(`  containerd's member namespaces: ${JSON.stringify(spec?.linux?.namespaces)}; /dev/shm: ${JSON.stringify(spec?.mounts?.find((m) => m.destination === '/dev/shm'))}`);
+    assert.equal(spec?.linux?.namespaces?.find((n) => n.type === 'pid'), { type: 'pid' }, 'a new pid namespace');
     const inA = await commands(pod.a);
     assert.not.match(inA, 'sleep 2012', inA);
     assert.not.match(inA, /\/pause|trap "exit 0"/);
