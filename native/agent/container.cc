@@ -86,6 +86,26 @@ class Undo {
   std::vector<std::function<void()>> steps_;
 };
 
+// The init of the running container `id` whose `ns` namespace a new init joins (0 for id ""); else
+// false and *fail names the argument.
+bool joined_init(Agent& a, const char* ns, const std::string& id, pid_t* pid, Reply* fail) {
+  if (id.empty()) return true;
+  Container* ctr = find(a, id);
+  std::string field = std::string("joinNamespaces.") + ns;
+  if (!ctr) {
+    *fail = Reply::error("NOT_FOUND", field + ": no container \"" + id + "\"");
+    return false;
+  }
+  // A paused container's namespaces can be joined (its processes are frozen, not gone).
+  if (ctr->state != ContainerState::kRunning && ctr->state != ContainerState::kPaused) {
+    *fail = Reply::error("ILLEGAL_STATE", field + ": container \"" + id + "\" is " +
+                                              state_name(ctr->state) + ", not running");
+    return false;
+  }
+  *pid = ctr->pid;
+  return true;
+}
+
 Reply finish_create(Agent& a, Connection& c, const CreateSpec& spec, const std::string& dev) {
   Containers& cs = a.containers;
   auto failed = [&](const std::string& why) {
@@ -94,6 +114,11 @@ Reply finish_create(Agent& a, Connection& c, const CreateSpec& spec, const std::
   Undo undo;
   auto ctr = std::make_unique<Container>();
   ctr->id = spec.id;
+  Reply refused;
+  if (!joined_init(a, "pid", spec.join_pid, &ctr->plan.join_pid_of, &refused) ||
+      !joined_init(a, "ipc", spec.join_ipc, &ctr->plan.join_ipc_of, &refused)) {
+    return refused;
+  }
   std::string lower = spec.image_path;
   if (!spec.serial.empty()) {
     std::string err;
@@ -162,6 +187,9 @@ void record_exit(Agent& a, pid_t pid, int status) {
     ctr->status = status;
     ctr->state = ContainerState::kStopped;
     ctr->oom_killed = cgroup_oom_killed(ctr->cgroup);
+    // An init that is PID 1 of its namespace takes the container's other processes with it; one
+    // in a joined pid namespace does not, so the container's cgroup does.
+    if (ctr->plan.join_pid_of != 0) cgroup_kill(ctr->cgroup);
     close_fd(&ctr->init.start_fd);
     close_fd(&ctr->init.report_fd);
   }

@@ -37,6 +37,8 @@ struct CreateSpec {
   Limits limits;
   Confinement confine;  // confine.h
   std::vector<BindSpec> binds;
+  std::string join_pid;  // joinNamespaces: the container whose pid namespace the init joins
+  std::string join_ipc;  // ... and whose IPC namespace (and /dev/shm)
 };
 
 struct Container {

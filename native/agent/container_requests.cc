@@ -107,6 +107,34 @@ bool limit_args(Args& args, Limits* limits) {
   return true;
 }
 
+// joinNamespaces: {pid, ipc}, each optional: the container whose namespace the init joins.
+bool join_args(Args& args, CreateSpec* spec) {
+  const json::Value* obj = nullptr;
+  if (!args.object("joinNamespaces", &obj)) return false;
+  if (!obj) return true;
+  Args j(*obj, "joinNamespaces.");
+  for (const auto& m : obj->members()) {
+    if (m.key != "pid" && m.key != "ipc") {
+      j.fail(m.key.c_str(), "cannot be joined (pid, ipc)");
+      return args.take(j);
+    }
+  }
+  for (auto [key, out] : {std::pair{"pid", &spec->join_pid}, std::pair{"ipc", &spec->join_ipc}}) {
+    bool has = false;
+    if (!j.string(key, out, false, &has)) return args.take(j);
+    if (!has) continue;
+    if (!valid_name(*out)) {
+      j.fail(key, "\"" + *out + "\" does not match ^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,63}$");
+      return args.take(j);
+    }
+    if (*out == spec->id) {
+      j.fail(key, "\"" + *out + "\" is this container itself");
+      return args.take(j);
+    }
+  }
+  return true;
+}
+
 Reply bad(const Args& args) { return Reply::error("BAD_REQUEST", args.error()); }
 
 Reply op_create(Agent& a, Connection& c, uint32_t request, const json::Value& req) {
@@ -117,7 +145,7 @@ Reply op_create(Agent& a, Connection& c, uint32_t request, const json::Value& re
       !process_args(args, &spec.exec, &has_cwd) || !args.string("user", &spec.user) ||
       !args.string("hostname", &spec.hostname, false, &has_hostname) ||
       !limit_args(args, &spec.limits) || !confine_create_args(args, &spec.confine) ||
-      !binds_args(args, &spec.binds)) {
+      !binds_args(args, &spec.binds) || !join_args(args, &spec)) {
     return bad(args);
   }
   if (spec.user.empty()) {

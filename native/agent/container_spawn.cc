@@ -4,10 +4,12 @@
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/mount.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -65,15 +67,19 @@ pid_t clone_into(uint64_t flags, int cgroup_fd) {
   return static_cast<pid_t>(syscall(SYS_clone3, &ca, sizeof ca));
 }
 
-// Closes every fd from 3 up except keep_a and keep_b. An init may wait long before execve (and its
-// CLOEXEC), and must not hold the agent's fds meanwhile: a copy of another process's stdin pipe
-// would keep that process from ever seeing EOF.
-void close_all_but(int keep_a, int keep_b) {
-  unsigned lo = static_cast<unsigned>(keep_a < keep_b ? keep_a : keep_b);
-  unsigned hi = static_cast<unsigned>(keep_a < keep_b ? keep_b : keep_a);
-  if (lo > 3) syscall(SYS_close_range, 3u, lo - 1, 0u);
-  if (hi > lo + 1) syscall(SYS_close_range, lo + 1, hi - 1, 0u);
-  syscall(SYS_close_range, hi + 1, ~0u, 0u);
+// Closes every fd from 3 up except those in keep (at most 3; -1 entries are ignored). An init may
+// wait long before execve (and its CLOEXEC), and must not hold the agent's fds meanwhile: a copy
+// of another process's stdin pipe would keep that process from ever seeing EOF.
+void close_all_but(int keep_a, int keep_b, int keep_c = -1) {
+  int keep[3] = {keep_a, keep_b, keep_c};
+  std::sort(keep, keep + 3);
+  unsigned from = 3;
+  for (int k : keep) {
+    if (k < 3) continue;
+    if (static_cast<unsigned>(k) > from) syscall(SYS_close_range, from, static_cast<unsigned>(k) - 1, 0u);
+    from = static_cast<unsigned>(k) + 1;
+  }
+  syscall(SYS_close_range, from, ~0u, 0u);
 }
 
 // The last steps of every container process: confinement and user, working directory, program.
@@ -106,37 +112,82 @@ void reap(pid_t pid) {
 
 }  // namespace
 
+namespace {
+
+// The namespaces an init joins: fds of the joined inits' namespaces (-1 = make a new one).
+struct JoinFds {
+  int pid = -1, ipc = -1;
+  int shm_mnt = -1;  // the ipc-joined init's mount namespace, where its /dev/shm is
+  int own_mnt = -1;  // the agent's, to come back to
+  bool any() const { return pid >= 0 || ipc >= 0; }
+  void close_all() {
+    for (int* fd : {&pid, &ipc, &shm_mnt, &own_mnt}) close_fd(fd);
+  }
+};
+
+bool open_ns(pid_t of, const char* ns, int* fd, std::string* what) {
+  std::string path = "/proc/" + std::to_string(of) + "/ns/" + ns;
+  *fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (*fd < 0) *what = "open " + path;
+  return *fd >= 0;
+}
+
+// In the intermediate of a joining init (fork()ed from the agent; async-signal-safe calls only):
+// enters the joined namespaces so that the init cloned next is born in them, and clones the joined
+// init's /dev/shm (*shm_tree) from its mount namespace, coming back to the agent's after.
+void enter_joined(const JoinFds& j, int report_fd, int* shm_tree) {
+  if (j.ipc >= 0) {
+    // A mount of another namespace cannot be cloned from outside it (open_tree: EINVAL).
+    if (setns(j.shm_mnt, CLONE_NEWNS) != 0) child_fail(report_fd, kSetupFailed, errno, "setns mnt of the joined container");
+    *shm_tree = static_cast<int>(
+        syscall(SYS_open_tree, AT_FDCWD, "/dev/shm", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC));
+    if (*shm_tree < 0) child_fail(report_fd, kSetupFailed, errno, "open_tree the joined container's /dev/shm");
+    if (setns(j.own_mnt, CLONE_NEWNS) != 0) child_fail(report_fd, kSetupFailed, errno, "setns back to the agent's mnt");
+    if (setns(j.ipc, CLONE_NEWIPC) != 0) child_fail(report_fd, kSetupFailed, errno, "setns ipc");
+  }
+  // Affects only the children from here on (pid_namespaces(7)).
+  if (j.pid >= 0 && setns(j.pid, CLONE_NEWPID) != 0) child_fail(report_fd, kSetupFailed, errno, "setns pid");
+}
+
+}  // namespace
+
 bool container_init_spawn(const InitPlan& plan, SpawnedChild* child, InitHandle* handle,
                           std::string* error) {
   std::vector<std::string> candidates =
       exec_candidates(plan.exec.argv[0], plan.exec.env, kContainerPath);
   std::vector<char*> argv = c_strings(plan.exec.argv), envp = c_strings(plan.exec.env);
   ChildStdio io;
-  int rep[2] = {-1, -1}, start[2] = {-1, -1};
+  int rep[2] = {-1, -1}, start[2] = {-1, -1}, mid[2] = {-1, -1};
+  JoinFds join;
   auto fail = [&](const std::string& what) {
     *error = what + ": " + strerror(errno);
-    for (int* fd : {&rep[0], &rep[1], &start[0], &start[1]}) close_fd(fd);
+    for (int* fd : {&rep[0], &rep[1], &start[0], &start[1], &mid[0], &mid[1]}) close_fd(fd);
+    join.close_all();
     return false;
   };
   std::string what;
+  if (plan.join_pid_of > 0 && !open_ns(plan.join_pid_of, "pid", &join.pid, &what)) return fail(what);
+  if (plan.join_ipc_of > 0 &&
+      (!open_ns(plan.join_ipc_of, "ipc", &join.ipc, &what) ||
+       !open_ns(plan.join_ipc_of, "mnt", &join.shm_mnt, &what) ||
+       !open_ns(getpid(), "mnt", &join.own_mnt, &what))) {
+    return fail(what);
+  }
   if (!io.open(plan.exec, &what)) return fail(what);
   if (pipe2(rep, O_CLOEXEC) != 0 || pipe2(start, O_CLOEXEC) != 0) return fail("pipe");
+  if (join.any() && pipe2(mid, O_CLOEXEC) != 0) return fail("pipe");
   const char* console = io.tty() ? io.slave_path().c_str() : nullptr;
 
-  // CLONE_NEWCGROUP with CLONE_INTO_CGROUP roots the new cgroup namespace at the container's cgroup:
-  // its cgroup2 mount shows its own limits at /sys/fs/cgroup (what runtimes and JVMs read).
-  pid_t pid = clone_into(CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWCGROUP,
-                         plan.cgroup_fd);
-  if (pid < 0) return fail("clone3 into new namespaces");
-  if (pid == 0) {
-    // PID 1 of the new pid namespace, in the new mount namespace: a copy of the agent's.
+  // The init: PID 1 of its new pid namespace (or PID n of the joined one), in its new mount
+  // namespace, a copy of the agent's. shm_tree: the joined init's /dev/shm, or -1.
+  auto init_body = [&](int shm_tree) {
     io.child_setup();
-    close_all_but(start[0], rep[1]);
+    close_all_but(start[0], rep[1], shm_tree);
     char step[160] = "";
     if (!confine_early(plan.confine, step, sizeof step)) child_fail(rep[1], kSetupFailed, errno, step);
     std::vector<int> trees;
     if (!binds_open_trees(plan.dir, plan.binds, &trees, step, sizeof step) ||
-        !container_setup_root(plan.rootfs.c_str(), console, plan.files, step, sizeof step)) {
+        !container_setup_root(plan.rootfs.c_str(), console, plan.files, shm_tree, step, sizeof step)) {
       child_fail(rep[1], kSetupFailed, errno, step);
     }
     if (sethostname(plan.hostname.data(), plan.hostname.size()) != 0) {
@@ -153,7 +204,54 @@ bool container_init_spawn(const InitPlan& plan, SpawnedChild* child, InitHandle*
     if (n != 1) _exit(1);  // the agent gave up on this container
     drop_and_exec(rep[1], plan.confine, plan.cred, plan.exec.cwd, candidates, argv.data(),
                   envp.data());
+  };
+
+  // CLONE_NEWCGROUP with CLONE_INTO_CGROUP roots the new cgroup namespace at the container's cgroup:
+  // its cgroup2 mount shows its own limits at /sys/fs/cgroup (what runtimes and JVMs read).
+  uint64_t flags = CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWCGROUP;
+  if (join.pid < 0) flags |= CLONE_NEWPID;
+  if (join.ipc < 0) flags |= CLONE_NEWIPC;
+  pid_t pid = -1;
+  if (!join.any()) {
+    pid = clone_into(flags, plan.cgroup_fd);
+    if (pid < 0) return fail("clone3 into new namespaces");
+    if (pid == 0) init_body(-1);
+  } else {
+    // As for exec (container_exec_spawn): the agent never changes its own namespaces, so a
+    // short-lived intermediate enters the joined ones and clones the init as the agent's child.
+    pid_t helper = fork();
+    if (helper < 0) return fail("fork");
+    if (helper == 0) {
+      close(mid[0]);
+      int shm_tree = -1;
+      enter_joined(join, mid[1], &shm_tree);
+      pid_t init = clone_into(flags | CLONE_PARENT, plan.cgroup_fd);
+      if (init < 0) child_fail(mid[1], kSetupFailed, errno, "clone3 into the joined namespaces");
+      if (init == 0) init_body(shm_tree);
+      Report r{};
+      r.stage = kSpawned;
+      r.pid = init;
+      ssize_t n = write(mid[1], &r, sizeof r);
+      _exit(n == static_cast<ssize_t>(sizeof r) ? 0 : 1);
+    }
+    close_fd(&mid[1]);
+    join.close_all();
+    Report m{};
+    size_t got = read_full(mid[0], &m, sizeof m, kReportTimeoutMs);
+    if (got != sizeof m) kill(helper, SIGKILL);  // hung, or died without a word
+    reap(helper);
+    close_fd(&mid[0]);
+    if (got != sizeof m || m.stage != kSpawned || m.pid <= 0) {
+      if (got == sizeof m && m.stage != kSpawned) {
+        errno = m.err;
+        return fail(m.step);
+      }
+      errno = got == sizeof m ? EPROTO : ETIMEDOUT;
+      return fail("enter the joined namespaces");
+    }
+    pid = m.pid;
   }
+  join.close_all();
 
   close_fd(&rep[1]);
   close_fd(&start[0]);

@@ -1,6 +1,7 @@
-// Processes inside containers: the init, cloned into new mount/pid/uts/ipc namespaces and its
-// cgroup, set up and stopped before execve until the container is started; and processes exec'd
-// into a running container's namespaces.
+// Processes inside containers: the init, cloned into new mount/pid/uts/ipc namespaces (or into
+// another container's pid and ipc namespaces, when it joins them) and its cgroup, set up and
+// stopped before execve until the container is started; and processes exec'd into a running
+// container's namespaces.
 #pragma once
 
 #include <sys/types.h>
@@ -27,6 +28,11 @@ struct InitPlan {
   Confinement confine;          // confine.h
   std::string dir;               // the container's tmpfs, which holds the binds' staging
   std::vector<BindSpec> binds;   // bound after pivot_root (binds.h)
+  // Another container's init (in the agent's pid namespace) whose pid namespace this init joins
+  // instead of making one (it is then not PID 1 there); 0 = a new one.
+  pid_t join_pid_of = 0;
+  // Likewise for the IPC namespace; the init's /dev/shm is then that init's /dev/shm too.
+  pid_t join_ipc_of = 0;
 };
 
 // The agent's hold on an init that waits before execve.

@@ -270,7 +270,7 @@ bool mounts_inject_files(pid_t init_pid, const std::vector<FileBind>& binds, std
 }
 
 bool container_setup_root(const char* rootfs, const char* console, const std::vector<FileBind>& files,
-                          char* step, size_t step_len) {
+                          int shm_tree, char* step, size_t step_len) {
   auto bad = [&](const char* what, const char* path) { return fail(step, step_len, what, path); };
   // Nothing done here may reach the agent's namespace, and nothing of the agent's may arrive.
   if (mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) {
@@ -303,7 +303,11 @@ bool container_setup_root(const char* rootfs, const char* console, const std::ve
     if (symlink(l[0], l[1]) != 0) return bad("symlink", l[1]);
   }
   if (mkdir("dev/shm", 01777) != 0 || chmod("dev/shm", 01777) != 0) return bad("mkdir", "/dev/shm");
-  if (mount("shm", "dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777,size=65536k") != 0) {
+  if (shm_tree >= 0) {
+    if (syscall(SYS_move_mount, shm_tree, "", AT_FDCWD, "dev/shm", MOVE_MOUNT_F_EMPTY_PATH) != 0) {
+      return bad("attach the joined container's /dev/shm on", "/dev/shm");
+    }
+  } else if (mount("shm", "dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777,size=65536k") != 0) {
     return bad("mount tmpfs on", "/dev/shm");
   }
   if (console) {

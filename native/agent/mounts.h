@@ -60,9 +60,10 @@ bool mounts_inject_files(pid_t init_pid, const std::vector<FileBind>& binds, std
 
 // Makes every mount private, mounts the container's /proc, /sys (read-only), /dev (tmpfs with
 // the usual nodes and links, its own devpts, /dev/shm, and console bound to the pty slave at
-// `console` when given), binds `files` read-only over their targets (a missing target is created
+// `console` when given; /dev/shm is the detached mount shm_tree instead of a new tmpfs when that
+// is not -1), binds `files` read-only over their targets (a missing target is created
 // as an empty file, a symlink there is replaced by one: a bind would follow it out of the root),
 // then pivot_root into rootfs and detaches the old root. false with errno set and step[]
 // describing the failing step.
 bool container_setup_root(const char* rootfs, const char* console, const std::vector<FileBind>& files,
-                          char* step, size_t step_len);
+                          int shm_tree, char* step, size_t step_len);

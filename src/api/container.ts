@@ -91,6 +91,24 @@ async function undoCreate(store: PodStore, pod: RunningPod, record: ContainerRec
 }
 
 /**
+ * The containers whose namespaces `config` joins exist in the pod and run as far as their records
+ * say (the agent checks again against the guest: one may have exited since).
+ */
+async function checkJoinable(containers: ContainerStore, podId: string, config: ContainerConfig): Promise<void> {
+  for (const [ns, target] of Object.entries(config.joinNamespaces ?? {})) {
+    if (target === undefined) continue;
+    const field = `container ${config.id} in pod ${podId}: joinNamespaces.${ns}`;
+    const record = await containers.read(podId, target).catch((err: { code?: string }) => {
+      if (err.code === 'CONTAINER_NOT_FOUND') throw new VcError('INVALID_CONFIG', `${field}: no container ${JSON.stringify(target)} in the pod`);
+      throw err;
+    });
+    if (record.state !== 'running' && record.state !== 'paused') {
+      throw new VcError('INVALID_CONFIG', `${field}: container ${JSON.stringify(target)} is ${record.state}, not running`);
+    }
+  }
+}
+
+/**
  * Call with the pod lock held. Records the container as `creating` (with its image disk) before
  * anything is made, attaches the disk if needed, has the agent create it, then records `created`.
  */
@@ -102,6 +120,7 @@ export async function createInGuest(
   if (await containers.exists(podId, config.id)) {
     throw new VcError('CONTAINER_EXISTS', `container ${config.id} already exists in pod ${podId}`);
   }
+  await checkJoinable(containers, podId, config);
   const spec = containerSpec(podId, config, image.config);
   // Compiled before anything is recorded: a bad seccomp profile is an INVALID_CONFIG, not an undo.
   const confinement = agentConfinement(config);
@@ -129,6 +148,7 @@ export async function createInGuest(
         limits: agentLimits(config.limits),
         ...confinement,
         ...(mounts.length > 0 ? { binds: bindsOf(mounts) } : {}),
+        ...(config.joinNamespaces ? { joinNamespaces: config.joinNamespaces } : {}),
       }, config.tty);
       await copyMountsIn(agent, config.id, mounts, { signal: options.signal });
       return { process: init.id, pid: init.pid };

@@ -26,8 +26,22 @@ export const hostMountSchema = z.strictObject({
   readOnly: z.boolean().default(false),
 });
 
+const containerId = z.string().regex(CONTAINER_ID_PATTERN, 'must be 1-64 characters of letters, digits, _ . - starting with a letter or digit');
+
+/**
+ * Namespaces of another container of the same pod that this one joins instead of getting its own,
+ * by that container's id; it must be running when this one is created (docs/agent-protocol.md,
+ * "Joined namespaces"). Mount and UTS namespaces are always the container's own.
+ */
+export const joinNamespacesSchema = z.strictObject({
+  /** Its processes and this one's see each other (Kubernetes' shareProcessNamespace). */
+  pid: containerId.optional(),
+  /** System V IPC, POSIX message queues and /dev/shm shared (a Kubernetes pod's default). */
+  ipc: containerId.optional(),
+});
+
 export const containerConfigSchema = z.strictObject({
-  id: z.string().regex(CONTAINER_ID_PATTERN, 'must be 1-64 characters of letters, digits, _ . - starting with a letter or digit'),
+  id: containerId,
   /** `oci:DIR[:TAG]`, `docker-archive:FILE`, `oci-archive:FILE`; neither image nor rootfs: the default busybox image. */
   image: z.string().min(1).optional(),
   /** A directory used as the image. */
@@ -49,15 +63,24 @@ export const containerConfigSchema = z.strictObject({
   limits: containerLimitsSchema.optional(),
   /** Host files and directories copied into the container at create and bound at `destination`. */
   mounts: z.array(hostMountSchema).max(128).optional(),
+  joinNamespaces: joinNamespacesSchema.optional(),
   /** OCI confinement (model/container-security.ts); absent pieces get the OCI defaults. */
   ...confinementFields,
 }).refine((c) => !(c.image && c.rootfs), { message: 'give image or rootfs, not both', path: ['image'] })
+  .superRefine((c, ctx) => {
+    for (const ns of ['pid', 'ipc'] as const) {
+      if (c.joinNamespaces?.[ns] === c.id) {
+        ctx.addIssue({ code: 'custom', path: ['joinNamespaces', ns], message: 'must name another container of the pod, not this one', input: c.id });
+      }
+    }
+  })
   .refine((c) => !c.rootfsCacheKey || c.rootfs, { message: 'only with rootfs', path: ['rootfsCacheKey'] });
 
 export type ContainerConfigInput = z.input<typeof containerConfigSchema>;
 export type ContainerConfig = z.output<typeof containerConfigSchema>;
 export type ContainerLimits = z.output<typeof containerLimitsSchema>;
 export type HostMount = z.output<typeof hostMountSchema>;
+export type JoinNamespaces = z.output<typeof joinNamespacesSchema>;
 
 export function parseContainerConfig(input: unknown, field = 'container'): ContainerConfig {
   const result = containerConfigSchema.safeParse(input, { reportInput: true });

@@ -68,12 +68,41 @@ export function limitsFromResources(resources: OciResources | undefined, field: 
   return limits;
 }
 
-export function containerFromSpec(spec: OciSpec, id: string, rootfs: string): Translated {
+/** The container (of this shim's pod) whose init has this pid as the shim reported it, if any. */
+export type ContainerOfPid = (pid: number) => string | undefined;
+
+const NS_PATH = /^\/proc\/([1-9][0-9]*)\/ns\/([a-z]+)$/;
+
+/**
+ * linux.namespaces entries with a path, as ContainerConfig.joinNamespaces. CRI's members name the
+ * sandbox's namespaces as /proc/<sandbox task pid>/ns/<type>: pid and ipc map to the container
+ * with that init; network is the pod's own (the VM's), uts is the pod's host name, which members
+ * get anyway (task-service.ts). Any other path cannot be honoured and is refused by name.
+ */
+function joinedNamespaces(spec: OciSpec, containerOfPid: ContainerOfPid): Record<string, string> {
+  const join: Record<string, string> = {};
+  spec.linux.namespaces.forEach((n, i) => {
+    if (n.path === undefined || n.type === 'network' || n.type === 'uts') return;
+    const field = `linux.namespaces[${i}].path`;
+    if (n.type !== 'pid' && n.type !== 'ipc') {
+      throw refuse(field, `${JSON.stringify(n.path)}: joining an existing ${n.type} namespace is not supported (only pid and ipc, of a container of this pod)`);
+    }
+    const m = NS_PATH.exec(n.path);
+    const target = m && m[2] === n.type ? containerOfPid(Number(m[1])) : undefined;
+    if (!target) throw refuse(field, `${JSON.stringify(n.path)} is not the ${n.type} namespace of a container of this pod (expected /proc/<pid of one of its tasks>/ns/${n.type})`);
+    join[n.type] = target;
+  });
+  return join;
+}
+
+export function containerFromSpec(spec: OciSpec, id: string, rootfs: string, containerOfPid: ContainerOfPid = () => undefined): Translated {
   const warnings: string[] = [];
   if (spec.linux.uidMappings?.length || spec.linux.gidMappings?.length || spec.linux.namespaces.some((n) => n.type === 'user')) {
     throw refuse('linux.namespaces', 'a user namespace is not supported (the VM is the isolation boundary)');
   }
   const config: Record<string, unknown> = { id, rootfs, ...processFields(spec.process, 'process', warnings) };
+  const join = joinedNamespaces(spec, containerOfPid);
+  if (Object.keys(join).length) config.joinNamespaces = join;
   const hostname = validHostname(spec.hostname);
   if (spec.hostname && !hostname) throw refuse('hostname', `${JSON.stringify(spec.hostname)} is not a valid host name`);
   if (hostname) config.hostname = hostname;
@@ -94,9 +123,10 @@ export function containerFromSpec(spec: OciSpec, id: string, rootfs: string): Tr
     const options = m.options ?? [];
     const isBind = m.type === 'bind' || options.includes('bind') || options.includes('rbind');
     if (isBind && m.destination === '/dev/shm') {
-      // CRI binds the sandbox's shm directory here; each container gets its own /dev/shm tmpfs in
-      // the guest instead (shared memory between a pod's containers needs a shared IPC namespace).
-      warnings.push('mounts: /dev/shm is a tmpfs of each container in the guest, not the sandbox\'s shared one');
+      // CRI binds the sandbox's shm directory here (a host tmpfs the guest cannot see). A member
+      // that joins the sandbox's IPC namespace gets the sandbox container's /dev/shm in the guest
+      // (the agent shares it); any other container has a tmpfs of its own.
+      if (!join.ipc) warnings.push('mounts: a /dev/shm bind becomes a tmpfs of the container in the guest (shared only with containers that join its IPC namespace)');
     } else if (isBind) {
       if (!m.source) throw refuse(`mounts[${i}].source`, `a bind mount of ${m.destination} needs a source`);
       hostMounts.push({ source: m.source, destination: m.destination, readOnly: options.includes('ro') });

@@ -131,6 +131,14 @@ export class TaskService {
     return task;
   }
 
+  /** The container of another task whose init has `pid` (as Create returned it). */
+  #containerOfPid(pid: number, except: string): string | undefined {
+    for (const task of this.#tasks.values()) {
+      if (task.id !== except && task.init.pid === pid && pid > 0) return task.containerId;
+    }
+    return undefined;
+  }
+
   #process(id: string, execId: string): ShimProcess {
     const task = this.#task(id);
     if (!execId) return task.init;
@@ -171,7 +179,7 @@ export class TaskService {
     const task = new Task(r.id, r.bundle, init, ownsPod, mounted);
     this.#tasks.set(r.id, task);
     try {
-      const translated = containerFromSpec(spec, containerIdOf(r.id), specRootPath(spec, r.bundle));
+      const translated = containerFromSpec(spec, containerIdOf(r.id), specRootPath(spec, r.bundle), (pid) => this.#containerOfPid(pid, r.id));
       const warnings = translated.warnings;
       const config = supportedFields(translated.config, CONTAINER_FIELDS, warnings);
       if (r.terminal !== spec.process.terminal) config.tty = r.terminal;

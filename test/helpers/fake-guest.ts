@@ -21,6 +21,8 @@ export class FakeGuest {
   readonly containers = new Map<string, GuestContainerState>();
   /** Every request the guest answered, in order ("op" or "op:container-id"). */
   readonly requests: string[] = [];
+  /** The arguments of each create_container, by container id. */
+  readonly createArgs = new Map<string, JsonObject>();
   /** The arguments of every put_file, in order. */
   readonly putFiles: JsonObject[] = [];
   readonly failOps = new Map<string, AgentFailure>();
@@ -83,6 +85,7 @@ export class FakeGuest {
     }
     try {
       if (frame.op === 'put_file') this.putFiles.push(frame.args);
+      if (frame.op === 'create_container' && id !== undefined) this.createArgs.set(id, frame.args);
       return { ok: true, result: this.#perform(frame.op, id) };
     } catch (err) {
       return { ok: false, error: { code: (err as { code?: string }).code ?? 'INTERNAL', message: (err as Error).message } };
