@@ -55,12 +55,16 @@ async function iptables(netns: string, args: string[]): Promise<string> {
   return result.stdout;
 }
 
-/** Deletes every rule of ours in the namespace's nat OUTPUT chain (left by an earlier forwarder). */
-async function removeOurRules(netns: string): Promise<void> {
+/**
+ * Deletes the rules of ours in the namespace's nat OUTPUT chain: those to `port`, or all of them
+ * (left by an earlier forwarder). One already gone is no error.
+ */
+async function removeOurRules(netns: string, port?: number): Promise<void> {
   const listed = await iptables(netns, ['-S', 'OUTPUT']);
   for (const line of listed.split('\n')) {
     const words = line.trim().split(/\s+/);
     if (words[0] !== '-A' || !words.includes(LOOPBACK_RULE_COMMENT)) continue;
+    if (port !== undefined && words[words.indexOf('--to-ports') + 1] !== String(port)) continue;
     await iptables(netns, ['-D', ...words.slice(1)]);
   }
 }
@@ -123,7 +127,7 @@ export async function forwardNetnsLoopback(podId: string, options: NetnsLoopback
       server.close();
       for (const socket of sockets) socket.resetAndDestroy();
       // A namespace already gone took the rule with it.
-      if (await isNetns(netns)) await iptables(netns, ['-D', 'OUTPUT', ...ruleSpec(port)]).catch(async (err: VcError) => {
+      if (await isNetns(netns)) await removeOurRules(netns, port).catch(async (err: VcError) => {
         if (await isNetns(netns)) throw err;
       });
       await serverClosed;
