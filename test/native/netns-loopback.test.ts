@@ -7,6 +7,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { createServer, type Server, type Socket } from 'node:net';
+import { mkdirSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { native } from '../../src/native.js';
 import { forwardNetnsLoopback, LOOPBACK_RULE_COMMENT } from '../../src/api/netns-loopback-forward.js';
@@ -100,10 +101,21 @@ if (problem) {
     assert.not.ok(inNs(ns, ['ss', '-Hltn']).includes(`127.0.0.1:${second.port}`), 'the listener is closed');
   });
 
-  test('forwardNetnsLoopback: bad netns paths; close after the namespace is gone', async () => {
+  test('forwardNetnsLoopback: bad netns paths, iptables missing; close after the namespace is gone', async () => {
     const code = (p: Promise<unknown>) => p.then(() => 'resolved', (e: VcError) => `${e.code}: ${e.message}`);
     assert.match(await code(forwardNetnsLoopback('p', { netns: 'relative/ns' })), /^INVALID_CONFIG: netns: expected the absolute path/);
     assert.match(await code(forwardNetnsLoopback('p', { netns: '/etc/hostname' })), /^NETWORK_FAILED: netns: \/etc\/hostname is not a network namespace/);
+    // A PATH with nsenter but no iptables: the error names the program and its package.
+    const bin = join(dir.path, 'bin');
+    mkdirSync(bin);
+    symlinkSync(execFileSync('sh', ['-c', 'command -v nsenter'], { encoding: 'utf8' }).trim(), join(bin, 'nsenter'));
+    const path = process.env.PATH;
+    process.env.PATH = bin;
+    try {
+      assert.match(await code(forwardNetnsLoopback('p', { netns: ns })), /^NETWORK_UNAVAILABLE: iptables not found in PATH \(install iptables\)/);
+    } finally {
+      process.env.PATH = path;
+    }
     const other = makeNetnsFile(join(dir.path, 'other'));
     const f = await forwardNetnsLoopback('no-such-pod', { netns: other, root: dir.path });
     removeNetnsFile(other);
