@@ -16,6 +16,7 @@
         "native/addon/host_ops.cc",
         "native/addon/vm_handle.cc",
         "native/addon/cgroup_ops.cc",
+        "native/addon/netns_ops.cc",
         "native/addon/glibc_compat.cc",
         "native/host/cgroup.cc",
         "<@(common_sources)",

@@ -18,7 +18,9 @@ if [ "$(id -u)" -ne 0 ]; then sudo_cmd=(sudo); fi
 # debootstrap: the user-install test builds a Debian minbase root to install the package into;
 # containernetworking-plugins: the CNI plugins (/usr/lib/cni: bridge, host-local, loopback, …) that
 # bridge-mode pods run (src/network/cni.ts); iproute2 (ip, tc) and util-linux (nsenter, unshare,
-# umount): pod network namespaces, taps and tc redirects (src/network).
+# umount): pod network namespaces, taps and tc redirects (src/network); iptables: the shim's loopback
+# forwarder redirects 127.0.0.1 in a CRI sandbox's netns into the VM (src/api/netns-loopback-forward.ts;
+# containernetworking-plugins depends on it too, but the shim uses it itself).
 # golang-github-containerd-containerd-dev: for the tests only — containerd's own .proto files (and,
 # through its dependencies, ttrpc's Go types, gogo's google/protobuf and googleapis' google/rpc
 # files) under /usr/share/gocode/src, against which test/unit/shim/proto/wire-compat.test.ts checks
@@ -26,7 +28,7 @@ if [ "$(id -u)" -ne 0 ]; then sudo_cmd=(sudo); fi
 # containerd (with ctr) and runc: the shim tests and the containerd benchmark run the real
 # containerd (test/helpers/containerd.ts starts a private one); runc is containerd's default runtime
 # (its shim, containerd-shim-runc-v2, comes with containerd) and the control our shim is compared with.
-packages=(qemu-system-x86 busybox-static cpio kmod erofs-utils skopeo umoci acpica-tools g++ make python3 clang-14 libclang-rt-14-dev xz-utils debootstrap containernetworking-plugins iproute2 util-linux golang-github-containerd-containerd-dev containerd runc)
+packages=(qemu-system-x86 busybox-static cpio kmod erofs-utils skopeo umoci acpica-tools g++ make python3 clang-14 libclang-rt-14-dev xz-utils debootstrap containernetworking-plugins iproute2 util-linux iptables golang-github-containerd-containerd-dev containerd runc)
 missing=()
 for pkg in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")

@@ -57,6 +57,18 @@ export interface NativeAddon {
   cgroupRemove(paths: string[], timeoutMs?: number): Promise<void>;
   /** Pids of the processes in the groups, ascending. */
   cgroupPids(paths: string[]): number[];
+  /**
+   * A listening, non-blocking TCP socket on 127.0.0.1 (kernel-picked port) inside the network
+   * namespace whose nsfs file is `path` (made on a thread of its own: this thread's namespace never
+   * changes). The caller owns the fd (`net.Server.listen({ fd })`). Throws naming the path, the
+   * step and the errno text (`errno` property).
+   */
+  listenInNetns(path: string): { fd: number; port: number };
+  /**
+   * Where an accepted IPv4 connection was sent before NAT (REDIRECT) rewrote it
+   * (SO_ORIGINAL_DST). Throws with the errno text (`errno` ENOENT: it was not NATed).
+   */
+  originalDestination(fd: number): { address: string; port: number };
 }
 
 /** The package root: dist/src/native.js lives two levels below it. */

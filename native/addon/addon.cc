@@ -6,6 +6,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   vc::RegisterHostOps(env, exports);
   vc::RegisterVmHandle(env, exports);
   vc::RegisterCgroupOps(env, exports);
+  vc::RegisterNetnsOps(env, exports);
   exports.Set("addonVersion", Napi::Number::New(env, 1));
   return exports;
 }

@@ -7,4 +7,5 @@ void RegisterKvmProbe(Napi::Env env, Napi::Object exports);
 void RegisterHostOps(Napi::Env env, Napi::Object exports);
 void RegisterVmHandle(Napi::Env env, Napi::Object exports);
 void RegisterCgroupOps(Napi::Env env, Napi::Object exports);
+void RegisterNetnsOps(Napi::Env env, Napi::Object exports);
 }  // namespace vc

@@ -37,6 +37,7 @@ const PROGRAM_PACKAGES: Readonly<Record<string, string>> = {
   nsenter: 'util-linux',
   unshare: 'util-linux',
   umount: 'mount (Debian, Ubuntu) or util-linux (Fedora)',
+  iptables: 'iptables',
 };
 
 /** What a user without a network of pods can do instead (NETWORK_UNAVAILABLE messages end with it). */

@@ -36,6 +36,7 @@ export async function serve(args: ShimArgs, group: string): Promise<number> {
   for (const signal of ['SIGTERM', 'SIGINT'] as const) process.on(signal, () => { log.info(`${signal}: shutting down`); stop(); });
   await stopped;
   log.info(`shutting down with ${tasks.taskCount} task(s) left`);
+  await tasks.close();
   await events.close();
   await server.close();
   log.close();

@@ -12,6 +12,7 @@ import { containerStatus } from '../api/container-queries.js';
 import { watchContainerMounts } from '../api/container-mounts.js';
 import { copyContainerMountsOut } from '../api/container-mounts-out.js';
 import { deletePod, stopPod } from '../api/pod.js';
+import { forwardNetnsLoopback, type NetnsLoopbackForwarder } from '../api/netns-loopback-forward.js';
 import type { CallOptions } from '../api/context.js';
 import type { Empty, MessageInit } from './proto/messages.js';
 import { timestampFromDate } from './proto/messages.js';
@@ -21,7 +22,7 @@ import type { ServiceHandlers } from './ttrpc/typed.js';
 import { RpcError, StatusCode } from './ttrpc/errors.js';
 import { containerFromSpec, processFields, supportedFields } from './container-from-spec.js';
 import { containerConfigSchema } from '../model/container-config.js';
-import { parseProcess, readBundleSpec, specNetwork, specRootPath } from './oci-spec.js';
+import { parseProcess, readBundleSpec, specNetwork, specRootPath, type SpecNetwork } from './oci-spec.js';
 import { asRpcError, bringUpPod, podConfigFor, podIsRunning, taskRole } from './pod-group.js';
 import { exitStatusOf, ShimProcess, VM_GONE_EXIT_STATUS } from './processes.js';
 import { mountRootfs, snapshotCacheKey, unmountRootfs } from './rootfs.js';
@@ -73,6 +74,8 @@ export class TaskService {
   readonly #tasks = new Map<string, Task>();
   #podUp = false;
   #podHostname: string | undefined;
+  /** CRI's PortForward dials 127.0.0.1 in the sandbox's netns: this takes it into the VM. */
+  #loopback: NetnsLoopbackForwarder | null = null;
   readonly #extras: TaskExtras;
 
   constructor(private readonly ctx: ShimContext) {
@@ -191,8 +194,10 @@ export class TaskService {
       else if (!ownsPod && config.hostname === undefined && this.#podHostname) config.hostname = this.#podHostname;
       if (ownsPod) {
         if (this.#podUp) throw new RpcError(StatusCode.FailedPrecondition, `this shim's pod ${ctx.podId} exists already; task ${r.id} is not one of its containers`);
-        await bringUpPod(podConfigFor(ctx.podId, spec, specNetwork(spec), ctx.log), ctx.options);
+        const network = specNetwork(spec);
+        await bringUpPod(podConfigFor(ctx.podId, spec, network, ctx.log), ctx.options);
         this.#podUp = true;
+        if (role.kind === 'sandbox') await this.#startLoopback(network);
       } else if (!this.#podUp && !(await podIsRunning(ctx.podId, ctx.options))) {
         throw new RpcError(StatusCode.FailedPrecondition, `sandbox pod ${ctx.podId} of task ${r.id} is not running`);
       }
@@ -224,11 +229,43 @@ export class TaskService {
     return { pid: init.pid };
   }
 
+  /**
+   * The sandbox's loopback forwarder, once its pod is up. Without it the sandbox still runs; only
+   * PortForward cannot reach the VM, which the shim log says once.
+   */
+  async #startLoopback(network: SpecNetwork): Promise<void> {
+    if (network.kind !== 'path') return;
+    const { ctx } = this;
+    try {
+      this.#loopback = await forwardNetnsLoopback(ctx.podId, {
+        ...ctx.options,
+        netns: network.path,
+        onConnectionError: (err, port) => ctx.log.debug(`port-forward to guest port ${port}: ${err.message}`),
+      });
+      ctx.log.debug(`port-forward: 127.0.0.1 in ${network.path} is redirected to the VM (listener port ${this.#loopback.port})`);
+    } catch (err) {
+      ctx.log.warnOnce(`port-forward: ${(err as Error).message}; CRI PortForward (kubectl port-forward) will not reach the VM's containers`);
+    }
+  }
+
+  /** Closes the loopback forwarder (its rule goes with it while the netns is there). */
+  async #stopLoopback(): Promise<void> {
+    const loopback = this.#loopback;
+    this.#loopback = null;
+    await loopback?.close().catch((err: Error) => this.ctx.log.warn(`port-forward: closing the forwarder in ${loopback.netns}: ${err.message}`));
+  }
+
+  /** At shutdown: what outlives the tasks in this process. */
+  async close(): Promise<void> {
+    await this.#stopLoopback();
+  }
+
   async #undoCreate(task: Task): Promise<void> {
     const { ctx } = this;
     task.init.proc?.kill('SIGKILL').catch(() => {});
     task.mountWatch?.close();
     if (task.ownsPod) {
+      await this.#stopLoopback();
       if (this.#podUp) await deletePod(ctx.podId, { ...ctx.options, force: true });
       this.#podUp = false;
     } else {
@@ -371,6 +408,7 @@ export class TaskService {
     for (const exec of task.execs.values()) exec.io?.close();
     try {
       if (task.ownsPod) {
+        await this.#stopLoopback();
         await stopPod(ctx.podId, { ...ctx.options, timeoutMs: 2000 }).catch(() => {});
         await deletePod(ctx.podId, { ...ctx.options, force: true });
         this.#podUp = false;

@@ -11,6 +11,7 @@ import { bridgePorts, criProblem, startCriContainerd, type CriRig } from '../hel
 import { containerConfig, parseCriLog, podSandboxConfig } from '../helpers/cri/builders.js';
 import type { PodSandboxConfig } from '../helpers/cri/types.js';
 import { openStream, streamExec } from '../helpers/cri/stream.js';
+import { httpGetThrough, openPortForward } from '../helpers/cri/port-forward.js';
 import { sleep } from '../helpers/wait.js';
 
 const problem = criProblem();
@@ -125,6 +126,25 @@ if (problem) {
     await sleep(300);
     const st = (await rig!.cri.containerStatus(id)).status;
     assert.equal(st.state, 'CONTAINER_RUNNING', why(`detaching does not stop the container (exit ${st.exitCode} ${st.reason}; sandbox ${(await rig!.cri.podSandboxStatus(podId)).status.state})`));
+    await rig!.cri.stopContainer(id, 0);
+    await rig!.cri.removeContainer(id);
+  });
+
+  test('PortForward over WebSocket: httpd in the pod answers through it; a port nobody serves says so on its error channel', async () => {
+    const config = containerConfig({ name: 'httpd', image: rig!.images.busybox, command: ['sh', '-c', 'mkdir -p /www && echo hello-through-port-forward > /www/index.html && exec httpd -f -p 8080 -h /www'] });
+    const id = await must(rig!.cri.createContainer(podId, config, podConfig));
+    await must(rig!.cri.startContainer(id));
+    // A token is good once: each try asks PortForward for a new URL. httpd takes a moment to listen.
+    let got = { response: '', error: '' };
+    await until('httpd to answer through PortForward', async () => {
+      got = await must(httpGetThrough(await must(rig!.cri.portForward(podId, [8080])), 8080, '/index.html'));
+      return got.response.includes('hello-through-port-forward');
+    }, 10_000);
+    assert.match(got.response, /^HTTP\/1\.[01] 200/, got.response);
+    const s = await must(openPortForward(await rig!.cri.portForward(podId, [8081]), [8081]));
+    await s.untilClosed();
+    assert.equal(s.data().length, 0);
+    assert.match(s.error(), /error forwarding port 8081 to pod .*connection refused/, s.error());
     await rig!.cri.stopContainer(id, 0);
     await rig!.cri.removeContainer(id);
   });
