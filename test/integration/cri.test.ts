@@ -193,6 +193,34 @@ if (problem) {
     }
   });
 
+  criTest('a read-only file (as a configmap) changed on the host is in the container within 2 s; writing it fails; ExecSync\'s timeout ends the probe and its process', async () => {
+    const vol = tempDir('vccri-cm');
+    try {
+      const file = join(vol.path, 'setting');
+      writeFileSync(file, 'one\n');
+      const config = containerConfig({ name: 'configured', image: rig!.images.busybox, command: ['sleep', '1000'], mounts: [{ containerPath: '/etc/app/setting', hostPath: file, readonly: true }] });
+      const id = await must(rig!.cri.createContainer(podId, config, podConfig));
+      await must(rig!.cri.startContainer(id));
+      const cat = async () => (await must(rig!.cri.execSync(id, ['cat', '/etc/app/setting'], 30))).stdout;
+      assert.equal(await cat(), 'one\n');
+      assert.not.equal((await must(rig!.cri.execSync(id, ['sh', '-c', 'echo x > /etc/app/setting'], 30))).exitCode, 0, 'read-only in the container');
+      writeFileSync(file, 'two\n');
+      const t0 = Date.now();
+      await until('the new content in the guest', async () => (await cat()) === 'two\n', 10_000);
+      assert.ok(Date.now() - t0 <= 2500, `the change took ${Date.now() - t0} ms to reach the guest`);
+      // A probe that overruns: CRI answers within its timeout (plus the round trip) and kills the process.
+      const t1 = Date.now();
+      const late = await rig!.cri.execSync(id, ['sleep', '30'], 2).then((r) => `returned ${JSON.stringify(r)}`, (e: Error) => e.message);
+      assert.ok(Date.now() - t1 < 10_000, `ExecSync with a 2 s timeout took ${Date.now() - t1} ms`);
+      assert.match(late, /timeout|deadline/i);
+      await until('the probe\'s sleep to be gone', async () => !(await must(rig!.cri.execSync(id, ['ps', '-o', 'args'], 30))).stdout.includes('sleep 30'), 10_000);
+      await must(rig!.cri.stopContainer(id, 0));
+      await must(rig!.cri.removeContainer(id));
+    } finally {
+      vol.remove();
+    }
+  });
+
   criTest("a container's output at its LogPath in the CRI format; its exit code", async () => {
     const config = containerConfig({ name: 'printer', image: rig!.images.busybox, command: ['sh', '-c', 'echo out-line; echo err-line >&2; exit 5'] });
     const id = await must(rig!.cri.createContainer(podId, config, podConfig));
