@@ -110,6 +110,33 @@ void reap(pid_t pid) {
   }
 }
 
+// The intermediate child (see container_exec_spawn) tells the agent the pid it cloned, and goes.
+[[noreturn]] void intermediate_done(int report_fd, pid_t cloned) {
+  Report r{};
+  r.stage = kSpawned;
+  r.pid = cloned;
+  ssize_t n = write(report_fd, &r, sizeof r);
+  _exit(n == static_cast<ssize_t>(sizeof r) ? 0 : 1);
+}
+
+// The agent's side: the pid the intermediate cloned, or 0 with errno and *step set (the
+// intermediate's failing step, else `what` with ETIMEDOUT/EPROTO). The intermediate is reaped.
+pid_t intermediate_result(pid_t helper, int report_fd, const char* what, std::string* step) {
+  Report m{};
+  size_t got = read_full(report_fd, &m, sizeof m, kReportTimeoutMs);
+  if (got != sizeof m) kill(helper, SIGKILL);  // hung, or died without a word
+  reap(helper);
+  if (got == sizeof m && m.stage == kSpawned && m.pid > 0) return m.pid;
+  if (got == sizeof m && m.stage != kSpawned) {
+    errno = m.err;
+    *step = m.step;
+  } else {
+    errno = got == sizeof m ? EPROTO : ETIMEDOUT;
+    *step = what;
+  }
+  return 0;
+}
+
 }  // namespace
 
 namespace {
@@ -228,28 +255,14 @@ bool container_init_spawn(const InitPlan& plan, SpawnedChild* child, InitHandle*
       pid_t init = clone_into(flags | CLONE_PARENT, plan.cgroup_fd);
       if (init < 0) child_fail(mid[1], kSetupFailed, errno, "clone3 into the joined namespaces");
       if (init == 0) init_body(shm_tree);
-      Report r{};
-      r.stage = kSpawned;
-      r.pid = init;
-      ssize_t n = write(mid[1], &r, sizeof r);
-      _exit(n == static_cast<ssize_t>(sizeof r) ? 0 : 1);
+      intermediate_done(mid[1], init);
     }
     close_fd(&mid[1]);
     join.close_all();
-    Report m{};
-    size_t got = read_full(mid[0], &m, sizeof m, kReportTimeoutMs);
-    if (got != sizeof m) kill(helper, SIGKILL);  // hung, or died without a word
-    reap(helper);
+    std::string step;
+    pid = intermediate_result(helper, mid[0], "enter the joined namespaces", &step);
     close_fd(&mid[0]);
-    if (got != sizeof m || m.stage != kSpawned || m.pid <= 0) {
-      if (got == sizeof m && m.stage != kSpawned) {
-        errno = m.err;
-        return fail(m.step);
-      }
-      errno = got == sizeof m ? EPROTO : ETIMEDOUT;
-      return fail("enter the joined namespaces");
-    }
-    pid = m.pid;
+    if (pid == 0) return fail(step);
   }
   join.close_all();
 
@@ -360,31 +373,17 @@ bool container_exec_spawn(const ExecPlan& plan, SpawnedChild* child, std::string
       drop_and_exec(rep[1], plan.confine, plan.cred, plan.exec.cwd, candidates, argv.data(),
                     envp.data());
     }
-    Report r{};
-    r.stage = kSpawned;
-    r.pid = pid;
-    ssize_t n = write(mid[1], &r, sizeof r);
-    _exit(n == static_cast<ssize_t>(sizeof r) ? 0 : 1);
+    intermediate_done(mid[1], pid);
   }
 
   close_fd(&rep[1]);
   close_fd(&mid[1]);
-  Report m{};
-  size_t got = read_full(mid[0], &m, sizeof m, kReportTimeoutMs);
-  if (got != sizeof m) kill(helper, SIGKILL);  // hung, or died without a word
-  reap(helper);
-  if (got != sizeof m || m.stage != kSpawned || m.pid <= 0) {
-    if (got == sizeof m && m.stage != kSpawned) {
-      errno = m.err;
-      return internal(m.step);
-    }
-    errno = got == sizeof m ? EPROTO : ETIMEDOUT;
-    return internal("enter the container's pid namespace");
-  }
-  pid_t pid = m.pid;
+  std::string step;
+  pid_t pid = intermediate_result(helper, mid[0], "enter the container's pid namespace", &step);
+  if (pid == 0) return internal(step);
 
   Report r{};
-  got = read_full(rep[0], &r, sizeof r, kReportTimeoutMs);
+  size_t got = read_full(rep[0], &r, sizeof r, kReportTimeoutMs);
   pollfd eof{rep[0], POLLIN, 0};
   if (got != sizeof r && (got != 0 || poll(&eof, 1, 0) != 1)) {
     kill(pid, SIGKILL);  // neither exec'ed nor failed in time
