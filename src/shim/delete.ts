@@ -9,7 +9,7 @@ import { deleteContainer } from '../api/container.js';
 import { deletePod } from '../api/pod.js';
 import { taskMessages } from './proto/task.js';
 import { timestampFromDate } from './proto/messages.js';
-import { readBundleSpec } from './oci-spec.js';
+import { readBundleSpec } from '../oci/spec.js';
 import { groupOf, podIdFor, shimRoot, taskRole, type TaskRole } from './pod-group.js';
 import { unmountRootfs } from './rootfs.js';
 import { shimSocketPath } from './address.js';

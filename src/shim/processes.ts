@@ -7,7 +7,7 @@ import { constants } from 'node:os';
 import type { ExitStatus, PodProcess } from '../api/enter.js';
 import { TaskStatus } from './proto/task.js';
 import type { OpenStdio, StdioPaths } from './stdio.js';
-import type { OciProcess } from './oci-spec.js';
+import type { OciProcess } from '../oci/spec.js';
 
 export const VM_GONE_EXIT_STATUS = 255;
 

@@ -8,7 +8,7 @@ import { createConnection } from 'node:net';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { shimAddress, shimSocketPath } from './address.js';
-import { readBundleSpec } from './oci-spec.js';
+import { readBundleSpec } from '../oci/spec.js';
 import { groupOf, taskRole } from './pod-group.js';
 import { requireFlags, type ShimArgs } from './args.js';
 

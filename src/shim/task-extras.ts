@@ -8,7 +8,7 @@ import type { Any } from './proto/messages.js';
 import type { ProcessInfo } from './proto/task.js';
 import { packMetrics } from './proto/metrics.js';
 import { RpcError, StatusCode } from './ttrpc/errors.js';
-import { limitsFromResources } from './container-from-spec.js';
+import { limitsFromResources } from '../oci/container-from-spec.js';
 import { asRpcError } from './pod-group.js';
 import type { ShimContext } from './task-service.js';
 

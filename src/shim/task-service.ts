@@ -20,9 +20,9 @@ import type { TaskMethods } from './proto/task.js';
 import { TaskStatus } from './proto/task.js';
 import type { ServiceHandlers } from './ttrpc/typed.js';
 import { RpcError, StatusCode } from './ttrpc/errors.js';
-import { containerFromSpec, processFields, supportedFields } from './container-from-spec.js';
+import { containerFromSpec, processFields, supportedFields } from '../oci/container-from-spec.js';
 import { containerConfigSchema } from '../model/container-config.js';
-import { parseProcess, readBundleSpec, specNetwork, specRootPath, type SpecNetwork } from './oci-spec.js';
+import { parseProcess, readBundleSpec, specNetwork, specRootPath, type SpecNetwork } from '../oci/spec.js';
 import { asRpcError, bringUpPod, podConfigFor, podIsRunning, taskRole } from './pod-group.js';
 import { exitStatusOf, ShimProcess, VM_GONE_EXIT_STATUS } from './processes.js';
 import { mountRootfs, snapshotCacheKey, unmountRootfs } from './rootfs.js';
@@ -173,8 +173,14 @@ export class TaskService {
     if (this.#tasks.has(r.id)) throw new RpcError(StatusCode.AlreadyExists, `task ${r.id} exists already`);
     if (r.checkpoint) throw new RpcError(StatusCode.Unimplemented, 'creating a task from a checkpoint is not supported');
     const { ctx } = this;
-    const spec = await readBundleSpec(r.bundle);
-    const role = taskRole(spec.annotations, r.id);
+    // Bad input in the spec is the caller's: InvalidArgument, as every other refusal below.
+    const spec = await readBundleSpec(r.bundle).catch((err) => { throw asRpcError(err, `create ${r.id}`); });
+    let role;
+    try {
+      role = taskRole(spec.annotations, r.id);
+    } catch (err) {
+      throw asRpcError(err, `create ${r.id}`);
+    }
     const ownsPod = role.kind !== 'member';
     const mounted = await mountRootfs(r.bundle, r.rootfs);
     const stdio: StdioPaths = { stdin: r.stdin, stdout: r.stdout, stderr: r.stderr, terminal: r.terminal };
@@ -364,7 +370,12 @@ export class TaskService {
     } catch (err) {
       throw new RpcError(StatusCode.InvalidArgument, `exec ${execId}: spec: not JSON: ${(err as Error).message}`);
     }
-    const spec = parseProcess(raw, `exec ${execId} process`);
+    let spec;
+    try {
+      spec = parseProcess(raw, `exec ${execId} process`);
+    } catch (err) {
+      throw asRpcError(err, `exec ${execId}`);
+    }
     task.execs.set(execId, new ShimProcess(execId, { stdin: r.stdin, stdout: r.stdout, stderr: r.stderr, terminal: r.terminal }, spec));
     void this.ctx.events.publish('TaskExecAdded', { containerId: id, execId });
   }

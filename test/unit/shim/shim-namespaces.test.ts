@@ -4,10 +4,10 @@
 // checks of joinNamespaces.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { containerFromSpec } from '../../../src/shim/container-from-spec.js';
-import { parseSpec } from '../../../src/shim/oci-spec.js';
+import { containerFromSpec } from '../../../src/oci/container-from-spec.js';
+import { parseSpec } from '../../../src/oci/spec.js';
 import { parseContainerConfig } from '../../../src/model/container-config.js';
-import { RpcError } from '../../../src/shim/ttrpc/errors.js';
+import { VcError } from '../../../src/errors.js';
 
 const SANDBOX_PID = 412;
 const containerOfPid = (pid: number) => (pid === SANDBOX_PID ? 'sandbox1' : undefined);
@@ -48,7 +48,7 @@ test('CRI default (pid CONTAINER): only ipc joins; new namespaces join nothing',
 
 test('a namespace path that is no task of this pod, or of a kind the VM cannot join, is refused naming the entry', () => {
   const refused = (namespaces: Array<{ type: string; path?: string }>, re: RegExp) =>
-    assert.throws(() => containerFromSpec(member(namespaces), 'c1', '/r', containerOfPid), (e: Error) => e instanceof RpcError && re.test(e.message), JSON.stringify(namespaces));
+    assert.throws(() => containerFromSpec(member(namespaces), 'c1', '/r', containerOfPid), (e: Error) => e instanceof VcError && (e as VcError).code === 'INVALID_CONFIG' && re.test(e.message), JSON.stringify(namespaces));
   refused([{ type: 'pid' }, { type: 'pid', path: '/proc/999/ns/pid' }], /linux\.namespaces\[1\]\.path: "\/proc\/999\/ns\/pid" is not the pid namespace of a container of this pod/);
   refused([{ type: 'ipc', path: `/proc/${SANDBOX_PID}/ns/pid` }], /linux\.namespaces\[0\]\.path: .* is not the ipc namespace/);
   refused([{ type: 'ipc', path: '/var/run/ipcns/x' }], /linux\.namespaces\[0\]\.path: "\/var\/run\/ipcns\/x" is not the ipc namespace/);

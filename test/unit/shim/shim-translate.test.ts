@@ -3,12 +3,12 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { parseShimArgs, ShimUsageError } from '../../../src/shim/args.js';
-import { containerFromSpec } from '../../../src/shim/container-from-spec.js';
-import { parseSpec, specNetwork } from '../../../src/shim/oci-spec.js';
+import { containerFromSpec } from '../../../src/oci/container-from-spec.js';
+import { parseSpec, specNetwork } from '../../../src/oci/spec.js';
 import { groupOf, podIdFor, shimRoot, taskRole } from '../../../src/shim/pod-group.js';
 import { shimSocketPath } from '../../../src/shim/address.js';
 import { parseContainerConfig } from '../../../src/model/container-config.js';
-import { RpcError } from '../../../src/shim/ttrpc/errors.js';
+import { VcError } from '../../../src/errors.js';
 import { POD_ID_PATTERN } from '../../../src/model/pod-config.js';
 
 test('shim args: containerd\'s start and delete lines, both flag spellings', () => {
@@ -70,7 +70,7 @@ test('an OCI spec becomes a ContainerConfig the API accepts, field for field', (
 
 test('what a VM cannot do is refused naming the field', () => {
   const userns = { ...baseSpec, linux: { ...baseSpec.linux, namespaces: [{ type: 'user' }] } };
-  assert.throws(() => containerFromSpec(parseSpec(userns, 'config.json'), 'c', '/r'), (e: Error) => e instanceof RpcError && /linux\.namespaces: a user namespace/.test(e.message));
+  assert.throws(() => containerFromSpec(parseSpec(userns, 'config.json'), 'c', '/r'), (e: Error) => e instanceof VcError && (e as VcError).code === 'INVALID_CONFIG' && /linux\.namespaces: a user namespace/.test(e.message));
   const nfs = { ...baseSpec, mounts: [{ destination: '/n', type: 'nfs', source: 'srv:/x' }] };
   assert.throws(() => containerFromSpec(parseSpec(nfs, 'config.json'), 'c', '/r'), /mounts\[0\]\.type: "nfs" at \/n/);
   assert.throws(() => parseSpec({ process: { args: [] } }, 'config.json'), /process\.args: must name the program/);

@@ -1,10 +1,10 @@
 /**
- * A task's OCI spec as a ContainerConfig (the API's container), with the warnings the shim logs
+ * A container's OCI spec as a ContainerConfig (the API's container), with the warnings the front end logs
  * once for what a VM does not apply. Kernel filesystems of `mounts` are made in the guest; bind
  * mounts of host paths are copied in (no shared filesystem); the rest is refused by name.
  */
-import { RpcError, StatusCode } from './ttrpc/errors.js';
-import { envRecord, validHostname, type OciProcess, type OciResources, type OciSpec } from './oci-spec.js';
+import { VcError } from '../errors.js';
+import { envRecord, validHostname, type OciProcess, type OciResources, type OciSpec } from './spec.js';
 
 /** Filesystems the guest agent makes itself (ContainerConfig.guestMounts). */
 const GUEST_FS = new Set(['proc', 'sysfs', 'tmpfs', 'devpts', 'mqueue', 'cgroup', 'cgroup2']);
@@ -15,8 +15,8 @@ export interface Translated {
   warnings: string[];
 }
 
-function refuse(field: string, message: string): RpcError {
-  return new RpcError(StatusCode.InvalidArgument, `config.json: ${field}: ${message}`);
+function refuse(field: string, message: string): VcError {
+  return new VcError('INVALID_CONFIG', `config.json: ${field}: ${message}`);
 }
 
 /** The process part, shared by a task's init and its execs. */
@@ -68,7 +68,7 @@ export function limitsFromResources(resources: OciResources | undefined, field: 
   return limits;
 }
 
-/** The container (of this shim's pod) whose init has this pid as the shim reported it, if any. */
+/** The container (of the same pod) whose init has this pid as the front end reported it, if any. */
 export type ContainerOfPid = (pid: number) => string | undefined;
 
 const NS_PATH = /^\/proc\/([1-9][0-9]*)\/ns\/([a-z]+)$/;

@@ -1,14 +1,15 @@
 /**
  * An OCI runtime spec (the bundle's config.json, or an Exec's process) → what the API takes. What
  * the VM cannot honour is refused with an error naming the field, or — where runc users' defaults
- * put it in every spec (devices cgroup rules, AppArmor) — reported once as a warning for the shim log.
+ * put it in every spec (devices cgroup rules, AppArmor) — reported once as a warning for the log.
+ * Shared by the containerd shim (src/shim) and the runc-compatible CLI (src/oci-runtime).
  */
 import { readFile } from 'node:fs/promises';
 import { isAbsolute, join } from 'node:path';
 import { z } from 'zod';
 import { describeInput } from '../model/config-errors.js';
 import { HOSTNAME_PATTERN } from '../model/hostname.js';
-import { RpcError, StatusCode } from './ttrpc/errors.js';
+import { VcError } from '../errors.js';
 
 const userSchema = z.looseObject({
   uid: z.number().int().min(0).default(0),
@@ -70,8 +71,9 @@ const specSchema = z.looseObject({
 });
 export type OciSpec = z.output<typeof specSchema>;
 
-function invalid(what: string, message: string): RpcError {
-  return new RpcError(StatusCode.InvalidArgument, `${what}: ${message}`);
+/** Bad input in a spec: INVALID_CONFIG, which each front end answers as its own "invalid argument". */
+function invalid(what: string, message: string): VcError {
+  return new VcError('INVALID_CONFIG', `${what}: ${message}`);
 }
 
 export async function readBundleSpec(bundle: string): Promise<OciSpec> {
