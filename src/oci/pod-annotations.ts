@@ -58,6 +58,11 @@ export function podIdFor(group: string): string {
   return `${readable}-${createHash('sha256').update(group).digest('hex').slice(0, 12)}`;
 }
 
+/** The API's container id for an engine's id: itself when it fits (CRI's and podman's 64 hex digits do). */
+export function containerIdFor(id: string): string {
+  return /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,63}$/.test(id) ? id : `t-${Buffer.from(id).toString('hex').slice(0, 60)}`;
+}
+
 function positiveInt(annotations: Record<string, string>, key: string): number | undefined {
   const text = annotations[key];
   if (text === undefined) return undefined;

@@ -24,6 +24,7 @@ import { containerFromSpec, processFields, supportedFields } from '../oci/contai
 import { containerConfigSchema } from '../model/container-config.js';
 import { parseProcess, readBundleSpec, specNetwork, specRootPath, type SpecNetwork } from '../oci/spec.js';
 import { asRpcError, bringUpPod, podConfigFor, podIsRunning, taskRole } from './pod-group.js';
+import { containerIdFor } from '../oci/pod-annotations.js';
 import { exitStatusOf, ShimProcess, VM_GONE_EXIT_STATUS } from './processes.js';
 import { mountRootfs, snapshotCacheKey, unmountRootfs } from './rootfs.js';
 import { openStdio, type StdioPaths } from './stdio.js';
@@ -441,7 +442,7 @@ export class TaskService {
 
 /** Container ids are the task's when they fit our pattern (CRI's 64 hex digits do). */
 export function containerIdOf(taskId: string): string {
-  return /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,63}$/.test(taskId) ? taskId : `t-${Buffer.from(taskId).toString('hex').slice(0, 60)}`;
+  return containerIdFor(taskId);
 }
 
 /**

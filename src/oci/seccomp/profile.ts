@@ -19,7 +19,7 @@ const EPERM = 1;
 const MAX_ERRNO = 4095;
 
 /** SCMP_ACT_* names and their return values; ERRNO and TRACE add errnoRet. */
-const ACTIONS = {
+export const ACTIONS = {
   SCMP_ACT_KILL: SECCOMP_RET.KILL_THREAD, // libseccomp's SCMP_ACT_KILL is the thread kind
   SCMP_ACT_KILL_THREAD: SECCOMP_RET.KILL_THREAD,
   SCMP_ACT_KILL_PROCESS: SECCOMP_RET.KILL_PROCESS,

@@ -1,0 +1,66 @@
+/**
+ * Starting the holder (`vc-holder`, native): the host process that stands for a container's init
+ * or an exec — the pid engines wait on. It inherits this command's stdio (the engine's FIFOs or
+ * pipes) unless it makes a terminal for `--console-socket`, connects to the daemon, and writes one
+ * byte to its ready fd once the daemon accepted it; only then is its pid written to `--pid-file`.
+ */
+import { spawn } from 'node:child_process';
+import { nativeExecutable } from '../native.js';
+
+/** For tests and packagers: another holder executable than the one built or shipped. */
+export const HOLDER_ENV = 'VIRTC_RUNTIME_HOLDER';
+
+export function holderExecutable(env: NodeJS.ProcessEnv = process.env): string {
+  return env[HOLDER_ENV] || nativeExecutable('vc-holder');
+}
+
+export interface HolderOptions {
+  socket: string;
+  id: string;
+  exec?: string;
+  consoleSocket?: string;
+}
+
+export interface SpawnedHolder {
+  pid: number;
+  /** Resolves when the holder exits: its code, or the signal that ended it. */
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+const READY_TIMEOUT_MS = 60_000;
+
+export function holderArgv(opts: HolderOptions, readyFd: number): string[] {
+  return [
+    '--socket', opts.socket, '--id', opts.id,
+    ...(opts.exec ? ['--exec', opts.exec] : []),
+    ...(opts.consoleSocket ? ['--console-socket', opts.consoleSocket] : []),
+    '--ready-fd', String(readyFd),
+  ];
+}
+
+export async function spawnHolder(opts: HolderOptions): Promise<SpawnedHolder> {
+  const file = holderExecutable();
+  const child = spawn(file, holderArgv(opts, 3), { stdio: ['inherit', 'inherit', 'inherit', 'pipe'] });
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
+    child.once('exit', (code, signal) => resolve({ code, signal }));
+    child.once('error', () => resolve({ code: 127, signal: null }));
+  });
+  const ready = child.stdio[3]!;
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => fail(new Error(`the holder (${file}, pid ${child.pid}) was not accepted by the daemon within ${READY_TIMEOUT_MS / 1000} s`)), READY_TIMEOUT_MS);
+    const fail = (err: Error): void => {
+      clearTimeout(timer);
+      child.kill('SIGKILL');
+      reject(err);
+    };
+    ready.once('data', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+    child.once('error', (err) => fail(new Error(`cannot run the holder ${file}: ${err.message}`)));
+    void exited.then(({ code, signal }) => fail(new Error(`the holder exited (${signal ?? `code ${code}`}) before the daemon accepted it`)));
+  });
+  ready.destroy();
+  child.unref();
+  return { pid: child.pid!, exited };
+}

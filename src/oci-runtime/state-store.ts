@@ -1,0 +1,88 @@
+/**
+ * One record per container under `<root>/containers/<id>/state.json`, written (temp file + rename)
+ * before each step, so a command run after any crash finds what was under way: `delete --force`
+ * finishes or undoes whatever a record says, `state` answers from it without the daemon.
+ */
+import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+export type RecordStatus = 'creating' | 'created' | 'running' | 'paused' | 'stopped' | 'deleting';
+
+export interface ExitRecord {
+  kind: 'exited' | 'signalled';
+  /** The exit code, or the signal's number. */
+  value: number;
+}
+
+export interface ContainerRecord {
+  id: string;
+  bundle: string;
+  /** The pod (under `<root>/pods`) the container runs in. */
+  pod: string;
+  /** The container's id in the API (the engine's id when it fits). */
+  containerId: string;
+  /** Whether deleting this container takes its pod down (a lone container or a sandbox). */
+  ownsPod: boolean;
+  annotations: Record<string, string>;
+  status: RecordStatus;
+  /** The holder's host pid (what `--pid-file` got); 0 until the holder is in place. */
+  holderPid: number;
+  createdAt: string;
+  exit?: ExitRecord;
+}
+
+export const containersDir = (root: string): string => join(root, 'containers');
+export const recordDir = (root: string, id: string): string => join(containersDir(root), id);
+export const podsRoot = (root: string): string => join(root, 'pods');
+export const daemonSocket = (root: string): string => join(root, 'daemon.sock');
+
+export class StateError extends Error {}
+
+export function readRecord(root: string, id: string): ContainerRecord | null {
+  const file = join(recordDir(root, id), 'state.json');
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw new StateError(`${file}: ${(err as Error).message}`);
+  }
+  try {
+    const record = JSON.parse(text) as ContainerRecord;
+    if (record.id !== id || typeof record.status !== 'string') throw new Error('not a container record');
+    return record;
+  } catch (err) {
+    throw new StateError(`${file}: unreadable (${(err as Error).message}); \`delete --force ${id}\` removes it`);
+  }
+}
+
+export function writeRecord(root: string, record: ContainerRecord): void {
+  const dir = recordDir(root, record.id);
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const tmp = join(dir, `.state.json.${process.pid}`);
+  writeFileSync(tmp, `${JSON.stringify(record, null, 2)}\n`, { mode: 0o600 });
+  renameSync(tmp, join(dir, 'state.json'));
+}
+
+export function removeRecord(root: string, id: string): void {
+  rmSync(recordDir(root, id), { recursive: true, force: true });
+}
+
+export function listRecordIds(root: string): string[] {
+  try {
+    return readdirSync(containersDir(root)).sort();
+  } catch {
+    return [];
+  }
+}
+
+/** Whether a host process with this pid exists (0: never had one). */
+export function processAlive(pid: number): boolean {
+  if (pid <= 0) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
