@@ -83,7 +83,8 @@ export interface ParsedArgs {
 export const DEFAULT_ROOT = '/run/virtc-runtime';
 
 /** Parses flags from argv[from]; returns the values and where the plain arguments begin. */
-function parseFlags(argv: readonly string[], from: number, table: FlagTable, where: string): { values: FlagValues; next: number } {
+function parseFlags(argv: readonly string[], from: number, table: FlagTable, command: string): { values: FlagValues; next: number } {
+  const where = command ? `${command}: ` : '';
   const byName = new Map<string, string>();
   for (const [name, spec] of Object.entries(table)) {
     byName.set(name, name);
@@ -99,16 +100,16 @@ function parseFlags(argv: readonly string[], from: number, table: FlagTable, whe
     const eq = body.indexOf('=');
     const given = eq >= 0 ? body.slice(0, eq) : body;
     const name = byName.get(given);
-    if (!name) throw new UsageError(`${where}: unknown flag ${JSON.stringify(arg.slice(0, eq >= 0 ? arg.indexOf('=') : undefined))}`);
+    if (!name) throw new UsageError(`${where}unknown flag ${JSON.stringify(arg.slice(0, eq >= 0 ? arg.indexOf('=') : undefined))}`);
     const spec = table[name]!;
     if (spec.kind === 'bool') {
       const text = eq >= 0 ? body.slice(eq + 1) : 'true';
-      if (text !== 'true' && text !== 'false') throw new UsageError(`${where}: flag --${name}: expected true or false, got ${JSON.stringify(text)}`);
+      if (text !== 'true' && text !== 'false') throw new UsageError(`${where}flag --${name}: expected true or false, got ${JSON.stringify(text)}`);
       values[name] = text === 'true';
       continue;
     }
     let value: string | undefined = eq >= 0 ? body.slice(eq + 1) : argv[++i];
-    if (value === undefined) throw new UsageError(`${where}: flag --${name} needs a value`);
+    if (value === undefined) throw new UsageError(`${where}flag --${name} needs a value`);
     if (spec.kind === 'list') values[name] = [...((values[name] as string[] | undefined) ?? []), value];
     else values[name] = value;
   }
@@ -116,9 +117,9 @@ function parseFlags(argv: readonly string[], from: number, table: FlagTable, whe
 }
 
 export function parseArgs(argv: readonly string[]): ParsedArgs {
-  const { values: g, next } = parseFlags(argv, 0, GLOBAL_FLAGS, 'virtc-runtime');
+  const { values: g, next } = parseFlags(argv, 0, GLOBAL_FLAGS, '');
   const format = (g['log-format'] as string | undefined) ?? 'text';
-  if (format !== 'text' && format !== 'json') throw new UsageError(`virtc-runtime: flag --log-format: expected text or json, got ${JSON.stringify(format)}`);
+  if (format !== 'text' && format !== 'json') throw new UsageError(`flag --log-format: expected text or json, got ${JSON.stringify(format)}`);
   const global: GlobalOptions = {
     root: (g.root as string | undefined) || DEFAULT_ROOT,
     log: (g.log as string | undefined) ?? '',
@@ -131,10 +132,10 @@ export function parseArgs(argv: readonly string[]): ParsedArgs {
   const command = argv[next];
   if (command === undefined) {
     if (global.version || global.help) return { global, command: '', flags: {}, args: [] };
-    throw new UsageError(`virtc-runtime: a command is required (${Object.keys(COMMANDS).filter((c) => c !== 'daemon').join(', ')})`);
+    throw new UsageError(`a command is required (${Object.keys(COMMANDS).filter((c) => c !== 'daemon').join(', ')})`);
   }
   const spec = COMMANDS[command];
-  if (!spec) throw new UsageError(`virtc-runtime: unknown command ${JSON.stringify(command)}`);
+  if (!spec) throw new UsageError(`unknown command ${JSON.stringify(command)}`);
   const { values: flags, next: first } = parseFlags(argv, next + 1, spec.flags, command);
   const args = argv.slice(first);
   const [min, max] = spec.args;

@@ -15,7 +15,8 @@ import type { HolderLink } from './holder-link.js';
 import { RuntimeLog } from './log.js';
 import { daemonSocket, listRecordIds, podsRoot } from './state-store.js';
 
-const IDLE_EXIT_MS = 10_000;
+/** How long the daemon stays with no container record left (tests shorten it). */
+const IDLE_EXIT_MS = Number(process.env.VIRTC_RUNTIME_IDLE_MS) || 10_000;
 
 export async function runDaemon(root: string, debug: boolean): Promise<number> {
   mkdirSync(root, { recursive: true, mode: 0o711 });
