@@ -5,7 +5,7 @@
  * JSON request, one REPLY) or HELLO (a holder: the relay of the contract). Its pods live under
  * `<root>/pods`. It leaves once no container record is left.
  */
-import { chmodSync, closeSync, mkdirSync, rmSync, writeSync } from 'node:fs';
+import { chmodSync, closeSync, mkdirSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { daemonAnswers } from './daemon-client.js';
@@ -46,6 +46,8 @@ export async function runDaemon(root: string, debug: boolean): Promise<number> {
   }));
   await listen(server, socketPath);
   chmodSync(socketPath, 0o600);
+  // For operators and tests: which process serves this root.
+  writeFileSync(join(root, 'daemon.pid'), `${process.pid}\n`);
   tellReady();
   log.info(`daemon ${process.pid} serving ${root}`);
   checkIdle();
@@ -54,6 +56,7 @@ export async function runDaemon(root: string, debug: boolean): Promise<number> {
   log.info(`daemon ${process.pid} leaving (${containers.count} container(s) held)`);
   server.close();
   rmSync(socketPath, { force: true });
+  rmSync(join(root, 'daemon.pid'), { force: true });
   return 0;
 }
 
