@@ -154,8 +154,9 @@ async function exec(ctx: CommandContext, id: string): Promise<number> {
   const consoleSocket = flagString(flags, 'console-socket');
   if (terminal && !consoleSocket && flags.detach === true) throw new UsageError('exec: a detached process with a terminal needs --console-socket');
   if (!(await daemonAnswers(socket))) throw new Error(`container "${id}": no daemon serves ${global.root}`);
-  // The daemon answers once the holder has said hello and the process started (or failed).
-  const started = call(socket, body);
+  await call(socket, body);
+  // Answered once the holder has said hello and the process started (or failed).
+  const started = call(socket, { op: 'exec-wait', id, execId: body.execId });
   started.catch(() => {});
   let holder;
   try {

@@ -23,8 +23,15 @@ import { listRecordIds, readRecord, removeRecord, writeRecord, type ContainerRec
 
 export class RequestError extends Error {}
 
+/**
+ * An exec between its request and its holder's HELLO. The CLI registers it (`exec`), asks for its
+ * outcome (`exec-wait`), then starts the holder: so the HELLO never arrives before the exec is known.
+ */
 interface PendingExec {
   given: { process?: unknown; overrides?: ExecOverrides };
+  holderCame: boolean;
+  /** The started process's guest pid, or why it did not start. */
+  started: Promise<number>;
   settle(err: Error | null, pid?: number): void;
 }
 
@@ -100,6 +107,7 @@ export class DaemonContainers {
       case 'kill': return this.#kill(id, Number(request.signal), request.all === true);
       case 'delete': return this.#delete(id, request.force === true);
       case 'exec': return this.#exec(id, String(request.execId ?? ''), { process: request.process, overrides: request.overrides as ExecOverrides | undefined });
+      case 'exec-wait': return this.#execWait(id, String(request.execId ?? ''));
       case 'ps': return { pids: await containerProcesses(this.#get(id).record.pod, this.#get(id).record.containerId, this.options) };
       case 'pause': return this.#pause(id, true);
       case 'resume': return this.#pause(id, false);
@@ -215,23 +223,37 @@ export class DaemonContainers {
     return {};
   }
 
-  #exec(id: string, execId: string, given: PendingExec['given']): Promise<Record<string, unknown>> {
+  #exec(id: string, execId: string, given: PendingExec['given']): Record<string, unknown> {
     const live = this.#get(id);
     if (live.record.status !== 'running') throw new RequestError(`cannot exec in container "${id}": it is ${live.record.status}, not running`);
     if (!/^[A-Za-z0-9_.-]{1,64}$/.test(execId) || live.execs.has(execId)) throw new RequestError(`exec id ${JSON.stringify(execId)} is not valid or in use`);
-    // Checked now, so a bad process is the CLI's error before any holder starts.
     if (!live.spec) throw new RequestError(`container "${id}" was not created by this daemon`);
+    // Checked now, so a bad process is the CLI's error before any holder starts.
     execProcess(live.spec.process, given);
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => settle(new RequestError(`exec ${execId}: no holder came within ${EXEC_HOLDER_TIMEOUT_MS / 1000} s`)), EXEC_HOLDER_TIMEOUT_MS);
-      const settle = (err: Error | null, pid?: number): void => {
-        clearTimeout(timer);
-        live.execs.delete(execId);
-        if (err) reject(err);
-        else resolve({ pid });
-      };
-      live.execs.set(execId, { given, settle });
+    let settle!: PendingExec['settle'];
+    const started = new Promise<number>((resolve, reject) => {
+      settle = (err, pid) => (err ? reject(err) : resolve(pid!));
     });
+    started.catch(() => {});
+    const pending: PendingExec = { given, holderCame: false, started, settle };
+    live.execs.set(execId, pending);
+    const timer = setTimeout(() => {
+      if (!pending.holderCame) settle(new RequestError(`exec ${execId}: no holder came within ${EXEC_HOLDER_TIMEOUT_MS / 1000} s`));
+      // Forgotten either way once its CLI had time to ask.
+      setTimeout(() => live.execs.delete(execId), EXEC_HOLDER_TIMEOUT_MS).unref();
+    }, EXEC_HOLDER_TIMEOUT_MS);
+    timer.unref();
+    return {};
+  }
+
+  async #execWait(id: string, execId: string): Promise<Record<string, unknown>> {
+    const pending = this.#get(id).execs.get(execId);
+    if (!pending) throw new RequestError(`exec ${execId} of container "${id}" is not known`);
+    try {
+      return { pid: await pending.started };
+    } finally {
+      this.#live.get(id)?.execs.delete(execId);
+    }
   }
 
   async #pause(id: string, pause: boolean): Promise<Record<string, unknown>> {
@@ -272,7 +294,8 @@ export class DaemonContainers {
       return live.holder;
     }
     const pending = live.execs.get(hello.exec);
-    if (!pending) return refuse(`exec ${hello.exec} of container "${hello.id}" is not waiting for a holder`);
+    if (!pending || pending.holderCame) return refuse(`exec ${hello.exec} of container "${hello.id}" is not waiting for a holder`);
+    pending.holderCame = true;
     let proc: PodProcess;
     try {
       const oci = execProcess(live.spec!.process, pending.given);
