@@ -32,31 +32,59 @@ if (existsSync(realHolder)) {
   console.log(`# holder: vc-holder is not built (${realHolder} missing): using the Node stand-in test/helpers/fake-holder.ts; exit statuses below come from it, not from vc-holder`);
 }
 
-/** conmon's part: subreaper, `create` with the given stdio, then wait for the pid-file's process. */
+/**
+ * conmon's part: subreaper, `create` with the given stdio, then wait for the pid-file's process.
+ * With a console socket path (else "-"): listen there as conmon does, take the terminal's master
+ * the holder sends (SCM_RIGHTS) and report what the container wrote on its terminal.
+ */
 const MONITOR = `
-import ctypes, json, os, sys
+import ctypes, json, os, socket, sys, threading
 ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
-pidfile, argv = sys.argv[1], sys.argv[2:]
+pidfile, console, argv = sys.argv[1], sys.argv[2], sys.argv[3:]
+listener = None
+if console != "-":
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(console)
+    listener.listen(1)
 child = os.fork()
 if child == 0:
-    os.dup2(3, 1); os.dup2(4, 2); os.closerange(3, 6)
+    os.dup2(3, 1); os.dup2(4, 2); os.closerange(3, 64)
     os.execv(argv[0], argv)
 os.close(3); os.close(4)
 _, st = os.waitpid(child, 0)
 report = os.fdopen(5, 'w')
 print(json.dumps({"create": os.waitstatus_to_exitcode(st)}), file=report, flush=True)
 if os.waitstatus_to_exitcode(st) != 0: sys.exit(0)
+tty = []
+reader = None
+if listener is not None:
+    conn, _ = listener.accept()
+    _, fds, _, _ = socket.recv_fds(conn, 16, 1)
+    master = fds[0]
+    def drain():
+        while True:
+            try:
+                data = os.read(master, 4096)
+            except OSError:
+                return
+            if not data: return
+            tty.append(data)
+    reader = threading.Thread(target=drain, daemon=True)
+    reader.start()
 holder = int(open(pidfile).read())
 print(json.dumps({"holder": holder}), file=report, flush=True)
 while True:
     pid, st = os.waitpid(-1, 0)
     if pid == holder: break
+if reader is not None:
+    reader.join(5)
+    print(json.dumps({"tty": b"".join(tty).decode(errors="replace")}), file=report, flush=True)
 print(json.dumps({"signal": os.WTERMSIG(st)} if os.WIFSIGNALED(st) else {"exit": os.WEXITSTATUS(st)}), file=report, flush=True)
 `;
 
 interface Monitored {
   child: ChildProcess;
-  reports: Array<Record<string, number>>;
+  reports: Array<Record<string, number | string>>;
   stdout: () => string;
   stderr: () => string;
 }
@@ -73,22 +101,23 @@ function fifo(path: string): { write: number; read: () => string } {
   return { write, read: () => text };
 }
 
-function monitorCreate(id: string, bundle: string): Monitored {
+function monitorCreate(id: string, bundle: string, consoleSocket = ''): Monitored {
   const out = fifo(join(tmp.path, `${id}.out`));
   const err = fifo(join(tmp.path, `${id}.err`));
   const pidFile = join(tmp.path, `${id}.pid`);
-  const child = spawn('python3', ['-c', MONITOR, pidFile, BIN, '--root', root, '--log', join(tmp.path, `${id}.oci-log`), '--log-format=json', 'create', '--bundle', bundle, '--pid-file', pidFile, '--no-pivot', id], {
+  const create = ['create', '--bundle', bundle, '--pid-file', pidFile, '--no-pivot', ...(consoleSocket ? ['--console-socket', consoleSocket] : []), id];
+  const child = spawn('python3', ['-c', MONITOR, pidFile, consoleSocket || '-', BIN, '--root', root, '--log', join(tmp.path, `${id}.oci-log`), '--log-format=json', ...create], {
     stdio: ['ignore', 'ignore', 'inherit', out.write, err.write, 'pipe'], env,
   });
   // The writers are the container's now (through the holder): ours close, so EOF means it is done.
   closeSync(out.write);
   closeSync(err.write);
-  const reports: Array<Record<string, number>> = [];
+  const reports: Array<Record<string, number | string>> = [];
   let partial = '';
   (child.stdio as unknown as NodeJS.ReadableStream[])[5]!.on('data', (d: Buffer) => {
     const lines = (partial + d.toString()).split('\n');
     partial = lines.pop()!;
-    for (const line of lines) reports.push(JSON.parse(line) as Record<string, number>);
+    for (const line of lines) reports.push(JSON.parse(line) as Record<string, number | string>);
   });
   return { child, reports, stdout: out.read, stderr: err.read };
 }
@@ -101,6 +130,7 @@ function bundleFor(name: string, args: string[], extra: Record<string, unknown> 
     process: { terminal: false, user: { uid: 0, gid: 0 }, args, env: ['PATH=/bin:/usr/bin:/sbin'], cwd: '/' },
     root: { path: rootfs },
     hostname: name,
+    mounts: [{ destination: '/proc', type: 'proc', source: 'proc' }],
     linux: { namespaces: [{ type: 'pid' }, { type: 'mount' }, { type: 'network' }, { type: 'ipc' }, { type: 'uts' }] },
     annotations: { 'io.virtcontainers.pod.hypervisor': testHypervisor, 'org.example.note': name },
     ...extra,
@@ -129,7 +159,7 @@ test('create (FIFOs, pid file) → start → the holder exits with the container
   await waitFor('create to finish', () => report(m, 'create') !== undefined, 180_000);
   assert.equal(report(m, 'create'), { create: 0 }, `create failed: ${readLog()}\noci-log: ${existsSync(join(tmp.path, 'c1.oci-log')) ? readFileSync(join(tmp.path, 'c1.oci-log'), 'utf8') : ''}`);
   await waitFor('the pid file', () => report(m, 'holder') !== undefined, 5000);
-  const holder = report(m, 'holder')!.holder!;
+  const holder = report(m, 'holder')!.holder as number;
   const s = state('c1');
   assert.equal([s.ociVersion, s.id, s.status, s.pid, s.bundle], ['1.0.2', 'c1', 'created', holder, join(tmp.path, 'b1')]);
   assert.equal((s.annotations as Record<string, string>)['org.example.note'], 'b1');
@@ -185,6 +215,25 @@ test('a running container: exec (foreground and detached), ps, pause/resume, kil
   // No container left: the daemon leaves and takes its socket with it.
   await waitFor('the daemon to leave', () => !existsSync(join(root, 'daemon.sock')), 15_000);
   assert.equal(vmmProcessesUnder(root), []);
+});
+
+test('terminal: --console-socket gets the pty master; the container sees a tty; its exit code comes through', async () => {
+  if (!existsSync(realHolder)) {
+    console.log(`# terminal test not run: it needs the native vc-holder (${realHolder}), which makes the terminal; the Node stand-in does not`);
+    return;
+  }
+  const bundle = bundleFor('bt', ['sh', '-c', 'if [ -t 0 ] && [ -t 1 ]; then echo on-a-tty; fi; exit 7']);
+  const config = JSON.parse(readFileSync(join(bundle, 'config.json'), 'utf8')) as { process: { terminal: boolean } };
+  config.process.terminal = true;
+  writeFileSync(join(bundle, 'config.json'), JSON.stringify(config));
+  const m = monitorCreate('ct', bundle, join(tmp.path, 'console.sock'));
+  await waitFor('create to finish', () => report(m, 'create') !== undefined, 180_000);
+  assert.equal(report(m, 'create'), { create: 0 }, readLog());
+  ok(['start', 'ct']);
+  await waitFor('the holder to exit', () => report(m, 'exit') !== undefined || report(m, 'signal') !== undefined, 60_000);
+  assert.equal(report(m, 'exit'), { exit: 7 });
+  assert.match(String(report(m, 'tty')!.tty), /on-a-tty/);
+  ok(['delete', 'ct']);
 });
 
 test('a bad spec: create exits 1, the oci-log holds one JSON error naming the field', () => {
