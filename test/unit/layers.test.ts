@@ -17,7 +17,7 @@ const layerRank: Record<string, number> = {
   'native.ts': 1,
   hypervisor: 2, agent: 2, guest: 2, network: 2, host: 2, store: 2,
   api: 3,
-  cli: 4, shim: 4, 'index.ts': 4,
+  cli: 4, shim: 4, 'oci-runtime': 4, 'index.ts': 4,
 };
 
 /** The layer of a path under src/: its first component (a folder, or a file at the top). */
