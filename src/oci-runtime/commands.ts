@@ -8,7 +8,7 @@ import { constants } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { readBundleSpec } from '../oci/spec.js';
 import { checkContainerId, flagString, UsageError, type ParsedArgs } from './args.js';
-import { call, daemonAnswers } from './daemon-client.js';
+import { call, daemonAnswers, DaemonUnavailable } from './daemon-client.js';
 import { newExecId } from './daemon-containers.js';
 import { ensureDaemon } from './daemon-start.js';
 import { features, OCI_VERSION } from './features.js';
@@ -111,9 +111,17 @@ async function create(ctx: CommandContext, id: string): Promise<number> {
   const spec = await readBundleSpec(bundle);
   if (spec.process.terminal && !consoleSocket) throw new UsageError('create: process.terminal is true: --console-socket is required to hand the terminal to');
   if (!spec.process.terminal && consoleSocket) throw new UsageError('create: --console-socket was given but process.terminal is false (no terminal to send)');
-  await ensureDaemon(global.root, ctx.entry, global.debug);
   const socket = daemonSocket(global.root);
-  await call(socket, { op: 'create', id, bundle }, 10 * 60_000);
+  for (let attempt = 1; ; attempt++) {
+    await ensureDaemon(global.root, ctx.entry, global.debug);
+    try {
+      await call(socket, { op: 'create', id, bundle }, 10 * 60_000);
+      break;
+    } catch (err) {
+      // The daemon was leaving (idle) as this create reached it: it began nothing; a new one will.
+      if (!(err instanceof DaemonUnavailable) || attempt === 2) throw err;
+    }
+  }
   try {
     const holder = await spawnHolder({ socket, id, ...(consoleSocket ? { consoleSocket: resolve(consoleSocket) } : {}) });
     await call(socket, { op: 'holder', id, pid: holder.pid });

@@ -11,6 +11,7 @@ export interface Reply {
   [key: string]: unknown;
 }
 
+/** No daemon answered, or it closed the connection without answering (it was leaving). */
 export class DaemonUnavailable extends Error {}
 
 export function request(socketPath: string, body: Record<string, unknown>, timeoutMs = 120_000): Promise<Reply> {
@@ -41,7 +42,7 @@ export function request(socketPath: string, body: Record<string, unknown>, timeo
       }
     });
     socket.once('error', (err) => finish(connected ? err : new DaemonUnavailable(`no daemon answers on ${socketPath}: ${err.message}`)));
-    socket.once('close', () => finish(new Error(`${String(body.op)}: the daemon closed the connection without an answer (see its log, ${socketPath.replace(/daemon\.sock$/, 'daemon.log')})`)));
+    socket.once('close', () => finish(new DaemonUnavailable(`${String(body.op)}: the daemon closed the connection without an answer (see its log, ${socketPath.replace(/daemon\.sock$/, 'daemon.log')})`)));
   });
 }
 

@@ -300,7 +300,7 @@ export class DaemonContainers {
     try {
       const oci = execProcess(live.spec!.process, pending.given);
       const tty = oci.terminal || hello.tty;
-      proc = await enterContainer(live.record.pod, live.record.containerId, oci.args, execOptions(oci, tty, hello.rows, hello.cols));
+      proc = await enterContainer(live.record.pod, live.record.containerId, oci.args, { ...this.options, ...execOptions(oci, tty, hello.rows, hello.cols) });
     } catch (err) {
       pending.settle(err as Error);
       return refuse(`exec in container "${hello.id}": ${(err as Error).message}`);

@@ -30,8 +30,9 @@ export async function runDaemon(root: string, debug: boolean): Promise<number> {
   const containers = new DaemonContainers(root, { root: podsRoot(root), onProgress: (m) => log.debug(m) }, log);
   containers.recover();
   let inFlight = 0;
+  let stopping = false;
   let stop!: () => void;
-  const stopped = new Promise<void>((resolve) => { stop = resolve; });
+  const stopped = new Promise<void>((resolve) => { stop = () => { stopping = true; resolve(); }; });
   let idleTimer: NodeJS.Timeout | null = null;
   // Leaves once idle with no record left (records of stopped containers keep it until deleted).
   const checkIdle = (): void => {
@@ -41,7 +42,8 @@ export async function runDaemon(root: string, debug: boolean): Promise<number> {
     }, IDLE_EXIT_MS);
   };
   const server = createServer((socket) => serveConnection(socket, containers, log, {
-    begin: () => { inFlight++; },
+    // Once leaving, a request is not begun: the CLI sees the connection close and starts a new daemon.
+    begin: () => { if (stopping) return false; inFlight++; return true; },
     end: () => { inFlight--; checkIdle(); },
   }));
   await listen(server, socketPath);
@@ -61,7 +63,8 @@ export async function runDaemon(root: string, debug: boolean): Promise<number> {
 }
 
 interface Activity {
-  begin(): void;
+  /** false: the daemon is leaving and takes no more requests. */
+  begin(): boolean;
   end(): void;
 }
 
@@ -111,7 +114,10 @@ function serveConnection(socket: Socket, containers: DaemonContainers, log: Runt
 }
 
 async function answer(socket: Socket, frame: DecodedFrame, containers: DaemonContainers, log: RuntimeLog, activity: Activity): Promise<void> {
-  activity.begin();
+  if (!activity.begin()) {
+    socket.destroy();
+    return;
+  }
   let reply: Record<string, unknown>;
   let request: Record<string, unknown> = {};
   try {

@@ -47,13 +47,18 @@ export async function spawnHolder(opts: HolderOptions): Promise<SpawnedHolder> {
   });
   const ready = child.stdio[3]!;
   await new Promise<void>((resolve, reject) => {
+    let settled = false;
     const timer = setTimeout(() => fail(new Error(`the holder (${file}, pid ${child.pid}) was not accepted by the daemon within ${READY_TIMEOUT_MS / 1000} s`)), READY_TIMEOUT_MS);
     const fail = (err: Error): void => {
+      if (settled) return;
+      settled = true;
       clearTimeout(timer);
       child.kill('SIGKILL');
       reject(err);
     };
     ready.once('data', () => {
+      if (settled) return;
+      settled = true;
       clearTimeout(timer);
       resolve();
     });
@@ -61,6 +66,6 @@ export async function spawnHolder(opts: HolderOptions): Promise<SpawnedHolder> {
     void exited.then(({ code, signal }) => fail(new Error(`the holder exited (${signal ?? `code ${code}`}) before the daemon accepted it`)));
   });
   ready.destroy();
-  child.unref();
+  // Not unref'd: a foreground exec waits for it; the other commands leave with process.exit.
   return { pid: child.pid!, exited };
 }
