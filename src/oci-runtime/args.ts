@@ -4,7 +4,10 @@
  * booleans bare or `=true|false`); flags end at the first plain argument or `--`. Anything this
  * runtime does not know is an error naming it — never ignored.
  */
-export class UsageError extends Error {}
+export class UsageError extends Error {
+  /** The global flags, when they parsed before the error: its log is where the error goes too. */
+  global?: GlobalOptions;
+}
 
 type FlagKind = 'string' | 'bool' | 'list';
 interface FlagSpec {
@@ -129,6 +132,15 @@ export function parseArgs(argv: readonly string[]): ParsedArgs {
     version: g.version === true,
     help: g.help === true,
   };
+  try {
+    return parseCommand(argv, next, global);
+  } catch (err) {
+    if (err instanceof UsageError) err.global = global;
+    throw err;
+  }
+}
+
+function parseCommand(argv: readonly string[], next: number, global: GlobalOptions): ParsedArgs {
   const command = argv[next];
   if (command === undefined) {
     if (global.version || global.help) return { global, command: '', flags: {}, args: [] };

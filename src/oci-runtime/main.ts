@@ -19,8 +19,10 @@ export async function main(argv: readonly string[], entry: string): Promise<numb
   try {
     args = parseArgs(argv);
   } catch (err) {
-    // The log flags may be what failed to parse: this error goes to stderr only.
-    process.stderr.write(`virtc-runtime: ${(err as Error).message}\n`);
+    // With the global flags read, the error goes to their log too; else to stderr only.
+    const g = (err as UsageError).global;
+    if (g) new RuntimeLog(g.log, g.logFormat, g.debug).error((err as Error).message);
+    else process.stderr.write(`virtc-runtime: ${(err as Error).message}\n`);
     return 1;
   }
   const { global } = args;

@@ -56,6 +56,15 @@ test('unknown flags, commands and bad values are errors naming them', () => {
   fails([], /a command is required/);
 });
 
+test('an error after the global flags were read carries them (its --log gets the error too)', () => {
+  try {
+    parseArgs(['--log', '/x/log.json', '--log-format', 'json', 'create', '--frob', 'c']);
+    assert.unreachable('parsed');
+  } catch (err) {
+    assert.equal([(err as UsageError).global?.log, (err as UsageError).global?.logFormat], ['/x/log.json', 'json']);
+  }
+});
+
 test('container ids: runc\'s characters; path tricks refused by name', () => {
   assert.equal(checkContainerId('a'.repeat(64)), 'a'.repeat(64));
   assert.equal(checkContainerId('web_1.x+y-z'), 'web_1.x+y-z');
