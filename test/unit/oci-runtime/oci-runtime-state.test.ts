@@ -115,6 +115,20 @@ test('exit statuses: code, signal, and a vanished VM as 255', () => {
   assert.equal(exitStatusNumber({ kind: 'signalled', value: 15 }), 143);
 });
 
+test('one translation: the shim and the runtime both take the OCI spec through src/oci, neither has its own', () => {
+  const src = (f: string) => readFileSync(new URL(`../../../../src/${f}`, import.meta.url), 'utf8');
+  for (const [file, wanted] of [
+    ['shim/task-service.ts', ['../oci/container-from-spec.js', '../oci/spec.js']],
+    ['oci-runtime/container-create.ts', ['../oci/container-from-spec.js', '../oci/spec.js', '../oci/pod-annotations.js']],
+    ['oci-runtime/exec-process.ts', ['../oci/container-from-spec.js']],
+  ] as const) {
+    for (const module of wanted) assert.ok(src(file).includes(`from '${module}'`), `${file} imports ${module}`);
+  }
+  for (const file of ['shim/task-service.ts', 'oci-runtime/container-create.ts', 'oci-runtime/daemon-containers.ts']) {
+    assert.not.match(src(file), /function (containerFromSpec|processFields|limitsFromResources|parseSpec)\b/, `${file} defines no translation of its own`);
+  }
+});
+
 test('features: runc\'s document shape', () => {
   const f = features();
   assert.equal(f.ociVersionMin, '1.0.0');
