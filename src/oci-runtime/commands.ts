@@ -1,21 +1,20 @@
 /**
  * The CLI's commands: each a short-lived process that asks the root's daemon (starting it for
  * `create`), spawns a holder for `create` and `exec`, or reads the container's record (`state`,
- * `list`). `delete` works without a daemon too, from the record alone.
+ * `list`). `delete` works without a daemon too, from the record alone. Engines run `state` often:
+ * what only some commands need (the spec parser, the API) is loaded by those commands alone.
  */
+import { randomBytes } from 'node:crypto';
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { constants } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import { readBundleSpec } from '../oci/spec.js';
 import { checkContainerId, flagString, UsageError, type ParsedArgs } from './args.js';
 import { call, daemonAnswers, DaemonUnavailable } from './daemon-client.js';
-import { newExecId } from './daemon-containers.js';
 import { ensureDaemon } from './daemon-start.js';
-import { features, OCI_VERSION } from './features.js';
+import { OCI_VERSION } from './features.js';
 import { spawnHolder } from './holder-spawn.js';
 import { exitStatusNumber } from './holder-link.js';
 import { parseSignal } from './signals.js';
-import { removeFromApi } from './container-create.js';
 import { daemonSocket, listRecordIds, podsRoot, processAlive, readRecord, removeRecord, type ContainerRecord } from './state-store.js';
 import { updateResources } from './update-resources.js';
 import type { RuntimeLog } from './log.js';
@@ -79,7 +78,7 @@ export async function runCommand(ctx: CommandContext): Promise<number> {
       for (const w of (reply.warnings as string[] | undefined) ?? []) ctx.log.warn(w);
       return 0;
     }
-    case 'features': ctx.out(`${JSON.stringify(features(), null, 2)}\n`); return 0;
+    case 'features': ctx.out(`${JSON.stringify((await import('./features-document.js')).features(), null, 2)}\n`); return 0;
     case 'list': return list(ctx);
     default: throw new UsageError(`unknown command ${JSON.stringify(args.command)}`);
   }
@@ -108,6 +107,7 @@ async function create(ctx: CommandContext, id: string): Promise<number> {
   const bundle = resolve(flagString(flags, 'bundle') || process.cwd());
   const consoleSocket = flagString(flags, 'console-socket');
   // What runc refuses up front: a terminal needs a console socket to send it to, and the reverse.
+  const { readBundleSpec } = await import('../oci/spec.js');
   const spec = await readBundleSpec(bundle);
   if (spec.process.terminal && !consoleSocket) throw new UsageError('create: process.terminal is true: --console-socket is required to hand the terminal to');
   if (!spec.process.terminal && consoleSocket) throw new UsageError('create: --console-socket was given but process.terminal is false (no terminal to send)');
@@ -141,7 +141,7 @@ async function exec(ctx: CommandContext, id: string): Promise<number> {
   const processFile = flagString(flags, 'process');
   const command = ctx.args.args.slice(1);
   if (processFile && command.length) throw new UsageError('exec: give either --process FILE or a command, not both');
-  const body: Record<string, unknown> = { op: 'exec', id, execId: newExecId() };
+  const body: Record<string, unknown> = { op: 'exec', id, execId: `exec-${randomBytes(6).toString('hex')}` };
   let terminal: boolean;
   if (processFile) {
     try {
@@ -196,6 +196,7 @@ async function remove(ctx: CommandContext, id: string, force: boolean): Promise<
     throw new Error(`cannot delete container "${id}" that is not stopped: ${record.status} (use --force)`);
   }
   if (processAlive(record.holderPid)) process.kill(record.holderPid, 'SIGKILL');
+  const { removeFromApi } = await import('./container-create.js');
   await removeFromApi(record, { root: podsRoot(root) });
   removeRecord(root, id);
   return 0;

@@ -4,7 +4,6 @@
  * holder. Requests from the CLI and HELLOs from holders arrive here.
  */
 import type { Socket } from 'node:net';
-import { randomBytes } from 'node:crypto';
 import { startContainer } from '../api/container.js';
 import { enterContainer } from '../api/container-process.js';
 import { killContainer } from '../api/container-signal.js';
@@ -310,8 +309,4 @@ export class DaemonContainers {
     pending.settle(null, proc.pid);
     return new HolderLink(socket, proc, exit, events);
   }
-}
-
-export function newExecId(): string {
-  return `exec-${randomBytes(6).toString('hex')}`;
 }

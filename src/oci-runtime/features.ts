@@ -1,10 +1,5 @@
-/**
- * `features` (the OCI runtime features document, as runc prints it) and `--version`. What a VM
- * runtime can honour differs from runc: the lists say what this one takes.
- */
+/** `--version` and the OCI version this runtime speaks (the features document: features-document.ts). */
 import { readFileSync } from 'node:fs';
-import { CAPABILITIES } from '../oci/capabilities.js';
-import { ACTIONS, ARCHITECTURES, OPERATORS } from '../oci/seccomp/profile.js';
 
 export const OCI_VERSION = '1.0.2';
 
@@ -19,26 +14,4 @@ export function runtimeVersion(): string {
 
 export function versionText(): string {
   return `virtc-runtime version ${runtimeVersion()}\nspec: ${OCI_VERSION}\n`;
-}
-
-export function features(): Record<string, unknown> {
-  return {
-    ociVersionMin: '1.0.0',
-    ociVersionMax: OCI_VERSION,
-    hooks: [],
-    mountOptions: ['ro', 'rw', 'bind', 'rbind', 'nosuid', 'nodev', 'noexec'],
-    linux: {
-      // network and uts come from the pod; pid and ipc can be joined within a pod; user is refused.
-      namespaces: ['cgroup', 'ipc', 'mount', 'network', 'pid', 'uts'],
-      capabilities: Object.keys(CAPABILITIES),
-      cgroup: { v1: false, v2: true, systemd: false, systemdUser: false },
-      seccomp: { enabled: true, actions: Object.keys(ACTIONS), operators: [...OPERATORS], archs: [...ARCHITECTURES] },
-      apparmor: { enabled: false },
-      selinux: { enabled: false },
-    },
-    annotations: {
-      'io.virtcontainers.runtime': 'virtc-runtime',
-      'io.virtcontainers.isolation': 'vm',
-    },
-  };
 }

@@ -5,7 +5,6 @@
  */
 import { COMMANDS, parseArgs, UsageError, type ParsedArgs } from './args.js';
 import { runCommand } from './commands.js';
-import { runDaemon } from './daemon.js';
 import { versionText } from './features.js';
 import { RuntimeLog } from './log.js';
 
@@ -37,7 +36,7 @@ export async function main(argv: readonly string[], entry: string): Promise<numb
   }
   if (global.systemdCgroup) log.debug('--systemd-cgroup: accepted; the container\'s cgroup is inside its VM, so there is no host cgroup to hand to systemd');
   try {
-    if (args.command === 'daemon') return await runDaemon(global.root, global.debug);
+    if (args.command === 'daemon') return await (await import('./daemon.js')).runDaemon(global.root, global.debug);
     log.debug(`${args.command} ${args.args.join(' ')}`);
     return await runCommand({ args, log, entry, out: (text) => process.stdout.write(text) });
   } catch (err) {

@@ -12,7 +12,7 @@ import { execOptions, execProcess } from '../../../src/oci-runtime/exec-process.
 import { exitRecordOf, exitStatusNumber } from '../../../src/oci-runtime/holder-link.js';
 import { engineRole, containerIdFor, podIdFor } from '../../../src/oci/pod-annotations.js';
 import { parseSpec } from '../../../src/oci/spec.js';
-import { features } from '../../../src/oci-runtime/features.js';
+import { features } from '../../../src/oci-runtime/features-document.js';
 import { VcError } from '../../../src/errors.js';
 
 const record = (over: Partial<ContainerRecord> = {}): ContainerRecord => ({
