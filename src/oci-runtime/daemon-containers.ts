@@ -107,7 +107,10 @@ export class DaemonContainers {
       case 'delete': return this.#delete(id, request.force === true);
       case 'exec': return this.#exec(id, String(request.execId ?? ''), { process: request.process, overrides: request.overrides as ExecOverrides | undefined });
       case 'exec-wait': return this.#execWait(id, String(request.execId ?? ''));
-      case 'ps': return { pids: await containerProcesses(this.#get(id).record.pod, this.#get(id).record.containerId, this.options) };
+      case 'ps': {
+        const { record } = this.#get(id);
+        return { pids: await containerProcesses(record.pod, record.containerId, this.options) };
+      }
       case 'pause': return this.#pause(id, true);
       case 'resume': return this.#pause(id, false);
       case 'update': return this.#update(id, request.resources);
@@ -118,6 +121,8 @@ export class DaemonContainers {
   async #create(id: string, bundle: string): Promise<Record<string, unknown>> {
     if (this.#live.has(id) || readRecord(this.root, id)) throw new RequestError(`container "${id}" exists already`);
     const planned = await planCreate(id, bundle);
+    // Another create of the same id may have come in while the bundle was read.
+    if (this.#live.has(id)) throw new RequestError(`container "${id}" exists already`);
     const live: Live = { record: planned.record, spec: planned.spec, hostMounts: [], execs: new Map(), busy: true };
     this.#live.set(id, live);
     this.#save(live);
@@ -199,7 +204,8 @@ export class DaemonContainers {
       removeRecord(this.root, id);
       return {};
     }
-    if (live.busy && !force) throw new RequestError(`container "${id}" is being created or deleted; try again`);
+    // Not even with --force: the create (or delete) under way finishes or undoes itself first.
+    if (live.busy) throw new RequestError(`container "${id}" is being created or deleted; try again`);
     const { status } = live.record;
     if ((status === 'running' || status === 'paused') && !force) {
       throw new RequestError(`cannot delete container "${id}" that is not stopped: ${status} (use --force)`);
