@@ -1,10 +1,9 @@
 // A private podman for the OCI runtime CLI tests: its own storage, state, locks, events, network
 // definitions and configuration files (test/helpers/podman-config.ts), every podman command run
 // inside a mount namespace the rig holds open. There, private tmpfs mounts cover the host paths
-// podman and its runtimes use whatever the configuration says (/run/netns for the containers'
-// network namespaces, /run/runc for runc's state, and any the caller adds, e.g. another runtime's
-// default --root), and the containers' root filesystems are mounted — so no mount, nsfs file or
-// runtime state reaches the host's mount namespace. Networks are made in the calling process's
+// podman and its runtimes use whatever the configuration says (PRIVATE_DIRS, and any the caller
+// adds, e.g. another runtime's default --root), and the containers' root filesystems are mounted
+// — so no mount, nsfs file, database or runtime state reaches the host's mount namespace. Networks are made in the calling process's
 // network namespace, which must be one of its own (scripts/test.js gives each integration file
 // one). Containers' cgroups go under a cgroup parent named after the rig (cgroupfs manager).
 // stop() removes every container, kills what is left and removes what the rig made; leftovers()
@@ -25,10 +24,18 @@ import { tempDir } from './tmp.js';
 const DIR_PREFIX = `${RIG_BASE}/vcpod-`;
 /** Where netavark finds its plugins in Debian's package (podman's helper_binaries_dir). */
 const NETAVARK = '/usr/lib/podman/netavark';
-/** Host paths podman uses by default; a rig that touches the host shows up as one of them appearing. */
+/**
+ * Host paths podman 4.3 and its helpers use as root whatever the configuration says: the
+ * containers' network namespaces (/run/netns), runc's state (/run/runc, its default --root:
+ * podman passes runtimes no --root), netavark's IPAM database and aardvark's files
+ * (/run/containers/networks), and containers/image's blob info cache (/var/lib/containers/cache).
+ * Each gets a private tmpfs in the rig's mount namespace.
+ */
+const PRIVATE_DIRS = ['/run/netns', '/run/runc', '/run/containers', '/var/lib/containers'];
+/** Host paths podman uses by default that the configuration moves; one appearing means the rig touched the host. */
 const HOST_DEFAULTS = [
-  '/var/lib/containers', '/run/containers', '/run/libpod', '/etc/containers/networks', '/dev/shm/libpod_lock',
-  '/etc/cni/net.d/87-podman-bridge.conflist', '/var/lib/cni/networks/podman',
+  '/run/libpod', '/etc/containers/networks', '/dev/shm/libpod_lock', '/etc/cni/net.d/87-podman-bridge.conflist',
+  '/var/cache/containers/short-name-aliases.conf',
 ];
 
 export interface StartPodmanOptions {
@@ -68,8 +75,8 @@ export interface PodmanRig {
   /** `mnt:[inode]` of that namespace (podman, conmon and the runtimes run in it). */
   mountNamespace: string;
   /**
-   * `podman GLOBAL-FLAGS ARGS` in the rig's mount namespace. `run` and `create` get the rig's
-   * --ulimit flags and --cgroup-parent in front of ARGS.
+   * `podman GLOBAL-FLAGS ARGS` in the rig's mount namespace. ARGS may start with more global flags
+   * (`--runtime PATH`); `run` and `create` get the rig's --ulimit flags and --cgroup-parent.
    */
   podman(args: string[], opts?: RunOptions): Promise<RunResult>;
   /** The same, started and handed back for streaming (stdio piped; with tty, under a pseudo-terminal). */
@@ -110,9 +117,17 @@ export function otherPodmanRigsRunning(ownDir: string): boolean {
   return liveProcesses().some(({ argv }) => argv.some((a) => a.startsWith(DIR_PREFIX) && a !== ownDir && !a.startsWith(`${ownDir}/`)));
 }
 
+/** podman's global flags that take a value (as `--flag value` or `--flag=value`), which may precede the command. */
+const GLOBAL_VALUE_FLAGS = new Set([
+  '--runtime', '--runtime-flag', '--log-level', '--storage-opt', '--conmon', '--hooks-dir', '--network-config-dir',
+  '--network-cmd-path', '--cgroup-manager', '--events-backend', '--root', '--runroot', '--tmpdir', '--storage-driver',
+]);
+
 /** The run/create argument lists get the rig's defaults right after the command's name. */
-function withContainerDefaults(args: string[], cgroupParent: string): string[] {
-  const at = args[0] === 'container' ? 1 : 0;
+export function withContainerDefaults(args: string[], cgroupParent: string): string[] {
+  let at = 0;
+  while (at < args.length && args[at]!.startsWith('-')) at += GLOBAL_VALUE_FLAGS.has(args[at]!) ? 2 : 1;
+  if (args[at] === 'container') at++;
   if (args[at] !== 'run' && args[at] !== 'create') return args;
   return [...args.slice(0, at + 1), ...RIG_ULIMITS.flatMap((u) => ['--ulimit', u]), '--cgroup-parent', cgroupParent, ...args.slice(at + 1)];
 }
@@ -159,7 +174,7 @@ export async function startPodmanRig(options: StartPodmanOptions = {}): Promise<
   const hostDefaultsBefore = new Set(HOST_DEFAULTS.filter((p) => existsSync(p)));
   const linksBefore = new Set(links());
 
-  const privateDirs = [...new Set(['/run/netns', '/run/runc', ...(networkBackend === 'cni' ? ['/var/lib/cni'] : []), ...(options.privateDirs ?? [])])];
+  const privateDirs = [...new Set([...PRIVATE_DIRS, ...(networkBackend === 'cni' ? ['/var/lib/cni'] : []), ...(options.privateDirs ?? [])])];
   for (const d of privateDirs) {
     if (existsSync(d)) continue;
     mkdirSync(d, { recursive: true });
