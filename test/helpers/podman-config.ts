@@ -71,6 +71,9 @@ const list = (items: string[]) => `[${items.map(q).join(', ')}]`;
 /** Absolute paths of runc as podman would search them; the first that exists wins there. */
 const RUNC_PATHS = ['/usr/bin/runc', '/usr/sbin/runc', '/usr/local/bin/runc', '/usr/local/sbin/runc', '/sbin/runc', '/bin/runc'];
 
+/** podman 4.3's own runtime_supports_json (containers/common v0.50's defaults). */
+const JSON_RUNTIMES = ['crun', 'runc', 'kata', 'runsc', 'krun'];
+
 export function runtimeName(runtime: string): string {
   return runtime.startsWith('/') ? basename(runtime) : runtime;
 }
@@ -104,6 +107,10 @@ export function containersConf(p: PodmanPaths, opts: ContainersConfOptions): str
     // No registry is reachable: an image that was not loaded is an error at once, not a timeout.
     'pull_policy = "never"',
     `runtime = ${q(runtimeName(opts.defaultRuntime))}`,
+    // podman hands `--log-format=json --log FILE` only to the runtimes named here (the list replaces
+    // podman's own, which these repeat) and then reports a failed runtime call by the log's last
+    // error; the others' failures are reported by exit status and stderr.
+    `runtime_supports_json = ${list([...new Set([...JSON_RUNTIMES, ...opts.runtimes.map(runtimeName)])])}`,
     '',
     '[engine.runtimes]',
     ...[...runtimes].map(([name, paths]) => `${q(name)} = ${list(paths)}`),

@@ -26,6 +26,7 @@ test("containers.conf registers each runtime under its file name and keeps podma
   assert.match(conf, /^"virtc-runtime" = \["\/opt\/x\/bin\/virtc-runtime"\]$/m);
   assert.match(conf, /^runtime = "virtc-runtime"$/m);
   assert.match(conf, /^"runc" = \[/m);
+  assert.match(conf, /^runtime_supports_json = \[.*"runc".*"virtc-runtime"\]$/m);
   assert.match(conf, /^lock_type = "file"$/m);
   assert.match(conf, /^tmp_dir = "\/tmp\/vcpod-t\/tmp"$/m);
   assert.match(conf, /^network_config_dir = "\/tmp\/vcpod-t\/networks"$/m);
