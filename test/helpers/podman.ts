@@ -120,7 +120,8 @@ export function otherPodmanRigsRunning(ownDir: string): boolean {
 /** podman's global flags that take a value (as `--flag value` or `--flag=value`), which may precede the command. */
 const GLOBAL_VALUE_FLAGS = new Set([
   '--runtime', '--runtime-flag', '--log-level', '--storage-opt', '--conmon', '--hooks-dir', '--network-config-dir',
-  '--network-cmd-path', '--cgroup-manager', '--events-backend', '--root', '--runroot', '--tmpdir', '--storage-driver',
+  '--network-backend', '--network-cmd-path', '--cgroup-manager', '--events-backend', '--root', '--runroot', '--tmpdir',
+  '--storage-driver', '--volumepath', '--namespace', '--registries-conf', '--default-mounts-file', '--max-workers',
 ]);
 
 /** The run/create argument lists get the rig's defaults right after the command's name. */
