@@ -24,8 +24,9 @@ export async function loadArchive(rig: PodmanRig, ref: string, archive: string):
   if (loaded !== ref) {
     const tag = await rig.podman(['tag', loaded, ref]);
     if (tag.code !== 0) throw new Error(`podman tag ${loaded} ${ref} failed (${tag.code}): ${tag.stderr.trim()}`);
-    // An ID has no name to remove; a made-up name would only clutter `podman images`.
-    if (!/^(sha256:)?[0-9a-f]{12,64}$/.test(loaded)) await rig.podman(['untag', loaded]);
+    // An ID has no name to remove; a made-up name would only clutter `podman images`. (`untag`
+    // with no name would remove every name, ours too.)
+    if (!/^(sha256:)?[0-9a-f]{12,64}$/.test(loaded)) await rig.podman(['untag', ref, loaded]);
   }
   const exists = await rig.podman(['image', 'exists', ref]);
   if (exists.code !== 0) {

@@ -31,8 +31,14 @@ if (problem) {
   test('podman rig: skipped', () => { console.log(`\nSKIP podman-rig: ${problem}`); });
 } else {
   test.before(async () => {
-    rig = await startPodmanRig({ name: 'rig-test' });
-    image = await loadBusybox(rig);
+    // uvu counts a failing before hook as every test failed but prints nothing of it: say why here.
+    try {
+      rig = await startPodmanRig({ name: 'rig-test' });
+      image = await loadBusybox(rig);
+    } catch (err) {
+      console.log(`\nFAIL podman-rig setup: ${(err as Error).message}`);
+      throw err;
+    }
     const { host, store, version } = rig.info;
     console.log(`# podman ${version.Version}: storage ${store.graphDriverName}, network ${host.networkBackend}, runtime ${host.ociRuntime?.name} (${host.ociRuntime?.path})`);
   });
