@@ -145,7 +145,13 @@ function shellQuote(s: string): string {
   return `'${s.replace(/'/g, `'\\''`)}'`;
 }
 
-function runCollect(argv: string[], opts: CtrOptions, what: string): Promise<CtrResult> {
+/** `argv` under a pseudo-terminal (util-linux `script`): for `ctr run -t`, `docker run -it`. */
+export function underTty(argv: string[]): string[] {
+  return ['script', '--quiet', '--return', '--command', argv.map(shellQuote).join(' '), '/dev/null'];
+}
+
+/** Runs `argv` to its end and collects its output; rejects on timeout (opts.timeoutMs, default 30 s). */
+export function runCollect(argv: string[], opts: CtrOptions, what: string): Promise<CtrResult> {
   return new Promise((resolve, reject) => {
     const timeoutMs = opts.timeoutMs ?? 30_000;
     const child = spawn(argv[0]!, argv.slice(1), { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, SHELL: '/bin/sh' } });
@@ -219,7 +225,6 @@ export async function startContainerd(options: StartContainerdOptions = {}): Pro
   // (the nested harness's L1 runs commands in a chroot), setns alone would land outside it.
   const inNs = (argv: string[]) => ['nsenter', `--target=${pid}`, '--mount', '--root', '--', ...argv];
   const ctrArgv = (args: string[], namespace = CTR_NAMESPACE) => inNs(['ctr', '--address', address, '--namespace', namespace, ...args]);
-  const underTty = (argv: string[]) => ['script', '--quiet', '--return', '--command', argv.map(shellQuote).join(' '), '/dev/null'];
 
   const rig: Containerd = {
     address,
