@@ -12,8 +12,9 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, rmdirSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { containerdProblem, runCollect, startContainerd, underTty, type Containerd, type CtrOptions, type CtrResult } from './containerd.js';
+import { containerdProblem, startContainerd, type Containerd } from './containerd.js';
 import { liveProcesses, pidAlive, sleep } from './containerd-host.js';
+import { runCollect, underTty, type RunOptions, type RunResult } from './rig-exec.js';
 
 export const DOCKERD = '/usr/sbin/dockerd';
 export const DOCKER_CLIENT = '/usr/bin/docker';
@@ -31,7 +32,7 @@ export interface StartDockerOptions {
   storageDriver?: 'overlay2' | 'vfs';
 }
 
-export type DockerOptions = Pick<CtrOptions, 'input' | 'timeoutMs' | 'tty'>;
+export type DockerOptions = RunOptions;
 
 export interface DockerRig {
   /** The API socket (unix://…), as DOCKER_HOST. */
@@ -43,7 +44,7 @@ export interface DockerRig {
   /** The private containerd dockerd uses. */
   containerd: Containerd;
   /** Debian's docker client with DOCKER_HOST and a private DOCKER_CONFIG. */
-  docker(args: string[], opts?: DockerOptions): Promise<CtrResult>;
+  docker(args: string[], opts?: DockerOptions): Promise<RunResult>;
   /** The same, started and handed back for streaming (stdio piped); tty: under a pseudo-terminal. */
   spawnDocker(args: string[], opts?: { tty?: boolean }): ChildProcess;
   /** dockerd's stderr so far, for failure messages. */
@@ -128,7 +129,9 @@ export async function startDockerRig(options: StartDockerOptions = {}): Promise<
   const killSync = () => { try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ } };
   process.once('exit', killSync);
 
-  const clientArgv = (args: string[]) => ['env', `DOCKER_HOST=${host}`, `DOCKER_CONFIG=${join(dir, 'client')}`, DOCKER_CLIENT, ...args];
+  // DOCKER_CONFIG: the client's own config directory, not ~/.docker.
+  const clientEnv = { ...process.env, DOCKER_HOST: host, DOCKER_CONFIG: join(dir, 'client') };
+  const clientArgv = (args: string[]) => [DOCKER_CLIENT, ...args];
   let stopped = false;
   const rig: DockerRig = {
     host,
@@ -138,11 +141,11 @@ export async function startDockerRig(options: StartDockerOptions = {}): Promise<
     docker(args, opts = {}) {
       if (stopped || exited) return Promise.reject(new Error(`dockerd (${dir}) is not running; cannot run docker ${args.join(' ')}`));
       const argv = opts.tty ? underTty(clientArgv(args)) : clientArgv(args);
-      return runCollect(argv, opts, `docker ${args.join(' ')}`);
+      return runCollect(argv, opts, `docker ${args.join(' ')}`, clientEnv);
     },
     spawnDocker(args, opts = {}) {
       const argv = opts.tty ? underTty(clientArgv(args)) : clientArgv(args);
-      return spawn(argv[0]!, argv.slice(1), { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, SHELL: '/bin/sh' } });
+      return spawn(argv[0]!, argv.slice(1), { stdio: ['pipe', 'pipe', 'pipe'], env: { ...clientEnv, SHELL: '/bin/sh' } });
     },
     logs: () => log,
     async stop() {
@@ -151,9 +154,9 @@ export async function startDockerRig(options: StartDockerOptions = {}): Promise<
       if (!exited) {
         // Containers first, through dockerd, so it unmounts their roots and forgets them.
         const quick = { timeoutMs: 20_000 };
-        const ids = await runCollect(clientArgv(['ps', '-aq']), quick, 'docker ps -aq').catch(() => null);
+        const ids = await runCollect(clientArgv(['ps', '-aq']), quick, 'docker ps -aq', clientEnv).catch(() => null);
         const list = ids?.code === 0 ? ids.stdout.split('\n').map((s) => s.trim()).filter(Boolean) : [];
-        if (list.length) await runCollect(clientArgv(['rm', '--force', ...list]), quick, 'docker rm -f').catch(() => null);
+        if (list.length) await runCollect(clientArgv(['rm', '--force', ...list]), quick, 'docker rm -f', clientEnv).catch(() => null);
         child.kill('SIGTERM');
         for (const end = Date.now() + 15_000; !exited && Date.now() < end;) await sleep(20);
         if (!exited) child.kill('SIGKILL');

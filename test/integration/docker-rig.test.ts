@@ -3,16 +3,23 @@
 // Real dockerd and client (Debian's docker.io 20.10), real containerd and runc.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { existsSync, readdirSync } from 'node:fs';
+import { chmodSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { DOCKER_CLIENT, dockerProblem, startDockerRig, type DockerRig } from '../helpers/docker.js';
 import { loadBusybox } from '../helpers/docker-image.js';
 import { liveProcesses } from '../helpers/containerd-host.js';
+import { tempDir } from '../helpers/tmp.js';
 
 const problem = dockerProblem();
 const etcDocker = () => (existsSync('/etc/docker') ? readdirSync('/etc/docker').sort().join(',') : 'absent');
 const etcDockerBefore = etcDocker();
 let rig: DockerRig | null = null;
 let image = '';
+// A runtime added with --add-runtime, as virtc-runtime will be: runc behind a wrapper that logs
+// each command line, so the test sees what docker's shim hands a runc-compatible runtime.
+const wrapDir = tempDir('vcdkrt');
+const wrapLog = join(wrapDir.path, 'calls');
+const wrapper = join(wrapDir.path, 'logging-runc');
 
 const failText = (what: string, r: { code: number; stdout: string; stderr: string }) =>
   `${what}: exit ${r.code}, stdout ${JSON.stringify(r.stdout)}, stderr ${JSON.stringify(r.stderr)}\ndockerd log (end):\n${rig?.logs().slice(-3000)}`;
@@ -21,10 +28,15 @@ if (problem) {
   test('docker rig: skipped', () => { console.log(`\nSKIP docker-rig: ${problem}`); });
 } else {
   test.before(async () => {
-    rig = await startDockerRig({ name: 'rig-test' });
+    writeFileSync(wrapper, `#!/bin/sh\necho "$*" >> '${wrapLog}'\nexec runc "$@"\n`);
+    chmodSync(wrapper, 0o755);
+    rig = await startDockerRig({ name: 'rig-test', runtimes: { logged: wrapper } });
     image = await loadBusybox(rig);
   });
-  test.after(async () => { await rig?.stop(); });
+  test.after(async () => {
+    await rig?.stop();
+    wrapDir.remove();
+  });
 
   test(`the client is Debian's ${DOCKER_CLIENT} and the daemon the same 20.10`, async () => {
     const r = await rig!.docker(['version', '--format', '{{.Client.Version}} {{.Server.Version}}']);
@@ -71,6 +83,15 @@ if (problem) {
     assert.equal(rm.code, 0, failText('docker rm', rm));
     const all = await rig!.docker(['ps', '--all', '--quiet']);
     assert.equal(all.stdout, '');
+  });
+
+  test('--runtime NAME runs the binary given to --add-runtime, with runc\'s command line', async () => {
+    const r = await rig!.docker(['run', '--rm', '--runtime', 'logged', image, 'echo', 'wrapped']);
+    assert.equal(r.code, 0, failText('docker run --runtime logged', r));
+    assert.equal(r.stdout, 'wrapped\n');
+    const calls = readFileSync(wrapLog, 'utf8');
+    assert.match(calls, /(^|\n)--root \S+ --log \S+ --log-format json create --bundle \S+ --pid-file \S+ [0-9a-f]{64}\n/, calls);
+    assert.match(calls, /(^|\n)--root \S+ --log \S+ --log-format json start [0-9a-f]{64}\n/, calls);
   });
 
   test('--network none: loopback only', async () => {
