@@ -10,7 +10,7 @@
 // another docker CLI on PATH (this machine has a docker 28 in /usr/local/bin) would work through
 // API negotiation, but the tests should run what scripts/setup.sh installs everywhere.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, rmdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { containerdProblem, startContainerd, type Containerd } from './containerd.js';
 import { liveProcesses, pidAlive, sleep } from './containerd-host.js';
@@ -67,7 +67,8 @@ export function dockerProblem(): string | null {
 }
 
 let madeRunDir = false;
-const netDevices = () => new Set(readdirSync('/sys/class/net'));
+/** Network devices of this process's network namespace (/sys/class/net shows sysfs's, the mounter's). */
+const netDevices = () => new Set(readFileSync('/proc/self/net/dev', 'utf8').split('\n').slice(2).map((l) => l.split(':')[0]!.trim()).filter(Boolean));
 /** dockerd processes other than `ownPid` (another rig's, or the system's): they may mount over /run/docker. */
 const otherDockerds = (ownPid: number) => liveProcesses().some((p) => p.pid !== ownPid && basename(p.argv[0] ?? '') === 'dockerd');
 
@@ -157,12 +158,18 @@ export async function startDockerRig(options: StartDockerOptions = {}): Promise<
         const ids = await runCollect(clientArgv(['ps', '-aq']), quick, 'docker ps -aq', clientEnv).catch(() => null);
         const list = ids?.code === 0 ? ids.stdout.split('\n').map((s) => s.trim()).filter(Boolean) : [];
         if (list.length) await runCollect(clientArgv(['rm', '--force', ...list]), quick, 'docker rm -f', clientEnv).catch(() => null);
+        // A network's bridge outlives dockerd (it is in the data root, the device in the test's namespace).
+        await runCollect(clientArgv(['network', 'prune', '--force']), quick, 'docker network prune', clientEnv).catch(() => null);
         child.kill('SIGTERM');
         for (const end = Date.now() + 15_000; !exited && Date.now() < end;) await sleep(20);
         if (!exited) child.kill('SIGKILL');
         while (!exited && pidAlive(pid)) await sleep(20);
       }
       process.removeListener('exit', killSync);
+      // What dockerd could not remove itself (it was killed): its networks' bridges and veths.
+      for (const dev of netDevices()) {
+        if (!devicesBefore.has(dev) && /^(br-[0-9a-f]{12}|veth[0-9a-f]{7})$/.test(dev)) spawnSync('ip', ['link', 'delete', dev]);
+      }
       // Kills what is left in its namespace and cgroups (shims, containers), removes the directory.
       await containerd.stop();
       if (madeRunDir && !otherDockerds(pid)) {

@@ -100,6 +100,27 @@ if (problem) {
     assert.equal(r.stdout.split(/\s+/).filter(Boolean), ['lo']);
   });
 
+  // A bridge network of the rig's dockerd: its bridge and veths are in the namespace dockerd runs in,
+  // so only where that is the test's own (scripts/test.js runs this file under `unshare --net`:
+  // loopback only).
+  test('a network the test makes: an address on it, and a container reaches another by name', async () => {
+    const devices = readFileSync('/proc/self/net/dev', 'utf8').split('\n').slice(2).map((l) => l.split(':')[0]!.trim()).filter(Boolean);
+    if (devices.some((d) => d !== 'lo')) {
+      console.log(`\nNOTE docker-rig: not in a network namespace of its own (devices ${devices.join(', ')}), so no bridge network is made`);
+      return;
+    }
+    const net = await rig!.docker(['network', 'create', '--subnet', '10.199.0.0/24', 'rig-net']);
+    assert.equal(net.code, 0, failText('docker network create', net));
+    const addr = await rig!.docker(['run', '--rm', '--network', 'rig-net', image, 'sh', '-c', 'ip -4 -o addr show eth0']);
+    assert.match(addr.stdout, /inet 10\.199\.0\.\d+\/24/, failText('ip addr on rig-net', addr));
+    const srv = await rig!.docker(['run', '-d', '--network', 'rig-net', '--name', 'srv', image, 'nc', '-l', '-p', '8080', '-e', 'echo', 'pong']);
+    assert.equal(srv.code, 0, failText('docker run -d nc -l', srv));
+    const client = await rig!.docker(['run', '--rm', '--network', 'rig-net', image, 'sh', '-c',
+      'for i in 1 2 3 4 5 6 7 8 9 10; do nc srv 8080 </dev/null && exit 0; sleep 0.2; done; exit 1']);
+    assert.equal(client.stdout, 'pong\n', failText('nc srv 8080', client));
+    // Left running, with the network: stop() removes both.
+  });
+
   test('stop() with a running container leaves nothing; /etc/docker is untouched', async () => {
     const r = await rig!.docker(['run', '-d', image, 'sleep', '1000']);
     assert.equal(r.code, 0, failText('docker run -d', r));
