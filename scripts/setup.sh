@@ -35,7 +35,12 @@ packages=(qemu-system-x86 busybox-static cpio kmod erofs-utils skopeo umoci acpi
 # buildah, fuse-overlayfs, slirp4netns, uidmap and catatonit serve rootless use, builds and --init,
 # and dbus-user-session would bring systemd in; the rig needs none of them. (golang-github-containers-common,
 # podman's configuration defaults, comes as a dependency; skopeo needs it too.)
-lean_packages=(podman conmon netavark)
+# docker.io (dockerd and the docker client, 20.10): for the tests only — test/helpers/docker.ts runs
+# a private dockerd on a private containerd, under which bin/virtc-runtime is tested (`dockerd
+# --add-runtime`). Its Recommends are not needed (needrestart would restart the host's services);
+# apparmor is, where the kernel enables AppArmor: dockerd loads its docker-default profile then.
+lean_packages=(podman conmon netavark docker.io)
+if grep -qs Y /sys/module/apparmor/parameters/enabled; then lean_packages+=(apparmor); fi
 missing=()
 missing_lean=()
 for pkg in "${packages[@]}"; do
@@ -56,6 +61,20 @@ fi
 if [ ${#missing_lean[@]} -gt 0 ]; then
   echo "setup: installing ${missing_lean[*]} (without recommends)"
   DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing_lean[@]}" >/dev/null
+fi
+# docker.io starts the system's dockerd (docker.socket and docker.service under systemd, else
+# /etc/init.d/docker). The tests never use it — they run their own — and it would add a docker0
+# bridge and iptables rules (FORWARD policy DROP) to the host: stopped and disabled when we installed
+# it (`systemctl enable --now docker.socket docker.service` brings it back).
+if [[ " ${missing_lean[*]} " == *" docker.io "* ]]; then
+  if [ -d /run/systemd/system ]; then
+    echo "setup: docker.io's system service stopped and disabled (the tests run a private dockerd)"
+    "${sudo_cmd[@]}" systemctl disable --now docker.socket docker.service
+  elif [ -x /etc/init.d/docker ] && /etc/init.d/docker status >/dev/null 2>&1; then
+    echo "setup: docker.io's init script stopped and disabled (the tests run a private dockerd)"
+    "${sudo_cmd[@]}" /etc/init.d/docker stop
+    "${sudo_cmd[@]}" update-rc.d docker disable
+  fi
 fi
 
 echo "setup: npm ci (builds the addon, the guest agent and the TypeScript)"
