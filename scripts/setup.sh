@@ -29,18 +29,52 @@ if [ "$(id -u)" -ne 0 ]; then sudo_cmd=(sudo); fi
 # containerd (test/helpers/containerd.ts starts a private one); runc is containerd's default runtime
 # (its shim, containerd-shim-runc-v2, comes with containerd) and the control our shim is compared with.
 packages=(qemu-system-x86 busybox-static cpio kmod erofs-utils skopeo umoci acpica-tools g++ make python3 clang-14 libclang-rt-14-dev xz-utils debootstrap containernetworking-plugins iproute2 util-linux iptables golang-github-containerd-containerd-dev containerd runc)
+# podman (4.3.1 in bookworm) and conmon: the OCI runtime CLI tests run the real podman, as root,
+# from a private configuration (test/helpers/podman.ts); netavark: the network backend the rig
+# configures (podman looks for it in /usr/lib/podman). These come without their Recommends:
+# buildah, fuse-overlayfs, slirp4netns, uidmap and catatonit serve rootless use, builds and --init,
+# and dbus-user-session would bring systemd in; the rig needs none of them. (golang-github-containers-common,
+# podman's configuration defaults, comes as a dependency; skopeo needs it too.)
+# docker.io (dockerd and the docker client, 20.10): for the tests only — test/helpers/docker.ts runs
+# a private dockerd on a private containerd, under which bin/virtc-runtime is tested (`dockerd
+# --add-runtime`). Its Recommends are not needed (needrestart would restart the host's services);
+# apparmor is, where the kernel enables AppArmor: dockerd loads its docker-default profile then.
+lean_packages=(podman conmon netavark docker.io)
+if grep -qs Y /sys/module/apparmor/parameters/enabled; then lean_packages+=(apparmor); fi
 missing=()
+missing_lean=()
 for pkg in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
 done
+for pkg in "${lean_packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing_lean+=("$pkg")
+done
 # apt lists are needed both to install and to `apt-get download` the guest kernel.
-if [ ${#missing[@]} -gt 0 ] || [ -z "$(ls -A /var/lib/apt/lists 2>/dev/null | grep -v -e lock -e partial)" ]; then
+if [ $((${#missing[@]} + ${#missing_lean[@]})) -gt 0 ] || [ -z "$(ls -A /var/lib/apt/lists 2>/dev/null | grep -v -e lock -e partial)" ]; then
   echo "setup: apt-get update"
   "${sudo_cmd[@]}" apt-get update -qq
 fi
 if [ ${#missing[@]} -gt 0 ]; then
   echo "setup: installing ${missing[*]}"
   DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+if [ ${#missing_lean[@]} -gt 0 ]; then
+  echo "setup: installing ${missing_lean[*]} (without recommends)"
+  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing_lean[@]}" >/dev/null
+fi
+# docker.io starts the system's dockerd (docker.socket and docker.service under systemd, else
+# /etc/init.d/docker). The tests never use it — they run their own — and it would add a docker0
+# bridge and iptables rules (FORWARD policy DROP) to the host: stopped and disabled when we installed
+# it (`systemctl enable --now docker.socket docker.service` brings it back).
+if [[ " ${missing_lean[*]} " == *" docker.io "* ]]; then
+  if [ -d /run/systemd/system ]; then
+    echo "setup: docker.io's system service stopped and disabled (the tests run a private dockerd)"
+    "${sudo_cmd[@]}" systemctl disable --now docker.socket docker.service
+  elif [ -x /etc/init.d/docker ] && /etc/init.d/docker status >/dev/null 2>&1; then
+    echo "setup: docker.io's init script stopped and disabled (the tests run a private dockerd)"
+    "${sudo_cmd[@]}" /etc/init.d/docker stop
+    "${sudo_cmd[@]}" update-rc.d docker disable
+  fi
 fi
 
 echo "setup: npm ci (builds the addon, the guest agent and the TypeScript)"

@@ -5,11 +5,12 @@
 // containerd resolve. stop() kills every task, shim and process the instance started and removes
 // what it made; leftovers() lists whatever is still there (empty: clean).
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readlinkSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   cgroupHierarchies, cgroupTree, killAndWait, liveProcesses, mountsAt, pidAlive, pidsIn, removeCgroups, sleep,
 } from './containerd-host.js';
+import { RIG_BASE, runCollect, underTty, type RunOptions, type RunResult } from './rig-exec.js';
 import { tempDir } from './tmp.js';
 import { CNI_STATE_DIR, CRI_NAMESPACE, criToml, HOST_NETNS_DIR, type CriOptions } from './cri/config.js';
 
@@ -18,18 +19,6 @@ export const CTR_NAMESPACE = 'vc-test';
 /** Where containerd puts shim sockets and ctr its FIFOs, regardless of the configured state dir. */
 export const RUN_DIR = '/run/containerd';
 /** Temporary directories of these rigs start so; other rigs are recognised by it. */
-/**
- * Where rigs keep their directories: /tmp, unless /tmp is itself an overlay (the nested harness's
- * L1), which overlayfs refuses as an upper directory for containerd's snapshots; /run is a tmpfs.
- */
-const RIG_BASE = (() => {
-  try {
-    const tmp = readFileSync('/proc/self/mounts', 'utf8').split('\n').map((l) => l.split(' ')).filter((f) => f[1] === '/tmp').at(-1);
-    return tmp?.[2] === 'overlay' ? '/run' : '/tmp';
-  } catch {
-    return '/tmp';
-  }
-})();
 const DIR_PREFIX = `${RIG_BASE}/vcctd-`;
 
 export interface StartContainerdOptions {
@@ -44,23 +33,12 @@ export interface StartContainerdOptions {
   cri?: CriOptions;
 }
 
-export interface CtrOptions {
-  /** Written to ctr's stdin, which is then closed; without it stdin is empty. */
-  input?: string | Buffer;
-  /** The call is killed and rejected after this long (default 30 s). */
-  timeoutMs?: number;
+export interface CtrOptions extends RunOptions {
   /** The containerd namespace (default vc-test; CRI's is k8s.io). */
   namespace?: string;
-  /** Run under a pseudo-terminal (util-linux `script`), for `ctr run -t`. Output is what the terminal
-   * got: lines end in CR LF (CR CR LF from `ctr run -t`: the task's terminal adds one, ours another). */
-  tty?: boolean;
 }
 
-export interface CtrResult {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
+export type CtrResult = RunResult;
 
 export interface Containerd {
   /** containerd's gRPC socket (in `dir`, visible from the host's mount namespace). */
@@ -141,35 +119,6 @@ function netnsEntries(): Set<string> {
   }
 }
 
-function shellQuote(s: string): string {
-  return `'${s.replace(/'/g, `'\\''`)}'`;
-}
-
-function runCollect(argv: string[], opts: CtrOptions, what: string): Promise<CtrResult> {
-  return new Promise((resolve, reject) => {
-    const timeoutMs = opts.timeoutMs ?? 30_000;
-    const child = spawn(argv[0]!, argv.slice(1), { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, SHELL: '/bin/sh' } });
-    let stdout = '', stderr = '';
-    child.stdout!.on('data', (d) => { stdout += d; });
-    child.stderr!.on('data', (d) => { stderr += d; });
-    child.stdin!.on('error', () => { /* it exited without reading: its result says why */ });
-    // Under a pty, `script` answers its stdin's EOF by typing an EOF character into the terminal,
-    // which the task would read (as a NUL once ctr made the terminal raw): keep stdin open.
-    if (opts.tty) child.stdin!.write(opts.input ?? '');
-    else child.stdin!.end(opts.input ?? '');
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`${what} timed out after ${timeoutMs} ms; stdout: ${JSON.stringify(stdout.slice(-500))}; stderr: ${JSON.stringify(stderr.slice(-500))}`));
-    }, timeoutMs);
-    child.once('error', (err) => { clearTimeout(timer); reject(new Error(`${what}: ${err.message}`)); });
-    child.once('close', (code, sig) => {
-      clearTimeout(timer);
-      child.stdin!.destroy();
-      resolve({ code: code ?? 128 + (sig === 'SIGKILL' ? 9 : 15), stdout, stderr });
-    });
-  });
-}
-
 export async function startContainerd(options: StartContainerdOptions = {}): Promise<Containerd> {
   const name = options.name ?? 'rig';
   if (!/^[A-Za-z0-9][A-Za-z0-9-]{0,15}$/.test(name)) throw new Error(`startContainerd: name must be 1-16 letters, digits or '-', not ${JSON.stringify(name)}`);
@@ -219,7 +168,6 @@ export async function startContainerd(options: StartContainerdOptions = {}): Pro
   // (the nested harness's L1 runs commands in a chroot), setns alone would land outside it.
   const inNs = (argv: string[]) => ['nsenter', `--target=${pid}`, '--mount', '--root', '--', ...argv];
   const ctrArgv = (args: string[], namespace = CTR_NAMESPACE) => inNs(['ctr', '--address', address, '--namespace', namespace, ...args]);
-  const underTty = (argv: string[]) => ['script', '--quiet', '--return', '--command', argv.map(shellQuote).join(' '), '/dev/null'];
 
   const rig: Containerd = {
     address,
