@@ -108,7 +108,7 @@ export function native(): NativeAddon {
 }
 
 /** Path of a native executable built by binding.gyp (build/) or shipped in prebuilds/. */
-export function nativeExecutable(name: 'vc-agent' | 'vc-vmm'): string {
+export function nativeExecutable(name: 'vc-agent' | 'vc-vmm' | 'vc-holder'): string {
   const tried = [
     join(packageRoot, 'build', 'Release', name),
     join(packageRoot, 'prebuilds', `${process.platform}-${process.arch}`, name),
