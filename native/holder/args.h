@@ -1,4 +1,4 @@
-// vc-holder's command line (docs/oci-runtime.md, "The holder"):
+// vc-holder's command line (docs/holder.md):
 //   vc-holder --socket PATH --id CONTAINER_ID [--exec EXEC_ID] [--console-socket PATH] [--ready-fd N]
 // A mistake is reported naming the flag and the value, and the holder exits 125 (what runc uses
 // for its own usage errors), so an engine can tell it from the container's status.

@@ -1,4 +1,4 @@
-// The holder <-> daemon wire format (docs/oci-runtime.md, "Holder protocol"): on a Unix stream
+// The holder <-> daemon wire format (docs/holder.md, "Protocol"): on a Unix stream
 // socket, both directions, `u8 type | u32 big-endian length | payload[length]`.
 //
 // The decoder sees bytes from the daemon, which the holder trusts less than nothing: a length

@@ -1,5 +1,5 @@
 // vc-holder: the process that stands for a container (or an exec) on the host, for virtc-runtime
-// (docs/oci-runtime.md). The engine (conmon, containerd's runc shim...) waits on it as it would on
+// (docs/holder.md). The engine (conmon, containerd's runc shim...) waits on it as it would on
 // runc's child: its stdio is the container's stdio, the signals it gets go to the container, and it
 // exits with the container's status. The container itself runs in a VM; the virtc-runtime daemon
 // holds the agent connection and relays to the holder over a Unix socket.

@@ -1,7 +1,7 @@
 // Shared by the holder's tests (holder.test.ts, holder-console.test.ts): a fake virtc-runtime daemon
 // (a Node net.Server on a Unix socket) speaking the holder protocol with a frame codec of its own —
 // deliberately independent of the daemon's TypeScript, so both sides are checked against the
-// protocol in docs/oci-runtime.md rather than against each other — and starting a real vc-holder.
+// protocol in docs/holder.md rather than against each other — and starting a real vc-holder.
 import * as assert from 'uvu/assert';
 import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Writes the seed inputs of the holder's frame fuzzer (corpus/frame_fuzzer/seed-*): a split byte,
 then daemon -> holder streams, well-formed and not, so a short run starts from the protocol's shapes
-(docs/oci-runtime.md, "Holder protocol"). Run it after changing the format."""
+(docs/holder.md, "Protocol"). Run it after changing the format."""
 import os
 import struct
 
