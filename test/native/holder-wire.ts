@@ -119,8 +119,9 @@ export function startHolder(args: string[], stdio: StdioOptions = ['pipe', 'pipe
   proc.stdout?.on('data', (d: Buffer) => out.push(d));
   proc.stderr?.on('data', (d: Buffer) => { err += d; });
   proc.stdin?.on('error', () => {});
+  // 'close', not 'exit': by then the holder's last output has been read too.
   const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    proc.on('exit', (code, signal) => resolve({ code, signal })));
+    proc.on('close', (code, signal) => resolve({ code, signal })));
   // Also when a failed assertion ends this process before the test cleans up.
   process.on('exit', () => { if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL'); });
   return { proc, stdout: () => Buffer.concat(out), stderr: () => err, exit };
