@@ -10,9 +10,10 @@
 
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
-#include <utility>
 #include <string>
+#include <utility>
 
 #include "args.h"
 #include "common/fd.h"
