@@ -89,7 +89,7 @@ vc::Result<vc::UniqueFd> OpenConsole(const std::string& console_socket) {
   // slave reads EOF/EIO and the relay reports stdin's end.
   int flags = fcntl(slave.get(), F_GETFL);
   if (flags < 0 || fcntl(slave.get(), F_SETFL, flags | O_NONBLOCK) != 0) return Fail("O_NONBLOCK on the terminal");
-  return std::move(slave);
+  return slave;
 }
 
 WindowSize ReadWindowSize(int tty_fd) {

@@ -111,6 +111,10 @@ export interface RunningHolder {
   exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
+// Killed when this process ends, also when a failed assertion ends it before a test cleans up.
+const running = new Set<ChildProcess>();
+process.on('exit', () => { for (const proc of running) proc.kill('SIGKILL'); });
+
 export function startHolder(args: string[], stdio: StdioOptions = ['pipe', 'pipe', 'pipe']): RunningHolder {
   assert.ok(existsSync(holderPath), `${holderPath} does not exist: run \`npx node-gyp build\` first`);
   const proc = spawn(holderPath, args, { stdio });
@@ -122,8 +126,8 @@ export function startHolder(args: string[], stdio: StdioOptions = ['pipe', 'pipe
   // 'close', not 'exit': by then the holder's last output has been read too.
   const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
     proc.on('close', (code, signal) => resolve({ code, signal })));
-  // Also when a failed assertion ends this process before the test cleans up.
-  process.on('exit', () => { if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL'); });
+  running.add(proc);
+  proc.on('exit', () => running.delete(proc));
   return { proc, stdout: () => Buffer.concat(out), stderr: () => err, exit };
 }
 
