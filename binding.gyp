@@ -100,18 +100,48 @@
       ]
     },
     {
+      # virtc-runtime's stand-in for a container's process on the host (native/holder): static, so
+      # it runs wherever the engine runs it, and small, since one waits per container and exec.
+      "target_name": "vc-holder",
+      "type": "executable",
+      "sources": [
+        "native/holder/main.cc",
+        "native/holder/args.cc",
+        "native/holder/console.cc",
+        "native/holder/frame.cc",
+        "native/holder/relay.cc",
+        "native/holder/signals.cc",
+        "<@(common_sources)"
+      ],
+      "include_dirs": [
+        "native"
+      ],
+      "cflags_cc": [
+        "-std=c++17",
+        "-Wall",
+        "-Wextra",
+        "-O2",
+        "-fno-exceptions"
+      ],
+      "ldflags": [
+        "-static"
+      ]
+    },
+    {
       "target_name": "artifacts",
       "type": "none",
       "dependencies": [
         "vc-agent",
-        "vc-vmm"
+        "vc-vmm",
+        "vc-holder"
       ],
       "copies": [
         {
           "destination": "<(module_root_dir)/build/artifacts",
           "files": [
             "<(PRODUCT_DIR)/vc-agent",
-            "<(PRODUCT_DIR)/vc-vmm"
+            "<(PRODUCT_DIR)/vc-vmm",
+            "<(PRODUCT_DIR)/vc-holder"
           ]
         }
       ]
@@ -147,7 +177,7 @@
   ],
   # The test-only targets (the VMM's C++ unit tests, the KVM-floor benchmark, the freestanding test
   # guests) build only from a checkout: the npm package ships neither their sources nor them, so its
-  # source fallback builds just what users run (the addon, vc-agent, vc-vmm).
+  # source fallback builds just what users run (the addon, vc-agent, vc-vmm, vc-holder).
   "variables": {
     "vc_dev_targets%": "<!(node -p \"require('fs').existsSync('native/vmm/tests/main.cc') ? 1 : 0\")"
   },

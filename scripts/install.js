@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // npm's install step. The package carries prebuilt binaries (prebuilds/linux-x64: the addon,
-// vc-vmm, vc-agent; scripts/package/prebuilds.ts made and checked them): use them when they fit
+// vc-vmm, vc-agent, vc-holder; scripts/package/prebuilds.ts made and checked them): use them when they fit
 // this host, so no compiler is needed; otherwise build from source with node-gyp and say why.
 // A checkout has no prebuilds and always builds from source (with the test-only targets).
 import { spawnSync } from 'node:child_process';

@@ -1,7 +1,7 @@
 // `npm run prebuilds`: prebuildify builds the addon (Node-API, one binary for every Node >= 20.19)
-// and copies build/artifacts (vc-vmm, vc-agent: the binding.gyp `artifacts` target) beside it in
-// prebuilds/linux-x64; this step strips those two (prebuildify strips only the addon), checks all
-// three (scripts/package/prebuilt.ts) and writes manifest.json.
+// and copies build/artifacts (vc-vmm, vc-agent, vc-holder: the binding.gyp `artifacts` target) beside it in
+// prebuilds/linux-x64; this step strips those three (prebuildify strips only the addon), checks all
+// four (scripts/package/prebuilt.ts) and writes manifest.json.
 //
 //   node dist/scripts/package/prebuilds.js [--dir prebuilds/linux-x64]
 //   node dist/scripts/package/prebuilds.js --from-build build/Release --dir DIR
@@ -21,7 +21,7 @@ function strip(path: string): void {
   if (r.status !== 0) throw new Error(`strip ${path} failed: ${r.error?.message ?? r.stderr.trim()}`);
 }
 
-/** Strips, checks, and writes manifest.json into a directory holding the three files. */
+/** Strips, checks, and writes manifest.json into a directory holding the four files. */
 export function finishPrebuilds(dir: string): PrebuildManifest {
   for (const name of EXECUTABLES) strip(join(dir, name));
   const manifest = checkPrebuilds(dir);

@@ -1,6 +1,6 @@
 // What the prebuilt binaries in prebuilds/linux-x64 must be, checked by the step that makes them
 // (scripts/package/prebuilds.ts) and by the packaging tests: the addon asks the loader for nothing
-// but glibc (no newer than GLIBC_FLOOR) and libgcc_s (only old versions); vc-vmm and vc-agent are static; manifest.json lists each
+// but glibc (no newer than GLIBC_FLOOR) and libgcc_s (only old versions); vc-vmm, vc-agent and vc-holder are static; manifest.json lists each
 // file's digest and the floor, which scripts/install.js compares with the host's glibc.
 import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
@@ -19,7 +19,7 @@ export const ALLOWED_LIBRARIES = ['libc.so.6', 'libm.so.6', 'ld-linux-x86-64.so.
 const LIBGCC_FLOOR = '4.9';
 /** prebuildify's name for a Node-API build tagged glibc (--tag-libc), which node-gyp-build looks for. */
 export const ADDON_FILE = 'virtcontainers.glibc.node';
-export const EXECUTABLES = ['vc-vmm', 'vc-agent'] as const;
+export const EXECUTABLES = ['vc-vmm', 'vc-agent', 'vc-holder'] as const;
 
 export interface PrebuildManifest {
   platform: 'linux-x64';

@@ -83,7 +83,7 @@ function installIn(name: string, manifest: object | null, files: string[]) {
   return { status: r.status, out: r.stdout + r.stderr, gypArgs };
 }
 
-const files = { 'virtcontainers.glibc.node': 'a', 'vc-vmm': 'b', 'vc-agent': 'c' };
+const files = { 'virtcontainers.glibc.node': 'a', 'vc-vmm': 'b', 'vc-agent': 'c', 'vc-holder': 'd' };
 
 test('install uses fitting prebuilds without compiling', () => {
   const r = installIn('fits', { platform: 'linux-x64', glibcFloor: GLIBC_FLOOR, files }, Object.keys(files));
@@ -96,7 +96,7 @@ test('install builds from source, saying why, when the prebuilds do not fit', ()
   const cases: [string, object | null, string[], RegExp][] = [
     ['none', null, [], /no prebuilt binaries for linux-x64 \(.*manifest\.json is missing\)/],
     ['newer-glibc', { platform: 'linux-x64', glibcFloor: '99.0', files }, Object.keys(files), /the prebuilt addon needs 99\.0 or newer/],
-    ['missing-file', { platform: 'linux-x64', glibcFloor: GLIBC_FLOOR, files }, ['virtcontainers.glibc.node'], /lacks vc-vmm, vc-agent/],
+    ['missing-file', { platform: 'linux-x64', glibcFloor: GLIBC_FLOOR, files }, ['virtcontainers.glibc.node'], /lacks vc-vmm, vc-agent, vc-holder/],
   ];
   for (const [name, manifest, present, why] of cases) {
     const r = installIn(name, manifest, present);
