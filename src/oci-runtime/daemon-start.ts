@@ -3,11 +3,11 @@
  * engine's stdio. A lock directory keeps two concurrent creates from starting two daemons; the one
  * that starts it waits until the daemon says "ready" on a pipe (fd 3), i.e. until it listens.
  */
-import { spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { daemonAnswers } from './daemon-client.js';
+import { startDetachedServer } from '../host/detached.js';
 import { daemonSocket, processAlive } from './state-store.js';
 
 const READY_TIMEOUT_MS = 20_000;
@@ -30,31 +30,10 @@ export async function ensureDaemon(root: string, entry: string, debug: boolean):
 }
 
 async function startDaemon(root: string, entry: string, debug: boolean): Promise<void> {
-  const child = spawn(process.execPath, [...DAEMON_NODE_FLAGS, entry, '--root', root, ...(debug ? ['--debug'] : []), 'daemon'], {
-    cwd: '/', detached: true, stdio: ['ignore', 'ignore', 'ignore', 'pipe'],
+  await startDetachedServer({
+    args: [...DAEMON_NODE_FLAGS, entry, '--root', root, ...(debug ? ['--debug'] : []), 'daemon'],
+    cwd: '/', name: 'the daemon', listensOn: daemonSocket(root), logHint: `see ${join(root, 'daemon.log')}`, timeoutMs: READY_TIMEOUT_MS,
   });
-  const ready = child.stdio[3]!;
-  await new Promise<void>((resolve, reject) => {
-    let said = '';
-    const timer = setTimeout(() => fail(new Error(`the daemon (pid ${child.pid}) did not listen on ${daemonSocket(root)} within ${READY_TIMEOUT_MS / 1000} s; see ${join(root, 'daemon.log')}`)), READY_TIMEOUT_MS);
-    const fail = (err: Error): void => {
-      clearTimeout(timer);
-      child.kill('SIGKILL');
-      reject(err);
-    };
-    ready.on('data', (chunk: Buffer) => {
-      said += chunk.toString();
-      if (said.includes('ready\n')) {
-        clearTimeout(timer);
-        resolve();
-      }
-    });
-    child.once('exit', (code, signal) => fail(new Error(`the daemon exited (${signal ?? `code ${code}`}) before listening; see ${join(root, 'daemon.log')}`)));
-    child.once('error', fail);
-  });
-  ready.destroy();
-  child.removeAllListeners('exit');
-  child.unref();
 }
 
 /** mkdir is atomic: the directory is the lock, its `pid` file names the holder for stale-lock recovery. */

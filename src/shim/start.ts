@@ -3,7 +3,6 @@
  * bundle: prints the address of the shim that serves the task's pod — a running one (the sandbox's,
  * for a CRI container) or a new one, started detached from containerd in its own session.
  */
-import { spawn } from 'node:child_process';
 import { createConnection } from 'node:net';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
@@ -11,6 +10,7 @@ import { shimAddress, shimSocketPath } from './address.js';
 import { readBundleSpec } from '../oci/spec.js';
 import { groupOf, taskRole } from './pod-group.js';
 import { requireFlags, type ShimArgs } from './args.js';
+import { startDetachedServer } from '../host/detached.js';
 
 const READY_TIMEOUT_MS = 20_000;
 
@@ -29,32 +29,14 @@ export async function start(args: ShimArgs, entry: string): Promise<string> {
   const socket = shimSocketPath(args.address, args.namespace, group);
   if (await answers(socket)) return shimAddress(socket);
   mkdirSync(dirname(socket), { recursive: true, mode: 0o711 });
-  const child = spawn(process.execPath, [
-    ...SERVE_NODE_FLAGS, entry, '-namespace', args.namespace, '-address', args.address, '-publish-binary', args.publishBinary,
-    '-id', args.id, '-socket', socket, ...(args.debug ? ['-debug'] : []), 'serve', group,
-  ], { cwd: process.cwd(), detached: true, stdio: ['ignore', 'ignore', 'ignore', 'pipe'], env: { ...process.env, VC_SHIM_GROUP: group } });
-  const ready = child.stdio[3]!;
-  await new Promise<void>((resolve, reject) => {
-    let said = '';
-    const timer = setTimeout(() => fail(new Error(`the shim (pid ${child.pid}) did not listen on ${socket} within ${READY_TIMEOUT_MS} ms`)), READY_TIMEOUT_MS);
-    const fail = (err: Error): void => {
-      clearTimeout(timer);
-      child.kill('SIGKILL');
-      reject(err);
-    };
-    ready.on('data', (chunk: Buffer) => {
-      said += chunk.toString();
-      if (said.includes('ready\n')) {
-        clearTimeout(timer);
-        resolve();
-      }
-    });
-    child.once('exit', (code, signal) => fail(new Error(`the shim exited (${signal ?? `code ${code}`}) before listening on ${socket}; see containerd's log`)));
-    child.once('error', fail);
+  await startDetachedServer({
+    args: [
+      ...SERVE_NODE_FLAGS, entry, '-namespace', args.namespace, '-address', args.address, '-publish-binary', args.publishBinary,
+      '-id', args.id, '-socket', socket, ...(args.debug ? ['-debug'] : []), 'serve', group,
+    ],
+    cwd: process.cwd(), env: { ...process.env, VC_SHIM_GROUP: group },
+    name: 'the shim', listensOn: socket, logHint: "see containerd's log", timeoutMs: READY_TIMEOUT_MS,
   });
-  ready.destroy();
-  child.removeAllListeners('exit');
-  child.unref();
   return shimAddress(socket);
 }
 
