@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { encode, exited, FakeDaemon, rssKiB, startHolder, T, within } from './holder-wire.js';
+import { encode, exited, FakeDaemon, killHolders, rssKiB, startHolder, T, within } from './holder-wire.js';
 
 const ENGINE = String.raw`
 import fcntl, json, os, select, socket, struct, sys, termios
@@ -55,9 +55,14 @@ test.before(async () => {
 });
 
 test.after(() => {
+  killHolders();
+  for (const proc of engines) proc.kill('SIGKILL');
   daemon?.close();
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
+
+// Killed in test.after: a failed assertion would leave them keeping this process alive.
+const engines = new Set<ChildProcess>();
 
 /** The python engine: lines out, commands in. */
 class Engine {
@@ -66,7 +71,7 @@ class Engine {
   constructor(socketPath: string) {
     this.proc = spawn('python3', ['-u', join(dir, 'engine.py'), socketPath], { stdio: ['pipe', 'pipe', 'inherit'] });
     createInterface({ input: this.proc.stdout! }).on('line', (l) => this.lines.push(l));
-    process.on('exit', () => this.proc.kill('SIGKILL'));
+    engines.add(this.proc);
   }
   async line(ms = 5000): Promise<string> {
     const deadline = Date.now() + ms;

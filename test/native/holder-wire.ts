@@ -80,8 +80,13 @@ export class DaemonConn {
 
 export class FakeDaemon {
   private pending: DaemonConn[] = [];
+  private readonly sockets = new Set<Socket>();
   private constructor(readonly server: Server, readonly path: string) {
-    server.on('connection', (s) => this.pending.push(new DaemonConn(s)));
+    server.on('connection', (s) => {
+      this.sockets.add(s);
+      s.on('close', () => this.sockets.delete(s));
+      this.pending.push(new DaemonConn(s));
+    });
   }
 
   static async start(dir: string, name = 'daemon.sock'): Promise<FakeDaemon> {
@@ -100,7 +105,11 @@ export class FakeDaemon {
     return this.pending.shift()!;
   }
 
-  close(): void { this.server.close(); }
+  /** Stops listening and drops every connection, so nothing keeps the test process alive. */
+  close(): void {
+    this.server.close();
+    for (const s of this.sockets) s.destroy();
+  }
 }
 
 export interface RunningHolder {
@@ -111,9 +120,13 @@ export interface RunningHolder {
   exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
-// Killed when this process ends, also when a failed assertion ends it before a test cleans up.
+// Holders still running are killed by killHolders (each file's test.after: after a failed
+// assertion they would keep this process, and the test run, waiting) and when this process ends.
 const running = new Set<ChildProcess>();
-process.on('exit', () => { for (const proc of running) proc.kill('SIGKILL'); });
+export function killHolders(): void {
+  for (const proc of running) proc.kill('SIGKILL');
+}
+process.on('exit', killHolders);
 
 export function startHolder(args: string[], stdio: StdioOptions = ['pipe', 'pipe', 'pipe']): RunningHolder {
   assert.ok(existsSync(holderPath), `${holderPath} does not exist: run \`npx node-gyp build\` first`);

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import {
-  encode, exited, FakeDaemon, holderPath, killed, rssKiB, startHolder, T, within, type DaemonConn, type RunningHolder,
+  encode, exited, FakeDaemon, holderPath, killed, killHolders, rssKiB, startHolder, T, within, type DaemonConn, type RunningHolder,
 } from './holder-wire.js';
 
 let dir = '';
@@ -23,6 +23,7 @@ test.before(async () => {
 });
 
 test.after(() => {
+  killHolders();
   daemon?.close();
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
