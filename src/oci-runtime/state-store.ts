@@ -4,7 +4,7 @@
  * finishes or undoes whatever a record says, `state` answers from it without the daemon.
  */
 import { createHash } from 'node:crypto';
-import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, renameSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 export type RecordStatus = 'creating' | 'created' | 'running' | 'paused' | 'stopped' | 'deleting';
@@ -44,7 +44,21 @@ const PODS_ROOT_MAX = 45;
 export function podsRoot(root: string): string {
   const inRoot = join(root, 'pods');
   if (Buffer.byteLength(inRoot) <= PODS_ROOT_MAX) return inRoot;
-  return join('/run/virtc-runtime', `pods-${createHash('sha256').update(root).digest('hex').slice(0, 12)}`);
+  return join(SHORT_PODS_PARENT, `pods-${createHash('sha256').update(root).digest('hex').slice(0, 12)}`);
+}
+const SHORT_PODS_PARENT = '/run/virtc-runtime';
+
+/** When the daemon leaves with no pod left: the pods root's empty directories (and the short one's parent) go. */
+export function removeEmptyPodsRoot(root: string): void {
+  const dir = podsRoot(root);
+  const dirs = [join(dir, 'pods'), dir, ...(dir.startsWith(`${SHORT_PODS_PARENT}/`) ? [SHORT_PODS_PARENT] : [])];
+  for (const d of dirs) {
+    try {
+      rmdirSync(d);
+    } catch {
+      return; // not empty (a pod is left, or another root's) or already gone
+    }
+  }
 }
 export const daemonSocket = (root: string): string => join(root, 'daemon.sock');
 

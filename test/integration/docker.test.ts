@@ -3,7 +3,7 @@
 // the real client. Each `docker run` is a QEMU pod (≈ 5 s), so the cases are few.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { release } from 'node:os';
 import { join } from 'node:path';
 import { dockerProblem, startDockerRig, type DockerRig } from '../helpers/docker.js';
@@ -16,6 +16,7 @@ const HOLDER = join(process.cwd(), 'build', 'Release', 'vc-holder');
 const problem = dockerProblem() ?? (existsSync(HOLDER) ? null : `vc-holder is not built (${HOLDER} missing; run npx node-gyp build)`);
 let rig: DockerRig | null = null;
 let image = '';
+const shortBefore = existsSync('/run/virtc-runtime') ? readdirSync('/run/virtc-runtime') : [];
 
 const failText = (what: string, r: { code: number; stdout: string; stderr: string }) =>
   `${what}: exit ${r.code}, stdout ${JSON.stringify(r.stdout)}, stderr ${JSON.stringify(r.stderr)}\ndockerd log (end):\n${rig?.logs().slice(-3000)}`;
@@ -88,6 +89,9 @@ if (problem) {
 
   test('with no container left, the runtime\'s daemon leaves by itself', async () => {
     await waitFor('the virtc-runtime daemon to leave', () => runtimeDaemons().length === 0, 30_000);
+    // Its pods lived in /run/virtc-runtime/pods-<hash> (the rig's runtime root is too long for their sockets): gone with it.
+    const short = existsSync('/run/virtc-runtime') ? readdirSync('/run/virtc-runtime').filter((n) => n.startsWith('pods-')) : [];
+    assert.equal(short.filter((n) => !shortBefore.includes(n)), [], 'pods directories left in /run/virtc-runtime');
   });
 }
 
