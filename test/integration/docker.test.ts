@@ -22,7 +22,7 @@ const failText = (what: string, r: { code: number; stdout: string; stderr: strin
   `${what}: exit ${r.code}, stdout ${JSON.stringify(r.stdout)}, stderr ${JSON.stringify(r.stderr)}\ndockerd log (end):\n${rig?.logs().slice(-3000)}`;
 
 /** virtc-runtime's daemons serving this rig (docker hands every runtime runc's --root, under the rig's directory). */
-const runtimeDaemons = () => liveProcesses().filter((p) => p.argv.includes('daemon') && p.argv.some((a) => a.endsWith(join('oci-runtime', 'main.js'))) && p.argv.some((a) => a.startsWith(rig!.dir)));
+const runtimeDaemons = () => liveProcesses().filter((p) => p.argv.includes(BIN) && p.argv.includes('daemon') && p.argv.some((a) => a.startsWith(rig!.dir)));
 
 if (problem) {
   test('docker with virtc-runtime: skipped', () => { console.log(`\nSKIP docker: ${problem}`); });
@@ -88,7 +88,13 @@ if (problem) {
   });
 
   test('with no container left, the runtime\'s daemon leaves by itself', async () => {
-    await waitFor('the virtc-runtime daemon to leave', () => runtimeDaemons().length === 0, 30_000);
+    assert.equal(runtimeDaemons().length, 1, 'one virtc-runtime daemon served the rig');
+    const root = runtimeDaemons()[0]?.argv[runtimeDaemons()[0]!.argv.indexOf('--root') + 1] ?? '';
+    await waitFor('the virtc-runtime daemon to leave', () => runtimeDaemons().length === 0, 30_000).catch((err: Error) => {
+      const records = existsSync(join(root, 'containers')) ? readdirSync(join(root, 'containers')) : [];
+      const log = existsSync(join(root, 'daemon.log')) ? readFileSync(join(root, 'daemon.log'), 'utf8').slice(-3000) : '';
+      throw new Error(`${err.message}; records left: ${JSON.stringify(records)}; daemon.log (end):\n${log}`);
+    });
     // Its pods lived in /run/virtc-runtime/pods-<hash> (the rig's runtime root is too long for their sockets): gone with it.
     const short = existsSync('/run/virtc-runtime') ? readdirSync('/run/virtc-runtime').filter((n) => n.startsWith('pods-')) : [];
     assert.equal(short.filter((n) => !shortBefore.includes(n)), [], 'pods directories left in /run/virtc-runtime');
