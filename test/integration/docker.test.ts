@@ -93,7 +93,8 @@ if (problem) {
     await waitFor('the virtc-runtime daemon to leave', () => runtimeDaemons().length === 0, 30_000).catch((err: Error) => {
       const records = existsSync(join(root, 'containers')) ? readdirSync(join(root, 'containers')) : [];
       const log = existsSync(join(root, 'daemon.log')) ? readFileSync(join(root, 'daemon.log'), 'utf8').slice(-3000) : '';
-      throw new Error(`${err.message}; records left: ${JSON.stringify(records)}; daemon.log (end):\n${log}`);
+      const said = rig!.logs().split('\n').filter((l) => records.some((id) => l.includes(id))).join('\n');
+      throw new Error(`${err.message}; records left: ${JSON.stringify(records)}; daemon.log (end):\n${log}\ndockerd on them:\n${said}`);
     });
     // Its pods lived in /run/virtc-runtime/pods-<hash> (the rig's runtime root is too long for their sockets): gone with it.
     const short = existsSync('/run/virtc-runtime') ? readdirSync('/run/virtc-runtime').filter((n) => n.startsWith('pods-')) : [];
