@@ -39,6 +39,11 @@ interface Live {
   spec?: OciSpec;
   init?: PodProcess;
   exit?: Promise<ExitRecord>;
+  /**
+   * Set once the init has exited: its holder may be gone and the engine's `delete` on its way while
+   * the writable mounts are still copied back. Resolves once the record says stopped.
+   */
+  exitHandled?: Promise<void>;
   holder?: HolderLink;
   hostMounts: Array<{ readOnly?: boolean }>;
   execs: Map<string, PendingExec>;
@@ -150,7 +155,9 @@ export class DaemonContainers {
         this.log.warn(`container ${id}: waiting for its init: ${err.message}`);
         return VM_GONE;
       });
-      void live.exit.then((exit) => this.#exited(live, exit));
+      void live.exit.then((exit) => {
+        live.exitHandled = this.#exited(live, exit);
+      });
       live.record.status = 'created';
       this.#save(live);
     } catch (err) {
@@ -238,6 +245,11 @@ export class DaemonContainers {
     }
     // Not even with --force: the create (or delete) under way finishes or undoes itself first.
     if (live.busy) throw new RequestError(`container "${id}" is being created or deleted; try again`);
+    // The holder exits as soon as the init's EXIT is sent: the record catches up here first.
+    if (live.exitHandled) {
+      await live.exitHandled;
+      if (live.busy || !this.#live.has(id)) throw new RequestError(`container "${id}" is being deleted; try again`);
+    }
     const { status } = live.record;
     if ((status === 'running' || status === 'paused') && !force) {
       throw new RequestError(`cannot delete container "${id}" that is not stopped: ${status} (use --force)`);
