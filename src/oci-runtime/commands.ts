@@ -12,7 +12,8 @@ import { checkContainerId, flagString, UsageError, type ParsedArgs } from './arg
 import { call, daemonAnswers, DaemonUnavailable } from './daemon-client.js';
 import { ensureDaemon } from './daemon-start.js';
 import { OCI_VERSION } from './features.js';
-import { spawnHolder } from './holder-spawn.js';
+import { spawnHolder, type SpawnedHolder } from './holder-spawn.js';
+import type { HookState, SpecHooks } from './hooks.js';
 import { exitStatusNumber } from './holder-link.js';
 import { parseSignal } from './signals.js';
 import { daemonSocket, listRecordIds, podsRoot, processAlive, readRecord, removeRecord, type ContainerRecord } from './state-store.js';
@@ -54,7 +55,11 @@ export async function runCommand(ctx: CommandContext): Promise<number> {
   };
   switch (args.command) {
     case 'create': return create(ctx, id);
-    case 'start': await ask({ op: 'start' }); return 0;
+    case 'start': {
+      await ask({ op: 'start' });
+      await afterHooks(ctx, existing(root, id), 'poststart');
+      return 0;
+    }
     case 'state': ctx.out(`${JSON.stringify(ociState(existing(root, id)), null, 2)}\n`); return 0;
     case 'kill': {
       const signal = parseSignal(args.args[1]);
@@ -107,8 +112,10 @@ async function create(ctx: CommandContext, id: string): Promise<number> {
   const bundle = resolve(flagString(flags, 'bundle') || process.cwd());
   const consoleSocket = flagString(flags, 'console-socket');
   // What runc refuses up front: a terminal needs a console socket to send it to, and the reverse.
-  const { readBundleSpec } = await import('../oci/spec.js');
+  const { readBundleSpec, specNetwork } = await import('../oci/spec.js');
   const spec = await readBundleSpec(bundle);
+  const { runHooks, specHooks } = await import('./hooks.js');
+  const hooks = specHooks(spec);
   if (spec.process.terminal && !consoleSocket) throw new UsageError('create: process.terminal is true: --console-socket is required to hand the terminal to');
   if (!spec.process.terminal && consoleSocket) throw new UsageError('create: --console-socket was given but process.terminal is false (no terminal to send)');
   const socket = daemonSocket(global.root);
@@ -122,16 +129,46 @@ async function create(ctx: CommandContext, id: string): Promise<number> {
       if (!(err instanceof DaemonUnavailable) || attempt === 2) throw err;
     }
   }
+  // runc's order: the container's host process and namespaces, the hooks on the host, then the
+  // container (here its pod, which takes the network the hooks put into the holder's namespace).
+  let holder: SpawnedHolder | undefined;
   try {
-    const holder = await spawnHolder({ socket, id, ...(consoleSocket ? { consoleSocket: resolve(consoleSocket) } : {}) });
+    holder = await spawnHolder({
+      socket, id, newNetns: specNetwork(spec).kind === 'new',
+      ...(consoleSocket ? { consoleSocket: resolve(consoleSocket) } : {}),
+    });
     await call(socket, { op: 'holder', id, pid: holder.pid });
+    const state: HookState = { ociVersion: OCI_VERSION, id, status: 'creating', pid: holder.pid, bundle, annotations: spec.annotations };
+    await runHooks(hooks, 'prestart', state);
+    await runHooks(hooks, 'createRuntime', state);
+    await call(socket, { op: 'make', id }, 10 * 60_000);
     const pidFile = flagString(flags, 'pid-file');
     if (pidFile) writePidFile(resolve(pidFile), holder.pid);
   } catch (err) {
+    if (holder && processAlive(holder.pid)) process.kill(holder.pid, 'SIGKILL');
     await call(socket, { op: 'delete', id, force: true }).catch(() => {});
     throw err;
   }
   return 0;
+}
+
+/** poststart and poststop: run on the host from the bundle's spec; a failure is only logged. */
+async function afterHooks(ctx: CommandContext, record: ContainerRecord, kind: 'poststart' | 'poststop'): Promise<void> {
+  const { runHooksLogged, specHooks } = await import('./hooks.js');
+  let hooks: SpecHooks;
+  try {
+    const { readBundleSpec } = await import('../oci/spec.js');
+    hooks = specHooks(await readBundleSpec(record.bundle));
+  } catch (err) {
+    ctx.log.warn(`container ${record.id}: ${kind} hooks not run: ${(err as Error).message}`);
+    return;
+  }
+  const running = kind === 'poststart';
+  const state: HookState = {
+    ociVersion: OCI_VERSION, id: record.id, status: running ? 'running' : 'stopped', bundle: record.bundle, annotations: record.annotations,
+    ...(running ? { pid: record.holderPid } : {}),
+  };
+  await runHooksLogged(hooks, kind, state, (message) => ctx.log.warn(`container ${record.id}: ${message}`));
 }
 
 async function exec(ctx: CommandContext, id: string): Promise<number> {
@@ -186,8 +223,10 @@ async function exec(ctx: CommandContext, id: string): Promise<number> {
 async function remove(ctx: CommandContext, id: string, force: boolean): Promise<number> {
   const { root } = ctx.args.global;
   const socket = daemonSocket(root);
+  const before = readRecord(root, id);
   if (await daemonAnswers(socket)) {
     await call(socket, { op: 'delete', id, force });
+    if (before) await afterHooks(ctx, before, 'poststop');
     return 0;
   }
   // No daemon: nothing runs any more that it relayed; undo what the record says.
@@ -199,6 +238,7 @@ async function remove(ctx: CommandContext, id: string, force: boolean): Promise<
   const { removeFromApi } = await import('./container-create.js');
   await removeFromApi(record, { root: podsRoot(root) });
   removeRecord(root, id);
+  await afterHooks(ctx, record, 'poststop');
   return 0;
 }
 

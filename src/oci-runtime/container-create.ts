@@ -12,7 +12,7 @@ import type { PodProcess } from '../api/enter.js';
 import { containerConfigSchema } from '../model/container-config.js';
 import { containerFromSpec, supportedFields, type ContainerOfPid } from '../oci/container-from-spec.js';
 import { engineRole, podConfigFor, podIdFor, containerIdFor } from '../oci/pod-annotations.js';
-import { readBundleSpec, specNetwork, specRootPath, type OciSpec } from '../oci/spec.js';
+import { readBundleSpec, specNetwork, specRootPath, type OciSpec, type SpecNetwork } from '../oci/spec.js';
 import type { ContainerRecord } from './state-store.js';
 
 const CONTAINER_FIELDS: ReadonlySet<string> = new Set(Object.keys(containerConfigSchema.shape));
@@ -59,7 +59,7 @@ export async function makeContainer(
   let podMade = false;
   try {
     if (record.ownsPod) {
-      await createPod(podConfigFor(record.pod, spec, specNetwork(spec), log) as Parameters<typeof createPod>[0], options);
+      await createPod(podConfigFor(record.pod, spec, podNetwork(spec, record), log) as Parameters<typeof createPod>[0], options);
       podMade = true;
       await startPod(record.pod, options);
     } else {
@@ -76,6 +76,16 @@ export async function makeContainer(
     else if (!record.ownsPod) await deleteContainer(record.pod, record.containerId, { ...options, force: true }).catch(() => {});
     throw err;
   }
+}
+
+/**
+ * The network the pod takes: the spec's namespace path (podman's); for a new namespace without a
+ * path (docker's), the one the CLI started the holder in, which the engine's prestart hook filled.
+ */
+export function podNetwork(spec: OciSpec, record: ContainerRecord): SpecNetwork {
+  const network = specNetwork(spec);
+  if (network.kind === 'new' && record.holderPid > 0) return { kind: 'path', path: `/proc/${record.holderPid}/ns/net` };
+  return network;
 }
 
 /** Removes what a record's container left in the API: its pod (if it owns one) or itself. */

@@ -39,11 +39,18 @@ interface Live {
   spec?: OciSpec;
   init?: PodProcess;
   exit?: Promise<ExitRecord>;
+  /**
+   * Set once the init has exited: its holder may be gone and the engine's `delete` on its way while
+   * the writable mounts are still copied back. Resolves once the record says stopped.
+   */
+  exitHandled?: Promise<void>;
   holder?: HolderLink;
   hostMounts: Array<{ readOnly?: boolean }>;
   execs: Map<string, PendingExec>;
   /** A create or delete is under way: other requests wait for nothing and are refused. */
   busy: boolean;
+  /** The init's holder, accepted while the container was being created: linked once the init is attached. */
+  waitingHolder?: { socket: Socket; hello: Hello; settle(link: HolderLink | null): void };
 }
 
 export interface Hello {
@@ -101,6 +108,7 @@ export class DaemonContainers {
     const id = String(request.id ?? '');
     switch (request.op) {
       case 'create': return this.#create(id, String(request.bundle ?? ''));
+      case 'make': return this.#make(id);
       case 'holder': return this.#holderPid(id, Number(request.pid));
       case 'start': return this.#start(id);
       case 'kill': return this.#kill(id, Number(request.signal), request.all === true);
@@ -118,15 +126,28 @@ export class DaemonContainers {
     }
   }
 
+  /**
+   * Create's first step: the record only. The CLI then starts the holder (in the container's own
+   * network namespace when the spec asks for a new one), runs the prestart hooks, and asks `make`.
+   */
   async #create(id: string, bundle: string): Promise<Record<string, unknown>> {
     if (this.#live.has(id) || readRecord(this.root, id)) throw new RequestError(`container "${id}" exists already`);
     const planned = await planCreate(id, bundle);
     // Another create of the same id may have come in while the bundle was read.
     if (this.#live.has(id)) throw new RequestError(`container "${id}" exists already`);
-    const live: Live = { record: planned.record, spec: planned.spec, hostMounts: [], execs: new Map(), busy: true };
+    const live: Live = { record: planned.record, spec: planned.spec, hostMounts: [], execs: new Map(), busy: false };
     this.#live.set(id, live);
     this.#save(live);
+    return {};
+  }
+
+  /** Create's second step, after the holder and the hooks: the pod (or the sandbox's), the container, its init. */
+  async #make(id: string): Promise<Record<string, unknown>> {
+    const live = this.#get(id);
+    if (live.record.status !== 'creating' || !live.spec) throw new RequestError(`container "${id}" is ${live.record.status}, not being created`);
+    live.busy = true;
     try {
+      const planned = { spec: live.spec, record: live.record };
       const made = await makeContainer(planned, this.options, (pid) => this.#containerOfPid(pid, planned.record.pod), this.log);
       live.init = made.init;
       live.hostMounts = made.hostMounts;
@@ -134,17 +155,35 @@ export class DaemonContainers {
         this.log.warn(`container ${id}: waiting for its init: ${err.message}`);
         return VM_GONE;
       });
-      void live.exit.then((exit) => this.#exited(live, exit));
+      void live.exit.then((exit) => {
+        live.exitHandled = this.#exited(live, exit);
+      });
       live.record.status = 'created';
       this.#save(live);
     } catch (err) {
+      this.#dropWaitingHolder(live, `creating container "${id}" failed: ${(err as Error).message}`);
       this.#live.delete(id);
       removeRecord(this.root, id);
       throw err;
     } finally {
       live.busy = false;
     }
+    const waiting = live.waitingHolder;
+    if (waiting) {
+      live.waitingHolder = undefined;
+      if (waiting.hello.tty && waiting.hello.rows > 0 && waiting.hello.cols > 0) await live.init.resize(waiting.hello.rows, waiting.hello.cols).catch(() => {});
+      live.holder = new HolderLink(waiting.socket, live.init, live.exit, { onWarning: (m: string) => this.log.warn(`container ${id}: ${m}`) });
+      waiting.settle(live.holder);
+    }
     return {};
+  }
+
+  #dropWaitingHolder(live: Live, message: string): void {
+    const waiting = live.waitingHolder;
+    if (!waiting) return;
+    live.waitingHolder = undefined;
+    waiting.socket.end(encodeFrame(Frame.ERROR, message));
+    waiting.settle(null);
   }
 
   async #exited(live: Live, exit: ExitRecord): Promise<void> {
@@ -206,6 +245,11 @@ export class DaemonContainers {
     }
     // Not even with --force: the create (or delete) under way finishes or undoes itself first.
     if (live.busy) throw new RequestError(`container "${id}" is being created or deleted; try again`);
+    // The holder exits as soon as the init's EXIT is sent: the record catches up here first.
+    if (live.exitHandled) {
+      await live.exitHandled;
+      if (live.busy || !this.#live.has(id)) throw new RequestError(`container "${id}" is being deleted; try again`);
+    }
     const { status } = live.record;
     if ((status === 'running' || status === 'paused') && !force) {
       throw new RequestError(`cannot delete container "${id}" that is not stopped: ${status} (use --force)`);
@@ -218,6 +262,7 @@ export class DaemonContainers {
       }
       live.record.status = 'deleting';
       this.#save(live);
+      this.#dropWaitingHolder(live, `container "${id}" was deleted`);
       for (const exec of live.execs.values()) exec.settle(new RequestError(`container "${id}" was deleted`));
       await removeFromApi(live.record, this.options);
       removeRecord(this.root, id);
@@ -288,8 +333,20 @@ export class DaemonContainers {
       return null;
     };
     const live = this.#live.get(hello.id);
-    if (!live || live.busy) return refuse(`container "${hello.id}" does not exist in this daemon`);
+    if (!live) return refuse(`container "${hello.id}" does not exist in this daemon`);
     const events = { onWarning: (m: string) => this.log.warn(`container ${hello.id}: ${m}`) };
+    if (!hello.exec && live.record.status === 'creating' && !live.init) {
+      // The holder comes before the pod (the hooks run in between): accepted now, linked by `make`.
+      if (live.waitingHolder || live.holder) return refuse(`container "${hello.id}" has a holder already`);
+      socket.write(encodeFrame(Frame.ACK));
+      return new Promise((settle) => {
+        live.waitingHolder = { socket, hello, settle };
+        socket.once('close', () => {
+          if (live.waitingHolder?.socket === socket) this.#dropWaitingHolder(live, 'the holder left');
+        });
+      });
+    }
+    if (live.busy) return refuse(`container "${hello.id}" is being created or deleted`);
     if (!hello.exec) {
       if (!live.init || !live.exit || live.record.status === 'stopped') return refuse(`container "${hello.id}" is ${live.record.status}`);
       if (live.holder) return refuse(`container "${hello.id}" has a holder already`);

@@ -13,7 +13,7 @@ import { DaemonContainers, RequestError, type Hello } from './daemon-containers.
 import { encodeFrame, Frame, FrameError, FrameReader, type DecodedFrame } from './frames.js';
 import type { HolderLink } from './holder-link.js';
 import { RuntimeLog } from './log.js';
-import { daemonSocket, listRecordIds, podsRoot } from './state-store.js';
+import { daemonSocket, listRecordIds, podsRoot, removeEmptyPodsRoot } from './state-store.js';
 
 /** How long the daemon stays with no container record left (tests shorten it). */
 const IDLE_EXIT_MS = Number(process.env.VIRTC_RUNTIME_IDLE_MS) || 10_000;
@@ -59,6 +59,7 @@ export async function runDaemon(root: string, debug: boolean): Promise<number> {
   server.close();
   rmSync(socketPath, { force: true });
   rmSync(join(root, 'daemon.pid'), { force: true });
+  if (containers.count === 0) removeEmptyPodsRoot(root);
   return 0;
 }
 

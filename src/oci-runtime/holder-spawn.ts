@@ -19,6 +19,12 @@ export interface HolderOptions {
   id: string;
   exec?: string;
   consoleSocket?: string;
+  /**
+   * Starts the holder in a network namespace of its own (`unshare --net`, which execs it: the pid
+   * stays this process's child), for a spec that asks for a new one without a path: the engine's
+   * hooks fill that namespace and the pod takes its network from `/proc/<pid>/ns/net`.
+   */
+  newNetns?: boolean;
 }
 
 export interface SpawnedHolder {
@@ -39,8 +45,10 @@ export function holderArgv(opts: HolderOptions, readyFd: number): string[] {
 }
 
 export async function spawnHolder(opts: HolderOptions): Promise<SpawnedHolder> {
-  const file = holderExecutable();
-  const child = spawn(file, holderArgv(opts, 3), { stdio: ['inherit', 'inherit', 'inherit', 'pipe'] });
+  const holder = holderExecutable();
+  const argv = holderArgv(opts, 3);
+  const file = opts.newNetns ? 'unshare' : holder;
+  const child = spawn(file, opts.newNetns ? ['--net', '--', holder, ...argv] : argv, { stdio: ['inherit', 'inherit', 'inherit', 'pipe'] });
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
     child.once('exit', (code, signal) => resolve({ code, signal }));
     child.once('error', () => resolve({ code: 127, signal: null }));

@@ -3,7 +3,8 @@
  * before each step, so a command run after any crash finds what was under way: `delete --force`
  * finishes or undoes whatever a record says, `state` answers from it without the daemon.
  */
-import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { mkdirSync, readdirSync, readFileSync, renameSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 export type RecordStatus = 'creating' | 'created' | 'running' | 'paused' | 'stopped' | 'deleting';
@@ -33,7 +34,32 @@ export interface ContainerRecord {
 
 export const containersDir = (root: string): string => join(root, 'containers');
 export const recordDir = (root: string, id: string): string => join(containersDir(root), id);
-export const podsRoot = (root: string): string => join(root, 'pods');
+/**
+ * Where the root's pods live (the API's root): `<root>/pods`, unless that is too long for the pods'
+ * unix sockets (`pods/<id>/agent.10.sock` and the like must fit 107 bytes) — docker hands every
+ * runtime `<exec-root>/runtime-runc/moby`, long under a test's directory — then a short directory
+ * named after the root: `/run/virtc-runtime/pods-<12 hex of its sha256>`.
+ */
+const PODS_ROOT_MAX = 45;
+export function podsRoot(root: string): string {
+  const inRoot = join(root, 'pods');
+  if (Buffer.byteLength(inRoot) <= PODS_ROOT_MAX) return inRoot;
+  return join(SHORT_PODS_PARENT, `pods-${createHash('sha256').update(root).digest('hex').slice(0, 12)}`);
+}
+const SHORT_PODS_PARENT = '/run/virtc-runtime';
+
+/** When the daemon leaves with no pod left: the pods root's empty directories (and the short one's parent) go. */
+export function removeEmptyPodsRoot(root: string): void {
+  const dir = podsRoot(root);
+  const dirs = [join(dir, 'pods'), dir, ...(dir.startsWith(`${SHORT_PODS_PARENT}/`) ? [SHORT_PODS_PARENT] : [])];
+  for (const d of dirs) {
+    try {
+      rmdirSync(d);
+    } catch {
+      return; // not empty (a pod is left, or another root's) or already gone
+    }
+  }
+}
 export const daemonSocket = (root: string): string => join(root, 'daemon.sock');
 
 export class StateError extends Error {}
