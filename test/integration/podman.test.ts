@@ -42,7 +42,9 @@ function rss(pid: number): number {
   if (!line) throw new Error(`no VmRSS for pid ${pid}`);
   return Number(line.split(/\s+/)[1]) * 1024;
 }
-const runtimeDaemons = () => liveProcesses().filter((p) => p.argv.some((a) => a.includes('virtc-runtime')) && p.argv.includes('daemon'));
+/** This file's daemon: other tests (docker's) may run their own virtc-runtime daemons with other roots. */
+const runtimeDaemons = () => liveProcesses().filter((p) => p.argv.includes(BIN) && p.argv.includes('daemon')
+  && (p.argv.includes(RUNTIME_ROOT) || !p.argv.includes('--root')));
 const holdersOf = (id: string) => liveProcesses().filter((p) => p.argv[0]?.endsWith('vc-holder') && p.argv.includes(id));
 
 if (problem) {
@@ -78,9 +80,15 @@ if (problem) {
   });
 
   test('-it gives the container a terminal', async () => {
-    const r = await rig!.podman(['run', '--rm', '-it', image, 'tty'], { tty: true, timeoutMs: 60_000 });
-    assert.equal(r.code, 0, failText('podman run -it tty', r) + daemonLog());
-    assert.match(r.stdout, /^\/dev\/pts\/\d+\r+\n$/);
+    const r = await rig!.podman(['run', '--rm', '-it', image, 'sh', '-c', 'test -t 0 && test -t 1 && echo is-a-tty; tty'], { tty: true, timeoutMs: 60_000 });
+    assert.equal(r.code, 0, failText('podman run -it', r) + daemonLog());
+    assert.match(r.stdout, /^is-a-tty\r+\n\/dev\/(pts\/\d+|console)\r+\n$/, failText('podman run -it', r));
+    // runc opens the terminal in the container's own devpts, so tty(1) names /dev/pts/N. The guest
+    // agent opens an init's terminal in the guest's devpts before the container's exists and binds
+    // it on /dev/console, so tty(1) finds it there (an exec's terminal is the container's /dev/pts/N).
+    if (!/\/dev\/pts\/\d+/.test(r.stdout)) {
+      console.log(`\nNOTE podman -it: tty(1) prints ${JSON.stringify(r.stdout.split(/\r*\n/)[1])}, not /dev/pts/N as under runc: the guest agent (native/agent/container_spawn.cc) opens an init's terminal in the guest's devpts and binds it on /dev/console`);
+    }
   });
 
   test('--network none: the guest has only lo', async () => {
@@ -89,6 +97,15 @@ if (problem) {
   });
 
   test('-d on the default network: ps, exec, the guest kernel, the address podman gave, host memory, stop, rm', async () => {
+    try {
+      await detachedContainer();
+    } finally {
+      // A failure above must not leave the VM running behind the last case's checks.
+      await rig!.podman(['rm', '--force', '--time', '0', '--ignore', 'vm1']);
+    }
+  });
+
+  async function detachedContainer(): Promise<void> {
     const id = (await podmanOk(['run', '-d', '--name', 'vm1', image, 'sleep', '1000'])).stdout.trim();
     assert.match(id, /^[0-9a-f]{64}$/);
     const ps = await podmanOk(['ps', '--format', '{{.ID}} {{.Names}} {{.Status}}']);
@@ -117,11 +134,16 @@ if (problem) {
       await new Promise((r) => setTimeout(r, 300));
       served = spawnSync('busybox', ['nc', '-w', '2', ip, '7777'], { encoding: 'utf8', input: '' }).stdout ?? '';
     }
-    listener.kill('SIGKILL');
     assert.equal(served, 'from-guest\n', `a TCP connection to ${ip}:7777`);
+    // nc -l ends with its one connection, and so do the exec, its holder and podman exec.
+    const listenerCode = await new Promise<number | null>((resolve) => {
+      const timer = setTimeout(() => { listener.kill('SIGKILL'); resolve(null); }, 10_000);
+      listener.once('exit', (code) => { clearTimeout(timer); resolve(code); });
+    });
+    assert.equal(listenerCode, 0, 'podman exec ... nc -l exits 0 once served');
 
     // Host memory per container: the holder (conmon's child) is per container, the daemon per root.
-    const holders = holdersOf(id);
+    const holders = holdersOf(id).filter((h) => !h.argv.includes('--exec'));
     assert.equal(holders.length, 1, `one vc-holder for ${id}: ${JSON.stringify(holders.map((h) => h.argv))}`);
     const daemons = runtimeDaemons();
     assert.equal(daemons.length, 1, `one virtc-runtime daemon: ${JSON.stringify(daemons.map((d) => d.argv))}`);
@@ -135,7 +157,7 @@ if (problem) {
     assert.match(stopped.stdout, /^vm1 Exited/m);
     await podmanOk(['rm', 'vm1']);
     assert.equal((await podmanOk(['ps', '--all', '--quiet'])).stdout, '');
-  });
+  }
 
   test('afterwards: no VMM, no daemon, no pods under the runtime root; stop() leaves nothing', async () => {
     await waitFor('the virtc-runtime daemon to leave', () => runtimeDaemons().length === 0, 20_000).catch((err: Error) => {
