@@ -5,7 +5,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, readlinkSync } from 'node:fs';
 import { release } from 'node:os';
 import { join } from 'node:path';
 import { liveProcesses } from '../helpers/containerd-host.js';
@@ -45,6 +45,10 @@ function rss(pid: number): number {
 /** This file's daemon: other tests (docker's) may run their own virtc-runtime daemons with other roots. */
 const runtimeDaemons = () => liveProcesses().filter((p) => p.argv.includes(BIN) && p.argv.includes('daemon')
   && (p.argv.includes(RUNTIME_ROOT) || !p.argv.includes('--root')));
+/** VMMs started by this rig's runtime: in its mount namespace (other tests' runtimes run VMs too). */
+const rigVmms = () => vmmProcessesUnder('-').filter((pid) => {
+  try { return readlinkSync(`/proc/${pid}/ns/mnt`) === rig!.mountNamespace; } catch { return false; }
+});
 const holdersOf = (id: string) => liveProcesses().filter((p) => p.argv[0]?.endsWith('vc-holder') && p.argv.includes(id));
 
 if (problem) {
@@ -163,9 +167,11 @@ if (problem) {
     await waitFor('the virtc-runtime daemon to leave', () => runtimeDaemons().length === 0, 20_000).catch((err: Error) => {
       throw new Error(`${err.message}: ${JSON.stringify(runtimeDaemons().map((d) => d.argv))}${daemonLog()}`);
     });
-    assert.equal(vmmProcessesUnder(RUNTIME_ROOT), [], 'no QEMU process of the runtime');
-    const pods = await rig!.exec(['sh', '-c', `ls -A ${RUNTIME_ROOT}/pods 2>/dev/null; true`]);
-    assert.equal(pods.stdout, '', `pods left under ${RUNTIME_ROOT}/pods`);
+    assert.equal(rigVmms(), [], "no QEMU process in the rig's mount namespace");
+    // <root>/pods is the API's root: its pods are in <root>/pods/pods; container records in <root>/containers.
+    const tree = (await rig!.exec(['sh', '-c', `find ${RUNTIME_ROOT} -mindepth 1 -maxdepth 3 | sort`])).stdout;
+    const left = tree.split('\n').filter((p) => /\/(pods\/pods|containers)\/[^/]+$/.test(p));
+    assert.equal(left, [], `pods or container records left under ${RUNTIME_ROOT}:\n${tree}`);
     await rig!.stop();
     assert.equal(rig!.leftovers(), []);
   });
