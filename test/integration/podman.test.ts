@@ -148,9 +148,9 @@ if (problem) {
 
     // Host memory per container: the holder (conmon's child) is per container, the daemon per root.
     const holders = holdersOf(id).filter((h) => !h.argv.includes('--exec'));
-    assert.equal(holders.length, 1, `one vc-holder for ${id}: ${JSON.stringify(holders.map((h) => h.argv))}`);
+    assert.equal(holders.length, 1, `one vc-holder for ${id}: ${JSON.stringify(holders.map((h) => [h.pid, ...h.argv]))}`);
     const daemons = runtimeDaemons();
-    assert.equal(daemons.length, 1, `one virtc-runtime daemon: ${JSON.stringify(daemons.map((d) => d.argv))}`);
+    assert.equal(daemons.length, 1, `one virtc-runtime daemon: ${JSON.stringify(daemons.map((d) => [d.pid, ...d.argv]))}${daemonLog()}`);
     const holderRss = rss(holders[0]!.pid);
     const daemonRss = rss(daemons[0]!.pid);
     console.log(`\n# host memory with one -d container: vc-holder RSS ${(holderRss / MIB).toFixed(2)} MiB (per container), virtc-runtime daemon RSS ${(daemonRss / MIB).toFixed(1)} MiB (shared by the root's containers)`);
@@ -165,7 +165,8 @@ if (problem) {
 
   test('afterwards: no VMM, no daemon, no pods under the runtime root; stop() leaves nothing', async () => {
     await waitFor('the virtc-runtime daemon to leave', () => runtimeDaemons().length === 0, 20_000).catch((err: Error) => {
-      throw new Error(`${err.message}: ${JSON.stringify(runtimeDaemons().map((d) => d.argv))}${daemonLog()}`);
+      const left = runtimeDaemons().map((d) => `${d.pid} state ${readFileSync(`/proc/${d.pid}/stat`, "utf8").split(" ")[2]} ${d.argv.join(' ')}`);
+      throw new Error(`${err.message}: ${JSON.stringify(left)}${daemonLog()}`);
     });
     assert.equal(rigVmms(), [], "no QEMU process in the rig's mount namespace");
     // <root>/pods is the API's root: its pods are in <root>/pods/pods; container records in <root>/containers.
