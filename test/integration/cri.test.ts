@@ -38,16 +38,6 @@ const pods = () => (existsSync(podsDir()) ? readdirSync(podsDir()).filter((n) =>
 const vmms = () => liveProcesses().filter((p) => /qemu-system|vc-vmm/.test(p.argv[0] ?? '') && p.argv.some((a) => a.includes(state.path)));
 const shims = () => liveProcesses().filter((p) => p.argv.some((a) => a.endsWith('containerd-shim-virtc-v2')) && p.argv.includes(rig!.containerd.address));
 
-/** In L1 (test/nested/kvm-cri.test.ts) only the VMM-dependent core runs; each other case says so. */
-const L1_CORE = ['RunPodSandbox', 'CreateContainer + StartContainer', 'ExecSync', 'streaming Exec over', 'StopPodSandbox', 'stop() leaves'];
-function criTest(name: string, body: () => Promise<void>): void {
-  if (process.env.VC_NESTED_L1 && !L1_CORE.some((prefix) => name.startsWith(prefix))) {
-    test(name, () => { console.log(`\nSKIP in L1 "${name}": hypervisor-independent, runs on QEMU in L0 (L1 boots a pod in ~30 s)`); });
-  } else {
-    test(name, body);
-  }
-}
-
 if (problem) {
   test('cri (virtc): skipped', () => { console.log(`\nSKIP cri: ${problem}`); });
 } else {
@@ -60,7 +50,7 @@ if (problem) {
     state.remove();
   });
 
-  criTest(`RunPodSandbox (virtc, ${testHypervisor}): one VM, ready, an IP from our CNI; the shim got our annotation`, async () => {
+  test(`RunPodSandbox (virtc, ${testHypervisor}): one VM, ready, an IP from our CNI; the shim got our annotation`, async () => {
     podConfig = podSandboxConfig({ name: 'vm-pod', logRoot: rig!.logRoot, annotations: { [HYPERVISOR_ANNOTATION]: testHypervisor } });
     podId = await must(rig!.cri.runPodSandbox(podConfig, 'virtc'));
     const { status, info } = await rig!.cri.podSandboxStatus(podId, true);
@@ -75,7 +65,7 @@ if (problem) {
     assert.equal(bridgePorts(rig!.bridge).length, 1, 'the sandbox netns is on our bridge');
   });
 
-  criTest('CreateContainer + StartContainer: a busybox sleep in the same VM', async () => {
+  test('CreateContainer + StartContainer: a busybox sleep in the same VM', async () => {
     const config = containerConfig({ name: 'sleeper', image: rig!.images.busybox, command: ['sleep', '1000'] });
     sleeper = await must(rig!.cri.createContainer(podId, config, podConfig));
     await must(rig!.cri.startContainer(sleeper));
@@ -84,7 +74,7 @@ if (problem) {
     assert.equal(shims().length, 1, 'one shim for the sandbox and its container');
   });
 
-  criTest('ExecSync: stdout hi exit 0; exit 3; the pod IP on eth0 in the guest', async () => {
+  test('ExecSync: stdout hi exit 0; exit 3; the pod IP on eth0 in the guest', async () => {
     assert.equal(await must(rig!.cri.execSync(sleeper, ['echo', 'hi'], 30)), { stdout: 'hi\n', stderr: '', exitCode: 0 });
     assert.equal((await must(rig!.cri.execSync(sleeper, ['sh', '-c', 'exit 3'], 30))).exitCode, 3);
     const { status } = await rig!.cri.podSandboxStatus(podId);
@@ -92,7 +82,7 @@ if (problem) {
     assert.ok(addr.stdout.includes(`inet ${status.network!.ip}/`), `the guest's addresses: ${addr.stdout}`);
   });
 
-  criTest('streaming Exec over WebSocket: stdin in, stdout and stderr apart, exit 4 (as with runc)', async () => {
+  test('streaming Exec over WebSocket: stdin in, stdout and stderr apart, exit 4 (as with runc)', async () => {
     const url = await must(rig!.cri.exec({ containerId: sleeper, cmd: ['sh', '-c', 'read x; echo got $x; echo err >&2; exit 4'], stdin: true, stdout: true, stderr: true }));
     const r = await must(streamExec(url, { stdin: 'hi\n', timeoutMs: 60_000 }));
     assert.equal([r.stdout, r.stderr, r.exitCode], ['got hi\n', 'err\n', 4], why(`channel 3: ${r.statusText}`));
@@ -100,7 +90,7 @@ if (problem) {
 
   // As kubectl exec -it: with a TTY, containerd 1.6 ends the output when stdin ends (without -i it
   // closes both at once, which is why kubectl refuses -t alone), so stdin stays open here.
-  criTest('streaming Exec with a TTY and stdin: a terminal of the size sent, input echoed, stderr on it too, exit 2', async () => {
+  test('streaming Exec with a TTY and stdin: a terminal of the size sent, input echoed, stderr on it too, exit 2', async () => {
     const url = await must(rig!.cri.exec({ containerId: sleeper, cmd: ['sh', '-c', 'tty; stty size; read line; echo got $line; echo err >&2; exit 2'], tty: true, stdin: true, stdout: true }));
     const r = await must(streamExec(url, { tty: true, stdin: 'hi\n', timeoutMs: 60_000 }));
     assert.equal(r.exitCode, 2, why(`channel 3: ${r.statusText}`));
@@ -108,7 +98,7 @@ if (problem) {
     for (const want of [/\/dev\/pts\/\d+/, /24 80\r\n/, /hi\r\n/, /got hi\r\n/, /err\r\n/]) assert.match(r.stdout, want, JSON.stringify(r.stdout));
   });
 
-  criTest('UpdateContainerResources applies live: the memory and CPU limits of the running container change in the guest', async () => {
+  test('UpdateContainerResources applies live: the memory and CPU limits of the running container change in the guest', async () => {
     const read = async () => (await must(rig!.cri.execSync(sleeper, ['cat', '/sys/fs/cgroup/memory.max', '/sys/fs/cgroup/cpu.max'], 30))).stdout.trim().split('\n');
     const before = await read();
     await must(rig!.cri.updateContainerResources(sleeper, { memoryLimitInBytes: 96 * 1024 * 1024, cpuPeriod: 100_000, cpuQuota: 50_000 }));
@@ -117,7 +107,7 @@ if (problem) {
     assert.equal(await read(), [String(128 * 1024 * 1024), '25000 100000']);
   });
 
-  criTest('ReopenContainerLog: with the log moved aside, later lines go to a new file at LogPath', async () => {
+  test('ReopenContainerLog: with the log moved aside, later lines go to a new file at LogPath', async () => {
     const config = containerConfig({ name: 'ticker', image: rig!.images.busybox, command: ['sh', '-c', 'i=0; while true; do echo tick $i; i=$((i+1)); sleep 0.2; done'] });
     const id = await must(rig!.cri.createContainer(podId, config, podConfig));
     await must(rig!.cri.startContainer(id));
@@ -134,7 +124,7 @@ if (problem) {
     await must(rig!.cri.removeContainer(id));
   });
 
-  criTest("a second container: the pod's network and host name, its own mounts; StopContainer waits its timeout", async () => {
+  test("a second container: the pod's network and host name, its own mounts; StopContainer waits its timeout", async () => {
     const second = await must(rig!.cri.createContainer(podId, containerConfig({ name: 'second', image: rig!.images.busybox, command: ['sleep', '1000'] }), podConfig));
     await must(rig!.cri.startContainer(second));
     assert.equal(vmms().length, 1, 'still one VMM');
@@ -152,7 +142,7 @@ if (problem) {
     await must(rig!.cri.removeContainer(second));
   });
 
-  criTest('a container over its memory limit: exit 137, reason OOMKilled', async () => {
+  test('a container over its memory limit: exit 137, reason OOMKilled', async () => {
     const config = containerConfig({ name: 'oom', image: rig!.images.busybox, command: ['dd', 'if=/dev/zero', 'of=/dev/null', 'bs=64M', 'count=1'] });
     config.linux = { ...config.linux, resources: { memoryLimitInBytes: 16 * 1024 * 1024 } };
     const id = await must(rig!.cri.createContainer(podId, config, podConfig));
@@ -163,7 +153,7 @@ if (problem) {
     await must(rig!.cri.removeContainer(id));
   });
 
-  criTest('volumes: a hostPath directory and /dev/termination-log are copied in and back out after exit; /etc/hosts and resolv.conf are the pod\'s', async () => {
+  test('volumes: a hostPath directory and /dev/termination-log are copied in and back out after exit; /etc/hosts and resolv.conf are the pod\'s', async () => {
     const vol = tempDir('vccri-vol');
     try {
       writeFileSync(join(vol.path, 'input'), 'from the host\n');
@@ -193,7 +183,7 @@ if (problem) {
     }
   });
 
-  criTest('a read-only file (as a configmap) changed on the host is in the container within 2 s; writing it fails; ExecSync\'s timeout ends the probe and its process', async () => {
+  test('a read-only file (as a configmap) changed on the host is in the container within 2 s; writing it fails; ExecSync\'s timeout ends the probe and its process', async () => {
     const vol = tempDir('vccri-cm');
     try {
       const file = join(vol.path, 'setting');
@@ -221,7 +211,7 @@ if (problem) {
     }
   });
 
-  criTest("a container's output at its LogPath in the CRI format; its exit code", async () => {
+  test("a container's output at its LogPath in the CRI format; its exit code", async () => {
     const config = containerConfig({ name: 'printer', image: rig!.images.busybox, command: ['sh', '-c', 'echo out-line; echo err-line >&2; exit 5'] });
     const id = await must(rig!.cri.createContainer(podId, config, podConfig));
     await must(rig!.cri.startContainer(id));
@@ -233,7 +223,7 @@ if (problem) {
     await must(rig!.cri.removeContainer(id));
   });
 
-  criTest('StopPodSandbox, RemovePodSandbox: no VM, no shim, no pod state, veth gone', async () => {
+  test('StopPodSandbox, RemovePodSandbox: no VM, no shim, no pod state, veth gone', async () => {
     await must(rig!.cri.stopPodSandbox(podId));
     assert.equal((await rig!.cri.containerStatus(sleeper)).status.state, 'CONTAINER_EXITED');
     await must(rig!.cri.removePodSandbox(podId));
@@ -243,7 +233,7 @@ if (problem) {
     assert.equal(bridgePorts(rig!.bridge), []);
   });
 
-  criTest('stop() leaves nothing', async () => {
+  test('stop() leaves nothing', async () => {
     await rig!.stop();
     assert.equal(rig!.leftovers(), []);
     assert.equal(vmms(), []);
