@@ -16,7 +16,7 @@ import { spawnHolder, type SpawnedHolder } from './holder-spawn.js';
 import type { HookState, SpecHooks } from './hooks.js';
 import { exitStatusNumber } from './holder-link.js';
 import { parseSignal } from './signals.js';
-import { daemonSocket, listRecordIds, podsRoot, processAlive, readRecord, removeRecord, type ContainerRecord } from './state-store.js';
+import { daemonSocket, listRecordIds, netnsPin, podsRoot, processAlive, readRecord, removeRecord, type ContainerRecord } from './state-store.js';
 import { updateResources } from './update-resources.js';
 import type { RuntimeLog } from './log.js';
 
@@ -133,11 +133,12 @@ async function create(ctx: CommandContext, id: string): Promise<number> {
   // container (here its pod, which takes the network the hooks put into the holder's namespace).
   let holder: SpawnedHolder | undefined;
   try {
+    const ownNetns = specNetwork(spec).kind === 'new';
     holder = await spawnHolder({
-      socket, id, newNetns: specNetwork(spec).kind === 'new',
+      socket, id, ...(ownNetns ? { newNetns: netnsPin(global.root, id) } : {}),
       ...(consoleSocket ? { consoleSocket: resolve(consoleSocket) } : {}),
     });
-    await call(socket, { op: 'holder', id, pid: holder.pid });
+    await call(socket, { op: 'holder', id, pid: holder.pid, netns: ownNetns });
     const state: HookState = { ociVersion: OCI_VERSION, id, status: 'creating', pid: holder.pid, bundle, annotations: spec.annotations };
     await runHooks(hooks, 'prestart', state);
     await runHooks(hooks, 'createRuntime', state);
@@ -237,7 +238,7 @@ async function remove(ctx: CommandContext, id: string, force: boolean): Promise<
   if (processAlive(record.holderPid)) process.kill(record.holderPid, 'SIGKILL');
   const { removeFromApi } = await import('./container-create.js');
   await removeFromApi(record, { root: podsRoot(root) });
-  removeRecord(root, id);
+  await removeRecord(root, id);
   await afterHooks(ctx, record, 'poststop');
   return 0;
 }

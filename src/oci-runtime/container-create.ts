@@ -80,11 +80,11 @@ export async function makeContainer(
 
 /**
  * The network the pod takes: the spec's namespace path (podman's); for a new namespace without a
- * path (docker's), the one the CLI started the holder in, which the engine's prestart hook filled.
+ * path (docker's), the one the CLI started the holder in (pinned), which the engine's prestart hook filled.
  */
 export function podNetwork(spec: OciSpec, record: ContainerRecord): SpecNetwork {
   const network = specNetwork(spec);
-  if (network.kind === 'new' && record.holderPid > 0) return { kind: 'path', path: `/proc/${record.holderPid}/ns/net` };
+  if (network.kind === 'new' && record.netns) return { kind: 'path', path: record.netns };
   return network;
 }
 

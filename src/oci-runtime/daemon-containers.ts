@@ -18,7 +18,7 @@ import { execOptions, execProcess, type ExecOverrides } from './exec-process.js'
 import { encodeFrame, Frame } from './frames.js';
 import { exitRecordOf, HolderLink, VM_GONE } from './holder-link.js';
 import type { RuntimeLog } from './log.js';
-import { listRecordIds, readRecord, removeRecord, writeRecord, type ContainerRecord, type ExitRecord } from './state-store.js';
+import { listRecordIds, netnsPin, readRecord, removeRecord, writeRecord, type ContainerRecord, type ExitRecord } from './state-store.js';
 
 export class RequestError extends Error {}
 
@@ -109,7 +109,7 @@ export class DaemonContainers {
     switch (request.op) {
       case 'create': return this.#create(id, String(request.bundle ?? ''));
       case 'make': return this.#make(id);
-      case 'holder': return this.#holderPid(id, Number(request.pid));
+      case 'holder': return this.#holderPid(id, Number(request.pid), request.netns === true);
       case 'start': return this.#start(id);
       case 'kill': return this.#kill(id, Number(request.signal), request.all === true);
       case 'delete': return this.#delete(id, request.force === true);
@@ -163,7 +163,7 @@ export class DaemonContainers {
     } catch (err) {
       this.#dropWaitingHolder(live, `creating container "${id}" failed: ${(err as Error).message}`);
       this.#live.delete(id);
-      removeRecord(this.root, id);
+      await removeRecord(this.root, id);
       throw err;
     } finally {
       live.busy = false;
@@ -204,10 +204,11 @@ export class DaemonContainers {
     return undefined;
   }
 
-  #holderPid(id: string, pid: number): Record<string, unknown> {
+  #holderPid(id: string, pid: number, ownNetns: boolean): Record<string, unknown> {
     const live = this.#get(id);
     if (!Number.isInteger(pid) || pid <= 0) throw new RequestError(`holder: pid ${pid} is not a process id`);
     live.record.holderPid = pid;
+    if (ownNetns) live.record.netns = netnsPin(this.root, id);
     this.#save(live);
     return {};
   }
@@ -240,7 +241,7 @@ export class DaemonContainers {
       if (!record) throw new RequestError(`container "${id}" does not exist`);
       // A record this daemon does not hold (written by a crashed create): undo what it says.
       await removeFromApi(record, this.options);
-      removeRecord(this.root, id);
+      await removeRecord(this.root, id);
       return {};
     }
     // Not even with --force: the create (or delete) under way finishes or undoes itself first.
@@ -265,7 +266,7 @@ export class DaemonContainers {
       this.#dropWaitingHolder(live, `container "${id}" was deleted`);
       for (const exec of live.execs.values()) exec.settle(new RequestError(`container "${id}" was deleted`));
       await removeFromApi(live.record, this.options);
-      removeRecord(this.root, id);
+      await removeRecord(this.root, id);
       this.#live.delete(id);
     } finally {
       live.busy = false;

@@ -5,6 +5,7 @@
  * byte to its ready fd once the daemon accepted it; only then is its pid written to `--pid-file`.
  */
 import { spawn } from 'node:child_process';
+import { closeSync, openSync } from 'node:fs';
 import { nativeExecutable } from '../native.js';
 
 /** For tests and packagers: another holder executable than the one built or shipped. */
@@ -20,11 +21,12 @@ export interface HolderOptions {
   exec?: string;
   consoleSocket?: string;
   /**
-   * Starts the holder in a network namespace of its own (`unshare --net`, which execs it: the pid
-   * stays this process's child), for a spec that asks for a new one without a path: the engine's
-   * hooks fill that namespace and the pod takes its network from `/proc/<pid>/ns/net`.
+   * Starts the holder in a network namespace of its own, pinned by a bind mount on this file
+   * (`unshare --net=FILE`, which execs it: the pid stays this process's child), for a spec that asks
+   * for a new one without a path: the engine's hooks fill that namespace and the pod takes its
+   * network from the pin.
    */
-  newNetns?: boolean;
+  newNetns?: string;
 }
 
 export interface SpawnedHolder {
@@ -48,7 +50,9 @@ export async function spawnHolder(opts: HolderOptions): Promise<SpawnedHolder> {
   const holder = holderExecutable();
   const argv = holderArgv(opts, 3);
   const file = opts.newNetns ? 'unshare' : holder;
-  const child = spawn(file, opts.newNetns ? ['--net', '--', holder, ...argv] : argv, { stdio: ['inherit', 'inherit', 'inherit', 'pipe'] });
+  // The mount point first, as `ip netns add` makes it; the caller's record removal unmounts it.
+  if (opts.newNetns) closeSync(openSync(opts.newNetns, 'a', 0o444));
+  const child = spawn(file, opts.newNetns ? [`--net=${opts.newNetns}`, '--', holder, ...argv] : argv, { stdio: ['inherit', 'inherit', 'inherit', 'pipe'] });
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
     child.once('exit', (code, signal) => resolve({ code, signal }));
     child.once('error', () => resolve({ code: 127, signal: null }));

@@ -6,6 +6,7 @@
 import { createHash } from 'node:crypto';
 import { mkdirSync, readdirSync, readFileSync, renameSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { removeNetns } from '../network/netns.js';
 
 export type RecordStatus = 'creating' | 'created' | 'running' | 'paused' | 'stopped' | 'deleting';
 
@@ -28,6 +29,12 @@ export interface ContainerRecord {
   status: RecordStatus;
   /** The holder's host pid (what `--pid-file` got); 0 until the holder is in place. */
   holderPid: number;
+  /**
+   * The holder's own network namespace, pinned by a bind mount at `<record dir>/netns` (set when the
+   * spec asks for a new one without a path: docker). The pod takes its network from here, not from
+   * `/proc/<holder pid>`, so a reused pid can never name another namespace.
+   */
+  netns?: string;
   createdAt: string;
   exit?: ExitRecord;
 }
@@ -90,7 +97,12 @@ export function writeRecord(root: string, record: ContainerRecord): void {
   renameSync(tmp, join(dir, 'state.json'));
 }
 
-export function removeRecord(root: string, id: string): void {
+/** Where a holder's own network namespace is pinned (a mount point inside the record's directory). */
+export const netnsPin = (root: string, id: string): string => join(recordDir(root, id), 'netns');
+
+/** Removes the record's directory; a pinned namespace in it is unmounted first (any part of a pin). */
+export async function removeRecord(root: string, id: string): Promise<void> {
+  await removeNetns({ path: netnsPin(root, id), owned: true });
   rmSync(recordDir(root, id), { recursive: true, force: true });
 }
 

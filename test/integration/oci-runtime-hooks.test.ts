@@ -65,6 +65,7 @@ if (!existsSync(HOLDER)) {
     assert.is.not(netns, readlinkSync('/proc/self/ns/net'), 'the holder has a network namespace of its own');
     assert.not.ok(existsSync(`/proc/${String(state.pid)}`) && readFileSync(`/proc/${String(state.pid)}/cmdline`, 'utf8').includes('vc-holder'), 'the holder is gone');
     assert.equal(cli(['state', 'h1']).status, 1, 'no record is left');
+    assert.not.ok(readFileSync('/proc/self/mountinfo', 'utf8').includes(join(root, 'containers')), 'the namespace pin under the record is unmounted');
     assert.equal(existsSync(join(root, 'pods', 'pods')) ? readdirSync(join(root, 'pods', 'pods')) : [], [], 'no pod was made');
   });
 

@@ -33,7 +33,7 @@ test('state: the OCI document with the holder\'s pid; stopped when the holder is
   assert.equal(ociState(record({ status: 'deleting' })).status, 'stopped');
 });
 
-test('records: written whole, read back, listed, removed; a corrupt one names its file and the way out', () => {
+test('records: written whole, read back, listed, removed (an unmounted pin file too); a corrupt one names its file and the way out', async () => {
   const root = mkdtempSync(join(tmpdir(), 'vcrt-'));
   try {
     writeRecord(root, record({ id: 'b' }));
@@ -45,7 +45,9 @@ test('records: written whole, read back, listed, removed; a corrupt one names it
     rmSync(join(root, 'containers', 'x', 'state.json'));
     writeFileSync(join(root, 'containers', 'x', 'state.json'), '{"id":');
     assert.throws(() => readRecord(root, 'x'), /containers\/x\/state\.json: unreadable .*delete --force x/);
-    removeRecord(root, 'b');
+    // A pin that a crash left as a plain file (before unshare mounted it) goes with the record.
+    writeFileSync(join(root, 'containers', 'b', 'netns'), '');
+    await removeRecord(root, 'b');
     assert.equal(listRecordIds(root), ['a', 'x']);
   } finally {
     rmSync(root, { recursive: true, force: true });
