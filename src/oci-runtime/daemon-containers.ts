@@ -8,6 +8,7 @@ import { startContainer } from '../api/container.js';
 import { enterContainer } from '../api/container-process.js';
 import { killContainer } from '../api/container-signal.js';
 import { copyContainerMountsOut } from '../api/container-mounts-out.js';
+import { watchContainerMounts, type MountWatcher } from '../api/container-mounts.js';
 import { containerProcesses, pauseContainer, resumeContainer, updateContainer } from '../api/container-ops.js';
 import type { CallOptions } from '../api/context.js';
 import type { PodProcess } from '../api/enter.js';
@@ -46,6 +47,8 @@ interface Live {
   exitHandled?: Promise<void>;
   holder?: HolderLink;
   hostMounts: Array<{ readOnly?: boolean }>;
+  /** Host bind mounts' changes copied in while the container lives (docker rewrites /etc/hosts). */
+  mountWatch?: MountWatcher;
   execs: Map<string, PendingExec>;
   /** A create or delete is under way: other requests wait for nothing and are refused. */
   busy: boolean;
@@ -151,6 +154,12 @@ export class DaemonContainers {
       const made = await makeContainer(planned, this.options, (pid) => this.#containerOfPid(pid, planned.record.pod), this.log);
       live.init = made.init;
       live.hostMounts = made.hostMounts;
+      if (made.hostMounts.length) {
+        // As the shim: files the engine changes on the host (hosts, resolv.conf) reach the guest within 2 s.
+        live.mountWatch = watchContainerMounts(live.record.pod, live.record.containerId, {
+          ...this.options, intervalMs: 1000, onError: (err) => this.log.warnOnce(`refreshing the mounts of ${id}: ${err.message}`),
+        });
+      }
       live.exit = made.init.wait().then(exitRecordOf, (err: Error) => {
         this.log.warn(`container ${id}: waiting for its init: ${err.message}`);
         return VM_GONE;
@@ -187,6 +196,7 @@ export class DaemonContainers {
   }
 
   async #exited(live: Live, exit: ExitRecord): Promise<void> {
+    await live.mountWatch?.close();
     if (exit !== VM_GONE && live.hostMounts.some((m) => !m.readOnly)) {
       await copyContainerMountsOut(live.record.pod, live.record.containerId, this.options)
         .catch((err: Error) => this.log.warn(`copying the mounts of ${live.record.id} back to the host: ${err.message}`));
@@ -263,6 +273,7 @@ export class DaemonContainers {
       }
       live.record.status = 'deleting';
       this.#save(live);
+      await live.mountWatch?.close();
       this.#dropWaitingHolder(live, `container "${id}" was deleted`);
       for (const exec of live.execs.values()) exec.settle(new RequestError(`container "${id}" was deleted`));
       await removeFromApi(live.record, this.options);

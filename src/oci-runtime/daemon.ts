@@ -18,9 +18,12 @@ import { daemonSocket, listRecordIds, podsRoot, removeEmptyPodsRoot } from './st
 /** How long the daemon stays with no container record left (tests shorten it). */
 const IDLE_EXIT_MS = Number(process.env.VIRTC_RUNTIME_IDLE_MS) || 10_000;
 
+/** daemon.log becomes daemon.log.1 past this size: at most twice this on disk per root. */
+const DAEMON_LOG_ROTATE_BYTES = 4 * 1024 * 1024;
+
 export async function runDaemon(root: string, debug: boolean): Promise<number> {
   mkdirSync(root, { recursive: true, mode: 0o711 });
-  const log = new RuntimeLog(join(root, 'daemon.log'), 'text', debug, false);
+  const log = new RuntimeLog(join(root, 'daemon.log'), 'text', debug, false, DAEMON_LOG_ROTATE_BYTES);
   const socketPath = daemonSocket(root);
   if (await daemonAnswers(socketPath)) {
     log.error(`another daemon serves ${root} already`);

@@ -3,7 +3,7 @@
 // the real client. Each `docker run` is a QEMU pod (≈ 5 s), so the cases are few.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { release } from 'node:os';
 import { join } from 'node:path';
 import { dockerProblem, startDockerRig, type DockerRig } from '../helpers/docker.js';
@@ -43,8 +43,10 @@ if (problem) {
     assert.ok(kernel && kernel !== release(), `uname -r in the container is the guest's, not the host's ${release()}: ${JSON.stringify(kernel)}`);
   });
 
-  test('-d, then exec, ps, stop and rm', async () => {
-    const run = await rig!.docker(['run', '-d', '--runtime', 'virtc', '--name', 'sleeper', image, 'sleep', '1000']);
+  test('-d, then exec, ps, a bind-mounted file changed on the host, stop and rm', async () => {
+    const note = join(rig!.dir, 'note.txt');
+    writeFileSync(note, 'first\n');
+    const run = await rig!.docker(['run', '-d', '--runtime', 'virtc', '--name', 'sleeper', '-v', `${note}:/data/note.txt:ro`, image, 'sleep', '1000']);
     assert.equal(run.code, 0, failText('docker run -d', run));
     const id = run.stdout.trim();
     const ps = await rig!.docker(['ps', '--format', '{{.ID}} {{.Names}} {{.Status}}']);
@@ -52,6 +54,14 @@ if (problem) {
     const exec = await rig!.docker(['exec', 'sleeper', 'sh', '-c', 'echo in $(uname -r); exit 3']);
     assert.equal(exec.code, 3, failText('docker exec', exec));
     assert.ok(exec.stdout.startsWith('in ') && exec.stdout !== `in ${release()}\n`, failText('docker exec (guest kernel)', exec));
+    // Host bind mounts are copies in the VM, refreshed while the container runs (as runc's are live).
+    const readNote = async () => (await rig!.docker(['exec', 'sleeper', 'cat', '/data/note.txt'])).stdout;
+    assert.equal(await readNote(), 'first\n');
+    writeFileSync(note, 'second\n');
+    let seen = '';
+    const changedBy = Date.now() + 5000;
+    while ((seen = await readNote()) !== 'second\n' && Date.now() < changedBy) await new Promise((r) => setTimeout(r, 200));
+    assert.equal(seen, 'second\n', 'the host file\'s change reached the container within 5 s');
     // sleep as the container's pid 1 ignores SIGTERM: stop's SIGKILL after --time ends it.
     const stop = await rig!.docker(['stop', '--time', '1', 'sleeper']);
     assert.equal(stop.code, 0, failText('docker stop', stop));

@@ -2,7 +2,7 @@
 // and the translation the runtime shares with the containerd shim (src/oci).
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ociState } from '../../../src/oci-runtime/commands.js';
@@ -73,6 +73,26 @@ test('log: json lines as podman and containerd read them; only errors without --
     tlog.warnOnce('w');
     tlog.warnOnce('w');
     assert.equal(readFileSync(text, 'utf8').split('\n').filter(Boolean).length, 1);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('log rotation (the daemon\'s log): past the limit the file becomes FILE.1, replacing the last one', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'vcrt-'));
+  try {
+    const file = join(dir, 'daemon.log');
+    writeFileSync(file, 'x'.repeat(150));
+    const log = new RuntimeLog(file, 'text', false, false, 200);
+    log.info('one');
+    assert.equal(readFileSync(`${file}.1`, 'utf8'), 'x'.repeat(150), 'the existing file was full: rotated before the first line');
+    assert.match(readFileSync(file, 'utf8'), /^time=.* level=info msg="one"\n$/);
+    for (let i = 0; i < 4; i++) log.info(`line ${i}`);
+    const current = readFileSync(file, 'utf8');
+    const previous = readFileSync(`${file}.1`, 'utf8');
+    assert.ok(statSync(file).size <= 200 && previous.length <= 200, `sizes ${current.length}, ${previous.length}`);
+    assert.ok(current.includes('line 3') && !previous.includes('x'), 'the first rotation\'s file was replaced');
+    assert.equal(readdirSync(dir).sort(), ['daemon.log', 'daemon.log.1']);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
