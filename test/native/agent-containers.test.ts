@@ -152,16 +152,21 @@ function defineTests(): void {
     await c.ok('delete_container', { id: ctr.id });
   });
 
-  test('tty: the terminal is the controlling terminal and /dev/console; TERM, size', async () => {
-    const ctr = await create({ argv: ['sh', '-c', '[ -t 0 ] && echo tty-ok; stty size; echo $TERM; [ -c /dev/console ] && echo console-ok; read x; echo got-$x'], tty: true, rows: 30, cols: 100 });
+  test('tty: the terminal is the controlling terminal, from the container\'s devpts, and /dev/console; TERM, size, resize', async () => {
+    // As runc: tty(1) names the container's /dev/pts/N, and /dev/console is that same device.
+    const script = '[ -t 0 ] && echo tty-ok; stty size; echo $TERM; t=$(tty); echo "tty=$t"; ' +
+      '[ -c /dev/console ] && [ "$(stat -Lc %t:%T "$t")" = "$(stat -Lc %t:%T /dev/console)" ] && echo console-ok; ' +
+      'echo reading; read x; echo got-$x; stty size';
+    const ctr = await create({ argv: ['sh', '-c', script], tty: true, rows: 30, cols: 100 });
     await c.ok('start_container', { id: ctr.id });
     const p = c.proc(ctr.process);
-    await c.until(() => text(p.stdout).includes('console-ok'), 'terminal checks');
+    await c.until(() => text(p.stdout).includes('reading'), 'terminal checks');
+    await c.ok('resize', { process: ctr.process, rows: 50, cols: 132 });
     c.send(encode(T.STDIN, ctr.process, 'abc\n'));
     await c.finished(ctr.process);
     const out = text(p.stdout);
-    assert.match(out, 'tty-ok\r\n30 100\r\nxterm\r\nconsole-ok\r\n');
-    assert.match(out, 'got-abc');
+    assert.match(out, /^tty-ok\r\n30 100\r\nxterm\r\ntty=\/dev\/pts\/\d+\r\nconsole-ok\r\nreading\r\n/);
+    assert.match(out, /got-abc\r\n50 132\r\n$/);
     assert.is(p.stderr.length, 0);
     await c.ok('delete_container', { id: ctr.id });
   });
