@@ -7,7 +7,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, readlinkSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { cgroup2Mount, containerAgentSuite } from './agent-container-rig.js';
 import { Conn, encode, T, text, type RunningAgent } from './agent-wire.js';
@@ -169,6 +169,27 @@ function defineTests(): void {
     assert.match(out, /got-abc\r\n50 132\r\n$/);
     assert.is(p.stderr.length, 0);
     await c.ok('delete_container', { id: ctr.id });
+  });
+
+  test('tty with OCI mounts: the terminal is from the devpts they mount; none there fails the create, leaking no fd', async () => {
+    const mounts = [
+      { destination: '/dev', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'strictatime', 'mode=755', 'size=65536k'] },
+      { destination: '/dev/pts', type: 'devpts', source: 'devpts', options: ['nosuid', 'noexec', 'newinstance', 'ptmxmode=0666', 'mode=0620'] },
+    ];
+    // tty(1) checks that the name it finds is the device it has: a slave of a devpts the mounts
+    // hid would fail it.
+    const r = await run(['sh', '-c', 't=$(tty) && echo "tty=$t" && stat -Lc %t:%T "$t" /dev/console'], { tty: true, mounts });
+    const m = /^tty=\/dev\/pts\/\d+\r\n(\w+:\w+)\r\n(\w+:\w+)\r\n$/.exec(r.out);
+    assert.ok(m, `tty and /dev/console: ${JSON.stringify(r.out)}`);
+    assert.is(m![2], m![1], '/dev/console is the terminal');
+
+    const fds = () => readdirSync(`/proc/${agent!.proc.pid}/fd`).length;
+    const before = fds();
+    const e = await c.errorCode('create_container', { id: 'noptmx', image: { path: rootfs }, argv: ['true'], tty: true, security: { maskedPaths: ['/dev/pts'] } });
+    assert.is(e.code, 'CONTAINER_FAILED');
+    assert.match(e.message, 'open ptmx (/dev/pts/ptmx in the container): No such file or directory');
+    assert.equal((await c.ok('list_containers')).containers, [], 'nothing is left behind');
+    assert.is(fds(), before, 'the agent holds no more fds than before');
   });
 
   test('env: PATH default, HOSTNAME, HOME; given entries win; cwd', async () => {
