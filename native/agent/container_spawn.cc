@@ -5,6 +5,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <sys/mount.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -39,6 +40,63 @@ void report(int fd, int32_t stage, int err, const char* step) {
   std::snprintf(r.step, sizeof r.step, "%s", step);
   ssize_t n = write(fd, &r, sizeof r);
   (void)n;
+}
+
+// An init's kReady, with the master of its terminal (SCM_RIGHTS) when master is not -1.
+void report_ready(int fd, int master) {
+  Report r{};
+  r.stage = kReady;
+  iovec iov{&r, sizeof r};
+  msghdr m{};
+  m.msg_iov = &iov;
+  m.msg_iovlen = 1;
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+  if (master >= 0) {
+    m.msg_control = control;
+    m.msg_controllen = sizeof control;
+    cmsghdr* c = CMSG_FIRSTHDR(&m);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int));
+    std::memcpy(CMSG_DATA(c), &master, sizeof(int));
+  }
+  ssize_t n = sendmsg(fd, &m, MSG_NOSIGNAL);
+  (void)n;
+}
+
+// The agent's side of the init's first report: the byte count read (0 on EOF, error or timeout)
+// and in *passed the fd that came with it (CLOEXEC), else -1.
+size_t read_first_report(int fd, Report* r, int* passed) {
+  *passed = -1;
+  pollfd p{fd, POLLIN, 0};
+  int ready;
+  while ((ready = poll(&p, 1, kReportTimeoutMs)) < 0 && errno == EINTR) {
+  }
+  if (ready != 1) return 0;
+  iovec iov{r, sizeof *r};
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * 4)];
+  msghdr m{};
+  m.msg_iov = &iov;
+  m.msg_iovlen = 1;
+  m.msg_control = control;
+  m.msg_controllen = sizeof control;
+  ssize_t n;
+  while ((n = recvmsg(fd, &m, MSG_CMSG_CLOEXEC)) < 0 && errno == EINTR) {
+  }
+  for (cmsghdr* c = n > 0 ? CMSG_FIRSTHDR(&m) : nullptr; c; c = CMSG_NXTHDR(&m, c)) {
+    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+    size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+    for (size_t i = 0; i < count; i++) {
+      int got;
+      std::memcpy(&got, CMSG_DATA(c) + i * sizeof(int), sizeof got);
+      if (*passed < 0) {
+        *passed = got;
+      } else {
+        close(got);  // never sent; nothing extra may leak
+      }
+    }
+  }
+  return n > 0 ? static_cast<size_t>(n) : 0;
 }
 
 [[noreturn]] void child_fail(int fd, int32_t stage, int err, const char* step) {
@@ -176,6 +234,31 @@ void enter_joined(const JoinFds& j, int report_fd, int* shm_tree) {
   if (j.pid >= 0 && setns(j.pid, CLONE_NEWPID) != 0) child_fail(report_fd, kSetupFailed, errno, "setns pid");
 }
 
+// In the init, once its /dev is final (after the OCI mounts, which may mount another devpts): a
+// terminal from the container's own devpts, as runc makes it: tty(1) names /dev/pts/N, and
+// /dev/console is that same slave. The slave becomes the init's controlling terminal and stdio;
+// *master is for the agent to relay.
+bool init_terminal(const ExecSpec& spec, int* master, char* step, size_t step_len) {
+  int slave = -1;
+  unsigned index = 0;
+  const char* what = "";
+  if (!pty_open("/dev/pts/ptmx", spec, master, &slave, &index, &what)) {
+    int err = errno;
+    std::snprintf(step, step_len, "%s (/dev/pts/ptmx in the container)", what);
+    errno = err;
+    return false;
+  }
+  char path[32];
+  std::snprintf(path, sizeof path, "/dev/pts/%u", index);
+  bool ok = container_bind_console(path, step, step_len);
+  if (ok) pty_take_as_stdio(slave);
+  int err = errno;
+  close(slave);
+  if (!ok) close_fd(master);
+  errno = err;
+  return ok;
+}
+
 }  // namespace
 
 bool container_init_spawn(const InitPlan& plan, SpawnedChild* child, InitHandle* handle,
@@ -200,10 +283,15 @@ bool container_init_spawn(const InitPlan& plan, SpawnedChild* child, InitHandle*
        !open_ns(getpid(), "mnt", &join.own_mnt, &what))) {
     return fail(what);
   }
-  if (!io.open(plan.exec, &what)) return fail(what);
-  if (pipe2(rep, O_CLOEXEC) != 0 || pipe2(start, O_CLOEXEC) != 0) return fail("pipe");
+  if (plan.exec.tty) {
+    io.open_tty_later();  // the init opens it in the container's devpts: init_terminal()
+  } else if (!io.open(plan.exec, &what)) {
+    return fail(what);
+  }
+  // rep is a socket so that the ready report can carry the terminal's master.
+  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, rep) != 0) return fail("socketpair");
+  if (pipe2(start, O_CLOEXEC) != 0) return fail("pipe");
   if (join.any() && pipe2(mid, O_CLOEXEC) != 0) return fail("pipe");
-  const char* console = io.tty() ? io.slave_path().c_str() : nullptr;
 
   // The init: PID 1 of its new pid namespace (or PID n of the joined one), in its new mount
   // namespace, a copy of the agent's. shm_tree: the joined init's /dev/shm, or -1.
@@ -214,7 +302,7 @@ bool container_init_spawn(const InitPlan& plan, SpawnedChild* child, InitHandle*
     if (!confine_early(plan.confine, step, sizeof step)) child_fail(rep[1], kSetupFailed, errno, step);
     std::vector<int> trees;
     if (!binds_open_trees(plan.dir, plan.binds, &trees, step, sizeof step) ||
-        !container_setup_root(plan.rootfs.c_str(), console, plan.files, shm_tree, step, sizeof step)) {
+        !container_setup_root(plan.rootfs.c_str(), plan.files, shm_tree, step, sizeof step)) {
       child_fail(rep[1], kSetupFailed, errno, step);
     }
     if (sethostname(plan.hostname.data(), plan.hostname.size()) != 0) {
@@ -223,7 +311,12 @@ bool container_init_spawn(const InitPlan& plan, SpawnedChild* child, InitHandle*
     if (!confine_root(plan.confine, step, sizeof step)) child_fail(rep[1], kSetupFailed, errno, step);
     // Binds last: a guest mount such as OCI's tmpfs on /dev would hide one made before it.
     if (!binds_attach(plan.binds, &trees, step, sizeof step)) child_fail(rep[1], kSetupFailed, errno, step);
-    report(rep[1], kReady, 0, "");
+    int master = -1;
+    if (io.tty() && !init_terminal(plan.exec, &master, step, sizeof step)) {
+      child_fail(rep[1], kSetupFailed, errno, step);
+    }
+    report_ready(rep[1], master);
+    if (master >= 0) close(master);  // the agent has its own copy now
     char go;
     ssize_t n;
     while ((n = read(start[0], &go, 1)) < 0 && errno == EINTR) {
@@ -269,14 +362,28 @@ bool container_init_spawn(const InitPlan& plan, SpawnedChild* child, InitHandle*
   close_fd(&rep[1]);
   close_fd(&start[0]);
   Report r{};
-  size_t got = read_full(rep[0], &r, sizeof r, kReportTimeoutMs);
-  if (got != sizeof r || r.stage != kReady) {
-    if (got == sizeof r) {
+  int master = -1;
+  size_t got = read_first_report(rep[0], &r, &master);
+  bool ready = got == sizeof r && r.stage == kReady;
+  std::string why = "the container's init did not get ready";
+  if (ready && io.tty()) {
+    if (master < 0) {
+      ready = false;
+      why = "the container's init reported ready without its terminal";
+    } else if (!io.adopt_master(master)) {  // io owns master now
+      ready = false;
+      why = std::string("fcntl the terminal's master: ") + strerror(errno);
+    }
+    master = -1;
+  }
+  if (master >= 0) close(master);  // sent with a failure report: not ours to keep
+  if (!ready) {
+    if (got == sizeof r && r.stage != kReady) {
       *error = std::string(r.step) + ": " + strerror(r.err);
     } else {
-      *error = "the container's init did not get ready";
-      kill(pid, SIGKILL);
+      *error = why;
     }
+    kill(pid, SIGKILL);  // harmless if it is exiting anyway
     reap(pid);
     for (int* fd : {&rep[0], &start[1]}) close_fd(fd);
     return false;

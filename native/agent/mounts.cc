@@ -269,8 +269,8 @@ bool mounts_inject_files(pid_t init_pid, const std::vector<FileBind>& binds, std
   return true;
 }
 
-bool container_setup_root(const char* rootfs, const char* console, const std::vector<FileBind>& files,
-                          int shm_tree, char* step, size_t step_len) {
+bool container_setup_root(const char* rootfs, const std::vector<FileBind>& files, int shm_tree,
+                          char* step, size_t step_len) {
   auto bad = [&](const char* what, const char* path) { return fail(step, step_len, what, path); };
   // Nothing done here may reach the agent's namespace, and nothing of the agent's may arrive.
   if (mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) {
@@ -310,14 +310,6 @@ bool container_setup_root(const char* rootfs, const char* console, const std::ve
   } else if (mount("shm", "dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777,size=65536k") != 0) {
     return bad("mount tmpfs on", "/dev/shm");
   }
-  if (console) {
-    int fd = open("dev/console", O_CREAT | O_WRONLY | O_CLOEXEC, 0600);
-    if (fd < 0) return bad("create", "/dev/console");
-    close(fd);
-    if (mount(console, "dev/console", nullptr, MS_BIND, nullptr) != 0) {
-      return bad("bind the terminal on", "/dev/console");
-    }
-  }
 
   for (const FileBind& f : files) {
     if (!ensure_file_target(f.target)) return bad("create", f.target.c_str());
@@ -332,5 +324,13 @@ bool container_setup_root(const char* rootfs, const char* console, const std::ve
   if (syscall(SYS_pivot_root, ".", ".") != 0) return bad("pivot_root", rootfs);
   if (umount2(".", MNT_DETACH) != 0) return bad("unmount the old root", "");
   if (chdir("/") != 0) return bad("chdir", "/");
+  return true;
+}
+
+bool container_bind_console(const char* slave_path, char* step, size_t step_len) {
+  if (!ensure_file_target("/dev/console")) return fail(step, step_len, "create", "/dev/console");
+  if (mount(slave_path, "/dev/console", nullptr, MS_BIND, nullptr) != 0) {
+    return fail(step, step_len, "bind the terminal on", "/dev/console");
+  }
   return true;
 }

@@ -59,11 +59,14 @@ bool mounts_inject_files(pid_t init_pid, const std::vector<FileBind>& binds, std
 // --- in a container's init, in its new mount namespace -----------------------------------------
 
 // Makes every mount private, mounts the container's /proc, /sys (read-only), /dev (tmpfs with
-// the usual nodes and links, its own devpts, /dev/shm, and console bound to the pty slave at
-// `console` when given; /dev/shm is the detached mount shm_tree instead of a new tmpfs when that
-// is not -1), binds `files` read-only over their targets (a missing target is created
-// as an empty file, a symlink there is replaced by one: a bind would follow it out of the root),
-// then pivot_root into rootfs and detaches the old root. false with errno set and step[]
-// describing the failing step.
-bool container_setup_root(const char* rootfs, const char* console, const std::vector<FileBind>& files,
-                          int shm_tree, char* step, size_t step_len);
+// the usual nodes and links, its own devpts and /dev/shm; /dev/shm is the detached mount shm_tree
+// instead of a new tmpfs when that is not -1), binds `files` read-only over their targets (a
+// missing target is created as an empty file, a symlink there is replaced by one: a bind would
+// follow it out of the root), then pivot_root into rootfs and detaches the old root. false with
+// errno set and step[] describing the failing step.
+bool container_setup_root(const char* rootfs, const std::vector<FileBind>& files, int shm_tree,
+                          char* step, size_t step_len);
+
+// After pivot_root: binds the pty slave at slave_path (the container's /dev/pts/N) on
+// /dev/console. false with errno set and step[] describing the failing step.
+bool container_bind_console(const char* slave_path, char* step, size_t step_len);

@@ -109,6 +109,42 @@ ChildStdio::~ChildStdio() {
   }
 }
 
+bool pty_open(const char* ptmx, const ExecSpec& spec, int* master, int* slave, unsigned* index,
+              const char** what) {
+  *slave = -1;
+  *master = ::open(ptmx, O_RDWR | O_NOCTTY | O_CLOEXEC);
+  if (*master < 0) {
+    *what = "open ptmx";
+    return false;
+  }
+  int unlock = 0;
+  winsize ws{};
+  ws.ws_row = spec.rows;
+  ws.ws_col = spec.cols;
+  if (ioctl(*master, TIOCSPTLCK, &unlock) != 0) {
+    *what = "unlockpt";
+  } else if (ioctl(*master, TIOCGPTN, index) != 0) {
+    *what = "TIOCGPTN";
+  } else if (spec.has_size && ioctl(*master, TIOCSWINSZ, &ws) != 0) {
+    *what = "TIOCSWINSZ";
+  } else if ((*slave = ioctl(*master, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC)) < 0) {
+    *what = "open pty slave";
+  } else {
+    return true;
+  }
+  int err = errno;
+  close_fd(master);
+  errno = err;
+  return false;
+}
+
+void pty_take_as_stdio(int slave) {
+  ioctl(slave, TIOCSCTTY, 0);
+  dup2(slave, 0);
+  dup2(slave, 1);
+  dup2(slave, 2);
+}
+
 bool ChildStdio::open(const ExecSpec& spec, std::string* what, const char* ptmx) {
   auto fail = [what](const char* call) {
     *what = call;
@@ -116,23 +152,10 @@ bool ChildStdio::open(const ExecSpec& spec, std::string* what, const char* ptmx)
   };
   tty_ = spec.tty;
   if (spec.tty) {
-    // The slave comes from the master itself (TIOCGPTPEER), not by its name: the master may belong
-    // to a container's devpts instance, whose /dev/pts/N is not the agent's.
-    master_ = ::open(ptmx ? ptmx : "/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC | O_NONBLOCK);
-    if (master_ < 0) return fail("open ptmx");
-    int unlock = 0;
     unsigned index = 0;
-    if (ioctl(master_, TIOCSPTLCK, &unlock) != 0) return fail("unlockpt");
-    if (ioctl(master_, TIOCGPTN, &index) != 0) return fail("TIOCGPTN");
-    if (spec.has_size) {
-      winsize ws{};
-      ws.ws_row = spec.rows;
-      ws.ws_col = spec.cols;
-      if (ioctl(master_, TIOCSWINSZ, &ws) != 0) return fail("TIOCSWINSZ");
-    }
-    slave_ = ioctl(master_, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC);
-    if (slave_ < 0) return fail("open pty slave");
-    slave_path_ = "/dev/pts/" + std::to_string(index);
+    const char* call = "";
+    if (!pty_open(ptmx ? ptmx : "/dev/ptmx", spec, &master_, &slave_, &index, &call)) return fail(call);
+    if (!set_nonblock(master_)) return fail("fcntl");
     return true;
   }
   int p[2];
@@ -155,12 +178,21 @@ void ChildStdio::child_setup() const {
   for (int s = 1; s < NSIG; s++) sigaction(s, &dfl, nullptr);  // fails harmlessly for some
 
   setsid();
-  if (tty_) ioctl(slave_, TIOCSCTTY, 0);
-  dup2(tty_ ? slave_ : in_r_, 0);
-  dup2(tty_ ? slave_ : out_w_, 1);
-  dup2(tty_ ? slave_ : err_w_, 2);
+  if (!tty_) {
+    dup2(in_r_, 0);
+    dup2(out_w_, 1);
+    dup2(err_w_, 2);
+  } else if (slave_ >= 0) {
+    pty_take_as_stdio(slave_);
+  }
   // Every agent fd is CLOEXEC already; this also covers fds inherited by the agent in test mode.
   syscall(SYS_close_range, 3u, ~0u, CLOSE_RANGE_CLOEXEC);
+}
+
+bool ChildStdio::adopt_master(int fd) {
+  close_fd(&master_);
+  master_ = fd;
+  return set_nonblock(master_);  // on failure the destructor closes it
 }
 
 void ChildStdio::parent_take(SpawnedChild* child) {

@@ -49,9 +49,13 @@ class ChildStdio {
   // false with errno set and *what naming the call that failed. A terminal's master comes from
   // ptmx (default /dev/ptmx, the agent's devpts).
   bool open(const ExecSpec& spec, std::string* what, const char* ptmx = nullptr);
+  // A terminal that the child opens itself (a container's init, in its own devpts): no pty yet,
+  // child_setup() leaves fds 0-2 alone, and adopt_master() takes the master the child sends back.
+  void open_tty_later() { tty_ = true; }
+  // Takes fd (owned from then on, closed with the rest); false with errno set if it cannot be
+  // made non-blocking.
+  bool adopt_master(int fd);
   bool tty() const { return tty_; }
-  // The pty slave's path where its devpts instance is mounted at /dev/pts ("" without a TTY).
-  const std::string& slave_path() const { return slave_path_; }
 
   // In the forked child, before execve (no allocation): default signal dispositions and mask, a
   // new session, the terminal as controlling terminal, fds 0-2, every other fd CLOEXEC.
@@ -63,8 +67,16 @@ class ChildStdio {
   bool tty_ = false;
   int in_r_ = -1, in_w_ = -1, out_r_ = -1, out_w_ = -1, err_r_ = -1, err_w_ = -1;
   int master_ = -1, slave_ = -1;
-  std::string slave_path_;
 };
+
+// A new pseudo-terminal from ptmx: *master (CLOEXEC, sized when spec has a size) and *slave
+// (CLOEXEC, by TIOCGPTPEER: the master may belong to a devpts instance mounted elsewhere, whose
+// /dev/pts/N is not the caller's), *index its N. Async-signal-safe. false with errno set, *what
+// naming the failing call and nothing left open.
+bool pty_open(const char* ptmx, const ExecSpec& spec, int* master, int* slave, unsigned* index,
+              const char** what);
+// In a child with a session of its own: slave becomes its controlling terminal and fds 0-2.
+void pty_take_as_stdio(int slave);
 
 // default PATH first, then the given entries (a later key replaces an earlier one).
 std::vector<std::string> build_env(const char* default_path, const std::vector<std::string>& given);

@@ -7,7 +7,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, readlinkSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { cgroup2Mount, containerAgentSuite } from './agent-container-rig.js';
 import { Conn, encode, T, text, type RunningAgent } from './agent-wire.js';
@@ -152,18 +152,44 @@ function defineTests(): void {
     await c.ok('delete_container', { id: ctr.id });
   });
 
-  test('tty: the terminal is the controlling terminal and /dev/console; TERM, size', async () => {
-    const ctr = await create({ argv: ['sh', '-c', '[ -t 0 ] && echo tty-ok; stty size; echo $TERM; [ -c /dev/console ] && echo console-ok; read x; echo got-$x'], tty: true, rows: 30, cols: 100 });
+  test('tty: the terminal is the controlling terminal, from the container\'s devpts, and /dev/console; TERM, size, resize', async () => {
+    // As runc: tty(1) names the container's /dev/pts/N, and /dev/console is that same device.
+    const script = '[ -t 0 ] && echo tty-ok; stty size; echo $TERM; t=$(tty); echo "tty=$t"; ' +
+      '[ -c /dev/console ] && [ "$(stat -Lc %t:%T "$t")" = "$(stat -Lc %t:%T /dev/console)" ] && echo console-ok; ' +
+      'echo reading; read x; echo got-$x; stty size';
+    const ctr = await create({ argv: ['sh', '-c', script], tty: true, rows: 30, cols: 100 });
     await c.ok('start_container', { id: ctr.id });
     const p = c.proc(ctr.process);
-    await c.until(() => text(p.stdout).includes('console-ok'), 'terminal checks');
+    await c.until(() => text(p.stdout).includes('reading'), 'terminal checks');
+    await c.ok('resize', { process: ctr.process, rows: 50, cols: 132 });
     c.send(encode(T.STDIN, ctr.process, 'abc\n'));
     await c.finished(ctr.process);
     const out = text(p.stdout);
-    assert.match(out, 'tty-ok\r\n30 100\r\nxterm\r\nconsole-ok\r\n');
-    assert.match(out, 'got-abc');
+    assert.match(out, /^tty-ok\r\n30 100\r\nxterm\r\ntty=\/dev\/pts\/\d+\r\nconsole-ok\r\nreading\r\n/);
+    assert.match(out, /got-abc\r\n50 132\r\n$/);
     assert.is(p.stderr.length, 0);
     await c.ok('delete_container', { id: ctr.id });
+  });
+
+  test('tty with OCI mounts: the terminal is from the devpts they mount; none there fails the create, leaking no fd', async () => {
+    const mounts = [
+      { destination: '/dev', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'strictatime', 'mode=755', 'size=65536k'] },
+      { destination: '/dev/pts', type: 'devpts', source: 'devpts', options: ['nosuid', 'noexec', 'newinstance', 'ptmxmode=0666', 'mode=0620'] },
+    ];
+    // tty(1) checks that the name it finds is the device it has: a slave of a devpts the mounts
+    // hid would fail it.
+    const r = await run(['sh', '-c', 't=$(tty) && echo "tty=$t" && stat -Lc %t:%T "$t" /dev/console'], { tty: true, mounts });
+    const m = /^tty=\/dev\/pts\/\d+\r\n(\w+:\w+)\r\n(\w+:\w+)\r\n$/.exec(r.out);
+    assert.ok(m, `tty and /dev/console: ${JSON.stringify(r.out)}`);
+    assert.is(m![2], m![1], '/dev/console is the terminal');
+
+    const fds = () => readdirSync(`/proc/${agent!.proc.pid}/fd`).length;
+    const before = fds();
+    const e = await c.errorCode('create_container', { id: 'noptmx', image: { path: rootfs }, argv: ['true'], tty: true, security: { maskedPaths: ['/dev/pts'] } });
+    assert.is(e.code, 'CONTAINER_FAILED');
+    assert.match(e.message, 'open ptmx (/dev/pts/ptmx in the container): No such file or directory');
+    assert.equal((await c.ok('list_containers')).containers, [], 'nothing is left behind');
+    assert.is(fds(), before, 'the agent holds no more fds than before');
   });
 
   test('env: PATH default, HOSTNAME, HOME; given entries win; cwd', async () => {
