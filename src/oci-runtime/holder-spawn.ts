@@ -52,7 +52,11 @@ export async function spawnHolder(opts: HolderOptions): Promise<SpawnedHolder> {
   const file = opts.newNetns ? 'unshare' : holder;
   // The mount point first, as `ip netns add` makes it; the caller's record removal unmounts it.
   if (opts.newNetns) closeSync(openSync(opts.newNetns, 'a', 0o444));
-  const child = spawn(file, opts.newNetns ? [`--net=${opts.newNetns}`, '--', holder, ...argv] : argv, { stdio: ['inherit', 'inherit', 'inherit', 'pipe'] });
+  // With a terminal the holder keeps none of this command's stdio: an engine may read this command's
+  // output from a pipe until EOF (containerd's runc shim does for a terminal's create), and a holder
+  // holding the pipe's write end for the container's life would block it until then.
+  const stdio = opts.consoleSocket ? 'ignore' : 'inherit';
+  const child = spawn(file, opts.newNetns ? [`--net=${opts.newNetns}`, '--', holder, ...argv] : argv, { stdio: [stdio, stdio, stdio, 'pipe'] });
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
     child.once('exit', (code, signal) => resolve({ code, signal }));
     child.once('error', () => resolve({ code: 127, signal: null }));

@@ -43,6 +43,12 @@ if (problem) {
     assert.ok(kernel && kernel !== release(), `uname -r in the container is the guest's, not the host's ${release()}: ${JSON.stringify(kernel)}`);
   });
 
+  test('-it: a terminal from the container\'s own devpts (the console socket\'s master), the exit code through it', async () => {
+    const r = await rig!.docker(['run', '--rm', '-it', '--runtime', 'virtc', image, 'sh', '-c', 'test -t 0 && test -t 1 && echo is-a-tty; tty; exit 3'], { tty: true, timeoutMs: 60_000 });
+    assert.equal(r.code, 3, failText('docker run -it', r));
+    assert.match(r.stdout, /^is-a-tty\r+\n\/dev\/pts\/\d+\r+\n$/, failText('docker run -it', r));
+  });
+
   test('-d, then exec, ps, a bind-mounted file changed on the host, stop and rm', async () => {
     const note = join(rig!.dir, 'note.txt');
     writeFileSync(note, 'first\n');
