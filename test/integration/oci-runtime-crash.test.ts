@@ -104,10 +104,14 @@ async function createEnded(m: Monitored): Promise<number> {
 let running: Monitored | undefined;
 
 test('create killed at each of its steps: delete --force leaves nothing; the create that runs to its end works', async () => {
+  // One daemon for all the steps (the next test kills it): an idle daemon's leaving would close
+  // the connection of a holder the delete forgot, and hide that.
+  let daemon = 0;
   const killed: string[] = [];
   for (let k = 1; k <= 20; k++) {
-    const m = rig.monitorCreate(id, bundle, { extraEnv: { VC_TEST_CRASH_AT: `runtimeCreate:${k}` } });
+    const m = rig.monitorCreate(id, bundle, { extraEnv: { VC_TEST_CRASH_AT: `runtimeCreate:${k}`, VIRTC_RUNTIME_IDLE_MS: '600000' } });
     const code = await createEnded(m);
+    if (k === 1) daemon = rig.daemonPid();
     if (code === 0) {
       running = m;
       break;
@@ -129,6 +133,7 @@ test('create killed at each of its steps: delete --force leaves nothing; the cre
     await deleteForce(id, `killed at ${step}`);
     await nothingLeft(id, `create killed at step ${k} (${step}), then delete --force`);
   }
+  assert.is(rig.daemonPid(), daemon, 'one daemon served every step');
   console.log(`# create killed at: ${killed.join(', ')}`);
   assert.ok(running, `a create ran to its end within 20 steps (killed at: ${killed.join(', ')})`);
   assert.ok(killed.length >= 4, `create killed at 4 steps at least: ${killed.join(', ')}`);
