@@ -3,7 +3,8 @@
 // n-th step of `op` is reached, after printing which step that is on stderr. Nothing else reads
 // the variable; without it every step is a counter increment. Not for production use.
 
-export type CrashOp = 'startPod' | 'stopPod' | 'deletePod' | 'createContainer';
+/** The API's calls, and virtc-runtime's `create` command (test/integration/oci-runtime-crash.test.ts). */
+export type CrashOp = 'startPod' | 'stopPod' | 'deletePod' | 'createContainer' | 'runtimeCreate';
 
 const ENV = 'VC_TEST_CRASH_AT';
 

@@ -10,6 +10,7 @@ import { constants } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { checkContainerId, flagString, UsageError, type ParsedArgs } from './args.js';
 import { call, daemonAnswers, DaemonUnavailable } from './daemon-client.js';
+import { CrashPoints } from '../crash-points.js';
 import { ensureDaemon } from './daemon-start.js';
 import { OCI_VERSION } from './features.js';
 import { spawnHolder, type SpawnedHolder } from './holder-spawn.js';
@@ -119,10 +120,13 @@ async function create(ctx: CommandContext, id: string): Promise<number> {
   if (spec.process.terminal && !consoleSocket) throw new UsageError('create: process.terminal is true: --console-socket is required to hand the terminal to');
   if (!spec.process.terminal && consoleSocket) throw new UsageError('create: --console-socket was given but process.terminal is false (no terminal to send)');
   const socket = daemonSocket(global.root);
+  // Each step below leaves something an engine's `delete --force` must undo if this process dies there.
+  const steps = new CrashPoints('runtimeCreate');
   for (let attempt = 1; ; attempt++) {
     await ensureDaemon(global.root, ctx.entry, global.debug);
     try {
       await call(socket, { op: 'create', id, bundle }, 10 * 60_000);
+      steps.reach('record-made');
       break;
     } catch (err) {
       // The daemon was leaving (idle) as this create reached it: it began nothing; a new one will.
@@ -138,13 +142,19 @@ async function create(ctx: CommandContext, id: string): Promise<number> {
       socket, id, ...(ownNetns ? { newNetns: netnsPin(global.root, id) } : {}),
       ...(consoleSocket ? { consoleSocket: resolve(consoleSocket) } : {}),
     });
+    steps.reach('holder-spawned');
     await call(socket, { op: 'holder', id, pid: holder.pid, netns: ownNetns });
+    steps.reach('holder-recorded');
     const state: HookState = { ociVersion: OCI_VERSION, id, status: 'creating', pid: holder.pid, bundle, annotations: spec.annotations };
     await runHooks(hooks, 'prestart', state);
+    steps.reach('prestart-hooks-run');
     await runHooks(hooks, 'createRuntime', state);
+    steps.reach('createRuntime-hooks-run');
     await call(socket, { op: 'make', id }, 10 * 60_000);
+    steps.reach('container-made');
     const pidFile = flagString(flags, 'pid-file');
     if (pidFile) writePidFile(resolve(pidFile), holder.pid);
+    steps.reach('pid-file-written');
   } catch (err) {
     if (holder && processAlive(holder.pid)) process.kill(holder.pid, 'SIGKILL');
     await call(socket, { op: 'delete', id, force: true }).catch(() => {});
