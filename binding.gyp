@@ -5,7 +5,8 @@
     "native/vmm/devices/devices.gypi",
     "native/vmm/kvm/kvm.gypi",
     "native/vmm/vm/vm.gypi",
-    "native/vmm/cmd/cmd.gypi"
+    "native/vmm/cmd/cmd.gypi",
+    "native/vmm/jail/jail.gypi"
   ],
   "targets": [
     {
@@ -156,7 +157,8 @@
         "<@(vmm_device_sources)",
         "<@(vmm_core_sources)",
         "<@(vmm_vm_sources)",
-        "<@(vmm_cmd_sources)"
+        "<@(vmm_cmd_sources)",
+        "<@(vmm_jail_sources)"
       ],
       "include_dirs": [
         "native",

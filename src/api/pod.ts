@@ -4,6 +4,7 @@ import { readFile } from 'node:fs/promises';
 import { VcError } from '../errors.js';
 import { resolveKernel } from '../guest/kernel.js';
 import { buildInitrd } from '../guest/initrd.js';
+import { imagesDirOf } from '../guest/image/index.js';
 import { guestCmdline } from '../hypervisor/cmdline.js';
 import { checkDiskSlots, checkPodLimits } from '../hypervisor/limits.js';
 import { resolveHypervisorKind } from '../hypervisor/select.js';
@@ -254,6 +255,8 @@ function vmSpec(store: PodStore, record: PodRecord): VmSpec {
     kernelPath: record.boot.kernelPath,
     initrdPath: record.boot.initrdPath,
     kernelCmdline: guestCmdline(hostname),
+    // Container images are attached from the default cache (container.ts resolveImage).
+    diskDirs: [imagesDirOf()],
   };
 }
 

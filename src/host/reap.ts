@@ -2,7 +2,7 @@
 // recorded identity, the pid file, the cgroup, or a command line naming its marker (a file in the
 // pod directory only the VMM names); then the cgroup and the files. Used where a step died
 // part-way, by forced deletes and by gc.
-import { readFile, rm, stat } from 'node:fs/promises';
+import { readFile, rm, rmdir, stat } from 'node:fs/promises';
 import { VcError } from '../errors.js';
 import type { PodResources } from '../model/records.js';
 import { removePodCgroup } from './cgroup.js';
@@ -61,6 +61,7 @@ export async function reapPod(resources: PodResources, known: readonly KnownProc
   if (options.dryRun) {
     for (const dir of resources.cgroup ?? []) if (await exists(dir)) reaped.push(`cgroup ${dir}`);
     for (const file of resources.files) if (await exists(file)) reaped.push(`file ${file}`);
+    for (const dir of resources.dirs ?? []) if (await exists(dir)) reaped.push(`directory ${dir}`);
     return reaped;
   }
   const survivors: number[] = [];
@@ -79,5 +80,22 @@ export async function reapPod(resources: PodResources, known: readonly KnownProc
     await rm(file, { force: true });
     reaped.push(`file ${file}`);
   }
+  for (const dir of resources.dirs ?? []) if (await removeEmptyDir(dir)) reaped.push(`directory ${dir}`);
   return reaped;
+}
+
+/**
+ * Removes a directory that must be empty (PodResources.dirs); false when there was none. One
+ * that is not empty or is a mount point throws, naming it: deleting through it could reach host
+ * files mounted there.
+ */
+export async function removeEmptyDir(dir: string): Promise<boolean> {
+  try {
+    await rmdir(dir);
+    return true;
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return false;
+    throw new VcError('HYPERVISOR_FAILED', `cannot remove ${dir}: ${(err as Error).message} (it should be an empty directory)`, { cause: err });
+  }
 }

@@ -39,6 +39,11 @@ export interface VmSpec {
   kernelCmdline: string;
   /** The pod's network namespace and a NIC per tap in it; the VMM runs inside the namespace. */
   network?: VmNetwork;
+  /**
+   * Directories of the disks attachDisk may give the running VM (the image cache): a VMM that
+   * jails itself keeps these, read-only, and nothing else of the host's tree.
+   */
+  diskDirs?: string[];
 }
 
 /** A VM's NICs: each opens its tap (in `netns`) and shows the guest `mac` and `mtu`. */

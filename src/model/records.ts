@@ -35,6 +35,12 @@ export interface PodResources {
   marker: string;
   /** Files a VMM may leave in the pod directory: sockets, pid file, config, log. */
   files: string[];
+  /**
+   * Directories a VMM may leave, empty on the host (vc-vmm's jail root: its mounts live only in the
+   * VMM's own mount namespace). Removed with rmdir, never recursively: one that is not empty, or
+   * has something mounted on it, is an error to look at, not something to delete through.
+   */
+  dirs?: string[];
   /** A file holding the VMM's pid (QEMU's -pidfile), if the hypervisor writes one. */
   pidFile?: string;
   /** The cgroup directories the VMM runs in, if the hypervisor makes one. */

@@ -1,10 +1,12 @@
-// vc-vmm run --config FILE|- [--detach] [--log FILE] [--cgroup DIR]...
+// vc-vmm run --config FILE|- [--detach] [--log FILE] [--cgroup DIR]... [--jail DIR ...]
 //
 // One process per VM. In the foreground it runs the VM until it stops and exits with a code that
 // says why (docs/vmm.md). With --detach the parent returns as soon as the VM runs — printing
 // {"pid":N} — or fails with the reason, so a caller never has to guess whether a VM came up; the
 // child carries on in its own session, outliving the caller. Each --cgroup DIR is joined by the
-// process that builds the VM before it builds it, so guest RAM is charged to the group.
+// process that builds the VM before it builds it, so guest RAM is charged to the group. With
+// --jail (detached only) the VMM is forked into its own pid namespace and, once the VM is built
+// and before it starts, shuts itself into the jail (jail/jail.h).
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/epoll.h>
@@ -21,6 +23,7 @@
 
 #include "common/read_file.h"
 #include "host/cgroup.h"
+#include "jail/jail.h"
 #include "vm/control.h"
 #include "vm/vm.h"
 
@@ -35,7 +38,8 @@ constexpr int kExitGuestCrash = 3;  // the guest triple-faulted
 constexpr size_t kMaxConfigBytes = 16u << 20;  // no config (nor the child's answer) is this large
 
 int Usage(const char* why) {
-  std::fprintf(stderr, "vc-vmm run: %s\nusage: vc-vmm run --config FILE|- [--detach] [--log FILE] [--cgroup DIR]...\n", why);
+  std::fprintf(stderr, "vc-vmm run: %s\nusage: vc-vmm run --config FILE|- [--detach] [--log FILE] [--cgroup DIR]... %s\n", why,
+               vmm::jail::kJailUsage);
   return kExitUsage;
 }
 
@@ -70,7 +74,7 @@ std::string JoinCgroups(const std::vector<std::string>& dirs) {
 }
 
 // Runs the VM in this process. `ready_fd` (or -1) gets "ok\n" once the VM runs, or the error.
-int RunVm(const vmm::kvm::VmConfig& config, uint64_t t0, int ready_fd) {
+int RunVm(const vmm::kvm::VmConfig& config, uint64_t t0, int ready_fd, const vmm::jail::JailOptions& jail) {
   auto report_failure = [&](const std::string& msg) {
     std::fprintf(stderr, "vc-vmm: %s\n", msg.c_str());
     if (ready_fd >= 0) WriteAll(ready_fd, msg + "\n");
@@ -107,8 +111,14 @@ int RunVm(const vmm::kvm::VmConfig& config, uint64_t t0, int ready_fd) {
       raw->Stop(StopReason::kSignal, std::string("signal ") + strsignal(int(info.ssi_signo)));
   });
 
+  // Everything of the host the VM needs is open now; the guest has not run yet.
+  if (jail.enabled()) {
+    vmm::kvm::Status js = vmm::jail::EnterJail(jail);
+    if (!js.ok()) return report_failure(js.error());
+  }
   vmm::kvm::Status s = vm->Start();
   if (!s.ok()) return report_failure(s.error());
+  if (jail.enabled() && !(s = vmm::jail::ForbidNewProcesses()).ok()) return report_failure(s.error());
   if (ready_fd >= 0) {
     WriteAll(ready_fd, "ok\n");
     ::close(ready_fd);
@@ -142,15 +152,20 @@ int RunVmMain(int argc, char** argv) {
   const char* log_path = nullptr;
   bool detach = false;
   std::vector<std::string> cgroups;
+  vmm::jail::JailOptions jail;
+  std::string jail_error;
   for (int i = 1; i < argc; i++) {
     const std::string arg = argv[i];
-    if (arg == "--config" && i + 1 < argc) config_path = argv[++i];
+    if (vmm::jail::TakeJailFlag(argc, argv, &i, &jail, &jail_error)) {
+      if (!jail_error.empty()) return Usage(jail_error.c_str());
+    } else if (arg == "--config" && i + 1 < argc) config_path = argv[++i];
     else if (arg == "--log" && i + 1 < argc) log_path = argv[++i];
     else if (arg == "--detach") detach = true;
     else if (arg == "--cgroup" && i + 1 < argc && argv[i + 1][0] != '\0') cgroups.push_back(argv[++i]);
     else return Usage(("unexpected argument " + arg).c_str());
   }
   if (!config_path) return Usage("--config is required");
+  if (jail.enabled() && !detach) return Usage("--jail needs --detach (the VMM is forked into its own pid namespace)");
 
   std::string text;
   int cfd = std::strcmp(config_path, "-") == 0 ? STDIN_FILENO : ::open(config_path, O_RDONLY | O_CLOEXEC);
@@ -170,7 +185,7 @@ int RunVmMain(int argc, char** argv) {
       std::fprintf(stderr, "vc-vmm run: %s\n", joined.c_str());
       return kExitFailed;
     }
-    return RunVm(config.value(), t0, -1);
+    return RunVm(config.value(), t0, -1, jail);
   }
 
   if (config->serial_output == "-")
@@ -182,6 +197,13 @@ int RunVmMain(int argc, char** argv) {
     std::perror("vc-vmm run: pipe");
     return kExitFailed;
   }
+  if (jail.enabled()) {
+    vmm::kvm::Status s = vmm::jail::UnsharePidNamespace();
+    if (!s.ok()) {
+      std::fprintf(stderr, "vc-vmm run: %s\n", s.error().c_str());
+      return kExitFailed;
+    }
+  }
   std::fflush(nullptr);
   const pid_t pid = ::fork();
   if (pid < 0) {
@@ -190,6 +212,16 @@ int RunVmMain(int argc, char** argv) {
   }
   if (pid == 0) {
     ::close(ready[0]);
+    if (jail.enabled()) {
+      std::vector<int> keep{ready[1]};
+      for (const auto& net : config->nets)
+        if (net.tap_fd >= 0) keep.push_back(net.tap_fd);
+      vmm::kvm::Status s = vmm::jail::CloseInheritedFds(keep);
+      if (!s.ok()) {
+        WriteAll(ready[1], s.error() + "\n");
+        ::_exit(kExitFailed);
+      }
+    }
     // First thing: nothing of the VM (guest RAM, threads) exists yet, so all of it is charged to
     // the groups. A failure is reported like any start error and this process ends.
     const std::string joined = JoinCgroups(cgroups);
@@ -207,7 +239,10 @@ int RunVmMain(int argc, char** argv) {
     ::dup2(null_fd, STDIN_FILENO);
     ::dup2(null_fd, STDOUT_FILENO);
     ::dup2(log_fd, STDERR_FILENO);
-    ::_exit(RunVm(config.value(), t0, ready[1]));
+    // Only the standard fds stay: another fd to the same files would show up among the VMM's.
+    if (log_fd > STDERR_FILENO && log_fd != null_fd) ::close(log_fd);
+    if (null_fd > STDERR_FILENO) ::close(null_fd);
+    ::_exit(RunVm(config.value(), t0, ready[1], jail));
   }
   ::close(ready[1]);
   std::string answer;

@@ -44,6 +44,6 @@ export function cgroupName(id: string, paths: Pick<PodPaths, 'dir'>, hash: (text
   return `${id.slice(0, 44)}-${hash(paths.dir).slice(0, 12)}`;
 }
 
-export function vmmArgs(paths: Pick<PodPaths, 'vmmConfig' | 'vmmLog'>, cgroupDirs: readonly string[]): string[] {
-  return ['run', '--config', paths.vmmConfig, '--detach', '--log', paths.vmmLog, ...cgroupDirs.flatMap((dir) => ['--cgroup', dir])];
+export function vmmArgs(paths: Pick<PodPaths, 'vmmConfig' | 'vmmLog'>, cgroupDirs: readonly string[], jail: readonly string[] = []): string[] {
+  return ['run', '--config', paths.vmmConfig, '--detach', '--log', paths.vmmLog, ...cgroupDirs.flatMap((dir) => ['--cgroup', dir]), ...jail];
 }

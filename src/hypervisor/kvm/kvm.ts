@@ -2,11 +2,11 @@
 // own cgroup, driven through its control socket; the agent is reached over hybrid vsock.
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { readFile, rm } from 'node:fs/promises';
+import { mkdir, readFile, rm } from 'node:fs/promises';
 import { VcError } from '../../errors.js';
 import { createPodCgroup, podCgroupPaths, removePodCgroup } from '../../host/cgroup.js';
 import { isSameProcess, processStartTime, signalProcess, waitForExit } from '../../host/process.js';
-import { reapPod } from '../../host/reap.js';
+import { reapPod, removeEmptyDir } from '../../host/reap.js';
 import type { StepHook } from '../../crash-points.js';
 import { native, nativeExecutable, type KvmProbe } from '../../native.js';
 import { writeFileAtomic } from '../../store/atomic.js';
@@ -15,6 +15,7 @@ import type { PodResources, VmmRecord } from '../../model/records.js';
 import { inNetns, type AgentEndpoint, type Hypervisor, type HypervisorLimits, type VmSpec } from '../types.js';
 import { AGENT_VSOCK_PORT, IMAGE_SLOTS, cgroupLimits, cgroupName, vmmArgs, vmmConfig } from './config.js';
 import { controlRequest } from './control.js';
+import { jailArgs, jailRoot, vmmJail } from './jail.js';
 
 /** Why pods cannot boot on the built-in VMM with this KVM probe (HYPERVISOR_UNAVAILABLE), or null. */
 export function kvmUnavailable(probe: KvmProbe): VcError | null {
@@ -45,7 +46,10 @@ export class KvmHypervisor implements Hypervisor {
 
   async start(spec: VmSpec, options: { signal?: AbortSignal; step?: StepHook } = {}): Promise<VmmRecord> {
     const { paths } = spec;
+    const jail = vmmJail(process.env, process.getuid?.() === 0, paths, spec.diskDirs ?? []);
     await this.cleanup(paths);
+    // What the jail binds must exist (an empty image cache has no directory yet).
+    for (const dir of jail?.readOnlyDirs ?? []) await mkdir(dir, { recursive: true });
     await writeFileAtomic(paths.vmmConfig, `${JSON.stringify(vmmConfig(spec), null, 1)}\n`);
     // A group left by a start that was killed part-way holds nothing of a live pod (the pod lock is
     // held and the pod is not running): remove it, with anything in it, rather than fail forever.
@@ -53,7 +57,7 @@ export class KvmHypervisor implements Hypervisor {
     const cgroup = createPodCgroup(podCgroupName(spec.id, paths), cgroupLimits(spec));
     options.step?.('cgroup-created');
     try {
-      const pid = await this.launch(spec, cgroup.paths, options.signal);
+      const pid = await this.launch(spec, vmmArgs(paths, cgroup.paths, jailArgs(jail)), options.signal);
       options.step?.('vmm-detached');
       return { pid, startTime: await processStartTime(pid), startedAt: new Date().toISOString(), cgroup };
     } catch (err) {
@@ -64,10 +68,10 @@ export class KvmHypervisor implements Hypervisor {
   }
 
   /** vc-vmm --detach answers once the VM runs, so its exit status is the start result. */
-  private launch(spec: VmSpec, cgroupDirs: string[], signal?: AbortSignal): Promise<number> {
+  private launch(spec: VmSpec, vmmArguments: string[], signal?: AbortSignal): Promise<number> {
     const { paths } = spec;
     return new Promise((resolve, reject) => {
-      const [command, args] = inNetns(spec.network, nativeExecutable('vc-vmm'), vmmArgs(paths, cgroupDirs));
+      const [command, args] = inNetns(spec.network, nativeExecutable('vc-vmm'), vmmArguments);
       execFile(command, args, { signal, timeout: 30_000 }, (err, stdout, stderr) => {
         const pid = /"pid"\s*:\s*(\d+)/.exec(stdout)?.[1];
         if (!err && pid) return resolve(Number(pid));
@@ -83,6 +87,7 @@ export class KvmHypervisor implements Hypervisor {
     return {
       marker: paths.vmmConfig,
       files: vmmFiles(paths),
+      dirs: [jailRoot(paths)],
       cgroup: podCgroupPaths(podCgroupName(id, paths)),
     };
   }
@@ -157,6 +162,7 @@ export class KvmHypervisor implements Hypervisor {
   async cleanup(paths: PodPaths, vmm?: VmmRecord): Promise<void> {
     if (vmm?.cgroup) await removePodCgroup(vmm.cgroup.paths);
     await Promise.all(vmmFiles(paths).map((p) => rm(p, { force: true })));
+    await removeEmptyDir(jailRoot(paths));
   }
 }
 

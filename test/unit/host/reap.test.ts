@@ -128,6 +128,26 @@ test('nothing of the pod: reapPod finds nothing and touches no file it was not t
   assert.ok(existsSync(`${podDir}/state.json`));
 });
 
+test('directories (a VMM jail root) are removed when empty, reported by dryRun, and one with something in it is an error naming it, left as it is', async () => {
+  const jail = `${podDir}/vmm-root`;
+  mkdirSync(jail);
+  const withDirs = { ...resources, dirs: [jail] };
+  assert.equal(await reapPod(withDirs, [], { dryRun: true }), [`directory ${jail}`]);
+  assert.ok(existsSync(jail));
+  assert.equal(await reapPod(withDirs), [`directory ${jail}`]);
+  assert.not.ok(existsSync(jail));
+  assert.equal(await reapPod(withDirs), [], 'gone already: nothing to report');
+  mkdirSync(jail);
+  writeFileSync(`${jail}/host-file`, 'x');
+  try {
+    await reapPod(withDirs);
+    assert.unreachable('a non-empty jail root must not be removed');
+  } catch (err) {
+    assert.match((err as Error).message, `cannot remove ${jail}`);
+  }
+  assert.ok(existsSync(`${jail}/host-file`), 'nothing under it was deleted');
+});
+
 test('processStartTime and isSameProcess', async () => {
   const self = await selfIdentity();
   assert.is(self.pid, process.pid);
