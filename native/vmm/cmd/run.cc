@@ -118,10 +118,16 @@ int RunVm(const vmm::kvm::VmConfig& config, uint64_t t0, int ready_fd, const vmm
   }
   vmm::kvm::Status s = vm->Start();
   if (!s.ok()) return report_failure(s.error());
-  if (jail.enabled() && !(s = vmm::jail::ForbidNewProcesses()).ok()) return report_failure(s.error());
   if (ready_fd >= 0) {
     WriteAll(ready_fd, "ok\n");
     ::close(ready_fd);
+  }
+  if (jail.enabled()) {
+    s = vmm::jail::ForbidNewProcessesOnce([raw] { return raw->first_exit_us() != 0 || raw->stop_reason() != StopReason::kNone; });
+    if (!s.ok()) {
+      std::fprintf(stderr, "vc-vmm: %s\n", s.error().c_str());
+      vm->Stop(StopReason::kError, s.error());
+    }
   }
   vm->Wait();
   vm->loop()->remove(sig);

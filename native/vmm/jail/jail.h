@@ -15,6 +15,7 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -56,5 +57,11 @@ vc::Status EnterJail(const JailOptions& options);
 // Once every thread of the VM exists: no further process or thread can be created (RLIMIT_NPROC
 // 0 for the unprivileged uid).
 vc::Status ForbidNewProcesses();
+
+// ForbidNewProcesses once `vcpu_ran` says a vCPU has been through KVM_RUN (or the VM is stopping),
+// polled every millisecond for at most 10 s: newer kernels make KVM's per-VM NX-huge-page
+// recovery worker at the VM's first KVM_RUN, as a task forked from this process and counted
+// against its RLIMIT_NPROC.
+vc::Status ForbidNewProcessesOnce(const std::function<bool()>& vcpu_ran);
 
 }  // namespace vmm::jail

@@ -77,7 +77,9 @@ int JailProbeMain(int argc, char** argv) {
     WriteAll(ready[1], "ok " + InsideView());
     ::close(ready[1]);
     char buf[256];
-    while (::read(STDIN_FILENO, buf, sizeof buf) > 0 || errno == EINTR) {
+    for (;;) {
+      const ssize_t n = ::read(STDIN_FILENO, buf, sizeof buf);
+      if (n == 0 || (n < 0 && errno != EINTR)) break;
     }
     ::_exit(0);
   }

@@ -119,4 +119,9 @@ Status ForbidNewProcesses() {
   return Limit(RLIMIT_NPROC, "RLIMIT_NPROC", 0);
 }
 
+Status ForbidNewProcessesOnce(const std::function<bool()>& vcpu_ran) {
+  for (int waited_ms = 0; waited_ms < 10000 && !vcpu_ran(); waited_ms++) ::usleep(1000);
+  return ForbidNewProcesses();
+}
+
 }  // namespace vmm::jail
