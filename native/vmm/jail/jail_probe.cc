@@ -2,9 +2,10 @@
 // a VM, so that the jail can be tested (test/native/vmm-jail.test.ts) on a host without KVM. It
 // forks into a new pid namespace as `run --detach` does; the child closes what it inherited,
 // enters the jail and reports back; the parent prints {"pid":N,"inside":{...}} — the child's host
-// pid and what the child saw from inside — and exits. The child then waits for EOF on its stdin
-// (its only tie to the caller) and exits 0.
+// pid and what the child saw from inside — and exits. The child then waits for SIGTERM (as pid 1
+// of its namespace it gets only signals it waits for) and exits 0.
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -58,6 +59,10 @@ int JailProbeMain(int argc, char** argv) {
     std::fprintf(stderr, "vc-vmm jail-probe: %s\nusage: vc-vmm jail-probe %s\n", error.c_str(), vmm::jail::kJailUsage);
     return 2;
   }
+  sigset_t term;
+  sigemptyset(&term);
+  sigaddset(&term, SIGTERM);
+  sigprocmask(SIG_BLOCK, &term, nullptr);  // before the fork: no SIGTERM is lost in between
   int ready[2];
   if (::pipe2(ready, O_CLOEXEC) < 0) return std::perror("vc-vmm jail-probe: pipe"), 1;
   vc::Status s = vmm::jail::UnsharePidNamespace();
@@ -76,10 +81,8 @@ int JailProbeMain(int argc, char** argv) {
     }
     WriteAll(ready[1], "ok " + InsideView());
     ::close(ready[1]);
-    char buf[256];
-    for (;;) {
-      const ssize_t n = ::read(STDIN_FILENO, buf, sizeof buf);
-      if (n == 0 || (n < 0 && errno != EINTR)) break;
+    int sig = 0;
+    while (sigwait(&term, &sig) != 0) {
     }
     ::_exit(0);
   }

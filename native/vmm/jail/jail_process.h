@@ -10,8 +10,8 @@ namespace vmm::jail {
 // the file limit fails with EFBIG instead of killing the VMM.
 vc::Status SetLimits(const JailOptions& o);
 
-// Empties the environment, including the block /proc/PID/environ shows. Needs CAP_SYS_RESOURCE
-// (call before DropPrivileges).
+// Empties the environment, including the block /proc/PID/environ shows: blanked, and cut to
+// nothing where CAP_SYS_RESOURCE allows (call before DropPrivileges).
 vc::Status ClearEnvironment();
 
 // No supplementary groups, o.gid and o.uid for real/effective/saved ids (which clears every
