@@ -22,7 +22,7 @@
 //                        a symlink in a parent path, a hardlink to outside)
 //   IMAGE_UNSUPPORTED    well-formed but not handled: zstd/xz/bzip2 layers, unknown tar entry types,
 //                        pre-1.10 `docker save` archives, non-sha256 digests
-//   IMAGE_BUILD_FAILED   mkfs.erofs (or mknod) is missing or failed
+//   IMAGE_BUILD_FAILED   mkfs.erofs (or mkfifo) is missing or failed
 import { VcError, type GuestErrorCode } from '../errors.js';
 
 export class GuestError extends VcError {

@@ -122,7 +122,7 @@ async function extractLayers(plan: ImagePlan, temp: string, progress: (m: string
   const { entries, droppedXattrs, skippedDevices, droppedOwners } = tree.stats;
   progress(`${entries} entries in ${plan.layers.length} layers`);
   if (droppedXattrs) progress(`${droppedXattrs} entries had xattrs (e.g. file capabilities); they are not kept`);
-  if (skippedDevices) progress(`${skippedDevices} device nodes skipped (not root; containers get /dev from the agent)`);
+  if (skippedDevices) progress(`${skippedDevices} device nodes skipped (never made from an image; containers get /dev from the agent)`);
   if (droppedOwners) progress(`${droppedOwners} entries owned by non-root users; not running as root, the image is built all-root`);
   return { tree: root, allRoot: !tree.privileged };
 }
