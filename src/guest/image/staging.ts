@@ -70,8 +70,12 @@ const EPOCH = new Date(0);
 /** Directories that no entry describes (the root, missing parents): what Docker gives them. */
 const IMPLICIT_DIR: DirMeta = { mode: 0o755, uid: 0, gid: 0, mtime: EPOCH };
 const MAX_ID = 0xfffffffe; // (uid_t)-1 means "unchanged" to chown
-/** Entry types whose header stands alone: GNU tar and Go's archive/tar disagree on any data after them. */
-const HEADER_ONLY = new Set(['link', 'symlink', 'character-device', 'block-device', 'fifo']);
+/**
+ * Entry types whose header stands alone. Readers disagree on data after them (Go's archive/tar
+ * skips it, tar-stream reads it as the entry's, or for a directory as the next header and never
+ * ends the entry's stream), so a non-zero size is refused rather than guessed at.
+ */
+const HEADER_ONLY = new Set(['directory', 'link', 'symlink', 'character-device', 'block-device', 'fifo']);
 const DIR_MODE_BITS = 0o3777; // set-gid (inherit the group) and sticky (/tmp) mean something on dirs
 const FIFO_MODE_BITS = 0o777;
 

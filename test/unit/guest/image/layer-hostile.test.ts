@@ -93,6 +93,7 @@ const cases: Case[] = [
       assert.is(modeOf(join(root, 'pipe')), 0o777);
     },
   },
+  { name: 'directory with data (tar-stream never ends its stream)', layers: [[dir('d', { data: 'x'.repeat(23) })]], expect: invalid(/entry "d" is a directory with 23 bytes of data/) },
   { name: 'symlink with data', layers: [[{ ...symlink('s', 'f'), data: 'x' }]], expect: invalid(/entry "s" is a symlink with 1 bytes of data/) },
 
   // Set-uid and set-gid: kept on regular files; directories keep set-gid and sticky only.
