@@ -219,7 +219,13 @@ export class StagingTree {
     const rel = [...dirParts, victim].join('/');
     if (this.written.has(rel)) return;
     // A missing parent means there is nothing below to hide.
-    if (this.existingDir(dirParts, name)) this.remove(rel);
+    if (!this.existingDir(dirParts, name)) return;
+    // This layer also put entries below it: those stay, what lower layers put there goes.
+    if (this.writtenParents.has(rel)) {
+      if (lstatOrNull(join(this.root, rel))?.isDirectory()) this.hideLower(rel);
+      return;
+    }
+    this.remove(rel);
   }
 
   /** Removes what lower layers left under `rel`, keeping what the current layer wrote. */

@@ -152,6 +152,14 @@ const cases: Case[] = [
   { name: '".wh..." (the parent)', layers: [[dir('d'), file('d/.wh...', '')]], expect: unsafe(/whiteout "d\/\.wh\.\.\." names no entry/) },
   { name: 'an entry inside a whiteout', layers: [[file('x/.wh.y/z')]], expect: invalid(/entry "x\/\.wh\.y\/z" is inside "\.wh\.y", a whiteout name/) },
   { name: 'whiteout through a symlink', layers: (b) => [[symlink('s', b.outside), file('s/.wh.keep', '')]], expect: unsafe(/entry "s\/\.wh\.keep" goes through "s"/) },
+  {
+    name: 'whiteout of a directory the same layer fills (before or after the whiteout)',
+    layers: [[dir('d'), file('d/lower'), dir('e'), file('e/lower')], [file('d/new'), file('.wh.d', ''), file('.wh.e', ''), file('e/new')]],
+    expect: (root) => {
+      assert.equal(ls(join(root, 'd')), ['new']);
+      assert.equal(ls(join(root, 'e')), ['new']);
+    },
+  },
   { name: 'whiteout as a directory entry', layers: [[file('a')], [dir('.wh.a')]], expect: (root) => assert.equal(ls(root), []) },
 
   // Duplicates: the last entry of a name wins, whatever the kinds.
