@@ -25,8 +25,9 @@ const RUNS = Number(process.env.VC_TARFUZZ_RUNS ?? 500);
 const MAX_MS = Number(process.env.VC_TARFUZZ_MAX_MS ?? 4000);
 const MIN_RUNS = Math.min(RUNS, 100);
 
-// Valid entries use DIRS as directories and LEAVES for everything else, so they seldom clash;
-// hostile ones mix in any name (a file where a directory was, a symlink over one, ODD names).
+// Valid entries use DIRS as directories and LEAVES for everything else, so they seldom clash, but
+// a symlink may take a DIRS name (as /lib -> usr/lib does), so later entries meet symlinked
+// parents; hostile ones mix in any name (a file where a directory was, ODD names).
 const DIRS = ['a', 'b', 'c'];
 const LEAVES = ['f', 'g', 's'];
 const ODD: Array<string | Buffer> = ['..', '.', '', '.wh.a', '.wh.f', '.wh..wh..opq', '.wh.', '.wh..', '.wh...', '.wh..wh.plnk',
@@ -42,7 +43,7 @@ function randomName(r: Prng, box: Sandbox, hostile: boolean, isDir: boolean): Bu
   let name = join2(parts);
   if (hostile && r.chance(0.1)) name = Buffer.concat([Buffer.from(`${box.outside}/`), name]);
   else if (r.chance(0.05)) name = Buffer.concat([Buffer.from('./'), name]);
-  if (isDir && r.chance(0.3)) name = Buffer.concat([name, Buffer.from('/')]);
+  if (isDir && r.chance(0.1)) name = Buffer.concat([name, Buffer.from('/')]);
   return name;
 }
 
@@ -68,7 +69,7 @@ function randomEntry(r: Prng, box: Sandbox, files: Buffer[]): RawEntry {
   const hostile = r.chance(1 / 8);
   let type = hostile ? r.pick(HOSTILE_TYPES) : r.chance(0.003) ? '6' : r.pick(TYPES);
   if (type === '1' && !hostile && files.length === 0) type = '0';
-  const name = randomName(r, box, hostile, type === '5');
+  const name = randomName(r, box, hostile, type === '5' || (type === '2' && r.chance(0.3)));
   const e: RawEntry = { name, type, mode: r.chance(0.7) ? r.pick(MODES) : r.int(0o10000), uid: r.chance(0.8) ? 0 : r.pick([1000, 65534, 0o7777777]), gid: 0 };
   if (type === '0' || type === '7' || type === 'S') e.data = Buffer.alloc(r.int(r.chance(0.1) ? 3000 : 64), r.int(256));
   if (type === '0' || type === '7') files.push(name);
