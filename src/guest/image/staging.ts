@@ -54,7 +54,7 @@ export interface StagingOptions {
 
 export interface StagingStats {
   entries: number;
-  /** Char/block devices not made (unprivileged, or mknod refused). */
+  /** Char/block device entries, never made (see the top of this file). */
   skippedDevices: number;
   /** Entries whose xattrs were dropped. */
   droppedXattrs: number;
