@@ -6,6 +6,7 @@ import { createHash } from 'node:crypto';
 import { lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
+import { gunzipSync } from 'node:zlib';
 import { GuestError } from '../../../../src/guest/errors.js';
 import { applyLayer, type LayerSource } from '../../../../src/guest/image/layer.js';
 import { StagingTree } from '../../../../src/guest/image/staging.js';
@@ -180,9 +181,12 @@ export function treeViolations(root: string): string[] {
   return bad;
 }
 
+/** A layer with the digests of `blob` (gzip-compressed or a plain tar), so only its content can be wrong. */
 export function layerOf(blob: Buffer, label = 'layer test'): LayerSource {
-  const hex = createHash('sha256').update(blob).digest('hex');
-  return { label, open: async () => Readable.from([blob]), digest: hex, size: blob.length, diffId: hex };
+  const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+  const hex = sha(blob);
+  const diffId = blob[0] === 0x1f && blob[1] === 0x8b ? sha(gunzipSync(blob)) : hex;
+  return { label, open: async () => Readable.from([blob]), digest: hex, size: blob.length, diffId };
 }
 
 export interface Outcome { tree?: StagingTree; error?: unknown; ms: number }
