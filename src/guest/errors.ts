@@ -14,6 +14,7 @@
 //   MODULE_UNSUPPORTED   a module exists only compressed (.ko.xz/.ko.zst/.ko.gz)
 //   CPIO_INVALID         an archive entry is not representable (bad name, duplicate, too large...)
 //   CACHE_WRITE_FAILED   writing into the cache failed (nothing half-written is left behind)
+//   CACHE_UNSAFE         the cache directory is another user's, or a group or everyone may write it
 //   IMAGE_NOT_FOUND      an image source does not exist, or names no image (unknown tag; several
 //                        images and no tag given: the message lists the tags)
 //   IMAGE_INVALID        an image is malformed: bad JSON or field, missing blob, bad or truncated tar

@@ -199,7 +199,7 @@ int RunVmMain(int argc, char** argv) {
     }
     ::setsid();
     int null_fd = ::open("/dev/null", O_RDWR | O_CLOEXEC);
-    int log_fd = log_path ? ::open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644) : null_fd;
+    int log_fd = log_path ? ::open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600) : null_fd;
     if (null_fd < 0 || log_fd < 0) {
       WriteAll(ready[1], std::string("cannot open ") + (log_path ? log_path : "/dev/null") + ": " + std::strerror(errno) + "\n");
       ::_exit(kExitFailed);

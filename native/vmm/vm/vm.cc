@@ -177,7 +177,7 @@ Status Vm::BuildLegacyDevices() {
   if (config_.serial_output == "-") {
     serial_fd_ = STDOUT_FILENO;
   } else if (!config_.serial_output.empty()) {
-    serial_out_.reset(::open(config_.serial_output.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644));
+    serial_out_.reset(::open(config_.serial_output.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600));  // the guest's console: its owner's only
     if (!serial_out_.valid()) return ErrnoStatus(("config.serialOutput " + config_.serial_output).c_str());
     serial_fd_ = serial_out_.get();
   }

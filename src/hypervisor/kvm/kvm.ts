@@ -46,7 +46,7 @@ export class KvmHypervisor implements Hypervisor {
   async start(spec: VmSpec, options: { signal?: AbortSignal; step?: StepHook } = {}): Promise<VmmRecord> {
     const { paths } = spec;
     await this.cleanup(paths);
-    await writeFileAtomic(paths.vmmConfig, `${JSON.stringify(vmmConfig(spec), null, 1)}\n`);
+    await writeFileAtomic(paths.vmmConfig, `${JSON.stringify(vmmConfig(spec), null, 1)}\n`, { mode: 0o600 });
     // A group left by a start that was killed part-way holds nothing of a live pod (the pod lock is
     // held and the pod is not running): remove it, with anything in it, rather than fail forever.
     await removePodCgroup(podCgroupPaths(podCgroupName(spec.id, paths)));
