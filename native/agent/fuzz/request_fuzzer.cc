@@ -1,0 +1,96 @@
+// libFuzzer entry point: the argument checks of the agent's requests (docs/agent-protocol.md,
+// "Requests"), on a REQUEST payload a hostile host chose: create_container's (id, image, process,
+// user, hostname, limits, confinement with its security, seccomp program, rlimits, sysctls and
+// mounts, binds, joinNamespaces), exec_container's confinement overrides, configure_network's,
+// put_file's (path, kind, base64 data) and a container id. Only the checks run: nothing is created.
+//
+// Input: the payload's JSON text. Checked, for every check: it accepts, or it rejects with a reason
+// that names the field ("name: why", as BAD_REQUEST says it); what create_container and put_file
+// accept keeps their promises (a valid id, an absolute cwd, absolute mount and bind destinations,
+// a seccomp program of whole instructions, decoded data that encodes back to what was sent).
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "agent/args.h"
+#include "agent/base64.h"
+#include "agent/bind_ops.h"
+#include "agent/binds.h"
+#include "agent/confine_requests.h"
+#include "agent/container.h"
+#include "agent/container_requests.h"
+#include "agent/fuzz/fuzz_check.h"
+#include "agent/network.h"
+#include "agent/oci_mounts.h"
+#include "agent/put_file.h"
+#include "common/json.h"
+
+namespace {
+
+using agent_fuzz::require;
+
+// A rejection names its field: "field: why", the field non-empty and free of spaces.
+void CheckReason(const Args& args) {
+  const std::string& e = args.error();
+  size_t colon = e.find(": ");
+  require(colon != std::string::npos && colon > 0);
+  require(e.substr(0, colon).find(' ') == std::string::npos);
+}
+
+void CheckCreate(const json::Value& req, bool test_mode) {
+  Args args(req);
+  CreateSpec spec;
+  if (!create_container_args(args, test_mode, &spec)) return CheckReason(args);
+  Args again(req);
+  std::string id;
+  require(container_name_arg(again, "id", &id) && id == spec.id);
+  require(!spec.exec.argv.empty() && !spec.exec.cwd.empty() && spec.exec.cwd[0] == '/');
+  require(!spec.user.empty() && !spec.hostname.empty() && spec.hostname.size() <= 64);
+  require(test_mode || spec.image_path.empty());
+  require(spec.confine.seccomp.size() % 8 == 0);
+  std::string why;
+  for (const OciMount& m : spec.confine.mounts) require(oci_path_ok(m.destination, &why));
+  for (const BindSpec& b : spec.binds) require(!b.destination.empty() && b.destination[0] == '/');
+}
+
+void CheckExecConfinement(const json::Value& req) {
+  Args args(req);
+  ConfineOverrides o;
+  if (!confine_exec_args(args, &o)) return CheckReason(args);
+  require(o.values.seccomp.size() % 8 == 0);
+}
+
+void CheckNetwork(const json::Value& req) {
+  Args args(req);
+  if (!network_config_args(args)) CheckReason(args);
+}
+
+void CheckPut(const json::Value& req, BindKind kind) {
+  Args args(req);
+  PutRequest p;
+  if (!put_file_args(args, kind, &p)) return CheckReason(args);
+  std::vector<std::string> parts;
+  std::string why;
+  require(put_path_components(p.path, &parts, &why));
+  for (const std::string& part : parts) require(part != ".." && !part.empty());
+  const json::Value* data = req.find("data");
+  if (data && data->is_string()) require(base64_encode(p.data) == data->as_string());
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  std::string_view text(reinterpret_cast<const char*>(data), size);
+  json::Value req;
+  std::string error;
+  if (!json::parse(text, &req, &error) || !req.is_object()) return 0;
+  CheckCreate(req, false);
+  CheckCreate(req, true);
+  CheckExecConfinement(req);
+  CheckNetwork(req);
+  CheckPut(req, BindKind::kDir);
+  CheckPut(req, BindKind::kFile);
+  return 0;
+}
