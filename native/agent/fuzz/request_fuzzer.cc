@@ -39,6 +39,21 @@ void CheckReason(const Args& args) {
   require(e.substr(0, colon).find(' ') == std::string::npos);
 }
 
+// What confine_root and confine_credentials rely on: capability sets capset(2) accepts, whole
+// BPF instructions, one rlimit per resource with soft <= hard.
+void CheckConfinement(const Confinement& c) {
+  require(c.seccomp.size() % 8 == 0);
+  if (c.has_caps) {
+    require((c.caps.effective & ~c.caps.permitted) == 0 && (c.caps.inheritable & ~c.caps.bounding) == 0);
+    require((c.caps.ambient & ~(c.caps.permitted & c.caps.inheritable)) == 0);
+  }
+  for (size_t i = 0; i < c.rlimits.size(); i++) {
+    require(c.rlimits[i].soft <= c.rlimits[i].hard && c.rlimits[i].resource >= 0 && c.rlimits[i].resource < kRlimitCount);
+    for (size_t j = 0; j < i; j++) require(c.rlimits[i].resource != c.rlimits[j].resource);
+  }
+  for (gid_t g : c.additional_gids) require(g != static_cast<gid_t>(-1));
+}
+
 void CheckCreate(const json::Value& req, bool test_mode) {
   Args args(req);
   CreateSpec spec;
@@ -49,7 +64,7 @@ void CheckCreate(const json::Value& req, bool test_mode) {
   require(!spec.exec.argv.empty() && !spec.exec.cwd.empty() && spec.exec.cwd[0] == '/');
   require(!spec.user.empty() && !spec.hostname.empty() && spec.hostname.size() <= 64);
   require(test_mode || spec.image_path.empty());
-  require(spec.confine.seccomp.size() % 8 == 0);
+  CheckConfinement(spec.confine);
   std::string why;
   for (const OciMount& m : spec.confine.mounts) require(oci_path_ok(m.destination, &why));
   for (const BindSpec& b : spec.binds) require(!b.destination.empty() && b.destination[0] == '/');
@@ -59,7 +74,7 @@ void CheckExecConfinement(const json::Value& req) {
   Args args(req);
   ConfineOverrides o;
   if (!confine_exec_args(args, &o)) return CheckReason(args);
-  require(o.values.seccomp.size() % 8 == 0);
+  CheckConfinement(o.values);
 }
 
 void CheckNetwork(const json::Value& req) {
