@@ -34,12 +34,13 @@ fuzzers=(
   "users_fuzzer 4096"
 )
 
-newer_than() {  # whether a source or header of the agent is newer than $1
-  [ ! -e "$1" ] || [ -n "$(find native/agent native/common -newer "$1" \( -name '*.cc' -o -name '*.h' \) -print -quit)" ]
+stale() {  # stale FILE [find options]: FILE is missing, or an agent source or header is newer
+  local file="$1"; shift
+  [ ! -e "$file" ] || [ -n "$(find native/agent native/common "$@" -newer "$file" \( -name '*.cc' -o -name '*.h' \) -print -quit)" ]
 }
 
 build_lib() {
-  newer_than "$lib" || return 0
+  stale "$lib" -maxdepth 1 || return 0  # the harnesses (fuzz/) are not in it
   echo "fuzz-agent: building $lib"
   rm -f "$objs"/*.o "$lib"
   local sources
@@ -54,7 +55,7 @@ build_lib() {
 
 build() {
   local name="$1" bin="$out/$1"
-  if ! newer_than "$bin" && [ ! "$lib" -nt "$bin" ]; then return 0; fi
+  if ! stale "$bin" && [ ! "$lib" -nt "$bin" ]; then return 0; fi
   echo "fuzz-agent: building $name"
   "$cxx" "${flags[@]}" -fsanitize=fuzzer,address,undefined "native/agent/fuzz/$name.cc" "$lib" -o "$bin"
 }

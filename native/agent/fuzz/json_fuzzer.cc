@@ -5,6 +5,7 @@
 // again and serializes to the same text (a fixed point), with every string valid UTF-8 and no
 // nesting past kMaxDepth; and any bytes at all, as a string value, serialize to JSON that parses
 // back to a valid string.
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <string>

@@ -31,12 +31,11 @@ namespace {
 
 using agent_fuzz::require;
 
-// A rejection names its field: "field: why", the field non-empty and free of spaces.
+// A rejection names its field: "field: why" (a field may be a key the host chose, so its text is
+// not judged).
 void CheckReason(const Args& args) {
-  const std::string& e = args.error();
-  size_t colon = e.find(": ");
+  size_t colon = args.error().find(": ");
   require(colon != std::string::npos && colon > 0);
-  require(e.substr(0, colon).find(' ') == std::string::npos);
 }
 
 // What confine_root and confine_credentials rely on: capability sets capset(2) accepts, whole
