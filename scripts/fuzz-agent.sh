@@ -75,8 +75,10 @@ for spec in "${fuzzers[@]}"; do
   mkdir -p "$out/corpus-$name"
   log="$out/$name.log"
   echo "== $name (${seconds}s)"
+  dict=()  # the formats' words, where a target has them (libFuzzer splices them into inputs)
+  if [ -f "native/agent/fuzz/$name.dict" ]; then dict=(-dict="native/agent/fuzz/$name.dict"); fi
   set +e
-  "$out/$name" "$out/corpus-$name" "native/agent/fuzz/corpus/$name" -max_total_time="$seconds" \
+  "$out/$name" "${dict[@]}" "$out/corpus-$name" "native/agent/fuzz/corpus/$name" -max_total_time="$seconds" \
     -max_len="$max_len" -timeout=10 -rss_limit_mb=2048 -artifact_prefix="$out/crash-$name-" \
     -print_final_stats=1 >"$log" 2>&1
   rc=$?
