@@ -107,6 +107,7 @@ std::vector<Allow> DeviceIo() {
       OneOf(SCMP_SYS(socket), 0, {AF_UNIX}, "a guest connection to host port P connects to <uds>_P: Unix sockets only"),
       Any(SCMP_SYS(connect), "that connection"),
       Any(SCMP_SYS(timerfd_settime), "the net rate limiter's and the vsock backend's timers"),
+      Any(SCMP_SYS(getrandom), "virtio-rng fills the guest's buffers"),
   };
 }
 
