@@ -80,6 +80,7 @@ std::vector<Allow> Common() {
       Any(SCMP_SYS(rt_sigreturn), "return from the vCPU kick handler"),
       Any(SCMP_SYS(rt_sigprocmask), "pthread_kill blocks signals around its tgkill"),
       Any(SCMP_SYS(getpid), "pthread_kill names this process to tgkill"),
+      Any(SCMP_SYS(gettid), "pthread_kill of the calling thread (a vCPU stopping the VM kicks itself too)"),
       {SCMP_SYS(tgkill),
        {{SCMP_A0(SCMP_CMP_EQ, self), SCMP_A2(SCMP_CMP_EQ, uint64_t(SIGRTMIN))},
         {SCMP_A0(SCMP_CMP_EQ, self), SCMP_A2(SCMP_CMP_EQ, uint64_t(SIGABRT))}},
@@ -117,7 +118,10 @@ std::vector<Allow> ListFor(ThreadKind kind) {
   switch (kind) {
     case ThreadKind::kMain:
       // After Start it only waits for the VM to stop, then logs why and tears the VM down.
-      add({Any(SCMP_SYS(unlink), "the control and vsock sockets are removed at teardown")});
+      add({
+          Any(SCMP_SYS(unlink), "the control and vsock sockets are removed at teardown"),
+          Any(SCMP_SYS(timerfd_settime), "the vsock backend's reset at teardown re-arms its timer"),
+      });
       break;
     case ThreadKind::kDevice:
       add(DeviceIo());
