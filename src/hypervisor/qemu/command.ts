@@ -5,7 +5,12 @@ import { agentPortCount, qemuAgentPorts } from './agent-ports.js';
 
 export type QemuAccel = 'kvm' | 'tcg';
 
-export const QEMU_SANDBOX = 'on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny';
+/**
+ * QEMU's own seccomp filter (-sandbox): no obsolete calls, no scheduler or resource-limit changes.
+ * `spawn=deny` and `elevateprivileges=deny` cannot be had with -daemonize, which forks and calls
+ * setsid after the filter is on: with them QEMU 7.2 dies of SIGSYS or exits 1 before the VM runs.
+ */
+export const QEMU_SANDBOX = 'on,obsolete=deny,resourcecontrol=deny';
 
 /** `hostTscKhz`: the host's TSC rate, for the TCG guest's command line (cmdline.ts). */
 export function qemuArgs(spec: VmSpec, accel: QemuAccel, hostTscKhz?: number, agentPorts = agentPortCount(spec.memoryMiB)): string[] {
@@ -43,8 +48,6 @@ export function qemuArgs(spec: VmSpec, accel: QemuAccel, hostTscKhz?: number, ag
       '-device', `virtio-net-device,netdev=net${i},mac=${nic.mac},host_mtu=${nic.mtu}`,
     ]),
     '-qmp', `unix:${paths.qmpSocket},server=on,wait=off`,
-    // QEMU's own seccomp filter: no obsolete calls, no setuid/setgid, no fork/exec, no
-    // scheduler/priority changes, once it runs the guest.
     '-sandbox', QEMU_SANDBOX,
     '-daemonize',
     '-pidfile', paths.pidFile,
