@@ -156,7 +156,8 @@
         "<@(vmm_device_sources)",
         "<@(vmm_core_sources)",
         "<@(vmm_vm_sources)",
-        "<@(vmm_cmd_sources)"
+        "<@(vmm_cmd_sources)",
+        "<@(vmm_seccomp_sources)"
       ],
       "include_dirs": [
         "native",
@@ -172,6 +173,10 @@
       "ldflags": [
         "-pthread",
         "-static"
+      ],
+      # libseccomp.a (Debian libseccomp-dev), linked in like everything else: vc-vmm is static.
+      "libraries": [
+        "-lseccomp"
       ]
     }
   ],
@@ -208,11 +213,13 @@
               "native/vmm/tests/kvm_config_test.cc",
               "native/vmm/tests/kvm_cpuid_test.cc",
               "native/vmm/tests/kvm_vcpu_test.cc",
+              "native/vmm/tests/seccomp_filters_test.cc",
               "<@(common_sources)",
               "<@(vmm_arch_sources)",
               "<@(vmm_device_sources)",
               "<@(vmm_core_sources)",
-              "<@(vmm_vm_sources)"
+              "<@(vmm_vm_sources)",
+              "<@(vmm_seccomp_sources)"
             ],
             "include_dirs": [
               "native",
@@ -224,6 +231,9 @@
               "-Wextra",
               "-O2",
               "-fno-exceptions"
+            ],
+            "libraries": [
+              "-l:libseccomp.a"
             ]
           },
           {

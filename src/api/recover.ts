@@ -161,7 +161,8 @@ export async function noticeVmmExit(store: PodStore, record: PodRecord, options:
   if (await hypervisor.isRunning(record.vmm, paths)) return record;
   record.state = nextState(record.id, record.state, 'vmmExited') ?? record.state;
   record.stoppedAt = new Date().toISOString();
-  record.stopReason = `the ${record.hypervisor} process (pid ${record.vmm.pid}) exited unexpectedly`;
+  const detail = await hypervisor.exitDetail?.(record.vmm, paths);
+  record.stopReason = `the ${record.hypervisor} process (pid ${record.vmm.pid}) exited unexpectedly${detail ? `: ${detail}` : ''}`;
   await hypervisor.reap(record.id, paths, record.vmm);
   await tearDownNetwork(record);
   await markContainersGone(store, record.id);

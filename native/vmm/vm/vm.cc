@@ -287,14 +287,18 @@ Vm::~Vm() {
   Wait();
 }
 
-Status Vm::Start() {
+Status Vm::Start(const ThreadSetup& setup) {
   {
     std::lock_guard lock(mutex_);
     if (state_ != VmState::kCreated) return Status::Error(Format("cannot start a VM that is %s", VmStateName(state_)));
     state_ = VmState::kRunning;
   }
-  loop_thread_ = std::thread([this] { loop_.run(); });
-  for (auto& v : vcpus_) v->Start();
+  loop_thread_ = std::thread([this, setup] {
+    Status s = setup ? setup(ThreadKind::kDevice) : Status();
+    if (!s.ok()) return Stop(StopReason::kError, "device thread: " + s.error());
+    loop_.run();
+  });
+  for (auto& v : vcpus_) v->Start(setup ? std::function<Status()>([setup] { return setup(ThreadKind::kVcpu); }) : nullptr);
   return Status();
 }
 

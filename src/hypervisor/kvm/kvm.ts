@@ -5,7 +5,8 @@ import { createHash } from 'node:crypto';
 import { readFile, rm } from 'node:fs/promises';
 import { VcError } from '../../errors.js';
 import { createPodCgroup, podCgroupPaths, removePodCgroup } from '../../host/cgroup.js';
-import { isSameProcess, processStartTime, signalProcess, waitForExit } from '../../host/process.js';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { isAlive, isSameProcess, processStartTime, signalProcess, waitForExit } from '../../host/process.js';
 import { reapPod } from '../../host/reap.js';
 import type { StepHook } from '../../crash-points.js';
 import { native, nativeExecutable, type KvmProbe } from '../../native.js';
@@ -13,7 +14,7 @@ import { writeFileAtomic } from '../../store/atomic.js';
 import type { PodPaths } from '../../store/paths.js';
 import type { PodResources, VmmRecord } from '../../model/records.js';
 import { inNetns, type AgentEndpoint, type Hypervisor, type HypervisorLimits, type VmSpec } from '../types.js';
-import { AGENT_VSOCK_PORT, IMAGE_SLOTS, cgroupLimits, cgroupName, vmmArgs, vmmConfig } from './config.js';
+import { AGENT_VSOCK_PORT, IMAGE_SLOTS, cgroupLimits, cgroupName, vmmArgs, vmmConfig, vmmEndFromLog } from './config.js';
 import { controlRequest } from './control.js';
 
 /** Why pods cannot boot on the built-in VMM with this KVM probe (HYPERVISOR_UNAVAILABLE), or null. */
@@ -100,6 +101,17 @@ export class KvmHypervisor implements Hypervisor {
 
   async isRunning(vmm: VmmRecord, paths: PodPaths): Promise<boolean> {
     return isSameProcess(vmm.pid, vmm.startTime, paths.vmmConfig);
+  }
+
+  /**
+   * How the VMM recorded in `vmm` ended (e.g. "killed by SIGSYS (…seccomp…)"), from its monitor's
+   * line in the VMM log; null when unknown. Call once isRunning says it is not running.
+   */
+  async exitDetail(vmm: VmmRecord, paths: PodPaths): Promise<string | null> {
+    // The monitor writes its line before it reaps the VMM: once the pid is gone, the line is there.
+    const deadline = Date.now() + 2000;
+    while (Date.now() < deadline && isAlive(vmm.pid) && (await processStartTime(vmm.pid)) === vmm.startTime) await sleep(20);
+    return vmmEndFromLog(await readFile(paths.vmmLog, 'utf8').catch(() => ''), vmm.pid);
   }
 
   async vmState(vmm: VmmRecord, paths: PodPaths): Promise<string | null> {
