@@ -158,6 +158,7 @@
         "<@(vmm_core_sources)",
         "<@(vmm_vm_sources)",
         "<@(vmm_cmd_sources)",
+        "<@(vmm_seccomp_sources)",
         "<@(vmm_jail_sources)"
       ],
       "include_dirs": [
@@ -174,6 +175,10 @@
       "ldflags": [
         "-pthread",
         "-static"
+      ],
+      # libseccomp.a (Debian libseccomp-dev), linked in like everything else: vc-vmm is static.
+      "libraries": [
+        "-lseccomp"
       ]
     }
   ],
@@ -210,11 +215,13 @@
               "native/vmm/tests/kvm_config_test.cc",
               "native/vmm/tests/kvm_cpuid_test.cc",
               "native/vmm/tests/kvm_vcpu_test.cc",
+              "native/vmm/tests/seccomp_filters_test.cc",
               "<@(common_sources)",
               "<@(vmm_arch_sources)",
               "<@(vmm_device_sources)",
               "<@(vmm_core_sources)",
-              "<@(vmm_vm_sources)"
+              "<@(vmm_vm_sources)",
+              "<@(vmm_seccomp_sources)"
             ],
             "include_dirs": [
               "native",
@@ -226,6 +233,9 @@
               "-Wextra",
               "-O2",
               "-fno-exceptions"
+            ],
+            "libraries": [
+              "-l:libseccomp.a"
             ]
           },
           {

@@ -232,6 +232,8 @@ Reply op_remove_file(Agent& a, Connection&, uint32_t, const json::Value& req) {
 
 }  // namespace
 
+bool put_file_args(Args& args, BindKind bind_kind, PutRequest* p) { return put_args(args, bind_kind, p); }
+
 const std::vector<Op> kBindOps = {
     {"remove_file", op_remove_file},
     {"put_file", op_put_file},

@@ -2,6 +2,7 @@
 
 #include <sys/resource.h>
 
+#include <cmath>
 #include <cstring>
 #include <initializer_list>
 
@@ -210,8 +211,9 @@ bool gid_args(Args& args, std::vector<gid_t>* out, bool* present) {
   for (size_t i = 0; i < v->items().size(); i++) {
     const json::Value& g = v->items()[i];
     double d = g.as_number();
-    // (gid_t)-1 means "unchanged" to the kernel, so it is no group.
-    if (!g.is_number() || d != static_cast<double>(static_cast<int64_t>(d)) || d < 0 || d > 4294967294.0) {
+    // (gid_t)-1 means "unchanged" to the kernel, so it is no group. The range comes first:
+    // converting a double outside int64_t's to an integer is undefined (found by request_fuzzer).
+    if (!g.is_number() || d < 0 || d > 4294967294.0 || d != std::floor(d)) {
       return args.fail(at("additionalGids", i).c_str(),
                        "expected an integer from 0 to 4294967294, got " + Args::got(g));
     }

@@ -53,7 +53,7 @@ bool process_args(Args& args, ExecSpec* spec, bool* has_cwd) {
   return true;
 }
 
-bool image_args(Agent& a, Args& args, CreateSpec* spec) {
+bool image_args(bool test_mode, Args& args, CreateSpec* spec) {
   const json::Value* image = nullptr;
   if (!args.object("image", &image, true)) return false;
   Args img(*image, "image.");
@@ -64,7 +64,7 @@ bool image_args(Agent& a, Args& args, CreateSpec* spec) {
     return args.take(img);
   }
   if (has_path) {
-    if (!a.containers.test_mode) {
+    if (!test_mode) {
       img.fail("path", "only accepted in the --serve-unix test mode");
     } else if (has_serial) {
       img.fail("path", "give image.serial or image.path, not both");
@@ -140,23 +140,7 @@ Reply bad(const Args& args) { return Reply::error("BAD_REQUEST", args.error()); 
 Reply op_create(Agent& a, Connection& c, uint32_t request, const json::Value& req) {
   Args args(req);
   CreateSpec spec;
-  bool has_cwd = false, has_hostname = false;
-  if (!name_arg(args, "id", &spec.id) || !image_args(a, args, &spec) ||
-      !process_args(args, &spec.exec, &has_cwd) || !args.string("user", &spec.user) ||
-      !args.string("hostname", &spec.hostname, false, &has_hostname) ||
-      !limit_args(args, &spec.limits) || !confine_create_args(args, &spec.confine) ||
-      !binds_args(args, &spec.binds) || !join_args(args, &spec)) {
-    return bad(args);
-  }
-  if (spec.user.empty()) {
-    args.fail("user", "must not be empty");
-    return bad(args);
-  }
-  if (!has_hostname) spec.hostname = spec.id;
-  if (spec.hostname.empty() || spec.hostname.size() > 64) {
-    args.fail("hostname", "\"" + spec.hostname + "\" must have 1 to 64 characters");
-    return bad(args);
-  }
+  if (!create_container_args(args, a.containers.test_mode, &spec)) return bad(args);
   return container_create(a, c, ReplyTo{c.id, request}, spec);
 }
 
@@ -208,6 +192,23 @@ Reply op_exec(Agent& a, Connection& c, uint32_t, const json::Value& req) {
 Reply op_list(Agent& a, Connection&, uint32_t, const json::Value&) { return container_list(a); }
 
 }  // namespace
+
+bool create_container_args(Args& args, bool test_mode, CreateSpec* spec) {
+  bool has_cwd = false, has_hostname = false;
+  if (!name_arg(args, "id", &spec->id) || !image_args(test_mode, args, spec) ||
+      !process_args(args, &spec->exec, &has_cwd) || !args.string("user", &spec->user) ||
+      !args.string("hostname", &spec->hostname, false, &has_hostname) ||
+      !limit_args(args, &spec->limits) || !confine_create_args(args, &spec->confine) ||
+      !binds_args(args, &spec->binds) || !join_args(args, spec)) {
+    return false;
+  }
+  if (spec->user.empty()) return args.fail("user", "must not be empty");
+  if (!has_hostname) spec->hostname = spec->id;
+  if (spec->hostname.empty() || spec->hostname.size() > 64) {
+    return args.fail("hostname", "\"" + spec->hostname + "\" must have 1 to 64 characters");
+  }
+  return true;
+}
 
 bool container_name_arg(Args& args, const char* name, std::string* out) {
   return name_arg(args, name, out);

@@ -548,6 +548,11 @@ Reply op_configure_network(Agent& a, Connection&, uint32_t, const json::Value& r
 
 }  // namespace
 
+bool network_config_args(Args& args) {
+  NetConfig cfg;
+  return parse_config(args, &cfg);
+}
+
 bool network_lo_up() {
   Netlink nl;
   int err = nl.open();

@@ -21,3 +21,8 @@ bool network_lo_up();
 std::vector<FileBind> network_container_files(const Agent& a);
 
 extern const std::vector<Op> kNetworkOps;
+
+class Args;
+// configure_network's argument checks alone, changing nothing; false with the BAD_REQUEST reason
+// in args. For the request fuzzer (native/agent/fuzz).
+bool network_config_args(Args& args);

@@ -66,6 +66,15 @@ bool parse_id(const std::string& s, uint32_t* out) {
 }  // namespace
 
 bool resolve_user(int root_fd, const std::string& spec, Credentials* out, std::string* why) {
+  // A file that cannot be read counts as empty (a number then need not have an entry).
+  std::string passwd, group;
+  if (!read_in_root(root_fd, "/etc/passwd", &passwd)) passwd.clear();
+  if (!read_in_root(root_fd, "/etc/group", &group)) group.clear();
+  return resolve_user_in(spec, passwd, group, out, why);
+}
+
+bool resolve_user_in(const std::string& spec, const std::string& passwd_text,
+                     const std::string& group_text, Credentials* out, std::string* why) {
   size_t colon = spec.find(':');
   std::string user = spec.substr(0, colon);
   std::string group = colon == std::string::npos ? "" : spec.substr(colon + 1);
@@ -73,10 +82,7 @@ bool resolve_user(int root_fd, const std::string& spec, Credentials* out, std::s
     *why = "expected \"uid\", \"uid:gid\", \"name\" or \"name:group\"";
     return false;
   }
-  std::string text;
-  std::vector<Fields> passwd, groups;
-  if (read_in_root(root_fd, "/etc/passwd", &text)) passwd = parse_table(text);
-  if (read_in_root(root_fd, "/etc/group", &text)) groups = parse_table(text);
+  std::vector<Fields> passwd = parse_table(passwd_text), groups = parse_table(group_text);
 
   // The user: by name, else by number (a number need not have an entry).
   uint32_t id = 0;

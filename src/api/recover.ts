@@ -20,6 +20,7 @@ import { releasePodNetns, tearDownNetwork, tearDownUnrecordedNetwork } from './p
 /** Runs `body` under the pod's lock; a pod whose directory is gone is POD_NOT_FOUND. */
 export async function withPodLock<T>(store: PodStore, id: string, options: CallOptions, body: () => Promise<T>): Promise<T> {
   const lockPath = store.paths(id).lock;
+  await store.checkRoot(); // before the lock file is opened (or made) in the root
   try {
     // Only the signal: a call's own `timeoutMs` (a stop's power-off wait) is not a lock wait.
     return await withLock(lockPath, `pod ${id}`, { signal: options.signal }, body);
@@ -160,7 +161,8 @@ export async function noticeVmmExit(store: PodStore, record: PodRecord, options:
   if (await hypervisor.isRunning(record.vmm, paths)) return record;
   record.state = nextState(record.id, record.state, 'vmmExited') ?? record.state;
   record.stoppedAt = new Date().toISOString();
-  record.stopReason = `the ${record.hypervisor} process (pid ${record.vmm.pid}) exited unexpectedly`;
+  const detail = await hypervisor.exitDetail?.(record.vmm, paths);
+  record.stopReason = `the ${record.hypervisor} process (pid ${record.vmm.pid}) exited unexpectedly${detail ? `: ${detail}` : ''}`;
   await hypervisor.reap(record.id, paths, record.vmm);
   await tearDownNetwork(record);
   await markContainersGone(store, record.id);
@@ -171,6 +173,7 @@ export async function noticeVmmExit(store: PodStore, record: PodRecord, options:
 
 /** For calls that read without waiting: settles the pod if its lock is free, else leaves it be. */
 export async function settleIfFree(store: PodStore, id: string, options: CallOptions): Promise<PodRecord | null | undefined> {
+  await store.checkRoot();
   const lock = await tryLock(store.paths(id).lock).catch((err: NodeJS.ErrnoException) => {
     if (err.code === 'ENOENT') throw new VcError('POD_NOT_FOUND', `pod ${id} does not exist in ${store.root}`, { cause: err });
     throw err;

@@ -4,7 +4,7 @@
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CommandFailed, downloadAndExtract, listExtracted, run } from './apt.js';
-import { cacheDir } from './cache.js';
+import { trustedCacheDir } from './cache.js';
 import { isStaticElf } from './elf.js';
 import { GuestError } from './errors.js';
 import { throwIfAborted, VcError } from '../errors.js';
@@ -46,7 +46,7 @@ export async function findBusybox(opts: BusyboxOptions = {}): Promise<Busybox> {
     // A dynamic or unreadable candidate is not an error: we fall back to busybox-static.
     if ((await isFile(candidate)) && (await staticElf(candidate).catch(() => false))) return found(candidate, 'host', opts);
   }
-  const parent = join(opts.cacheDir ?? cacheDir(), 'busybox');
+  const parent = join(await trustedCacheDir(opts.cacheDir), 'busybox');
   for (const entry of await listExtracted(parent, /^busybox-static$/)) {
     const path = await binaryIn(entry.dir);
     if (path) return found(path, 'cache', opts);

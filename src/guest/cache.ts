@@ -4,6 +4,7 @@ import { mkdir, mkdtemp, readdir, rename, rm, stat } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { dirname, isAbsolute, join } from 'node:path';
 import { syncDirectory, writeFileAtomic as writeAtomic } from '../store/atomic.js';
+import { untrustedDir } from '../store/ownership.js';
 import { GuestError } from './errors.js';
 
 /**
@@ -15,6 +16,21 @@ export function cacheDir(env: NodeJS.ProcessEnv = process.env): string {
   const xdg = env.XDG_CACHE_HOME;
   if (xdg && isAbsolute(xdg)) return join(xdg, 'virtcontainers');
   return join(homedir(), '.cache', 'virtcontainers');
+}
+
+/**
+ * The cache root (`dir`, default cacheDir()), made 0700 if missing, once it is known to be ours:
+ * CACHE_UNSAFE when another user owns it or a group or everyone may write it, since what is in it
+ * (kernels, initrds, image disks) is booted and mounted as is. Checked after mkdir, so a directory
+ * someone else made first in a shared parent is refused, not used.
+ */
+export async function trustedCacheDir(dir = cacheDir()): Promise<string> {
+  let made: Error | undefined;
+  await mkdir(dir, { recursive: true, mode: 0o700 }).catch((err: Error) => { made = err; });
+  const reason = await untrustedDir(dir);
+  if (reason) throw new GuestError('CACHE_UNSAFE', `cache directory refused: ${reason}`);
+  if (made) throw new GuestError('CACHE_WRITE_FAILED', `cannot create the cache directory ${dir}: ${made.message}`, { cause: made });
+  return dir;
 }
 
 /** The store's atomic write, with failures reported as a cache error naming the file. */

@@ -14,6 +14,7 @@
 //   MODULE_UNSUPPORTED   a module exists only compressed (.ko.xz/.ko.zst/.ko.gz)
 //   CPIO_INVALID         an archive entry is not representable (bad name, duplicate, too large...)
 //   CACHE_WRITE_FAILED   writing into the cache failed (nothing half-written is left behind)
+//   CACHE_UNSAFE         the cache directory is another user's, or a group or everyone may write it
 //   IMAGE_NOT_FOUND      an image source does not exist, or names no image (unknown tag; several
 //                        images and no tag given: the message lists the tags)
 //   IMAGE_INVALID        an image is malformed: bad JSON or field, missing blob, bad or truncated tar
@@ -22,7 +23,7 @@
 //                        a symlink in a parent path, a hardlink to outside)
 //   IMAGE_UNSUPPORTED    well-formed but not handled: zstd/xz/bzip2 layers, unknown tar entry types,
 //                        pre-1.10 `docker save` archives, non-sha256 digests
-//   IMAGE_BUILD_FAILED   mkfs.erofs (or mknod) is missing or failed
+//   IMAGE_BUILD_FAILED   mkfs.erofs (or mkfifo) is missing or failed
 import { VcError, type GuestErrorCode } from '../errors.js';
 
 export class GuestError extends VcError {

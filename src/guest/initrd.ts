@@ -10,7 +10,7 @@ import { createHash } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { findBusybox } from './busybox.js';
-import { cacheDir, removeStaleTemps, writeFileAtomic } from './cache.js';
+import { removeStaleTemps, trustedCacheDir, writeFileAtomic } from './cache.js';
 import { cpioChunks, sortEntries, type CpioEntry } from './cpio.js';
 import { GuestError } from './errors.js';
 import { throwIfAborted } from '../errors.js';
@@ -142,7 +142,7 @@ export async function buildInitrd(opts: BuildInitrdOptions): Promise<BuiltInitrd
     busybox: { data: await readFile(busybox.path), applets: busybox.applets },
   });
   const digest = initrdDigest(spec);
-  const path = join(opts.cacheDir ?? cacheDir(), 'initrd', `${digest}.cpio`);
+  const path = join(await trustedCacheDir(opts.cacheDir), 'initrd', `${digest}.cpio`);
   if (await exists(path)) {
     progress(`cache hit ${path}`);
     return { path, digest, cached: true, modules: spec.modules };

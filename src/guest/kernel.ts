@@ -8,7 +8,7 @@
 import { open, readdir, stat } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import { CommandFailed, downloadAndExtract, listExtracted, resolveDependency } from './apt.js';
-import { cacheDir } from './cache.js';
+import { trustedCacheDir } from './cache.js';
 import { GuestError } from './errors.js';
 import { throwIfAborted, VcError } from '../errors.js';
 import { findKernelPackage, KERNEL_PACKAGE_NAME, verifyKernelPackage } from './kernel-package.js';
@@ -61,7 +61,7 @@ export async function resolveKernel(opts: KernelOptions = {}): Promise<Kernel> {
     const dir = findKernelPackage(opts.packageFrom);
     if (dir !== undefined) return packagedKernel(dir, opts);
   }
-  const kernels = join(opts.cacheDir ?? cacheDir(), 'kernels');
+  const kernels = join(await trustedCacheDir(opts.cacheDir), 'kernels');
   const cached = await newestExtracted(kernels, flavor.pattern);
   if (cached) {
     opts.onProgress?.(`kernel: using cached ${basename(cached.dir)} (from apt)`);

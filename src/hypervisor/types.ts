@@ -93,6 +93,8 @@ export interface Hypervisor {
   agentEndpoint(paths: PodPaths, vmm?: VmmRecord): AgentEndpoint;
   /** True while the VMM process recorded in `vmm` is alive and is still this pod's VMM. */
   isRunning(vmm: VmmRecord, paths: PodPaths): Promise<boolean>;
+  /** How the VMM recorded in `vmm`, no longer running, ended ("killed by SIGSYS (…)"), if known. */
+  exitDetail?(vmm: VmmRecord, paths: PodPaths): Promise<string | null>;
   /** What the VMM says of its VM ('running', 'paused', …), or null when it cannot be asked. */
   vmState(vmm: VmmRecord, paths: PodPaths): Promise<string | null>;
   /**

@@ -44,7 +44,7 @@ export class ContainerStore {
     await mkdir(this.dir(record.podId), { mode: 0o700 }).catch((err: NodeJS.ErrnoException) => {
       if (err.code !== 'EEXIST') throw err;
     });
-    await writeFileAtomic(this.path(record.podId, record.id), JSON.stringify(record, null, 2), { createDir: false });
+    await writeFileAtomic(this.path(record.podId, record.id), JSON.stringify(record, null, 2), { createDir: false, mode: 0o600 });
   }
 
   async remove(podId: string, id: string): Promise<void> {

@@ -7,9 +7,25 @@ import { VcError } from '../errors.js';
 import { writeFileAtomic } from './atomic.js';
 import { checkRecord } from './record-version.js';
 import { podPaths, type PodPaths } from './paths.js';
+import { untrustedDir } from './ownership.js';
 
 export class PodStore {
+  /** Set once the root was found to be ours and private (an absent root is checked again later). */
+  private rootTrusted = false;
+
   constructor(readonly root: string) {}
+
+  /**
+   * STATE_UNSAFE unless the root is a directory this process owns that nobody else may write: its
+   * records say which processes to kill and which sockets to trust. An absent root passes (there
+   * is nothing in it; create makes it 0700).
+   */
+  async checkRoot(): Promise<void> {
+    if (this.rootTrusted) return;
+    const reason = await untrustedDir(this.root);
+    if (reason) throw new VcError('STATE_UNSAFE', `state root refused: ${reason}`);
+    this.rootTrusted = await stat(this.root).then(() => true, () => false);
+  }
 
   paths(id: string): PodPaths {
     return podPaths(this.root, id);
@@ -18,11 +34,13 @@ export class PodStore {
   /** Creates the pod directory with its first state, all at once: a temp dir renamed into place. */
   async create(record: PodRecord): Promise<void> {
     const podsDir = join(this.root, 'pods');
+    await this.checkRoot(); // before mkdir, which would make pods/ in another user's root
     await mkdir(podsDir, { recursive: true, mode: 0o700 });
+    await this.checkRoot(); // the root as mkdir found or made it
     const temp = join(podsDir, `.new-${record.id}-${randomBytes(4).toString('hex')}`);
     await mkdir(temp, { mode: 0o700 });
     try {
-      await writeFileAtomic(join(temp, 'state.json'), JSON.stringify(record, null, 2));
+      await writeFileAtomic(join(temp, 'state.json'), JSON.stringify(record, null, 2), { mode: 0o600 });
       await rename(temp, this.paths(record.id).dir);
     } catch (err) {
       await rm(temp, { recursive: true, force: true });
@@ -35,6 +53,7 @@ export class PodStore {
   }
 
   async read(id: string): Promise<PodRecord> {
+    await this.checkRoot();
     const path = this.paths(id).state;
     let text: string;
     try {
@@ -55,9 +74,10 @@ export class PodStore {
 
   /** Never recreates a removed pod directory: a write to a deleted pod fails (ENOENT). */
   async write(record: PodRecord): Promise<void> {
+    await this.checkRoot();
     record.version = RECORD_VERSION;
     record.updatedAt = new Date().toISOString();
-    await writeFileAtomic(this.paths(record.id).state, JSON.stringify(record, null, 2), { createDir: false });
+    await writeFileAtomic(this.paths(record.id).state, JSON.stringify(record, null, 2), { createDir: false, mode: 0o600 });
   }
 
   /**
@@ -66,6 +86,7 @@ export class PodStore {
    * `.deleted-*` directory for gc.
    */
   async remove(id: string): Promise<void> {
+    await this.checkRoot();
     const dir = this.paths(id).dir;
     const doomed = join(this.root, 'pods', `.deleted-${id}-${randomBytes(4).toString('hex')}`);
     try {
@@ -83,6 +104,7 @@ export class PodStore {
   }
 
   async ids(): Promise<string[]> {
+    await this.checkRoot();
     let names: string[];
     try {
       names = await readdir(join(this.root, 'pods'));

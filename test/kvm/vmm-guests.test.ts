@@ -208,6 +208,7 @@ for (const format of ['bzimage', 'pvh'] as const) {
         config: { vsock: { guestCid: 9, udsPath: uds } },
         during: async ({ waitSerial }) => {
           await waitSerial(/^LISTEN 5000$/m);
+          assert.is(statSync(uds).mode & 0o777, 0o600, 'the vsock socket is its owner\'s only');
           const s: Socket = createConnection(uds);
           let buf = '';
           s.on('data', (d) => (buf += d));
@@ -384,6 +385,7 @@ guestTest('detached vc-vmm: status, pause/resume, attachBlock into a free slot w
     assert.is(st.status.bootFormat, 'bzimage');
     assert.equal(st.status.slots, [{ slot: 0, device: 'blk', address: 0xd0000000, gsi: 5, readOnly: true, attached: false }]);
     assert.equal(statSync(ctlPath).mode & 0o777, 0o600);
+    assert.equal([statSync(serialPath).mode & 0o777, statSync(logPath).mode & 0o777], [0o600, 0o600], 'console and log: the owner\'s only');
 
     // Paused, the guest (polling the slot's capacity over MMIO) makes no exits at all.
     assert.equal(await ctl.request({ op: 'pause' }), { ok: true, state: 'paused' });

@@ -303,6 +303,7 @@ function defineTests(): void {
     assert.match(await badRequest({ rlimits: [{ resource: 7, soft: 1, hard: 1 }, { resource: 7, soft: 2, hard: 2 }] }), /^rlimits\[1\]\.resource: 7 is given twice/);
     assert.match(await badRequest({ oomScoreAdj: 1001 }), /^oomScoreAdj: expected an integer from -1000 to 1000, got 1001/);
     assert.match(await badRequest({ additionalGids: [1, -2] }), /^additionalGids\[1\]: expected an integer from 0 to 4294967294, got -2/);
+    assert.match(await badRequest({ additionalGids: [1e30] }), /^additionalGids\[0\]: expected an integer from 0 to 4294967294, got 1e\+30/);
     assert.match(await badRequest({ additionalGids: 'wheel' }), /^additionalGids: expected an array of gids, got "wheel"/);
     assert.equal((await c.ok('list_containers')).containers, []);
   });

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/timerfd.h>
 #include <sys/un.h>
 #include <time.h>
@@ -79,8 +80,10 @@ bool VsockUnixBackend::listen(std::string* error) {
     return false;
   }
   unlink(uds_path_.c_str());  // a stale socket from a VMM that died
+  // The guest's agent answers here: only the socket's owner may connect. chmod between bind and
+  // listen, so no connection is ever accepted under the umask's mode.
   if (bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
-      ::listen(listen_fd_, 64) != 0) {
+      chmod(uds_path_.c_str(), 0600) != 0 || ::listen(listen_fd_, 64) != 0) {
     *error = "vsock: cannot listen on " + uds_path_ + ": " + std::strerror(errno);
     return false;
   }

@@ -1,11 +1,17 @@
 {
-  # vc-vmm's command line: main and its subcommands (run, caps, dump-acpi). Only vc-vmm links these.
+  # vc-vmm's command line: main and its subcommands (run, caps, dump-acpi, monitor), and the seccomp
+  # filters its threads install (seccomp/). Only vc-vmm links these (with libseccomp, statically).
   "variables": {
     "vmm_cmd_sources": [
       "native/vmm/cmd/main.cc",
       "native/vmm/cmd/run.cc",
       "native/vmm/cmd/caps.cc",
-      "native/vmm/cmd/dump_acpi.cc"
+      "native/vmm/cmd/dump_acpi.cc",
+      "native/vmm/cmd/monitor.cc"
+    ],
+    "vmm_seccomp_sources": [
+      "native/vmm/seccomp/filters.cc",
+      "native/vmm/seccomp/test_hook.cc"
     ]
   }
 }

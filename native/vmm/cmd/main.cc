@@ -5,12 +5,14 @@
 int DumpAcpiMain(int argc, char** argv);  // cmd/dump_acpi.cc
 int RunVmMain(int argc, char** argv);      // cmd/run.cc
 int CapsMain(int argc, char** argv);       // cmd/caps.cc
+int MonitorMain(int argc, char** argv);    // cmd/monitor.cc (internal to run --detach)
 int JailProbeMain(int argc, char** argv);  // jail/jail_probe.cc
 
 int main(int argc, char** argv) {
   if (argc >= 2 && std::strcmp(argv[1], "dump-acpi") == 0) return DumpAcpiMain(argc - 1, argv + 1);
   if (argc >= 2 && std::strcmp(argv[1], "run") == 0) return RunVmMain(argc - 1, argv + 1);
   if (argc >= 2 && std::strcmp(argv[1], "caps") == 0) return CapsMain(argc - 1, argv + 1);
+  if (argc >= 2 && std::strcmp(argv[1], "monitor") == 0) return MonitorMain(argc - 1, argv + 1);
   if (argc >= 2 && std::strcmp(argv[1], "jail-probe") == 0) return JailProbeMain(argc - 1, argv + 1);
   if (argc >= 2 && std::strcmp(argv[1], "--version") == 0) {
     std::puts("vc-vmm 0.1.0");

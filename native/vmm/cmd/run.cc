@@ -3,10 +3,12 @@
 // One process per VM. In the foreground it runs the VM until it stops and exits with a code that
 // says why (docs/vmm.md). With --detach the parent returns as soon as the VM runs — printing
 // {"pid":N} — or fails with the reason, so a caller never has to guess whether a VM came up; the
-// child carries on in its own session, outliving the caller. Each --cgroup DIR is joined by the
-// process that builds the VM before it builds it, so guest RAM is charged to the group. With
-// --jail (detached only) the VMM is forked into its own pid namespace and, once the VM is built
-// and before it starts, shuts itself into the jail (jail/jail.h).
+// child carries on in its own session, outliving the caller, under a `vc-vmm monitor` parent that
+// logs how it ended (cmd/monitor.cc). Each --cgroup DIR is joined by the process that builds the
+// VM before it builds it, so guest RAM is charged to the group. Every VM thread installs its
+// seccomp filter before it serves the guest (seccomp/filters.cc; config "seccomp": false: none).
+// With --jail (detached only) the VMM is forked into its own pid namespace and, once the VM is
+// built and before its threads start, shuts itself into the jail (jail/jail.h).
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/epoll.h>
@@ -24,8 +26,12 @@
 #include "common/read_file.h"
 #include "host/cgroup.h"
 #include "jail/jail.h"
+#include "seccomp/filters.h"
+#include "seccomp/test_hook.h"
 #include "vm/control.h"
 #include "vm/vm.h"
+
+int MonitorMain(int argc, char** argv);  // cmd/monitor.cc
 
 namespace {
 
@@ -75,6 +81,8 @@ std::string JoinCgroups(const std::vector<std::string>& dirs) {
 
 // Runs the VM in this process. `ready_fd` (or -1) gets "ok\n" once the VM runs, or the error.
 int RunVm(const vmm::kvm::VmConfig& config, uint64_t t0, int ready_fd, const vmm::jail::JailOptions& jail) {
+  // What the caller records: the pid in the host's view, not 1 in the jail's pid namespace.
+  const pid_t host_pid = vmm::jail::HostPid();
   auto report_failure = [&](const std::string& msg) {
     std::fprintf(stderr, "vc-vmm: %s\n", msg.c_str());
     if (ready_fd >= 0) WriteAll(ready_fd, msg + "\n");
@@ -91,6 +99,13 @@ int RunVm(const vmm::kvm::VmConfig& config, uint64_t t0, int ready_fd, const vmm
   ::signal(SIGPIPE, SIG_IGN);  // a peer that hangs up is an error on that socket, not our death
   vc::UniqueFd sigfd(::signalfd(-1, &stop_signals, SFD_NONBLOCK | SFD_CLOEXEC));
   if (!sigfd.valid()) return report_failure(std::string("signalfd: ") + std::strerror(errno));
+  vc::Status armed = vmm::seccomp::ArmTestViolation();  // test-only (seccomp/test_hook.h)
+  if (!armed.ok()) return report_failure(armed.error());
+  const vmm::ThreadSetup thread_setup = [&config](vmm::ThreadKind kind) {
+    vc::Status s = config.seccomp ? vmm::seccomp::Install(kind) : vc::Status();
+    if (s.ok()) vmm::seccomp::OpenTestViolation(kind);
+    return s;
+  };
 
   auto created = vmm::kvm::Vm::Create(config);
   if (!created.ok()) return report_failure(created.error());
@@ -116,18 +131,17 @@ int RunVm(const vmm::kvm::VmConfig& config, uint64_t t0, int ready_fd, const vmm
     vmm::kvm::Status js = vmm::jail::EnterJail(jail);
     if (!js.ok()) return report_failure(js.error());
   }
-  vmm::kvm::Status s = vm->Start();
+  vmm::kvm::Status s = vm->Start(thread_setup);
   if (!s.ok()) return report_failure(s.error());
-  if (ready_fd >= 0) {
-    WriteAll(ready_fd, "ok\n");
-    ::close(ready_fd);
-  }
+  // Before the main thread's seccomp filter, which allows neither setrlimit nor sleeping.
   if (jail.enabled()) {
     s = vmm::jail::ForbidNewProcessesOnce([raw] { return raw->first_exit_us() != 0 || raw->stop_reason() != StopReason::kNone; });
-    if (!s.ok()) {
-      std::fprintf(stderr, "vc-vmm: %s\n", s.error().c_str());
-      vm->Stop(StopReason::kError, s.error());
-    }
+    if (!s.ok()) return report_failure(s.error());
+  }
+  if (!(s = thread_setup(vmm::ThreadKind::kMain)).ok()) return report_failure(s.error());
+  if (ready_fd >= 0) {
+    WriteAll(ready_fd, "ok " + std::to_string(host_pid) + "\n");
+    ::close(ready_fd);
   }
   vm->Wait();
   vm->loop()->remove(sig);
@@ -228,16 +242,9 @@ int RunVmMain(int argc, char** argv) {
         ::_exit(kExitFailed);
       }
     }
-    // First thing: nothing of the VM (guest RAM, threads) exists yet, so all of it is charged to
-    // the groups. A failure is reported like any start error and this process ends.
-    const std::string joined = JoinCgroups(cgroups);
-    if (!joined.empty()) {
-      WriteAll(ready[1], joined + "\n");
-      ::_exit(kExitFailed);
-    }
     ::setsid();
     int null_fd = ::open("/dev/null", O_RDWR | O_CLOEXEC);
-    int log_fd = log_path ? ::open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644) : null_fd;
+    int log_fd = log_path ? ::open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600) : null_fd;
     if (null_fd < 0 || log_fd < 0) {
       WriteAll(ready[1], std::string("cannot open ") + (log_path ? log_path : "/dev/null") + ": " + std::strerror(errno) + "\n");
       ::_exit(kExitFailed);
@@ -248,14 +255,41 @@ int RunVmMain(int argc, char** argv) {
     // Only the standard fds stay: another fd to the same files would show up among the VMM's.
     if (log_fd > STDERR_FILENO && log_fd != null_fd) ::close(log_fd);
     if (null_fd > STDERR_FILENO) ::close(null_fd);
-    ::_exit(RunVm(config.value(), t0, ready[1], jail));
+    if (jail.enabled()) {
+      vmm::kvm::Status s = vmm::jail::UnsharePidNamespace();  // the VMM forked next is its pid 1
+      if (!s.ok()) {
+        WriteAll(ready[1], s.error() + "\n");
+        ::_exit(kExitFailed);
+      }
+    }
+    const pid_t vmm_pid = ::fork();
+    if (vmm_pid == 0) {
+      // First thing: nothing of the VM (guest RAM, threads) exists yet, so all of it is charged to
+      // the groups (the monitor stays out). A failure is reported like any start error.
+      const std::string joined = JoinCgroups(cgroups);
+      if (!joined.empty()) {
+        WriteAll(ready[1], joined + "\n");
+        ::_exit(kExitFailed);
+      }
+      ::_exit(RunVm(config.value(), t0, ready[1], jail));
+    }
+    if (vmm_pid < 0) {
+      WriteAll(ready[1], std::string("fork: ") + std::strerror(errno) + "\n");
+      ::_exit(kExitFailed);
+    }
+    // This process becomes the VMM's monitor; `ready` is close-on-exec, so the answer is the VMM's.
+    const std::string pid_arg = std::to_string(vmm_pid);
+    ::execl("/proc/self/exe", "vc-vmm", "monitor", "--pid", pid_arg.c_str(), static_cast<char*>(nullptr));
+    std::fprintf(stderr, "vc-vmm run: cannot exec the monitor (%s): monitoring without it\n", std::strerror(errno));
+    char* monitor_args[] = {const_cast<char*>("monitor"), const_cast<char*>("--pid"), const_cast<char*>(pid_arg.c_str()), nullptr};
+    ::_exit(MonitorMain(3, monitor_args));
   }
   ::close(ready[1]);
   std::string answer;
   vc::ReadFdBounded(ready[0], kMaxConfigBytes, &answer);
   ::close(ready[0]);
-  if (answer.rfind("ok\n", 0) == 0) {
-    std::printf("{\"pid\":%d}\n", int(pid));
+  if (answer.rfind("ok ", 0) == 0) {
+    std::printf("{\"pid\":%d}\n", std::atoi(answer.c_str() + 3));  // the VMM's, not the monitor's
     return kExitOk;
   }
   int status = 0;

@@ -46,6 +46,10 @@ extern const char kJailUsage[];  // the flags, for usage lines
 // that creates it, so the VMM must be inside the namespace before it builds anything).
 vc::Status UnsharePidNamespace();
 
+// This process's pid as the host's /proc numbers it (the first of /proc/self/status NSpid), which
+// differs from getpid() inside the jail's pid namespace; getpid() where /proc cannot tell.
+pid_t HostPid();
+
 // Closes every fd this process inherited except `keep` (and 0, 1, 2).
 vc::Status CloseInheritedFds(const std::vector<int>& keep);
 

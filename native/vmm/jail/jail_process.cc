@@ -48,6 +48,19 @@ int HighestOpenFd() {
 
 }  // namespace
 
+pid_t HostPid() {
+  std::string status;
+  vc::UniqueFd fd(::open("/proc/self/status", O_RDONLY | O_CLOEXEC));
+  if (fd.valid() && vc::ReadFdBounded(fd.get(), 1 << 16, &status)) {
+    const size_t at = status.find("\nNSpid:");
+    if (at != std::string::npos) {
+      const long pid = std::strtol(status.c_str() + at + 8, nullptr, 10);
+      if (pid > 0) return pid_t(pid);
+    }
+  }
+  return ::getpid();
+}
+
 Status CloseInheritedFds(const std::vector<int>& keep) {
   DIR* d = ::opendir("/proc/self/fd");
   if (!d) return Errno("list /proc/self/fd");

@@ -177,7 +177,8 @@ Status Vcpu::SetBootState(const x86::BootCpuState& c) {
   return fd_.SetRegs(regs);
 }
 
-void Vcpu::Start() {
+void Vcpu::Start(std::function<Status()> setup) {
+  setup_ = std::move(setup);
   running_.store(true);
   thread_ = std::thread([this] { ThreadMain(); });
 }
@@ -215,6 +216,14 @@ void Vcpu::ThreadMain() {
   sigemptyset(&kick);
   sigaddset(&kick, KickSignal());
   pthread_sigmask(SIG_UNBLOCK, &kick, nullptr);
+  if (setup_) {
+    Status s = setup_();
+    if (!s.ok()) {
+      control_->Stop(StopReason::kError, Format("vCPU %u: ", index_) + s.error());
+      running_.store(false, std::memory_order_release);
+      return;
+    }
+  }
 
   kvm_run* run = fd_.run();
   while (true) {

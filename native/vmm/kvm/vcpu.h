@@ -13,6 +13,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -84,7 +85,8 @@ class Vcpu {
   // Registers of the boot vCPU at the kernel's entry.
   Status SetBootState(const x86::BootCpuState& state);
 
-  void Start();
+  // `setup` (may be empty) runs first on the new thread; an error stops the VM before KVM_RUN.
+  void Start(std::function<Status()> setup = nullptr);
   void Kick();
   void Join();
 
@@ -108,6 +110,7 @@ class Vcpu {
   Bus* mmio_;
   RunControl* control_;
   std::thread thread_;
+  std::function<Status()> setup_;
   std::atomic<bool> started_{false};
   pthread_t handle_{};
   std::atomic<bool> running_{false};  // the thread is between Start() and its exit

@@ -21,6 +21,7 @@ VMM_TEST(kvm_config_minimal_gets_defaults) {
   CHECK(!r->vsock.enabled);
   CHECK(r->i8042);
   CHECK(r->acpi_poweroff);
+  CHECK(r->seccomp);
   CHECK_EQ(vmm::kvm::VirtioSlotCount(r.value()), 0u);
 }
 
@@ -28,7 +29,7 @@ VMM_TEST(kvm_config_every_field) {
   auto r = vmm::kvm::ParseVmConfig(R"({
     "kernel": "/k", "initrd": "/i", "cmdline": "console=ttyS0", "vcpus": 4, "memoryMiB": 512,
     "hugepages": true, "serialOutput": "/tmp/s", "controlSocket": "/tmp/c", "rng": true,
-    "i8042": false, "acpiPoweroff": false,
+    "i8042": false, "acpiPoweroff": false, "seccomp": false,
     "vsock": {"guestCid": 42, "udsPath": "/tmp/v"},
     "blocks": [{"path": "/d", "readOnly": true, "serial": "root"}, {"readOnly": true}, {}]})");
   CHECK(r.ok());
@@ -36,7 +37,7 @@ VMM_TEST(kvm_config_every_field) {
   CHECK(r->initrd_path == "/i" && r->cmdline == "console=ttyS0");
   CHECK_EQ(r->vcpus, 4u);
   CHECK_EQ(r->memory_mib, 512u);
-  CHECK(r->hugepages && r->rng && !r->i8042 && !r->acpi_poweroff);
+  CHECK(r->hugepages && r->rng && !r->i8042 && !r->acpi_poweroff && !r->seccomp);
   CHECK(r->vsock.enabled && r->vsock.guest_cid == 42 && r->vsock.uds_path == "/tmp/v");
   CHECK_EQ(r->blocks.size(), size_t(3));
   CHECK(r->blocks[0].path == "/d" && r->blocks[0].read_only && r->blocks[0].serial == "root");

@@ -125,6 +125,7 @@ Result<VmConfig> ParseVmConfig(std::string_view text) {
   f.Bool("rng", &c.rng);
   f.Bool("i8042", &c.i8042);
   f.Bool("acpiPoweroff", &c.acpi_poweroff);
+  f.Bool("seccomp", &c.seccomp);
 
   if (const json::Value* v = f.Take("vsock", false)) {
     if (!v->is_object()) return Status::Error("config.vsock must be an object");

@@ -58,6 +58,9 @@ struct VmConfig {
   std::vector<NetConfig> nets;
   bool i8042 = true;       // i8042 reset line: Linux `reboot=k` ends the VM
   bool acpi_poweroff = true;  // ACPI sleep register at layout::kAcpiSleepPort: `poweroff` ends it
+  // vc-vmm: each thread installs its seccomp allow-list (seccomp/filters.cc) before it serves the
+  // guest. The addon's in-process VMs never install one (they share Node's process).
+  bool seccomp = true;
 };
 
 // The virtio-mmio slot order the config implies: vsock, rng, the blocks in order, then the nets. Slot i

@@ -177,7 +177,7 @@ Status Vm::BuildLegacyDevices() {
   if (config_.serial_output == "-") {
     serial_fd_ = STDOUT_FILENO;
   } else if (!config_.serial_output.empty()) {
-    serial_out_.reset(::open(config_.serial_output.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644));
+    serial_out_.reset(::open(config_.serial_output.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600));  // the guest's console: its owner's only
     if (!serial_out_.valid()) return ErrnoStatus(("config.serialOutput " + config_.serial_output).c_str());
     serial_fd_ = serial_out_.get();
   }
@@ -287,14 +287,18 @@ Vm::~Vm() {
   Wait();
 }
 
-Status Vm::Start() {
+Status Vm::Start(const ThreadSetup& setup) {
   {
     std::lock_guard lock(mutex_);
     if (state_ != VmState::kCreated) return Status::Error(Format("cannot start a VM that is %s", VmStateName(state_)));
     state_ = VmState::kRunning;
   }
-  loop_thread_ = std::thread([this] { loop_.run(); });
-  for (auto& v : vcpus_) v->Start();
+  loop_thread_ = std::thread([this, setup] {
+    Status s = setup ? setup(ThreadKind::kDevice) : Status();
+    if (!s.ok()) return Stop(StopReason::kError, "device thread: " + s.error());
+    loop_.run();
+  });
+  for (auto& v : vcpus_) v->Start(setup ? std::function<Status()>([setup] { return setup(ThreadKind::kVcpu); }) : nullptr);
   return Status();
 }
 

@@ -36,6 +36,7 @@
 #include "kvm/kvm.h"
 #include "vm/system_devices.h"
 #include "kvm/vcpu.h"
+#include "vm/thread_kind.h"
 
 namespace vmm::kvm {
 
@@ -49,7 +50,9 @@ class Vm {
   Vm(const Vm&) = delete;
   Vm& operator=(const Vm&) = delete;
 
-  Status Start();
+  // `setup` (may be empty) runs on the device thread and on each vCPU thread before it serves the
+  // guest (vc-vmm installs their seccomp filters there).
+  Status Start(const ThreadSetup& setup = nullptr);
   // Returns once no vCPU executes guest code. Devices keep serving the event loop (host sockets
   // may still deliver into guest buffers), as with Firecracker's pause.
   Status Pause();

@@ -7,7 +7,7 @@ const NAME_MAX = 255;
 const PATH_MAX = 4095;
 
 export function splitEntryName(name: string, where: string): string[] {
-  if (name.includes('\0')) throw new GuestError('IMAGE_INVALID', `${where}: entry name ${JSON.stringify(name)} contains a NUL byte`);
+  if (name.includes('\0')) throw new GuestError('IMAGE_INVALID', `${where}: entry ${JSON.stringify(name)} contains a NUL byte`);
   if (name.startsWith('/')) {
     throw new GuestError('IMAGE_UNSAFE', `${where}: entry "${name}" is an absolute path; layer entries must be relative to the image root`);
   }

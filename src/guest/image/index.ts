@@ -10,7 +10,7 @@
 import { chmod, lstat, mkdir, readdir, readFile, rm, stat, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
 import { findBusybox } from '../busybox.js';
-import { cacheDir, makeTempDir, removeStaleTemps } from '../cache.js';
+import { cacheDir, makeTempDir, removeStaleTemps, trustedCacheDir } from '../cache.js';
 import { GuestError } from '../errors.js';
 import { throwIfAborted } from '../../errors.js';
 import { withDefaults } from './config.js';
@@ -35,7 +35,7 @@ export function imagesDirOf(cache = cacheDir()): string {
 }
 
 export async function resolveImage(source: ImageSource, opts: ResolveImageOptions = {}): Promise<PreparedImage> {
-  const imagesDir = imagesDirOf(opts.cacheDir);
+  const imagesDir = imagesDirOf(await trustedCacheDir(opts.cacheDir));
   const progress = (msg: string) => opts.onProgress?.(`image: ${msg}`);
   const signal = opts.signal;
   throwIfAborted(signal, 'image');
@@ -122,7 +122,7 @@ async function extractLayers(plan: ImagePlan, temp: string, progress: (m: string
   const { entries, droppedXattrs, skippedDevices, droppedOwners } = tree.stats;
   progress(`${entries} entries in ${plan.layers.length} layers`);
   if (droppedXattrs) progress(`${droppedXattrs} entries had xattrs (e.g. file capabilities); they are not kept`);
-  if (skippedDevices) progress(`${skippedDevices} device nodes skipped (not root; containers get /dev from the agent)`);
+  if (skippedDevices) progress(`${skippedDevices} device nodes skipped (never made from an image; containers get /dev from the agent)`);
   if (droppedOwners) progress(`${droppedOwners} entries owned by non-root users; not running as root, the image is built all-root`);
   return { tree: root, allRoot: !tree.privileged };
 }

@@ -77,11 +77,14 @@ export async function applyLayer(tree: StagingTree, layer: LayerSource, signal?:
   const piped = pipeline([source, ...stages, extract], { signal }).then(() => undefined, (err: unknown) => err);
   // Where the data of the last complete entry ends in the uncompressed stream.
   let lastEnd = 0;
+  // Names the place of a broken archive: the entry being read, or the last one read whole.
+  let lastName: string | undefined;
   try {
     for await (const entry of extract) {
       throwIfAborted(signal, layer.label);
       lastEnd = -1;
       const header = entry.header as unknown as EntryHeader & { byteOffset: number };
+      lastName = header.name;
       await tree.add(header, entry as AsyncIterable<Uint8Array>);
       for await (const _ of entry) { /* drain what add() did not read, or the tar stream stalls */ }
       lastEnd = header.byteOffset + (header.type === 'directory' ? 0 : header.size ?? 0);
@@ -99,7 +102,8 @@ export async function applyLayer(tree: StagingTree, layer: LayerSource, signal?:
     // or end-of-archive blocks (umoci#436); Go readers accept them. Every entry is complete, and the
     // digests below still cover every byte, so accept exactly that case and no other truncation.
     if (!(lastEnd > 0 && uncompressed.bytes === lastEnd && (err as Error).message === 'Unexpected end of data')) {
-      await explainFailure(layer, format, new GuestError('IMAGE_INVALID', `${layer.label}: not a valid ${format === 'gzip' ? 'gzip-compressed ' : ''}tar: ${(err as Error).message}`, { cause: err }));
+      const place = lastName === undefined ? 'before the first entry' : `${lastEnd === -1 ? 'in' : 'after'} entry ${JSON.stringify(lastName)}`;
+      await explainFailure(layer, format, new GuestError('IMAGE_INVALID', `${layer.label}: not a valid ${format === 'gzip' ? 'gzip-compressed ' : ''}tar: ${(err as Error).message} (${place})`, { cause: err }));
     }
   }
 

@@ -40,16 +40,14 @@ export function writeSymlink(path: string, target: string, meta: NodeMeta): void
   lutimesSync(path, meta.mtime, meta.mtime);
 }
 
-/** Gives a node made by mknod its owner (when privileged), mode and time. */
+/** Gives a node made by mkfifo its owner (when privileged), mode and time. */
 export function ownAndTime(path: string, meta: NodeMeta): void {
   if (meta.privileged) lchownSync(path, meta.uid, meta.gid);
   chmodSync(path, meta.mode); // after chown, which clears set-id bits
   utimesSync(path, meta.mtime, meta.mtime);
 }
 
-/** Node has no mknod(2); coreutils' mknod does it (and mkfifo for 'p' without privileges). */
-export async function mknod(path: string, kind: 'c' | 'b' | 'p', mode: number, major: number, minor: number): Promise<void> {
-  const args = ['-m', (mode & 0o7777).toString(8), '--', path, kind];
-  if (kind !== 'p') args.push(String(major), String(minor));
-  await run('mknod', args);
+/** Node has no mknod(2); coreutils' mkfifo does it. */
+export async function mkfifo(path: string, mode: number): Promise<void> {
+  await run('mkfifo', ['-m', (mode & 0o777).toString(8), '--', path]);
 }

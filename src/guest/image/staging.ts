@@ -6,15 +6,20 @@
 //  - the final component is replaced, never written through: an existing entry is removed first
 //    and files are created with O_EXCL|O_NOFOLLOW;
 //  - hardlink targets are checked like names and must already exist in the staging tree.
+// The full rules table (entry kind → what happens and why) is in docs/images-and-rootfs.md;
+// test/unit/guest/image/layer-hostile.test.ts checks each rule and fuzzes them together.
 // Whiteouts follow the OCI image spec (layer.md): ".wh.<name>" removes <name> from lower layers,
 // ".wh..wh..opq" hides everything lower layers put in its directory; both hide lower layers only,
 // never what the same layer writes, whatever the order of entries in the tar.
 //
-// Ownership and devices need root. Privileged (uid 0, the default when running as root): owners
-// are applied and device nodes made. Unprivileged: owners are not applied (the image is then built
-// --all-root), char/block devices are skipped, fifos are still made, files keep owner read and
-// dirs owner rwx permission, so mkfs.erofs can read them and cleanup can remove them. Skipped
-// devices cost nothing in practice: containers get /dev from the agent, not from the image.
+// Ownership needs root. Privileged (uid 0, the default when running as root): owners are
+// applied. Unprivileged: owners are not applied (the image is then built --all-root), files keep
+// owner read and dirs owner rwx permission, so mkfs.erofs can read them and cleanup can remove
+// them. Char/block device entries are never made, privileged or not: containers get /dev from the
+// agent, so an image's device node could only serve to reach a guest device (a disk, /dev/mem)
+// the agent did not give the container. Fifos are made. Set-uid/set-gid bits are kept on regular
+// files only (su, ping, passwd need them; the staging tree sits in a 0700 temp dir, out of other
+// host users' reach); directories keep set-gid and sticky, fifos no special bit at all.
 // xattrs (pax SCHILY.xattr.*) are not applied: Node cannot set them without another dependency;
 // they are counted, and mkfs.erofs runs with xattrs off so none leak in from the host.
 // Filesystem calls are synchronous on purpose: each is a few µs of syscall, while a promise
@@ -25,7 +30,7 @@ import { chmodSync, lchownSync, linkSync, mkdirSync, readdirSync, readlinkSync, 
 import { join } from 'node:path';
 import { GuestError } from '../errors.js';
 import { splitEntryName } from './entry-path.js';
-import { lstatOrNull, mknod, ownAndTime, writeFileNode, writeSymlink, type NodeMeta } from './staging-nodes.js';
+import { lstatOrNull, mkfifo, ownAndTime, writeFileNode, writeSymlink, type NodeMeta } from './staging-nodes.js';
 
 /** The part of a tar header (tar-stream's shape) that extraction uses. */
 export interface EntryHeader {
@@ -34,7 +39,7 @@ export interface EntryHeader {
   mode?: number;
   uid?: number;
   gid?: number;
-  size?: number;
+  size?: number | null;
   mtime?: Date;
   linkname?: string | null;
   devmajor?: number;
@@ -49,7 +54,7 @@ export interface StagingOptions {
 
 export interface StagingStats {
   entries: number;
-  /** Char/block devices not made (unprivileged, or mknod refused). */
+  /** Char/block device entries, never made (see the top of this file). */
   skippedDevices: number;
   /** Entries whose xattrs were dropped. */
   droppedXattrs: number;
@@ -65,6 +70,14 @@ const EPOCH = new Date(0);
 /** Directories that no entry describes (the root, missing parents): what Docker gives them. */
 const IMPLICIT_DIR: DirMeta = { mode: 0o755, uid: 0, gid: 0, mtime: EPOCH };
 const MAX_ID = 0xfffffffe; // (uid_t)-1 means "unchanged" to chown
+/**
+ * Entry types whose header stands alone. Readers disagree on data after them (Go's archive/tar
+ * skips it, tar-stream reads it as the entry's, or for a directory as the next header and never
+ * ends the entry's stream), so a non-zero size is refused rather than guessed at.
+ */
+const HEADER_ONLY = new Set(['directory', 'link', 'symlink', 'character-device', 'block-device', 'fifo']);
+const DIR_MODE_BITS = 0o3777; // set-gid (inherit the group) and sticky (/tmp) mean something on dirs
+const FIFO_MODE_BITS = 0o777;
 
 export class StagingTree {
   readonly stats: StagingStats = { entries: 0, skippedDevices: 0, droppedXattrs: 0, droppedOwners: 0 };
@@ -94,6 +107,14 @@ export class StagingTree {
     const parts = splitEntryName(header.name, this.where);
     this.stats.entries++;
     try {
+      // tar-stream yields null for an unparsable base-256 size, and then never ends the entry's data.
+      const size = header.size === undefined ? 0 : header.size;
+      if (typeof size !== 'number' || !Number.isSafeInteger(size) || size < 0) throw this.invalid(header.name, `has an invalid size (${String(size)})`);
+      if (size > 0 && HEADER_ONLY.has(header.type ?? '')) {
+        throw this.invalid(header.name, `is a ${header.type} with ${size} bytes of data; tar readers disagree on where the next entry starts`);
+      }
+      const marker = parts.slice(0, -1).find((p) => p.startsWith(WHITEOUT));
+      if (marker !== undefined) throw this.invalid(header.name, `is inside "${marker}", a whiteout name; whiteouts have no children`);
       const base = parts[parts.length - 1];
       if (base?.startsWith(WHITEOUT)) return await this.whiteout(parts, header.name);
       if (parts.length === 0) {
@@ -128,7 +149,7 @@ export class StagingTree {
   private async create(parts: string[], header: EntryHeader, data: AsyncIterable<Uint8Array>): Promise<void> {
     const rel = parts.join('/');
     const path = join(this.root, rel);
-    const meta: NodeMeta = { mode: (header.mode ?? 0) & 0o7777, ...this.owner(header), mtime: header.mtime ?? EPOCH, privileged: this.privileged };
+    const meta: NodeMeta = { mode: (header.mode ?? 0) & 0o7777, ...this.owner(header), mtime: validTime(header.mtime), privileged: this.privileged };
     switch (header.type) {
       case 'directory': {
         const st = lstatOrNull(path);
@@ -156,6 +177,7 @@ export class StagingTree {
         const targetParts = splitEntryName(header.linkname ?? '', `${this.where}: hardlink "${header.name}"`);
         const targetRel = targetParts.join('/');
         if (targetRel === rel) return; // a link to itself changes nothing
+        if (targetRel.startsWith(`${rel}/`)) throw this.invalid(header.name, `is a hardlink to "${header.linkname}", below itself`);
         const targetPath = join(this.root, targetRel);
         const target = targetParts.length > 0 && this.existingDir(targetParts.slice(0, -1), header.name) ? lstatOrNull(targetPath) : null;
         if (!target) throw this.invalid(header.name, `is a hardlink to "${header.linkname}", which is not in the image (hardlinks must point to entries already extracted)`);
@@ -167,23 +189,16 @@ export class StagingTree {
       }
       case 'character-device':
       case 'block-device':
-        if (!this.privileged) {
-          this.stats.skippedDevices++;
-          return;
-        }
+        // Never made (see the top of this file); like any entry it replaces what lower layers had.
         this.remove(rel);
-        try {
-          await mknod(path, header.type === 'character-device' ? 'c' : 'b', meta.mode, header.devmajor ?? 0, header.devminor ?? 0);
-        } catch {
-          // uid 0 without CAP_MKNOD (a user namespace): same outcome as unprivileged.
-          this.stats.skippedDevices++;
-          return;
-        }
-        return ownAndTime(path, meta);
-      case 'fifo':
+        this.stats.skippedDevices++;
+        return;
+      case 'fifo': {
         this.remove(rel);
-        await mknod(path, 'p', meta.mode, 0, 0);
-        return ownAndTime(path, meta);
+        const fifo = { ...meta, mode: meta.mode & FIFO_MODE_BITS };
+        await mkfifo(path, fifo.mode);
+        return ownAndTime(path, fifo);
+      }
       default:
         throw new GuestError('IMAGE_UNSUPPORTED', `${this.where}: entry "${header.name}" has a tar entry type we do not handle (${header.type ?? 'unknown'}; e.g. GNU sparse files)`);
     }
@@ -204,7 +219,13 @@ export class StagingTree {
     const rel = [...dirParts, victim].join('/');
     if (this.written.has(rel)) return;
     // A missing parent means there is nothing below to hide.
-    if (this.existingDir(dirParts, name)) this.remove(rel);
+    if (!this.existingDir(dirParts, name)) return;
+    // This layer also put entries below it: those stay, what lower layers put there goes.
+    if (this.writtenParents.has(rel)) {
+      if (lstatOrNull(join(this.root, rel))?.isDirectory()) this.hideLower(rel);
+      return;
+    }
+    this.remove(rel);
   }
 
   /** Removes what lower layers left under `rel`, keeping what the current layer wrote. */
@@ -283,10 +304,15 @@ export class StagingTree {
   }
 
   private dirMeta(header: EntryHeader): DirMeta {
-    return { mode: (header.mode ?? 0o755) & 0o7777, ...this.owner(header), mtime: header.mtime ?? EPOCH };
+    return { mode: (header.mode ?? 0o755) & DIR_MODE_BITS, ...this.owner(header), mtime: validTime(header.mtime) };
   }
 
   private invalid(entry: string, what: string): GuestError {
     return new GuestError('IMAGE_INVALID', `${this.where}: entry "${entry}" ${what}`);
   }
+}
+
+/** A base-256 mtime can be beyond what a Date holds; utimes(2) refuses those, so they become the epoch. */
+function validTime(mtime: Date | undefined): Date {
+  return mtime && Number.isFinite(mtime.getTime()) ? mtime : EPOCH;
 }

@@ -47,3 +47,22 @@ export function cgroupName(id: string, paths: Pick<PodPaths, 'dir'>, hash: (text
 export function vmmArgs(paths: Pick<PodPaths, 'vmmConfig' | 'vmmLog'>, cgroupDirs: readonly string[], jail: readonly string[] = []): string[] {
   return ['run', '--config', paths.vmmConfig, '--detach', '--log', paths.vmmLog, ...cgroupDirs.flatMap((dir) => ['--cgroup', dir]), ...jail];
 }
+
+/**
+ * How the VMM `pid` ended, from the line its monitor (`vc-vmm monitor`, native/vmm/cmd/monitor.cc)
+ * wrote to the VMM log: "killed by SIGSYS (a system call its seccomp filter does not allow)",
+ * "exited with code 1"; null when the log has no such line for that pid.
+ */
+export function vmmEndFromLog(log: string, pid: number): string | null {
+  let found: string | null = null;
+  const prefix = `vc-vmm monitor: the VMM (pid ${pid}) `;
+  for (const line of log.split('\n')) {
+    if (!line.startsWith(prefix)) continue;
+    const rest = line.slice(prefix.length);
+    const killed = /^was killed by signal \d+ \((SIG\w+|SIG\?)\)(?:: (.+))?$/.exec(rest);
+    const exited = /^exited with code (\d+)$/.exec(rest);
+    if (killed) found = `killed by ${killed[1]}${killed[2] ? ` (${killed[2]})` : ''}`;
+    else if (exited) found = `exited with code ${exited[1]}`;
+  }
+  return found;
+}

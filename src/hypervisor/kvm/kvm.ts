@@ -5,7 +5,8 @@ import { createHash } from 'node:crypto';
 import { mkdir, readFile, rm } from 'node:fs/promises';
 import { VcError } from '../../errors.js';
 import { createPodCgroup, podCgroupPaths, removePodCgroup } from '../../host/cgroup.js';
-import { isSameProcess, processStartTime, signalProcess, waitForExit } from '../../host/process.js';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { isAlive, isSameProcess, processStartTime, signalProcess, waitForExit } from '../../host/process.js';
 import { reapPod, removeEmptyDir } from '../../host/reap.js';
 import type { StepHook } from '../../crash-points.js';
 import { native, nativeExecutable, type KvmProbe } from '../../native.js';
@@ -13,7 +14,7 @@ import { writeFileAtomic } from '../../store/atomic.js';
 import type { PodPaths } from '../../store/paths.js';
 import type { PodResources, VmmRecord } from '../../model/records.js';
 import { inNetns, type AgentEndpoint, type Hypervisor, type HypervisorLimits, type VmSpec } from '../types.js';
-import { AGENT_VSOCK_PORT, IMAGE_SLOTS, cgroupLimits, cgroupName, vmmArgs, vmmConfig } from './config.js';
+import { AGENT_VSOCK_PORT, IMAGE_SLOTS, cgroupLimits, cgroupName, vmmArgs, vmmConfig, vmmEndFromLog } from './config.js';
 import { controlRequest } from './control.js';
 import { jailArgs, jailRoot, vmmJail } from './jail.js';
 
@@ -50,7 +51,7 @@ export class KvmHypervisor implements Hypervisor {
     await this.cleanup(paths);
     // What the jail binds must exist (an empty image cache has no directory yet).
     for (const dir of jail?.readOnlyDirs ?? []) await mkdir(dir, { recursive: true });
-    await writeFileAtomic(paths.vmmConfig, `${JSON.stringify(vmmConfig(spec), null, 1)}\n`);
+    await writeFileAtomic(paths.vmmConfig, `${JSON.stringify(vmmConfig(spec), null, 1)}\n`, { mode: 0o600 });
     // A group left by a start that was killed part-way holds nothing of a live pod (the pod lock is
     // held and the pod is not running): remove it, with anything in it, rather than fail forever.
     await removePodCgroup(podCgroupPaths(podCgroupName(spec.id, paths)));
@@ -105,6 +106,17 @@ export class KvmHypervisor implements Hypervisor {
 
   async isRunning(vmm: VmmRecord, paths: PodPaths): Promise<boolean> {
     return isSameProcess(vmm.pid, vmm.startTime, paths.vmmConfig);
+  }
+
+  /**
+   * How the VMM recorded in `vmm` ended (e.g. "killed by SIGSYS (…seccomp…)"), from its monitor's
+   * line in the VMM log; null when unknown. Call once isRunning says it is not running.
+   */
+  async exitDetail(vmm: VmmRecord, paths: PodPaths): Promise<string | null> {
+    // The monitor writes its line before it reaps the VMM: once the pid is gone, the line is there.
+    const deadline = Date.now() + 2000;
+    while (Date.now() < deadline && isAlive(vmm.pid) && (await processStartTime(vmm.pid)) === vmm.startTime) await sleep(20);
+    return vmmEndFromLog(await readFile(paths.vmmLog, 'utf8').catch(() => ''), vmm.pid);
   }
 
   async vmState(vmm: VmmRecord, paths: PodPaths): Promise<string | null> {

@@ -5,6 +5,13 @@ import { agentPortCount, qemuAgentPorts } from './agent-ports.js';
 
 export type QemuAccel = 'kvm' | 'tcg';
 
+/**
+ * QEMU's own seccomp filter (-sandbox): no obsolete calls, no scheduler or resource-limit changes.
+ * `spawn=deny` and `elevateprivileges=deny` cannot be had with -daemonize, which forks and calls
+ * setsid after the filter is on: with them QEMU 7.2 dies of SIGSYS or exits 1 before the VM runs.
+ */
+export const QEMU_SANDBOX = 'on,obsolete=deny,resourcecontrol=deny';
+
 /** `hostTscKhz`: the host's TSC rate, for the TCG guest's command line (cmdline.ts). */
 export function qemuArgs(spec: VmSpec, accel: QemuAccel, hostTscKhz?: number, agentPorts = agentPortCount(spec.memoryMiB)): string[] {
   const { paths } = spec;
@@ -41,6 +48,7 @@ export function qemuArgs(spec: VmSpec, accel: QemuAccel, hostTscKhz?: number, ag
       '-device', `virtio-net-device,netdev=net${i},mac=${nic.mac},host_mtu=${nic.mtu}`,
     ]),
     '-qmp', `unix:${paths.qmpSocket},server=on,wait=off`,
+    '-sandbox', QEMU_SANDBOX,
     '-daemonize',
     '-pidfile', paths.pidFile,
   ];

@@ -2,7 +2,7 @@
 // the agent on N virtio-serial ports whose host ends are Unix sockets in the pod directory
 // (agent-ports.ts).
 import { execFile } from 'node:child_process';
-import { access, constants, readFile, rm } from 'node:fs/promises';
+import { access, chmod, constants, readFile, rm } from 'node:fs/promises';
 import { delimiter, join } from 'node:path';
 import { VcError } from '../../errors.js';
 import { isSameProcess, processStartTime, signalProcess, waitForExit } from '../../host/process.js';
@@ -36,6 +36,7 @@ export class QemuHypervisor implements Hypervisor {
   }
 
   async start(spec: VmSpec, options: { signal?: AbortSignal; step?: StepHook } = {}): Promise<VmmRecord> {
+    const { paths } = spec;
     const binary = await this.resolveBinary();
     const accel = this.accel();
     const tscKhz = accel === 'tcg' ? tscKhzFromCpuinfo(await readFile('/proc/cpuinfo', 'utf8').catch(() => '')) : undefined;
@@ -51,8 +52,9 @@ export class QemuHypervisor implements Hypervisor {
           reject(new VcError('HYPERVISOR_FAILED', `qemu failed to start pod ${spec.id}: ${detail}`, { cause: err }));
         });
       });
-      const pid = Number((await readFile(spec.paths.pidFile, 'utf8')).trim());
-      if (!Number.isInteger(pid) || pid <= 0) throw new VcError('HYPERVISOR_FAILED', `qemu wrote no usable pid to ${spec.paths.pidFile}`);
+      const pid = Number((await readFile(paths.pidFile, 'utf8')).trim());
+      if (!Number.isInteger(pid) || pid <= 0) throw new VcError('HYPERVISOR_FAILED', `qemu wrote no usable pid to ${paths.pidFile}`);
+      await ownerOnly([paths.qmpSocket, paths.console, paths.pidFile, ...qemuAgentPorts(paths, agentPortCount(spec.memoryMiB)).map((p) => p.socket)]);
       options.step?.('qemu-daemonized');
       const startTime = await processStartTime(pid);
       return { pid, startTime, accel, startedAt: new Date().toISOString(), agentPorts: agentPortCount(spec.memoryMiB) };
@@ -190,6 +192,18 @@ export class QemuHypervisor implements Hypervisor {
         'install qemu-system-x86 (Debian, Ubuntu) or qemu-system-x86-core (Fedora), or set VC_QEMU to its path',
     );
   }
+}
+
+/**
+ * QEMU makes its sockets, console log and pid file under the umask its -daemonize sets (027: group
+ * readable), whatever umask it was started with, so they are made the owner's only here, once it
+ * has daemonized and before start returns: nobody is handed the pod before then, and the pod
+ * directory (0700) keeps every other user from reaching them in the meantime.
+ */
+async function ownerOnly(files: string[]): Promise<void> {
+  await Promise.all(files.map((file) => chmod(file, 0o600).catch((err: NodeJS.ErrnoException) => {
+    throw new VcError('HYPERVISOR_FAILED', `qemu's ${file} cannot be made private (chmod 0600): ${err.message}`, { cause: err });
+  })));
 }
 
 /** QMP and agent-port sockets and the pid file; agent.sock: the single port of pods started before the channel had several. */

@@ -1,7 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { kvmCmdline } from '../../../src/hypervisor/cmdline.js';
-import { AGENT_VSOCK_PORT, cgroupLimits, cgroupName, IMAGE_SLOTS, vmmArgs, vmmConfig } from '../../../src/hypervisor/kvm/config.js';
+import { AGENT_VSOCK_PORT, cgroupLimits, cgroupName, IMAGE_SLOTS, vmmArgs, vmmConfig, vmmEndFromLog } from '../../../src/hypervisor/kvm/config.js';
 import { KvmHypervisor } from '../../../src/hypervisor/kvm/kvm.js';
 import { podPaths } from '../../../src/store/paths.js';
 import type { VmSpec } from '../../../src/hypervisor/types.js';
@@ -50,6 +50,21 @@ test('vc-vmm arguments: detached, logged, one --cgroup per hierarchy', () => {
     'run', '--config', '/r/pods/p1/vmm.json', '--detach', '--log', '/r/pods/p1/vmm.log',
     '--cgroup', '/cg/cpu/vc/p1', '--cgroup', '/cg/memory/vc/p1',
   ]);
+});
+
+test("how the VMM ended: its monitor's last line for that pid in the VMM log, or null", () => {
+  const log = [
+    'vc-vmm: VM stopped: requested',
+    'vc-vmm monitor: the VMM (pid 41) exited with code 0',
+    'vc-vmm monitor: the VMM (pid 42) was killed by signal 31 (SIGSYS): a system call its seccomp filter does not allow',
+    'vc-vmm monitor: the VMM (pid 43) was killed by signal 9 (SIGKILL)',
+    '',
+  ].join('\n');
+  assert.is(vmmEndFromLog(log, 42), 'killed by SIGSYS (a system call its seccomp filter does not allow)');
+  assert.is(vmmEndFromLog(log, 43), 'killed by SIGKILL');
+  assert.is(vmmEndFromLog(log, 41), 'exited with code 0');
+  assert.is(vmmEndFromLog(log, 4), null, 'pid 4 is not pid 41');
+  assert.is(vmmEndFromLog('', 42), null);
 });
 
 test('the agent is reached over hybrid vsock on port 1024', () => {

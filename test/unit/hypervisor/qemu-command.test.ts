@@ -40,6 +40,14 @@ test('resources, boot files, and every socket live in the pod directory', () => 
   assert.ok(args.includes('-daemonize') && args.includes('-no-reboot'));
 });
 
+test('QEMU runs under its own seccomp sandbox: no obsolete calls or scheduler changes (spawn/elevate would break -daemonize)', () => {
+  for (const accel of ['tcg', 'kvm'] as const) {
+    const args = qemuArgs(spec, accel);
+    assert.equal(valueAfter(args, '-sandbox'), ['on,obsolete=deny,resourcecontrol=deny']);
+    assert.ok(args.includes('-daemonize'));
+  }
+});
+
 test('the agent gets 16 virtio-serial ports agent.0 … agent.15, each on its own socket chardev in the pod directory', () => {
   const args = qemuArgs({ ...spec, memoryMiB: 512 }, 'tcg');
   assert.is(QEMU_AGENT_PORTS, 16);
