@@ -217,13 +217,6 @@ int RunVmMain(int argc, char** argv) {
     std::perror("vc-vmm run: pipe");
     return kExitFailed;
   }
-  if (jail.enabled()) {
-    vmm::kvm::Status s = vmm::jail::UnsharePidNamespace();
-    if (!s.ok()) {
-      std::fprintf(stderr, "vc-vmm run: %s\n", s.error().c_str());
-      return kExitFailed;
-    }
-  }
   std::fflush(nullptr);
   const pid_t pid = ::fork();
   if (pid < 0) {
