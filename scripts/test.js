@@ -75,6 +75,15 @@ const HOST_NETWORK_MARK = '// vc-test: host-network';
 const netnsProblem = probeNetns();
 if (netnsProblem && files.some((f) => needsOwnNetns(f))) console.log(`# network namespaces: ${netnsProblem}; test files run in this namespace`);
 
+// A file that mostly waits (a timed soak: probes once a second for a minute) starts with the line
+// `// vc-test: beside-unit-tests` and runs in a second lane while the unit and native files run,
+// instead of after them; its output is held and printed after the L0 files'. Such a file must judge
+// nothing by speed against a baseline taken while the other lane ran (a slowdown check compares
+// later windows with early ones, which the load only makes slower).
+const BESIDE_MARK = '// vc-test: beside-unit-tests';
+const besideFiles = inside ? [] : files.filter((f) => hasMark(f, BESIDE_MARK));
+const laneFiles = files.filter((f) => !besideFiles.includes(f));
+
 let passed = 0, failed = 0, skipped = 0;
 // The nested phase runs beside the L0 files, which go one at a time: L1 is one QEMU process with
 // a core or two of its own work, and CI must stay under 25 minutes with both. Its output is held
@@ -82,19 +91,32 @@ let passed = 0, failed = 0, skipped = 0;
 let nestedLog = '';
 const emit = (text) => { nestedLog += text; };
 const nestedDone = nestedFiles.length > 0 ? nestedPhase() : Promise.resolve();
-for (const file of files) {
-  const name = relative(join(root, 'dist'), file);
-  console.log(`\n# [${where}] ${name}`);
-  const { code, out } = await run(file);
-  if (!tallyFile(out)) { failed += 1; console.log(`# ${name}: no uvu summary (exit ${code}) — counted as one failure`); continue; }
-  if (code !== 0 && num(out, /Total:\s+(\d+)/) === num(out, /Passed:\s+(\d+)/)) { failed += 1; console.log(`# ${name}: exited ${code} after its tests`); }
-}
+function stdoutWrite(text) { process.stdout.write(text); }
+let besideLog = '';
+const besideDone = (async () => {
+  for (const file of besideFiles) await runAndTally(file, (text) => { besideLog += text; });
+})();
+for (const file of laneFiles) await runAndTally(file, stdoutWrite);
+await besideDone;
+if (besideFiles.length) process.stdout.write(`\n# beside the unit tests (second lane):${besideLog}`);
 await nestedDone;
 process.stdout.write(nestedLog);
 if (inside) reportL1Trouble();
 console.log(`\n${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}`);
 process.exit(failed === 0 && files.length + nestedFiles.length > 0 ? 0 : 1);
 
+async function runAndTally(file, write) {
+  const name = relative(join(root, 'dist'), file);
+  write(`\n# [${where}] ${name}\n`);
+  const { code, out } = await run(file, write);
+  if (!tallyFile(out)) { failed += 1; write(`# ${name}: no uvu summary (exit ${code}) — counted as one failure\n`); return; }
+  if (code !== 0 && num(out, /Total:\s+(\d+)/) === num(out, /Passed:\s+(\d+)/)) { failed += 1; write(`# ${name}: exited ${code} after its tests\n`); }
+}
+function hasMark(file, mark) {
+  const source = join(root, relative(join(root, 'dist'), file)).replace(/\.js$/, '.ts');
+  const head = existsSync(source) ? readFileSync(source, 'utf8').slice(0, 2000) : '';
+  return head.split('\n').some((line) => line.trim() === mark);
+}
 function num(text, re) { const m = re.exec(text); return m ? Number(m[1]) : undefined; }
 function probeNetns() {
   const r = spawnSync('unshare', ['--net', '--', 'ip', 'link', 'set', 'lo', 'up'], { encoding: 'utf8' });
@@ -104,11 +126,9 @@ function probeNetns() {
 function needsOwnNetns(file) {
   const area = relative(join(root, 'dist/test'), file).split('/')[0];
   if (!NETNS_AREAS.includes(area)) return false;
-  const source = join(root, relative(join(root, 'dist'), file)).replace(/\.js$/, '.ts');
-  const head = existsSync(source) ? readFileSync(source, 'utf8').slice(0, 2000) : '';
-  return !head.split('\n').some((line) => line.trim() === HOST_NETWORK_MARK);
+  return !hasMark(file, HOST_NETWORK_MARK);
 }
-function run(file) {
+function run(file, write) {
   return new Promise((resolve) => {
     const own = !netnsProblem && needsOwnNetns(file);
     const [command, args] = own
@@ -117,11 +137,12 @@ function run(file) {
     const child = spawn(command, args, { cwd: root, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NO_COLOR: '1' } });
     let out = '';
     const timer = setTimeout(() => {
-      console.log(`\n# ${relative(join(root, 'dist'), file)}: still running after ${FILE_TIMEOUT_MS / 1000} s — killed`);
+      write(`\n# ${relative(join(root, 'dist'), file)}: still running after ${FILE_TIMEOUT_MS / 1000} s — killed\n`);
       child.kill('SIGKILL');
     }, FILE_TIMEOUT_MS);
-    child.stdout.on('data', (d) => { out += d; process.stdout.write(d); });
-    child.stderr.on('data', (d) => { process.stderr.write(d); });
+    child.stdout.on('data', (d) => { out += d; write(String(d)); });
+    // A second lane's stderr joins its held output, so its lines stay with their file.
+    child.stderr.on('data', (d) => { if (write === stdoutWrite) process.stderr.write(d); else write(String(d)); });
     child.on('close', (code) => { clearTimeout(timer); resolve({ code, out }); });
   });
 }

@@ -1,3 +1,4 @@
+// vc-test: beside-unit-tests
 // Concurrency soak (issue 12, item 6): 8 processes do random create/start/enter/createContainer/
 // stop/delete on 4 pod ids for a bounded time (VC_SOAK_MS, default 2 min), two of them are SIGKILLed
 // at random moments (and replaced). Only the expected refusals of a busy, missing or wrongly-placed
