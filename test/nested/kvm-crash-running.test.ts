@@ -1,3 +1,4 @@
+// vc-test: nested-extended
 // The crash-only lifecycle tests of test/integration on the built-in VMM, inside the nested-KVM
 // harness: calls killed where the hypervisor acts on a running pod (VC_TEST_CRASH_SUBSET in the
 // integration file; test/nested/kvm-crash-lifecycle.test.ts has the start and the VMM kills).
