@@ -86,11 +86,10 @@ const HOST_NETWORK_MARK = '// vc-test: host-network';
 const netnsProblem = probeNetns();
 if (netnsProblem && files.some((f) => needsOwnNetns(f))) console.log(`# network namespaces: ${netnsProblem}; test files run in this namespace`);
 
-// A file that mostly waits (a timed soak: probes once a second for a minute) starts with the line
-// `// vc-test: beside-unit-tests` and runs in a second lane while the unit and native files run,
-// instead of after them; its output is held and printed after the L0 files'. Such a file must judge
-// nothing by speed against a baseline taken while the other lane ran (a slowdown check compares
-// later windows with early ones, which the load only makes slower).
+// A file that runs for a fixed time and judges nothing by speed (the concurrency soak) starts with
+// the line `// vc-test: beside-unit-tests` and runs in a second lane while the unit and native files
+// run, instead of after them; its output is held and printed after the L0 files'. Not for a file
+// with a slowdown check: the other lane's load comes and goes (cri-soak failed there once).
 const BESIDE_MARK = '// vc-test: beside-unit-tests';
 const besideFiles = inside ? [] : files.filter((f) => hasMark(f, BESIDE_MARK));
 const laneFiles = files.filter((f) => !besideFiles.includes(f));
