@@ -18,6 +18,7 @@
         "native/addon/vm_handle.cc",
         "native/addon/cgroup_ops.cc",
         "native/addon/netns_ops.cc",
+        "native/addon/fd_passing.cc",
         "native/addon/glibc_compat.cc",
         "native/host/cgroup.cc",
         "<@(common_sources)",

@@ -3,14 +3,13 @@
 // one run, and reports start → agent hello and the guest's MemAvailable (the driver fills every
 // port's receive queue with pages). Not part of `npm run bench`; run by hand:
 //   node dist/bench/agent-ports-boot.js [--runs N] [--accel tcg|kvm]
-import { execFile } from 'node:child_process';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { AgentClient, dialUnix } from '../src/agent/index.js';
 import { createPod, deletePod } from '../src/index.js';
 import { qemuArgs, tscKhzFromCpuinfo, type QemuAccel } from '../src/hypervisor/qemu/command.js';
 import { qemuAgentPorts } from '../src/hypervisor/qemu/agent-ports.js';
+import { launchDetached, waitUntilServing } from '../src/hypervisor/qemu/launch.js';
 import { podPaths } from '../src/store/paths.js';
 import { signalProcess, waitForExit } from '../src/host/process.js';
 import { tempDir } from '../test/helpers/tmp.js';
@@ -34,9 +33,10 @@ async function boot(root: string, boot: { kernelPath: string; initrdPath: string
   const spec = { id, paths, vcpus: 1, memoryMiB: 256, ...boot, kernelCmdline: 'console=ttyS0 panic=-1 random.trust_cpu=on' };
   const tsc = tscKhzFromCpuinfo(readFileSync('/proc/cpuinfo', 'utf8'));
   const started = performance.now();
-  await promisify(execFile)('qemu-system-x86_64', qemuArgs(spec, accel, tsc, ports));
-  const pid = Number(readFileSync(paths.pidFile, 'utf8'));
+  const log = join(paths.dir, 'qemu.log');
+  const { pid, exited } = await launchDetached('qemu-system-x86_64', qemuArgs(spec, accel, { hostTscKhz: tsc, agentPorts: ports }), log);
   try {
+    await waitUntilServing(paths.qmpSocket, { pid, exited }, log, { timeoutMs: 60_000 });
     const socket = qemuAgentPorts(paths, ports)[0]!.socket;
     const agent = await AgentClient.connect(() => dialUnix(socket), { timeoutMs: 120_000 });
     const bootMs = performance.now() - started;

@@ -69,6 +69,13 @@ export interface NativeAddon {
    * (SO_ORIGINAL_DST). Throws with the errno text (`errno` ENOENT: it was not NATed).
    */
   originalDestination(fd: number): { address: string; port: number };
+  /**
+   * A connected, non-blocking Unix stream socket's fd (wrap it: `new net.Socket({ fd })`). Never
+   * blocks; throws with `code` EAGAIN (listener's backlog full: retry), ENOENT or ECONNREFUSED.
+   */
+  unixConnect(path: string): number;
+  /** Sends `data` on a Unix socket with `fd` attached (SCM_RIGHTS); the caller still owns `fd`. */
+  sendWithFd(socketFd: number, data: Buffer, fd: number): void;
 }
 
 /** The package root: dist/src/native.js lives two levels below it. */

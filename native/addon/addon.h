@@ -8,4 +8,5 @@ void RegisterHostOps(Napi::Env env, Napi::Object exports);
 void RegisterVmHandle(Napi::Env env, Napi::Object exports);
 void RegisterCgroupOps(Napi::Env env, Napi::Object exports);
 void RegisterNetnsOps(Napi::Env env, Napi::Object exports);
+void RegisterFdPassing(Napi::Env env, Napi::Object exports);
 }  // namespace vc

@@ -352,7 +352,7 @@ else test(`${hypervisor}: the VMM SIGKILLed at random points of boot, ${vmmKills
       outcomes.push('started, then noticed stopped');
     } else {
       const code = /\[([A-Z_]+)\]/.exec(r.stderr)?.[1];
-      // QEMU killed before it daemonized fails the launch itself (HYPERVISOR_FAILED).
+      // QEMU killed before it served its monitor fails the launch itself (HYPERVISOR_FAILED).
       assert.ok(code === 'AGENT_UNREACHABLE' || code === 'HYPERVISOR_FAILED', `${what}: ${show(r)}`);
       const status = await statusAnswers(what);
       assert.is(status?.state, 'ready', `${what}: the failed start is undone`);

@@ -1,20 +1,36 @@
 // The qemu-system-x86_64 command line for a pod, as a pure function so it can be unit-tested.
 import { qemuCmdline } from '../cmdline.js';
 import type { VmSpec } from '../types.js';
+import type { UnprivilegedUser } from '../unprivileged.js';
 import { agentPortCount, qemuAgentPorts } from './agent-ports.js';
 
 export type QemuAccel = 'kvm' | 'tcg';
 
 /**
- * QEMU's own seccomp filter (-sandbox): no obsolete calls, no scheduler or resource-limit changes.
- * `spawn=deny` and `elevateprivileges=deny` cannot be had with -daemonize, which forks and calls
- * setsid after the filter is on: with them QEMU 7.2 dies of SIGSYS or exits 1 before the VM runs.
+ * QEMU's own seccomp filter (-sandbox): no obsolete calls, no scheduler or resource-limit changes,
+ * no new processes (fork/exec: QEMU is killed by SIGSYS), no set*uid/gid. QEMU 7.2 installs the
+ * filter early and changes user (-runas) late, so with -runas `elevateprivileges=deny` (and
+ * `children`) kill it at its own setgid: a QEMU that drops root gets `allow` — once it has dropped
+ * it holds no capability (CapEff 0) and no_new_privs, so a set*id call cannot raise it again.
+ * (Started with -daemonize, which forks and calls setsid after the filter is on, QEMU cannot take
+ * spawn=deny either: it is detached by the library instead, qemu.ts.)
  */
-export const QEMU_SANDBOX = 'on,obsolete=deny,resourcecontrol=deny';
+export function qemuSandbox(runAs: UnprivilegedUser | null): string {
+  return `on,obsolete=deny,elevateprivileges=${runAs ? 'allow' : 'deny'},spawn=deny,resourcecontrol=deny`;
+}
 
-/** `hostTscKhz`: the host's TSC rate, for the TCG guest's command line (cmdline.ts). */
-export function qemuArgs(spec: VmSpec, accel: QemuAccel, hostTscKhz?: number, agentPorts = agentPortCount(spec.memoryMiB)): string[] {
+export interface QemuArgsOptions {
+  /** The host's TSC rate, for the TCG guest's command line (cmdline.ts). */
+  hostTscKhz?: number;
+  agentPorts?: number;
+  /** The user QEMU drops to once it has opened its devices, files and sockets (-runas). */
+  runAs?: UnprivilegedUser | null;
+}
+
+/** QEMU stays in the foreground: the library detaches it (qemu.ts). */
+export function qemuArgs(spec: VmSpec, accel: QemuAccel, options: QemuArgsOptions = {}): string[] {
   const { paths } = spec;
+  const { hostTscKhz, agentPorts = agentPortCount(spec.memoryMiB), runAs = null } = options;
   const ports = qemuAgentPorts(paths, agentPorts);
   const cmdline = qemuCmdline(spec.kernelCmdline, accel, hostTscKhz);
   return [
@@ -48,8 +64,8 @@ export function qemuArgs(spec: VmSpec, accel: QemuAccel, hostTscKhz?: number, ag
       '-device', `virtio-net-device,netdev=net${i},mac=${nic.mac},host_mtu=${nic.mtu}`,
     ]),
     '-qmp', `unix:${paths.qmpSocket},server=on,wait=off`,
-    '-sandbox', QEMU_SANDBOX,
-    '-daemonize',
+    '-sandbox', qemuSandbox(runAs),
+    ...(runAs ? ['-runas', `${runAs.uid}:${runAs.gid}`] : []),
     '-pidfile', paths.pidFile,
   ];
 }

@@ -1,8 +1,8 @@
-// QEMU behind the Hypervisor interface: qemu-system-x86_64 daemonized per pod, QMP for control,
-// the agent on N virtio-serial ports whose host ends are Unix sockets in the pod directory
-// (agent-ports.ts).
-import { execFile } from 'node:child_process';
-import { access, chmod, constants, readFile, rm } from 'node:fs/promises';
+// QEMU behind the Hypervisor interface: one detached qemu-system-x86_64 per pod (launch.ts), QMP
+// for control, the agent on N virtio-serial ports whose host ends are Unix sockets in the pod
+// directory (agent-ports.ts). As root it drops to an unprivileged user once its devices are open
+// (-runas; ../unprivileged.ts), so disks hot-plugged later reach it as open files (`add-fd`).
+import { access, chmod, constants, open, readFile, rm } from 'node:fs/promises';
 import { delimiter, join } from 'node:path';
 import { VcError } from '../../errors.js';
 import { isSameProcess, processStartTime, signalProcess, waitForExit } from '../../host/process.js';
@@ -13,8 +13,13 @@ import type { PodPaths } from '../../store/paths.js';
 import type { PodResources, VmmRecord } from '../../model/records.js';
 import { inNetns, type AgentEndpoint, type Hypervisor, type HypervisorLimits, type VmSpec } from '../types.js';
 import { agentPortCount, qemuAgentPorts, QEMU_AGENT_PORTS } from './agent-ports.js';
+import { unprivilegedUser } from '../unprivileged.js';
 import { qemuArgs, tscKhzFromCpuinfo, type QemuAccel } from './command.js';
+import { describeExit, launchDetached, recordedExit, recordUnexpectedExit, waitUntilServing } from './launch.js';
 import { QmpClient } from './qmp.js';
+
+/** QEMUs this process is stopping or reaping: their end is no news (recordUnexpectedExit). */
+const endingOnPurpose = new Set<number>();
 
 export class QemuHypervisor implements Hypervisor {
   readonly kind = 'qemu' as const;
@@ -39,29 +44,42 @@ export class QemuHypervisor implements Hypervisor {
     const { paths } = spec;
     const binary = await this.resolveBinary();
     const accel = this.accel();
+    const runAs = unprivilegedUser(process.env, process.getuid?.() === 0);
     const tscKhz = accel === 'tcg' ? tscKhzFromCpuinfo(await readFile('/proc/cpuinfo', 'utf8').catch(() => '')) : undefined;
     await this.cleanup(spec.paths);
     try {
-      // With -daemonize the launcher exits once the VM is set up, so its exit status is the
-      // start result and QEMU's own errors arrive on its stderr.
-      await new Promise<void>((resolve, reject) => {
-        const [command, args] = inNetns(spec.network, binary, qemuArgs(spec, accel, tscKhz));
-        execFile(command, args, { signal: options.signal, timeout: 60_000 }, (err, _stdout, stderr) => {
-          if (!err) return resolve();
-          const detail = stderr.trim() || err.message;
-          reject(new VcError('HYPERVISOR_FAILED', `qemu failed to start pod ${spec.id}: ${detail}`, { cause: err }));
-        });
+      const [command, args] = inNetns(spec.network, binary, qemuArgs(spec, accel, { hostTscKhz: tscKhz, runAs }));
+      const launch = await launchDetached(command, args, qemuLog(paths));
+      void launch.exited.then((exit) => {
+        if (!endingOnPurpose.delete(launch.pid)) recordUnexpectedExit(qemuExitFile(paths), launch.pid, exit);
       });
+      try {
+        await waitUntilServing(paths.qmpSocket, launch, qemuLog(paths), { timeoutMs: 60_000, signal: options.signal });
+      } catch (err) {
+        endingOnPurpose.add(launch.pid);
+        signalProcess(launch.pid, 'SIGKILL');
+        throw err instanceof VcError && err.code === 'HYPERVISOR_FAILED'
+          ? new VcError('HYPERVISOR_FAILED', `qemu failed to start pod ${spec.id}: ${err.message}`, { cause: err })
+          : err;
+      }
       const pid = Number((await readFile(paths.pidFile, 'utf8')).trim());
-      if (!Number.isInteger(pid) || pid <= 0) throw new VcError('HYPERVISOR_FAILED', `qemu wrote no usable pid to ${paths.pidFile}`);
+      if (pid !== launch.pid) throw new VcError('HYPERVISOR_FAILED', `qemu's pid file ${paths.pidFile} names ${pid}, not the started qemu (pid ${launch.pid})`);
       await ownerOnly([paths.qmpSocket, paths.console, paths.pidFile, ...qemuAgentPorts(paths, agentPortCount(spec.memoryMiB)).map((p) => p.socket)]);
       options.step?.('qemu-daemonized');
       const startTime = await processStartTime(pid);
       return { pid, startTime, accel, startedAt: new Date().toISOString(), agentPorts: agentPortCount(spec.memoryMiB) };
     } catch (err) {
-      await this.reap(spec.id, spec.paths); // a QEMU that daemonized, by its pid file or command line
+      await this.reap(spec.id, spec.paths); // a QEMU that was started, by its pid file or command line
       throw err;
     }
+  }
+
+  /** How the pod's QEMU ended, when the process that started it saw it end (and why QEMU said, from its log). */
+  async exitDetail(vmm: VmmRecord, paths: PodPaths): Promise<string | null> {
+    const exit = await recordedExit(qemuExitFile(paths), vmm.pid);
+    const said = (await readFile(qemuLog(paths), 'utf8').catch(() => '')).trim().split('\n').pop() ?? '';
+    if (!exit) return said || null;
+    return `${describeExit(exit)}${exit.signal === 'SIGSYS' ? ' (a system call its -sandbox forbids)' : ''}${said ? `; it said: ${said}` : ''}`;
   }
 
   /** With the VMM's files, the agent ports' lease files: reap runs when the VM is gone, so any client still holding one holds a dead port. */
@@ -71,6 +89,7 @@ export class QemuHypervisor implements Hypervisor {
   }
 
   async reap(id: string, paths: PodPaths, vmm?: VmmRecord, options: { dryRun?: boolean } = {}): Promise<string[]> {
+    if (vmm && !options.dryRun) endingOnPurpose.add(vmm.pid);
     return reapPod(this.resources(id, paths), vmm ? [{ pid: vmm.pid, startTime: vmm.startTime }] : [], options);
   }
 
@@ -98,18 +117,39 @@ export class QemuHypervisor implements Hypervisor {
     }
   }
 
+  /**
+   * The disk reaches QEMU as a file the library opened (QMP `add-fd` into an fd set named after the
+   * serial, then `/dev/fdset/N`): a QEMU that dropped root cannot open it by path, and one that kept
+   * it has no need to. The set stays until detachDisk removes it.
+   */
   async attachDisk(vmm: VmmRecord, paths: PodPaths, disk: { serial: string; path: string }): Promise<void> {
     await this.withQmp(vmm, paths, async (qmp) => {
       const node = `img-${disk.serial}`;
-      await qmp.execute('blockdev-add', {
-        driver: 'raw', 'node-name': node, 'read-only': true,
-        file: { driver: 'file', filename: disk.path, 'read-only': true },
+      const file = await open(disk.path, 'r').catch((err: NodeJS.ErrnoException) => {
+        throw new VcError('HYPERVISOR_FAILED', `cannot open disk ${disk.path} for qemu: ${err.message}`, { cause: err });
       });
+      let fdset: number;
       try {
-        // On the pod's virtio-scsi bus; QEMU picks a free SCSI id. The guest finds it by serial.
-        await qmp.execute('device_add', { driver: 'scsi-hd', id: `disk-${disk.serial}`, drive: node, bus: 'scsi0.0', serial: disk.serial });
+        const added = (await qmp.executeWithFd('add-fd', { opaque: fdsetOpaque(disk.serial) }, file.fd)) as { 'fdset-id'?: unknown };
+        if (typeof added?.['fdset-id'] !== 'number') throw new VcError('HYPERVISOR_FAILED', `QMP add-fd answered no fdset-id: ${JSON.stringify(added)}`);
+        fdset = added['fdset-id'];
+      } finally {
+        await file.close();
+      }
+      try {
+        await qmp.execute('blockdev-add', {
+          driver: 'raw', 'node-name': node, 'read-only': true,
+          file: { driver: 'file', filename: `/dev/fdset/${fdset}`, 'read-only': true },
+        });
+        try {
+          // On the pod's virtio-scsi bus; QEMU picks a free SCSI id. The guest finds it by serial.
+          await qmp.execute('device_add', { driver: 'scsi-hd', id: `disk-${disk.serial}`, drive: node, bus: 'scsi0.0', serial: disk.serial });
+        } catch (err) {
+          await qmp.execute('blockdev-del', { 'node-name': node }).catch(() => {});
+          throw err;
+        }
       } catch (err) {
-        await qmp.execute('blockdev-del', { 'node-name': node }).catch(() => {});
+        await qmp.execute('remove-fd', { 'fdset-id': fdset }).catch(() => {});
         throw err;
       }
     });
@@ -122,11 +162,15 @@ export class QemuHypervisor implements Hypervisor {
       for (let attempt = 0; ; attempt++) {
         try {
           await qmp.execute('blockdev-del', { 'node-name': `img-${serial}` });
-          return;
+          break;
         } catch (err) {
           if (attempt >= 50) throw err;
           await new Promise((resolve) => setTimeout(resolve, 20));
         }
+      }
+      const sets = (await qmp.execute('query-fdsets')) as Array<{ 'fdset-id': number; fds: Array<{ opaque?: string }> }>;
+      for (const set of sets.filter((s) => s.fds.some((fd) => fd.opaque === fdsetOpaque(serial)))) {
+        await qmp.execute('remove-fd', { 'fdset-id': set['fdset-id'] });
       }
     });
   }
@@ -144,6 +188,7 @@ export class QemuHypervisor implements Hypervisor {
   async stop(vmm: VmmRecord, paths: PodPaths, options: { timeoutMs?: number } = {}): Promise<void> {
     const timeoutMs = options.timeoutMs ?? 5000;
     if (!(await this.isRunning(vmm, paths))) return;
+    endingOnPurpose.add(vmm.pid);
     try {
       const qmp = await QmpClient.connect(paths.qmpSocket, Math.min(timeoutMs, 2000));
       try {
@@ -195,10 +240,10 @@ export class QemuHypervisor implements Hypervisor {
 }
 
 /**
- * QEMU makes its sockets, console log and pid file under the umask its -daemonize sets (027: group
- * readable), whatever umask it was started with, so they are made the owner's only here, once it
- * has daemonized and before start returns: nobody is handed the pod before then, and the pod
- * directory (0700) keeps every other user from reaching them in the meantime.
+ * QEMU makes its sockets, console log and pid file under the umask it was started with, so they
+ * are made the owner's only here, once it serves its monitor and before start returns: nobody is
+ * handed the pod before then, and the pod directory (0700) keeps every other user from reaching
+ * them in the meantime.
  */
 async function ownerOnly(files: string[]): Promise<void> {
   await Promise.all(files.map((file) => chmod(file, 0o600).catch((err: NodeJS.ErrnoException) => {
@@ -206,8 +251,23 @@ async function ownerOnly(files: string[]): Promise<void> {
   })));
 }
 
-/** QMP and agent-port sockets and the pid file; agent.sock: the single port of pods started before the channel had several. */
+/** QMP and agent-port sockets, the pid file, QEMU's output and how it ended; agent.sock: the single port of pods started before the channel had several. */
 function qemuFiles(paths: PodPaths): string[] {
   const sockets = qemuAgentPorts(paths, QEMU_AGENT_PORTS).map((port) => port.socket);
-  return [paths.qmpSocket, paths.agentSocket, paths.pidFile, ...sockets];
+  return [paths.qmpSocket, paths.agentSocket, paths.pidFile, qemuLog(paths), qemuExitFile(paths), ...sockets];
+}
+
+/** QEMU's stdout and stderr (launch.ts). */
+function qemuLog(paths: PodPaths): string {
+  return join(paths.dir, 'qemu.log');
+}
+
+/** How the pod's QEMU ended, written by the process that started it when nobody asked it to end. */
+function qemuExitFile(paths: PodPaths): string {
+  return join(paths.dir, 'qemu.exit');
+}
+
+/** The fd set holding a disk's file is known by this opaque string, so detach finds it again. */
+function fdsetOpaque(serial: string): string {
+  return `vc-disk:${serial}`;
 }

@@ -1,6 +1,6 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { qemuArgs, tscKhzFromCpuinfo } from '../../../src/hypervisor/qemu/command.js';
+import { qemuArgs, qemuSandbox, tscKhzFromCpuinfo } from '../../../src/hypervisor/qemu/command.js';
 import { agentPortCount, MAX_AGENT_PORTS, QEMU_AGENT_PORTS, qemuAgentPorts } from '../../../src/hypervisor/qemu/agent-ports.js';
 import { QemuHypervisor } from '../../../src/hypervisor/qemu/qemu.js';
 import { podPaths } from '../../../src/store/paths.js';
@@ -37,15 +37,25 @@ test('resources, boot files, and every socket live in the pod directory', () => 
   assert.equal(valueAfter(args, '-append'), ['console=ttyS0 reboot=t']);
   assert.equal(valueAfter(args, '-qmp'), ['unix:/r/pods/p1/qmp.sock,server=on,wait=off']);
   assert.equal(valueAfter(args, '-pidfile'), ['/r/pods/p1/vmm.pid']);
-  assert.ok(args.includes('-daemonize') && args.includes('-no-reboot'));
+  assert.ok(args.includes('-no-reboot'));
+  // In the foreground: the library detaches it, so its sandbox can deny spawning (below).
+  assert.not.ok(args.includes('-daemonize'));
 });
 
-test('QEMU runs under its own seccomp sandbox: no obsolete calls or scheduler changes (spawn/elevate would break -daemonize)', () => {
+test('QEMU runs under its full seccomp sandbox; as root it keeps root only when told to (VC_VMM_JAIL=0)', () => {
   for (const accel of ['tcg', 'kvm'] as const) {
     const args = qemuArgs(spec, accel);
-    assert.equal(valueAfter(args, '-sandbox'), ['on,obsolete=deny,resourcecontrol=deny']);
-    assert.ok(args.includes('-daemonize'));
+    assert.equal(valueAfter(args, '-sandbox'), ['on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny']);
+    assert.not.ok(args.includes('-runas'));
   }
+});
+
+test('a QEMU that drops root runs as the given uid:gid and may make the set*id calls of its own -runas', () => {
+  const args = qemuArgs(spec, 'tcg', { runAs: { uid: 65534, gid: 65534 } });
+  assert.equal(valueAfter(args, '-runas'), ['65534:65534']);
+  assert.equal(valueAfter(args, '-sandbox'), ['on,obsolete=deny,elevateprivileges=allow,spawn=deny,resourcecontrol=deny']);
+  assert.is(qemuSandbox({ uid: 1000, gid: 1000 }), 'on,obsolete=deny,elevateprivileges=allow,spawn=deny,resourcecontrol=deny');
+  assert.is(qemuSandbox(null), 'on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny');
 });
 
 test('the agent gets 16 virtio-serial ports agent.0 … agent.15, each on its own socket chardev in the pod directory', () => {
@@ -71,7 +81,7 @@ test('smaller pods get fewer ports: one per 32 MiB of guest RAM, 4 to 16', () =>
 });
 
 test('the port count can be set (1 … 510) and anything else is refused naming the value', () => {
-  const one = qemuArgs(spec, 'tcg', undefined, 1);
+  const one = qemuArgs(spec, 'tcg', { agentPorts: 1 });
   assert.equal(valueAfter(one, '-device').filter((d) => d.startsWith('virtserialport,')), ['virtserialport,chardev=agent0,name=agent.0']);
   assert.ok(valueAfter(one, '-device').includes('virtio-serial-device,max_ports=2'));
   assert.is(qemuAgentPorts(spec.paths, MAX_AGENT_PORTS).length, 510);
@@ -94,8 +104,8 @@ test('the QEMU agent endpoint is the recorded number of port sockets with their 
 });
 
 test('tcg boots are told the host TSC rate; kvm boots are not', () => {
-  assert.equal(valueAfter(qemuArgs(spec, 'tcg', 2445430), '-append'), ['console=ttyS0 reboot=t tsc_early_khz=2445430']);
-  assert.equal(valueAfter(qemuArgs(spec, 'kvm', 2445430), '-append'), ['console=ttyS0 reboot=t']);
+  assert.equal(valueAfter(qemuArgs(spec, 'tcg', { hostTscKhz: 2445430 }), '-append'), ['console=ttyS0 reboot=t tsc_early_khz=2445430']);
+  assert.equal(valueAfter(qemuArgs(spec, 'kvm', { hostTscKhz: 2445430 }), '-append'), ['console=ttyS0 reboot=t']);
 });
 
 test('the TSC rate is read from cpuinfo, and absent when cpuinfo has none', () => {
