@@ -159,7 +159,7 @@ test('the daemon killed under a running container: its holder exits 255, state s
   await nothingLeft(id, 'delete after the daemon was killed');
 });
 
-// The startPod step just after the VMM is up and before the pod record names it: QEMU daemonized
+// The startPod step just after the VMM is up and before the pod record names it: QEMU serving its monitor
 // (qemu), the built-in VMM detached (kvm; its step 3 is its cgroup).
 const VMM_UP_STEP = testHypervisor === 'kvm' ? 4 : 3;
 

@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "common/read_file.h"
+#include "common/write_all.h"
 #include "host/cgroup.h"
 #include "jail/jail.h"
 #include "seccomp/filters.h"
@@ -35,6 +36,7 @@ int MonitorMain(int argc, char** argv);  // cmd/monitor.cc
 
 namespace {
 
+using vc::WriteAll;
 using vmm::kvm::StopReason;
 
 constexpr int kExitOk = 0;        // stopped on request, by signal, or the guest reset/powered off
@@ -47,16 +49,6 @@ int Usage(const char* why) {
   std::fprintf(stderr, "vc-vmm run: %s\nusage: vc-vmm run --config FILE|- [--detach] [--log FILE] [--cgroup DIR]... %s\n", why,
                vmm::jail::kJailUsage);
   return kExitUsage;
-}
-
-void WriteAll(int fd, const std::string& s) {
-  size_t done = 0;
-  while (done < s.size()) {
-    ssize_t n = ::write(fd, s.data() + done, s.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return;
-    done += size_t(n);
-  }
 }
 
 int ExitCodeFor(StopReason r) {

@@ -16,19 +16,12 @@
 
 #include "common/read_file.h"
 #include "common/result.h"
+#include "common/write_all.h"
 #include "jail/jail.h"
 
 namespace {
 
-void WriteAll(int fd, const std::string& s) {
-  size_t done = 0;
-  while (done < s.size()) {
-    ssize_t n = ::write(fd, s.data() + done, s.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return;
-    done += size_t(n);
-  }
-}
+using vc::WriteAll;
 
 // What the jailed child sees, as a JSON object: its ids, whether it can still make a process, and
 // whether a host path outside the jail resolves.

@@ -65,7 +65,7 @@ export class QemuHypervisor implements Hypervisor {
       const pid = Number((await readFile(paths.pidFile, 'utf8')).trim());
       if (pid !== launch.pid) throw new VcError('HYPERVISOR_FAILED', `qemu's pid file ${paths.pidFile} names ${pid}, not the started qemu (pid ${launch.pid})`);
       await ownerOnly([paths.qmpSocket, paths.console, paths.pidFile, ...qemuAgentPorts(paths, agentPortCount(spec.memoryMiB)).map((p) => p.socket)]);
-      options.step?.('qemu-daemonized');
+      options.step?.('qemu-serving');
       const startTime = await processStartTime(pid);
       return { pid, startTime, accel, startedAt: new Date().toISOString(), agentPorts: agentPortCount(spec.memoryMiB) };
     } catch (err) {
