@@ -46,3 +46,14 @@ export function asSize(value: unknown, field: string, file: string): number {
   }
   return value;
 }
+
+/**
+ * A JSON value for a message, never throwing and never long: String() recurses into nested arrays
+ * (a deep one overflows the stack) and throws on an object with a "toString" member.
+ */
+export function shownValue(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value.length > 100 ? `${value.slice(0, 100)}…` : value);
+  if (Array.isArray(value)) return 'an array';
+  if (value === null) return 'null';
+  return typeof value === 'object' ? 'an object' : String(value);
+}

@@ -5,7 +5,7 @@ import { GuestError } from '../errors.js';
 import { parseImageConfig } from './config.js';
 import { parseDigest, sha256Hex } from './digest.js';
 import type { ImageFiles } from './files.js';
-import { asArray, asObject, asSize, asString, optionalString, parseJson, type JsonObject } from './json.js';
+import { asArray, asObject, asSize, asString, optionalString, parseJson, shownValue, type JsonObject } from './json.js';
 import { layerLabel, MAX_JSON_BYTES, type ImagePlan } from './plan.js';
 
 const REF_NAME = 'org.opencontainers.image.ref.name';
@@ -104,7 +104,8 @@ function selectPlatform(entries: Descriptor[], file: string): Descriptor {
   const arch = ({ x64: 'amd64', ia32: '386', arm64: 'arm64', arm: 'arm', ppc64: 'ppc64le', s390x: 's390x', riscv64: 'riscv64' } as Record<string, string>)[process.arch] ?? process.arch;
   const found = entries.find((d) => d.platform?.os === 'linux' && d.platform?.architecture === arch);
   if (found) return found;
-  const offered = entries.map((d) => `${String(d.platform?.os)}/${String(d.platform?.architecture)}`).join(', ');
+  const word = (v: unknown) => (typeof v === 'string' ? v.slice(0, 100) : shownValue(v));
+  const offered = entries.map((d) => `${word(d.platform?.os)}/${word(d.platform?.architecture)}`).join(', ');
   throw new GuestError('IMAGE_NOT_FOUND', `${file}: no manifest for linux/${arch} (offered: ${offered || 'none'})`);
 }
 
