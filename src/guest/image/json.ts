@@ -4,12 +4,37 @@ import { GuestError } from '../errors.js';
 
 export type JsonObject = Record<string, unknown>;
 
+/** Image JSON nests a few levels; JSON.parse of a 16 MiB "[[[[…" takes ≈ 18 s and 0.5 GB. */
+export const MAX_JSON_DEPTH = 100;
+
 export function parseJson(data: Uint8Array, file: string): unknown {
+  const depth = nestingDepth(data);
+  if (depth > MAX_JSON_DEPTH) throw new GuestError('IMAGE_INVALID', `${file}: JSON nested deeper than ${MAX_JSON_DEPTH} levels`);
   try {
     return JSON.parse(Buffer.from(data).toString('utf8'));
   } catch (err) {
     throw new GuestError('IMAGE_INVALID', `${file}: malformed JSON: ${(err as Error).message}`, { cause: err });
   }
+}
+
+/** How deep arrays and objects nest, stopping once past the bound; brackets inside strings do not count. */
+function nestingDepth(data: Uint8Array): number {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < data.length; i++) {
+    const b = data[i]!;
+    if (inString) {
+      if (b === 0x5c) i++; // a backslash escapes the next byte
+      else if (b === 0x22) inString = false;
+    } else if (b === 0x22) {
+      inString = true;
+    } else if (b === 0x5b || b === 0x7b) {
+      if (++depth > MAX_JSON_DEPTH) return depth;
+    } else if (b === 0x5d || b === 0x7d) {
+      depth--;
+    }
+  }
+  return depth;
 }
 
 export function asObject(value: unknown, field: string, file: string): JsonObject {

@@ -124,6 +124,7 @@ export const REFUSALS: Array<[rule: string, message: RegExp]> = [
   ['missing member', /: missing( \(the image refers to it|; not a docker-archive| \(listed in )|missing blob sha256:[0-9a-f]{64}: .* does not exist|: missing; not an OCI image layout/],
   ['metadata too large', /: \d+ bytes, more than the \d+ a metadata file may have|descriptor size \d+ is too large for a JSON document/],
   ['malformed JSON', /: malformed JSON: /],
+  ['deep JSON', /: JSON nested deeper than \d+ levels/],
   ['wrong JSON type', /: .* must be (a JSON object|a JSON array|a string|a non-negative integer)/],
   ['bad digest', /: .* (is missing or not a string|is not a digest|is not a sha256 digest)|uses [a-z0-9+._-]+; only sha256 digests are supported/],
   ['digest mismatch', /content has sha256:[0-9a-f]{64}.*, but its (name|descriptor) says sha256:/],
