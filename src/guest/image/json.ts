@@ -76,6 +76,12 @@ export function asSize(value: unknown, field: string, file: string): number {
  * A JSON value for a message, never throwing and never long: String() recurses into nested arrays
  * (a deep one overflows the stack) and throws on an object with a "toString" member.
  */
+/** Items for a message: the first ten, then how many there are in all. */
+export function shownList(items: string[]): string {
+  if (items.length === 0) return 'none';
+  return items.length > 10 ? `${items.slice(0, 10).join(', ')}, … (${items.length} in all)` : items.join(', ');
+}
+
 export function shownValue(value: unknown): string {
   if (typeof value === 'string') return JSON.stringify(value.length > 100 ? `${value.slice(0, 100)}…` : value);
   if (Array.isArray(value)) return 'an array';

@@ -169,7 +169,7 @@ function parseNumber(field: Buffer, what: string, pos: number, path: string): nu
   }
   const text = field.toString('latin1').replace(/\0.*$/s, '').trim();
   if (text === '') return 0;
-  if (!/^[0-7]+$/.test(text)) throw invalid(path, `bad ${what} field "${text}" at offset ${pos}`);
+  if (!/^[0-7]+$/.test(text)) throw invalid(path, `bad ${what} field ${shown(text)} at offset ${pos}`);
   return parseInt(text, 8);
 }
 

@@ -32,7 +32,8 @@ const MIN_RUNS = Math.min(RUNS, 300);
 /** Stands for a value that JSON.stringify cannot write (it recurses): replaced in the text. */
 const DEEP = '\u0001deep\u0001';
 const HOSTILE_VALUES: unknown[] = [null, 0, -1, 1.5, 2 ** 60, true, '', 'x', '../../etc/passwd', '/etc/passwd', 'a/../../b', 'a\u0000b',
-  'manifest.json', 'index.json', '.', './', [], {}, [1, 'a'], { toString: 1 }, { length: 5 }, DEEP, 'x'.repeat(300),
+  'manifest.json', 'index.json', '.', './', [], {}, [1, 'a'], { toString: 1 }, { length: 5 }, DEEP, 'x'.repeat(300), 'l'.repeat(5000), `sha256:${'a'.repeat(5000)}`,
+  Array.from({ length: 300 }, (_, i) => `t${i}:${'v'.repeat(20)}`),
   `sha256:${'0'.repeat(64)}`, `sha256:${'G'.repeat(64)}`, `sha512:${'a'.repeat(128)}`, 'sha256:', 'md5:x', 'application/vnd.unknown+json',
   'application/vnd.oci.image.index.v1+json', 'windows', 'layers'];
 

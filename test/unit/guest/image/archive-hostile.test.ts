@@ -153,6 +153,14 @@ const cases: Case[] = [
     tar: docker(() => {}, manifest((m) => void (m.Config = 'c'.repeat(1 << 20)))),
     expect: invalid(/:c{200}…: missing/),
   },
+  { name: 'a layer path with a megabyte-long name: the message stays short', kind: 'docker-archive', tar: docker(() => {}, manifest((m) => void (m.Layers = [`${'l'.repeat(1 << 20)}`]))), expect: invalid(/:l{200}…: missing \(listed in/) },
+  { name: '501 layers (was: each applied in turn, however many)', kind: 'docker-archive', tar: docker(() => {}, manifest((m) => void (m.Layers = Array(501).fill(BLOB)))), expect: refuse('IMAGE_UNSUPPORTED', /manifest\.json: 501 layers, more than the 500 an image may have/) },
+  {
+    name: 'three hundred tags and no tag chosen: the message lists ten',
+    kind: 'docker-archive',
+    tar: docker(() => {}, { manifest: (m) => [m[0], { ...m[0], RepoTags: Array.from({ length: 300 }, (_, i) => `t${i}:${'v'.repeat(50)}`) }] }),
+    expect: refuse('IMAGE_NOT_FOUND', /holds 2 images; choose one by tag \(tags: "example\.com\/app:1", "t0:v+", .*, … \(301 in all\)\)$/),
+  },
   { name: 'config digest not its name', kind: 'docker-archive', tar: docker((e) => (e[1]!.data = config((c) => (c.author = 'x')))), expect: refuse('IMAGE_DIGEST_MISMATCH', /content has sha256:[0-9a-f]{64}, but its name says sha256:/) },
   { name: 'config os a deep array (was: RangeError, String() overflowed the stack)', kind: 'docker-archive', tar: docker(() => {}, { config: Buffer.from(`{"os":${deep(100_000)},"rootfs":{"type":"layers","diff_ids":[]}}`), manifest: (m) => [{ ...m[0], Layers: [] }] }), expect: invalid(/JSON nested deeper than 100 levels/) },
   { name: 'config os an array', kind: 'docker-archive', tar: docker(() => {}, { config: config((c) => (c.os = [['linux']])) }), expect: refuse('IMAGE_UNSUPPORTED', /os is an array; only linux/) },
@@ -161,10 +169,11 @@ const cases: Case[] = [
   { name: 'diff_ids a number', kind: 'docker-archive', tar: docker(() => {}, { config: config((c) => (c.rootfs = { type: 'layers', diff_ids: 5 })) }), expect: invalid(/rootfs\.diff_ids must be a JSON array/) },
 
   // oci-archive's index, manifest and descriptors.
-  { name: 'an unknown manifest media type', kind: 'oci-archive', tar: oci(() => {}, { manifest: (m) => ({ ...m, mediaType: 'application/vnd.unknown+json' }) }), expect: refuse('IMAGE_UNSUPPORTED', /media type application\/vnd\.unknown\+json is not an image manifest/) },
+  { name: 'an unknown manifest media type', kind: 'oci-archive', tar: oci(() => {}, { manifest: (m) => ({ ...m, mediaType: 'application/vnd.unknown+json' }) }), expect: refuse('IMAGE_UNSUPPORTED', /media type "application\/vnd\.unknown\+json" is not an image manifest/) },
   { name: 'a descriptor size over the JSON limit', kind: 'oci-archive', tar: oci(() => {}, { index: (i) => ({ manifests: [{ ...(i.manifests as object[])[0], size: 2 ** 40 }] }) }), expect: invalid(/descriptor size 1099511627776 is too large for a JSON document/) },
   { name: 'a manifest that is not its digest', kind: 'oci-archive', tar: oci((e) => (e[2]!.data = Buffer.concat([e[2]!.data as Buffer, Buffer.from(' ')]))), expect: refuse('IMAGE_DIGEST_MISMATCH', /content has sha256:[0-9a-f]{64} \(\d+ bytes\), but its descriptor says/) },
   { name: 'a negative descriptor size', kind: 'oci-archive', tar: oci(() => {}, { manifest: (m) => ({ ...m, layers: [{ ...(m.layers as object[])[0], size: -1 }] }) }), expect: invalid(/layers\[0\]\.size must be a non-negative integer/) },
+  { name: 'a layer digest of 5000 hex digits: the message stays short', kind: 'oci-archive', tar: oci(() => {}, { manifest: (m) => ({ ...m, layers: [{ ...(m.layers as object[])[0], digest: `sha256:${'a'.repeat(5000)}` }] }) }), expect: invalid(/layers\[0\]\.digest "sha256:a{93}…" is not a sha256 digest/) },
   { name: 'a layer digest of another algorithm', kind: 'oci-archive', tar: oci(() => {}, { manifest: (m) => ({ ...m, layers: [{ ...(m.layers as object[])[0], digest: `sha512:${'a'.repeat(128)}` }] }) }), expect: refuse('IMAGE_UNSUPPORTED', /uses sha512; only sha256 digests are supported/) },
   { name: 'a layer whose blob is missing', kind: 'oci-archive', tar: oci((e) => e.splice(4, 1)), expect: invalid(/missing blob sha256:[0-9a-f]{64}: .*:blobs\/sha256\/[0-9a-f]{64} does not exist/) },
   {

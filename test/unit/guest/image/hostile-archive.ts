@@ -134,6 +134,7 @@ export const REFUSALS: Array<[rule: string, message: RegExp]> = [
   ['media type', /media type .* is not an image manifest/],
   ['layout version', /imageLayoutVersion .* \(only 1\.x is known\)/],
   ['image choice', /(holds no image|holds \d+ images; choose one by tag|no manifest for linux\/)/],
+  ['too many layers', /: \d+ layers, more than the \d+ an image may have/],
   ['nested index', /image indexes nested too deep/],
   ['legacy archive', /pre-Docker-1\.10 archive/],
 ];
