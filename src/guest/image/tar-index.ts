@@ -80,19 +80,19 @@ export async function indexTar(path: string, { maxHeaders = MAX_HEADERS } = {}):
   try {
     const fileSize = (await handle.stat()).size;
     const members = new Map<string, TarMember>();
-    const header = Buffer.alloc(512);
+    const reader = new ReadWindow(handle, fileSize, path);
     let pos = 0;
     let headers = 0;
     let longName: string | undefined;
     let longLink: string | undefined;
     let pax: Map<string, string> | undefined;
     while (pos + 512 <= fileSize) {
-      await readExactly(handle, header, pos, path);
+      let header = await reader.bytes(pos, 512);
       if (header.every((b) => b === 0)) {
         // End of archive. Go's archive/tar (docker load) refuses a zero block followed by a
         // header, so members hidden after one would be seen by one reader and not the other.
         if (pos + 1024 <= fileSize) {
-          await readExactly(handle, header, pos + 512, path);
+          header = await reader.bytes(pos + 512, 512);
           if (!header.every((b) => b === 0)) throw invalid(path, `a lone zero block at offset ${pos}, followed by more headers`);
         }
         return new TarIndex(path, members);
@@ -110,8 +110,7 @@ export async function indexTar(path: string, { maxHeaders = MAX_HEADERS } = {}):
       pos = offset + Math.ceil(size / 512) * 512;
       if (type === 'L' || type === 'K' || type === 'x' || type === 'g') {
         if (size > MAX_META_BYTES) throw invalid(path, `a ${size}-byte extended header at offset ${offset - 512}`);
-        const data = Buffer.alloc(size);
-        await readExactly(handle, data, offset, path);
+        const data = await reader.bytes(offset, size);
         if (type === 'L') longName = cString(data);
         else if (type === 'K') longLink = cString(data);
         else if (type === 'x') pax = parsePax(data, offset, path);
@@ -140,6 +139,32 @@ export async function indexTar(path: string, { maxHeaders = MAX_HEADERS } = {}):
 
 function invalid(path: string, what: string): GuestError {
   return new GuestError('IMAGE_INVALID', `${path}: not a valid tar archive: ${what}`);
+}
+
+/** Small members' headers come from one 64 KiB read rather than a read each. */
+const WINDOW_BYTES = 64 * 1024;
+
+class ReadWindow {
+  private readonly buf = Buffer.alloc(WINDOW_BYTES);
+  private start = 0;
+  private length = 0;
+
+  constructor(private readonly handle: FileHandle, private readonly fileSize: number, private readonly path: string) {}
+
+  /** `size` bytes at `pos`, inside the file; a view the next call may overwrite. */
+  async bytes(pos: number, size: number): Promise<Buffer> {
+    if (pos < this.start || pos + size > this.start + this.length) {
+      if (size > WINDOW_BYTES) {
+        const out = Buffer.alloc(size);
+        await readExactly(this.handle, out, pos, this.path);
+        return out;
+      }
+      this.start = pos;
+      this.length = Math.min(WINDOW_BYTES, this.fileSize - pos);
+      await readExactly(this.handle, this.buf.subarray(0, this.length), pos, this.path);
+    }
+    return this.buf.subarray(pos - this.start, pos - this.start + size);
+  }
 }
 
 async function readExactly(handle: FileHandle, buf: Buffer, position: number, path: string): Promise<void> {
