@@ -95,6 +95,12 @@ function makeImage(r: Prng, kind: Kind, jsonRate: number): Made {
     : ociMembers(layers, { config, manifest: (m) => maybe(m), index: (i) => maybe(i) });
   // Index and manifest documents replaced whole (their digests then no longer match, for OCI manifests).
   for (const m of members) if ((m.name === 'manifest.json' || m.name === 'index.json' || m.name === 'oci-layout') && r.chance(jsonRate / 4)) m.data = hostileText(r), jsonHostile = true;
+  // A blob changed after its name or descriptor was made: its digest no longer matches.
+  if (r.chance(jsonRate / 4)) {
+    const m = r.pick(members);
+    m.data = Buffer.concat([m.data, Buffer.from(' ')]);
+    jsonHostile = true;
+  }
   return { members, config, layers, jsonHostile };
 }
 
