@@ -122,10 +122,12 @@ export async function indexTar(path: string, { maxHeaders = MAX_HEADERS } = {}):
       longName = longLink = pax = undefined;
       const name = memberKey(rawName, path, 'member');
       const memberType = typeOf(type, rawName);
-      // Go's archive/tar (docker load) reads no data for these and takes the bytes for the next
-      // header; skipping them, as we would, shows the two readers different members.
-      if (HEADER_ONLY[type] !== undefined && size > 0) {
-        throw invalid(path, `member ${shown(name)} at offset ${offset - 512} is a ${HEADER_ONLY[type]} with ${size} bytes of data`);
+      // Go's archive/tar (docker load) reads no data for these (nor for an old-style NUL-typed
+      // name ending in "/") and takes the bytes for the next header; skipping them, as we would,
+      // shows the two readers different members.
+      const headerOnly = HEADER_ONLY[type] ?? (type === '\0' && rawName.endsWith('/') ? 'directory' : undefined);
+      if (headerOnly !== undefined && size > 0) {
+        throw invalid(path, `member ${shown(name)} at offset ${offset - 512} is a ${headerOnly} with ${size} bytes of data`);
       }
       members.set(name, { name, type: memberType, offset, size, linkname });
     }

@@ -159,7 +159,7 @@ function breakTar(r: Prng, entries: RawEntry[]): void {
     case 5: e.pax = { ...e.pax, path: r.pick(ODD_NAMES) }; break;
     case 6: entries.push({ ...e, data: r.chance(0.5) ? e.data : 'duplicate' }); break;
     case 7: entries.splice(i, 1, { name: e.pax?.path ?? e.longName ?? e.name, type: r.pick(['1', '2']), linkname: r.pick(ODD_LINKS) }, { name: 'loop-a', type: '2', linkname: 'loop-b' }, { name: 'loop-b', type: '2', linkname: 'loop-a' }, { name: 'self', type: '1', linkname: 'self' }); break;
-    case 8: e.type = r.pick(['5', '2', '1', '3', '4', '6']); break;
+    case 8: e.type = r.pick(['5', '2', '1', '3', '4', '6', '\0', 'D', 'S']); break;
     case 9: e.pax = { ...e.pax, comment: 'c'.repeat(r.chance(0.2) ? 2 << 20 : 100) }; break;
     case 10: e.pax = { ...e.pax, size: r.pick(['lots', '-1', '99999999999999999999', '1e3']) }; break;
     case 11: e.longName = r.pick(ODD_NAMES); break;

@@ -107,6 +107,7 @@ const cases: Case[] = [
     expect: 'the image',
   },
   { name: 'a directory with data (was: skipped, where Go reads the data as the next header)', kind: 'docker-archive', tar: docker((e) => e.push({ name: 'd/', type: '5', data: 'x'.repeat(600) })), expect: invalid(/member "d" at offset \d+ is a directory with 600 bytes of data/) },
+  { name: 'an old-style directory (type NUL, name ending in "/") with data', kind: 'docker-archive', tar: docker((e) => e.push({ name: 'old/', type: '\0', data: 'x' })), expect: invalid(/member "old" at offset \d+ is a directory with 1 bytes of data/) },
   { name: 'a symlink with data', kind: 'docker-archive', tar: docker((e) => e.push({ name: 's', type: '2', linkname: BLOB, data: 'x' })), expect: invalid(/member "s" at offset \d+ is a symlink with 1 bytes of data/) },
 
   // Links standing for blobs: followed inside the archive only.
