@@ -6,10 +6,14 @@ export type JsonObject = Record<string, unknown>;
 
 /** Image JSON nests a few levels; JSON.parse of a 16 MiB "[[[[…" takes ≈ 18 s and 0.5 GB. */
 export const MAX_JSON_DEPTH = 100;
+/**
+ * Image JSON holds thousands of values at most; 16 MiB of "{}," is 5.6 million objects, ≈ 0.5 GB
+ * once parsed. A million stays near 100 MB.
+ */
+export const MAX_JSON_VALUES = 1_000_000;
 
 export function parseJson(data: Uint8Array, file: string): unknown {
-  const depth = nestingDepth(data);
-  if (depth > MAX_JSON_DEPTH) throw new GuestError('IMAGE_INVALID', `${file}: JSON nested deeper than ${MAX_JSON_DEPTH} levels`);
+  checkShape(data, file);
   try {
     return JSON.parse(Buffer.from(data).toString('utf8'));
   } catch (err) {
@@ -17,9 +21,13 @@ export function parseJson(data: Uint8Array, file: string): unknown {
   }
 }
 
-/** How deep arrays and objects nest, stopping once past the bound; brackets inside strings do not count. */
-function nestingDepth(data: Uint8Array): number {
+/**
+ * Bounds what JSON.parse will build, in one pass over the bytes: nesting, and values (counted as
+ * array and object openings and commas); brackets and commas inside strings do not count.
+ */
+function checkShape(data: Uint8Array, file: string): void {
   let depth = 0;
+  let values = 0;
   let inString = false;
   for (let i = 0; i < data.length; i++) {
     const b = data[i]!;
@@ -29,12 +37,15 @@ function nestingDepth(data: Uint8Array): number {
     } else if (b === 0x22) {
       inString = true;
     } else if (b === 0x5b || b === 0x7b) {
-      if (++depth > MAX_JSON_DEPTH) return depth;
+      if (++depth > MAX_JSON_DEPTH) throw new GuestError('IMAGE_INVALID', `${file}: JSON nested deeper than ${MAX_JSON_DEPTH} levels`);
+      if (++values > MAX_JSON_VALUES) break;
     } else if (b === 0x5d || b === 0x7d) {
       depth--;
+    } else if (b === 0x2c && ++values > MAX_JSON_VALUES) {
+      break;
     }
   }
-  return depth;
+  if (values > MAX_JSON_VALUES) throw new GuestError('IMAGE_INVALID', `${file}: JSON with more than ${MAX_JSON_VALUES} values`);
 }
 
 export function asObject(value: unknown, field: string, file: string): JsonObject {

@@ -125,6 +125,7 @@ export const REFUSALS: Array<[rule: string, message: RegExp]> = [
   ['metadata too large', /: \d+ bytes, more than the \d+ a metadata file may have|descriptor size \d+ is too large for a JSON document/],
   ['malformed JSON', /: malformed JSON: /],
   ['deep JSON', /: JSON nested deeper than \d+ levels/],
+  ['too many JSON values', /: JSON with more than \d+ values/],
   ['wrong JSON type', /: .* must be (a JSON object|a JSON array|a string|a non-negative integer)/],
   ['bad digest', /: .* (is missing or not a string|is not a digest|is not a sha256 digest)|uses [a-z0-9+._-]+; only sha256 digests are supported/],
   ['digest mismatch', /content has sha256:[0-9a-f]{64}.*, but its (name|descriptor) says sha256:/],
