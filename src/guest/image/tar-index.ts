@@ -21,6 +21,8 @@ const MAX_META_BYTES = 1024 * 1024;
 const MAX_LINK_HOPS = 16;
 /** An image archive holds a few members per layer; millions of empty headers would be a slow way to say nothing. */
 const MAX_HEADERS = 100_000;
+/** The index keeps every member's name and link target: a bound on their sum bounds its memory (real ones are a few MB at most). */
+const MAX_NAME_BYTES = 32 * 1024 * 1024;
 /** Entry types that have no data, by type flag. */
 const HEADER_ONLY: Record<string, string> = { 1: 'hardlink', 2: 'symlink', 3: 'character device', 4: 'block device', 5: 'directory', 6: 'fifo' };
 
@@ -68,8 +70,8 @@ export function shown(name: string): string {
   return JSON.stringify(name.length > 200 ? `${name.slice(0, 200)}…` : name);
 }
 
-/** `maxHeaders` is lowered by tests only. */
-export async function indexTar(path: string, { maxHeaders = MAX_HEADERS } = {}): Promise<TarIndex> {
+/** The bounds are lowered by tests only. */
+export async function indexTar(path: string, { maxHeaders = MAX_HEADERS, maxNameBytes = MAX_NAME_BYTES } = {}): Promise<TarIndex> {
   let handle: FileHandle;
   try {
     handle = await open(path, 'r');
@@ -83,6 +85,7 @@ export async function indexTar(path: string, { maxHeaders = MAX_HEADERS } = {}):
     const reader = new ReadWindow(handle, fileSize, path);
     let pos = 0;
     let headers = 0;
+    let nameBytes = 0;
     let longName: string | undefined;
     let longLink: string | undefined;
     let pax: Map<string, string> | undefined;
@@ -121,6 +124,8 @@ export async function indexTar(path: string, { maxHeaders = MAX_HEADERS } = {}):
       const linkname = pax?.get('linkpath') ?? longLink ?? cString(header.subarray(157, 257));
       longName = longLink = pax = undefined;
       const name = memberKey(rawName, path, 'member');
+      nameBytes += name.length + linkname.length;
+      if (nameBytes > maxNameBytes) throw invalid(path, `member names and link targets longer than ${maxNameBytes} characters in all`);
       const memberType = typeOf(type, rawName);
       // Go's archive/tar (docker load) reads no data for these (nor for an old-style NUL-typed
       // name ending in "/") and takes the bytes for the next header; skipping them, as we would,

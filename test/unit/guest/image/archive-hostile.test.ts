@@ -217,13 +217,16 @@ test('hostile outer archives are refused or read by rule', async () => {
   }
 });
 
-// The bound itself is 100000 (an image archive holds a few members per layer); lowered here so the
-// case stays small.
-test('more headers than the bound: refused before the index grows further', async () => {
+// The bounds on the index are 100000 headers and 32 MiB of names (an image archive holds a few
+// members per layer, named in a few dozen bytes each: a 10 GB archive of 1 MiB pax names would
+// have been 10 GB of memory); lowered here so the cases stay small.
+test('more headers or longer names than the bounds: refused before the index grows further (was: memory as large as the archive)', async () => {
   const path = join(scratch, 'many.tar');
-  writeFileSync(path, rawTar(Array.from({ length: 11 }, (_, i) => ({ name: `m${i}`, type: '5' }))));
-  assert.is((await indexTar(path, { maxHeaders: 11 })).names().length, 11);
+  writeFileSync(path, rawTar(Array.from({ length: 11 }, (_, i) => ({ name: `m${i}`, type: '2', linkname: 'target' }))));
+  // Names m0…m10 and targets "target": 23 + 66 characters.
+  assert.is((await indexTar(path, { maxHeaders: 11, maxNameBytes: 89 })).names().length, 11);
   await expectCode(indexTar(path, { maxHeaders: 10 }), GuestError, 'IMAGE_INVALID', /many\.tar: not a valid tar archive: more than 10 headers/);
+  await expectCode(indexTar(path, { maxNameBytes: 88 }), GuestError, 'IMAGE_INVALID', /many\.tar: not a valid tar archive: member names and link targets longer than 88 characters in all/);
 });
 
 test.run();

@@ -116,6 +116,7 @@ export const REFUSALS: Array<[rule: string, message: RegExp]> = [
   ['bad pax record', /not a valid tar archive: bad pax (record|size)/],
   ['lone zero block', /not a valid tar archive: a lone zero block at offset \d+, followed by more headers/],
   ['too many headers', /not a valid tar archive: more than \d+ headers/],
+  ['names too long in all', /not a valid tar archive: member names and link targets longer than \d+ characters in all/],
   ['data on a header-only member', /not a valid tar archive: member ".*" at offset \d+ is a (hardlink|symlink|character device|block device|directory|fifo) with \d+ bytes of data/],
   ['".." in a name', /: (member|the name|the link target of ".*") ".*" contains "\.\.", outside the archive/],
   ['NUL in a name', /: (member|the name|the link target of ".*") ".*" contains a NUL byte/],
