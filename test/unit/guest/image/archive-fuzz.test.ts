@@ -195,6 +195,7 @@ test(`random outer archives are read or refused by rule (seed ${SEED}, up to ${R
   const rules = new Map<string, number>();
   const start = performance.now();
   let runs = 0;
+  let peakRss = 0;
   for (let run = 0; run < RUNS && (run < MIN_RUNS || performance.now() - start < MAX_MS); run++, runs++) {
     const kind: Kind = r.chance(0.5) ? 'docker-archive' : 'oci-archive';
     const mode = r.int(4);
@@ -212,6 +213,7 @@ test(`random outer archives are read or refused by rule (seed ${SEED}, up to ${R
     const path = join(scratch, `run${run}.tar`);
     writeFileSync(path, tar);
     const read = await readArchive(path, kind, 2000);
+    peakRss = Math.max(peakRss, process.memoryUsage.rss());
     const where = `seed ${SEED} run ${run} (${kind}, ${category}; replay: VC_ARCHIVEFUZZ_SEED=${SEED} VC_ARCHIVEFUZZ_RUNS=${run + 1} VC_ARCHIVEFUZZ_MAX_MS=1e9)`;
     const problems: string[] = [];
     const t = tally.get(category) ?? { runs: 0, read: 0, refused: 0 };
@@ -243,7 +245,7 @@ test(`random outer archives are read or refused by rule (seed ${SEED}, up to ${R
   const seconds = (performance.now() - start) / 1000;
   const kinds = [...tally].map(([c, k]) => `${c} ${k.runs} (${k.read} read, ${k.refused} refused)`).join(', ');
   const byRule = [...rules].sort((a, b) => b[1] - a[1]).map(([rule, k]) => `${rule} ${k}`).join(', ');
-  console.log(`# archive fuzz: ${runs} runs in ${seconds.toFixed(2)} s (${Math.round(runs / seconds)}/s): ${kinds}`);
+  console.log(`# archive fuzz: ${runs} runs in ${seconds.toFixed(2)} s (${Math.round(runs / seconds)}/s, peak RSS ${Math.round(peakRss / 2 ** 20)} MiB): ${kinds}`);
   console.log(`# refusals by rule: ${byRule}`);
   // Every category must be common, and hostile inputs both read and refused, or the generator has drifted.
   for (const c of ['benign', 'tar-hostile', 'json-hostile', 'both'] as Category[]) assert.ok((tally.get(c)?.runs ?? 0) > runs / 10, `${c}: ${tally.get(c)?.runs ?? 0} runs`);
