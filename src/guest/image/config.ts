@@ -4,7 +4,7 @@
 import { GuestError } from '../errors.js';
 import type { ImageConfig } from './types.js';
 import { parseDigest } from './digest.js';
-import { asArray, asObject, optionalString, optionalStringArray, parseJson } from './json.js';
+import { asArray, asObject, optionalString, optionalStringArray, parseJson, shownValue } from './json.js';
 
 /** What Docker and containerd put in a container's environment when the image sets no PATH. */
 export const DEFAULT_PATH = 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
@@ -18,7 +18,7 @@ export interface ParsedConfig {
 export function parseImageConfig(data: Uint8Array, file: string): ParsedConfig {
   const root = asObject(parseJson(data, file), 'the config', file);
   if (root.os !== undefined && root.os !== 'linux') {
-    throw new GuestError('IMAGE_UNSUPPORTED', `${file}: os is "${String(root.os)}"; only linux images can run in the guest`);
+    throw new GuestError('IMAGE_UNSUPPORTED', `${file}: os is ${shownValue(root.os)}; only linux images can run in the guest`);
   }
   const rootfs = asObject(root.rootfs, 'rootfs', file);
   if (rootfs.type !== 'layers') throw new GuestError('IMAGE_INVALID', `${file}: rootfs.type must be "layers"`);

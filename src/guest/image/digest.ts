@@ -3,6 +3,7 @@
 import { createHash, type Hash } from 'node:crypto';
 import { Transform, type TransformCallback } from 'node:stream';
 import { GuestError } from '../errors.js';
+import { shownValue } from './json.js';
 
 const SHA256_HEX = /^[a-f0-9]{64}$/;
 
@@ -23,11 +24,11 @@ export function parseDigest(value: unknown, field: string, file: string): string
   if (algorithm !== 'sha256') {
     // Other algorithms are valid OCI, but we could not verify them: refuse rather than trust.
     if (/^[a-z0-9]+([+._-][a-z0-9]+)*$/.test(algorithm) && hex !== '') {
-      throw new GuestError('IMAGE_UNSUPPORTED', `${file}: ${field} "${value}" uses ${algorithm}; only sha256 digests are supported`);
+      throw new GuestError('IMAGE_UNSUPPORTED', `${file}: ${field} ${shownValue(value)} uses ${algorithm.slice(0, 100)}; only sha256 digests are supported`);
     }
-    throw new GuestError('IMAGE_INVALID', `${file}: ${field} "${value}" is not a digest (sha256:<64 hex digits>)`);
+    throw new GuestError('IMAGE_INVALID', `${file}: ${field} ${shownValue(value)} is not a digest (sha256:<64 hex digits>)`);
   }
-  if (!SHA256_HEX.test(hex)) throw new GuestError('IMAGE_INVALID', `${file}: ${field} "${value}" is not a sha256 digest (64 lowercase hex digits)`);
+  if (!SHA256_HEX.test(hex)) throw new GuestError('IMAGE_INVALID', `${file}: ${field} ${shownValue(value)} is not a sha256 digest (64 lowercase hex digits)`);
   return hex;
 }
 

@@ -10,8 +10,8 @@ import { GuestError } from '../errors.js';
 import { parseImageConfig } from './config.js';
 import { isSha256Hex, sha256Hex } from './digest.js';
 import type { ImageFiles } from './files.js';
-import { asArray, asObject, asString, parseJson } from './json.js';
-import { layerLabel, MAX_JSON_BYTES, type ImagePlan } from './plan.js';
+import { asArray, asObject, asString, parseJson, shownList, shownValue } from './json.js';
+import { checkLayerCount, layerLabel, MAX_JSON_BYTES, type ImagePlan } from './plan.js';
 
 export async function planDockerArchive(files: ImageFiles, tag: string | undefined): Promise<ImagePlan> {
   const manifestFile = files.describe('manifest.json');
@@ -37,6 +37,7 @@ export async function planDockerArchive(files: ImageFiles, tag: string | undefin
   const { config, diffIds } = parseImageConfig(configData, configFile);
 
   const layerNames = asArray(image.Layers, `[${at}].Layers`, manifestFile).map((v, i) => asString(v, `[${at}].Layers[${i}]`, manifestFile));
+  checkLayerCount(layerNames.length, manifestFile);
   if (layerNames.length !== diffIds.length) {
     throw new GuestError('IMAGE_INVALID', `${configFile}: rootfs.diff_ids lists ${diffIds.length} layers, ${manifestFile} has ${layerNames.length}`);
   }
@@ -58,7 +59,7 @@ export async function planDockerArchive(files: ImageFiles, tag: string | undefin
 function selectImage(images: Array<Record<string, unknown>>, tag: string | undefined, manifestFile: string): Record<string, unknown> {
   const tagsOf = (image: Record<string, unknown>) => (Array.isArray(image.RepoTags) ? image.RepoTags.filter((t): t is string => typeof t === 'string') : []);
   const all = images.flatMap(tagsOf);
-  const listed = all.length > 0 ? all.map((t) => `"${t}"`).join(', ') : 'none';
+  const listed = shownList(all.map(shownValue));
   if (tag === undefined) {
     if (images.length === 1) return images[0]!;
     if (images.length === 0) throw new GuestError('IMAGE_NOT_FOUND', `${manifestFile}: the archive holds no image`);

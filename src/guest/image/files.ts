@@ -73,7 +73,8 @@ export async function archiveFiles(archive: string): Promise<ImageFiles> {
     return m?.type === 'file' ? m : undefined;
   };
   const files: ImageFiles = {
-    describe: (name) => `${archive}:${name}`,
+    // Names come from the manifest: a 16 MiB one must not make a 16 MiB message.
+    describe: (name) => `${archive}:${name.length > 200 ? `${name.slice(0, 200)}…` : name}`,
     size: async (name) => member(name)?.size,
     read: async (name, maxBytes) => {
       const m = member(name);

@@ -5,8 +5,8 @@ import { GuestError } from '../errors.js';
 import { parseImageConfig } from './config.js';
 import { parseDigest, sha256Hex } from './digest.js';
 import type { ImageFiles } from './files.js';
-import { asArray, asObject, asSize, asString, optionalString, parseJson, type JsonObject } from './json.js';
-import { layerLabel, MAX_JSON_BYTES, type ImagePlan } from './plan.js';
+import { asArray, asObject, asSize, asString, optionalString, parseJson, shownList, shownValue, type JsonObject } from './json.js';
+import { checkLayerCount, layerLabel, MAX_JSON_BYTES, type ImagePlan } from './plan.js';
 
 const REF_NAME = 'org.opencontainers.image.ref.name';
 const INDEX_TYPES = new Set(['application/vnd.oci.image.index.v1+json', 'application/vnd.docker.distribution.manifest.list.v2+json']);
@@ -27,7 +27,7 @@ export async function planOciLayout(files: ImageFiles, tag: string | undefined):
   }
   const layout = asObject(parseJson(await files.read('oci-layout', MAX_JSON_BYTES), layoutFile), 'oci-layout', layoutFile);
   const version = asString(layout.imageLayoutVersion, 'imageLayoutVersion', layoutFile);
-  if (!version.startsWith('1.')) throw new GuestError('IMAGE_UNSUPPORTED', `${layoutFile}: imageLayoutVersion ${version} (only 1.x is known)`);
+  if (!version.startsWith('1.')) throw new GuestError('IMAGE_UNSUPPORTED', `${layoutFile}: imageLayoutVersion ${shownValue(version)} (only 1.x is known)`);
 
   const indexFile = files.describe('index.json');
   const index = asObject(parseJson(await files.read('index.json', MAX_JSON_BYTES), indexFile), 'index.json', indexFile);
@@ -45,10 +45,11 @@ export async function planOciLayout(files: ImageFiles, tag: string | undefined):
   const manifest = asObject(parseJson(await readBlob(files, chosen), manifestFile), 'the manifest', manifestFile);
   const mediaType = optionalString(manifest.mediaType, 'mediaType', manifestFile) ?? chosen.mediaType;
   if (mediaType !== undefined && !MANIFEST_TYPES.has(mediaType)) {
-    throw new GuestError('IMAGE_UNSUPPORTED', `${manifestFile}: media type ${mediaType} is not an image manifest`);
+    throw new GuestError('IMAGE_UNSUPPORTED', `${manifestFile}: media type ${shownValue(mediaType)} is not an image manifest`);
   }
   const configDesc = descriptor(manifest.config, 'config', manifestFile);
   const layerDescs = asArray(manifest.layers, 'layers', manifestFile).map((d, i) => descriptor(d, `layers[${i}]`, manifestFile));
+  checkLayerCount(layerDescs.length, manifestFile);
 
   const configFile = files.describe(blobName(configDesc.digest));
   const { config, diffIds } = parseImageConfig(await readBlob(files, configDesc), configFile);
@@ -88,7 +89,7 @@ function descriptor(value: unknown, field: string, file: string): Descriptor {
 function selectByTag(entries: Descriptor[], tag: string | undefined, indexFile: string): Descriptor {
   const tagOf = (d: Descriptor) => (typeof d.annotations[REF_NAME] === 'string' ? (d.annotations[REF_NAME] as string) : undefined);
   const tags = [...new Set(entries.map(tagOf).filter((t): t is string => t !== undefined))];
-  const listed = tags.length > 0 ? tags.map((t) => `"${t}"`).join(', ') : 'none';
+  const listed = shownList(tags.map(shownValue));
   if (tag === undefined) {
     if (entries.length === 1) return entries[0]!;
     if (entries.length === 0) throw new GuestError('IMAGE_NOT_FOUND', `${indexFile}: the layout holds no image`);
@@ -104,8 +105,9 @@ function selectPlatform(entries: Descriptor[], file: string): Descriptor {
   const arch = ({ x64: 'amd64', ia32: '386', arm64: 'arm64', arm: 'arm', ppc64: 'ppc64le', s390x: 's390x', riscv64: 'riscv64' } as Record<string, string>)[process.arch] ?? process.arch;
   const found = entries.find((d) => d.platform?.os === 'linux' && d.platform?.architecture === arch);
   if (found) return found;
-  const offered = entries.map((d) => `${String(d.platform?.os)}/${String(d.platform?.architecture)}`).join(', ');
-  throw new GuestError('IMAGE_NOT_FOUND', `${file}: no manifest for linux/${arch} (offered: ${offered || 'none'})`);
+  const word = (v: unknown) => (typeof v === 'string' ? v.slice(0, 100) : shownValue(v));
+  const offered = shownList(entries.map((d) => `${word(d.platform?.os)}/${word(d.platform?.architecture)}`));
+  throw new GuestError('IMAGE_NOT_FOUND', `${file}: no manifest for linux/${arch} (offered: ${offered})`);
 }
 
 async function readBlob(files: ImageFiles, d: Descriptor): Promise<Buffer> {

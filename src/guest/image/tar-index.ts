@@ -19,6 +19,12 @@ export interface TarMember {
 /** Long-name and pax records are small; a huge one is a broken or hostile archive. */
 const MAX_META_BYTES = 1024 * 1024;
 const MAX_LINK_HOPS = 16;
+/** An image archive holds a few members per layer; millions of empty headers would be a slow way to say nothing. */
+const MAX_HEADERS = 100_000;
+/** The index keeps every member's name and link target: a bound on their sum bounds its memory (real ones are a few MB at most). */
+const MAX_NAME_BYTES = 32 * 1024 * 1024;
+/** Entry types that have no data, by type flag. */
+const HEADER_ONLY: Record<string, string> = { 1: 'hardlink', 2: 'symlink', 3: 'character device', 4: 'block device', 5: 'directory', 6: 'fifo' };
 
 export class TarIndex {
   constructor(readonly path: string, private readonly members: ReadonlyMap<string, TarMember>) {}
@@ -29,28 +35,43 @@ export class TarIndex {
 
   /** The member called `name` (links followed inside the archive), or undefined. */
   find(name: string): TarMember | undefined {
-    let member = this.members.get(normalizeMemberName(name));
+    let member = this.members.get(memberKey(name, this.path, 'the name'));
     for (let hops = 0; member && (member.type === 'symlink' || member.type === 'link'); hops++) {
-      if (hops >= MAX_LINK_HOPS) throw new GuestError('IMAGE_INVALID', `${this.path}: too many links resolving ${name}`);
-      const target = member.type === 'link'
-        ? member.linkname
-        : posix.join(posix.dirname(member.name), member.linkname);
-      const normalized = posix.normalize(target).replace(/^\/+/, '');
-      if (normalized === '..' || normalized.startsWith('../')) {
-        throw new GuestError('IMAGE_INVALID', `${this.path}: ${member.name} links to ${member.linkname}, outside the archive`);
+      if (hops >= MAX_LINK_HOPS) throw new GuestError('IMAGE_INVALID', `${this.path}: too many links resolving ${shown(name)}`);
+      const outside = () => new GuestError('IMAGE_UNSAFE', `${this.path}: ${shown(member!.name)} links to ${shown(member!.linkname)}, outside the archive`);
+      let target = member.linkname;
+      if (member.type === 'symlink') {
+        // A symlink's target is a path on whatever disk the archive is unpacked to, not a member name.
+        if (target.startsWith('/')) throw outside();
+        target = posix.normalize(posix.join(posix.dirname(member.name), target));
+        if (target === '..' || target.startsWith('../')) throw outside();
+      } else if (target.split('/').includes('..')) {
+        throw outside();
       }
-      member = this.members.get(normalizeMemberName(normalized));
+      member = this.members.get(memberKey(target, this.path, `the link target of ${shown(member.name)}`));
     }
     return member;
   }
 }
 
-/** "./a/b/" and "a/b" name the same member. */
-export function normalizeMemberName(name: string): string {
-  return name.replace(/^(\.\/)+/, '').replace(/^\/+/, '').replace(/\/+$/, '');
+/**
+ * The key a member is stored and looked up by: "./a//b/" and "a/b" name the same member, a leading
+ * "/" is dropped (as GNU tar does). A ".." component or a NUL byte is refused: no writer puts one
+ * in an image archive, and a manifest naming one is pointing outside it.
+ */
+export function memberKey(name: string, archive: string, what: string): string {
+  if (name.includes('\0')) throw new GuestError('IMAGE_INVALID', `${archive}: ${what} ${shown(name)} contains a NUL byte`);
+  if (name.split('/').includes('..')) throw new GuestError('IMAGE_UNSAFE', `${archive}: ${what} ${shown(name)} contains "..", outside the archive`);
+  return posix.normalize(`/${name}`).slice(1).replace(/\/+$/, '');
 }
 
-export async function indexTar(path: string): Promise<TarIndex> {
+/** A name for a message: quoted, and cut short (a pax path may be a megabyte). */
+export function shown(name: string): string {
+  return JSON.stringify(name.length > 200 ? `${name.slice(0, 200)}…` : name);
+}
+
+/** The bounds are lowered by tests only. */
+export async function indexTar(path: string, { maxHeaders = MAX_HEADERS, maxNameBytes = MAX_NAME_BYTES } = {}): Promise<TarIndex> {
   let handle: FileHandle;
   try {
     handle = await open(path, 'r');
@@ -61,14 +82,25 @@ export async function indexTar(path: string): Promise<TarIndex> {
   try {
     const fileSize = (await handle.stat()).size;
     const members = new Map<string, TarMember>();
-    const header = Buffer.alloc(512);
+    const reader = new ReadWindow(handle, fileSize, path);
     let pos = 0;
+    let headers = 0;
+    let nameBytes = 0;
     let longName: string | undefined;
     let longLink: string | undefined;
     let pax: Map<string, string> | undefined;
     while (pos + 512 <= fileSize) {
-      await readExactly(handle, header, pos, path);
-      if (header.every((b) => b === 0)) return new TarIndex(path, members); // end-of-archive marker
+      let header = await reader.bytes(pos, 512);
+      if (header.every((b) => b === 0)) {
+        // End of archive. Go's archive/tar (docker load) refuses a zero block followed by a
+        // header, so members hidden after one would be seen by one reader and not the other.
+        if (pos + 1024 <= fileSize) {
+          header = await reader.bytes(pos + 512, 512);
+          if (!header.every((b) => b === 0)) throw invalid(path, `a lone zero block at offset ${pos}, followed by more headers`);
+        }
+        return new TarIndex(path, members);
+      }
+      if (++headers > maxHeaders) throw invalid(path, `more than ${maxHeaders} headers`);
       checkHeader(header, pos, path);
       const type = String.fromCharCode(header[156]!);
       let size = parseNumber(header.subarray(124, 136), 'size', pos, path);
@@ -81,18 +113,28 @@ export async function indexTar(path: string): Promise<TarIndex> {
       pos = offset + Math.ceil(size / 512) * 512;
       if (type === 'L' || type === 'K' || type === 'x' || type === 'g') {
         if (size > MAX_META_BYTES) throw invalid(path, `a ${size}-byte extended header at offset ${offset - 512}`);
-        const data = Buffer.alloc(size);
-        await readExactly(handle, data, offset, path);
+        const data = await reader.bytes(offset, size);
         if (type === 'L') longName = cString(data);
         else if (type === 'K') longLink = cString(data);
         else if (type === 'x') pax = parsePax(data, offset, path);
         // 'g' (global pax) carries defaults such as mtime that do not matter for finding blobs.
         continue;
       }
-      const name = pax?.get('path') ?? longName ?? headerName(header);
+      const rawName = pax?.get('path') ?? longName ?? headerName(header);
       const linkname = pax?.get('linkpath') ?? longLink ?? cString(header.subarray(157, 257));
       longName = longLink = pax = undefined;
-      members.set(normalizeMemberName(name), { name: normalizeMemberName(name), type: memberType(type, name), offset, size, linkname });
+      const name = memberKey(rawName, path, 'member');
+      nameBytes += name.length + linkname.length;
+      if (nameBytes > maxNameBytes) throw invalid(path, `member names and link targets longer than ${maxNameBytes} characters in all`);
+      const memberType = typeOf(type, rawName);
+      // Go's archive/tar (docker load) reads no data for these (nor for an old-style NUL-typed
+      // name ending in "/") and takes the bytes for the next header; skipping them, as we would,
+      // shows the two readers different members.
+      const headerOnly = HEADER_ONLY[type] ?? (type === '\0' && rawName.endsWith('/') ? 'directory' : undefined);
+      if (headerOnly !== undefined && size > 0) {
+        throw invalid(path, `member ${shown(name)} at offset ${offset - 512} is a ${headerOnly} with ${size} bytes of data`);
+      }
+      members.set(name, { name, type: memberType, offset, size, linkname });
     }
     // No end-of-archive blocks: tolerated when the last member is complete, as GNU tar does.
     if (pos !== fileSize && pos + 512 > fileSize) throw invalid(path, `truncated: ${fileSize - pos} stray bytes after the last member`);
@@ -104,6 +146,32 @@ export async function indexTar(path: string): Promise<TarIndex> {
 
 function invalid(path: string, what: string): GuestError {
   return new GuestError('IMAGE_INVALID', `${path}: not a valid tar archive: ${what}`);
+}
+
+/** Small members' headers come from one 64 KiB read rather than a read each. */
+const WINDOW_BYTES = 64 * 1024;
+
+class ReadWindow {
+  private readonly buf = Buffer.alloc(WINDOW_BYTES);
+  private start = 0;
+  private length = 0;
+
+  constructor(private readonly handle: FileHandle, private readonly fileSize: number, private readonly path: string) {}
+
+  /** `size` bytes at `pos`, inside the file; a view the next call may overwrite. */
+  async bytes(pos: number, size: number): Promise<Buffer> {
+    if (pos < this.start || pos + size > this.start + this.length) {
+      if (size > WINDOW_BYTES) {
+        const out = Buffer.alloc(size);
+        await readExactly(this.handle, out, pos, this.path);
+        return out;
+      }
+      this.start = pos;
+      this.length = Math.min(WINDOW_BYTES, this.fileSize - pos);
+      await readExactly(this.handle, this.buf.subarray(0, this.length), pos, this.path);
+    }
+    return this.buf.subarray(pos - this.start, pos - this.start + size);
+  }
 }
 
 async function readExactly(handle: FileHandle, buf: Buffer, position: number, path: string): Promise<void> {
@@ -133,7 +201,7 @@ function parseNumber(field: Buffer, what: string, pos: number, path: string): nu
   }
   const text = field.toString('latin1').replace(/\0.*$/s, '').trim();
   if (text === '') return 0;
-  if (!/^[0-7]+$/.test(text)) throw invalid(path, `bad ${what} field "${text}" at offset ${pos}`);
+  if (!/^[0-7]+$/.test(text)) throw invalid(path, `bad ${what} field ${shown(text)} at offset ${pos}`);
   return parseInt(text, 8);
 }
 
@@ -149,7 +217,7 @@ function cString(buf: Buffer): string {
   return buf.subarray(0, end < 0 ? buf.length : end).toString('utf8');
 }
 
-function memberType(flag: string, name: string): TarMember['type'] {
+function typeOf(flag: string, name: string): TarMember['type'] {
   switch (flag) {
     case '0': case '\0': case '7': return name.endsWith('/') ? 'dir' : 'file';
     case '1': return 'link';

@@ -34,7 +34,7 @@ test('members by name: ./ prefixes, pax long names, symlinks and hardlinks withi
   assert.is((await files.read('empty', 100)).length, 0);
   assert.is(await files.size('dir'), undefined, 'directories are not files');
   assert.is(await files.size('nothing'), undefined);
-  await expectCode(files.read('escape', 100), GuestError, 'IMAGE_INVALID', /links to \.\.\/\.\.\/etc\/passwd, outside the archive/);
+  await expectCode(files.read('escape', 100), GuestError, 'IMAGE_UNSAFE', /"escape" links to "\.\.\/\.\.\/etc\/passwd", outside the archive/);
   await expectCode(files.read('nothing', 100), GuestError, 'IMAGE_INVALID', /a\.tar:nothing: missing/);
   await expectCode(files.read('dir/blob', 4), GuestError, 'IMAGE_INVALID', /more than the 4/);
   const chunks: Buffer[] = [];
