@@ -59,6 +59,7 @@
         "native/agent/channel.cc",
         "native/agent/serial_ports.cc",
         "native/agent/requests.cc",
+        "native/agent/process_requests.cc",
         "native/agent/reply.cc",
         "native/agent/process.cc",
         "native/agent/spawn.cc",

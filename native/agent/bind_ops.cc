@@ -75,20 +75,23 @@ bool put_args(Args& args, BindKind bind_kind, PutRequest* p) {
   return true;
 }
 
-// The `bind` argument: an index of the container's binds.
-bool bind_arg(Args& args, const Container& ctr, size_t* n) {
+// The `bind` argument: an index of container `id`'s `count` binds.
+bool bind_arg(Args& args, const std::string& id, size_t count, size_t* n) {
   int64_t v = 0;
   if (!args.integer("bind", true, 0, kMaxSafeInteger, &v)) return false;
-  if (static_cast<size_t>(v) >= ctr.binds.size()) {
-    return args.fail("bind", "container \"" + ctr.id + "\" has " +
-                                 std::to_string(ctr.binds.size()) + " binds, got " +
-                                 std::to_string(v));
+  if (static_cast<uint64_t>(v) >= count) {
+    return args.fail("bind", "container \"" + id + "\" has " + std::to_string(count) +
+                                 " binds, got " + std::to_string(v));
   }
   *n = static_cast<size_t>(v);
   return true;
 }
 
-// The `path` argument of get_file and list_bind: relative to the bind, without "..".
+bool bind_arg(Args& args, const Container& ctr, size_t* n) {
+  return bind_arg(args, ctr.id, ctr.binds.size(), n);
+}
+
+// The `path` argument of get_file, list_bind and remove_file: relative to the bind, without "..".
 bool read_path_arg(Args& args, std::string* path) {
   if (!args.string("path", path, true)) return false;
   if (path->size() > kMaxPath) return args.fail("path", "longer than 4096 bytes");
@@ -96,6 +99,38 @@ bool read_path_arg(Args& args, std::string* path) {
   std::string why;
   if (!put_path_components(*path, &parts, &why)) {
     return args.fail("path", "\"" + *path + "\" " + why);
+  }
+  return true;
+}
+
+bool get_args(Args& args, BindKind bind_kind, GetRequest* g) {
+  g->length = kMaxGetLength;
+  if (!read_path_arg(args, &g->path) ||
+      !args.integer("offset", false, 0, kMaxSafeInteger, &g->offset) ||
+      !args.integer("length", false, 0, kMaxGetLength, &g->length)) {
+    return false;
+  }
+  if (bind_kind == BindKind::kFile && !g->path.empty()) {
+    return args.fail("path", "a file bind takes only path \"\"");
+  }
+  return true;
+}
+
+bool list_args(Args& args, size_t bind, BindKind bind_kind, ListRequest* l) {
+  if (!read_path_arg(args, &l->path) || !args.string("after", &l->after)) return false;
+  if (bind_kind == BindKind::kFile) {
+    return args.fail("bind", "bind " + std::to_string(bind) + " is a file bind: read it with get_file");
+  }
+  return true;
+}
+
+bool remove_args(Args& args, BindKind bind_kind, std::string* path) {
+  if (!read_path_arg(args, path)) return false;
+  std::vector<std::string> parts;
+  std::string why;
+  put_path_components(*path, &parts, &why);
+  if (bind_kind == BindKind::kFile || parts.empty()) {
+    return args.fail("path", "must name an entry inside a directory bind (a bind itself cannot be removed)");
   }
   return true;
 }
@@ -145,20 +180,12 @@ Reply op_get_file(Agent& a, Connection&, uint32_t, const json::Value& req) {
   Container* ctr = container_arg(a, args, &fail);
   if (!ctr) return fail;
   size_t n = 0;
-  std::string path;
-  int64_t offset = 0, length = kMaxGetLength;
-  if (!bind_arg(args, *ctr, &n) || !read_path_arg(args, &path) ||
-      !args.integer("offset", false, 0, kMaxSafeInteger, &offset) ||
-      !args.integer("length", false, 0, kMaxGetLength, &length)) {
-    return bad_request(args);
-  }
-  if (ctr->binds[n].kind == BindKind::kFile && !path.empty()) {
-    args.fail("path", "a file bind takes only path \"\"");
-    return bad_request(args);
-  }
+  GetRequest g;
+  if (!bind_arg(args, *ctr, &n) || !get_args(args, ctr->binds[n].kind, &g)) return bad_request(args);
+  const std::string& path = g.path;
   BindEntry e;
   std::string data, err;
-  if (!bind_get(bind_staging_path(ctr->dir, n), ctr->binds[n].kind, path, offset, length, &e,
+  if (!bind_get(bind_staging_path(ctr->dir, n), ctr->binds[n].kind, path, g.offset, g.length, &e,
                 &data, &err)) {
     return bind_failed(*ctr, "get_file", n, path, err);
   }
@@ -174,19 +201,13 @@ Reply op_list_bind(Agent& a, Connection&, uint32_t, const json::Value& req) {
   Container* ctr = container_arg(a, args, &fail);
   if (!ctr) return fail;
   size_t n = 0;
-  std::string path, after;
-  if (!bind_arg(args, *ctr, &n) || !read_path_arg(args, &path) ||
-      !args.string("after", &after)) {
-    return bad_request(args);
-  }
-  if (ctr->binds[n].kind == BindKind::kFile) {
-    args.fail("bind", "bind " + std::to_string(n) + " is a file bind: read it with get_file");
-    return bad_request(args);
-  }
+  ListRequest l;
+  if (!bind_arg(args, *ctr, &n) || !list_args(args, n, ctr->binds[n].kind, &l)) return bad_request(args);
+  const std::string& path = l.path;
   std::vector<BindEntry> entries;
   bool more = false;
   std::string err;
-  if (!bind_list(bind_staging_path(ctr->dir, n), path, after, kListBudget, &entries, &more,
+  if (!bind_list(bind_staging_path(ctr->dir, n), path, l.after, kListBudget, &entries, &more,
                  &err)) {
     return bind_failed(*ctr, "list_bind", n, path, err);
   }
@@ -212,14 +233,7 @@ Reply op_remove_file(Agent& a, Connection&, uint32_t, const json::Value& req) {
   if (!ctr) return fail;
   size_t n = 0;
   std::string path;
-  if (!bind_arg(args, *ctr, &n) || !read_path_arg(args, &path)) return bad_request(args);
-  std::vector<std::string> parts;
-  std::string why;
-  put_path_components(path, &parts, &why);
-  if (ctr->binds[n].kind == BindKind::kFile || parts.empty()) {
-    args.fail("path", "must name an entry inside a directory bind (a bind itself cannot be removed)");
-    return bad_request(args);
-  }
+  if (!bind_arg(args, *ctr, &n) || !remove_args(args, ctr->binds[n].kind, &path)) return bad_request(args);
   bool removed = false;
   std::string err;
   if (!bind_remove(bind_staging_path(ctr->dir, n), path, &removed, &err)) {
@@ -233,6 +247,16 @@ Reply op_remove_file(Agent& a, Connection&, uint32_t, const json::Value& req) {
 }  // namespace
 
 bool put_file_args(Args& args, BindKind bind_kind, PutRequest* p) { return put_args(args, bind_kind, p); }
+bool bind_index_arg(Args& args, const std::string& id, size_t count, size_t* n) {
+  return bind_arg(args, id, count, n);
+}
+bool get_file_args(Args& args, BindKind bind_kind, GetRequest* g) { return get_args(args, bind_kind, g); }
+bool list_bind_args(Args& args, size_t bind, BindKind bind_kind, ListRequest* l) {
+  return list_args(args, bind, bind_kind, l);
+}
+bool remove_file_args(Args& args, BindKind bind_kind, std::string* path) {
+  return remove_args(args, bind_kind, path);
+}
 
 const std::vector<Op> kBindOps = {
     {"remove_file", op_remove_file},

@@ -1,6 +1,7 @@
 #include "cgroup_stats.h"
 
 #include <cstdlib>
+#include <optional>
 #include <utility>
 #include <vector>
 
@@ -10,8 +11,10 @@ namespace {
 
 using Pairs = std::vector<std::pair<std::string, std::string>>;
 
-bool read_text(const std::string& path, std::string* out) {
-  return vc::ReadFileBounded(path.c_str(), 1u << 20, out);
+std::optional<std::string> read_text(const std::string& path) {
+  std::string text;
+  if (!vc::ReadFileBounded(path.c_str(), 1u << 20, &text)) return std::nullopt;
+  return text;
 }
 
 // "key value" lines (cpu.stat, memory.stat, memory.events).
@@ -37,16 +40,14 @@ json::Value number(const std::string& text) {
   return json::Value::number(static_cast<double>(v));
 }
 
-json::Value single(const std::string& path) {
-  std::string text;
-  return read_text(path, &text) ? number(text) : json::Value();
+json::Value single(const std::optional<std::string>& text) {
+  return text ? number(*text) : json::Value();
 }
 
-json::Value keyed_object(const std::string& path) {
+json::Value keyed_object(const std::optional<std::string>& text) {
   json::Value obj = json::Value::object();
-  std::string text;
-  if (!read_text(path, &text)) return obj;
-  for (const auto& [k, v] : keyed_lines(text)) obj.set(k, number(v));
+  if (!text) return obj;
+  for (const auto& [k, v] : keyed_lines(*text)) obj.set(k, number(v));
   return obj;
 }
 
@@ -58,11 +59,10 @@ json::Value pick(const Pairs& pairs, const char* key) {
 }
 
 // io.stat: "MAJ:MIN rbytes=N wbytes=N rios=N wios=N dbytes=N dios=N" per device.
-json::Value io_stats(const std::string& path) {
+json::Value io_stats(const std::optional<std::string>& text) {
   json::Value list = json::Value::array();
-  std::string text;
-  if (!read_text(path, &text)) return list;
-  for (const auto& [dev, rest] : keyed_lines(text + "\n")) {
+  if (!text) return list;
+  for (const auto& [dev, rest] : keyed_lines(*text + "\n")) {
     size_t colon = dev.find(':');
     if (colon == std::string::npos) continue;
     json::Value e = json::Value::object();
@@ -81,8 +81,21 @@ json::Value io_stats(const std::string& path) {
 }  // namespace
 
 json::Value cgroup_stats(const std::string& path) {
-  std::string text;
-  Pairs cpu_stat = read_text(path + "/cpu.stat", &text) ? keyed_lines(text) : Pairs();
+  CgroupStatFiles f;
+  f.cpu_stat = read_text(path + "/cpu.stat");
+  f.memory_current = read_text(path + "/memory.current");
+  f.memory_max = read_text(path + "/memory.max");
+  f.memory_swap_current = read_text(path + "/memory.swap.current");
+  f.memory_stat = read_text(path + "/memory.stat");
+  f.memory_events = read_text(path + "/memory.events");
+  f.pids_current = read_text(path + "/pids.current");
+  f.pids_max = read_text(path + "/pids.max");
+  f.io_stat = read_text(path + "/io.stat");
+  return cgroup_stats_parse(f);
+}
+
+json::Value cgroup_stats_parse(const CgroupStatFiles& f) {
+  Pairs cpu_stat = f.cpu_stat ? keyed_lines(*f.cpu_stat) : Pairs();
   json::Value cpu = json::Value::object();
   cpu.set("usageUsec", pick(cpu_stat, "usage_usec"));
   cpu.set("userUsec", pick(cpu_stat, "user_usec"));
@@ -92,20 +105,20 @@ json::Value cgroup_stats(const std::string& path) {
   cpu.set("throttledUsec", pick(cpu_stat, "throttled_usec"));
 
   json::Value memory = json::Value::object();
-  memory.set("usage", single(path + "/memory.current"));
-  memory.set("limit", single(path + "/memory.max"));
-  memory.set("swapUsage", single(path + "/memory.swap.current"));
-  memory.set("stat", keyed_object(path + "/memory.stat"));
-  memory.set("events", keyed_object(path + "/memory.events"));
+  memory.set("usage", single(f.memory_current));
+  memory.set("limit", single(f.memory_max));
+  memory.set("swapUsage", single(f.memory_swap_current));
+  memory.set("stat", keyed_object(f.memory_stat));
+  memory.set("events", keyed_object(f.memory_events));
 
   json::Value pids = json::Value::object();
-  pids.set("current", single(path + "/pids.current"));
-  pids.set("limit", single(path + "/pids.max"));
+  pids.set("current", single(f.pids_current));
+  pids.set("limit", single(f.pids_max));
 
   json::Value r = json::Value::object();
   r.set("cpu", std::move(cpu));
   r.set("memory", std::move(memory));
   r.set("pids", std::move(pids));
-  r.set("io", io_stats(path + "/io.stat"));
+  r.set("io", io_stats(f.io_stat));
   return r;
 }

@@ -113,17 +113,8 @@ Reply op_update(Agent& a, Connection&, uint32_t, const json::Value& req) {
   Reply fail;
   Container* ctr = container_arg(a, args, &fail);
   if (!ctr) return fail;
-  const json::Value* obj = nullptr;
-  if (!args.object("limits", &obj, true)) return bad_request(args);
-  Args l(*obj, "limits.");
   Limits limits;
-  if (!limit_arg(l, "memoryBytes", 1, kMaxSafeInteger, true, &limits.memory_bytes) ||
-      !limit_arg(l, "pids", 1, 4194304, true, &limits.pids) ||
-      !limit_arg(l, "cpuQuotaUs", 1000, kMaxSafeInteger, true, &limits.cpu_quota_us) ||
-      !limit_arg(l, "cpuPeriodUs", 1000, 1000000, false, &limits.cpu_period_us)) {
-    args.take(l);
-    return bad_request(args);
-  }
+  if (!update_limits_args(args, &limits)) return bad_request(args);
   if (ctr->state == ContainerState::kStopped) return illegal(*ctr, "created, running or paused");
   std::string err;
   if (!cgroup_update(ctr->cgroup, limits, &err)) return container_failed(*ctr, err);
@@ -131,6 +122,19 @@ Reply op_update(Agent& a, Connection&, uint32_t, const json::Value& req) {
 }
 
 }  // namespace
+
+bool update_limits_args(Args& args, Limits* limits) {
+  const json::Value* obj = nullptr;
+  if (!args.object("limits", &obj, true)) return false;
+  Args l(*obj, "limits.");
+  if (!limit_arg(l, "memoryBytes", 1, kMaxSafeInteger, true, &limits->memory_bytes) ||
+      !limit_arg(l, "pids", 1, 4194304, true, &limits->pids) ||
+      !limit_arg(l, "cpuQuotaUs", 1000, kMaxSafeInteger, true, &limits->cpu_quota_us) ||
+      !limit_arg(l, "cpuPeriodUs", 1000, 1000000, false, &limits->cpu_period_us)) {
+    return args.take(l);
+  }
+  return true;
+}
 
 const std::vector<Op> kContainerMoreOps = {
     {"pause_container", op_pause},   {"resume_container", op_resume},

@@ -162,31 +162,16 @@ Reply op_wait(Agent& a, Connection& c, uint32_t request, const json::Value& req)
 
 Reply op_signal(Agent& a, Connection&, uint32_t, const json::Value& req) {
   Args args(req);
-  std::string name;
-  int64_t sig = 0;
-  bool all = false;
-  if (!name_arg(args, "id", &name) || !args.integer("signal", true, 0, SIGRTMAX, &sig) ||
-      !args.boolean("all", &all)) {
-    return bad(args);
-  }
-  return container_signal(a, name, static_cast<int>(sig), all);
+  SignalContainerRequest r;
+  if (!signal_container_args(args, &r)) return bad(args);
+  return container_signal(a, r.id, r.signal, r.all);
 }
 
 Reply op_exec(Agent& a, Connection& c, uint32_t, const json::Value& req) {
   Args args(req);
-  std::string name, user;
-  ExecSpec spec;
-  ConfineOverrides confine;
-  bool has_cwd = false, has_user = false;
-  if (!name_arg(args, "id", &name) || !process_args(args, &spec, &has_cwd) ||
-      !args.string("user", &user, false, &has_user) || !confine_exec_args(args, &confine)) {
-    return bad(args);
-  }
-  if (has_user && user.empty()) {
-    args.fail("user", "must not be empty");
-    return bad(args);
-  }
-  return container_exec(a, c, name, spec, has_cwd, user, confine);
+  ExecContainerRequest r;
+  if (!exec_container_args(args, &r)) return bad(args);
+  return container_exec(a, c, r.id, r.spec, r.has_cwd, r.user, r.confine);
 }
 
 Reply op_list(Agent& a, Connection&, uint32_t, const json::Value&) { return container_list(a); }
@@ -207,6 +192,26 @@ bool create_container_args(Args& args, bool test_mode, CreateSpec* spec) {
   if (spec->hostname.empty() || spec->hostname.size() > 64) {
     return args.fail("hostname", "\"" + spec->hostname + "\" must have 1 to 64 characters");
   }
+  return true;
+}
+
+bool signal_container_args(Args& args, SignalContainerRequest* out) {
+  int64_t sig = 0;
+  if (!name_arg(args, "id", &out->id) || !args.integer("signal", true, 0, SIGRTMAX, &sig) ||
+      !args.boolean("all", &out->all)) {
+    return false;
+  }
+  out->signal = static_cast<int>(sig);
+  return true;
+}
+
+bool exec_container_args(Args& args, ExecContainerRequest* out) {
+  bool has_user = false;
+  if (!name_arg(args, "id", &out->id) || !process_args(args, &out->spec, &out->has_cwd) ||
+      !args.string("user", &out->user, false, &has_user) || !confine_exec_args(args, &out->confine)) {
+    return false;
+  }
+  if (has_user && out->user.empty()) return args.fail("user", "must not be empty");
   return true;
 }
 

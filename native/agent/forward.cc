@@ -27,23 +27,22 @@ Reply connect_failed(const std::string& target, int err) {
 }
 
 // "host" as a socket address with `port`; false if it is not an IPv4 or IPv6 literal.
-bool parse_address(const std::string& host, uint16_t port, sockaddr_storage* out, socklen_t* len,
-                   std::string* target) {
-  *out = {};
-  auto* v4 = reinterpret_cast<sockaddr_in*>(out);
+bool parse_address(const std::string& host, uint16_t port, ForwardTarget* out) {
+  out->addr = {};
+  auto* v4 = reinterpret_cast<sockaddr_in*>(&out->addr);
   if (inet_pton(AF_INET, host.c_str(), &v4->sin_addr) == 1) {
     v4->sin_family = AF_INET;
     v4->sin_port = htons(port);
-    *len = sizeof *v4;
-    *target = host + ":" + std::to_string(port);
+    out->len = sizeof *v4;
+    out->target = host + ":" + std::to_string(port);
     return true;
   }
-  auto* v6 = reinterpret_cast<sockaddr_in6*>(out);
+  auto* v6 = reinterpret_cast<sockaddr_in6*>(&out->addr);
   if (inet_pton(AF_INET6, host.c_str(), &v6->sin6_addr) == 1) {
     v6->sin6_family = AF_INET6;
     v6->sin6_port = htons(port);
-    *len = sizeof *v6;
-    *target = "[" + host + "]:" + std::to_string(port);
+    out->len = sizeof *v6;
+    out->target = "[" + host + "]:" + std::to_string(port);
     return true;
   }
   return false;
@@ -51,40 +50,40 @@ bool parse_address(const std::string& host, uint16_t port, sockaddr_storage* out
 
 Reply op_forward(Agent& a, Connection& c, uint32_t request, const json::Value& req) {
   Args args(req);
-  int64_t port = 0;
-  std::string host = "127.0.0.1";
-  if (!args.integer("port", true, 1, 65535, &port) || !args.string("host", &host)) {
-    return Reply::error("BAD_REQUEST", args.error());
-  }
-  sockaddr_storage addr;
-  socklen_t addr_len = 0;
-  std::string target;
-  if (!parse_address(host, static_cast<uint16_t>(port), &addr, &addr_len, &target)) {
-    args.fail("host", "expected an IPv4 or IPv6 address, got " + Args::got(*args.get("host")));
-    return Reply::error("BAD_REQUEST", args.error());
-  }
-  int fd = socket(addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  ForwardTarget t;
+  if (!forward_args(args, &t)) return Reply::error("BAD_REQUEST", args.error());
+  int fd = socket(t.addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) return Reply::error("INTERNAL", std::string("forward: socket: ") + strerror(errno));
   int r;
   do {
-    r = connect(fd, reinterpret_cast<sockaddr*>(&addr), addr_len);
+    r = connect(fd, reinterpret_cast<const sockaddr*>(&t.addr), t.len);
   } while (r < 0 && errno == EINTR);
   if (r == 0) return connected(a, c, fd);
   if (errno != EINPROGRESS) {
     int err = errno;
     close(fd);
-    return connect_failed(target, err);
+    return connect_failed(t.target, err);
   }
   PendingForward pending;
   pending.fd = fd;
   pending.reply = ReplyTo{c.id, request};
   pending.deadline_ms = monotonic_ms() + kForwardConnectTimeoutMs;
-  pending.target = target;
+  pending.target = t.target;
   a.forward_connects.push_back(std::move(pending));
   return Reply::deferred();
 }
 
 }  // namespace
+
+bool forward_args(Args& args, ForwardTarget* out) {
+  int64_t port = 0;
+  std::string host = "127.0.0.1";
+  if (!args.integer("port", true, 1, 65535, &port) || !args.string("host", &host)) return false;
+  if (!parse_address(host, static_cast<uint16_t>(port), out)) {
+    return args.fail("host", "expected an IPv4 or IPv6 address, got " + Args::got(*args.get("host")));
+  }
+  return true;
+}
 
 const std::vector<Op> kForwardOps = {
     {"forward", op_forward},

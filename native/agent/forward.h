@@ -4,6 +4,8 @@
 // what it sends comes back as STDOUT frames, and EXIT says how the connection ended.
 #pragma once
 
+#include <sys/socket.h>
+
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -26,6 +28,19 @@ struct PendingForward {
 };
 
 extern const std::vector<Op> kForwardOps;
+
+// Where a forward connects: an IPv4 or IPv6 literal and a port.
+struct ForwardTarget {
+  sockaddr_storage addr{};  // sockaddr_in or sockaddr_in6, port set
+  socklen_t len = 0;        // of that one
+  std::string target;       // "127.0.0.1:8080" / "[::1]:8080", for messages
+};
+
+class Args;
+// forward's arguments: port (1 to 65535) and host (default 127.0.0.1): false with the
+// BAD_REQUEST reason in args. Apart for the request fuzzer (native/agent/fuzz): it connects
+// nothing.
+bool forward_args(Args& args, ForwardTarget* out);
 
 // Once per loop iteration: answers the pending connects that completed, failed or timed out, and
 // drops those whose connection is gone.

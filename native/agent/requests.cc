@@ -20,6 +20,7 @@
 #include "forward.h"
 #include "log.h"
 #include "network.h"
+#include "process_requests.h"
 #include "reply.h"
 
 // --- ops -------------------------------------------------------------------------------------
@@ -69,21 +70,7 @@ static Reply op_guest_info(Agent&, Connection&, uint32_t, const json::Value&) {
 static Reply op_exec(Agent& a, Connection& c, uint32_t, const json::Value& req) {
   Args args(req);
   ExecSpec spec;
-  int64_t rows = 0, cols = 0;
-  bool has_rows = false, has_cols = false;
-  bool ok = args.string_array("argv", true, &spec.argv) &&
-            args.string_array("env", false, &spec.env) && args.string("cwd", &spec.cwd) &&
-            args.boolean("tty", &spec.tty) &&
-            args.integer("rows", false, 0, 65535, &rows, &has_rows) &&
-            args.integer("cols", false, 0, 65535, &cols, &has_cols);
-  if (!ok || !check_env(args, spec.env)) return Reply::error("BAD_REQUEST", args.error());
-  if (spec.argv.empty()) return Reply::error("BAD_REQUEST", "argv: must not be empty");
-  if (spec.cwd.empty()) return Reply::error("BAD_REQUEST", "cwd: must not be empty");
-  if (spec.tty && (has_rows || has_cols)) {
-    spec.has_size = true;
-    spec.rows = static_cast<unsigned short>(rows);
-    spec.cols = static_cast<unsigned short>(cols);
-  }
+  if (!exec_args(args, &spec)) return Reply::error("BAD_REQUEST", args.error());
   Process* p = nullptr;
   std::string code, message;
   if (!process_spawn(a, c, spec, &p, &code, &message)) return Reply::error(code, message);
@@ -93,6 +80,13 @@ static Reply op_exec(Agent& a, Connection& c, uint32_t, const json::Value& req) 
   return Reply::ok(std::move(r));
 }
 
+// Process `pid`; else nullptr and *fail is NOT_FOUND.
+static Process* find_process(Agent& a, uint32_t pid, Reply* fail) {
+  Process* p = process_find(a, pid);
+  if (!p) *fail = Reply::error("NOT_FOUND", "no process " + std::to_string(pid));
+  return p;
+}
+
 // The process named by the "process" argument; else nullptr and *fail says why.
 static Process* find_arg_process(Agent& a, Args& args, Reply* fail) {
   uint32_t pid = 0;
@@ -100,9 +94,7 @@ static Process* find_arg_process(Agent& a, Args& args, Reply* fail) {
     *fail = Reply::error("BAD_REQUEST", args.error());
     return nullptr;
   }
-  Process* p = process_find(a, pid);
-  if (!p) *fail = Reply::error("NOT_FOUND", "no process " + std::to_string(pid));
-  return p;
+  return find_process(a, pid, fail);
 }
 
 static Reply op_attach(Agent& a, Connection& c, uint32_t, const json::Value& req) {
@@ -126,18 +118,19 @@ static Reply op_wait(Agent& a, Connection& c, uint32_t request, const json::Valu
 
 static Reply op_signal(Agent& a, Connection&, uint32_t, const json::Value& req) {
   Args args(req);
-  int64_t sig = 0;
-  if (!args.integer("signal", true, 0, SIGRTMAX, &sig)) return Reply::error("BAD_REQUEST", args.error());
+  SignalRequest r;
+  if (!signal_args(args, &r)) return Reply::error("BAD_REQUEST", args.error());
+  int sig = r.signal;
   Reply fail;
-  Process* p = find_arg_process(a, args, &fail);
+  Process* p = find_process(a, r.process, &fail);
   if (!p) return fail;
   // A forward has no pid: any signal but 0 closes its socket (docs: "Port forwarding").
   if (p->forward) {
-    if (sig != 0) process_forward_close(a, *p, static_cast<int>(sig), "");
+    if (sig != 0) process_forward_close(a, *p, sig, "");
     return Reply::ok();
   }
   // After reaping, the pid may belong to someone else: an exited process takes no signals.
-  if (!p->exited && kill(p->pid, static_cast<int>(sig)) != 0 && errno != ESRCH) {
+  if (!p->exited && kill(p->pid, sig) != 0 && errno != ESRCH) {
     return Reply::error("INTERNAL", std::string("kill: ") + strerror(errno));
   }
   return Reply::ok();
@@ -145,21 +138,18 @@ static Reply op_signal(Agent& a, Connection&, uint32_t, const json::Value& req) 
 
 static Reply op_resize(Agent& a, Connection&, uint32_t, const json::Value& req) {
   Args args(req);
-  int64_t rows = 0, cols = 0;
-  if (!args.integer("rows", true, 0, 65535, &rows) ||
-      !args.integer("cols", true, 0, 65535, &cols)) {
-    return Reply::error("BAD_REQUEST", args.error());
-  }
+  ResizeRequest r;
+  if (!resize_args(args, &r)) return Reply::error("BAD_REQUEST", args.error());
   Reply fail;
-  Process* p = find_arg_process(a, args, &fail);
+  Process* p = find_process(a, r.process, &fail);
   if (!p) return fail;
   if (!p->tty) {
     return Reply::error("BAD_REQUEST", "process " + std::to_string(p->id) + " has no terminal");
   }
   if (p->out.fd >= 0) {  // else the terminal is already gone: nothing to resize
     winsize ws{};
-    ws.ws_row = static_cast<unsigned short>(rows);
-    ws.ws_col = static_cast<unsigned short>(cols);
+    ws.ws_row = r.rows;
+    ws.ws_col = r.cols;
     if (ioctl(p->out.fd, TIOCSWINSZ, &ws) != 0) {
       return Reply::error("INTERNAL", std::string("TIOCSWINSZ: ") + strerror(errno));
     }

@@ -1,15 +1,34 @@
 // libFuzzer entry point: the argument checks of the agent's requests (docs/agent-protocol.md,
 // "Requests"), on a REQUEST payload a hostile host chose: create_container's (id, image, process,
 // user, hostname, limits, confinement with its security, seccomp program, rlimits, sysctls and
-// mounts, binds, joinNamespaces), exec_container's confinement overrides, configure_network's,
-// put_file's (path, kind, base64 data) and a container id. Only the checks run: nothing is created.
+// mounts, binds, joinNamespaces), exec_container's and signal_container's, configure_network's,
+// put_file's (path, kind, base64 data), get_file's, list_bind's and remove_file's (path, offset,
+// length, after; a bind index), the process ops' (exec, signal, resize), update_container's
+// limits and forward's (port, host). Only the checks run: nothing is created, started or connected.
+// Also the parser of the cgroup files container_stats reads (cgroup_stats.h), which the guest
+// kernel writes.
 //
-// Input: the payload's JSON text. Checked, for every check: it accepts, or it rejects with a reason
-// that names the field ("name: why", as BAD_REQUEST says it); what create_container and put_file
-// accept keeps their promises (a valid id, an absolute cwd, absolute mount and bind destinations,
-// a seccomp program of whole instructions, decoded data that encodes back to what was sent).
+// Input: the payload's JSON text; every check runs on it, whatever its "op" (a field one op
+// takes is often another's too). Checked, for every check: it accepts, or it rejects with a reason
+// that names the field ("name: why", as BAD_REQUEST says it); what is accepted keeps its promises
+// (a valid id, an absolute cwd, "K=V" env entries, absolute mount and bind destinations, a seccomp
+// program of whole instructions, decoded data that encodes back to what was sent, numbers in their
+// ranges and equal to what was sent, relative paths without "..", a socket address of the family
+// and port asked for).
+// An input that starts with '#' is cgroup files instead: byte 1 a mask of the first eight that
+// are absent (cpu.stat, memory.current, memory.max, memory.swap.current, memory.stat,
+// memory.events, pids.current, pids.max), then their texts and io.stat's separated by NUL (io.stat
+// absent if fewer than nine). Checked: the reply has its documented shape, every number in it is a
+// finite non-negative integer, and it serializes to JSON the agent's own parser reads back as is.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <signal.h>
+
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <initializer_list>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -18,12 +37,17 @@
 #include "agent/base64.h"
 #include "agent/bind_ops.h"
 #include "agent/binds.h"
+#include "agent/cgroup.h"
+#include "agent/cgroup_stats.h"
 #include "agent/confine_requests.h"
 #include "agent/container.h"
+#include "agent/container_ops.h"
 #include "agent/container_requests.h"
+#include "agent/forward.h"
 #include "agent/fuzz/fuzz_check.h"
 #include "agent/network.h"
 #include "agent/oci_mounts.h"
+#include "agent/process_requests.h"
 #include "agent/put_file.h"
 #include "common/json.h"
 
@@ -93,10 +117,223 @@ void CheckPut(const json::Value& req, BindKind kind) {
   if (data && data->is_string()) require(base64_encode(p.data) == data->as_string());
 }
 
+// What exec and exec_container accept: a program to run, "K=V" environment, a size only for a tty.
+void CheckExecSpec(const ExecSpec& spec) {
+  require(!spec.argv.empty() && !spec.cwd.empty());
+  for (const std::string& a : spec.argv) require(a.find('\0') == std::string::npos);
+  for (const std::string& e : spec.env) {
+    require(e.find('\0') == std::string::npos && !e.empty() && e[0] != '=' && e.find('=') != std::string::npos);
+  }
+  require(spec.cwd.find('\0') == std::string::npos);
+  require(spec.tty || !spec.has_size);
+}
+
+// An accepted integer argument is the number that was sent.
+void CheckSent(const json::Value& req, const char* name, double value) {
+  const json::Value* v = req.find(name);
+  require(v && v->is_number() && v->as_number() == value);
+}
+
+void CheckProcessOps(const json::Value& req) {
+  Args exec(req);
+  ExecSpec spec;
+  if (exec_args(exec, &spec)) {
+    CheckExecSpec(spec);
+  } else {
+    CheckReason(exec);
+  }
+  Args signal(req);
+  SignalRequest s;
+  if (signal_args(signal, &s)) {
+    require(s.process >= 1 && s.signal >= 0 && s.signal <= SIGRTMAX);
+    CheckSent(req, "signal", s.signal);
+    CheckSent(req, "process", s.process);
+  } else {
+    CheckReason(signal);
+  }
+  Args resize(req);
+  ResizeRequest r;
+  if (resize_args(resize, &r)) {
+    require(r.process >= 1);
+    CheckSent(req, "rows", r.rows);
+    CheckSent(req, "cols", r.cols);
+    CheckSent(req, "process", r.process);
+  } else {
+    CheckReason(resize);
+  }
+}
+
+void CheckContainerProcessOps(const json::Value& req) {
+  Args exec(req);
+  ExecContainerRequest e;
+  if (exec_container_args(exec, &e)) {
+    Args again(req);
+    std::string id;
+    require(container_name_arg(again, "id", &id) && id == e.id);
+    CheckExecSpec(e.spec);
+    require(e.spec.cwd[0] == '/');
+    require(req.find("user") == nullptr || req.find("user")->is_null() || !e.user.empty());
+    CheckConfinement(e.confine.values);
+  } else {
+    CheckReason(exec);
+  }
+  Args signal(req);
+  SignalContainerRequest s;
+  if (signal_container_args(signal, &s)) {
+    require(!s.id.empty() && s.signal >= 0 && s.signal <= SIGRTMAX);
+    CheckSent(req, "signal", s.signal);
+  } else {
+    CheckReason(signal);
+  }
+}
+
+// A limit update_container accepted: not given (-1), "max" where that means none, or in range.
+void CheckLimit(int64_t v, int64_t lo, int64_t hi, bool none_ok) {
+  require(v == -1 || (none_ok && v == kLimitNone) || (v >= lo && v <= hi));
+}
+
+void CheckUpdate(const json::Value& req) {
+  Args args(req);
+  Limits l;
+  if (!update_limits_args(args, &l)) return CheckReason(args);
+  constexpr int64_t kMaxSafe = (int64_t{1} << 53) - 1;
+  CheckLimit(l.memory_bytes, 1, kMaxSafe, true);
+  CheckLimit(l.pids, 1, 4194304, true);
+  CheckLimit(l.cpu_quota_us, 1000, kMaxSafe, true);
+  CheckLimit(l.cpu_period_us, 1000, 1000000, false);
+}
+
+void CheckForward(const json::Value& req) {
+  Args args(req);
+  ForwardTarget t;
+  if (!forward_args(args, &t)) return CheckReason(args);
+  const json::Value* port = req.find("port");
+  require(port && port->is_number());
+  uint16_t want = static_cast<uint16_t>(port->as_number());
+  require(want >= 1 && want == port->as_number());
+  char text[INET6_ADDRSTRLEN];
+  if (t.addr.ss_family == AF_INET) {
+    const auto* v4 = reinterpret_cast<const sockaddr_in*>(&t.addr);
+    require(t.len == sizeof *v4 && ntohs(v4->sin_port) == want);
+    require(inet_ntop(AF_INET, &v4->sin_addr, text, sizeof text) != nullptr);
+  } else {
+    require(t.addr.ss_family == AF_INET6);
+    const auto* v6 = reinterpret_cast<const sockaddr_in6*>(&t.addr);
+    require(t.len == sizeof *v6 && ntohs(v6->sin6_port) == want);
+    require(inet_ntop(AF_INET6, &v6->sin6_addr, text, sizeof text) != nullptr);
+  }
+  std::string suffix = ":" + std::to_string(want);
+  require(t.target.size() > suffix.size() && t.target.compare(t.target.size() - suffix.size(), suffix.size(), suffix) == 0);
+}
+
+// A read path get_file, list_bind and remove_file accepted: relative, no "..", at most 4096 bytes.
+void CheckReadPath(const std::string& path, std::vector<std::string>* parts) {
+  std::string why;
+  require(path.size() <= 4096 && put_path_components(path, parts, &why));
+  for (const std::string& part : *parts) require(part != ".." && part != "." && !part.empty());
+}
+
+void CheckBindReads(const json::Value& req, BindKind kind) {
+  for (size_t count : {size_t{0}, size_t{1}, size_t{4}}) {
+    Args args(req);
+    size_t n = 99;
+    if (!bind_index_arg(args, "c", count, &n)) {
+      CheckReason(args);
+    } else {
+      require(n < count);
+      CheckSent(req, "bind", static_cast<double>(n));
+    }
+  }
+  std::vector<std::string> parts;
+  Args get(req);
+  GetRequest g;
+  if (get_file_args(get, kind, &g)) {
+    CheckReadPath(g.path, &parts);
+    require(g.offset >= 0 && g.offset <= (int64_t{1} << 53) - 1 && g.length >= 0 && g.length <= 512 * 1024);
+    require(kind == BindKind::kDir || g.path.empty());
+  } else {
+    CheckReason(get);
+  }
+  Args list(req);
+  ListRequest l;
+  if (list_bind_args(list, 0, kind, &l)) {
+    parts.clear();
+    CheckReadPath(l.path, &parts);
+    require(kind == BindKind::kDir);
+  } else {
+    CheckReason(list);
+  }
+  Args remove(req);
+  std::string path;
+  if (remove_file_args(remove, kind, &path)) {
+    parts.clear();
+    CheckReadPath(path, &parts);
+    require(kind == BindKind::kDir && !parts.empty());
+  } else {
+    CheckReason(remove);
+  }
+}
+
+// Every leaf of the stats reply is null or a finite non-negative integer.
+void CheckStatNumbers(const json::Value& v) {
+  if (v.is_null()) return;
+  if (v.is_number()) {
+    double d = v.as_number();
+    require(std::isfinite(d) && d >= 0 && d == std::floor(d));
+    return;
+  }
+  require(v.is_object() || v.is_array());
+  for (const json::Value& item : v.items()) CheckStatNumbers(item);
+  for (const json::Member& m : v.members()) CheckStatNumbers(m.value);
+}
+
+void CheckHasKeys(const json::Value* v, std::initializer_list<const char*> keys) {
+  require(v && v->is_object() && v->members().size() == keys.size());
+  for (const char* k : keys) require(v->find(k) != nullptr);
+}
+
+void CheckCgroupStats(std::string_view input) {
+  CgroupStatFiles f;
+  std::optional<std::string>* files[] = {&f.cpu_stat, &f.memory_current, &f.memory_max,
+                                         &f.memory_swap_current, &f.memory_stat, &f.memory_events,
+                                         &f.pids_current, &f.pids_max, &f.io_stat};
+  uint8_t absent = input.empty() ? 0 : static_cast<uint8_t>(input[0]);
+  if (!input.empty()) input.remove_prefix(1);
+  size_t i = 0;
+  while (i < 9) {
+    size_t nul = input.find('\0');
+    std::string_view text = input.substr(0, nul);
+    if (i == 8 || !(absent & (1u << i))) *files[i] = std::string(text);
+    i++;
+    if (nul == std::string_view::npos) break;
+    input.remove_prefix(nul + 1);
+  }
+  json::Value r = cgroup_stats_parse(f);
+  CheckHasKeys(&r, {"cpu", "memory", "pids", "io"});
+  CheckHasKeys(r.find("cpu"), {"usageUsec", "userUsec", "systemUsec", "nrPeriods", "nrThrottled", "throttledUsec"});
+  CheckHasKeys(r.find("memory"), {"usage", "limit", "swapUsage", "stat", "events"});
+  CheckHasKeys(r.find("pids"), {"current", "limit"});
+  require(r.find("memory")->find("stat")->is_object() && r.find("memory")->find("events")->is_object());
+  const json::Value* io = r.find("io");
+  require(io->is_array());
+  for (const json::Value& dev : io->items()) CheckHasKeys(&dev, {"major", "minor", "rbytes", "wbytes", "rios", "wios"});
+  CheckStatNumbers(r);
+  // The host reads the reply as JSON: it must be JSON, and mean what the agent built.
+  std::string text = json::serialize(r);
+  json::Value back;
+  std::string error;
+  require(json::parse(text, &back, &error));
+  require(json::serialize(back) == text);
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string_view text(reinterpret_cast<const char*>(data), size);
+  if (!text.empty() && text[0] == '#') {
+    CheckCgroupStats(text.substr(1));
+    return 0;
+  }
   json::Value req;
   std::string error;
   if (!json::parse(text, &req, &error) || !req.is_object()) return 0;
@@ -106,5 +343,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   CheckNetwork(req);
   CheckPut(req, BindKind::kDir);
   CheckPut(req, BindKind::kFile);
+  CheckProcessOps(req);
+  CheckContainerProcessOps(req);
+  CheckUpdate(req);
+  CheckForward(req);
+  CheckBindReads(req, BindKind::kDir);
+  CheckBindReads(req, BindKind::kFile);
   return 0;
 }

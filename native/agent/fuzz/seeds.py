@@ -110,6 +110,45 @@ write('request_fuzzer', 'put-symlink', js({'path': './x//y', 'kind': 'symlink', 
 write('request_fuzzer', 'put-bad', js({'path': '../escape', 'kind': 'dir', 'mode': 4095, 'uid': 0, 'gid': 0, 'data': 'aGk'}))
 write('request_fuzzer', 'put-root', js({'path': '', 'kind': 'file', 'mode': 384, 'uid': 0, 'gid': 0, 'data': 'aGk='}))
 
+# The process ops, update_container, forward and the bind reads (one seed may serve several: every
+# check runs on every input).
+write('request_fuzzer', 'exec', js({'op': 'exec', 'argv': ['/bin/sh', '-c', 'stty size'], 'env': ['TERM=xterm', 'A='], 'cwd': 'rel',
+                                    'tty': True, 'rows': 65535, 'cols': 0}))
+write('request_fuzzer', 'exec-bad', js({'op': 'exec', 'argv': ['a\u0000b'], 'env': ['=x', 'NOEQUALS'], 'cwd': '', 'rows': 65536}))
+write('request_fuzzer', 'signal-resize', js({'op': 'signal', 'process': 4294967295, 'signal': 64, 'rows': 24, 'cols': 80, 'all': True}))
+write('request_fuzzer', 'signal-bad', js({'op': 'signal', 'process': 0, 'signal': 65, 'rows': -1, 'cols': 1.5}))
+write('request_fuzzer', 'exec-container', js({'op': 'exec_container', 'id': 'web-1', 'argv': ['ls'], 'cwd': '/tmp', 'user': '',
+                                              'tty': False, 'rows': 3, 'signal': 0}))
+write('request_fuzzer', 'update', js({'op': 'update_container', 'id': 'web-1',
+                                      'limits': {'memoryBytes': 'max', 'pids': 4194304, 'cpuQuotaUs': 1000, 'cpuPeriodUs': 1000000}}))
+write('request_fuzzer', 'update-bad', js({'op': 'update_container', 'id': 'web-1',
+                                          'limits': {'memoryBytes': 0, 'pids': 'none', 'cpuQuotaUs': 9007199254740992, 'cpuPeriodUs': 'max'}}))
+write('request_fuzzer', 'forward', js({'op': 'forward', 'port': 65535, 'host': '::ffff:127.0.0.1'}))
+write('request_fuzzer', 'forward-bad', js({'op': 'forward', 'port': 0, 'host': 'fe80::1%eth0'}))
+write('request_fuzzer', 'forward-v4', js({'op': 'forward', 'port': 8080, 'host': '010.0.0.1'}))
+write('request_fuzzer', 'get-file', js({'op': 'get_file', 'id': 'web-1', 'bind': 3, 'path': 'out/./log.txt', 'offset': 9007199254740991, 'length': 524288}))
+write('request_fuzzer', 'get-file-bad', js({'op': 'get_file', 'id': 'web-1', 'bind': 4, 'path': 'a/../../etc', 'offset': -1, 'length': 524289}))
+write('request_fuzzer', 'list-bind', js({'op': 'list_bind', 'id': 'web-1', 'bind': 0, 'path': '', 'after': 'name\u00e9'}))
+write('request_fuzzer', 'remove-file', js({'op': 'remove_file', 'id': 'web-1', 'bind': 1, 'path': 'a//b/'}))
+
+# cgroup files for container_stats' parser: '#', a mask of absent files (bit i: the i-th of
+# cpu.stat, memory.current, memory.max, memory.swap.current, memory.stat, memory.events,
+# pids.current, pids.max), then the texts and io.stat's, NUL-separated.
+CPU_STAT = 'usage_usec 123456\nuser_usec 100000\nsystem_usec 23456\nnr_periods 10\nnr_throttled 2\nthrottled_usec 999\n'
+MEM_STAT = 'anon 4096\nfile 8192\nkernel_stack 16384\npgfault 12\n'
+MEM_EVENTS = 'low 0\nhigh 0\nmax 3\noom 1\noom_kill 1\noom_group_kill 0\n'
+IO_STAT = '8:0 rbytes=4096 wbytes=0 rios=1 wios=0 dbytes=0 dios=0\n254:16 rbytes=1 wbytes=2 rios=3 wios=4\n'
+
+
+def cgroup(absent, texts):
+    return b'#' + bytes([absent]) + b'\0'.join(t.encode() if isinstance(t, str) else t for t in texts)
+
+
+write('request_fuzzer', 'cgroup-stats', cgroup(0, [CPU_STAT, '1048576\n', 'max\n', '0\n', MEM_STAT, MEM_EVENTS, '3\n', '64\n', IO_STAT]))
+write('request_fuzzer', 'cgroup-none', cgroup(0xff, ['', '', '', '', '', '', '', '']))
+write('request_fuzzer', 'cgroup-odd', cgroup(0x05, ['', '-1\n', '18446744073709551616\n', ' 12', b'k\xff 1\nk\xfe 2\nk 3\nk 4\n',
+                                                  'nospace\n\n', '+7', '0x10', '8:0\n:\nx:y rbytes=\n8:1 rbytes=1 rbytes=2 xrbytes=3\n']))
+
 # --- users_fuzzer: spec \n /etc/passwd \0 /etc/group -----------------------------------------
 PASSWD = ('root:x:0:0:root:/root:/bin/sh\n# comment\n\nwww:x:33:33:www-data:/var/www:/usr/sbin/nologin\n'
           'short:x:5\nbad:x:1x:2:b:/:/bin/sh\nbig:x:4294967295:0::/:\n')
