@@ -32,11 +32,12 @@ Pairs keyed_lines(const std::string& text) {
   return out;
 }
 
-// A counter as a JSON number; "max" (no limit) and anything unreadable as null.
+// A counter as a JSON number; "max" (no limit) and anything unreadable as null. The kernel writes
+// counters as bare digits; strtoull alone would also take " 12", "+7" and "-1" (as 2^64 - 1).
 json::Value number(const std::string& text) {
+  if (text.empty() || text[0] < '0' || text[0] > '9') return json::Value();
   char* end = nullptr;
   unsigned long long v = std::strtoull(text.c_str(), &end, 10);
-  if (end == text.c_str()) return json::Value();
   return json::Value::number(static_cast<double>(v));
 }
 
@@ -47,7 +48,11 @@ json::Value single(const std::optional<std::string>& text) {
 json::Value keyed_object(const std::optional<std::string>& text) {
   json::Value obj = json::Value::object();
   if (!text) return obj;
-  for (const auto& [k, v] : keyed_lines(*text)) obj.set(k, number(v));
+  for (const auto& [k, v] : keyed_lines(*text)) {
+    // Serializing turns each invalid byte into U+FFFD, so two such keys would become one key
+    // twice: a reply with duplicate keys, which a strict JSON reader (the agent's own) rejects.
+    if (json::valid_utf8(k)) obj.set(k, number(v));
+  }
   return obj;
 }
 

@@ -318,6 +318,11 @@ void CheckCgroupStats(std::string_view input) {
   require(io->is_array());
   for (const json::Value& dev : io->items()) CheckHasKeys(&dev, {"major", "minor", "rbytes", "wbytes", "rios", "wios"});
   CheckStatNumbers(r);
+  // A single-number file reads as a number exactly when it starts with a digit ("max": null).
+  const json::Value* usage = r.find("memory")->find("usage");
+  bool digits = f.memory_current && !f.memory_current->empty() && (*f.memory_current)[0] >= '0' &&
+                (*f.memory_current)[0] <= '9';
+  require(usage->is_number() == digits);
   // The host reads the reply as JSON: it must be JSON, and mean what the agent built.
   std::string text = json::serialize(r);
   json::Value back;
