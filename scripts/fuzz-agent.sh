@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the guest agent's libFuzzer targets (native/agent/fuzz/*_fuzzer.cc: the frame decoder,
 # the connection layer with its virtio-serial sessions, the JSON parser, the requests' argument
-# checks, a container's /etc/passwd and /etc/group) with clang, ASan and UBSan into build/fuzz/,
+# checks and container_stats' cgroup file parser, a container's /etc/passwd and /etc/group) with clang, ASan and UBSan into build/fuzz/,
 # then runs each for a bounded time over its committed seeds (native/agent/fuzz/corpus/<fuzzer>/).
 # The agent's sources (all but main.cc) go into one sanitized archive, from which each fuzzer
 # links only what it uses. What a run discovers goes to build/fuzz/corpus-<fuzzer>/ (kept, never
