@@ -116,6 +116,8 @@ write('request_fuzzer', 'exec', js({'op': 'exec', 'argv': ['/bin/sh', '-c', 'stt
                                     'tty': True, 'rows': 65535, 'cols': 0}))
 write('request_fuzzer', 'exec-bad', js({'op': 'exec', 'argv': ['a\u0000b'], 'env': ['=x', 'NOEQUALS'], 'cwd': '', 'rows': 65536}))
 write('request_fuzzer', 'signal-resize', js({'op': 'signal', 'process': 4294967295, 'signal': 64, 'rows': 24, 'cols': 80, 'all': True}))
+write('request_fuzzer', 'resize', js({'op': 'resize', 'process': 1, 'rows': 0, 'cols': 65535}))
+write('request_fuzzer', 'signal-container', js({'op': 'signal_container', 'id': 'web-1', 'signal': 9, 'all': True}))
 write('request_fuzzer', 'signal-bad', js({'op': 'signal', 'process': 0, 'signal': 65, 'rows': -1, 'cols': 1.5}))
 write('request_fuzzer', 'exec-container', js({'op': 'exec_container', 'id': 'web-1', 'argv': ['ls'], 'cwd': '/tmp', 'user': '',
                                               'tty': False, 'rows': 3, 'signal': 0}))
