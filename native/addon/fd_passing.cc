@@ -19,15 +19,6 @@
 namespace vc {
 namespace {
 
-Napi::Value Throw(Napi::Env env, const std::string& message, int err) {
-  Napi::Error e = Napi::Error::New(env, message + ": " + strerror(err));
-  e.Set("errno", Napi::Number::New(env, err));
-  const char* code = err == EAGAIN ? "EAGAIN" : err == ENOENT ? "ENOENT" : err == ECONNREFUSED ? "ECONNREFUSED" : nullptr;
-  if (code) e.Set("code", Napi::String::New(env, code));  // the ones callers act on
-  e.ThrowAsJavaScriptException();
-  return env.Undefined();
-}
-
 // unixConnect(path) -> fd: a connected, non-blocking Unix stream socket. Never blocks: a listener
 // whose backlog is full answers EAGAIN (the caller retries), a missing one ENOENT or ECONNREFUSED.
 Napi::Value UnixConnect(const Napi::CallbackInfo& info) {
@@ -45,11 +36,11 @@ Napi::Value UnixConnect(const Napi::CallbackInfo& info) {
   }
   std::memcpy(addr.sun_path, path.data(), path.size());
   int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-  if (fd < 0) return Throw(env, "socket(AF_UNIX)", errno);
+  if (fd < 0) return ThrowErrno(env, "socket(AF_UNIX)", errno);
   if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
     int err = errno;
     close(fd);
-    return Throw(env, "connect " + path, err);
+    return ThrowErrno(env, "connect " + path, err);
   }
   return Napi::Number::New(env, fd);
 }
@@ -92,9 +83,9 @@ Napi::Value SendWithFd(const Napi::CallbackInfo& info) {
     if (n < 0 && errno == EAGAIN) {
       pollfd p{sock, POLLOUT, 0};
       if (poll(&p, 1, 1000) > 0) continue;
-      return Throw(env, "sendmsg with a descriptor: the socket stayed full for 1 s", EAGAIN);
+      return ThrowErrno(env, "sendmsg with a descriptor: the socket stayed full for 1 s", EAGAIN);
     }
-    if (n < 0) return Throw(env, "sendmsg with a descriptor", errno);
+    if (n < 0) return ThrowErrno(env, "sendmsg with a descriptor", errno);
     sent += static_cast<size_t>(n);
   }
   return env.Undefined();

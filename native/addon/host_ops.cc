@@ -12,13 +12,6 @@
 namespace vc {
 namespace {
 
-Napi::Value ThrowErrno(Napi::Env env, const std::string& what, int err) {
-  Napi::Error e = Napi::Error::New(env, what + ": " + strerror(err));
-  e.Set("errno", Napi::Number::New(env, err));
-  e.ThrowAsJavaScriptException();
-  return env.Undefined();
-}
-
 // flock(fd, exclusive, wait=false) -> true when locked, false when another holder has it.
 Napi::Value Flock(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();

@@ -23,13 +23,6 @@
 namespace vc {
 namespace {
 
-Napi::Value Throw(Napi::Env env, const std::string& message, int err) {
-  Napi::Error e = Napi::Error::New(env, message + ": " + strerror(err));
-  e.Set("errno", Napi::Number::New(env, err));
-  e.ThrowAsJavaScriptException();
-  return env.Undefined();
-}
-
 struct Listener {
   int fd = -1;
   int port = 0;
@@ -79,7 +72,7 @@ Napi::Value ListenInNetns(const Napi::CallbackInfo& info) {
   }
   std::string path = info[0].As<Napi::String>().Utf8Value();
   int ns_fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (ns_fd < 0) return Throw(env, "cannot open network namespace " + path, errno);
+  if (ns_fd < 0) return ThrowErrno(env, "cannot open network namespace " + path, errno);
   Listener result;
   // Joined at once: the thread only makes a socket, so the Node thread waits microseconds.
   std::thread worker(ListenInNamespace, ns_fd, &result);
@@ -88,7 +81,7 @@ Napi::Value ListenInNetns(const Napi::CallbackInfo& info) {
   if (result.fd < 0) {
     std::string why = std::string(result.step) + " in network namespace " + path;
     if (result.err == EINVAL && std::strcmp(result.step, "setns") == 0) why += " (not a network namespace file?)";
-    return Throw(env, why, result.err);
+    return ThrowErrno(env, why, result.err);
   }
   Napi::Object out = Napi::Object::New(env);
   out.Set("fd", Napi::Number::New(env, result.fd));
@@ -108,7 +101,7 @@ Napi::Value OriginalDestination(const Napi::CallbackInfo& info) {
   sockaddr_in addr{};
   socklen_t len = sizeof addr;
   if (getsockopt(fd, SOL_IP, SO_ORIGINAL_DST, &addr, &len) != 0) {
-    return Throw(env, "getsockopt(SO_ORIGINAL_DST) on fd " + std::to_string(fd), errno);
+    return ThrowErrno(env, "getsockopt(SO_ORIGINAL_DST) on fd " + std::to_string(fd), errno);
   }
   char text[INET_ADDRSTRLEN] = "";
   inet_ntop(AF_INET, &addr.sin_addr, text, sizeof text);
