@@ -235,8 +235,7 @@ function agentFigure(agent: BenchResults['agent'] | undefined, key: string, hype
   if (!byHypervisor || typeof byHypervisor !== 'object') return 'not measured';
   const v = (byHypervisor as Record<string, unknown>)[hypervisor];
   if (typeof v === 'number' && Number.isFinite(v)) return v;
-  const err = v && typeof v === 'object' && 'error' in v ? String((v as { error: unknown }).error) : 'not measured';
-  return err;
+  return v && typeof v === 'object' && 'error' in v ? String((v as { error: unknown }).error) : 'not measured';
 }
 
 /**
