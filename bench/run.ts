@@ -204,7 +204,7 @@ async function main(): Promise<void> {
   writeFileSync(join(args.outDir, 'latest.svg'), renderSvg(resultPanels(results), `virtcontainers bench, ${mode} mode, ${results.date}, ${host.cpuModel} × ${host.cores}, /dev/kvm ${host.kvmFlavor}${l1Caption}`));
   progress(`wrote ${join(args.outDir, 'latest.{json,md,svg}')} and ${resultStamp(started)}.json`);
   for (const [name, t] of Object.entries(results.targets))
-    progress(`target ${name}: ${t.measured ?? '—'} ${t.unit} (${t.op} ${t.target}, ${t.judgedBy}) ${t.met === true ? 'met' : t.met === false ? `MISSED by ${t.missedBy} ${t.unit}` : 'undecided'}`);
+    progress(`target ${name}: ${t.measured ?? '—'} ${t.unit} (${t.op} ${t.target}, ${t.judgedBy}) ${t.met === true ? 'met' : t.met === false ? `MISSED by ${t.missedBy} ${t.unit}` : t.measured === null ? 'not measured' : 'undecided'}${t.note && t.measured === null ? `: ${t.note}` : ''}`);
   if (errors.length) progress(`${errors.length} section error(s); see latest.json "errors"`);
 }
 

@@ -4,7 +4,7 @@ import { renderContainerdMarkdown } from '../containerd-format.js';
 import { networkPanels, renderNetworkMarkdown } from '../network-format.js';
 import type { BenchResults, StartVariant, Where } from './results.js';
 import type { Summary } from './stats.js';
-import type { TargetResult } from './targets.js';
+import { TARGETS, type TargetResult } from './targets.js';
 
 /** `YYYY-MM-DD-HHMM` in UTC: the dated copy's name. */
 export function resultStamp(date: Date): string {
@@ -44,12 +44,14 @@ export function whereText(where: Where | null | undefined, measures: 'times' | '
 }
 
 export function targetRow(name: string, t: TargetResult): string {
-  const verdict = t.met === true ? '**met**' : t.met === false ? '**missed**' : 'undecided';
+  // Not measured (no figure) is not the same as measured but undecided (e.g. a capped count).
+  const verdict = t.met === true ? '**met**' : t.met === false ? '**missed**' : t.measured === null ? 'not measured' : 'undecided';
   const missed = t.met === false
     ? `${fmt(t.missedBy)} ${t.unit}${t.missedFactor !== null ? ` (${fmt(t.missedFactor)}× off)` : ''}`
     : t.met === true ? '—' : '';
-  const note = t.note ? ` ${escapeMd(t.note)}` : '';
-  return `| ${escapeMd(t.description)} (\`${name}\`) | ${fmt(t.measured)} ${t.unit} | ${t.op} ${t.target} ${t.unit} | ${verdict} | ${missed}${note} | ${t.judgedBy}: ${escapeMd(t.basis)} |`;
+  const missedAndNote = [missed, t.note ? escapeMd(t.note) : ''].filter(Boolean).join(' ');
+  const measured = t.measured === null ? '—' : `${fmt(t.measured)} ${t.unit}`;
+  return `| ${escapeMd(t.description)} (\`${name}\`) | ${measured} | ${t.op} ${t.target} ${t.unit} | ${verdict} | ${missedAndNote} | ${t.judgedBy}: ${escapeMd(t.basis)} |`;
 }
 
 function flatEntries(obj: unknown, prefix = ''): [string, string][] {
@@ -162,10 +164,11 @@ export function renderMarkdown(r: BenchResults): string {
   if (r.containerd) L.push(...renderContainerdMarkdown(r.containerd, whereText(r.containerd.where)));
 
   L.push('## Targets', '');
-  if (Object.values(r.targets).some((t) => t.judgedBy === 'floor-multiple'))
-    L.push('Time targets of sections that ran in L1 are judged as multiples of the KVM floor measured in L1 (the stated target divided by a reference floor, named in each row), ratios as stated; memory and counts are not times and are judged as stated. ' +
-      'Caution: the L1 floor is a noisy yardstick. It is kernel work with cross-vCPU synchronization (VM and vCPU creation under nested SVM), which load on L1\'s emulated vCPUs slows far more than a VMM\'s mostly single-threaded start: its median ranged from 2.6 to 20 ms across L1 runs on one machine on 2026-12-06 (bench/README.md, "Targets"). ' +
-      'A floor-multiple verdict from L1 is therefore indicative only; the QEMU ratios, measured side by side, are the firmer L1 figures.', '');
+  L.push('Most targets are ratios of two figures measured in the same run and place (built-in ÷ QEMU, in-process start ÷ KVM floor, template ÷ cold boot), judged as stated on L0 and in L1 alike; each row names the figures behind its ratio, which are in the sections above. ' +
+    'The others: memory per VM and VMs held at once are not times and are judged as stated; VMs/s is judged as stated on L0 and, in L1, as wall time per VM in KVM floors measured in L1.', '');
+  if (Object.values(r.targets).some((t) => t.judgedBy === 'floor-multiple') || (s.where === 'l1' && r.targets.inprocessVsKvmFloor?.measured != null))
+    L.push('Caution: the L1 floor is a noisy yardstick. It is kernel work with cross-vCPU synchronization (VM and vCPU creation under nested SVM), which load on L1\'s emulated vCPUs slows far more than a VMM\'s mostly single-threaded start: its median ranged from 2.6 to 20 ms across L1 runs on one machine on 2026-12-06 (bench/README.md, "Targets"). ' +
+      'A verdict in KVM floors from L1 (the in-process start ÷ floor, VMs/s as floors per VM) is therefore indicative only; the QEMU ratios, measured side by side, are the firmer L1 figures.', '');
   L.push('| target | measured | target | verdict | missed by | judged by |', '|---|---|---|---|---|---|');
   for (const [name, t] of Object.entries(r.targets)) L.push(targetRow(name, t));
   L.push('');
@@ -303,11 +306,13 @@ export function resultPanels(r: BenchResults): Panel[] {
     if (s.kvmFloorMs) bars.push({ label: 'KVM floor (no guest code)', value: s.kvmFloorMs.median, whisker: s.kvmFloorMs.p95, color: FLOOR });
     for (const [name, v] of Object.entries(s.variants))
       bars.push({ label: name, value: v.firstInstructionMs.n ? v.firstInstructionMs.median : null, whisker: v.firstInstructionMs.n ? v.firstInstructionMs.p95 : null, color: name.startsWith('QEMU') ? QEMU : BUILTIN });
-    // The 1 ms / 5 ms targets apply to L0 times only (L1's are judged in floors).
+    // The in-process target is a multiple of the floor from the same run, so its mark is too (L0 or L1).
     const inL1 = s.where === 'l1';
+    const floor = s.kvmFloorMs?.median;
+    const limit = TARGETS.inprocessVsKvmFloor.target;
     panels.push({
       title: `Start request → first guest instruction (median, whisker to p95)${inL1 ? ', in L1: compare with the floor, not across hosts' : ''}`,
-      unit: 'ms', scale: 'log', bars, ...(inL1 ? {} : { marks: [{ value: 1, label: '1 ms' }, { value: 5, label: '5 ms' }] }),
+      unit: 'ms', scale: 'log', bars, ...(floor && floor > 0 ? { marks: [{ value: floor * limit, label: `${limit}× floor` }] } : {}),
     });
     const ready: Bar[] = Object.entries(s.variants).map(([name, v]) => ({ label: name, value: v.readyMs.n ? v.readyMs.median : null, whisker: v.readyMs.n ? v.readyMs.p95 : null, color: name.startsWith('QEMU') ? QEMU : BUILTIN }));
     panels.push({ title: `Start request → guest "ready" on the serial console (median, whisker to p95)${s.where === 'l1' ? ', in L1' : ''}`, unit: 'ms', scale: 'log', bars: ready });

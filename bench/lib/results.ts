@@ -159,6 +159,11 @@ export interface BenchResults {
   network?: NetworkSection;
   /** Absent in results from before schema 4. */
   containerd?: ContainerdSection;
+  /**
+   * Judged by bench/lib/targets.ts. Results from before 2026-12-07 have `firstInstructionInprocessMs`
+   * and `firstInstructionProcessMs` (absolute start times, now dropped; the figures stay in
+   * `vmmStart`) and none of the agent, template and in-process ÷ floor ratios.
+   */
   targets: Record<TargetId, TargetResult>;
   errors: { section: string; message: string }[];
   notes: string[];

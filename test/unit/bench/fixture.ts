@@ -39,7 +39,12 @@ export function sampleResults(): BenchResults {
       notes: [],
     },
     lifecycle: { where: 'l1', builtin: { stepsMs: { total: { p50: 100 } } }, raw: [1, 2, 3, 4, 5, 6] },
-    agent: { where: 'l1', execRoundTripP50Ms: { builtin: 1.5, qemuKvm: 2 } },
+    agent: {
+      where: 'l1',
+      execRoundTripP50Ms: { builtin: 1.5, qemuKvm: 2, qemuTcg: 0.5 },
+      stdoutMBps: { builtin: 300, qemuKvm: 200, qemuTcg: 900 },
+      stdinMBps: { builtin: 100, qemuKvm: 400, qemuTcg: { error: 'boom' } },
+    },
     podNotes: ['pods note'],
     targets: {},
     errors: [{ section: 'x', message: 'boom' }],

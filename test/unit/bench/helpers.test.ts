@@ -144,8 +144,10 @@ test('qemuArgs: KVM drops arch-capabilities, TCG takes the default CPU, debugcon
 test('computeTargets: every target, a capped max-concurrency run is undecided', () => {
   const t = sample().targets;
   assert.equal(Object.keys(t).sort(), Object.keys(TARGETS).sort());
-  assert.is(t.firstInstructionInprocessMs.met, false);
-  assert.is(t.firstInstructionInprocessMs.missedBy, 1);
+  // 2 ms in-process ÷ a 0.6 ms floor: 3.33× against ≤ 1.25×.
+  assert.equal([t.inprocessVsKvmFloor.measured, t.inprocessVsKvmFloor.met, t.inprocessVsKvmFloor.missedBy, t.inprocessVsKvmFloor.missedFactor], [3.33, false, 2.08, 2.66]);
+  assert.not.ok('firstInstructionInprocessMs' in t);
+  assert.not.ok('firstInstructionProcessMs' in t);
   assert.is(t.speedupVsQemu.met, false);
   assert.is(t.overheadPerVmMiB.met, true);
   assert.is(t.overheadVsQemu.met, true);
@@ -179,9 +181,11 @@ test('renderSvg: a well-formed document with escaped text, one bar per measured 
   assert.ok(svg.trimEnd().endsWith('</svg>'));
   assert.ok(svg.includes('caption &lt;&amp;&gt;'));
   assert.not.ok(/<text[^>]*>[^<]*&(?!amp;|lt;|gt;|quot;)/.test(svg), 'unescaped & in text');
-  // floor + 3 start variants, 3 ready, 2 memory samples, 7 targets, plus the background.
+  // floor + 3 start variants, 3 ready, 2 memory samples, 9 measured targets (6 host, 3 agent;
+  // no network section, no templates), plus the background.
   const rects = svg.match(/<rect /g)!.length;
-  assert.is(rects, 1 + 4 + 3 + 2 + 7);
+  assert.is(rects, 1 + 4 + 3 + 2 + 9);
+  assert.is((svg.match(/>not measured</g) ?? []).length, 6);
   assert.is(escapeXml('a"b'), 'a&quot;b');
 });
 

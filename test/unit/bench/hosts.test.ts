@@ -109,19 +109,17 @@ function l1Results(): BenchResults {
   return r;
 }
 
-test('in L1, start times are judged in KVM floors measured in L1, against the stated target in reference floors', () => {
+test('in L1, the in-process start is judged as a ratio to the KVM floor from the same L1, like at L0; the absolute start targets are gone', () => {
   const t = l1Results().targets;
-  const inproc = t.firstInstructionInprocessMs;
-  assert.is(inproc.judgedBy, 'floor-multiple');
-  assert.is(inproc.unit, '× floor');
-  assert.is(inproc.target, roundSig(1 / REFERENCE_FLOOR.ms));
-  // 60 ms ÷ 18 ms: the same multiple as the L0 sample's 2 ms ÷ 0.6 ms.
-  assert.is(inproc.measured, 3.33);
-  assert.is(inproc.met, inproc.measured! <= inproc.target);
-  assert.match(inproc.basis, /KVM floor measured in L1 \(18 ms\)/);
-  assert.match(inproc.basis, new RegExp(`reference floor of ${REFERENCE_FLOOR.ms} ms`));
-  assert.is(t.firstInstructionProcessMs.target, roundSig(5 / REFERENCE_FLOOR.ms));
-  assert.is(t.firstInstructionProcessMs.measured, 13.3);
+  const inproc = t.inprocessVsKvmFloor;
+  // 60 ms ÷ 18 ms: the same ratio as the L0 sample's 2 ms ÷ 0.6 ms, judged against the same 1.25.
+  assert.equal([inproc.judgedBy, inproc.unit, inproc.target, inproc.measured, inproc.met], ['ratio', '×', 1.25, 3.33, false]);
+  assert.equal(sampleResults().targets.inprocessVsKvmFloor.measured, inproc.measured);
+  assert.match(inproc.basis, /both measured in L1 in the same run/);
+  assert.match(inproc.basis, /L1 floor swings widely/);
+  assert.is(inproc.note, '60 ms ÷ 18 ms');
+  assert.not.ok('firstInstructionInprocessMs' in t);
+  assert.not.ok('firstInstructionProcessMs' in t);
 });
 
 test('in L1, the rate is judged as wall time per VM in floors; ratios, memory and counts as stated', () => {
@@ -141,7 +139,8 @@ test('in L1, the rate is judged as wall time per VM in floors; ratios, memory an
 
 test('at L0 the targets are judged as stated', () => {
   const t = sampleResults().targets;
-  assert.equal([t.firstInstructionInprocessMs.judgedBy, t.firstInstructionInprocessMs.unit, t.firstInstructionInprocessMs.measured], ['absolute', 'ms', 2]);
+  assert.equal([t.inprocessVsKvmFloor.judgedBy, t.inprocessVsKvmFloor.measured], ['ratio', 3.33]);
+  assert.match(t.inprocessVsKvmFloor.basis, /both measured in L0 in the same run, judged as stated$/);
   assert.equal([t.vmsPerSecond.judgedBy, t.vmsPerSecond.measured], ['absolute', 300]);
   assert.is(t.speedupVsQemu.judgedBy, 'ratio');
   assert.match(t.speedupVsQemu.basis, /side by side in L0/);
@@ -151,13 +150,14 @@ test('an L1 time without a floor measured in L1 is undecided, never judged again
   const r = l1Results();
   r.vmmStart.kvmFloorMs = null;
   const t = computeTargets(r);
-  assert.equal([t.firstInstructionInprocessMs.met, t.firstInstructionInprocessMs.measured], [null, null]);
-  assert.match(t.firstInstructionInprocessMs.basis, /not measured, so undecided/);
+  assert.equal([t.inprocessVsKvmFloor.met, t.inprocessVsKvmFloor.measured], [null, null]);
+  assert.match(t.inprocessVsKvmFloor.basis, /no KVM floor measured in this run/);
   // The rate's floor must come from the same L1: none when the start section ran elsewhere.
   r.vmmStart.where = 'l0';
   r.vmmStart.kvmFloorMs = { n: 1, median: 0.6, p95: 0.6, min: 0.6, max: 0.6, mean: 0.6 };
   assert.is(computeTargets(r).vmsPerSecond.met, null);
-  assert.is(floorMultipleTarget(TARGETS.firstInstructionProcessMs, 5, 0, 'x').met, null);
+  assert.is(floorMultipleTarget(TARGETS.vmsPerSecond, 5, 0, 'x').met, null);
+  assert.match(floorMultipleTarget(TARGETS.vmsPerSecond, 5, 0, 'x').basis, /not measured, so undecided/);
 });
 
 // ---- the writers say where ----
@@ -174,20 +174,25 @@ test('renderMarkdown says where each section ran, that L1 times do not compare w
   assert.match(md, /cannot open \/dev\/kvm \\\| no node/);
   assert.match(md, /absolute times from L1 are not comparable with L0 figures/);
   assert.match(md, /What L1's plan does differently from L0's \(bench\/lib\/plan\.ts\): start runs per variant: 10 \(L0: 20\)\./);
-  assert.match(md, /A floor-multiple verdict from L1 is therefore indicative only/);
+  assert.match(md, /A verdict in KVM floors from L1 \(the in-process start ÷ floor, VMs\/s as floors per VM\) is therefore indicative only/);
   for (const h of ['VMM start', 'Memory per VM', 'Density']) assert.match(md, new RegExp(`## ${h}\\n\\nRan in \\*\\*L1\\*\\*`));
   assert.match(md, /## Memory per VM\n\nRan in \*\*L1\*\*[^\n]*not inflated/);
   assert.match(md, /The built-in VMM and QEMU-KVM ran in \*\*L1\*\*/);
   assert.match(md, /\| target \| measured \| target \| verdict \| missed by \| judged by \|/);
-  assert.match(md, new RegExp(`\`firstInstructionInprocessMs\`\\) \\| 3\\.33 × floor \\| <= ${r.targets.firstInstructionInprocessMs.target} × floor \\| \\*\\*met\\*\\* \\|.*\\| floor-multiple: L1: `));
+  assert.match(md, /`inprocessVsKvmFloor`\) \| 3\.33 × \| <= 1\.25 × \| \*\*missed\*\* \| 2\.08 × \(2\.66× off\) 60 ms ÷ 18 ms \| ratio: /);
+  assert.match(md, /`vmsPerSecond`\) \| 5\.56 × floor \| <= 13\.3 × floor \| \*\*met\*\* \|.*\| floor-multiple: L1: /);
+  assert.match(md, /`templateStartVsColdBoot`\) \| — \| <= 0\.05 × \| not measured \| not measured: pod templates/);
   assert.match(md, /`speedupVsQemu`\) \| 10\.0 × \| >= 20 × \| \*\*missed\*\* \|.*\| ratio: /);
   assert.not.match(md, /L1 failed before the end/);
   r.l1.failed = 'nested L1: no output from L1 for 7 min';
   assert.match(renderMarkdown(r), /\*\*L1 failed before the end\*\* \(nested L1: no output from L1 for 7 min\): the sections it had reported are kept/);
-  // The 1 ms / 5 ms marks are L0 targets: not drawn over L1 times.
+  // The start chart marks 1.25× the floor of its own run (L0 or L1), no absolute milliseconds.
   const svg = renderSvg(resultPanels(r), 'c');
+  assert.ok(svg.includes('>1.25× floor<'));
   assert.not.ok(svg.includes('>1 ms<'));
-  assert.ok(renderSvg(resultPanels(sampleResults()), 'c').includes('>1 ms<'));
+  assert.ok(renderSvg(resultPanels(sampleResults()), 'c').includes('>1.25× floor<'));
+  r.vmmStart.kvmFloorMs = null;
+  assert.not.ok(renderSvg(resultPanels(r), 'c').includes('× floor<'));
 });
 
 test('whereText for L0, L1 and a section that did not run', () => {
