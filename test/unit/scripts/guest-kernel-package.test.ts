@@ -23,6 +23,21 @@ const script = join(dirname(fileURLToPath(import.meta.url)), '../../../scripts/g
 let built: BuiltKernelPackage;
 let fromApt: Kernel;
 
+// The second build (the CLI with --deb, on a .deb this test downloads itself) needs nothing from
+// the first until the comparison: it starts now and runs in its own process beside the first
+// test's build (each build is an apt-cache look-up, a download, a dpkg-deb -x and an npm pack,
+// partly waiting), so the file takes ≈ 1/4 less time.
+const againOut = join(scratch, 'again');
+const againBuild = (async () => {
+  const debDir = join(scratch, 'deb');
+  mkdirSync(debDir);
+  const pkg = await resolveDependency(KERNEL_FLAVORS.cloud.metapackage, KERNEL_FLAVORS.cloud.pattern);
+  await run('apt-get', ['download', pkg], { cwd: debDir });
+  const deb = join(debDir, readdirSync(debDir).find((f) => f.endsWith('.deb'))!);
+  return run(process.execPath, [script, '--deb', deb, '--out', againOut, '--pack-destination', join(scratch, 'tgz-again')]);
+})();
+againBuild.catch(() => {}); // its failure is reported by the test that awaits it
+
 function listFiles(dir: string): string[] {
   return readdirSync(dir, { recursive: true, withFileTypes: true })
     .filter((e) => e.isFile())
@@ -63,13 +78,8 @@ test('builds the package from the current cloud kernel .deb (apt-get download)',
 });
 
 test('same .deb, same tarball: the CLI with --deb rebuilds it byte for byte', async () => {
-  const debDir = join(scratch, 'deb');
-  mkdirSync(debDir);
-  const pkg = await resolveDependency(KERNEL_FLAVORS.cloud.metapackage, KERNEL_FLAVORS.cloud.pattern);
-  await run('apt-get', ['download', pkg], { cwd: debDir });
-  const deb = join(debDir, readdirSync(debDir).find((f) => f.endsWith('.deb'))!);
-  const out = join(scratch, 'again');
-  const stdout = await run(process.execPath, [script, '--deb', deb, '--out', out, '--pack-destination', join(scratch, 'tgz-again')]);
+  const stdout = await againBuild;
+  const out = againOut;
   const tarball = stdout.trim();
   assert.is(tarball, join(scratch, 'tgz-again', `virtcontainers-guest-kernel-linux-x64-${built.version}.tgz`), 'prints the tarball');
   assert.ok(readFileSync(tarball).equals(readFileSync(built.tarball!.path)), 'identical bytes');
