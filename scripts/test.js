@@ -88,27 +88,60 @@ if (netnsProblem && files.some((f) => needsOwnNetns(f))) console.log(`# network 
 
 // A file that runs for a fixed time and judges nothing by speed (the concurrency soak) starts with
 // the line `// vc-test: beside-unit-tests` and runs in a second lane while the unit and native files
-// run, instead of after them; its output is held and printed after the L0 files'. Not for a file
-// with a slowdown check: the other lane's load comes and goes (cri-soak failed there once).
+// run, instead of after them. Files that judge no speed either and mostly boot pods start with
+// `// vc-test: either-lane`: once the nested phase has ended (its L1 QEMU held a core) and the main
+// lane has run the files that judge speed, whichever lane is free takes the next of them (in name
+// order: crash-lifecycle, the longest, comes first, so the lanes end near together). A file
+// with a slowdown or latency check starts with `// vc-test: judges-speed`: the main lane runs these
+// first among its integration files, never beside a second-lane file (the other lane's load comes
+// and goes: cri-soak failed there once). The second lane's output is held and printed after the
+// main lane's.
 const BESIDE_MARK = '// vc-test: beside-unit-tests';
+const EITHER_MARK = '// vc-test: either-lane';
+const SPEED_MARK = '// vc-test: judges-speed';
 const besideFiles = inside ? [] : files.filter((f) => hasMark(f, BESIDE_MARK));
-const laneFiles = files.filter((f) => !besideFiles.includes(f));
+const eitherFiles = inside ? [] : files.filter((f) => !besideFiles.includes(f) && hasMark(f, EITHER_MARK));
+const speedFiles = inside ? [] : files.filter((f) => !besideFiles.includes(f) && !eitherFiles.includes(f) && hasMark(f, SPEED_MARK));
+const areaOf = (f) => relative(join(root, 'dist/test'), f).split('/')[0];
+// Within each area the files that judge speed come first (before the second lane may start).
+const laneFiles = order.flatMap((area) => {
+  const rest = files.filter((f) => areaOf(f) === area && !besideFiles.includes(f) && !eitherFiles.includes(f));
+  return [...rest.filter((f) => speedFiles.includes(f)), ...rest.filter((f) => !speedFiles.includes(f))];
+});
 
 let passed = 0, failed = 0, skipped = 0;
-// The nested phase runs beside the L0 files, which go one at a time: L1 is one QEMU process with
-// a core or two of its own work, and CI must stay under 25 minutes with both. Its output is held
-// and printed after the L0 files' (the silence watchdog still watches it as it arrives).
+// The nested phase runs beside the L0 files (while it runs, only the soak uses the second lane): L1
+// is one QEMU process with a core or two of its own work, and CI must stay under 25 minutes with
+// both. Its output is held and printed after the L0 files' (the silence watchdog still watches it
+// as it arrives).
 let nestedLog = '';
 const emit = (text) => { nestedLog += text; };
 const nestedDone = nestedFiles.length > 0 ? nestedPhase() : Promise.resolve();
 function stdoutWrite(text) { process.stdout.write(text); }
 let besideLog = '';
+const hold = (text) => { besideLog += text; };
+let speedFilesRan;
+const speedFilesDone = new Promise((resolve) => { speedFilesRan = resolve; });
 const besideDone = (async () => {
-  for (const file of besideFiles) await runAndTally(file, (text) => { besideLog += text; });
+  for (const file of besideFiles) await runAndTally(file, hold);
 })();
-for (const file of laneFiles) await runAndTally(file, stdoutWrite);
-await besideDone;
-if (besideFiles.length) process.stdout.write(`\n# beside the unit tests (second lane):${besideLog}`);
+const secondLaneDone = (async () => {
+  await besideDone;
+  if (eitherFiles.length === 0) return;
+  await Promise.all([speedFilesDone, nestedDone]);
+  while (eitherFiles.length > 0) await runAndTally(eitherFiles.shift(), hold);
+})();
+for (const file of laneFiles) {
+  // The second lane's pod-booting files wait until the main lane is past its unit, native and
+  // speed-judging files; no speed-judging file runs beside the concurrency soak either.
+  if (areaOf(file) === 'integration' && !speedFiles.includes(file)) speedFilesRan();
+  if (speedFiles.includes(file)) await besideDone;
+  await runAndTally(file, stdoutWrite);
+}
+speedFilesRan();
+while (eitherFiles.length > 0) await runAndTally(eitherFiles.shift(), stdoutWrite);
+await secondLaneDone;
+if (besideLog) process.stdout.write(`\n# second lane (beside the main lane's files):${besideLog}`);
 await nestedDone;
 process.stdout.write(nestedLog);
 if (inside) reportL1Trouble();

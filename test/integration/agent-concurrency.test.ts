@@ -1,3 +1,4 @@
+// vc-test: judges-speed
 // Many host processes talk to one pod's agent at once: a long stream from one virtc process does
 // not hold up short execs from others (QEMU: one virtio-serial port per client, shared out by
 // lease files; the built-in VMM: hybrid vsock). One pod boot for the whole file.

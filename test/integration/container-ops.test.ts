@@ -1,3 +1,4 @@
+// vc-test: judges-speed
 // Container ops in one real pod, in sequence: pause/resume, stats, a live memory limit that
 // OOM-kills, the process list, and host mounts copied in (nested files, symlinks, a read-only
 // file bind, the size limit, a FIFO refused), kept current by the watcher and copied out after

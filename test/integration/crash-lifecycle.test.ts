@@ -1,3 +1,4 @@
+// vc-test: either-lane
 // Crash-only lifecycle on real VMs (issue 12 item 5): `virtc` killed at every step of startPod,
 // createContainer, stopPod and deletePod (VC_TEST_CRASH_AT, src/crash-points.ts), and the VMM
 // killed at random points of boot. On QEMU here, and on the built-in VMM inside the nested-KVM

@@ -1,3 +1,4 @@
+// vc-test: judges-speed
 // A kubelet's probes against a VM pod through CRI (handler virtc): an httpd container answers on
 // the pod IP from the test's namespace while ExecSync runs every second for a minute and an attach
 // stream stays open (a line through it every 10 s) — no failure,

@@ -1,3 +1,4 @@
+// vc-test: judges-speed
 // Kubernetes' path to our shim: containerd's CRI plugin with the runtime handler "virtc"
 // (io.containerd.virtc.v2), driven by our CRI client as the kubelet would (test/helpers/cri/).
 // The same flow as test/integration/cri-rig.test.ts, which proves the rig with runc: a failure

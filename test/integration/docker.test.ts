@@ -1,3 +1,4 @@
+// vc-test: judges-speed
 // Docker 20.10 running containers in VM pods: the private docker rig (test/helpers/docker.ts, proved
 // with runc by docker-rig.test.ts) with `--add-runtime virtc=<repo>/bin/virtc-runtime`, driven by
 // the real client. Each `docker run` is a QEMU pod (≈ 5 s), so the cases are few.

@@ -1,3 +1,4 @@
+// vc-test: either-lane
 // Pod networks end to end (issue 13): bridge pods reach each other and the test's namespace,
 // netns mode mirrors a veth the test made (MAC, MTU, address), none has only lo, the pod files,
 // and after stop/delete nothing is left: no veth, tap, tc filter, namespace or IPAM lease.

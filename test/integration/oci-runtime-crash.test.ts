@@ -1,3 +1,4 @@
+// vc-test: either-lane
 // Crash-only proof for virtc-runtime (issue 16), on real VM pods (QEMU here), driven as conmon
 // drives runc (test/helpers/oci-runtime.ts):
 // - `create` killed (SIGKILL, VC_TEST_CRASH_AT=runtimeCreate:k, src/crash-points.ts) after each

@@ -1,3 +1,4 @@
+// vc-test: judges-speed
 // containerd-shim-virtc-v2 under the real containerd and ctr (test/helpers/containerd.ts: a private
 // containerd in its own mount namespace): every task a container in a VM pod. QEMU here; the
 // nested wrapper (test/nested/kvm-shim.test.ts) runs the same file on the built-in VMM in L1.

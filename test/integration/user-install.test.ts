@@ -1,4 +1,5 @@
 // vc-test: host-network
+// vc-test: either-lane
 // The package as a user gets it (issue 10): a Debian bookworm minbase root with only node and
 // qemu-system-x86 — no compiler, no busybox, no erofs-utils, no iproute2, no CNI plugins —
 // installs the two packed tarballs (virtcontainers with its prebuilds, and the guest kernel
