@@ -5,6 +5,7 @@
 // A checkout has no prebuilds and always builds from source (with the test-only targets).
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { compareVersions } from './glibc-floor.js';
@@ -38,8 +39,11 @@ if (why === null) {
 }
 console.log(`virtcontainers: ${why}; building from source with node-gyp (needs g++, make and python3)`);
 // npm hands its bundled node-gyp to install scripts; outside npm, node-gyp must be on PATH.
+// node-gyp runs make one file at a time unless told (JOBS): ≈ 190 C++ files here. A few at once,
+// bounded since each compiler takes a few hundred MiB.
+const env = { ...process.env, JOBS: process.env.JOBS ?? String(Math.min(availableParallelism(), 4)) };
 const gyp = process.env.npm_config_node_gyp;
-const r = gyp ? spawnSync(process.execPath, [gyp, 'rebuild'], { cwd: root, stdio: 'inherit' })
-  : spawnSync('node-gyp', ['rebuild'], { cwd: root, stdio: 'inherit' });
+const r = gyp ? spawnSync(process.execPath, [gyp, 'rebuild'], { cwd: root, stdio: 'inherit', env })
+  : spawnSync('node-gyp', ['rebuild'], { cwd: root, stdio: 'inherit', env });
 if (r.error) console.error(`virtcontainers: cannot run node-gyp: ${r.error.message}`);
 process.exit(r.status ?? 1);
