@@ -9,5 +9,7 @@ namespace vmm::snapshot {
 
 // Extends `crc` (0 for a fresh checksum) over `len` bytes; Crc32c(Crc32c(0, a), b) == Crc32c(0, ab).
 uint32_t Crc32c(uint32_t crc, const void* data, size_t len);
+// The same without the CPU's crc32 instruction (what Crc32c falls back to; the tests compare them).
+uint32_t Crc32cPortable(uint32_t crc, const void* data, size_t len);
 
 }  // namespace vmm::snapshot
