@@ -158,7 +158,13 @@ vc::Result<StateFile> ParseStateFile(const uint8_t* data, size_t size) {
     file.sections.push_back({static_cast<Tag>(tag), instance, offset, length});
     prev_end = offset + length;
   }
-  if (total - prev_end >= kSectionAlignment || !AllZero(data + prev_end, total - prev_end))
+  // The file ends where the writer's padding of the last section does: no more, no less.
+  uint64_t padded_end = (prev_end + kSectionAlignment - 1) / kSectionAlignment * kSectionAlignment;
+  if (total != padded_end)
+    return Error(vc::Format("the file is %llu bytes, but its sections end at %llu (%llu with padding)",
+                            static_cast<unsigned long long>(total), static_cast<unsigned long long>(prev_end),
+                            static_cast<unsigned long long>(padded_end)));
+  if (!AllZero(data + prev_end, total - prev_end))
     return Error(vc::Format("the %llu bytes after the last section (from offset %llu) are not zero padding",
                             static_cast<unsigned long long>(total - prev_end),
                             static_cast<unsigned long long>(prev_end)));

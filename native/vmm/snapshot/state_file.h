@@ -38,7 +38,8 @@ struct StateFile {
 // string); header size; total length against the buffer and kMaxStateFileSize; the CRC-32C; the
 // table inside the file; each section's tag (known), instance (0 unless the tag repeats),
 // alignment, bounds and order (no overlap); (tag, instance) pairs unique; nothing but zero padding
-// (under 8 bytes) between and after the sections.
+// (under 8 bytes) between and after the sections, so an accepted file is byte for byte what
+// StateFileBuilder writes for its sections (the fuzzer checks that).
 vc::Result<StateFile> ParseStateFile(const uint8_t* data, size_t size);
 
 // Sets the header's CRC-32C field from the rest of the file. The builder's last step; tests and
