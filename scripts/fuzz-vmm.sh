@@ -27,14 +27,15 @@ net_sources="$vq_sources native/vmm/devices/virtio/device.cc native/vmm/devices/
   native/vmm/devices/interrupt.cc"
 
 snapshot_sources="native/vmm/snapshot/crc32c.cc native/vmm/snapshot/format.cc native/vmm/snapshot/state_file.cc
-  native/vmm/snapshot/sections.cc native/vmm/snapshot/memory_file.cc native/vmm/snapshot/snapshot.cc"
+  native/vmm/snapshot/sections.cc native/vmm/snapshot/memory_file.cc native/vmm/snapshot/vcpu_state.cc
+  native/vmm/snapshot/snapshot.cc"
 
 # name, max input length, sources
 fuzzers=(
   "virtqueue_fuzzer 16384 $vq_sources"
   "vsock_fuzzer 4096 $vsock_sources"
   "net_fuzzer 4096 $net_sources"
-  "snapshot_fuzzer 8192 $snapshot_sources"
+  "snapshot_fuzzer 32768 $snapshot_sources"
 )
 
 build() {

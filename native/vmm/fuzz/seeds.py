@@ -180,6 +180,31 @@ def memory_section(ram=RAM, sample_pages=64):
     return struct.pack('<QQQ', 4096 + ram, 4096, ram) + SNAP_ID + struct.pack('<IIII', crc32c(header_page), sample_pages, 0, 0)
 
 
+# vcpu records {kind, length, bytes} (native/vmm/snapshot/vcpu_state.h), the KVM structures' sizes
+# on x86-64: regs, sregs, fpu, xsave, xcrs, msrs (counted), lapic, mp_state, events, debugregs,
+# cpuid (counted), tsc_khz.
+VCPU_FIXED = {1: 144, 2: 312, 3: 416, 4: 4096, 5: 392, 7: 1024, 8: 4, 9: 64, 10: 128}
+
+
+def vcpu_section(index, msrs=((0x10, 5), (0xc0000082, 0xffffffff81000000)), cpuid=((1, 0),), mp_state=0):
+    out = b''
+    for kind in range(1, 13):
+        if kind in VCPU_FIXED:
+            body = bytearray(VCPU_FIXED[kind])
+            if kind == 1:
+                struct.pack_into('<Q', body, 128, 0x1000000 + index)  # rip
+            if kind == 8:
+                struct.pack_into('<I', body, 0, mp_state)
+        elif kind == 6:
+            body = struct.pack('<I', len(msrs)) + b''.join(struct.pack('<IIQ', i, 0, v) for i, v in msrs)
+        elif kind == 11:
+            body = struct.pack('<I', len(cpuid)) + b''.join(struct.pack('<IIIIIIIIII', f, i, 0, 0, 0, 0, 0, 0, 0, 0) for f, i in cpuid)
+        else:
+            body = struct.pack('<I', 2000000)  # tsc_khz
+        out += struct.pack('<II', kind, len(body)) + bytes(body)
+    return out
+
+
 def memory_header(ram=RAM):
     return (b'VCSNAPMM' + struct.pack('<IIQ', 1, 4096, ram) + SNAP_ID).ljust(4096, b'\0')
 
@@ -200,7 +225,7 @@ def state_file(sections, version=1, vmm=b'vc-vmm 0.1.0'):
 
 def snapshot(vcpus=1, extra=()):
     return [(VM, 0, vm_section(vcpus)), (MEMORY, 0, memory_section())] + \
-        [(VCPU, i, b'regs' * 3) for i in range(vcpus)] + \
+        [(VCPU, i, vcpu_section(i)) for i in range(vcpus)] + \
         [(IRQCHIP, 0, b'pic'), (PIT, 0, b'pit'), (CLOCK, 0, b'kvmclock')] + list(extra)
 
 
@@ -215,3 +240,4 @@ write('snapshot_fuzzer', 'unpaired-virtio', bytes([3]) + state_file(snapshot(1, 
 write('snapshot_fuzzer', 'vm-section', bytes([4]) + vm_section(4))
 write('snapshot_fuzzer', 'memory-section', bytes([4]) + memory_section())
 write('snapshot_fuzzer', 'memory-header', bytes([12]) + memory_header()[:64])
+write('snapshot_fuzzer', 'vcpu-section', bytes([4]) + vcpu_section(0, msrs=((0x10, 1), (0x10, 2)), mp_state=3))

@@ -4,8 +4,8 @@
 // Input: one mode byte, then the bytes under test. Mode bits: 1 sets the header's total length to
 // the input's, 2 reseals the CRC-32C (without these two nearly every input stops at the length or
 // checksum check, and the table and section checks behind them go unfuzzed); 4 instead hands the
-// bytes straight to the vm and memory section decoders and the memory file header check (8: with
-// a record made to agree with the header page).
+// bytes straight to the vm, memory and vcpu section decoders and the memory file header check (8:
+// with a record made to agree with the header page).
 //
 // Whatever the reader accepts must be exactly what the builder writes for the same sections (the
 // reader leaves no byte unaccounted for), and decoded sections must encode back to their bytes.
@@ -27,6 +27,14 @@ void FuzzDecoders(const uint8_t* data, size_t size, bool record_from_page) {
   if (vm.ok()) require(EncodeVmInfo(vm.value()) == std::vector<uint8_t>(data, data + size));
   auto mem = DecodeMemoryFileInfo(data, size);
   if (mem.ok()) require(EncodeMemoryFileInfo(mem.value()) == std::vector<uint8_t>(data, data + size));
+  // vcpu records may come in any order, so the check is that a decoded state encodes to bytes
+  // that decode to the same state.
+  auto vcpu = DecodeVcpuState(data, size, 0);
+  if (vcpu.ok()) {
+    std::vector<uint8_t> once = EncodeVcpuState(vcpu.value());
+    auto again = DecodeVcpuState(once.data(), once.size(), 0);
+    require(again.ok() && EncodeVcpuState(again.value()) == once);
+  }
 
   // The memory file's header page against a record: the decoded one, or (mode 8) one that agrees
   // with the page's own fields, so the checks after magic and version are reached too.
@@ -77,7 +85,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const uint8_t* p = s.file.payload(sec);
     b.add(sec.tag, sec.instance, std::vector<uint8_t>(p, p + sec.length));
   }
-  require(s.file.count(Tag::kVcpu) == s.vm.vcpus && s.memory.ram_bytes == s.vm.ram_bytes);
+  require(s.file.count(Tag::kVcpu) == s.vm.vcpus && s.vcpus.size() == s.vm.vcpus && s.memory.ram_bytes == s.vm.ram_bytes);
   auto rebuilt = b.finish(s.file.vmm_version);
   require(rebuilt.ok() && rebuilt.value() == file);
   return 0;

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <cstring>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "common/result.h"
@@ -52,6 +53,7 @@ class ByteReader {
   uint64_t u64(const char* field) { return get(field, 8); }
   // Copies `n` bytes, or zeros them when fewer are left.
   void bytes(const char* field, void* out, size_t n) {
+    if (n == 0) return;  // `out` may be an empty vector's null data()
     if (!take(field, n)) {
       std::memset(out, 0, n);
       return;

@@ -1,5 +1,7 @@
 #include "snapshot/snapshot.h"
 
+#include <utility>
+
 namespace vmm::snapshot {
 namespace {
 
@@ -48,6 +50,12 @@ vc::Result<SnapshotInfo> ReadSnapshot(const uint8_t* data, size_t size) {
   }
   if (f.count(Tag::kVcpu) != info.vm.vcpus)
     return Error(vc::Format("%zu vcpu sections for %u vCPUs", f.count(Tag::kVcpu), info.vm.vcpus));
+  for (uint32_t i = 0; i < info.vm.vcpus; i++) {
+    const Section* s = f.find(Tag::kVcpu, i);
+    auto vcpu = DecodeVcpuState(f.payload(*s), s->length, i);
+    if (!vcpu.ok()) return vcpu.status();
+    info.vcpus.push_back(std::move(vcpu.value()));
+  }
   return info;
 }
 

@@ -8,6 +8,7 @@
       "native/vmm/snapshot/state_file.cc",
       "native/vmm/snapshot/sections.cc",
       "native/vmm/snapshot/memory_file.cc",
+      "native/vmm/snapshot/vcpu_state.cc",
       "native/vmm/snapshot/snapshot.cc"
     ]
   }

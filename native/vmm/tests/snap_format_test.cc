@@ -42,6 +42,27 @@ std::vector<uint8_t> Ram() {
 
 std::vector<uint8_t> Bytes(const char* s) { return std::vector<uint8_t>(s, s + std::strlen(s)); }
 
+// A vCPU's state with something recognisable in each record.
+VcpuState TestVcpu(uint32_t i) {
+  VcpuState v;
+  v.regs.rip = 0x1000000 + i;
+  v.sregs.cr0 = 0x80050033;
+  v.fpu.fcw = 0x37f;
+  v.xsave.assign(kMinXsaveBytes, static_cast<uint8_t>(0x40 + i));
+  v.xcrs.nr_xcrs = 1;
+  v.msrs = {{0x10, 0, 123456789}, {0xc0000082, 0, 0xffffffff81000000ull + i}};
+  v.lapic.regs[0x20] = static_cast<char>(i);
+  v.mp_state.mp_state = i ? KVM_MP_STATE_HALTED : KVM_MP_STATE_RUNNABLE;
+  v.events.nmi.pending = 1;
+  v.debugregs.dr7 = 0x400;
+  kvm_cpuid_entry2 leaf{};
+  leaf.function = 1;
+  leaf.ebx = i << 24;
+  v.cpuid = {leaf};
+  v.tsc_khz = 2000000;
+  return v;
+}
+
 // What goes into a test snapshot; each test changes one thing.
 struct Parts {
   uint32_t vcpus = 2;
@@ -59,8 +80,8 @@ StateFileBuilder Builder(const Parts& p = {}) {
   mem.ram_bytes = p.memory_ram;
   mem.file_size = kMemoryHeaderSize + p.memory_ram;
   b.add(Tag::kMemory, 0, EncodeMemoryFileInfo(mem));
-  for (uint32_t i = 0; i < p.vcpu_sections; i++) b.add(Tag::kVcpu, i, Bytes("vcpu registers"));  // odd length: padding
-  if (p.irqchip) b.add(Tag::kIrqchip, 0, Bytes("pic+ioapic"));
+  for (uint32_t i = 0; i < p.vcpu_sections; i++) b.add(Tag::kVcpu, i, EncodeVcpuState(TestVcpu(i)));
+  if (p.irqchip) b.add(Tag::kIrqchip, 0, Bytes("pic+ioapic"));  // 10 bytes: 6 of padding
   if (p.pit) b.add(Tag::kPit, 0, Bytes("pit"));
   if (p.clock) b.add(Tag::kClock, 0, Bytes("kvmclock"));
   b.add(Tag::kSerial, 0, {});  // empty payloads are fine
@@ -121,8 +142,23 @@ VMM_TEST(snap_round_trip) {
   CHECK_EQ(r->memory.sample_crc, want.sample_crc);
   CHECK_EQ(r->memory.ram_crc, Crc32c(0, ram.data(), ram.size()));
   CHECK_EQ(r->file.sections.size(), size_t(10));
-  const Section* vcpu1 = r->file.find(Tag::kVcpu, 1);
-  CHECK(vcpu1 && vcpu1->length == 14 && std::memcmp(r->file.payload(*vcpu1), "vcpu registers", 14) == 0);
+  CHECK_EQ(r->vcpus.size(), size_t(2));
+  if (r->vcpus.size() == 2) {
+    const VcpuState& v = r->vcpus[1];
+    CHECK_EQ(v.regs.rip, 0x1000001ull);
+    CHECK_EQ(v.sregs.cr0, 0x80050033ull);
+    CHECK_EQ(v.fpu.fcw, 0x37f);
+    CHECK(v.xsave == std::vector<uint8_t>(kMinXsaveBytes, 0x41));
+    CHECK_EQ(v.msrs.size(), size_t(2));
+    CHECK(v.msrs.size() == 2 && v.msrs[1].index == 0xc0000082u && v.msrs[1].data == 0xffffffff81000001ull);
+    CHECK_EQ(static_cast<int>(v.lapic.regs[0x20]), 1);
+    CHECK_EQ(v.mp_state.mp_state, static_cast<uint32_t>(KVM_MP_STATE_HALTED));
+    CHECK_EQ(static_cast<int>(v.events.nmi.pending), 1);
+    CHECK_EQ(v.debugregs.dr7, 0x400ull);
+    CHECK(v.cpuid.size() == 1 && v.cpuid[0].function == 1 && v.cpuid[0].ebx == (1u << 24));
+    CHECK_EQ(v.tsc_khz, 2000000u);
+    CHECK(EncodeVcpuState(v) == EncodeVcpuState(TestVcpu(1)));
+  }
   const Section* dev = r->file.find(Tag::kVirtioDevice, 3);
   CHECK(dev && dev->length == 5 && std::memcmp(r->file.payload(*dev), "vsock", 5) == 0);
   const Section* serial = r->file.find(Tag::kSerial);
@@ -238,10 +274,10 @@ VMM_TEST(snap_sections_overlap_or_misplaced) {
   CHECK_ERROR(Read(f), "section 0 (vm[0]): offset 308 is not a multiple of 8");
   // A gap of a whole alignment unit, or padding that is not zero.
   f = Valid();
-  uint64_t vcpu1 = Get64(f, Entry(3) + 8);
-  f[vcpu1 - 1] = 0xaa;  // the padding after vcpu[0]'s 14 bytes
+  uint64_t pit = Get64(f, Entry(5) + 8);
+  f[pit - 1] = 0xaa;  // the padding after irqchip's 10 bytes
   Seal(&f);
-  CHECK_ERROR(Read(f), "section 3 (vcpu[1]): the 2 bytes before offset " + std::to_string(vcpu1) + " are not zero padding");
+  CHECK_ERROR(Read(f), "section 5 (pit[0]): the 6 bytes before offset " + std::to_string(pit) + " are not zero padding");
   f = Valid();
   f.back() = 1;  // the padding after the last section
   Seal(&f);
@@ -435,4 +471,73 @@ VMM_TEST(snap_cost) {
   std::printf("# CRC-32C %.0f MB/s (portable table %.0f MB/s); reading a %zu-byte state file %.1f us; the 64-page "
               "memory sample %.0f us (sum %08x)\n",
               8 * ram.size() / s / 1e6, 2 * ram.size() / portable_s / 1e6, f.size(), read_us, sample_us, crc);
+}
+
+VMM_TEST(snap_vcpu_records) {
+  std::vector<uint8_t> good = EncodeVcpuState(TestVcpu(0));
+  auto decode = [](const std::vector<uint8_t>& b) { return DecodeVcpuState(b.data(), b.size(), 1); };
+  CHECK(decode(good).ok());
+  // Records: {kind, length, bytes}; regs comes first, 144 bytes.
+  std::vector<uint8_t> b = good;
+  b.erase(b.begin() + 8 + 143);  // regs one byte short, and its length says so
+  Put32(&b, 4, 143);
+  CHECK_ERROR(decode(b), "snapshot section vcpu[1]: record regs is 143 bytes, not the 144 of its KVM structure");
+  b = good;
+  Put32(&b, 0, 99);
+  CHECK_ERROR(decode(b), "record kind 99 at offset 0 is not one format version 1 defines");
+  b = good;
+  Put32(&b, 0, static_cast<uint32_t>(VcpuRecord::kTscKhz));  // regs' record becomes a second tscKhz, 144 bytes long
+  CHECK_ERROR(decode(b), "record tscKhz is 144 bytes, not the 4 of its KVM structure");
+  b = good;
+  std::vector<uint8_t> tsc(good.end() - 12, good.end());
+  b.insert(b.end(), tsc.begin(), tsc.end());
+  CHECK_ERROR(decode(b), "record tscKhz appears twice (again at offset " + std::to_string(good.size()) + ")");
+  b.assign(good.begin(), good.end() - 12);
+  CHECK_ERROR(decode(b), "snapshot section vcpu[1]: record tscKhz is missing");
+  b.assign(good.begin(), good.end() - 2);
+  CHECK_ERROR(decode(b), "record tscKhz is 4 bytes, but only 2 are left (truncated)");
+  b.assign(good.begin(), good.end() - 6);
+  CHECK_ERROR(decode(b), "snapshot section vcpu[1]: record length needs 4 bytes at offset " +
+                             std::to_string(good.size() - 8) + ", but only 2 are left (truncated)");
+
+  VcpuState v = TestVcpu(0);
+  v.xsave.resize(4098);
+  CHECK_ERROR(decode(EncodeVcpuState(v)), "record xsave is 4098 bytes, not a multiple of 4 in 4096..65536");
+  v.xsave.resize(100);
+  CHECK_ERROR(decode(EncodeVcpuState(v)), "record xsave is 100 bytes");
+  v = TestVcpu(0);
+  v.msrs.push_back({0x10, 0, 1});
+  CHECK_ERROR(decode(EncodeVcpuState(v)), "msrs: MSR 0x10 appears twice");
+  v = TestVcpu(0);
+  v.msrs[0].reserved = 5;
+  CHECK_ERROR(decode(EncodeVcpuState(v)), "msrs: MSR 0x10 has reserved field 0x5, not 0");
+  v = TestVcpu(0);
+  v.msrs.resize(kMaxMsrs + 1);
+  CHECK_ERROR(decode(EncodeVcpuState(v)), "record msrs has 513 entries, more than the 512 allowed");
+  v = TestVcpu(0);
+  v.cpuid.resize(kMaxCpuidEntries + 1);
+  CHECK_ERROR(decode(EncodeVcpuState(v)), "record cpuid has 257 entries, more than the 256 allowed");
+  v = TestVcpu(0);
+  b = EncodeVcpuState(v);
+  // The cpuid record's count says 2 while it holds one entry (its length stays 44).
+  size_t cpuid_count = b.size() - 12 - 40 - 4;
+  Put32(&b, cpuid_count, 2);
+  CHECK_ERROR(decode(b), "record cpuid is 44 bytes, not 4 + 2 × 40 for its 2 entries");
+  v = TestVcpu(0);
+  v.mp_state.mp_state = KVM_MP_STATE_OPERATING;
+  CHECK_ERROR(decode(EncodeVcpuState(v)), "mpState 7 is not one an x86 vCPU has (0..4)");
+  v = TestVcpu(0);
+  v.tsc_khz = 0;
+  CHECK_ERROR(decode(EncodeVcpuState(v)), "tscKhz is 0");
+
+  // ReadSnapshot decodes every vCPU before it returns.
+  StateFileBuilder builder;
+  Parts p;
+  p.vcpu_sections = 1;
+  builder = Builder(p);
+  v = TestVcpu(1);
+  v.tsc_khz = 0;
+  builder.add(Tag::kVcpu, 1, EncodeVcpuState(v));
+  auto file = builder.finish(kVersion);
+  CHECK_ERROR(Read(file.value()), "snapshot section vcpu[1]: tscKhz is 0");
 }
