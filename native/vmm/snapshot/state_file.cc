@@ -152,8 +152,9 @@ vc::Result<StateFile> ParseStateFile(const uint8_t* data, size_t size) {
                               i ? "the section before it" : "the section table",
                               static_cast<unsigned long long>(prev_end)));
     if (offset - prev_end >= kSectionAlignment || !AllZero(data + prev_end, offset - prev_end))
-      return Error(vc::Format("section %u (%s): the %llu bytes before offset %llu are not zero padding", i,
-                              name.c_str(), static_cast<unsigned long long>(offset - prev_end),
+      return Error(vc::Format("section %u (%s): the %llu bytes before offset %llu are not zero padding (at most 7 "
+                              "zero bytes)",
+                              i, name.c_str(), static_cast<unsigned long long>(offset - prev_end),
                               static_cast<unsigned long long>(offset)));
     file.sections.push_back({static_cast<Tag>(tag), instance, offset, length});
     prev_end = offset + length;

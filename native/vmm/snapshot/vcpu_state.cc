@@ -123,7 +123,8 @@ vc::Result<VcpuState> DecodeVcpuState(const uint8_t* data, size_t size, uint32_t
     bool done = false;
     for (const Fixed& f : fixed) {
       if (static_cast<uint32_t>(f.kind) != kind) continue;
-      if (len != f.size) return error(vc::Format("record %s is %u bytes, not the %zu of its KVM structure", name, len, f.size));
+      if (len != f.size)
+        return error(vc::Format("record %s is %u bytes, not the %zu of its KVM structure", name, len, f.size));
       std::memcpy(f.out, bytes.data(), len);
       done = true;
     }
