@@ -6,7 +6,8 @@
     "native/vmm/kvm/kvm.gypi",
     "native/vmm/vm/vm.gypi",
     "native/vmm/cmd/cmd.gypi",
-    "native/vmm/jail/jail.gypi"
+    "native/vmm/jail/jail.gypi",
+    "native/vmm/snapshot/snapshot.gypi"
   ],
   "targets": [
     {
@@ -218,12 +219,14 @@
               "native/vmm/tests/kvm_cpuid_test.cc",
               "native/vmm/tests/kvm_vcpu_test.cc",
               "native/vmm/tests/seccomp_filters_test.cc",
+              "native/vmm/tests/snap_format_test.cc",
               "<@(common_sources)",
               "<@(vmm_arch_sources)",
               "<@(vmm_device_sources)",
               "<@(vmm_core_sources)",
               "<@(vmm_vm_sources)",
-              "<@(vmm_seccomp_sources)"
+              "<@(vmm_seccomp_sources)",
+              "<@(vmm_snapshot_sources)"
             ],
             "include_dirs": [
               "native",

@@ -26,24 +26,29 @@ net_sources="$vq_sources native/vmm/devices/virtio/device.cc native/vmm/devices/
   native/vmm/devices/virtio/net.cc native/vmm/devices/event_loop.cc native/vmm/devices/log.cc
   native/vmm/devices/interrupt.cc"
 
+snapshot_sources="native/vmm/snapshot/crc32c.cc native/vmm/snapshot/format.cc native/vmm/snapshot/state_file.cc
+  native/vmm/snapshot/sections.cc native/vmm/snapshot/memory_file.cc native/vmm/snapshot/vcpu_state.cc
+  native/vmm/snapshot/snapshot.cc"
+
 # name, max input length, sources
 fuzzers=(
   "virtqueue_fuzzer 16384 $vq_sources"
   "vsock_fuzzer 4096 $vsock_sources"
   "net_fuzzer 4096 $net_sources"
+  "snapshot_fuzzer 32768 $snapshot_sources"
 )
 
 build() {
   local name="$1"; shift
   local bin="$out/$name"
   # Rebuild only when a source or header the fuzzers use is newer than the binary.
-  if [ -x "$bin" ] && [ -z "$(find native/vmm/devices native/vmm/backends native/vmm/fuzz native/vmm/guest_memory.h \
+  if [ -x "$bin" ] && [ -z "$(find native/vmm/devices native/vmm/backends native/vmm/snapshot native/vmm/fuzz native/vmm/guest_memory.h \
       -newer "$bin" \( -name '*.cc' -o -name '*.h' \) -print -quit)" ]; then
     return 0
   fi
   echo "fuzz-vmm: building $name"
   "$cxx" -std=c++17 -Wall -Wextra -g -O1 -fno-exceptions -fsanitize=fuzzer,address,undefined \
-    -fno-sanitize-recover=all -Inative/vmm "native/vmm/fuzz/$name.cc" "$@" -o "$bin"
+    -fno-sanitize-recover=all -Inative/vmm -Inative "native/vmm/fuzz/$name.cc" "$@" -o "$bin"
 }
 
 status=0

@@ -152,3 +152,92 @@ write('net_fuzzer', 'bad-chains', bytes([0x07]) + net_tx(0, [(0x20000, 12, 2), (
 BIGB = [(i, 0x10000 + 0x3000 * i, 8999) for i in range(8)]
 write('net_fuzzer', 'rx-direct', bytes([0x9b]) + net_rx(BIGB[:4]) + net_rx(BIGB[4:]) + net_frames([20000, 100, 65562]) +
       net_rx(BIGB[:4]) + net_frames([65563, 3000]))
+
+
+# --- snapshot_fuzzer: [mode] + a state file (native/vmm/snapshot/format.h) ----------------------
+# mode 1: set the total length, 2: reseal the CRC, 4: the bytes go to the section decoders instead
+# (8: with a memory record made to agree with the header page).
+def crc32c(data, crc=0):
+    crc ^= 0xffffffff
+    for b in data:
+        crc ^= b
+        for _ in range(8):
+            crc = (crc >> 1) ^ (0x82f63b78 if crc & 1 else 0)
+    return crc ^ 0xffffffff
+
+
+VM, MEMORY, VCPU, IRQCHIP, PIT, CLOCK, SERIAL, I8042, VIRTIO_MMIO, VIRTIO_DEVICE = range(1, 11)
+RAM = 4 << 20
+SNAP_ID = bytes(range(16))
+
+
+def vm_section(vcpus=1, ram=RAM, config=b'{"kernel":"/k"}', flags=0):
+    return struct.pack('<IIQI', vcpus, flags, ram, len(config)) + config
+
+
+def memory_section(ram=RAM, sample_pages=64):
+    header_page = memory_header(ram)
+    return struct.pack('<QQQ', 4096 + ram, 4096, ram) + SNAP_ID + struct.pack('<IIII', crc32c(header_page), sample_pages, 0, 0)
+
+
+# vcpu records {kind, length, bytes} (native/vmm/snapshot/vcpu_state.h), the KVM structures' sizes
+# on x86-64: regs, sregs, fpu, xsave, xcrs, msrs (counted), lapic, mp_state, events, debugregs,
+# cpuid (counted), tsc_khz.
+VCPU_FIXED = {1: 144, 2: 312, 3: 416, 4: 4096, 5: 392, 7: 1024, 8: 4, 9: 64, 10: 128}
+
+
+def vcpu_section(index, msrs=((0x10, 5), (0xc0000082, 0xffffffff81000000)), cpuid=((1, 0),), mp_state=0):
+    out = b''
+    for kind in range(1, 13):
+        if kind in VCPU_FIXED:
+            body = bytearray(VCPU_FIXED[kind])
+            if kind == 1:
+                struct.pack_into('<Q', body, 128, 0x1000000 + index)  # rip
+            if kind == 8:
+                struct.pack_into('<I', body, 0, mp_state)
+        elif kind == 6:
+            body = struct.pack('<I', len(msrs)) + b''.join(struct.pack('<IIQ', i, 0, v) for i, v in msrs)
+        elif kind == 11:
+            body = struct.pack('<I', len(cpuid)) + b''.join(struct.pack('<IIIIIIIIII', f, i, 0, 0, 0, 0, 0, 0, 0, 0) for f, i in cpuid)
+        else:
+            body = struct.pack('<I', 2000000)  # tsc_khz
+        out += struct.pack('<II', kind, len(body)) + bytes(body)
+    return out
+
+
+def memory_header(ram=RAM):
+    return (b'VCSNAPMM' + struct.pack('<IIQ', 1, 4096, ram) + SNAP_ID).ljust(4096, b'\0')
+
+
+def state_file(sections, version=1, vmm=b'vc-vmm 0.1.0'):
+    table, payloads = b'', b''
+    offset = 64 + 24 * len(sections)
+    for tag, instance, payload in sections:
+        table += struct.pack('<IIQQ', tag, instance, offset, len(payload))
+        padded = payload + b'\0' * (-len(payload) % 8)
+        payloads += padded
+        offset += len(padded)
+    head = b'VCSNAPST' + struct.pack('<IIQII', version, 64, offset, 0, len(sections)) + vmm.ljust(32, b'\0')
+    body = head + table + payloads
+    crc = crc32c(body)
+    return body[:24] + struct.pack('<I', crc) + body[28:]
+
+
+def snapshot(vcpus=1, extra=()):
+    return [(VM, 0, vm_section(vcpus)), (MEMORY, 0, memory_section())] + \
+        [(VCPU, i, vcpu_section(i)) for i in range(vcpus)] + \
+        [(IRQCHIP, 0, b'pic'), (PIT, 0, b'pit'), (CLOCK, 0, b'kvmclock')] + list(extra)
+
+
+DEVICES = [(SERIAL, 0, b'16550'), (VIRTIO_MMIO, 2, b'transport'), (VIRTIO_DEVICE, 2, b'vsock')]
+write('snapshot_fuzzer', 'valid', bytes([0]) + state_file(snapshot(2, DEVICES)))
+write('snapshot_fuzzer', 'valid-resealed', bytes([3]) + state_file(snapshot(1)))
+write('snapshot_fuzzer', 'truncated', bytes([0]) + state_file(snapshot(1))[:100])
+write('snapshot_fuzzer', 'future-version', bytes([0]) + state_file(snapshot(1), version=2, vmm=b'vc-vmm 9.0.0'))
+write('snapshot_fuzzer', 'duplicate', bytes([3]) + state_file(snapshot(1, [(PIT, 0, b'again')])))
+write('snapshot_fuzzer', 'vcpu-missing', bytes([3]) + state_file([s for s in snapshot(3) if s[:2] != (VCPU, 1)]))
+write('snapshot_fuzzer', 'unpaired-virtio', bytes([3]) + state_file(snapshot(1, DEVICES[:2])))
+write('snapshot_fuzzer', 'vm-section', bytes([4]) + vm_section(4))
+write('snapshot_fuzzer', 'memory-section', bytes([4]) + memory_section())
+write('snapshot_fuzzer', 'memory-header', bytes([12]) + memory_header()[:64])
+write('snapshot_fuzzer', 'vcpu-section', bytes([4]) + vcpu_section(0, msrs=((0x10, 1), (0x10, 2)), mp_state=3))

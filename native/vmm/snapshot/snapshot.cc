@@ -1,0 +1,62 @@
+#include "snapshot/snapshot.h"
+
+#include <utility>
+
+namespace vmm::snapshot {
+namespace {
+
+vc::Status Error(std::string message) { return vc::Status::Error("snapshot state file: " + message); }
+
+}  // namespace
+
+vc::Result<SnapshotInfo> ReadSnapshot(const uint8_t* data, size_t size) {
+  auto file = ParseStateFile(data, size);
+  if (!file.ok()) return file.status();
+  SnapshotInfo info;
+  info.file = file.value();
+  const StateFile& f = info.file;
+
+  for (uint32_t tag = 1; tag <= kTagCount; tag++)
+    if (TagIsRequired(static_cast<Tag>(tag)) && f.count(static_cast<Tag>(tag)) == 0)
+      return Error(vc::Format("the required section %s is missing", TagName(tag)));
+
+  const Section* vm = f.find(Tag::kVm);
+  auto vm_info = DecodeVmInfo(f.payload(*vm), vm->length);
+  if (!vm_info.ok()) return vm_info.status();
+  info.vm = vm_info.value();
+
+  const Section* mem = f.find(Tag::kMemory);
+  auto mem_info = DecodeMemoryFileInfo(f.payload(*mem), mem->length);
+  if (!mem_info.ok()) return mem_info.status();
+  info.memory = mem_info.value();
+  if (info.memory.ram_bytes != info.vm.ram_bytes)
+    return Error(vc::Format("section memory says ramBytes %llu, section vm %llu",
+                            static_cast<unsigned long long>(info.memory.ram_bytes),
+                            static_cast<unsigned long long>(info.vm.ram_bytes)));
+
+  // (tag, instance) pairs are unique, so vcpus sections all below vcpus means exactly 0..vcpus-1.
+  for (const Section& s : f.sections) {
+    if (s.tag == Tag::kVcpu && s.instance >= info.vm.vcpus)
+      return Error(vc::Format("section vcpu[%u]: the VM has %u vCPUs", s.instance, info.vm.vcpus));
+    if (s.tag == Tag::kVirtioMmio || s.tag == Tag::kVirtioDevice) {
+      if (s.instance >= kMaxVirtioSlots)
+        return Error(vc::Format("section %s[%u]: virtio slots are 0..%u", TagName(static_cast<uint32_t>(s.tag)),
+                                s.instance, kMaxVirtioSlots - 1));
+      Tag other = s.tag == Tag::kVirtioMmio ? Tag::kVirtioDevice : Tag::kVirtioMmio;
+      if (!f.find(other, s.instance))
+        return Error(vc::Format("section %s[%u] has no %s[%u]", TagName(static_cast<uint32_t>(s.tag)), s.instance,
+                                TagName(static_cast<uint32_t>(other)), s.instance));
+    }
+  }
+  if (f.count(Tag::kVcpu) != info.vm.vcpus)
+    return Error(vc::Format("%zu vcpu sections for %u vCPUs", f.count(Tag::kVcpu), info.vm.vcpus));
+  for (uint32_t i = 0; i < info.vm.vcpus; i++) {
+    const Section* s = f.find(Tag::kVcpu, i);
+    auto vcpu = DecodeVcpuState(f.payload(*s), s->length, i);
+    if (!vcpu.ok()) return vcpu.status();
+    info.vcpus.push_back(std::move(vcpu.value()));
+  }
+  return info;
+}
+
+}  // namespace vmm::snapshot
