@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { native } from '../src/native.js';
 import { paths, qemuArgs, runTimed, vmmConfig, type QemuAccel } from './lib/guests.js';
 import type { HostPlan } from './lib/plan.js';
-import { parseVmmTiming, sleep } from './lib/proc.js';
+import { parseVmmParts, parseVmmTiming, sleep } from './lib/proc.js';
 import type { StartVariant, VmmStartSection } from './lib/results.js';
 import { round, summarize, type Summary } from './lib/stats.js';
 
@@ -72,13 +72,14 @@ async function builtinInprocess(dir: string, i: number, timeoutScale: number): P
       await vm.wait();
       return { firstMs: null, readyMs: null, failure: `in-process VM did not stop within ${10 * timeoutScale} s` };
     }
-    const status = JSON.parse(vm.status()) as { firstExitUs?: number };
+    const status = JSON.parse(vm.status()) as { firstExitUs?: number; startPartsUs?: Record<string, number> };
     // The last inotify event may still be queued: give it a moment.
     for (let k = 0; k < 50 && readyAt === null; k++) await sleep(2);
     if (stopped.reason !== 'guest-reset') return { firstMs: null, readyMs: null, failure: `stopped: ${stopped.reason} ${stopped.detail}` };
     return {
       firstMs: status.firstExitUs !== undefined ? status.firstExitUs / 1000 : null,
       readyMs: readyAt !== null ? readyAt - t0 : null,
+      parts: status.startPartsUs ? usToMs(status.startPartsUs) : undefined,
     };
   } finally {
     watcher.close();
@@ -99,8 +100,14 @@ async function builtinProcess(timeoutScale: number): Promise<Sample> {
       spawnToVmmMainMs: firstMs - timing.firstExitUs / 1000,
       vmmMainToVmBuiltMs: timing.builtUs / 1000,
       vmmMainToFirstExitMs: timing.firstExitUs / 1000,
+      ...usToMs(parseVmmParts(r.stderr) ?? {}),
     },
   };
+}
+
+/** The VMM's per-step µs (Vm::StartPartsJson) as ms, for the parts table. */
+function usToMs(parts: Record<string, number>): Record<string, number> {
+  return Object.fromEntries(Object.entries(parts).map(([k, us]) => [k, us / 1000]));
 }
 
 async function qemu(dir: string, accel: QemuAccel, timeoutScale: number): Promise<Sample> {
@@ -198,6 +205,8 @@ export async function vmmStartBenchmarks(opts: SectionOptions): Promise<VmmStart
     if (partNames.length)
       out[v.name]!.parts = Object.fromEntries(partNames.map((p) => [p, summarize(s.flatMap((x) => (x.parts?.[p] !== undefined ? [x.parts[p]!] : [])))]));
   }
+  for (const [name, v] of Object.entries(out))
+    if (v.parts) opts.onProgress(`vmm start: ${name}, parts (median ms): ${Object.entries(v.parts).map(([k, p]) => `${k} ${p.median}`).join(', ')}`);
   const inproc = out['built-in, in-process']!, proc = out['built-in, process']!;
   const q = accel ? out[`QEMU (${accel})`]! : null;
   const ratio = (a: Summary | undefined, b: Summary | undefined) =>

@@ -151,6 +151,11 @@ int RunVm(const vmm::kvm::VmConfig& config, uint64_t t0, int ready_fd, const vmm
   std::fprintf(stderr, "vc-vmm: timing: main -> VM built %llu us -> first guest exit %llu us (unix %llu.%06llu)\n",
                (unsigned long long)(t_created - t0), (unsigned long long)(first ? first - t0 : 0),
                (unsigned long long)(first_real / 1000000), (unsigned long long)(first_real % 1000000));
+  // Where that time went, step by step (Vm::StartPartsJson), with main -> construction (reading
+  // and parsing the config) first.
+  json::Value parts = vm->StartPartsJson();
+  parts.set("configParse", json::Value::number(double(vm->created_us() - t0)));
+  std::fprintf(stderr, "vc-vmm: timing parts (us): %s\n", json::serialize(parts).c_str());
   control.reset();
   vm.reset();
   return ExitCodeFor(reason);

@@ -79,6 +79,9 @@ class Vm {
   // CLOCK_MONOTONIC microseconds: when Create began, and the first exit of any vCPU (0: none).
   uint64_t created_us() const { return created_us_; }
   uint64_t first_exit_us() const;
+  // Where construction and start spent their time: each step's name and the CLOCK_MONOTONIC
+  // microseconds at its end, in order from created_us() (the bench's per-part breakdown).
+  json::Value StartPartsJson() const;
 
  private:
   // One virtio-mmio slot: its transport, the device model behind it, and the eventfd wired to
@@ -106,9 +109,11 @@ class Vm {
   Status CreateVcpus();
   Result<UniqueFd> IrqEventFd(uint32_t gsi);
   void KickAll();
+  void Mark(const char* step) { marks_.emplace_back(step, MonotonicMicros()); }
 
   VmConfig config_;
   uint64_t created_us_ = 0;
+  std::vector<std::pair<const char*, uint64_t>> marks_;  // written before Start returns, read after
   Kvm kvm_;
   VmFd vm_fd_;
   std::unique_ptr<GuestRam> ram_;
