@@ -9,6 +9,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <mutex>
 
 #include "arch/x86/layout.h"
 #include "backends/blk_file.h"
@@ -60,6 +61,30 @@ Result<std::vector<uint8_t>> ReadFile(const std::string& what, const std::string
     done += size_t(n);
   }
   return bytes;
+}
+
+// What KVM supports (CPUID leaves, MSR indices) is the host's, not the VM's: asked once per process
+// and device, not per VM. KVM_GET_SUPPORTED_CPUID alone took ~0.1 ms here, where every host CPUID
+// it runs traps to the outer hypervisor. Only answers are kept; a failure is asked again next time.
+struct HostLists {
+  std::vector<kvm_cpuid_entry2> cpuid;
+  std::vector<uint32_t> msrs;
+};
+
+Result<HostLists> CachedHostLists(const Kvm& kvm) {
+  static std::mutex mutex;
+  static std::string cached_for;
+  static HostLists cached;
+  std::lock_guard lock(mutex);
+  const std::string device = DevicePath();
+  if (!cached.cpuid.empty() && cached_for == device) return cached;
+  auto cpuid = kvm.SupportedCpuid();
+  if (!cpuid.ok()) return cpuid.status();
+  auto msrs = kvm.MsrIndexList();
+  if (!msrs.ok()) return msrs.status();
+  cached = HostLists{std::move(cpuid.value()), std::move(msrs.value())};
+  cached_for = device;
+  return cached;
 }
 
 }  // namespace
@@ -271,11 +296,10 @@ Status Vm::LoadKernel() {
 }
 
 Status Vm::CreateVcpus() {
-  auto supported = kvm_.SupportedCpuid();
-  if (!supported.ok()) return supported.status();
-  auto msr_list = kvm_.MsrIndexList();
-  if (!msr_list.ok()) return msr_list.status();
-  const std::vector<kvm_msr_entry> msrs = BootMsrs(msr_list.value());
+  auto host = CachedHostLists(kvm_);
+  if (!host.ok()) return host.status();
+  const std::vector<kvm_cpuid_entry2>& supported = host->cpuid;
+  const std::vector<kvm_msr_entry> msrs = BootMsrs(host->msrs);
   Mark("cpuidMsrLists");
   CpuTopology topo;
   topo.vcpus = config_.vcpus;
@@ -283,7 +307,7 @@ Status Vm::CreateVcpus() {
     auto fd = vm_fd_.CreateVcpu(i);
     if (!fd.ok()) return fd.status();
     auto vcpu = std::make_unique<Vcpu>(i, std::move(fd.value()), &pio_, &mmio_, &control_);
-    Status s = vcpu->Configure(VcpuCpuid(supported.value(), i, topo), msrs);
+    Status s = vcpu->Configure(VcpuCpuid(supported, i, topo), msrs);
     if (!s.ok()) return Status::Error(Format("vCPU %u: ", i) + s.error());
     // Only the boot vCPU gets registers; the others stay in wait-for-SIPI until the guest
     // starts them through its local APIC.
