@@ -284,6 +284,7 @@ Status Vm::LoadKernel() {
   boot.initrd_size = initrd.size();
   boot.cmdline = config_.cmdline;
   boot.ram_bytes = ram_bytes;
+  boot.ram_zeroed = true;  // mapped by GuestRam::Create just now, untouched until here
   boot.acpi.vcpus = config_.vcpus;
   boot.acpi.virtio_slots = uint32_t(slots_.size());
   boot.acpi.com1 = true;
