@@ -89,6 +89,13 @@ Result<HostLists> CachedHostLists(const Kvm& kvm) {
 
 }  // namespace
 
+Status Vm::PrefetchHostLists() {
+  auto kvm = Kvm::Open();
+  if (!kvm.ok()) return kvm.status();
+  auto lists = CachedHostLists(kvm.value());
+  return lists.ok() ? Status() : lists.status();
+}
+
 Vm::Vm(const VmConfig& config) : config_(config), created_us_(MonotonicMicros()) {}
 
 Result<std::unique_ptr<Vm>> Vm::Create(const VmConfig& config) {

@@ -46,6 +46,10 @@ const char* VmStateName(VmState s);
 class Vm {
  public:
   static Result<std::unique_ptr<Vm>> Create(const VmConfig& config);
+  // Asks KVM for what the host supports (CPUID leaves, MSR indices: kept once per process) ahead
+  // of the first Create that needs it, e.g. on a helper thread while Create builds the VM; safe
+  // to run beside Create (which then waits for the answer instead of asking twice).
+  static Status PrefetchHostLists();
   ~Vm();
   Vm(const Vm&) = delete;
   Vm& operator=(const Vm&) = delete;
