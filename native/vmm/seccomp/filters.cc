@@ -12,15 +12,13 @@
 // built-in VMM's pod tests (test/nested), and update the counts in docs/vmm.md.
 #include "seccomp/filters.h"
 
-#include "common/fd.h"
-
+#include <linux/filter.h>
 #include <linux/fs.h>
 #include <linux/if_tun.h>
 #include <linux/kvm.h>
+#include <linux/seccomp.h>
 #include <seccomp.h>
 #include <signal.h>
-#include <linux/filter.h>
-#include <linux/seccomp.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -34,6 +32,8 @@
 #include <cstring>
 #include <set>
 #include <vector>
+
+#include "common/fd.h"
 
 namespace vmm::seccomp {
 
