@@ -2,7 +2,7 @@
 // its first user-mode instruction, "ready" on COM1, then the i8042 reset) started by
 //   - the built-in VMM in this process (the addon's Vm): firstExitUs from its status, counted by
 //     the VMM from the start of VM construction;
-//   - the built-in VMM as a process (`vc-vmm run --config -`): from just before spawn() to the
+//   - the built-in VMM as a process (`vc-vmm run --config FILE`): from just before spawn() to the
 //     first guest exit, whose wall-clock time vc-vmm prints on stderr;
 //   - QEMU (microvm, -accel kvm when it runs the guest here, else TCG): from just before spawn() to
 //     the first byte of the isa-debugcon on port 0x80 arriving on a pipe;
@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { native } from '../src/native.js';
 import { paths, qemuArgs, runTimed, vmmConfig, type QemuAccel } from './lib/guests.js';
 import type { HostPlan } from './lib/plan.js';
-import { parseVmmTiming, sleep } from './lib/proc.js';
+import { parseVmmParts, parseVmmTiming, sleep } from './lib/proc.js';
 import type { StartVariant, VmmStartSection } from './lib/results.js';
 import { round, summarize, type Summary } from './lib/stats.js';
 
@@ -72,22 +72,26 @@ async function builtinInprocess(dir: string, i: number, timeoutScale: number): P
       await vm.wait();
       return { firstMs: null, readyMs: null, failure: `in-process VM did not stop within ${10 * timeoutScale} s` };
     }
-    const status = JSON.parse(vm.status()) as { firstExitUs?: number };
+    const status = JSON.parse(vm.status()) as { firstExitUs?: number; startPartsUs?: Record<string, number> };
     // The last inotify event may still be queued: give it a moment.
     for (let k = 0; k < 50 && readyAt === null; k++) await sleep(2);
     if (stopped.reason !== 'guest-reset') return { firstMs: null, readyMs: null, failure: `stopped: ${stopped.reason} ${stopped.detail}` };
     return {
       firstMs: status.firstExitUs !== undefined ? status.firstExitUs / 1000 : null,
       readyMs: readyAt !== null ? readyAt - t0 : null,
+      parts: status.startPartsUs ? usToMs(status.startPartsUs) : undefined,
     };
   } finally {
     watcher.close();
   }
 }
 
-async function builtinProcess(timeoutScale: number): Promise<Sample> {
-  const config = JSON.stringify(vmmConfig({ kernel: paths.guestElf, cmdline: CMDLINE, memoryMiB: GUEST_MIB, serialOutput: '-' }));
-  const r = await runTimed(paths.vcVmm, ['run', '--config', '-'], { stdin: config, marker: 'ready', timeoutMs: 10000 * timeoutScale });
+async function builtinProcess(dir: string, timeoutScale: number): Promise<Sample> {
+  // The config in a file, as startPod passes it (vmm.json): on stdin, vc-vmm's main waited
+  // 0.2-0.7 ms for this process to get round to writing it after spawn().
+  const configPath = join(dir, 'vmm.json');
+  writeFileSync(configPath, JSON.stringify(vmmConfig({ kernel: paths.guestElf, cmdline: CMDLINE, memoryMiB: GUEST_MIB, serialOutput: '-' })));
+  const r = await runTimed(paths.vcVmm, ['run', '--config', configPath], { marker: 'ready', timeoutMs: 10000 * timeoutScale });
   const timing = parseVmmTiming(r.stderr);
   if (r.code !== 0 || !timing || timing.firstExitUnixMs === null)
     return { firstMs: null, readyMs: null, failure: `vc-vmm exit ${r.code ?? r.signal}${r.timedOut ? ' (timeout)' : ''}: ${r.stderr.trim().split('\n').slice(-1)[0] ?? ''}` };
@@ -99,8 +103,14 @@ async function builtinProcess(timeoutScale: number): Promise<Sample> {
       spawnToVmmMainMs: firstMs - timing.firstExitUs / 1000,
       vmmMainToVmBuiltMs: timing.builtUs / 1000,
       vmmMainToFirstExitMs: timing.firstExitUs / 1000,
+      ...usToMs(parseVmmParts(r.stderr) ?? {}),
     },
   };
+}
+
+/** The VMM's per-step µs (Vm::StartPartsJson) as ms, for the parts table. */
+function usToMs(parts: Record<string, number>): Record<string, number> {
+  return Object.fromEntries(Object.entries(parts).map(([k, us]) => [k, us / 1000]));
 }
 
 async function qemu(dir: string, accel: QemuAccel, timeoutScale: number): Promise<Sample> {
@@ -155,7 +165,7 @@ export async function vmmStartBenchmarks(opts: SectionOptions): Promise<VmmStart
   const dir = mkdtempSync('/tmp/vc-bench-start-');
   const variants: Variant[] = [
     { name: 'built-in, in-process', run: (i) => builtinInprocess(dir, i, scale) },
-    { name: 'built-in, process', run: () => builtinProcess(scale) },
+    { name: 'built-in, process', run: () => builtinProcess(dir, scale) },
   ];
   if (accel) variants.push({ name: `QEMU (${accel})`, run: () => qemu(dir, accel, scale) });
   // TCG too when KVM was the headline: what QEMU costs where it cannot use /dev/kvm.
@@ -198,6 +208,8 @@ export async function vmmStartBenchmarks(opts: SectionOptions): Promise<VmmStart
     if (partNames.length)
       out[v.name]!.parts = Object.fromEntries(partNames.map((p) => [p, summarize(s.flatMap((x) => (x.parts?.[p] !== undefined ? [x.parts[p]!] : [])))]));
   }
+  for (const [name, v] of Object.entries(out))
+    if (v.parts) opts.onProgress(`vmm start: ${name}, parts (median ms): ${Object.entries(v.parts).map(([k, p]) => `${k} ${p.median}`).join(', ')}`);
   const inproc = out['built-in, in-process']!, proc = out['built-in, process']!;
   const q = accel ? out[`QEMU (${accel})`]! : null;
   const ratio = (a: Summary | undefined, b: Summary | undefined) =>

@@ -30,6 +30,24 @@ export function parseVmmTiming(stderr: string): VmmTiming | null {
   return { builtUs: Number(m[1]), firstExitUs: Number(m[2]), firstExitUnixMs: Number(m[2]) === 0 ? null : unixMs };
 }
 
+/**
+ * Parses `vc-vmm: timing parts (us): {"kvmOpen":12,…}` (Vm::StartPartsJson plus configParse):
+ * each step of VM construction and start, in µs; null when the line is missing or not an object
+ * of numbers.
+ */
+export function parseVmmParts(stderr: string): Record<string, number> | null {
+  const m = /vc-vmm: timing parts \(us\): (\{.*\})/.exec(stderr);
+  if (!m) return null;
+  try {
+    const parts = JSON.parse(m[1]!) as unknown;
+    if (typeof parts !== 'object' || parts === null || Array.isArray(parts)) return null;
+    const entries = Object.entries(parts as Record<string, unknown>);
+    return entries.every(([, v]) => typeof v === 'number') ? Object.fromEntries(entries) as Record<string, number> : null;
+  } catch {
+    return null;
+  }
+}
+
 // ---- every process we started, so that nothing outlives the run ----
 
 const tracked = new Set<number>();

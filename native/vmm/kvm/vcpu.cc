@@ -226,6 +226,7 @@ void Vcpu::ThreadMain() {
   }
 
   kvm_run* run = fd_.run();
+  first_run_us_.store(MonotonicMicros(), std::memory_order_relaxed);
   while (true) {
     __atomic_store_n(&run->immediate_exit, 0, __ATOMIC_SEQ_CST);
     if (!control_->Checkpoint()) break;

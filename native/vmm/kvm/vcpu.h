@@ -97,6 +97,8 @@ class Vcpu {
   std::string DescribeRegs();
   // Microseconds on CLOCK_MONOTONIC at this vCPU's first exit to userspace (0: none yet).
   uint64_t first_exit_us() const { return first_exit_us_.load(std::memory_order_relaxed); }
+  // When the thread first entered KVM_RUN (0: not yet): thread start and setup are done by then.
+  uint64_t first_run_us() const { return first_run_us_.load(std::memory_order_relaxed); }
 
  private:
   void ThreadMain();
@@ -116,6 +118,7 @@ class Vcpu {
   std::atomic<bool> running_{false};  // the thread is between Start() and its exit
   ExitCounters exits_;
   std::atomic<uint64_t> first_exit_us_{0};
+  std::atomic<uint64_t> first_run_us_{0};
 };
 
 uint64_t MonotonicMicros();

@@ -12,13 +12,17 @@
 // built-in VMM's pod tests (test/nested), and update the counts in docs/vmm.md.
 #include "seccomp/filters.h"
 
+#include <linux/filter.h>
 #include <linux/fs.h>
 #include <linux/if_tun.h>
 #include <linux/kvm.h>
+#include <linux/seccomp.h>
 #include <seccomp.h>
 #include <signal.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -28,6 +32,8 @@
 #include <cstring>
 #include <set>
 #include <vector>
+
+#include "common/fd.h"
 
 namespace vmm::seccomp {
 
@@ -181,12 +187,55 @@ Result<scmp_filter_ctx> Build(ThreadKind kind) {
 
 }  // namespace
 
-Status Install(ThreadKind kind) {
+namespace {
+
+// Each kind's filter as compiled BPF (Precompile), or empty: compiled at Install then.
+std::vector<sock_filter> g_compiled[3];
+
+std::vector<sock_filter>& CompiledFor(ThreadKind kind) { return g_compiled[size_t(kind)]; }
+
+// The BPF libseccomp would load for `kind`, through a memfd (libseccomp 2.5 exports only to an fd).
+Result<std::vector<sock_filter>> Compile(ThreadKind kind) {
   auto ctx = Build(kind);
   if (!ctx.ok()) return ctx.status();
-  const int rc = seccomp_load(ctx.value());
+  vc::UniqueFd fd(::memfd_create("vc-vmm-seccomp", MFD_CLOEXEC));
+  int rc = fd.valid() ? seccomp_export_bpf(ctx.value(), fd.get()) : -errno;
   seccomp_release(ctx.value());
-  return rc < 0 ? Failed("load", kind, rc) : Status();
+  if (rc < 0) return Failed("export", kind, rc);
+  const off_t bytes = ::lseek(fd.get(), 0, SEEK_END);
+  if (bytes <= 0 || bytes % off_t(sizeof(sock_filter)) != 0 || bytes > 65536)
+    return Status::Error(Format("seccomp filter of the %s thread: exported %lld bytes of BPF", ThreadKindName(kind), (long long)bytes));
+  std::vector<sock_filter> prog(size_t(bytes) / sizeof(sock_filter));
+  if (::pread(fd.get(), prog.data(), size_t(bytes), 0) != bytes) return Failed("read back", kind, -EIO);
+  return prog;
+}
+
+}  // namespace
+
+Status Precompile() {
+  for (ThreadKind kind : {ThreadKind::kMain, ThreadKind::kDevice, ThreadKind::kVcpu}) {
+    auto prog = Compile(kind);
+    if (!prog.ok()) return prog.status();
+    CompiledFor(kind) = std::move(prog.value());
+  }
+  return Status();
+}
+
+Status Install(ThreadKind kind) {
+  std::vector<sock_filter>& prog = CompiledFor(kind);
+  if (prog.empty()) {
+    auto ctx = Build(kind);
+    if (!ctx.ok()) return ctx.status();
+    const int rc = seccomp_load(ctx.value());
+    seccomp_release(ctx.value());
+    return rc < 0 ? Failed("load", kind, rc) : Status();
+  }
+  // What seccomp_load does with libseccomp's default attributes: no_new_privs, then the filter
+  // on this thread alone (no flags).
+  sock_fprog fprog{uint16_t(prog.size()), prog.data()};
+  if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) return Failed("no_new_privs", kind, -errno);
+  if (::syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &fprog) < 0) return Failed("load", kind, -errno);
+  return Status();
 }
 
 Result<std::string> Describe(ThreadKind kind) {

@@ -13,8 +13,14 @@
 
 namespace vmm::seccomp {
 
-// Installs the filter of `kind` on the calling thread (not its siblings: no TSYNC).
+// Installs the filter of `kind` on the calling thread (not its siblings: no TSYNC): the BPF from
+// Precompile if it ran, else compiled now.
 vc::Status Install(ThreadKind kind);
+
+// Compiles every kind's filter to BPF ahead of Install (~0.2 ms of CPU each here), so that vc-vmm
+// can do it on a helper thread while the VM is built instead of on each thread's way to serving
+// the guest. Call it before any thread may Install, and not concurrently with Install.
+vc::Status Precompile();
 
 // The filter of `kind` in libseccomp's pseudo-filter-code text form, for review and tests.
 vc::Result<std::string> Describe(ThreadKind kind);

@@ -88,6 +88,14 @@ VMM_TEST(arch_pvh_loads_segments_and_writes_start_info) {
   CHECK_EQ(MemLoad<uint64_t>(mem, kDataPaddr + 0x100), 0ull);
   CHECK_EQ(MemLoad<uint64_t>(mem, kDataPaddr + 0x20f8), 0ull);
   CHECK_EQ(r->kernel_end, kDataPaddr + 0x2100);
+  // RAM declared zero: the bss is left as it is (here deliberately not zero, to see it untouched).
+  c.ram_zeroed = true;
+  std::memset(ram.host() + kDataPaddr + 0x100, 0xee, 0x2000);
+  CHECK(LoadLinux(mem, c).ok());
+  CHECK_EQ(MemLoad<uint8_t>(mem, kDataPaddr + 0x100), 0xee);
+  CHECK_EQ(MemLoad<uint8_t>(mem, kDataPaddr + 0x20ff), 0xee);
+  CHECK_EQ(MemLoad<uint8_t>(mem, kDataPaddr + 0xff), 0xd7);
+  c.ram_zeroed = false;
   CHECK_EQ(r->cpu.rip, kEntry);
   CHECK_EQ(r->cpu.rbx, layout::kPvhStartInfoAddr);
   CHECK_EQ(r->cpu.cs.db, 1);

@@ -32,15 +32,18 @@ struct ChildEnd {
   bool exited_ok() const { return WIFEXITED(status) && WEXITSTATUS(status) == 0; }
 };
 
-// Forks; the child installs the filter of `kind`, writes 'i', runs `body` (which reports steps
-// with `step`), and exits 0. A failed install exits 10.
-ChildEnd RunFiltered(ThreadKind kind, const std::function<void(const std::function<void(char)>& step)>& body) {
+// Forks; the child installs the filter of `kind` (from Precompile's BPF when `precompiled`, as
+// vc-vmm run does, else compiled by Install), writes 'i', runs `body` (which reports steps with
+// `step`), and exits 0. A failed install exits 10.
+ChildEnd RunFiltered(ThreadKind kind, const std::function<void(const std::function<void(char)>& step)>& body,
+                     bool precompiled = false) {
   int fds[2];
   ChildEnd end;
   if (::pipe(fds) != 0) return end;
   const pid_t pid = ::fork();
   if (pid == 0) {
     ::close(fds[0]);
+    if (precompiled && !vmm::seccomp::Precompile().ok()) ::_exit(11);
     if (!Install(kind).ok()) ::_exit(10);
     auto step = [&](char c) { (void)!::write(fds[1], &c, 1); };
     step('i');
@@ -99,6 +102,29 @@ VMM_TEST(seccomp_filters_every_kind_allows_its_calls_and_kills_on_execve) {
     CHECK(end.steps == "ima");
     CHECK(end.killed_by_sigsys());
   }
+}
+
+// The BPF vc-vmm compiles ahead and installs itself (no_new_privs + seccomp(2)) is the same
+// filter: the allowed calls pass, execve kills, and a vCPU thread's ioctl is still checked.
+VMM_TEST(seccomp_filters_precompiled_bpf_allows_the_same_and_kills_the_same) {
+  for (ThreadKind kind : kKinds) {
+    ChildEnd end = RunFiltered(kind, [](const auto& step) {
+      std::string grown(1 << 16, 'x');
+      if (grown.size() == 1 << 16) step('a');
+      Execve();
+      step('!');
+    }, true);
+    CHECK(end.steps == "ia");
+    CHECK(end.killed_by_sigsys());
+    ChildEnd clean = RunFiltered(kind, [](const auto& step) { step('x'); }, true);
+    CHECK(clean.steps == "ix" && clean.exited_ok());
+  }
+  ChildEnd vcpu = RunFiltered(ThreadKind::kVcpu, [](const auto& step) {
+    ::ioctl(0, KVM_GET_API_VERSION, 0);  // a KVM request the vCPU list does not have
+    step('!');
+  }, true);
+  CHECK(vcpu.steps == "i");
+  CHECK(vcpu.killed_by_sigsys());
 }
 
 VMM_TEST(seccomp_filters_without_a_forbidden_call_the_child_exits_normally) {

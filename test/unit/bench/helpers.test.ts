@@ -5,7 +5,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { percentile, median, summarize, round } from '../../../bench/lib/stats.js';
 import { computeTargets, evaluateTarget, roundSig, TARGETS } from '../../../bench/lib/targets.js';
-import { parseVmmTiming } from '../../../bench/lib/proc.js';
+import { parseVmmParts, parseVmmTiming } from '../../../bench/lib/proc.js';
 import { parseSmaps, findGuestMapping, vmmMemory, memAvailableKiB } from '../../../bench/lib/smaps.js';
 import { escapeXml, fmt, renderMarkdown, renderSvg, resultPanels, resultStamp, scaleX } from '../../../bench/lib/report.js';
 import { qemuArgs } from '../../../bench/lib/guests.js';
@@ -82,6 +82,15 @@ test('parseVmmTiming reads vc-vmm\'s stderr line', () => {
   assert.equal(t, { builtUs: 3685, firstExitUs: 4230, firstExitUnixMs: 1764340000123.456 });
   assert.is(parseVmmTiming('vc-vmm: timing: main -> VM built 10 us -> first guest exit 0 us (unix 0.000000)')!.firstExitUnixMs, null);
   assert.is(parseVmmTiming('nothing here'), null);
+});
+
+test('parseVmmParts reads vc-vmm\'s per-step line, and only numbers', () => {
+  const err = 'vc-vmm: VM stopped: guest-reset\nvc-vmm: timing parts (us): {"kvmOpen":12,"pit":2348,"configParse":218}\n';
+  assert.equal(parseVmmParts(err), { kvmOpen: 12, pit: 2348, configParse: 218 });
+  assert.is(parseVmmParts('vc-vmm: timing parts (us): {"a":"x"}'), null);
+  assert.is(parseVmmParts('vc-vmm: timing parts (us): [1]'), null);
+  assert.is(parseVmmParts('vc-vmm: timing parts (us): {broken'), null);
+  assert.is(parseVmmParts('nothing here'), null);
 });
 
 // ---- smaps ----

@@ -44,7 +44,7 @@ Result<LinuxBootInfo> LoadLinux(const GuestMemory& mem, const LinuxBootConfig& c
     auto parsed = ParseElfVmlinux(c.kernel, c.kernel_size);
     if (!parsed.ok()) return parsed.status();
     elf = std::move(parsed.value());
-    Status s = LoadElfVmlinux(mem, c.kernel, c.kernel_size, elf, low_end);
+    Status s = LoadElfVmlinux(mem, c.kernel, c.kernel_size, elf, low_end, c.ram_zeroed);
     if (!s.ok()) return s;
     out.kernel_start = elf.kernel_start;
     out.kernel_end = elf.kernel_end;

@@ -30,6 +30,9 @@ struct LinuxBootConfig {
   // the memory map, never written.
   uint64_t ram_bytes = 0;
   AcpiConfig acpi;  // vcpus, virtio slots, legacy devices
+  // Guest RAM is all zero (fresh from mmap, nothing written yet): the loader then leaves what it
+  // would only zero (an ELF segment's bss) alone instead of faulting in every page of it.
+  bool ram_zeroed = false;
 };
 
 enum class KernelFormat { kBzImage, kElfPvh };

@@ -128,7 +128,7 @@ Result<ElfKernelInfo> ParseElfVmlinux(const uint8_t* image, size_t size) {
 }
 
 Status LoadElfVmlinux(const GuestMemory& mem, const uint8_t* image, size_t size, const ElfKernelInfo& info,
-                      uint64_t ram_end) {
+                      uint64_t ram_end, bool ram_zeroed) {
   const uint64_t limit = std::min(ram_end, mem.size());
   if (info.kernel_end > limit)
     return Status::Error(Format("ELF: the kernel needs guest RAM up to 0x%llx (%llu MiB) but RAM ends at 0x%llx",
@@ -139,7 +139,8 @@ Status LoadElfVmlinux(const GuestMemory& mem, const uint8_t* image, size_t size,
     uint8_t* dst = mem.ptr(s.paddr, s.memsz);
     if (!dst) return Status::Error(Format("ELF: segment at 0x%llx (+0x%llx) does not fit", (ull)s.paddr, (ull)s.memsz));
     std::memcpy(dst, image + s.file_offset, s.filesz);
-    std::memset(dst + s.filesz, 0, s.memsz - s.filesz);
+    // Zeroing fresh RAM would only fault in its pages (the test guest's 242 KiB bss: ~0.25 ms here).
+    if (!ram_zeroed) std::memset(dst + s.filesz, 0, s.memsz - s.filesz);
   }
   return {};
 }

@@ -58,10 +58,11 @@ bool LooksLikeElf(const uint8_t* image, size_t size);
 // PVH entry note whose address lies inside a loaded segment.
 Result<ElfKernelInfo> ParseElfVmlinux(const uint8_t* image, size_t size);
 
-// Copies each segment's file bytes to its paddr and zeroes the rest up to memsz, after checking
-// that every segment ends at or below ram_end.
+// Copies each segment's file bytes to its paddr and zeroes the rest up to memsz (unless
+// `ram_zeroed`: RAM known to be zero already), after checking that every segment ends at or
+// below ram_end.
 Status LoadElfVmlinux(const GuestMemory& mem, const uint8_t* image, size_t size, const ElfKernelInfo& info,
-                      uint64_t ram_end);
+                      uint64_t ram_end, bool ram_zeroed = false);
 
 struct PvhStartInfoParams {
   uint64_t cmdline_addr = 0;  // 0: none
