@@ -277,7 +277,12 @@ async function waitForAgent(hypervisor: Hypervisor, spec: VmSpec, vmm: PodRecord
     agent.close();
     options.onProgress?.(`pod ${spec.id} is ready`);
   } catch (err) {
-    const reason = vmmGone.signal.aborted ? (vmmGone.signal.reason as Error).message : (err as Error).message;
+    let reason = vmmGone.signal.aborted ? (vmmGone.signal.reason as Error).message : (err as Error).message;
+    // How it ended, where the hypervisor knows (vc-vmm's monitor line, QEMU's recorded exit): what to look at first.
+    if (vmmGone.signal.aborted) {
+      const detail = await hypervisor.exitDetail?.(vmm, spec.paths).catch(() => null);
+      if (detail) reason += ` (${detail})`;
+    }
     throw new VcError('AGENT_UNREACHABLE', `pod ${spec.id}: the guest agent did not answer: ${reason}${await consoleTail(spec.paths.console)}`, { cause: err });
   } finally {
     clearInterval(watch);
