@@ -1,7 +1,7 @@
 // `npm run bench` (node dist/bench/run.js): measures the built-in VMM and QEMU side by side in one
 // run and writes bench/results/latest.{json,md,svg} plus a dated copy of the JSON.
 //
-//   node dist/bench/run.js [--full] [--only vmm,memory,density,pods,network,containerd] [--out DIR]
+//   node dist/bench/run.js [--full] [--only vmm,memory,density,pods,templates,network,containerd] [--out DIR]
 //
 // Quick mode (the default) stays within a few minutes for these sections; --full takes more runs,
 // QEMU × 100 for memory and up to 2500 VMs at once. The host sections (vmm, memory, density) run
@@ -24,11 +24,13 @@ import { containerdBenchmarks } from './containerd.js';
 import { parseRuntimeList, skippedContainerd } from './containerd-format.js';
 import { networkBenchmarks } from './network.js';
 import { skippedNetwork } from './network-format.js';
+import { templateBenchmarks } from './templates.js';
+import { skippedTemplates, type TemplatesSection } from './templates-format.js';
 import { renderMarkdown, renderSvg, resultPanels, resultStamp } from './lib/report.js';
 import type { BenchResults, L1Info } from './lib/results.js';
 import { computeTargets, type TargetId, type TargetResult } from './lib/targets.js';
 
-export const SECTIONS = ['vmm', 'memory', 'density', 'pods', 'network', 'containerd'] as const;
+export const SECTIONS = ['vmm', 'memory', 'density', 'pods', 'templates', 'network', 'containerd'] as const;
 export type Section = (typeof SECTIONS)[number];
 /**
  * Sections a run without --only leaves out: containerd compares our shim with runc's, and is
@@ -115,6 +117,7 @@ async function main(): Promise<void> {
   let agent: BenchResults['agent'] = { ...notSelected, where: null, execRoundTripP50Ms: null };
   let podNotes: string[] = [];
   let network = skippedNetwork(notSelected, null);
+  let templates: TemplatesSection = skippedTemplates(notSelected.skipped);
   let containerd = skippedContainerd(args.only === null ? { skipped: 'not in the default run (--only containerd runs it)' } : notSelected);
 
   const section = <T>(name: string, run: () => Promise<T>, onError: (msg: string) => T) => runSection(name, run, onError, { errors, progress });
@@ -155,6 +158,10 @@ async function main(): Promise<void> {
     }
   }
 
+  if (want('templates')) {
+    templates = await section('templates', () => templateBenchmarks(opts), (m) => ({ ...skippedTemplates(null), error: m }));
+  }
+
   if (want('network')) {
     network = await section('network', () => networkBenchmarks(opts), (m) => skippedNetwork({ error: m }, null));
   }
@@ -170,7 +177,7 @@ async function main(): Promise<void> {
   }
 
   const results: BenchResults = {
-    schema: 4,
+    schema: 5,
     date: started.toISOString(),
     mode,
     only: args.only,
@@ -186,6 +193,7 @@ async function main(): Promise<void> {
     podNotes,
     network,
     containerd,
+    templates,
     targets: {} as Record<TargetId, TargetResult>,
     errors,
     notes,

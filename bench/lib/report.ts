@@ -2,6 +2,7 @@
 // and the dated file name. Pure functions of a BenchResults object.
 import { renderContainerdMarkdown } from '../containerd-format.js';
 import { networkPanels, renderNetworkMarkdown } from '../network-format.js';
+import { renderTemplatesMarkdown } from '../templates-format.js';
 import type { BenchResults, StartVariant, Where } from './results.js';
 import type { Summary } from './stats.js';
 import { TARGETS, type TargetResult } from './targets.js';
@@ -161,6 +162,7 @@ export function renderMarkdown(r: BenchResults): string {
       : whereText(r.network.where);
     L.push(...renderNetworkMarkdown(r.network, where));
   }
+  if (r.templates) L.push(...renderTemplatesMarkdown(r.templates, whereText(r.templates.where)));
   if (r.containerd) L.push(...renderContainerdMarkdown(r.containerd, whereText(r.containerd.where)));
 
   L.push('## Targets', '');

@@ -4,6 +4,7 @@
 // times are inflated many-fold and only ratios compare with L0); null when it did not run.
 import type { ContainerdSection } from '../containerd-format.js';
 import type { NetworkSection } from '../network-format.js';
+import type { TemplatesSection } from '../templates-format.js';
 import type { Summary } from './stats.js';
 import type { TargetId, TargetResult } from './targets.js';
 
@@ -137,9 +138,9 @@ export interface BenchResults {
   /**
    * 2: sections carry `where`, targets `judgedBy`, and `l1` describes the L1 the host sections ran
    * in. 3: the `network` section (bench/network-format.ts) and its targets. 4: the `containerd`
-   * section (bench/containerd-format.ts).
+   * section (bench/containerd-format.ts). 5: the `templates` section.
    */
-  schema: 2 | 3 | 4;
+  schema: 2 | 3 | 4 | 5;
   date: string;
   mode: 'quick' | 'full';
   only: string[] | null;
@@ -159,6 +160,8 @@ export interface BenchResults {
   network?: NetworkSection;
   /** Absent in results from before schema 4. */
   containerd?: ContainerdSection;
+  /** Pods from a template against cold-booted pods (bench/templates-format.ts). Absent before schema 5. */
+  templates?: TemplatesSection;
   /**
    * Judged by bench/lib/targets.ts. Results from before 2026-12-07 have `firstInstructionInprocessMs`
    * and `firstInstructionProcessMs` (absolute start times, now dropped; the figures stay in

@@ -171,7 +171,7 @@ export function floorMultipleTarget(spec: TargetSpec & { unit: 'ms' | 'VMs/s' },
 }
 
 /** Every target from the results, judged by where its section ran (see the file's heading). */
-export function computeTargets(r: Pick<BenchResults, 'vmmStart' | 'memory' | 'density' | 'network' | 'agent'>): Record<TargetId, TargetResult> {
+export function computeTargets(r: Pick<BenchResults, 'vmmStart' | 'memory' | 'density' | 'network' | 'agent' | 'templates'>): Record<TargetId, TargetResult> {
   const s = r.vmmStart, m = r.memory, d = r.density, n = r.network;
   const c = d.maxConcurrent;
   const capped = c !== null && c.reached >= c.limit && c.limit < TARGETS.maxConcurrentVms.target;
@@ -200,7 +200,7 @@ export function computeTargets(r: Pick<BenchResults, 'vmmStart' | 'memory' | 'de
     }),
     ...networkTargets(n),
     ...agentTargets(r.agent),
-    ...templateTargets(),
+    ...templateTargets(templateRatios(r.templates), templatesUndecided(r.templates)),
   };
 }
 
@@ -273,21 +273,35 @@ export interface TemplateRatios {
   pssVsColdBoot: number | null;
 }
 
-export const TEMPLATES_NOT_BUILT = 'pod templates (snapshot and restore, issue 18 items 2–3) are not built yet';
+export const TEMPLATES_NOT_RUN = 'the templates section did not run';
+
+/** The ratios of a templates section that measured them (null: skipped, failed, or incomplete). */
+function templateRatios(t: BenchResults['templates']): TemplateRatios | null {
+  if (!t || t.skipped || (t.startVsColdBoot === null && t.pssVsColdBoot === null)) return null;
+  return { startVsColdBoot: t.startVsColdBoot, pssVsColdBoot: t.pssVsColdBoot };
+}
+
+/** Why a templates section decided nothing, in its own words. */
+function templatesUndecided(t: BenchResults['templates']): string {
+  if (!t) return TEMPLATES_NOT_RUN;
+  if (t.skipped) return `${TEMPLATES_NOT_RUN}: ${t.skipped}`;
+  return t.error ? `the templates section failed: ${t.error}` : 'the templates section measured no complete set';
+}
 
 /**
- * Warm start from a pod template against a cold boot. No section measures templates yet (they do
- * not exist), so until one passes its ratios here both targets are reported as not measured.
+ * Warm start from a pod template against a cold boot, from the templates section
+ * (bench/templates.ts): each ratio is judged as stated; a ratio the run did not give is not
+ * measured, with `undecided` as its note — never a figure.
  */
-export function templateTargets(measured: TemplateRatios | null = null): Pick<Record<TargetId, TargetResult>, 'templateStartVsColdBoot' | 'templatePssVsColdBoot'> {
-  const opts = (what: string) => ({
+export function templateTargets(measured: TemplateRatios | null = null, undecided = TEMPLATES_NOT_RUN): Pick<Record<TargetId, TargetResult>, 'templateStartVsColdBoot' | 'templatePssVsColdBoot'> {
+  const opts = (what: string, figure: number | null | undefined) => ({
     judgedBy: 'ratio' as const,
     basis: `${what}, the built-in VMM, side by side in the same run, judged as stated`,
-    note: measured === null ? TEMPLATES_NOT_BUILT : undefined,
+    note: figure === null || figure === undefined ? undecided : undefined,
   });
   return {
-    templateStartVsColdBoot: evaluateTarget(TARGETS.templateStartVsColdBoot, measured?.startVsColdBoot, opts('median start → agent ready of pods restored from a template ÷ of cold-booted pods')),
-    templatePssVsColdBoot: evaluateTarget(TARGETS.templatePssVsColdBoot, measured?.pssVsColdBoot, opts('PSS per idle pod, restored from a template ÷ cold-booted, 10 pods of each')),
+    templateStartVsColdBoot: evaluateTarget(TARGETS.templateStartVsColdBoot, measured?.startVsColdBoot, opts('median start → agent ready of pods restored from a template ÷ of cold-booted pods', measured?.startVsColdBoot)),
+    templatePssVsColdBoot: evaluateTarget(TARGETS.templatePssVsColdBoot, measured?.pssVsColdBoot, opts('PSS per idle pod, restored from a template ÷ cold-booted, 10 pods of each', measured?.pssVsColdBoot)),
   };
 }
 

@@ -4,7 +4,8 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { BenchResults } from '../../../bench/lib/results.js';
-import { computeTargets, evaluateTarget, templateTargets, TARGETS, TEMPLATES_NOT_BUILT } from '../../../bench/lib/targets.js';
+import { computeTargets, evaluateTarget, templateTargets, TARGETS, TEMPLATES_NOT_RUN } from '../../../bench/lib/targets.js';
+import { skippedTemplates, templatesSection } from '../../../bench/templates-format.js';
 import { renderMarkdown } from '../../../bench/lib/report.js';
 import { sampleResults } from './fixture.js';
 
@@ -74,18 +75,40 @@ test('agent targets are not measured (null, never a verdict) when a hypervisor f
   }
 });
 
-test('template targets: not measured, with a note saying templates are not built yet — never a figure', () => {
+test('template targets: not measured when the templates section did not run — a note, never a figure', () => {
   const t = sampleResults().targets;
   for (const id of ['templateStartVsColdBoot', 'templatePssVsColdBoot'] as const) {
     assert.equal([t[id].measured, t[id].met, t[id].missedBy, t[id].missedFactor], [null, null, null, null], id);
-    assert.is(t[id].note, TEMPLATES_NOT_BUILT);
-    assert.match(t[id].note!, /not built yet/);
+    assert.is(t[id].note, TEMPLATES_NOT_RUN);
     assert.is(t[id].judgedBy, 'ratio');
   }
   assert.equal([t.templateStartVsColdBoot.op, t.templateStartVsColdBoot.target], ['<=', 0.05]);
   assert.equal([t.templatePssVsColdBoot.op, t.templatePssVsColdBoot.target], ['<=', 0.25]);
   const md = renderMarkdown(sampleResults());
-  assert.match(md, /`templatePssVsColdBoot`\) \| — \| <= 0\.25 × \| not measured \| pod templates/);
+  assert.match(md, /`templatePssVsColdBoot`\) \| — \| <= 0\.25 × \| not measured \| the templates section did not run/);
+  const r = sampleResults();
+  r.templates = skippedTemplates('not selected (--only)');
+  assert.is(computeTargets(r).templateStartVsColdBoot.note, `${TEMPLATES_NOT_RUN}: not selected (--only)`);
+  r.templates = templatesSection({ error: 'UNSUPPORTED: no snapshot op' }, { pods: 10, memoryMiB: 256 }, 'l1', []);
+  assert.is(computeTargets(r).templatePssVsColdBoot.note, 'the templates section failed: UNSUPPORTED: no snapshot op');
+  assert.is(computeTargets(r).templatePssVsColdBoot.measured, null);
+});
+
+test('template targets from a templates section: warm ÷ cold of the medians and of the mean PSS; an incomplete set decides nothing', () => {
+  const args = { pods: 3, memoryMiB: 256 };
+  const m = { coldStartMs: [5000, 4000, 6000], warmStartMs: [150, 250, 200], coldPssKiB: [102400, 102400, 102400], warmPssKiB: [20480, 30720, 25600], templateCreateMs: 7000, templateBytes: 268439552 };
+  const r = sampleResults();
+  r.templates = templatesSection(m, args, 'l1', []);
+  assert.equal([r.templates.startVsColdBoot, r.templates.pssVsColdBoot], [0.04, 0.25]);
+  assert.equal([r.templates.coldPssMiBPerPod, r.templates.warmPssMiBPerPod, r.templates.templateMiB], [100, 25, 256]);
+  const t = computeTargets(r);
+  assert.equal([t.templateStartVsColdBoot.measured, t.templateStartVsColdBoot.met], [0.04, true]);
+  assert.equal([t.templatePssVsColdBoot.measured, t.templatePssVsColdBoot.met], [0.25, true]);
+  // A run that failed after two warm pods: its start ratio is not judged from a partial set.
+  r.templates = templatesSection({ ...m, warmStartMs: [150, 250], warmPssKiB: [], error: 'pod warm2: boot timeout' }, args, 'l1', []);
+  assert.equal([r.templates.startVsColdBoot, r.templates.pssVsColdBoot, r.templates.error], [null, null, 'pod warm2: boot timeout']);
+  assert.match(computeTargets(r).templateStartVsColdBoot.note!, /failed: pod warm2: boot timeout/);
+  assert.match(renderMarkdown(r), /\*\*Failed\*\*: pod warm2: boot timeout/);
 });
 
 test('template targets, once a section passes its ratios: warm ÷ cold, smaller is better', () => {
