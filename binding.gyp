@@ -26,7 +26,8 @@
         "<@(vmm_arch_sources)",
         "<@(vmm_device_sources)",
         "<@(vmm_core_sources)",
-        "<@(vmm_vm_sources)"
+        "<@(vmm_vm_sources)",
+        "<@(vmm_snapshot_sources)"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",
@@ -160,6 +161,7 @@
         "<@(vmm_device_sources)",
         "<@(vmm_core_sources)",
         "<@(vmm_vm_sources)",
+        "<@(vmm_snapshot_sources)",
         "<@(vmm_cmd_sources)",
         "<@(vmm_seccomp_sources)",
         "<@(vmm_jail_sources)"

@@ -27,7 +27,7 @@ net_sources="$vq_sources native/vmm/devices/virtio/device.cc native/vmm/devices/
   native/vmm/devices/interrupt.cc"
 
 snapshot_sources="native/vmm/snapshot/crc32c.cc native/vmm/snapshot/format.cc native/vmm/snapshot/state_file.cc
-  native/vmm/snapshot/sections.cc native/vmm/snapshot/memory_file.cc native/vmm/snapshot/vcpu_state.cc
+  native/vmm/snapshot/sections.cc native/vmm/snapshot/memory_file.cc native/vmm/snapshot/vcpu_state.cc native/vmm/snapshot/machine_state.cc
   native/vmm/snapshot/snapshot.cc"
 
 # name, max input length, sources

@@ -205,6 +205,29 @@ def vcpu_section(index, msrs=((0x10, 5), (0xc0000082, 0xffffffff81000000)), cpui
     return out
 
 
+# irqchip records {chip, length, bytes} (native/vmm/snapshot/machine_state.h): master and slave
+# PIC (kvm_pic_state, 16 bytes), IOAPIC (kvm_ioapic_state, 216 bytes, at 0xfec00000); pit is a
+# kvm_pit_state2 (112 bytes), clock a kvm_clock_data (48 bytes).
+def irqchip_section(ioapic_base=0xfec00000, pic_irq_base=(0x20, 0x28)):
+    out = b''
+    for chip in (0, 1):
+        pic = bytearray(16)
+        pic[5] = pic_irq_base[chip]  # irq_base
+        out += struct.pack('<II', chip, 16) + bytes(pic)
+    ioapic = bytearray(216)
+    struct.pack_into('<Q', ioapic, 0, ioapic_base)
+    return out + struct.pack('<II', 2, 216) + bytes(ioapic)
+
+
+def pit_section(mode=2, flags=0):
+    channel = struct.pack('<IHBBBBBBBBBBq', 0x10000, 0, 0, 0, 0, 1, 1, 0, 3, mode, 0, 1, 123456)
+    return channel * 3 + struct.pack('<I', flags) + b'\0' * 36
+
+
+def clock_section(clock=987654321, flags=2):
+    return struct.pack('<QIIQQ', clock, flags, 0, 0, 0) + b'\0' * 16
+
+
 def memory_header(ram=RAM):
     return (b'VCSNAPMM' + struct.pack('<IIQ', 1, 4096, ram) + SNAP_ID).ljust(4096, b'\0')
 
@@ -226,7 +249,7 @@ def state_file(sections, version=1, vmm=b'vc-vmm 0.1.0'):
 def snapshot(vcpus=1, extra=()):
     return [(VM, 0, vm_section(vcpus)), (MEMORY, 0, memory_section())] + \
         [(VCPU, i, vcpu_section(i)) for i in range(vcpus)] + \
-        [(IRQCHIP, 0, b'pic'), (PIT, 0, b'pit'), (CLOCK, 0, b'kvmclock')] + list(extra)
+        [(IRQCHIP, 0, irqchip_section()), (PIT, 0, pit_section()), (CLOCK, 0, clock_section())] + list(extra)
 
 
 DEVICES = [(SERIAL, 0, b'16550'), (VIRTIO_MMIO, 2, b'transport'), (VIRTIO_DEVICE, 2, b'vsock')]
@@ -234,10 +257,16 @@ write('snapshot_fuzzer', 'valid', bytes([0]) + state_file(snapshot(2, DEVICES)))
 write('snapshot_fuzzer', 'valid-resealed', bytes([3]) + state_file(snapshot(1)))
 write('snapshot_fuzzer', 'truncated', bytes([0]) + state_file(snapshot(1))[:100])
 write('snapshot_fuzzer', 'future-version', bytes([0]) + state_file(snapshot(1), version=2, vmm=b'vc-vmm 9.0.0'))
-write('snapshot_fuzzer', 'duplicate', bytes([3]) + state_file(snapshot(1, [(PIT, 0, b'again')])))
+write('snapshot_fuzzer', 'duplicate', bytes([3]) + state_file(snapshot(1, [(PIT, 0, pit_section())])))
 write('snapshot_fuzzer', 'vcpu-missing', bytes([3]) + state_file([s for s in snapshot(3) if s[:2] != (VCPU, 1)]))
 write('snapshot_fuzzer', 'unpaired-virtio', bytes([3]) + state_file(snapshot(1, DEVICES[:2])))
 write('snapshot_fuzzer', 'vm-section', bytes([4]) + vm_section(4))
 write('snapshot_fuzzer', 'memory-section', bytes([4]) + memory_section())
 write('snapshot_fuzzer', 'memory-header', bytes([12]) + memory_header()[:64])
 write('snapshot_fuzzer', 'vcpu-section', bytes([4]) + vcpu_section(0, msrs=((0x10, 1), (0x10, 2)), mp_state=3))
+write('snapshot_fuzzer', 'irqchip-section', bytes([4]) + irqchip_section())
+write('snapshot_fuzzer', 'irqchip-bad-base', bytes([4]) + irqchip_section(ioapic_base=0xfee00000))
+write('snapshot_fuzzer', 'pit-section', bytes([4]) + pit_section())
+write('snapshot_fuzzer', 'pit-bad-mode', bytes([4]) + pit_section(mode=6))
+write('snapshot_fuzzer', 'clock-section', bytes([4]) + clock_section())
+write('snapshot_fuzzer', 'clock-bad-flags', bytes([4]) + clock_section(flags=1))

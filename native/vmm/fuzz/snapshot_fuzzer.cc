@@ -4,7 +4,7 @@
 // Input: one mode byte, then the bytes under test. Mode bits: 1 sets the header's total length to
 // the input's, 2 reseals the CRC-32C (without these two nearly every input stops at the length or
 // checksum check, and the table and section checks behind them go unfuzzed); 4 instead hands the
-// bytes straight to the vm, memory and vcpu section decoders and the memory file header check (8:
+// bytes straight to the vm, memory, vcpu, irqchip, pit and clock section decoders and the memory file header check (8:
 // with a record made to agree with the header page).
 //
 // Whatever the reader accepts must be exactly what the builder writes for the same sections (the
@@ -35,6 +35,18 @@ void FuzzDecoders(const uint8_t* data, size_t size, bool record_from_page) {
     auto again = DecodeVcpuState(once.data(), once.size(), 0);
     require(again.ok() && EncodeVcpuState(again.value()) == once);
   }
+
+  // irqchip records come in any order too; pit and clock are one KVM structure each.
+  auto irq = DecodeIrqchipState(data, size);
+  if (irq.ok()) {
+    std::vector<uint8_t> once = EncodeIrqchipState(irq.value());
+    auto again = DecodeIrqchipState(once.data(), once.size());
+    require(again.ok() && EncodeIrqchipState(again.value()) == once);
+  }
+  auto pit = DecodePitState(data, size);
+  if (pit.ok()) require(EncodePitState(pit.value()) == std::vector<uint8_t>(data, data + size));
+  auto clock = DecodeClockState(data, size);
+  if (clock.ok()) require(EncodeClockState(clock.value()) == std::vector<uint8_t>(data, data + size));
 
   // The memory file's header page against a record: the decoded one, or (mode 8) one that agrees
   // with the page's own fields, so the checks after magic and version are reached too.

@@ -56,6 +56,18 @@ vc::Result<SnapshotInfo> ReadSnapshot(const uint8_t* data, size_t size) {
     if (!vcpu.ok()) return vcpu.status();
     info.vcpus.push_back(std::move(vcpu.value()));
   }
+  const Section* irqchip = f.find(Tag::kIrqchip);
+  auto irq = DecodeIrqchipState(f.payload(*irqchip), irqchip->length);
+  if (!irq.ok()) return irq.status();
+  info.irqchip = irq.value();
+  const Section* pit = f.find(Tag::kPit);
+  auto pit_state = DecodePitState(f.payload(*pit), pit->length);
+  if (!pit_state.ok()) return pit_state.status();
+  info.pit = pit_state.value();
+  const Section* clock = f.find(Tag::kClock);
+  auto clock_state = DecodeClockState(f.payload(*clock), clock->length);
+  if (!clock_state.ok()) return clock_state.status();
+  info.clock = clock_state.value();
   return info;
 }
 

@@ -1,12 +1,13 @@
 // Reading a whole state file before a restore uses any of it: the container (state_file.h), then
-// what the sections must say together. The irqchip, PIT, clock and device payloads get their
-// decoders when capture and restore land (docs/snapshots.md "What is next").
+// what the sections must say together, and every section's payload decoded (machine_state.h for
+// irqchip, pit and clock).
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 
 #include "common/result.h"
+#include "snapshot/machine_state.h"
 #include "snapshot/memory_file.h"
 #include "snapshot/sections.h"
 #include "snapshot/state_file.h"
@@ -22,12 +23,15 @@ struct SnapshotInfo {
   VmInfo vm;
   MemoryFileInfo memory;
   std::vector<VcpuState> vcpus;  // by index
+  IrqchipState irqchip;
+  kvm_pit_state2 pit{};
+  kvm_clock_data clock{};
 };
 
 // ParseStateFile, then: every required section present (vm, memory, irqchip, pit, clock); vm and
 // memory decode; memory's RAM size is vm's; exactly one vcpu section per vCPU, instances
 // 0..vcpus-1, each decoding (vcpu_state.h); virtio-mmio and virtio-device sections in pairs, slots
-// below kMaxVirtioSlots.
+// below kMaxVirtioSlots; irqchip, pit and clock decoding.
 vc::Result<SnapshotInfo> ReadSnapshot(const uint8_t* data, size_t size);
 
 }  // namespace vmm::snapshot
