@@ -102,7 +102,7 @@ test('a running count guest is snapshotted through the control socket, and the V
     await waitFor('the snapshotted VMM to exit', () => !alive(pid), 10_000);
     assert.not.ok(existsSync(c.ctl), 'the control socket is removed');
     const seen = counts(read(c.serial));
-    lastBefore = seen[seen.length - 1];
+    lastBefore = seen[seen.length - 1] ?? 0;
     assert.ok(lastBefore > 0);
     const state = statSync(join(snapDir, 'state')), memory = statSync(join(snapDir, 'memory'));
     assert.is(state.mode & 0o777, 0o600);
@@ -132,13 +132,14 @@ for (const round of [1, 2]) {
       const serial = read(c.serial);
       assert.not.match(serial, /vctest count boot=/, 'a restored guest does not boot again');
       const after = counts(serial);
-      assert.ok(after[0] > lastBefore, `first count after restore ${after[0]} > last before the snapshot ${lastBefore}`);
-      for (let i = 1; i < after.length; i++) assert.ok(after[i] > after[i - 1], 'counts go up');
+      const first = after[0] ?? 0;
+      assert.ok(first > lastBefore, `first count after restore ${first} > last before the snapshot ${lastBefore}`);
+      for (let i = 1; i < after.length; i++) assert.ok(after[i]! > after[i - 1]!, 'counts go up');
       const status = (await request(c.ctl, { op: 'status' })).status;
       assert.is(status.state, 'running');
       assert.is(status.restoredFrom, join(snapDir, 'state'));
       console.log(`  restore #${round}: vc-vmm restore --detach returned in ${detachedMs.toFixed(1)} ms, first count ` +
-        `after ${firstCountMs.toFixed(1)} ms (counts ${lastBefore} -> ${after[0]})`);
+        `after ${firstCountMs.toFixed(1)} ms (counts ${lastBefore} -> ${first})`);
       await stopAndWait(c.ctl, pid);
       assert.match(read(c.log), /timing parts \(us\): .*"memorySample"/);
     } finally {
@@ -151,7 +152,7 @@ for (const round of [1, 2]) {
 const damaged: [string, (state: string, memory: string) => void, RegExp][] = [
   ['a flipped byte in the state file', (state) => {
     const b = readFileSync(state);
-    b[200] ^= 0x40;
+    b[200] = b[200]! ^ 0x40;
     writeFileSync(state, b);
   }, /snapshot state file: checksum mismatch/],
   ['a truncated state file', (state) => truncateSync(state, 100), /total length is \d+ bytes but the file has only 100 \(truncated\)/],
@@ -159,7 +160,7 @@ const damaged: [string, (state: string, memory: string) => void, RegExp][] = [
     /the file is 1052672 bytes, the snapshot says 67112960/],
   ['a changed page in the memory file', (_s, memory) => {
     const b = readFileSync(memory);
-    b[4096 + 17] ^= 1;  // guest page 0: in the sample
+    b[4096 + 17] = b[4096 + 17]! ^ 1;  // guest page 0: in the sample
     writeFileSync(memory, b);
   }, /the CRC-32C of 64 sampled RAM pages is 0x[0-9a-f]+, the state file says 0x[0-9a-f]+ \(the memory file changed/],
   ['a damaged memory header', (_s, memory) => {

@@ -114,9 +114,11 @@ vc::Result<kvm_pit_state2> DecodePitState(const uint8_t* data, size_t size) {
     if (s.reserved[i]) return Error("pit", vc::Format("reserved[%u] is 0x%x, not 0", i, s.reserved[i]));
   for (int i = 0; i < 3; i++) {
     const kvm_pit_channel_state& c = s.channels[i];
-    // The i8254: a 16-bit counter (0 meaning 65536), modes 0..5, read/write modes 0..3.
+    // The i8254: a 16-bit counter (0 meaning 65536), modes 0..5 (KVM's reset leaves 0xff in a
+    // channel nobody programmed), read/write modes 0..3.
     if (c.count > 0x10000) return Error("pit", vc::Format("channels[%d].count %u is over 65536", i, c.count));
-    if (c.mode > 5) return Error("pit", vc::Format("channels[%d].mode %u is not 0..5", i, c.mode));
+    if (c.mode > 5 && c.mode != 0xff)
+      return Error("pit", vc::Format("channels[%d].mode %u is not 0..5 (or 255, never programmed)", i, c.mode));
     if (c.rw_mode > 3) return Error("pit", vc::Format("channels[%d].rwMode %u is not 0..3", i, c.rw_mode));
     if (c.bcd > 1 || c.gate > 1 || c.count_latched > 3 || c.status_latched > 1)
       return Error("pit", vc::Format("channels[%d]: bcd %u, gate %u, countLatched %u, statusLatched %u are not flags",

@@ -27,11 +27,16 @@ namespace {
 constexpr const char* kVmmVersion = "vc-vmm 0.1.0";
 
 // `dir` must be a directory with nothing in it: a snapshot never overwrites or mixes with files
-// it did not write. Returns an O_DIRECTORY fd for the openat calls.
+// it did not write. Returns its fd for the openat calls.
 Result<UniqueFd> OpenEmptyDir(const std::string& dir) {
   if (dir.empty() || dir[0] != '/') return Status::Error("snapshot: dir \"" + dir + "\" is not an absolute path");
-  UniqueFd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  // Without O_DIRECTORY: the device thread's seccomp list refuses that bit (it is half of
+  // O_TMPFILE); fstat says whether it is a directory instead.
+  UniqueFd fd(::open(dir.c_str(), O_RDONLY | O_CLOEXEC));
   if (!fd.valid()) return ErrnoStatus(("snapshot: dir " + dir).c_str());
+  struct stat st;
+  if (::fstat(fd.get(), &st) < 0) return ErrnoStatus(("snapshot: dir " + dir).c_str());
+  if (!S_ISDIR(st.st_mode)) return Status::Error("snapshot: dir " + dir + " is not a directory");
   // getdents64 itself rather than opendir: one call the device thread's seccomp list names.
   alignas(8) char buf[4096];
   long n;
