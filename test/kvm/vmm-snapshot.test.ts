@@ -201,6 +201,45 @@ test('restore refuses a config for another machine, naming the field and both va
   assert.match(usage.stderr, /vc-vmm restore: restore needs --state and --memory/);
 });
 
+test('jailed: the snapshot op writes only into the --snapshot-dir opened before the jail; a jailed restore runs on', async () => {
+  const c = config('jailed');
+  const jailRoot = join(dir.path, 'jail-root'), jailSnap = join(dir.path, 'jail-snap');
+  mkdirSync(jailRoot);
+  mkdirSync(jailSnap);
+  spawnSync('chown', ['65534:65534', jailSnap]);  // the jail's user writes the files
+  const run = spawnSync(vcVmm, ['run', '--config', c.path, '--detach', '--log', c.log, '--jail', jailRoot,
+    '--snapshot-dir', jailSnap], { encoding: 'utf8' });
+  assert.is(run.status, 0, run.stderr);
+  const { pid } = JSON.parse(run.stdout);
+  try {
+    await waitFor('counts from the jailed guest', () => counts(read(c.serial)).length >= 2);
+    const elsewhere = await request(c.ctl, { op: 'snapshot', dir: snapDir });
+    assert.match(elsewhere.error.message, new RegExp(`snapshot: dir ${snapDir} is not ${jailSnap}, the --snapshot-dir this VMM opened`));
+    const reply = await request(c.ctl, { op: 'snapshot', dir: jailSnap });
+    assert.is(reply.ok, true, JSON.stringify(reply));
+    await waitFor('the jailed VMM to exit', () => !alive(pid), 10_000);
+  } finally {
+    if (alive(pid)) process.kill(pid, 'SIGKILL');
+  }
+  const before = counts(read(c.serial)).pop() ?? 0;
+  const r2 = config('jailed-restore');
+  const root2 = join(dir.path, 'jail-root2');
+  mkdirSync(root2);
+  const restored = spawnSync(vcVmm, ['restore', '--state', join(jailSnap, 'state'), '--memory', join(jailSnap, 'memory'),
+    '--config', r2.path, '--detach', '--log', r2.log, '--jail', root2], { encoding: 'utf8' });
+  assert.is(restored.status, 0, restored.stderr);
+  const pid2 = JSON.parse(restored.stdout).pid;
+  try {
+    await waitFor('a count from the jailed restore', () => counts(read(r2.serial)).length >= 1);
+    assert.ok((counts(read(r2.serial))[0] ?? 0) > before);
+    const refused = await request(r2.ctl, { op: 'snapshot', dir: snapDir });
+    assert.match(refused.error.message, /this VMM runs jailed, where the host's paths are out of reach; start it with --snapshot-dir DIR/);
+    await stopAndWait(r2.ctl, pid2);
+  } finally {
+    if (alive(pid2)) process.kill(pid2, 'SIGKILL');
+  }
+});
+
 test('no vc-vmm of this file is left running', async () => {
   await sleep(50);
   const ps = spawnSync('pgrep', ['-af', dir.path], { encoding: 'utf8' });

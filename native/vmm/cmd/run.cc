@@ -49,9 +49,9 @@ constexpr int kExitUsage = 2;     // bad arguments or config
 constexpr int kExitGuestCrash = 3;  // the guest triple-faulted
 constexpr size_t kMaxConfigBytes = 16u << 20;  // no config (nor the child's answer) is this large
 
-// Set for `vc-vmm restore`: the snapshot's two files.
+// Set for `vc-vmm restore`: the snapshot's two files. (snapshot_dir: --snapshot-dir, for both.)
 struct RestoreFiles {
-  std::string state, memory;
+  std::string state, memory, snapshot_dir;
   bool enabled() const { return !state.empty(); }
 };
 
@@ -60,7 +60,8 @@ const char* g_command = "run";  // or "restore": what messages start with
 int Usage(const char* why) {
   std::fprintf(stderr,
                "vc-vmm %s: %s\nusage: vc-vmm run --config FILE|- [--detach] [--log FILE] [--cgroup DIR]... %s\n"
-               "       vc-vmm restore --state FILE --memory FILE --config FILE|- [the same options]\n",
+               "       vc-vmm restore --state FILE --memory FILE --config FILE|- [the same options]\n"
+               "       (both: [--snapshot-dir DIR], the directory the snapshot op may write, opened before a jail)\n",
                g_command, why, vmm::jail::kJailUsage);
   return kExitUsage;
 }
@@ -144,6 +145,14 @@ int RunVm(const vmm::kvm::VmConfig& config, uint64_t t0, int ready_fd, const vmm
       raw->Stop(StopReason::kSignal, std::string("signal ") + strsignal(int(info.ssi_signo)));
   });
 
+  // The one directory a snapshot may go to, opened while the host's paths are in reach.
+  if (!restore.snapshot_dir.empty()) {
+    vc::UniqueFd dir(::open(restore.snapshot_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!dir.valid()) return report_failure("--snapshot-dir " + restore.snapshot_dir + ": " + std::strerror(errno));
+    vm->SetSnapshotDir(restore.snapshot_dir, std::move(dir), jail.enabled());
+  } else {
+    vm->SetSnapshotDir("", vc::UniqueFd(), jail.enabled());
+  }
   // Everything of the host the VM needs is open now; the guest has not run yet.
   if (jail.enabled()) {
     vmm::kvm::Status js = vmm::jail::EnterJail(jail);
@@ -207,6 +216,7 @@ int RunVmMain(int argc, char** argv) {
     } else if (arg == "--config" && i + 1 < argc) config_path = argv[++i];
     else if (arg == "--log" && i + 1 < argc) log_path = argv[++i];
     else if (arg == "--detach") detach = true;
+    else if (arg == "--snapshot-dir" && i + 1 < argc && argv[i + 1][0] == '/') restore.snapshot_dir = argv[++i];
     else if (restoring && arg == "--state" && i + 1 < argc) restore.state = argv[++i];
     else if (restoring && arg == "--memory" && i + 1 < argc) restore.memory = argv[++i];
     else if (arg == "--cgroup" && i + 1 < argc && argv[i + 1][0] != '\0') cgroups.push_back(argv[++i]);

@@ -28,11 +28,13 @@ constexpr const char* kVmmVersion = "vc-vmm 0.1.0";
 
 // `dir` must be a directory with nothing in it: a snapshot never overwrites or mixes with files
 // it did not write. Returns its fd for the openat calls.
-Result<UniqueFd> OpenEmptyDir(const std::string& dir) {
+// `base` (or -1): the directory already open (--snapshot-dir), reopened so each attempt reads it
+// from its start.
+Result<UniqueFd> OpenEmptyDir(const std::string& dir, int base) {
   if (dir.empty() || dir[0] != '/') return Status::Error("snapshot: dir \"" + dir + "\" is not an absolute path");
   // Without O_DIRECTORY: the device thread's seccomp list refuses that bit (it is half of
   // O_TMPFILE); fstat says whether it is a directory instead.
-  UniqueFd fd(::open(dir.c_str(), O_RDONLY | O_CLOEXEC));
+  UniqueFd fd(base >= 0 ? ::openat(base, ".", O_RDONLY | O_CLOEXEC) : ::open(dir.c_str(), O_RDONLY | O_CLOEXEC));
   if (!fd.valid()) return ErrnoStatus(("snapshot: dir " + dir).c_str());
   struct stat st;
   if (::fstat(fd.get(), &st) < 0) return ErrnoStatus(("snapshot: dir " + dir).c_str());
@@ -87,6 +89,12 @@ std::vector<uint32_t> Vm::SnapshotMsrIndices() {
   return list;
 }
 
+void Vm::SetSnapshotDir(const std::string& path, UniqueFd fd, bool jailed) {
+  snapshot_dir_ = path;
+  snapshot_dir_fd_ = std::move(fd);
+  jailed_ = jailed;
+}
+
 Status Vm::ParkDeviceThread() {
   // Called on the device thread (the control op), nothing else runs there while it works.
   if (!loop_thread_.joinable() || std::this_thread::get_id() == loop_thread_.get_id()) return Status();
@@ -137,7 +145,12 @@ Result<json::Value> Vm::Snapshot(const std::string& dir) {
     if (state_ != VmState::kRunning && state_ != VmState::kPaused)
       return Status::Error(Format("cannot snapshot a VM that is %s", VmStateName(state_)));
   }
-  auto dirfd = OpenEmptyDir(dir);
+  if (jailed_ && !snapshot_dir_fd_.valid())
+    return Status::Error("snapshot: this VMM runs jailed, where the host's paths are out of reach; start it with "
+                         "--snapshot-dir DIR to snapshot into DIR");
+  if (snapshot_dir_fd_.valid() && dir != snapshot_dir_)
+    return Status::Error("snapshot: dir " + dir + " is not " + snapshot_dir_ + ", the --snapshot-dir this VMM opened");
+  auto dirfd = OpenEmptyDir(dir, snapshot_dir_fd_.valid() ? snapshot_dir_fd_.get() : -1);
   if (!dirfd.ok()) return dirfd.status();
   Status s = Pause();
   if (!s.ok()) return s;

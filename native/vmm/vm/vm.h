@@ -78,6 +78,10 @@ class Vm {
   // and stops the VM: a snapshot's source never runs on (vm/snapshot.cc). On failure the files
   // are removed and the VM stays paused. Answers {"bytes":{"state","memory"},"us":{parts}}.
   Result<json::Value> Snapshot(const std::string& dir);
+  // vc-vmm --snapshot-dir: a jailed VMM cannot reach the host's paths, so the one directory it
+  // may snapshot into is opened before the jail; Snapshot then takes only that path. `jailed`
+  // without a directory (fd -1) makes Snapshot refuse, saying so.
+  void SetSnapshotDir(const std::string& path, UniqueFd fd, bool jailed);
 
   // Fills the first free block slot whose read-only flag matches; returns the slot index.
   Result<uint32_t> AttachBlock(const std::string& path, bool read_only, const std::string& serial);
@@ -182,6 +186,9 @@ class Vm {
   std::condition_variable park_cv_;
   bool device_parked_ = false, device_release_ = false;
   UniqueFd park_fd_;
+  std::string snapshot_dir_;  // --snapshot-dir, opened as snapshot_dir_fd_
+  UniqueFd snapshot_dir_fd_;
+  bool jailed_ = false;
 };
 
 }  // namespace vmm::kvm
