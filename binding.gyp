@@ -152,8 +152,57 @@
       ]
     },
     {
+      # Compiles the seccomp lists (filters.cc) to BPF at build time; vc-vmm-seccomp-bpf runs it.
+      "target_name": "vc-vmm-bpf-gen",
+      "type": "executable",
+      "sources": [
+        "native/vmm/seccomp/bpf_gen.cc",
+        "native/vmm/seccomp/filters.cc",
+        "<@(common_sources)"
+      ],
+      "include_dirs": [
+        "native",
+        "native/vmm"
+      ],
+      "cflags_cc": [
+        "-std=c++17",
+        "-Wall",
+        "-Wextra",
+        "-O2",
+        "-fno-exceptions"
+      ],
+      "libraries": [
+        "-l:libseccomp.a"
+      ]
+    },
+    {
+      "target_name": "vc-vmm-seccomp-bpf",
+      "type": "none",
+      "dependencies": [
+        "vc-vmm-bpf-gen"
+      ],
+      "actions": [
+        {
+          "action_name": "vc_vmm_seccomp_bpf",
+          "inputs": [
+            "<(PRODUCT_DIR)/vc-vmm-bpf-gen"
+          ],
+          "outputs": [
+            "<(SHARED_INTERMEDIATE_DIR)/vmm/seccomp_bpf.generated.h"
+          ],
+          "action": [
+            "<(PRODUCT_DIR)/vc-vmm-bpf-gen",
+            "<(SHARED_INTERMEDIATE_DIR)/vmm/seccomp_bpf.generated.h"
+          ]
+        }
+      ]
+    },
+    {
       "target_name": "vc-vmm",
       "type": "executable",
+      "dependencies": [
+        "vc-vmm-seccomp-bpf"
+      ],
       "sources": [
         "native/host/cgroup.cc",
         "<@(common_sources)",
@@ -168,7 +217,8 @@
       ],
       "include_dirs": [
         "native",
-        "native/vmm"
+        "native/vmm",
+        "<(SHARED_INTERMEDIATE_DIR)/vmm"
       ],
       "cflags_cc": [
         "-std=c++17",
@@ -230,9 +280,13 @@
               "<@(vmm_seccomp_sources)",
               "<@(vmm_snapshot_sources)"
             ],
+            "dependencies": [
+              "vc-vmm-seccomp-bpf"
+            ],
             "include_dirs": [
               "native",
-              "native/vmm"
+              "native/vmm",
+              "<(SHARED_INTERMEDIATE_DIR)/vmm"
             ],
             "cflags_cc": [
               "-std=c++17",

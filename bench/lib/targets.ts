@@ -273,7 +273,7 @@ export interface TemplateRatios {
   pssVsColdBoot: number | null;
 }
 
-export const TEMPLATES_NOT_BUILT = 'not measured: pod templates (snapshot and restore, issue 18 items 2–3) are not built yet';
+export const TEMPLATES_NOT_BUILT = 'pod templates (snapshot and restore, issue 18 items 2–3) are not built yet';
 
 /**
  * Warm start from a pod template against a cold boot. No section measures templates yet (they do

@@ -11,6 +11,7 @@
     ],
     "vmm_seccomp_sources": [
       "native/vmm/seccomp/filters.cc",
+      "native/vmm/seccomp/built_in.cc",
       "native/vmm/seccomp/test_hook.cc"
     ]
   }

@@ -69,8 +69,7 @@ Allow Without(int nr, unsigned arg, uint64_t mask, const char* why) {
 
 // What the C and C++ runtime needs on every thread: locks, memory, logging, thread and process
 // exit, and the vCPU kick.
-std::vector<Allow> Common() {
-  const uint64_t self = uint64_t(::getpid());
+std::vector<Allow> Common(uint64_t self) {
   return {
       Any(SCMP_SYS(futex), "mutexes and condition variables (RunControl, device locks), thread join"),
       Any(SCMP_SYS(restart_syscall), "a futex wait interrupted by the kick signal carries on"),
@@ -119,8 +118,8 @@ std::vector<Allow> DeviceIo() {
   };
 }
 
-std::vector<Allow> ListFor(ThreadKind kind) {
-  std::vector<Allow> list = Common();
+std::vector<Allow> ListFor(ThreadKind kind, uint64_t self = uint64_t(::getpid())) {
+  std::vector<Allow> list = Common(self);
   auto add = [&list](std::vector<Allow> more) { list.insert(list.end(), more.begin(), more.end()); };
   switch (kind) {
     case ThreadKind::kMain:
@@ -173,7 +172,7 @@ Status Failed(const char* what, ThreadKind kind, int rc) {
 }
 
 // The filter of `kind`, ready to load or export; the caller releases it.
-Result<scmp_filter_ctx> Build(ThreadKind kind) {
+Result<scmp_filter_ctx> Build(ThreadKind kind, uint64_t self = uint64_t(::getpid())) {
   scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_KILL_PROCESS);
   if (!ctx) return Status::Error(Format("seccomp filter of the %s thread: seccomp_init failed", ThreadKindName(kind)));
   int rc = seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS);
@@ -181,7 +180,7 @@ Result<scmp_filter_ctx> Build(ThreadKind kind) {
     seccomp_release(ctx);
     return Failed("bad-architecture action", kind, rc);
   }
-  for (const Allow& a : ListFor(kind)) {
+  for (const Allow& a : ListFor(kind, self)) {
     if (a.rules.empty()) rc = seccomp_rule_add_exact_array(ctx, SCMP_ACT_ALLOW, a.nr, 0, nullptr);
     for (const auto& rule : a.rules) {
       rc = seccomp_rule_add_exact_array(ctx, SCMP_ACT_ALLOW, a.nr, unsigned(rule.size()), rule.data());
@@ -207,9 +206,18 @@ std::vector<sock_filter> g_compiled[3];
 
 std::vector<sock_filter>& CompiledFor(ThreadKind kind) { return g_compiled[size_t(kind)]; }
 
+// The built-in BPF of `kind` with this process's pid written where the tgkill check wants it.
+std::vector<sock_filter> FromBuiltIn(const BuiltInBpf& bpf, uint32_t self) {
+  std::vector<sock_filter> prog(bpf.program, bpf.program + bpf.length);
+  for (size_t i = 0; i < bpf.self_count; i++) prog[bpf.self_at[i]].k = self;
+  return prog;
+}
+
+}  // namespace
+
 // The BPF libseccomp would load for `kind`, through a memfd (libseccomp 2.5 exports only to an fd).
-Result<std::vector<sock_filter>> Compile(ThreadKind kind) {
-  auto ctx = Build(kind);
+Result<std::vector<sock_filter>> Compile(ThreadKind kind, uint64_t self) {
+  auto ctx = Build(kind, self);
   if (!ctx.ok()) return ctx.status();
   vc::UniqueFd fd(::memfd_create("vc-vmm-seccomp", MFD_CLOEXEC));
   int rc = fd.valid() ? seccomp_export_bpf(ctx.value(), fd.get()) : -errno;
@@ -223,11 +231,14 @@ Result<std::vector<sock_filter>> Compile(ThreadKind kind) {
   return prog;
 }
 
-}  // namespace
-
 Status Precompile() {
+  const uint64_t self = uint64_t(::getpid());
   for (ThreadKind kind : {ThreadKind::kMain, ThreadKind::kDevice, ThreadKind::kVcpu}) {
-    auto prog = Compile(kind);
+    if (const BuiltInBpf* bpf = BuiltInFilter(kind)) {
+      CompiledFor(kind) = FromBuiltIn(*bpf, uint32_t(self));
+      continue;
+    }
+    auto prog = Compile(kind, self);
     if (!prog.ok()) return prog.status();
     CompiledFor(kind) = std::move(prog.value());
   }
