@@ -53,8 +53,19 @@ async function control(path: string, req: Record<string, unknown>): Promise<any>
   return JSON.parse(line);
 }
 
-async function agentHello(uds: string, timeoutMs: number) {
-  return AgentClient.connect((signal) => dialHybridVsock(uds, AGENT_VSOCK_PORT, { signal }), { timeoutMs, helloRetryMs: 2000 });
+// As the library waits for a booting agent: a refused hybrid vsock connection (nobody listens in
+// the guest yet) means "again".
+async function agentHello(uds: string, timeoutMs: number): Promise<AgentClient> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      return await AgentClient.connect((signal) => dialHybridVsock(uds, AGENT_VSOCK_PORT, { signal }),
+        { timeoutMs: Math.max(1, deadline - Date.now()), helloRetryMs: 2000 });
+    } catch (err) {
+      if ((err as { code?: string }).code !== 'AGENT_CONNECT_FAILED' || Date.now() + 25 >= deadline) throw err;
+      await new Promise((resolve) => setTimeout(resolve, 25));
+    }
+  }
 }
 
 let base: Record<string, unknown> = {};
