@@ -9,6 +9,7 @@
       "native/vmm/snapshot/sections.cc",
       "native/vmm/snapshot/memory_file.cc",
       "native/vmm/snapshot/vcpu_state.cc",
+      "native/vmm/snapshot/device_state.cc",
       "native/vmm/snapshot/snapshot.cc"
     ]
   }
