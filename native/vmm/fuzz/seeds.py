@@ -286,5 +286,8 @@ for kind in (BLK, NET, VSOCK, RNG):
 # mode 16: an rng transport for a 64 KiB guest (deviceId and queueCount are set by the fuzzer).
 write('snapshot_fuzzer', 'rng-transport', bytes([16]) + mmio_section(RNG, interrupt=1, queues=[
     queue(1, 7, 16, 3, 3, 2, base=0x4000)]))
+# Rings all at 0 (the used index is the avail index) with one more used than popped: the device
+# thread served it forever until the decoder required nextAvail == nextUsed (its first find).
+write('snapshot_fuzzer', 'rng-transport-aliased', bytes([16]) + mmio_section(RNG, queues=[queue(1, 7, 16, 0xfff8, 0xfff9, 0, base=0)])[:-24] + bytes(24))
 write('snapshot_fuzzer', 'rng-transport-off', bytes([16]) + mmio_section(RNG, status=3, features=0, queues=[queue(0, 0, 64, base=0x8)]))
 write('snapshot_fuzzer', 'vcpu-section', bytes([4]) + vcpu_section(0, msrs=((0x10, 1), (0x10, 2)), mp_state=3))

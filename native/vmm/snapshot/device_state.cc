@@ -162,6 +162,14 @@ vc::Status CheckQueue(const QueueState& q, uint32_t index, const MmioState& s, u
   if (!q.signalled_used_valid && q.signalled_used)
     return error(vc::Format("has signalledUsed %u but no interrupt signalled", q.signalled_used));
   if (q.mode == QueueMode::kBroken) return vc::Status();  // its rings may be why it broke
+  // MmioTransport::SaveState has the device give back every buffer it took, so an active queue
+  // has used as many as it popped. Anything else could never have been saved, and is dangerous:
+  // with more used than popped, a used ring laid over the avail ring makes each buffer the device
+  // returns announce another one, and the device thread would serve that forever.
+  if (q.next_avail != q.next_used)
+    return error(vc::Format("is active with nextAvail %u but nextUsed %u: a saved queue has given back every "
+                            "buffer it took",
+                            q.next_avail, q.next_used));
   // What Queue::activate checks; both ring layouts count the trailing event word.
   if (!IsPowerOfTwo(q.size) || q.size > kMaxVirtqueueSize)
     return error(vc::Format("size %u is not a power of two in 1..%u", q.size, kMaxVirtqueueSize));
