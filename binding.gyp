@@ -272,6 +272,8 @@
               "native/vmm/tests/kvm_vcpu_test.cc",
               "native/vmm/tests/seccomp_filters_test.cc",
               "native/vmm/tests/snap_format_test.cc",
+              "native/vmm/tests/snap_device_state_test.cc",
+              "native/vmm/tests/snap_device_models_test.cc",
               "<@(common_sources)",
               "<@(vmm_arch_sources)",
               "<@(vmm_device_sources)",
