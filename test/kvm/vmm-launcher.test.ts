@@ -4,11 +4,12 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runThroughLauncher } from '../../src/hypervisor/kvm/launcher.js';
 import { requireTestGuestHost } from '../helpers/kvm-host.js';
+import { childrenOf } from '../helpers/children.js';
 
 const root = fileURLToPath(new URL('../../../', import.meta.url));
 const release = join(root, 'build/Release');
@@ -26,17 +27,6 @@ writeFileSync(idle, JSON.stringify({ kernel: guest, cmdline: 'vctest=idle', memo
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-function children(pid: number): number[] {
-  const out: number[] = [];
-  for (const name of readdirSync('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
-    try {
-      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
-      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === pid) out.push(Number(name));
-    } catch { /* gone */ }
-  }
-  return out;
-}
 
 function alive(pid: number): boolean {
   try {
@@ -54,7 +44,7 @@ async function startLauncher(spares = 2): Promise<{ child: ChildProcess; stderr:
   const deadline = Date.now() + 10_000;
   while (!stderr.includes('serving') && Date.now() < deadline && child.exitCode === null) await sleep(10);
   assert.match(stderr, /serving .* with \d+ spares/, `launcher did not come up: ${stderr}`);
-  while (children(child.pid!).length < spares && Date.now() < deadline) await sleep(10);
+  while (childrenOf(child.pid!).length < spares && Date.now() < deadline) await sleep(10);
   return { child, stderr: () => stderr };
 }
 
@@ -88,8 +78,8 @@ test('a run through a spare gives what a spawned vc-vmm gives: the guest\'s outp
 test('each taken spare is replaced: the launcher keeps its count waiting', async () => {
   for (let i = 0; i < 3; i++) assert.is((await runThroughLauncher(socketPath, ['run', '--config', hello], { timeoutMs: 20_000 }))!.code, 0);
   const deadline = Date.now() + 5000;
-  while (children(launcher.child.pid!).length !== 2 && Date.now() < deadline) await sleep(10);
-  assert.is(children(launcher.child.pid!).length, 2);
+  while (childrenOf(launcher.child.pid!).length !== 2 && Date.now() < deadline) await sleep(10);
+  assert.is(childrenOf(launcher.child.pid!).length, 2);
 });
 
 test('a failing run reports vc-vmm\'s own error and exit code', async () => {
@@ -130,6 +120,8 @@ test('a detached run answers with the VMM\'s pid and the connection ends at once
   assert.ok(pid > 0, run!.output);
   assert.ok(Date.now() - t0 < 10_000);
   assert.ok(alive(pid), 'the detached VMM runs');
+  // Its command line is the run's, as a spawned VMM's would be: the library finds a pod's VMM by it.
+  assert.is(readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').slice(0, 4).join(' '), `vc-vmm run --config ${idle}`);
   process.kill(pid, 'SIGTERM');
   const deadline = Date.now() + 10_000;
   while (alive(pid) && Date.now() < deadline) await sleep(20);
@@ -144,7 +136,7 @@ test('one launcher per socket; a killed launcher\'s waiting spares end with it a
   assert.is(code, 1);
   assert.match(said, /another launcher serves/);
 
-  const spares = children(launcher.child.pid!);
+  const spares = childrenOf(launcher.child.pid!);
   assert.is(spares.length, 2);
   await stop(launcher.child, 'SIGKILL');
   const deadline = Date.now() + 5000;

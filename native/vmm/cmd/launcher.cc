@@ -71,6 +71,26 @@ bool ReadRequestLine(int fd, std::string* line) {
   return false;
 }
 
+// Makes /proc/self/cmdline read "vc-vmm <argv...>", as a spawned vc-vmm's would: the library finds
+// a pod's VMM (and gc its leftovers) by the config path on its command line, and a spare forked
+// from the launcher would otherwise show "vc-vmm launcher --socket …" (and so would the VMM it
+// forks). PR_SET_MM needs CAP_SYS_RESOURCE: false without it. The buffer stays for the process's life.
+bool ShowArgv(const std::vector<std::string>& argv) {
+  std::string text = "vc-vmm";
+  text.push_back('\0');
+  for (const std::string& a : argv) {
+    text += a;
+    text.push_back('\0');
+  }
+  char* buffer = new char[text.size()];
+  std::memcpy(buffer, text.data(), text.size());
+  const unsigned long start = reinterpret_cast<unsigned long>(buffer), end = start + text.size();
+  // The kernel checks start <= end with each call: move the end first when the buffer lies above
+  // the old area, the start first when it lies below.
+  if (::prctl(PR_SET_MM, PR_SET_MM_ARG_END, end, 0, 0) == 0) return ::prctl(PR_SET_MM, PR_SET_MM_ARG_START, start, 0, 0) == 0;
+  return ::prctl(PR_SET_MM, PR_SET_MM_ARG_START, start, 0, 0) == 0 && ::prctl(PR_SET_MM, PR_SET_MM_ARG_END, end, 0, 0) == 0;
+}
+
 // The client's context, applied to this process before the run: a failure is the client's error.
 std::string TakeOn(const LaunchRequest& r) {
   if (!r.netns.empty()) {
@@ -132,7 +152,16 @@ std::string TakeOn(const LaunchRequest& r) {
     std::vector<char*> argv;
     for (const std::string& a : r.argv) argv.push_back(const_cast<char*>(a.c_str()));
     argv.push_back(nullptr);
-    code = RunVmMain(int(r.argv.size()), argv.data());
+    if (ShowArgv(r.argv)) {
+      code = RunVmMain(int(r.argv.size()), argv.data());
+    } else {
+      // Not privileged to relabel itself: exec the run instead (a static binary: a fraction of a
+      // millisecond, still without the caller's spawn).
+      std::vector<char*> exec_argv{const_cast<char*>("vc-vmm")};
+      exec_argv.insert(exec_argv.end(), argv.begin(), argv.end());
+      ::execv("/proc/self/exe", exec_argv.data());
+      std::fprintf(stderr, "vc-vmm launcher: cannot exec vc-vmm: %s\n", std::strerror(errno));
+    }
   }
   std::fflush(nullptr);
   WriteAll(STDOUT_FILENO, vmm::launcher::ExitTrailer(r.nonce, code));
