@@ -18,6 +18,7 @@
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
+#include <linux/prctl.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
@@ -74,7 +75,9 @@ bool ReadRequestLine(int fd, std::string* line) {
 // Makes /proc/self/cmdline read "vc-vmm <argv...>", as a spawned vc-vmm's would: the library finds
 // a pod's VMM (and gc its leftovers) by the config path on its command line, and a spare forked
 // from the launcher would otherwise show "vc-vmm launcher --socket …" (and so would the VMM it
-// forks). PR_SET_MM needs CAP_SYS_RESOURCE: false without it. The buffer stays for the process's life.
+// forks). PR_SET_MM_MAP with this process's own layout and a new argument area (which must be
+// anonymous memory: the kernel reads it with FOLL_ANON) needs no capability unless the executable
+// changes. False when the kernel refuses. The buffer stays for the process's life.
 bool ShowArgv(const std::vector<std::string>& argv) {
   std::string text = "vc-vmm";
   text.push_back('\0');
@@ -82,13 +85,58 @@ bool ShowArgv(const std::vector<std::string>& argv) {
     text += a;
     text.push_back('\0');
   }
-  char* buffer = new char[text.size()];
-  std::memcpy(buffer, text.data(), text.size());
-  const unsigned long start = reinterpret_cast<unsigned long>(buffer), end = start + text.size();
-  // The kernel checks start <= end with each call: move the end first when the buffer lies above
-  // the old area, the start first when it lies below.
-  if (::prctl(PR_SET_MM, PR_SET_MM_ARG_END, end, 0, 0) == 0) return ::prctl(PR_SET_MM, PR_SET_MM_ARG_START, start, 0, 0) == 0;
-  return ::prctl(PR_SET_MM, PR_SET_MM_ARG_START, start, 0, 0) == 0 && ::prctl(PR_SET_MM, PR_SET_MM_ARG_END, end, 0, 0) == 0;
+  char* area = new char[text.size()];
+  std::memcpy(area, text.data(), text.size());
+  std::string stat;
+  const int fd = ::open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
+  if (fd < 0 || !vc::ReadFdBounded(fd, 4096, &stat)) {
+    if (fd >= 0) ::close(fd);
+    return false;
+  }
+  ::close(fd);
+  // proc(5): the fields after the command name's closing parenthesis, field 3 first.
+  std::vector<unsigned long> f{0, 0, 0};
+  for (const char* p = stat.c_str() + stat.rfind(')') + 2; *p;) {
+    char* end = nullptr;
+    f.push_back(std::strtoul(p, &end, 10));
+    if (*end != ' ') {
+      if (end == p) f.back() = 0;  // the state letter
+      while (*end && *end != ' ') end++;
+    }
+    p = *end ? end + 1 : end;
+  }
+  if (f.size() < 52) return false;  // a kernel before 3.5 has no layout fields
+  prctl_mm_map map{};
+  map.start_code = f[26];
+  map.end_code = f[27];
+  map.start_stack = f[28];
+  map.start_data = f[45];
+  map.end_data = f[46];
+  map.start_brk = f[47];
+  map.env_start = f[50];
+  map.env_end = f[51];
+  map.arg_start = reinterpret_cast<unsigned long>(area);
+  map.arg_end = map.arg_start + text.size();
+  map.exe_fd = static_cast<uint32_t>(-1);
+  map.brk = reinterpret_cast<unsigned long>(::sbrk(0));  // last: nothing may allocate after it
+  return ::prctl(PR_SET_MM, PR_SET_MM_MAP, &map, sizeof map, 0) == 0;
+}
+
+// The run as a child exec'd from this binary (where ShowArgv is refused): its exit code, or -1
+// when it was killed (no trailer then, as a killed spawned vc-vmm gives no status either).
+int ExecRun(const std::vector<std::string>& argv) {
+  std::vector<char*> exec_argv{const_cast<char*>("vc-vmm")};
+  for (const std::string& a : argv) exec_argv.push_back(const_cast<char*>(a.c_str()));
+  exec_argv.push_back(nullptr);
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    ::execv("/proc/self/exe", exec_argv.data());
+    std::fprintf(stderr, "vc-vmm launcher: cannot exec vc-vmm: %s\n", std::strerror(errno));
+    ::_exit(1);
+  }
+  int status = 0;
+  if (pid < 0 || ::waitpid(pid, &status, 0) != pid) return 1;
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
 // The client's context, applied to this process before the run: a failure is the client's error.
@@ -152,17 +200,9 @@ std::string TakeOn(const LaunchRequest& r) {
     std::vector<char*> argv;
     for (const std::string& a : r.argv) argv.push_back(const_cast<char*>(a.c_str()));
     argv.push_back(nullptr);
-    if (ShowArgv(r.argv)) {
-      code = RunVmMain(int(r.argv.size()), argv.data());
-    } else {
-      // Not privileged to relabel itself: exec the run instead (a static binary: a fraction of a
-      // millisecond, still without the caller's spawn).
-      std::vector<char*> exec_argv{const_cast<char*>("vc-vmm")};
-      exec_argv.insert(exec_argv.end(), argv.begin(), argv.end());
-      ::execv("/proc/self/exe", exec_argv.data());
-      std::fprintf(stderr, "vc-vmm launcher: cannot exec vc-vmm: %s\n", std::strerror(errno));
-    }
+    code = ShowArgv(r.argv) ? RunVmMain(int(r.argv.size()), argv.data()) : ExecRun(r.argv);
   }
+  if (code < 0) ::_exit(1);
   std::fflush(nullptr);
   WriteAll(STDOUT_FILENO, vmm::launcher::ExitTrailer(r.nonce, code));
   ::_exit(code);
