@@ -271,6 +271,8 @@
               "native/vmm/tests/kvm_cpuid_test.cc",
               "native/vmm/tests/kvm_vcpu_test.cc",
               "native/vmm/tests/seccomp_filters_test.cc",
+              "native/vmm/tests/cmd_launch_request_test.cc",
+              "native/vmm/cmd/launch_request.cc",
               "native/vmm/tests/snap_format_test.cc",
               "native/vmm/tests/snap_device_state_test.cc",
               "native/vmm/tests/snap_device_models_test.cc",
