@@ -93,7 +93,7 @@ test('a request the launcher refuses ends without an exit status, the refusal na
     await runThroughLauncher(socketPath, ['caps'], { timeoutMs: 20_000 });
     assert.unreachable('caps is not a run');
   } catch (err) {
-    assert.match((err as Error).message, /ended the run without an exit status: vc-vmm launcher: launch request: argv\[0\] is "caps", but the launcher only starts "run"/);
+    assert.match((err as Error).message, /ended the run without an exit status: vc-vmm launcher: launch request: argv\[0\] is "caps", but the launcher only starts "run" and "restore"/);
   }
   const run = await runThroughLauncher(socketPath, ['run', '--config', hello], { cwd: '/nonexistent-dir', timeoutMs: 20_000 });
   assert.is(run!.code, 1);

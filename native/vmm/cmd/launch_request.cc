@@ -61,7 +61,8 @@ vc::Result<LaunchRequest> ParseLaunchRequest(const std::string& line) {
     r.argv.push_back(a.as_string());
   }
   // Only what the library starts: a spare is root's VMM process, not a general exec service.
-  if (r.argv[0] != "run") return Status::Error("launch request: argv[0] is " + Quote(r.argv[0]) + ", but the launcher only starts \"run\"");
+  if (r.argv[0] != "run" && r.argv[0] != "restore")
+    return Status::Error("launch request: argv[0] is " + Quote(r.argv[0]) + ", but the launcher only starts \"run\" and \"restore\"");
 
   if (const json::Value* env = v.find("env")) {
     if (!env->is_object()) return Status::Error("launch request: env must be an object of strings");

@@ -1,5 +1,5 @@
 // The request a client sends `vc-vmm launcher` (cmd/launcher.cc): one JSON line naming the
-// `vc-vmm run` to perform in a pre-forked spare process, exactly as though the client had spawned
+// `vc-vmm run` (or `restore`) to perform in a pre-forked spare process, exactly as though the client had spawned
 // `vc-vmm` with that argv, environment, working directory and network namespace.
 //
 //   {"argv":["run","--config","/p/vmm.json","--detach",...],"env":{"K":"V"},"cwd":"/",
@@ -18,7 +18,7 @@
 namespace vmm::launcher {
 
 struct LaunchRequest {
-  std::vector<std::string> argv;  // argv[0] is the subcommand: "run"
+  std::vector<std::string> argv;  // argv[0] is the subcommand: "run" or "restore"
   std::vector<std::pair<std::string, std::string>> env;
   std::string cwd;
   std::string netns;  // "" : the launcher's own

@@ -44,7 +44,7 @@ VMM_TEST(cmd_launch_request_each_bad_field_is_named) {
       {"{\"cwd\":\"/\",\"nonce\":\"" + std::string(kNonce) + "\"}", "argv must be a non-empty array"},
       {"{\"argv\":[],\"cwd\":\"/\"}", "argv must be a non-empty array"},
       {"{\"argv\":[\"run\",7],\"cwd\":\"/\"}", "argv[1] must be a string"},
-      {"{\"argv\":[\"caps\"],\"cwd\":\"/\",\"nonce\":\"" + std::string(kNonce) + "\"}", "argv[0] is \"caps\", but the launcher only starts \"run\""},
+      {"{\"argv\":[\"caps\"],\"cwd\":\"/\",\"nonce\":\"" + std::string(kNonce) + "\"}", "argv[0] is \"caps\", but the launcher only starts \"run\" and \"restore\""},
       {"{\"argv\":[\"run\\u0000\"],\"cwd\":\"/\"}", "argv[0] holds a NUL byte"},
       {"{\"argv\":[\"run\",\"" + std::string(5000, 'a') + "\"],\"cwd\":\"/\"}", "argv[1] is 5000 bytes, over 4096"},
       {Request(",\"env\":[]"), "env must be an object of strings"},
