@@ -118,11 +118,14 @@ test('a detached run answers with the VMM\'s pid and the connection ends at once
   assert.is(run!.code, 0, run!.output);
   const pid = Number(/"pid":(\d+)/.exec(run!.output)?.[1]);
   assert.ok(pid > 0, run!.output);
-  assert.ok(Date.now() - t0 < 10_000);
-  assert.ok(alive(pid), 'the detached VMM runs');
-  // Its command line is the run's, as a spawned VMM's would be: the library finds a pod's VMM by it.
-  assert.is(readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').slice(0, 4).join(' '), `vc-vmm run --config ${idle}`);
-  process.kill(pid, 'SIGTERM');
+  try {
+    assert.ok(Date.now() - t0 < 10_000);
+    assert.ok(alive(pid), 'the detached VMM runs');
+    // Its command line is the run's, as a spawned VMM's would be: the library finds a pod's VMM by it.
+    assert.is(readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').slice(0, 4).join(' '), `vc-vmm run --config ${idle}`);
+  } finally {
+    if (alive(pid)) process.kill(pid, 'SIGTERM');
+  }
   const deadline = Date.now() + 10_000;
   while (alive(pid) && Date.now() < deadline) await sleep(20);
   assert.not.ok(alive(pid));
