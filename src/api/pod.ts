@@ -13,10 +13,10 @@ import { nativeExecutable } from '../native.js';
 import { CrashPoints } from '../crash-points.js';
 import { isPodStep } from '../model/states.js';
 import { hostnameFromId } from '../model/hostname.js';
-import { RECORD_VERSION, type PodRecord, type VmmRecord } from '../model/records.js';
+import { RECORD_VERSION, type BootArtifacts, type PodRecord, type VmmRecord } from '../model/records.js';
 import type { PodStore } from '../store/pod-store.js';
 import { connectAgent } from './agent-link.js';
-import { parsePodConfig, type PodConfigInput } from '../model/pod-config.js';
+import { parsePodConfig, type PodConfig, type PodConfigInput } from '../model/pod-config.js';
 import { hypervisorOf, storeFor, type CallOptions } from './context.js';
 import { statusOf, type PodStatus } from './pod-status.js';
 import { allHypervisors, beginStep, hasVmm, finishDelete, finishStop, settledPod, settledPodOrGone, undoStart, withPodLock } from './recover.js';
@@ -25,13 +25,30 @@ import { ContainerStore } from '../store/container-store.js';
 import { createInGuest, prepareImage, startInGuest } from './container.js';
 import { startingPod, withAgent } from './pod-session.js';
 import { configureGuestNetwork, planNetwork, setUpNetwork } from './pod-network.js';
+import { checkCanTemplate, checkNics, checkTemplateVersion, podConfigFromTemplate, reseedRestored, templateBoot, templateOf } from './template-pod.js';
+import { TemplateStore } from '../store/template-store.js';
+import type { HypervisorKind } from '../model/hypervisor.js';
 
 const UNIX_SOCKET_PATH_MAX = 107;
 
 export async function createPod(input: PodConfigInput, options: CallOptions = {}): Promise<PodStatus> {
-  const config = parsePodConfig(input);
+  const parsed = parsePodConfig(input);
+  if (parsed.template === undefined) return createPodOf(parsed, resolveHypervisorKind(parsed.hypervisor), options);
+  // From a template: its vCPUs, memory, kernel and initrd, on the built-in VMM (no boot to prepare).
+  const template = await new TemplateStore(storeFor(options).root).read(parsed.template);
+  const config = podConfigFromTemplate(input as Record<string, unknown>, parsed, template);
+  const hypervisor = hypervisorOf(options, 'kvm');
+  checkCanTemplate(hypervisor);
+  await checkTemplateVersion(hypervisor, template);
+  return createPodOf(config, 'kvm', options, templateBoot(template));
+}
+
+/**
+ * createPod for a config already parsed, on hypervisor `kind`; with `boot`, the kernel and initrd
+ * are those (a template's) instead of resolved and built here.
+ */
+export async function createPodOf(config: PodConfig, kind: HypervisorKind, options: CallOptions, boot?: BootArtifacts): Promise<PodStatus> {
   const store = storeFor(options);
-  const kind = resolveHypervisorKind(config.hypervisor);
   checkPodLimits(config, hypervisorOf(options, kind));
   const paths = store.paths(config.id);
   const sockets = [paths.qmpSocket, paths.controlSocket, ...endpointSockets(hypervisorOf(options, kind).agentEndpoint(paths))];
@@ -42,13 +59,16 @@ export async function createPod(input: PodConfigInput, options: CallOptions = {}
   await hypervisorOf(options, kind).check();
 
   // The slow, cached steps come before anything is written for the pod, so a failure leaves nothing.
-  const kernel = await resolveKernel({
-    kernelPath: config.kernel?.path,
-    modulesDir: config.kernel?.modulesDir,
-    onProgress: options.onProgress,
-    signal: options.signal,
-  });
-  const initrd = await buildInitrd({ agentPath: nativeExecutable('vc-agent'), kernel, onProgress: options.onProgress });
+  if (!boot) {
+    const kernel = await resolveKernel({
+      kernelPath: config.kernel?.path,
+      modulesDir: config.kernel?.modulesDir,
+      onProgress: options.onProgress,
+      signal: options.signal,
+    });
+    const initrd = await buildInitrd({ agentPath: nativeExecutable('vc-agent'), kernel, onProgress: options.onProgress });
+    boot = { kernelPath: kernel.kernelPath, kernelRelease: kernel.release, initrdPath: initrd.path, initrdDigest: initrd.digest };
+  }
   // Images of the listed containers are built now, so a bad one fails the create, not the start.
   const digests = new Set<string>();
   for (const container of config.containers) digests.add((await prepareImage(container, options)).digest);
@@ -61,7 +81,7 @@ export async function createPod(input: PodConfigInput, options: CallOptions = {}
     config,
     hypervisor: kind,
     state: 'ready',
-    boot: { kernelPath: kernel.kernelPath, kernelRelease: kernel.release, initrdPath: initrd.path, initrdDigest: initrd.digest },
+    boot,
     createdAt: now,
     updatedAt: now,
   };
@@ -82,6 +102,12 @@ export async function startPod(id: string, options: StartOptions = {}): Promise<
     stepState(id, record.state, 'start'); // throws if a pod in this state cannot start
     const hypervisor = hypervisorOf(options, record.hypervisor);
     const spec = vmSpec(store, record);
+    // A pod from a template is restored from its snapshot instead of booted.
+    const template = record.config.template !== undefined ? await templateOf(store.root, record) : undefined;
+    if (template) {
+      checkCanTemplate(hypervisor);
+      await checkTemplateVersion(hypervisor, template);
+    }
     await planNetwork(store, record); // written with the step, before any of it is made
     delete record.vmm; // the last run's VMM: from now on `vmm` is this start's
     await beginStep(store, record, hypervisor, 'start', 'starting');
@@ -89,14 +115,28 @@ export async function startPod(id: string, options: StartOptions = {}): Promise<
     try {
       spec.network = await setUpNetwork(store, record, options.signal);
       steps.reach('network-made');
-      options.onProgress?.(`booting pod ${id} (${record.hypervisor})`);
-      record.vmm = await hypervisor.start(spec, { signal: options.signal, step: (name) => steps.reach(name) });
+      const vmmSteps = { signal: options.signal, step: (name: string) => steps.reach(name) };
+      if (template) {
+        checkNics(record, template, spec.network);
+        options.onProgress?.(`restoring pod ${id} from template ${template.name}`);
+        const paths = new TemplateStore(store.root).paths(template.name);
+        record.vmm = await hypervisor.restore!(spec, { state: paths.state, memory: paths.memory }, vmmSteps);
+      } else {
+        options.onProgress?.(`booting pod ${id} (${record.hypervisor})`);
+        record.vmm = await hypervisor.start(spec, vmmSteps);
+      }
       steps.reach('vmm-started');
       record.disks = {};
       await store.write(record);
       steps.reach('vmm-recorded');
       await waitForAgent(hypervisor, spec, record.vmm, options);
       steps.reach('agent-ready');
+      if (template) {
+        const network = spec.network;
+        record.restoreEpoch = await withAgent(startingPod(store, record, options), options.signal, (agent) => reseedRestored(agent, record, template, network, options.signal));
+        await store.write(record);
+        steps.reach('agent-reseeded');
+      }
       await withAgent(startingPod(store, record, options), options.signal, (agent) => configureGuestNetwork(agent, record, options));
       steps.reach('network-configured');
       await startListedContainers(store, record, options, steps);

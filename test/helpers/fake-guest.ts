@@ -29,6 +29,11 @@ export class FakeGuest {
   shutdownRequested = false;
   /** configure_network requests answered (one per pod start). */
   networkConfigured = 0;
+  /** As vc-agent: 0 until a `restored` is applied; while `restorePending`, only hello and restored are served. */
+  epoch = 0;
+  restorePending = false;
+  /** The arguments of every `restored` applied, in order. */
+  readonly restoredArgs: JsonObject[] = [];
   readonly #server: Server;
   readonly #sockets = new Set<Socket>();
   #nextProcess = 1;
@@ -83,7 +88,11 @@ export class FakeGuest {
     if (failure && (failure.id === undefined || failure.id === id)) {
       return failure.silent ? undefined : { ok: false, error: { code: failure.code, message: failure.message } };
     }
+    if (this.restorePending && frame.op !== 'hello' && frame.op !== 'restored') {
+      return { ok: false, error: { code: 'RESTORE_PENDING', message: `restored from a snapshot: send \`restored\` before ${frame.op}` } };
+    }
     try {
+      if (frame.op === 'restored') return { ok: true, result: this.#restored(frame.args) };
       if (frame.op === 'put_file') this.putFiles.push(frame.args);
       if (frame.op === 'create_container' && id !== undefined) this.createArgs.set(id, frame.args);
       return { ok: true, result: this.#perform(frame.op, id) };
@@ -92,8 +101,16 @@ export class FakeGuest {
     }
   }
 
+  #restored(args: JsonObject): JsonObject {
+    if (!this.restorePending) throw Object.assign(new Error('restored: no snapshot restore was seen'), { code: 'NOT_RESTORED' });
+    this.restoredArgs.push(args);
+    this.epoch = args.epoch as number;
+    this.restorePending = false;
+    return { epoch: this.epoch, hwrngBytes: 0, clockSet: true };
+  }
+
   #perform(op: string, id: string | undefined): JsonObject {
-    if (op === 'hello') return { version: 1, agent: 'fake-guest 1' };
+    if (op === 'hello') return { version: 1, agent: 'fake-guest 1', epoch: this.epoch, restorePending: this.restorePending };
     if (op === 'shutdown') {
       this.shutdownRequested = true;
       return {};

@@ -1,5 +1,6 @@
 // The vc-vmm configuration for a pod (docs/vmm.md "Configuration"), as pure functions so they can be
 // unit-tested without KVM.
+import { VcError } from '../../errors.js';
 import type { CgroupLimits } from '../../model/cgroup.js';
 import type { PodPaths } from '../../store/paths.js';
 import { kvmCmdline } from '../cmdline.js';
@@ -46,6 +47,22 @@ export function cgroupName(id: string, paths: Pick<PodPaths, 'dir'>, hash: (text
 
 export function vmmArgs(paths: Pick<PodPaths, 'vmmConfig' | 'vmmLog'>, cgroupDirs: readonly string[], jail: readonly string[] = []): string[] {
   return ['run', '--config', paths.vmmConfig, '--detach', '--log', paths.vmmLog, ...cgroupDirs.flatMap((dir) => ['--cgroup', dir]), ...jail];
+}
+
+/** The sizes in the snapshot op's answer ({"bytes":{"state":N,"memory":M}}); HYPERVISOR_FAILED naming what is missing. */
+export function snapshotBytes(answer: Record<string, unknown>): { state: number; memory: number } {
+  const bytes = answer.bytes as { state?: unknown; memory?: unknown } | undefined;
+  const ok = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+  if (!bytes || !ok(bytes.state) || !ok(bytes.memory)) {
+    throw new VcError('HYPERVISOR_FAILED', `vc-vmm snapshot: the answer has no bytes {state, memory}: ${JSON.stringify(answer).slice(0, 200)}`);
+  }
+  return { state: bytes.state, memory: bytes.memory };
+}
+
+/** `vc-vmm restore`: `run`'s options, plus the snapshot's files (docs/snapshots.md, "Restore"). */
+export function vmmRestoreArgs(paths: Pick<PodPaths, 'vmmConfig' | 'vmmLog'>, snapshot: { state: string; memory: string }, cgroupDirs: readonly string[], jail: readonly string[] = []): string[] {
+  const run = vmmArgs(paths, cgroupDirs, jail);
+  return ['restore', '--state', snapshot.state, '--memory', snapshot.memory, ...run.slice(1)];
 }
 
 /**

@@ -3,6 +3,7 @@
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdir, readFile, rm } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import { VcError } from '../../errors.js';
 import { createPodCgroup, podCgroupPaths, removePodCgroup } from '../../host/cgroup.js';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -13,8 +14,8 @@ import { native, nativeExecutable, type KvmProbe } from '../../native.js';
 import { writeFileAtomic } from '../../store/atomic.js';
 import type { PodPaths } from '../../store/paths.js';
 import type { PodResources, VmmRecord } from '../../model/records.js';
-import { inNetns, type AgentEndpoint, type Hypervisor, type HypervisorLimits, type VmSpec } from '../types.js';
-import { AGENT_VSOCK_PORT, IMAGE_SLOTS, cgroupLimits, cgroupName, vmmArgs, vmmConfig, vmmEndFromLog } from './config.js';
+import { inNetns, type AgentEndpoint, type Hypervisor, type HypervisorLimits, type SnapshotFiles, type SnapshotResult, type VmSpec } from '../types.js';
+import { AGENT_VSOCK_PORT, IMAGE_SLOTS, cgroupLimits, cgroupName, snapshotBytes, vmmArgs, vmmConfig, vmmEndFromLog, vmmRestoreArgs } from './config.js';
 import { controlRequest } from './control.js';
 import { jailArgs, jailRoot, vmmJail } from './jail.js';
 
@@ -46,8 +47,38 @@ export class KvmHypervisor implements Hypervisor {
   }
 
   async start(spec: VmSpec, options: { signal?: AbortSignal; step?: StepHook } = {}): Promise<VmmRecord> {
+    return this.#launchVm(spec, [], (cgroups, jail) => vmmArgs(spec.paths, cgroups, jail), options);
+  }
+
+  /** `vc-vmm restore` with the wiring `start` gives `run`; the snapshot's directory is readable in the jail. */
+  async restore(spec: VmSpec, snapshot: SnapshotFiles, options: { signal?: AbortSignal; step?: StepHook } = {}): Promise<VmmRecord> {
+    return this.#launchVm(spec, [dirname(snapshot.memory)], (cgroups, jail) => vmmRestoreArgs(spec.paths, snapshot, cgroups, jail), options);
+  }
+
+  /**
+   * `{"op":"snapshot"}` on the control socket: vc-vmm pauses, writes `state` then `memory` into
+   * `dir` and stops the VM. The process is then ended as `stop` ends it: a template's source never runs on.
+   */
+  async snapshot(vmm: VmmRecord, paths: PodPaths, dir: string): Promise<SnapshotResult> {
+    if (!(await this.isRunning(vmm, paths))) throw new VcError('HYPERVISOR_FAILED', `vc-vmm (pid ${vmm.pid}) is not running`);
+    // Writing guest RAM takes about a second per GiB on a slow disk: a generous bound.
+    const answer = await controlRequest(paths.controlSocket, 'snapshot', { dir }, 300_000);
+    await this.stop(vmm, paths, { timeoutMs: 5000 });
+    return { bytes: snapshotBytes(answer) };
+  }
+
+  async vmmVersion(): Promise<string> {
+    return new Promise((resolve, reject) => {
+      execFile(nativeExecutable('vc-vmm'), ['--version'], { timeout: 10_000 }, (err, stdout) => {
+        if (err) return reject(new VcError('HYPERVISOR_UNAVAILABLE', `vc-vmm --version: ${err.message}`, { cause: err }));
+        resolve(stdout.trim());
+      });
+    });
+  }
+
+  async #launchVm(spec: VmSpec, extraReadOnlyDirs: string[], args: (cgroups: readonly string[], jail: string[]) => string[], options: { signal?: AbortSignal; step?: StepHook }): Promise<VmmRecord> {
     const { paths } = spec;
-    const jail = vmmJail(process.env, process.getuid?.() === 0, paths, spec.diskDirs ?? []);
+    const jail = vmmJail(process.env, process.getuid?.() === 0, paths, [...(spec.diskDirs ?? []), ...extraReadOnlyDirs]);
     await this.cleanup(paths);
     // What the jail binds must exist (an empty image cache has no directory yet).
     for (const dir of jail?.readOnlyDirs ?? []) await mkdir(dir, { recursive: true });
@@ -58,7 +89,7 @@ export class KvmHypervisor implements Hypervisor {
     const cgroup = createPodCgroup(podCgroupName(spec.id, paths), cgroupLimits(spec));
     options.step?.('cgroup-created');
     try {
-      const pid = await this.launch(spec, vmmArgs(paths, cgroup.paths, jailArgs(jail)), options.signal);
+      const pid = await this.launch(spec, args(cgroup.paths, jailArgs(jail)), options.signal);
       options.step?.('vmm-detached');
       return { pid, startTime: await processStartTime(pid), startedAt: new Date().toISOString(), cgroup };
     } catch (err) {
