@@ -95,6 +95,15 @@ export interface StartOptions extends CallOptions {
 }
 
 export async function startPod(id: string, options: StartOptions = {}): Promise<PodStatus> {
+  return startPodWith(id, options, { configureGuestNetwork: true });
+}
+
+/**
+ * startPod, for createTemplate: a template's guest is snapshotted with its NICs unconfigured, so a
+ * pod restored from it gets its own addresses and routes from the usual configure_network and
+ * none of the template pod's (the agent only adds addresses, and would keep those).
+ */
+export async function startPodWith(id: string, options: StartOptions, how: { configureGuestNetwork: boolean }): Promise<PodStatus> {
   const store = storeFor(options);
   return withPodLock(store, id, options, async () => {
     const steps = new CrashPoints('startPod');
@@ -137,8 +146,10 @@ export async function startPod(id: string, options: StartOptions = {}): Promise<
         await store.write(record);
         steps.reach('agent-reseeded');
       }
-      await withAgent(startingPod(store, record, options), options.signal, (agent) => configureGuestNetwork(agent, record, options));
-      steps.reach('network-configured');
+      if (how.configureGuestNetwork) {
+        await withAgent(startingPod(store, record, options), options.signal, (agent) => configureGuestNetwork(agent, record, options));
+        steps.reach('network-configured');
+      }
       await startListedContainers(store, record, options, steps);
     } catch (err) {
       // A VMM that died under the start (e.g. while the listed containers were being created)

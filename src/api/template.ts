@@ -16,7 +16,7 @@ import type { PodStore } from '../store/pod-store.js';
 import { TemplateStore } from '../store/template-store.js';
 import { connectAgent } from './agent-link.js';
 import { hypervisorOf, storeFor, type CallOptions } from './context.js';
-import { createPodOf, deletePod, startPod, type StartOptions } from './pod.js';
+import { createPodOf, deletePod, startPodWith, type StartOptions } from './pod.js';
 import { hasVmm } from './recover.js';
 import { checkCanTemplate, unsupported } from './template-pod.js';
 
@@ -60,7 +60,7 @@ export async function createTemplate(input: TemplateConfigInput, options: StartO
       const { name: _name, hypervisor: _kind, ...podFields } = config;
       await createPodOf({ ...podFields, id: podId, hypervisor: 'kvm', containers: [] }, 'kvm', options);
       steps.reach('pod-created');
-      await startPod(podId, options);
+      await startPodWith(podId, options, { configureGuestNetwork: false }); // a restored pod's network is its own
       steps.reach('pod-started');
       const record = await store.read(podId);
       const paths = store.paths(podId);

@@ -42,6 +42,7 @@ test('createTemplate leaves <name>/{template.json,state,memory} and no pod or VM
   assert.equal(record.nics, []);
   assert.ok(record.kernel.path && record.initrd.path, 'the kernel and initrd restored pods are recorded with');
   assert.equal(await pods.store.ids(), [], 'the template\'s pod is gone');
+  assert.not.ok(pods.fake.calls.includes('agent:configure_network'), 'the template\'s guest is snapshotted with its NICs unconfigured');
   assert.is(pods.fake.live().length, 0, 'its VM stopped at the snapshot');
   // The agent connection is held across the snapshot (the restored agent's reset comes from it).
   const calls = pods.fake.calls;
