@@ -5,10 +5,12 @@
 // answers only hello and restored (RESTORE_PENDING for the rest) until a valid `restored` — every
 // argument checked by name, a time without a clock jump refused — then the new hostname (in the
 // agent's own UTS namespace, the host's untouched) and machine id are what it keeps, and
-// hello/guest_info report the epoch. In the VM the same code credits the seed with RNDADDENTROPY,
+// hello/guest_info report the epoch; a NIC with a `macs` entry's old MAC (a veth in the agent's own
+// network namespace) gets the new one. In the VM the same code credits the seed with RNDADDENTROPY,
 // reads /dev/hwrng and sets the clock; the nested test (test/nested/kvm-template.test.ts) covers that.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { createConnection } from 'node:net';
@@ -16,7 +18,9 @@ import { join } from 'node:path';
 import { isRoot, runOrSkip, stopAgent } from './agent-container-rig.js';
 import { Conn, encode, startAgent, T, text, type RunningAgent } from './agent-wire.js';
 
-const skipReason = isRoot ? '' : 'the agent\'s own UTS and mount namespaces need root';
+const has = (cmd: string) => spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
+const skipReason = !isRoot ? 'the agent\'s own UTS, mount and network namespaces need root'
+  : !has('unshare') || !has('nsenter') || !has('ip') ? 'needs unshare, nsenter and ip (util-linux, iproute2)' : '';
 
 let dir = '';
 let runDir = '';
@@ -48,6 +52,13 @@ async function resetConnection(): Promise<void> {
     if (Date.now() > deadline) throw new Error(`the agent did not see the reset: ${agent.stderr()}`);
     await new Promise((r) => setTimeout(r, 10));
   }
+}
+
+/** Runs a command in the agent's network namespace; returns stdout, fails the test on error. */
+function ns(...argv: string[]): string {
+  const r = spawnSync('nsenter', ['-t', String(agent.proc.pid), '-n', ...argv], { encoding: 'utf8' });
+  assert.is(r.status, 0, `${argv.join(' ')}: ${r.stderr}`);
+  return r.stdout;
 }
 
 async function run(c: Conn, argv: string[]): Promise<string> {
@@ -127,8 +138,11 @@ runOrSkip('agent restore', skipReason, () => {
     assert.is(noMac.code, 'INTERNAL');
     assert.match(noMac.message, 'macs[0].from: no interface has MAC 02:00:5e:99:99:99', noMac.message);
 
-    const r = await c.ok('restored', restoredArgs());
+    // A NIC with the template's MAC (a veth in the agent's namespace) takes the pod's.
+    ns('ip', 'link', 'add', 'v0', 'address', '02:00:5e:10:00:01', 'type', 'veth', 'peer', 'name', 'v0p');
+    const r = await c.ok('restored', restoredArgs({ macs: [{ from: '02:00:5E:10:00:01', to: '02:00:5e:10:00:aa' }] }));
     assert.equal(r, { epoch: 7, hwrngBytes: 0, clockSet: false });
+    assert.is(JSON.parse(ns('ip', '-j', 'link', 'show', 'dev', 'v0'))[0].address, '02:00:5e:10:00:aa');
     assert.is((await c.ok('guest_info')).epoch, 7);
     assert.is(await run(c, ['hostname']), 'restored-1\n');
     assert.is(readFileSync(join(dir, 'machine-id'), 'utf8'), `${MACHINE_ID}\n`);

@@ -1,7 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { kvmCmdline } from '../../../src/hypervisor/cmdline.js';
-import { AGENT_VSOCK_PORT, cgroupLimits, cgroupName, IMAGE_SLOTS, vmmArgs, vmmConfig, vmmEndFromLog } from '../../../src/hypervisor/kvm/config.js';
+import { AGENT_VSOCK_PORT, cgroupLimits, cgroupName, IMAGE_SLOTS, snapshotBytes, vmmArgs, vmmConfig, vmmEndFromLog, vmmRestoreArgs } from '../../../src/hypervisor/kvm/config.js';
 import { KvmHypervisor } from '../../../src/hypervisor/kvm/kvm.js';
 import { podPaths } from '../../../src/store/paths.js';
 import type { VmSpec } from '../../../src/hypervisor/types.js';
@@ -50,6 +50,22 @@ test('vc-vmm arguments: detached, logged, one --cgroup per hierarchy', () => {
     'run', '--config', '/r/pods/p1/vmm.json', '--detach', '--log', '/r/pods/p1/vmm.log',
     '--cgroup', '/cg/cpu/vc/p1', '--cgroup', '/cg/memory/vc/p1',
   ]);
+});
+
+test('vc-vmm restore arguments: the snapshot\'s two files, then run\'s options (config, detach, log, cgroups, jail)', () => {
+  const paths = podPaths('/r', 'p');
+  const snapshot = { state: '/r/templates/t/state', memory: '/r/templates/t/memory' };
+  assert.equal(vmmRestoreArgs(paths, snapshot, ['/sys/fs/cgroup/x'], ['--jail', '/j']), [
+    'restore', '--state', snapshot.state, '--memory', snapshot.memory,
+    '--config', paths.vmmConfig, '--detach', '--log', paths.vmmLog, '--cgroup', '/sys/fs/cgroup/x', '--jail', '/j',
+  ]);
+});
+
+test('the snapshot op\'s answer: its file sizes, or HYPERVISOR_FAILED naming what is missing', () => {
+  assert.equal(snapshotBytes({ state: 'stopped', bytes: { state: 14000, memory: 268439552 }, us: {} }), { state: 14000, memory: 268439552 });
+  for (const bad of [{}, { bytes: { state: 1 } }, { bytes: { state: -1, memory: 2 } }, { bytes: { state: '1', memory: 2 } }, { bytes: { state: 1.5, memory: 2 } }]) {
+    assert.throws(() => snapshotBytes(bad), (err: Error & { code?: string }) => err.code === 'HYPERVISOR_FAILED' && err.message.startsWith('vc-vmm snapshot: the answer has no bytes {state, memory}: '));
+  }
 });
 
 test("how the VMM ended: its monitor's last line for that pid in the VMM log, or null", () => {
