@@ -45,7 +45,14 @@ export function podConfigFromTemplate(input: Record<string, unknown>, config: Po
   if (config.kernel && config.kernel.path !== template.kernel.path) {
     throw new VcError('INVALID_CONFIG', `invalid pod config: kernel.path: pod ${config.id} asks for ${JSON.stringify(config.kernel.path)}, but template ${JSON.stringify(template.name)} runs ${JSON.stringify(template.kernel.path)} (leave kernel out)`);
   }
-  return { ...config, hypervisor: 'kvm', vcpus: template.vcpus, memoryMiB: template.memoryMiB };
+  // A restored VM has exactly the template's NICs: without one, the pod can have no network (and
+  // gets none by default); with some, it needs a network to give them.
+  const network = input.network === undefined && template.nics.length === 0 ? { mode: 'none' as const } : config.network;
+  if ((template.nics.length === 0) !== (network.mode === 'none')) {
+    const made = template.nics.length === 0 ? 'without a NIC (network none)' : `with ${template.nics.length} NIC(s)`;
+    throw new VcError('INVALID_CONFIG', `invalid pod config: network: pod ${config.id} asks for ${JSON.stringify(network.mode)}, but template ${JSON.stringify(template.name)} was made ${made}; a restored pod has its template's NICs`);
+  }
+  return { ...config, hypervisor: 'kvm', vcpus: template.vcpus, memoryMiB: template.memoryMiB, network };
 }
 
 export function templateBoot(template: TemplateRecord): BootArtifacts {

@@ -95,6 +95,11 @@ test('createPod({ template }): vcpus, memoryMiB or kernel other than the templat
   // The same values as the template's are fine.
   await createPod({ id: 'p', template: 'py', vcpus: 2, memoryMiB: 256, network: 'none' }, pods.options());
   await expectCode(createPod({ id: 'q', template: 'nope', network: 'none' }, pods.options()), VcError, 'TEMPLATE_NOT_FOUND', 'template "nope" not found');
+  // A template made without a NIC: its pods get no network by default, and cannot ask for one.
+  await expectCode(createPod({ id: 'q', template: 'py', network: 'bridge' }, pods.options()), VcError, 'INVALID_CONFIG',
+    'network: pod q asks for "bridge", but template "py" was made without a NIC (network none)');
+  await createPod({ id: 'q', template: 'py' }, pods.options());
+  assert.equal((await pods.store.read('q')).config.network, { mode: 'none' });
   await expectCode(createPod({ id: 'q', template: '../x' }, pods.options()), VcError, 'INVALID_CONFIG', 'template: must be a template name');
 });
 
