@@ -35,7 +35,9 @@ export async function createPod(input: PodConfigInput, options: CallOptions = {}
   const parsed = parsePodConfig(input);
   if (parsed.template === undefined) return createPodOf(parsed, resolveHypervisorKind(parsed.hypervisor), options);
   // From a template: its vCPUs, memory, kernel and initrd, on the built-in VMM (no boot to prepare).
-  const template = await new TemplateStore(storeFor(options).root).read(parsed.template);
+  const store = storeFor(options);
+  await store.checkRoot(); // the template's files say what the VMM runs: only from a root that is ours
+  const template = await new TemplateStore(store.root).read(parsed.template);
   const config = podConfigFromTemplate(input as Record<string, unknown>, parsed, template);
   const hypervisor = hypervisorOf(options, 'kvm');
   checkCanTemplate(hypervisor);

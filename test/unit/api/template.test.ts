@@ -78,7 +78,8 @@ test('a pod from a template is restored, told `restored` before anything else, a
   assert.is.not(a!.guest.restoredArgs[0]!.machineId, b!.guest.restoredArgs[0]!.machineId);
   // Started again, the pod is restored again, with the next epoch.
   await stopPod('web-1', pods.options());
-  await startPod('web-1', pods.options());
+  const again = await startPod('web-1', pods.options());
+  assert.equal(again.template, { name: 'py', epoch: 2 });
   assert.is(pods.fake.vmOf('web-1')!.guest.restoredArgs[0]!.epoch, 2);
   assert.equal((await listTemplates(pods.options()))[0]!.usedBy, ['web-1', 'web-2']);
   await assertConsistent(pods);
