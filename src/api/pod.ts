@@ -15,6 +15,7 @@ import { isPodStep } from '../model/states.js';
 import { hostnameFromId } from '../model/hostname.js';
 import { RECORD_VERSION, type BootArtifacts, type PodRecord, type VmmRecord } from '../model/records.js';
 import type { PodStore } from '../store/pod-store.js';
+import type { AgentClient } from '../agent/index.js';
 import { connectAgent } from './agent-link.js';
 import { parsePodConfig, type PodConfig, type PodConfigInput } from '../model/pod-config.js';
 import { hypervisorOf, storeFor, type CallOptions } from './context.js';
@@ -105,7 +106,7 @@ export async function startPod(id: string, options: StartOptions = {}): Promise<
  * pod restored from it gets its own addresses and routes from the usual configure_network and
  * none of the template pod's (the agent only adds addresses, and would keep those).
  */
-export async function startPodWith(id: string, options: StartOptions, how: { configureGuestNetwork: boolean }): Promise<PodStatus> {
+export async function startPodWith(id: string, options: StartOptions, how: { configureGuestNetwork: boolean; snapshotDir?: string }): Promise<PodStatus> {
   const store = storeFor(options);
   return withPodLock(store, id, options, async () => {
     const steps = new CrashPoints('startPod');
@@ -113,6 +114,7 @@ export async function startPodWith(id: string, options: StartOptions, how: { con
     stepState(id, record.state, 'start'); // throws if a pod in this state cannot start
     const hypervisor = hypervisorOf(options, record.hypervisor);
     const spec = vmSpec(store, record);
+    if (how.snapshotDir) spec.snapshotDir = how.snapshotDir;
     // A pod from a template is restored from its snapshot instead of booted.
     const template = record.config.template !== undefined ? await templateOf(store.root, record) : undefined;
     if (template) {
@@ -140,13 +142,18 @@ export async function startPodWith(id: string, options: StartOptions, how: { con
       record.disks = {};
       await store.write(record);
       steps.reach('vmm-recorded');
-      await waitForAgent(hypervisor, spec, record.vmm, options);
-      steps.reach('agent-ready');
       if (template) {
+        // On the connection the wait made: the restored agent serves nothing before `restored`.
         const network = spec.network;
-        record.restoreEpoch = await withAgent(startingPod(store, record, options), options.signal, (agent) => reseedRestored(agent, record, template, network, options.signal));
+        await waitForAgent(hypervisor, spec, record.vmm, options, async (agent, retried) => {
+          steps.reach('agent-ready');
+          record.restoreEpoch = await reseedRestored(agent, record, template, network, options.signal, retried);
+        });
         await store.write(record);
         steps.reach('agent-reseeded');
+      } else {
+        await waitForAgent(hypervisor, spec, record.vmm, options);
+        steps.reach('agent-ready');
       }
       if (how.configureGuestNetwork) {
         await withAgent(startingPod(store, record, options), options.signal, (agent) => configureGuestNetwork(agent, record, options));
@@ -313,7 +320,15 @@ function vmSpec(store: PodStore, record: PodRecord): VmSpec {
   };
 }
 
-async function waitForAgent(hypervisor: Hypervisor, spec: VmSpec, vmm: PodRecord['vmm'] & {}, options: StartOptions): Promise<void> {
+/**
+ * Waits until the agent answers a hello; with `restored` (a pod restored from a template), runs it
+ * on that connection. Right after a restore the guest's vsock driver may close a connection it
+ * accepted before it handled the transport reset (seen in L1 ~0.6 s after the restore): such a
+ * close is retried, at most RESTORED_CLOSE_RETRIES times, and counted in the error if it gives up.
+ * `retried` tells `restored` that an earlier connection closed under it (it may have been applied).
+ */
+async function waitForAgent(hypervisor: Hypervisor, spec: VmSpec, vmm: PodRecord['vmm'] & {}, options: StartOptions,
+  restored?: (agent: AgentClient, retried: boolean) => Promise<void>): Promise<void> {
   const timeoutMs = options.bootTimeoutMs ?? 120_000;
   const vmmGone = new AbortController();
   const watch = setInterval(() => {
@@ -325,12 +340,35 @@ async function waitForAgent(hypervisor: Hypervisor, spec: VmSpec, vmm: PodRecord
     });
   }, 250);
   const signal = options.signal ? AbortSignal.any([options.signal, vmmGone.signal]) : vmmGone.signal;
+  const deadline = Date.now() + timeoutMs;
+  let closed = 0;
+  let restoredFailed: unknown; // the agent answered, and `restored` failed: its own error
   try {
-    const agent = await connectWhenListening(hypervisor, spec, vmm, timeoutMs, signal);
-    agent.close();
-    options.onProgress?.(`pod ${spec.id} is ready`);
+    for (;;) {
+      try {
+        const agent = await connectWhenListening(hypervisor, spec, vmm, deadline, signal);
+        try {
+          await restored?.(agent, closed > 0);
+        } catch (err) {
+          restoredFailed = err;
+          throw err;
+        } finally {
+          agent.close();
+        }
+        break;
+      } catch (err) {
+        const closedByGuest = restored !== undefined && (err as { code?: string }).code === 'AGENT_CLOSED' && !signal.aborted;
+        if (!closedByGuest || closed >= RESTORED_CLOSE_RETRIES || Date.now() + RECONNECT_DELAY_MS >= deadline) throw err;
+        restoredFailed = undefined;
+        closed++;
+        await new Promise((resolve) => setTimeout(resolve, RECONNECT_DELAY_MS));
+      }
+    }
+    options.onProgress?.(`pod ${spec.id} is ready${closed ? ` (${closed} connection(s) closed by the restored guest first)` : ''}`);
   } catch (err) {
+    if (err === restoredFailed && (err as { code?: string }).code !== 'AGENT_CLOSED' && !vmmGone.signal.aborted) throw err;
     let reason = vmmGone.signal.aborted ? (vmmGone.signal.reason as Error).message : (err as Error).message;
+    if (closed > 0) reason += ` (after ${closed} connection(s) the restored guest closed, each retried)`;
     // How it ended, where the hypervisor knows (vc-vmm's monitor line, QEMU's recorded exit): what to look at first.
     if (vmmGone.signal.aborted) {
       const detail = await hypervisor.exitDetail?.(vmm, spec.paths).catch(() => null);
@@ -346,8 +384,7 @@ async function waitForAgent(hypervisor: Hypervisor, spec: VmSpec, vmm: PodRecord
  * QEMU's virtio-serial socket accepts at once and the hello waits for the guest; a hybrid vsock
  * connection is refused (closed) until the agent listens, so a refusal during boot means "again".
  */
-async function connectWhenListening(hypervisor: Hypervisor, spec: VmSpec, vmm: VmmRecord, timeoutMs: number, signal: AbortSignal) {
-  const deadline = Date.now() + timeoutMs;
+async function connectWhenListening(hypervisor: Hypervisor, spec: VmSpec, vmm: VmmRecord, deadline: number, signal: AbortSignal) {
   for (;;) {
     try {
       return await connectAgent(hypervisor.agentEndpoint(spec.paths, vmm), { timeoutMs: Math.max(1, deadline - Date.now()), signal });
@@ -360,6 +397,8 @@ async function connectWhenListening(hypervisor: Hypervisor, spec: VmSpec, vmm: V
 }
 
 const RECONNECT_DELAY_MS = 25;
+/** The guest resets connections once, when it handles the transport reset: a few closes are that; more are something else. */
+const RESTORED_CLOSE_RETRIES = 5;
 
 async function askGuestToPowerOff(hypervisor: Hypervisor, paths: ReturnType<PodStore['paths']>, vmm: VmmRecord, options: StopOptions): Promise<void> {
   try {

@@ -83,9 +83,11 @@ export function checkNics(record: PodRecord, template: TemplateRecord, network: 
 /**
  * Tells the restored agent who it is now: fresh randomness, the host's clock, the pod's host name,
  * a new machine id and the pod's MACs for the template's. Nothing else is sent to a restored agent
- * before this; it refuses everything else until then (RESTORE_PENDING).
+ * before this; it refuses everything else until then (RESTORE_PENDING). `retried`: an earlier
+ * connection closed under a `restored` that the agent may have applied already (then its
+ * guest_info shows this epoch).
  */
-export async function reseedRestored(agent: AgentClient, record: PodRecord, template: TemplateRecord, network: VmNetwork | undefined, signal?: AbortSignal): Promise<number> {
+export async function reseedRestored(agent: AgentClient, record: PodRecord, template: TemplateRecord, network: VmNetwork | undefined, signal?: AbortSignal, retried = false): Promise<number> {
   const epoch = (record.restoreEpoch ?? 0) + 1;
   const now = Date.now();
   const macs = template.nics.map((nic, i) => ({ from: nic.mac, to: network!.nics[i]!.mac })).filter((m) => m.from.toLowerCase() !== m.to.toLowerCase());
@@ -101,6 +103,7 @@ export async function reseedRestored(agent: AgentClient, record: PodRecord, temp
     if (result.epoch !== epoch) throw new VcError('AGENT_UNREACHABLE', `pod ${record.id}: the restored agent answered restored with epoch ${JSON.stringify(result.epoch)}, not ${epoch}`);
   } catch (err) {
     if ((err as { code?: string }).code === 'NOT_RESTORED') {
+      if (retried && (await agent.guestInfo({ signal }).catch(() => null))?.epoch === epoch) return epoch;
       throw new VcError('HYPERVISOR_FAILED', `pod ${record.id}: the agent restored from template ${JSON.stringify(template.name)} saw no restore (its host connection was not reset), so it would run with the template's identity: ${(err as Error).message}`, { cause: err });
     }
     throw err;

@@ -60,7 +60,8 @@ export async function createTemplate(input: TemplateConfigInput, options: StartO
       const { name: _name, hypervisor: _kind, ...podFields } = config;
       await createPodOf({ ...podFields, id: podId, hypervisor: 'kvm', containers: [] }, 'kvm', options);
       steps.reach('pod-created');
-      await startPodWith(podId, options, { configureGuestNetwork: false }); // a restored pod's network is its own
+      // A restored pod's network is its own; the VMM is given the one directory it may snapshot into.
+      await startPodWith(podId, options, { configureGuestNetwork: false, snapshotDir: creating.dir });
       steps.reach('pod-started');
       const record = await store.read(podId);
       const paths = store.paths(podId);

@@ -54,6 +54,11 @@ export interface VmSpec {
    * jails itself keeps these, read-only, and nothing else of the host's tree.
    */
   diskDirs?: string[];
+  /**
+   * The one directory the running VM may later be snapshotted into (a template's `.creating`
+   * directory), given to the VMM at start: a jailed VMM cannot reach host paths afterwards.
+   */
+  snapshotDir?: string;
 }
 
 /** A VM's NICs: each opens its tap (in `netns`) and shows the guest `mac` and `mtu`. */

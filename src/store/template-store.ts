@@ -1,7 +1,7 @@
 // Templates on disk: <root>/templates/<name>/{template.json,state,memory}, made in
 // <name>.creating/ and renamed into place once whole (crash-only: a `.creating` directory is a
 // template whose maker died, removed by the next template call or gc). A lock file per name.
-import { mkdir, readFile, readdir, rename, rm, stat } from 'node:fs/promises';
+import { chown, mkdir, readFile, readdir, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { VcError } from '../errors.js';
 import { parseTemplateRecord, TEMPLATE_NAME_PATTERN, type TemplateRecord } from '../model/template.js';
@@ -75,6 +75,11 @@ export class TemplateStore {
   /** Seals a template made in creating(name): its record written, then the directory renamed into place. */
   async finish(record: TemplateRecord): Promise<void> {
     const from = this.creating(record.name);
+    // A jailed VMM wrote the snapshot as its unprivileged user: from now on nothing but root (the
+    // library) may touch a template, and no one writes it.
+    if (process.getuid?.() === 0) {
+      for (const path of [from.dir, from.state, from.memory]) await chown(path, 0, 0);
+    }
     await writeFileAtomic(from.record, `${JSON.stringify(record, null, 2)}\n`, { mode: 0o600 });
     await syncDirectory(from.dir);
     await rename(from.dir, this.paths(record.name).dir);

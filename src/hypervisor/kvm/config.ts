@@ -45,8 +45,12 @@ export function cgroupName(id: string, paths: Pick<PodPaths, 'dir'>, hash: (text
   return `${id.slice(0, 44)}-${hash(paths.dir).slice(0, 12)}`;
 }
 
-export function vmmArgs(paths: Pick<PodPaths, 'vmmConfig' | 'vmmLog'>, cgroupDirs: readonly string[], jail: readonly string[] = []): string[] {
-  return ['run', '--config', paths.vmmConfig, '--detach', '--log', paths.vmmLog, ...cgroupDirs.flatMap((dir) => ['--cgroup', dir]), ...jail];
+export function vmmArgs(paths: Pick<PodPaths, 'vmmConfig' | 'vmmLog'>, cgroupDirs: readonly string[], jail: readonly string[] = [], snapshotDir?: string): string[] {
+  return [
+    'run', '--config', paths.vmmConfig, '--detach', '--log', paths.vmmLog, ...cgroupDirs.flatMap((dir) => ['--cgroup', dir]), ...jail,
+    // Opened by vc-vmm before it enters the jail: the only place its snapshot op may write.
+    ...(snapshotDir ? ['--snapshot-dir', snapshotDir] : []),
+  ];
 }
 
 /** The sizes in the snapshot op's answer ({"bytes":{"state":N,"memory":M}}); HYPERVISOR_FAILED naming what is missing. */

@@ -2,8 +2,7 @@
 // own cgroup, driven through its control socket; the agent is reached over hybrid vsock.
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdir, readFile, rm } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { chown, mkdir, readFile, rm } from 'node:fs/promises';
 import { VcError } from '../../errors.js';
 import { createPodCgroup, podCgroupPaths, removePodCgroup } from '../../host/cgroup.js';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -17,7 +16,7 @@ import type { PodResources, VmmRecord } from '../../model/records.js';
 import { inNetns, type AgentEndpoint, type Hypervisor, type HypervisorLimits, type SnapshotFiles, type SnapshotResult, type VmSpec } from '../types.js';
 import { AGENT_VSOCK_PORT, IMAGE_SLOTS, cgroupLimits, cgroupName, snapshotBytes, vmmArgs, vmmConfig, vmmEndFromLog, vmmRestoreArgs } from './config.js';
 import { controlRequest } from './control.js';
-import { jailArgs, jailRoot, vmmJail } from './jail.js';
+import { jailArgs, jailRoot, snapshotFileLimit, vmmJail } from './jail.js';
 import { LAUNCHER_ENV, runThroughLauncher } from './launcher.js';
 
 /** Why pods cannot boot on the built-in VMM with this KVM probe (HYPERVISOR_UNAVAILABLE), or null. */
@@ -48,12 +47,16 @@ export class KvmHypervisor implements Hypervisor {
   }
 
   async start(spec: VmSpec, options: { signal?: AbortSignal; step?: StepHook } = {}): Promise<VmmRecord> {
-    return this.#launchVm(spec, [], (cgroups, jail) => vmmArgs(spec.paths, cgroups, jail), options);
+    return this.#launchVm(spec, (cgroups, jail) => vmmArgs(spec.paths, cgroups, jail, spec.snapshotDir), options);
   }
 
-  /** `vc-vmm restore` with the wiring `start` gives `run`; the snapshot's directory is readable in the jail. */
+  /**
+   * `vc-vmm restore` with the wiring `start` gives `run`, through the same launch (the launcher
+   * when there is one). vc-vmm opens the snapshot's files before it enters the jail, so the
+   * template's directory (root's, 0700) stays out of the jail.
+   */
   async restore(spec: VmSpec, snapshot: SnapshotFiles, options: { signal?: AbortSignal; step?: StepHook } = {}): Promise<VmmRecord> {
-    return this.#launchVm(spec, [dirname(snapshot.memory)], (cgroups, jail) => vmmRestoreArgs(spec.paths, snapshot, cgroups, jail), options);
+    return this.#launchVm(spec, (cgroups, jail) => vmmRestoreArgs(spec.paths, snapshot, cgroups, jail), options);
   }
 
   /**
@@ -77,9 +80,14 @@ export class KvmHypervisor implements Hypervisor {
     });
   }
 
-  async #launchVm(spec: VmSpec, extraReadOnlyDirs: string[], args: (cgroups: readonly string[], jail: string[]) => string[], options: { signal?: AbortSignal; step?: StepHook }): Promise<VmmRecord> {
+  async #launchVm(spec: VmSpec, args: (cgroups: readonly string[], jail: string[]) => string[], options: { signal?: AbortSignal; step?: StepHook }): Promise<VmmRecord> {
     const { paths } = spec;
-    const jail = vmmJail(process.env, process.getuid?.() === 0, paths, [...(spec.diskDirs ?? []), ...extraReadOnlyDirs]);
+    const jail = vmmJail(process.env, process.getuid?.() === 0, paths, spec.diskDirs ?? []);
+    if (jail && spec.snapshotDir) {
+      // The snapshot op's files are created by the jail's user, and the memory file is RAM + 4 KiB.
+      await chown(spec.snapshotDir, jail.uid, jail.gid);
+      jail.maxFileBytes = snapshotFileLimit(spec.memoryMiB);
+    }
     await this.cleanup(paths);
     // What the jail binds must exist (an empty image cache has no directory yet).
     for (const dir of jail?.readOnlyDirs ?? []) await mkdir(dir, { recursive: true });

@@ -52,6 +52,12 @@ test('vc-vmm arguments: detached, logged, one --cgroup per hierarchy', () => {
   ]);
 });
 
+test('vc-vmm arguments of a template\'s source VM: the one directory its snapshot op may write, after the jail flags', () => {
+  assert.equal(vmmArgs(podPaths('/r', 'p1'), ['/cg/p1'], ['--jail', '/j'], '/r/templates/t.creating').slice(-4), [
+    '--jail', '/j', '--snapshot-dir', '/r/templates/t.creating',
+  ]);
+});
+
 test('vc-vmm restore arguments: the snapshot\'s two files, then run\'s options (config, detach, log, cgroups, jail)', () => {
   const paths = podPaths('/r', 'p');
   const snapshot = { state: '/r/templates/t/state', memory: '/r/templates/t/memory' };
