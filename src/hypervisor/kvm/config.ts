@@ -33,10 +33,12 @@ export function vmmConfig(spec: VmSpec): Record<string, unknown> {
 /**
  * What the pod's cgroup allows the VMM: its vCPUs' worth of CPU time, guest RAM plus room for the
  * VMM itself and the kernel's per-VM structures, and its threads (one per vCPU, the device thread,
- * the main thread) with margin.
+ * the main thread) with margin. A VM that will be snapshotted (a template's source) writes all of
+ * its RAM into the memory file, and that file's page cache is charged to the group too: it gets
+ * room for it, or the memory controller kills it mid-write (seen in L1: SIGKILL, no answer).
  */
-export function cgroupLimits(spec: Pick<VmSpec, 'vcpus' | 'memoryMiB'>): CgroupLimits {
-  const overheadMiB = 64;
+export function cgroupLimits(spec: Pick<VmSpec, 'vcpus' | 'memoryMiB' | 'snapshotDir'>): CgroupLimits {
+  const overheadMiB = 64 + (spec.snapshotDir ? spec.memoryMiB : 0);
   return { cpus: spec.vcpus, memoryBytes: (spec.memoryMiB + overheadMiB) * 1024 * 1024, pidsMax: spec.vcpus + 16 };
 }
 

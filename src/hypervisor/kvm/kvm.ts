@@ -66,7 +66,15 @@ export class KvmHypervisor implements Hypervisor {
   async snapshot(vmm: VmmRecord, paths: PodPaths, dir: string): Promise<SnapshotResult> {
     if (!(await this.isRunning(vmm, paths))) throw new VcError('HYPERVISOR_FAILED', `vc-vmm (pid ${vmm.pid}) is not running`);
     // Writing guest RAM takes about a second per GiB on a slow disk: a generous bound.
-    const answer = await controlRequest(paths.controlSocket, 'snapshot', { dir }, 300_000);
+    let answer: Record<string, unknown>;
+    try {
+      answer = await controlRequest(paths.controlSocket, 'snapshot', { dir }, 300_000);
+    } catch (err) {
+      // What the VMM said last (and how it ended, if it did) is where the cause is.
+      const ended = (await this.isRunning(vmm, paths).catch(() => true)) ? null : await this.exitDetail(vmm, paths).catch(() => null);
+      const log = (await readFile(paths.vmmLog, 'utf8').catch(() => '')).trim().split('\n').slice(-10).join('\n');
+      throw new VcError('HYPERVISOR_FAILED', `${(err as Error).message}${ended ? ` (vc-vmm ${ended})` : ''}${log ? `\nvc-vmm log, last lines:\n${log}` : ''}`, { cause: err });
+    }
     await this.stop(vmm, paths, { timeoutMs: 5000 });
     return { bytes: snapshotBytes(answer) };
   }
