@@ -34,6 +34,13 @@ export class FakeGuest {
   restorePending = false;
   /** The arguments of every `restored` applied, in order. */
   readonly restoredArgs: JsonObject[] = [];
+  /**
+   * The next this many connections are closed at their first request, unanswered: what a restored
+   * Linux guest does to a connection it accepted before it handled the vsock transport reset.
+   */
+  closeNextConnections = 0;
+  /** Close the connection right after applying a `restored`, before its answer goes out (once). */
+  closeAfterRestored = false;
   readonly #server: Server;
   readonly #sockets = new Set<Socket>();
   #nextProcess = 1;
@@ -67,10 +74,23 @@ export class FakeGuest {
     socket.on('close', () => this.#sockets.delete(socket));
     socket.on('error', () => {});
     const decoder = new FrameDecoder();
+    let first = true;
     socket.on('data', (chunk: Buffer) => {
       for (const frame of decoder.push(chunk)) {
         if (frame.type !== FrameType.REQUEST) continue;
+        if (first && this.closeNextConnections > 0) {
+          this.closeNextConnections--;
+          this.requests.push(`closed-at:${frame.op}`);
+          socket.destroy();
+          return;
+        }
+        first = false;
         const answer = this.#answer(frame);
+        if (frame.op === 'restored' && this.closeAfterRestored && answer && 'result' in answer) {
+          this.closeAfterRestored = false;
+          socket.destroy();
+          return;
+        }
         if (answer) socket.write(encodeResponse(frame.id, answer));
       }
     });
@@ -119,6 +139,7 @@ export class FakeGuest {
       this.networkConfigured += 1;
       return { interfaces: [] };
     }
+    if (op === 'guest_info') return { kernelRelease: 'fake', uptimeSec: 1, memTotalKiB: 262144, memAvailableKiB: 131072, cpus: 1, agent: 'fake-guest 1', epoch: this.epoch };
     if (id === undefined) throw Object.assign(new Error(`${op}: no container id`), { code: 'INVALID_ARGUMENT' });
     if (op === 'create_container') {
       if (this.containers.has(id)) throw Object.assign(new Error(`container ${id} exists`), { code: 'EXISTS' });

@@ -39,6 +39,8 @@ export class FakeHypervisor implements Hypervisor {
   readonly agentFailures = new Map<string, AgentFailure>();
   /** Run at the start of every method and agent request; throw here to make that step fail. */
   onStep: ((step: FakeStep) => void | Promise<void>) | undefined;
+  /** Connections each restored guest closes at their first request (FakeGuest.closeNextConnections). */
+  restoredCloses = 0;
   /** Pod directories whose leftovers cleanup() has removed. */
   readonly cleaned: string[] = [];
 
@@ -81,6 +83,7 @@ export class FakeHypervisor implements Hypervisor {
     const vm = this.vms.get(vmm.pid)!;
     vm.restoredFrom = snapshot.state;
     vm.guest.restorePending = true;
+    vm.guest.closeNextConnections = this.restoredCloses;
     return vmm;
   };
 

@@ -197,4 +197,43 @@ test('a restored agent that saw no restore fails the start: the pod never runs w
   assert.is(pods.fake.live().length, 0);
 });
 
+test('connections a restored guest closes at first (its transport reset handled after the accept) are retried, and counted', async () => {
+  await makeTemplate();
+  await createPod({ id: 'web', template: 'py', network: 'none' }, pods.options());
+  pods.fake.restoredCloses = 2;
+  const said: string[] = [];
+  const status = await startPod('web', pods.options({ onProgress: (line: string) => said.push(line) }));
+  assert.equal(status.template, { name: 'py', epoch: 1 });
+  const guest = pods.fake.vmOf('web')!.guest;
+  assert.equal(guest.requests.slice(0, 4), ['closed-at:hello', 'closed-at:hello', 'hello', 'restored']);
+  assert.ok(said.includes('pod web is ready (2 connection(s) closed by the restored guest first)'), said.join('\n'));
+});
+
+test('a restored guest that keeps closing connections fails the start after 5 retries, saying how many', async () => {
+  await makeTemplate();
+  await createPod({ id: 'web', template: 'py', network: 'none' }, pods.options());
+  pods.fake.restoredCloses = 100;
+  await expectCode(startPod('web', pods.options()), VcError, 'AGENT_UNREACHABLE', '(after 5 connection(s) the restored guest closed, each retried)');
+  assert.is((await pods.store.read('web')).state, 'ready');
+  assert.is(pods.fake.live().length, 0);
+});
+
+test('a connection closed after the agent applied `restored` is retried, and the retry sees the epoch applied', async () => {
+  await makeTemplate();
+  await createPod({ id: 'web', template: 'py', network: 'none' }, pods.options());
+  await startPod('web', pods.options());
+  await stopPod('web', pods.options());
+  const original = pods.fake.restore!;
+  pods.fake.restore = async (spec, snapshot, options) => {
+    const vmm = await original(spec, snapshot, options);
+    pods.fake.vmOf(spec.id)!.guest.closeAfterRestored = true;
+    return vmm;
+  };
+  const status = await startPod('web', pods.options());
+  assert.equal(status.template, { name: 'py', epoch: 2 });
+  const guest = pods.fake.vmOf('web')!.guest;
+  assert.is(guest.restoredArgs.length, 1, 'applied once');
+  assert.equal(guest.requests.slice(0, 5), ['hello', 'restored', 'hello', 'restored', 'guest_info']);
+});
+
 test.run();
