@@ -3,6 +3,8 @@
 // exec, with its own host name, machine id, random bytes and the host's clock (the agent's
 // `restored` re-seeding), and the pod's status shows its restore epoch. A cold-booted pod in the
 // same L1 gives the figure a restored start is compared with (docs/snapshots.md, measured numbers).
+// The second restored pod's `vc-vmm restore` runs in a spare of `vc-vmm launcher` (VC_VMM_LAUNCHER),
+// the same launch path cold pods take.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { existsSync } from 'node:fs';
@@ -13,12 +15,25 @@ import { podStatus } from '../../src/api/pod-status.js';
 import { createTemplate, deleteTemplate, listTemplates } from '../../src/api/template.js';
 import { readAll, teardownRoot, vmmProcessesUnder } from '../helpers/pods.js';
 import { tempDir } from '../helpers/tmp.js';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { nativeExecutable } from '../../src/native.js';
+import { LAUNCHER_ENV } from '../../src/hypervisor/kvm/launcher.js';
+import { childrenOf } from '../helpers/children.js';
 
 const tmp = tempDir('vct');
 const root = tmp.path;
-const options = { root, onProgress: (line: string) => console.log(`  ${line}`) };
+// Each progress line with the time since the call began (mark is reset before each call).
+let mark = Date.now();
+const options = { root, onProgress: (line: string) => console.log(`  +${Date.now() - mark} ms ${line}`) };
+let launcher: ChildProcess | undefined;
+// Outside the state root: the launcher and its spares are not the pods' VMMs.
+const launcherDir = tempDir('vctl');
+const launcherSocket = join(launcherDir.path, 'launcher.sock');
 
 test.after(async () => {
+  delete process.env[LAUNCHER_ENV];
+  launcher?.kill('SIGTERM');
+  launcherDir.remove();
   await teardownRoot(root);
   tmp.remove();
 });
@@ -33,7 +48,7 @@ async function identity(id: string): Promise<{ hostname: string; machineId: stri
 }
 
 test('a template from a kvm pod; two pods restored from it run exec with their own identities', async () => {
-  let t0 = Date.now();
+  let t0 = mark = Date.now();
   const info = await createTemplate({ name: 'base', hypervisor: 'kvm', vcpus: 1, memoryMiB: 256, network: 'none' }, options);
   console.log(`  createTemplate: ${Date.now() - t0} ms; state ${info.bytes.state} B, memory ${info.bytes.memory} B`);
   assert.is(info.bytes.memory, 4096 + 256 * 1024 * 1024, 'the memory file is a header page and all of RAM');
@@ -42,7 +57,7 @@ test('a template from a kvm pod; two pods restored from it run exec with their o
 
   // A cold boot of the same machine, for comparison.
   await createPod({ id: 'cold-1', hypervisor: 'kvm', vcpus: 1, memoryMiB: 256, network: 'none' }, options);
-  t0 = Date.now();
+  t0 = mark = Date.now();
   await startPod('cold-1', options);
   const coldMs = Date.now() - t0;
   console.log(`  startPod cold-1 (cold boot): ${coldMs} ms`);
@@ -51,12 +66,25 @@ test('a template from a kvm pod; two pods restored from it run exec with their o
 
   const seen = [];
   for (const id of ['warm-1', 'warm-2']) {
+    let spares: number[] = [];
+    if (id === 'warm-2') {
+      launcher = spawn(nativeExecutable('vc-vmm'), ['launcher', '--socket', launcherSocket, '--spares', '1'], { stdio: 'ignore' });
+      const deadline = Date.now() + 30_000;
+      while (childrenOf(launcher.pid!).length < 1 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      spares = childrenOf(launcher.pid!);
+      assert.is(spares.length, 1, 'the launcher has its spare');
+      process.env[LAUNCHER_ENV] = launcherSocket;
+    }
     await createPod({ id, template: 'base', network: 'none' }, options);
-    t0 = Date.now();
+    t0 = mark = Date.now();
     await startPod(id, options);
     const warmMs = Date.now() - t0;
     console.log(`  startPod ${id} (restore, restored, network): ${warmMs} ms, ${(warmMs / coldMs).toFixed(3)} of the cold boot`);
     assert.ok(warmMs < coldMs, `a restored start (${warmMs} ms) is faster than a cold boot (${coldMs} ms)`);
+    if (id === 'warm-2') {
+      assert.is(launcher!.exitCode, null, 'the launcher runs on');
+      assert.not.ok(childrenOf(launcher!.pid!).includes(spares[0]!), 'the launcher\'s spare was taken: it ran the vc-vmm restore');
+    }
     const status = await podStatus(id, options);
     assert.equal(status.template, { name: 'base', epoch: 1 }, 'the first start of a template pod is restore epoch 1');
     const who = await identity(id);
