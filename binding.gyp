@@ -88,6 +88,8 @@
         "native/agent/netlink.cc",
         "native/agent/network.cc",
         "native/agent/forward.cc",
+        "native/agent/restore.cc",
+        "native/agent/restore_requests.cc",
         "<@(common_sources)"
       ],
       "include_dirs": [
