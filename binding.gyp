@@ -26,7 +26,8 @@
         "<@(vmm_arch_sources)",
         "<@(vmm_device_sources)",
         "<@(vmm_core_sources)",
-        "<@(vmm_vm_sources)"
+        "<@(vmm_vm_sources)",
+        "<@(vmm_snapshot_sources)"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",
@@ -87,6 +88,8 @@
         "native/agent/netlink.cc",
         "native/agent/network.cc",
         "native/agent/forward.cc",
+        "native/agent/restore.cc",
+        "native/agent/restore_requests.cc",
         "<@(common_sources)"
       ],
       "include_dirs": [
@@ -209,6 +212,7 @@
         "<@(vmm_device_sources)",
         "<@(vmm_core_sources)",
         "<@(vmm_vm_sources)",
+        "<@(vmm_snapshot_sources)",
         "<@(vmm_cmd_sources)",
         "<@(vmm_seccomp_sources)",
         "<@(vmm_jail_sources)"
@@ -269,7 +273,11 @@
               "native/vmm/tests/kvm_cpuid_test.cc",
               "native/vmm/tests/kvm_vcpu_test.cc",
               "native/vmm/tests/seccomp_filters_test.cc",
+              "native/vmm/tests/cmd_launch_request_test.cc",
+              "native/vmm/cmd/launch_request.cc",
               "native/vmm/tests/snap_format_test.cc",
+              "native/vmm/tests/snap_device_state_test.cc",
+              "native/vmm/tests/snap_device_models_test.cc",
               "<@(common_sources)",
               "<@(vmm_arch_sources)",
               "<@(vmm_device_sources)",

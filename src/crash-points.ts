@@ -4,7 +4,7 @@
 // the variable; without it every step is a counter increment. Not for production use.
 
 /** The API's calls, and virtc-runtime's `create` command (test/integration/oci-runtime-crash.test.ts). */
-export type CrashOp = 'startPod' | 'stopPod' | 'deletePod' | 'createContainer' | 'runtimeCreate';
+export type CrashOp = 'startPod' | 'stopPod' | 'deletePod' | 'createContainer' | 'runtimeCreate' | 'createTemplate';
 
 const ENV = 'VC_TEST_CRASH_AT';
 

@@ -25,6 +25,11 @@ export type ApiErrorCode =
   | 'NETWORK_UNAVAILABLE'
   | 'NETWORK_FAILED'
   | 'CNI_PLUGIN_FAILED'
+  | 'UNSUPPORTED'
+  | 'TEMPLATE_NOT_FOUND'
+  | 'TEMPLATE_EXISTS'
+  | 'TEMPLATE_IN_USE'
+  | 'TEMPLATE_STALE'
   | 'ABORTED';
 
 /** Codes of GuestError: the guest's kernel, initrd and images, built on the host. */
@@ -69,6 +74,8 @@ export type AgentErrorCode =
   | 'CONTAINER_RUNNING'
   | 'IMAGE_NOT_FOUND'
   | 'FORWARD_FAILED'
+  | 'RESTORE_PENDING'
+  | 'NOT_RESTORED'
   | 'INTERNAL';
 
 export type VcErrorCode = ApiErrorCode | GuestErrorCode | AgentErrorCode;

@@ -19,6 +19,7 @@
 #include "process.h"
 #include "protocol.h"
 #include "reply.h"
+#include "restore.h"
 
 constexpr const char kAgentName[] = "vc-agent 0.1.0";
 
@@ -73,6 +74,8 @@ struct Agent {
   void (*on_frame)(Agent& a, Connection& c, const proto::Frame& frame) = nullptr;
   // What a dropped connection leaves behind (requests_conn_gone, requests.h; set by main()).
   void (*on_conn_gone)(Agent& a, uint64_t conn) = nullptr;
+  // A host socket failed with ECONNRESET (restore_conn_reset, restore.h; set by main()).
+  void (*on_conn_reset)(Agent& a, const char* kind) = nullptr;
 
   std::map<uint32_t, std::unique_ptr<Process>> procs;
   std::map<pid_t, uint32_t> pids;  // live children we started -> process id
@@ -85,6 +88,8 @@ struct Agent {
   // its current generation, <run>/net/gen/<name>.<N>, the source of the binds into containers.
   std::map<std::string, std::string> net_files;
   uint64_t net_generation = 0;
+
+  RestoreState restore;  // snapshot restores seen and applied (restore.h)
 
   bool shutdown_requested = false;   // `shutdown` op answered; stop serving
   bool terminate_requested = false;  // test mode: SIGTERM/SIGINT

@@ -81,12 +81,20 @@ void conn_protocol_error(Agent& a, Connection& c, const std::string& why) {
   conn_drop(a, c, "protocol error");
 }
 
-static void conn_lost(Agent& a, Connection& c, const char* why) {
+// `err`: the errno of the failed read or write, 0 for an end of stream.
+static void conn_lost(Agent& a, Connection& c, int err) {
   if (c.serial) {
     serial_host_gone(a, c.port);
-  } else {
-    conn_drop(a, c, why);
+    return;
   }
+  // A vsock socket reset by the transport (a snapshot restore) fails reads with ENOTCONN; the
+  // ECONNRESET is in its pending error, which only SO_ERROR reports.
+  int pending = 0;
+  socklen_t len = sizeof pending;
+  bool reset = err == ECONNRESET ||
+               (getsockopt(c.fd, SOL_SOCKET, SO_ERROR, &pending, &len) == 0 && pending == ECONNRESET);
+  if (reset && a.on_conn_reset) a.on_conn_reset(a, c.kind);
+  conn_drop(a, c, err ? strerror(err) : "closed by host");
 }
 
 // --- virtio-serial sessions --------------------------------------------------------------------
@@ -232,11 +240,11 @@ void conn_on_readable(Agent& a, Connection& c) {
     if (n < 0) {
       if (errno == EINTR) continue;
       if (errno == EAGAIN) return;
-      conn_lost(a, c, strerror(errno));
+      conn_lost(a, c, errno);
       return;
     }
     if (n == 0) {
-      conn_lost(a, c, "closed by host");
+      conn_lost(a, c, 0);
       return;
     }
     conn_input(a, c, buf, static_cast<size_t>(n));
@@ -254,7 +262,7 @@ void conn_on_writable(Agent& a, Connection& c) {
     if (n < 0 && errno == EINTR) continue;
     // virtio-serial also answers EAGAIN while no host is connected; POLLHUP tells us that.
     if (n < 0 && errno == EAGAIN) return;
-    conn_lost(a, c, n < 0 ? strerror(errno) : "write returned 0");
+    conn_lost(a, c, n < 0 ? errno : EPIPE);
     return;
   }
 }

@@ -2,6 +2,7 @@
 // the agent protocol (docs/agent-protocol.md) on virtio-serial and/or vsock. For host tests,
 // `vc-agent --serve-unix PATH` serves the same protocol on a Unix socket without any PID-1 setup.
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -19,6 +20,7 @@
 #include "mounts.h"
 #include "pid1.h"
 #include "requests.h"
+#include "restore.h"
 
 static constexpr uint32_t kVsockPort = 1024;
 static constexpr int kSerialWaitMs = 10000;
@@ -36,7 +38,10 @@ static void usage() {
                "           serve the agent protocol on a Unix socket (host test mode);\n"
                "           containers need --cgroup-root, a cgroup2 directory (created if\n"
                "           missing, removed at exit), and keep their mounts under --run-dir\n"
-               "           (default /run/vc) in a mount namespace of the agent's own\n"
+               "           (default /run/vc) in a mount namespace of the agent's own;\n"
+               "           --restore-signal unix: a reset Unix connection counts as a snapshot\n"
+               "           restore (the hostname then lives in a UTS namespace of its own, the\n"
+               "           machine id in machine-id beside PATH, and the clock is left alone)\n"
                "       vc-agent --version\n"
                "As PID 1 (the VM's /init) it takes no arguments.\n");
 }
@@ -49,6 +54,8 @@ static bool parse_test_options(Agent& a, int argc, char** argv) {
       a.containers.cgroup_root = argv[i + 1];
     } else if (std::strcmp(argv[i], "--run-dir") == 0) {
       a.containers.run_dir = argv[i + 1];
+    } else if (std::strcmp(argv[i], "--restore-signal") == 0 && std::strcmp(argv[i + 1], "unix") == 0) {
+      a.restore.test = true;
     } else {
       return false;
     }
@@ -60,6 +67,7 @@ int main(int argc, char** argv) {
   Agent a;
   a.on_frame = handle_frame;
   a.on_conn_gone = requests_conn_gone;
+  a.on_conn_reset = restore_conn_reset;
   // Explicit options win so the test mode also works as PID 1 of a PID namespace; otherwise, as
   // init, argv holds whatever the kernel command line left over and is ignored.
   if (argc >= 2 && std::strcmp(argv[1], "--version") == 0) {
@@ -88,6 +96,11 @@ int main(int argc, char** argv) {
       if (fcntl(fd, F_GETFD) < 0 && open("/dev/null", O_RDWR) < 0) fatal(a, "open /dev/null");
     }
     mounts_private_namespace();
+    if (a.restore.test) {
+      if (unshare(CLONE_NEWUTS) != 0) fatal(a, "unshare(CLONE_NEWUTS)");
+      std::string dir = a.unix_path.substr(0, a.unix_path.rfind('/') + 1);
+      a.restore.machine_id_path = (dir.empty() ? std::string("./") : dir) + "machine-id";
+    }
     const std::string& cg = a.containers.cgroup_root;
     if (!cg.empty()) {
       if (mkdir(cg.c_str(), 0755) == 0) {

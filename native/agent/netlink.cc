@@ -161,6 +161,16 @@ int Netlink::set_link(int index, const std::string& name, unsigned mtu, int set_
   return transact(msg);
 }
 
+int Netlink::set_link_mac(int index, const unsigned char mac[6]) {
+  std::vector<char> msg = start(RTM_NEWLINK, 0);
+  ifinfomsg ifi{};
+  ifi.ifi_family = AF_UNSPEC;
+  ifi.ifi_index = index;
+  put(msg, &ifi, sizeof ifi);
+  put_attr(msg, IFLA_ADDRESS, mac, 6);
+  return transact(msg);
+}
+
 int Netlink::add_address(int index, const NlAddr& addr, unsigned prefix) {
   std::vector<char> msg = start(RTM_NEWADDR, NLM_F_CREATE | NLM_F_REPLACE);
   ifaddrmsg ifa{};

@@ -39,6 +39,8 @@ class Netlink {
   int list_links(std::vector<NlLink>* out);
   // Changes what is given: name (non-empty), mtu (> 0), up/down (set_up: 1 up, 0 down, -1 keep).
   int set_link(int index, const std::string& name, unsigned mtu, int set_up);
+  // Sets the link's hardware address (a snapshot's NIC taking a restored pod's MAC).
+  int set_link_mac(int index, const unsigned char mac[6]);
   // Adds (or replaces) address/prefix on the link. IPv6 addresses skip DAD (IFA_F_NODAD).
   int add_address(int index, const NlAddr& addr, unsigned prefix);
   // Adds (or replaces) a route in the main table. gateway == nullptr: a route on the link

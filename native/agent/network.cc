@@ -139,15 +139,6 @@ bool valid_word(const std::string& s, size_t max) {
   return true;
 }
 
-bool valid_hostname(const std::string& s) {
-  if (s.empty() || s.size() > 64) return false;
-  for (size_t i = 0; i < s.size(); i++) {
-    char ch = s[i];
-    bool alnum = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9');
-    if (!alnum && (i == 0 || (ch != '-' && ch != '.'))) return false;
-  }
-  return true;
-}
 
 // The array argument n of args (absent = empty), each item an object checked by item().
 template <typename F>
@@ -547,6 +538,16 @@ Reply op_configure_network(Agent& a, Connection&, uint32_t, const json::Value& r
 }
 
 }  // namespace
+
+bool valid_hostname(const std::string& s) {
+  if (s.empty() || s.size() > 64) return false;
+  for (size_t i = 0; i < s.size(); i++) {
+    char ch = s[i];
+    bool alnum = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9');
+    if (!alnum && (i == 0 || (ch != '-' && ch != '.'))) return false;
+  }
+  return true;
+}
 
 bool network_config_args(Args& args) {
   NetConfig cfg;

@@ -26,3 +26,7 @@ class Args;
 // configure_network's argument checks alone, changing nothing; false with the BAD_REQUEST reason
 // in args. For the request fuzzer (native/agent/fuzz).
 bool network_config_args(Args& args);
+
+// A host name the agent accepts: 1 to 64 letters, digits, '-' and '.', starting with a letter or
+// digit.
+bool valid_hostname(const std::string& s);

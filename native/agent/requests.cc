@@ -22,10 +22,11 @@
 #include "network.h"
 #include "process_requests.h"
 #include "reply.h"
+#include "restore.h"
 
 // --- ops -------------------------------------------------------------------------------------
 
-static Reply op_hello(Agent&, Connection& c, uint32_t, const json::Value& req) {
+static Reply op_hello(Agent& a, Connection& c, uint32_t, const json::Value& req) {
   const json::Value* v = req.find("version");
   if (!v) return Reply::error("BAD_REQUEST", "version: missing");
   if (!v->is_number()) return Reply::error("BAD_REQUEST", "version: expected a number");
@@ -37,6 +38,9 @@ static Reply op_hello(Agent&, Connection& c, uint32_t, const json::Value& req) {
   json::Value r = json::Value::object();
   r.set("version", json::Value::number(1));
   r.set("agent", json::Value::string(kAgentName));
+  // Which copy of the VM this is (0: cold boot), and whether it still waits for `restored`.
+  r.set("epoch", json::Value::number(a.restore.epoch));
+  r.set("restorePending", json::Value::boolean(a.restore.pending));
   return Reply::ok(std::move(r));
 }
 
@@ -49,7 +53,7 @@ static double meminfo_kib(const std::string& meminfo, const char* field) {
   return std::strtod(text.c_str() + at + key.size(), nullptr);
 }
 
-static Reply op_guest_info(Agent&, Connection&, uint32_t, const json::Value&) {
+static Reply op_guest_info(Agent& a, Connection&, uint32_t, const json::Value&) {
   utsname u{};
   std::string uptime, meminfo;
   if (uname(&u) != 0 || !vc::ReadFileBounded("/proc/uptime", 1u << 20, &uptime) ||
@@ -64,6 +68,7 @@ static Reply op_guest_info(Agent&, Connection&, uint32_t, const json::Value&) {
   r.set("memAvailableKiB", json::Value::number(meminfo_kib(meminfo, "MemAvailable")));
   r.set("cpus", json::Value::number(cpus > 0 ? static_cast<double>(cpus) : 1));
   r.set("agent", json::Value::string(kAgentName));
+  r.set("epoch", json::Value::number(a.restore.epoch));
   return Reply::ok(std::move(r));
 }
 
@@ -192,6 +197,9 @@ static const Op* find_op(const std::string& name) {
   for (const Op& o : kForwardOps) {
     if (name == o.name) return &o;
   }
+  for (const Op& o : kRestoreOps) {
+    if (name == o.name) return &o;
+  }
   return nullptr;
 }
 
@@ -213,6 +221,8 @@ static void handle_request(Agent& a, Connection& c, uint32_t id, const std::stri
   if (!c.hello && op->as_string() != "hello") {
     return reply_send(c, id, Reply::error("BAD_REQUEST", "the first request on a connection must be hello"));
   }
+  Reply refusal;
+  if (restore_refuses(a, op->as_string(), &refusal)) return reply_send(c, id, refusal);
   const Op* o = find_op(op->as_string());
   if (!o) return reply_send(c, id, Reply::error("UNKNOWN_OP", "unknown op " + json::serialize(*op)));
   reply_send(c, id, o->fn(a, c, id, req));

@@ -26,6 +26,8 @@ export interface GuestInfo {
   memAvailableKiB: number;
   cpus: number;
   agent: string;
+  /** Which restore of a snapshot this VM is (docs/snapshots.md); 0 for a cold boot. */
+  epoch: number;
 }
 
 export function isProcessId(value: unknown): value is number {
@@ -44,6 +46,9 @@ export function parseGuestInfo(result: JsonObject): GuestInfo {
     const value = result[key];
     if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) throw resultError('guest_info', key, 'a non-negative number', value);
   }
+  // An agent from before snapshots has no epoch: it was cold-booted.
+  const epoch = result.epoch ?? 0;
+  if (!Number.isInteger(epoch) || (epoch as number) < 0 || (epoch as number) > 0xffffffff) throw resultError('guest_info', 'epoch', 'an integer from 0 to 4294967295', epoch);
   return {
     kernelRelease: result.kernelRelease as string,
     uptimeSec: result.uptimeSec as number,
@@ -51,6 +56,7 @@ export function parseGuestInfo(result: JsonObject): GuestInfo {
     memAvailableKiB: result.memAvailableKiB as number,
     cpus: result.cpus as number,
     agent: result.agent as string,
+    epoch: epoch as number,
   };
 }
 

@@ -17,6 +17,8 @@ import { hypervisorOf, storeFor, type CallOptions } from './context.js';
 import { allHypervisors, hasVmm, settledPod } from './recover.js';
 import { cniDel, DEFAULT_NETWORK_NAME, defaultConflist, ipamDataDir, ipamLeases, isNetns, planAttachment, removeNetns } from '../network/index.js';
 import { tearDownNetwork } from './pod-network.js';
+import { removeTemplateLeftovers } from './template.js';
+import { TemplateStore } from '../store/template-store.js';
 
 export interface GcOptions extends CallOptions {
   /** Report only; remove nothing. */
@@ -68,6 +70,12 @@ export async function gc(options: GcOptions = {}): Promise<GcReport> {
     }
   };
 
+  // Templates a crashed maker left half-made go whole (their pod with them), before the pod sweep.
+  if (!dryRun) {
+    for (const name of await removeTemplateLeftovers(options)) items.push({ kind: 'directory', what: `template ${name}: left half-made by a create that died; removed with its pod`, removed: true });
+  } else {
+    for (const name of await new TemplateStore(store.root).leftovers()) items.push({ kind: 'directory', what: `template ${name}: left half-made by a create that died`, removed: false });
+  }
   const inUse = new Set<string>();
   for (const id of await store.ids()) await sweepPod(store, id, options, dryRun, items, act, inUse);
   // Cgroups first: removing a group kills its processes with it. The other way round, the orphan

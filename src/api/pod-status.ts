@@ -32,6 +32,8 @@ export interface PodStatus {
   step: { op: string; pid: number; since: string } | null;
   /** The pod's network mode and, while it runs, its interfaces (docs/networking.md). */
   network: PodNetworkStatus;
+  /** A pod from a template (docs/snapshots.md): the template, and the agent's epoch of the latest restore (0 before the first). */
+  template: { name: string; epoch: number } | null;
 }
 
 export function statusOf(record: PodRecord, store: PodStore, vmState: string | null = null): PodStatus {
@@ -54,6 +56,7 @@ export function statusOf(record: PodRecord, store: PodStore, vmState: string | n
     vmmDied: record.state === 'stopped' && record.stopReason !== undefined && record.stopReason !== 'requested',
     step: record.step ? { op: record.step.op, pid: record.step.by.pid, since: record.step.at } : null,
     network: networkStatus(record),
+    template: record.config.template !== undefined ? { name: record.config.template, epoch: record.restoreEpoch ?? 0 } : null,
   };
 }
 

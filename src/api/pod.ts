@@ -13,10 +13,11 @@ import { nativeExecutable } from '../native.js';
 import { CrashPoints } from '../crash-points.js';
 import { isPodStep } from '../model/states.js';
 import { hostnameFromId } from '../model/hostname.js';
-import { RECORD_VERSION, type PodRecord, type VmmRecord } from '../model/records.js';
+import { RECORD_VERSION, type BootArtifacts, type PodRecord, type VmmRecord } from '../model/records.js';
 import type { PodStore } from '../store/pod-store.js';
+import type { AgentClient } from '../agent/index.js';
 import { connectAgent } from './agent-link.js';
-import { parsePodConfig, type PodConfigInput } from '../model/pod-config.js';
+import { parsePodConfig, type PodConfig, type PodConfigInput } from '../model/pod-config.js';
 import { hypervisorOf, storeFor, type CallOptions } from './context.js';
 import { statusOf, type PodStatus } from './pod-status.js';
 import { allHypervisors, beginStep, hasVmm, finishDelete, finishStop, settledPod, settledPodOrGone, undoStart, withPodLock } from './recover.js';
@@ -25,13 +26,32 @@ import { ContainerStore } from '../store/container-store.js';
 import { createInGuest, prepareImage, startInGuest } from './container.js';
 import { startingPod, withAgent } from './pod-session.js';
 import { configureGuestNetwork, planNetwork, setUpNetwork } from './pod-network.js';
+import { checkCanTemplate, checkNics, checkTemplateVersion, podConfigFromTemplate, reseedRestored, templateBoot, templateOf } from './template-pod.js';
+import { TemplateStore } from '../store/template-store.js';
+import type { HypervisorKind } from '../model/hypervisor.js';
 
 const UNIX_SOCKET_PATH_MAX = 107;
 
 export async function createPod(input: PodConfigInput, options: CallOptions = {}): Promise<PodStatus> {
-  const config = parsePodConfig(input);
+  const parsed = parsePodConfig(input);
+  if (parsed.template === undefined) return createPodOf(parsed, resolveHypervisorKind(parsed.hypervisor), options);
+  // From a template: its vCPUs, memory, kernel and initrd, on the built-in VMM (no boot to prepare).
   const store = storeFor(options);
-  const kind = resolveHypervisorKind(config.hypervisor);
+  await store.checkRoot(); // the template's files say what the VMM runs: only from a root that is ours
+  const template = await new TemplateStore(store.root).read(parsed.template);
+  const config = podConfigFromTemplate(input as Record<string, unknown>, parsed, template);
+  const hypervisor = hypervisorOf(options, 'kvm');
+  checkCanTemplate(hypervisor);
+  await checkTemplateVersion(hypervisor, template);
+  return createPodOf(config, 'kvm', options, templateBoot(template));
+}
+
+/**
+ * createPod for a config already parsed, on hypervisor `kind`; with `boot`, the kernel and initrd
+ * are those (a template's) instead of resolved and built here.
+ */
+export async function createPodOf(config: PodConfig, kind: HypervisorKind, options: CallOptions, boot?: BootArtifacts): Promise<PodStatus> {
+  const store = storeFor(options);
   checkPodLimits(config, hypervisorOf(options, kind));
   const paths = store.paths(config.id);
   const sockets = [paths.qmpSocket, paths.controlSocket, ...endpointSockets(hypervisorOf(options, kind).agentEndpoint(paths))];
@@ -42,13 +62,16 @@ export async function createPod(input: PodConfigInput, options: CallOptions = {}
   await hypervisorOf(options, kind).check();
 
   // The slow, cached steps come before anything is written for the pod, so a failure leaves nothing.
-  const kernel = await resolveKernel({
-    kernelPath: config.kernel?.path,
-    modulesDir: config.kernel?.modulesDir,
-    onProgress: options.onProgress,
-    signal: options.signal,
-  });
-  const initrd = await buildInitrd({ agentPath: nativeExecutable('vc-agent'), kernel, onProgress: options.onProgress });
+  if (!boot) {
+    const kernel = await resolveKernel({
+      kernelPath: config.kernel?.path,
+      modulesDir: config.kernel?.modulesDir,
+      onProgress: options.onProgress,
+      signal: options.signal,
+    });
+    const initrd = await buildInitrd({ agentPath: nativeExecutable('vc-agent'), kernel, onProgress: options.onProgress });
+    boot = { kernelPath: kernel.kernelPath, kernelRelease: kernel.release, initrdPath: initrd.path, initrdDigest: initrd.digest };
+  }
   // Images of the listed containers are built now, so a bad one fails the create, not the start.
   const digests = new Set<string>();
   for (const container of config.containers) digests.add((await prepareImage(container, options)).digest);
@@ -61,7 +84,7 @@ export async function createPod(input: PodConfigInput, options: CallOptions = {}
     config,
     hypervisor: kind,
     state: 'ready',
-    boot: { kernelPath: kernel.kernelPath, kernelRelease: kernel.release, initrdPath: initrd.path, initrdDigest: initrd.digest },
+    boot,
     createdAt: now,
     updatedAt: now,
   };
@@ -75,6 +98,15 @@ export interface StartOptions extends CallOptions {
 }
 
 export async function startPod(id: string, options: StartOptions = {}): Promise<PodStatus> {
+  return startPodWith(id, options, { configureGuestNetwork: true });
+}
+
+/**
+ * startPod, for createTemplate: a template's guest is snapshotted with its NICs unconfigured, so a
+ * pod restored from it gets its own addresses and routes from the usual configure_network and
+ * none of the template pod's (the agent only adds addresses, and would keep those).
+ */
+export async function startPodWith(id: string, options: StartOptions, how: { configureGuestNetwork: boolean; snapshotDir?: string }): Promise<PodStatus> {
   const store = storeFor(options);
   return withPodLock(store, id, options, async () => {
     const steps = new CrashPoints('startPod');
@@ -82,6 +114,13 @@ export async function startPod(id: string, options: StartOptions = {}): Promise<
     stepState(id, record.state, 'start'); // throws if a pod in this state cannot start
     const hypervisor = hypervisorOf(options, record.hypervisor);
     const spec = vmSpec(store, record);
+    if (how.snapshotDir) spec.snapshotDir = how.snapshotDir;
+    // A pod from a template is restored from its snapshot instead of booted.
+    const template = record.config.template !== undefined ? await templateOf(store.root, record) : undefined;
+    if (template) {
+      checkCanTemplate(hypervisor);
+      await checkTemplateVersion(hypervisor, template);
+    }
     await planNetwork(store, record); // written with the step, before any of it is made
     delete record.vmm; // the last run's VMM: from now on `vmm` is this start's
     await beginStep(store, record, hypervisor, 'start', 'starting');
@@ -89,16 +128,37 @@ export async function startPod(id: string, options: StartOptions = {}): Promise<
     try {
       spec.network = await setUpNetwork(store, record, options.signal);
       steps.reach('network-made');
-      options.onProgress?.(`booting pod ${id} (${record.hypervisor})`);
-      record.vmm = await hypervisor.start(spec, { signal: options.signal, step: (name) => steps.reach(name) });
+      const vmmSteps = { signal: options.signal, step: (name: string) => steps.reach(name) };
+      if (template) {
+        checkNics(record, template, spec.network);
+        options.onProgress?.(`restoring pod ${id} from template ${template.name}`);
+        const paths = new TemplateStore(store.root).paths(template.name);
+        record.vmm = await hypervisor.restore!(spec, { state: paths.state, memory: paths.memory }, vmmSteps);
+      } else {
+        options.onProgress?.(`booting pod ${id} (${record.hypervisor})`);
+        record.vmm = await hypervisor.start(spec, vmmSteps);
+      }
       steps.reach('vmm-started');
       record.disks = {};
       await store.write(record);
       steps.reach('vmm-recorded');
-      await waitForAgent(hypervisor, spec, record.vmm, options);
-      steps.reach('agent-ready');
-      await withAgent(startingPod(store, record, options), options.signal, (agent) => configureGuestNetwork(agent, record, options));
-      steps.reach('network-configured');
+      if (template) {
+        // On the connection the wait made: the restored agent serves nothing before `restored`.
+        const network = spec.network;
+        await waitForAgent(hypervisor, spec, record.vmm, options, async (agent, retried) => {
+          steps.reach('agent-ready');
+          record.restoreEpoch = await reseedRestored(agent, record, template, network, options.signal, retried);
+        });
+        await store.write(record);
+        steps.reach('agent-reseeded');
+      } else {
+        await waitForAgent(hypervisor, spec, record.vmm, options);
+        steps.reach('agent-ready');
+      }
+      if (how.configureGuestNetwork) {
+        await withAgent(startingPod(store, record, options), options.signal, (agent) => configureGuestNetwork(agent, record, options));
+        steps.reach('network-configured');
+      }
       await startListedContainers(store, record, options, steps);
     } catch (err) {
       // A VMM that died under the start (e.g. while the listed containers were being created)
@@ -260,7 +320,15 @@ function vmSpec(store: PodStore, record: PodRecord): VmSpec {
   };
 }
 
-async function waitForAgent(hypervisor: Hypervisor, spec: VmSpec, vmm: PodRecord['vmm'] & {}, options: StartOptions): Promise<void> {
+/**
+ * Waits until the agent answers a hello; with `restored` (a pod restored from a template), runs it
+ * on that connection. Right after a restore the guest's vsock driver may close a connection it
+ * accepted before it handled the transport reset (seen in L1 ~0.6 s after the restore): such a
+ * close is retried, at most RESTORED_CLOSE_RETRIES times, and counted in the error if it gives up.
+ * `retried` tells `restored` that an earlier connection closed under it (it may have been applied).
+ */
+async function waitForAgent(hypervisor: Hypervisor, spec: VmSpec, vmm: PodRecord['vmm'] & {}, options: StartOptions,
+  restored?: (agent: AgentClient, retried: boolean) => Promise<void>): Promise<void> {
   const timeoutMs = options.bootTimeoutMs ?? 120_000;
   const vmmGone = new AbortController();
   const watch = setInterval(() => {
@@ -272,12 +340,35 @@ async function waitForAgent(hypervisor: Hypervisor, spec: VmSpec, vmm: PodRecord
     });
   }, 250);
   const signal = options.signal ? AbortSignal.any([options.signal, vmmGone.signal]) : vmmGone.signal;
+  const deadline = Date.now() + timeoutMs;
+  let closed = 0;
+  let restoredFailed: unknown; // the agent answered, and `restored` failed: its own error
   try {
-    const agent = await connectWhenListening(hypervisor, spec, vmm, timeoutMs, signal);
-    agent.close();
-    options.onProgress?.(`pod ${spec.id} is ready`);
+    for (;;) {
+      try {
+        const agent = await connectWhenListening(hypervisor, spec, vmm, deadline, signal);
+        try {
+          await restored?.(agent, closed > 0);
+        } catch (err) {
+          restoredFailed = err;
+          throw err;
+        } finally {
+          agent.close();
+        }
+        break;
+      } catch (err) {
+        const closedByGuest = restored !== undefined && (err as { code?: string }).code === 'AGENT_CLOSED' && !signal.aborted;
+        if (!closedByGuest || closed >= RESTORED_CLOSE_RETRIES || Date.now() + RECONNECT_DELAY_MS >= deadline) throw err;
+        restoredFailed = undefined;
+        closed++;
+        await new Promise((resolve) => setTimeout(resolve, RECONNECT_DELAY_MS));
+      }
+    }
+    options.onProgress?.(`pod ${spec.id} is ready${closed ? ` (${closed} connection(s) closed by the restored guest first)` : ''}`);
   } catch (err) {
+    if (err === restoredFailed && (err as { code?: string }).code !== 'AGENT_CLOSED' && !vmmGone.signal.aborted) throw err;
     let reason = vmmGone.signal.aborted ? (vmmGone.signal.reason as Error).message : (err as Error).message;
+    if (closed > 0) reason += ` (after ${closed} connection(s) the restored guest closed, each retried)`;
     // How it ended, where the hypervisor knows (vc-vmm's monitor line, QEMU's recorded exit): what to look at first.
     if (vmmGone.signal.aborted) {
       const detail = await hypervisor.exitDetail?.(vmm, spec.paths).catch(() => null);
@@ -293,8 +384,7 @@ async function waitForAgent(hypervisor: Hypervisor, spec: VmSpec, vmm: PodRecord
  * QEMU's virtio-serial socket accepts at once and the hello waits for the guest; a hybrid vsock
  * connection is refused (closed) until the agent listens, so a refusal during boot means "again".
  */
-async function connectWhenListening(hypervisor: Hypervisor, spec: VmSpec, vmm: VmmRecord, timeoutMs: number, signal: AbortSignal) {
-  const deadline = Date.now() + timeoutMs;
+async function connectWhenListening(hypervisor: Hypervisor, spec: VmSpec, vmm: VmmRecord, deadline: number, signal: AbortSignal) {
   for (;;) {
     try {
       return await connectAgent(hypervisor.agentEndpoint(spec.paths, vmm), { timeoutMs: Math.max(1, deadline - Date.now()), signal });
@@ -307,6 +397,8 @@ async function connectWhenListening(hypervisor: Hypervisor, spec: VmSpec, vmm: V
 }
 
 const RECONNECT_DELAY_MS = 25;
+/** The guest resets connections once, when it handles the transport reset: a few closes are that; more are something else. */
+const RESTORED_CLOSE_RETRIES = 5;
 
 async function askGuestToPowerOff(hypervisor: Hypervisor, paths: ReturnType<PodStore['paths']>, vmm: VmmRecord, options: StopOptions): Promise<void> {
   try {

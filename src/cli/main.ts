@@ -9,12 +9,14 @@ import { podCommand, podUsage } from './pod-commands.js';
 import { containerCommand, containerUsage } from './container-commands.js';
 import { runCommand, runUsage } from './run-command.js';
 import { gcCommand, gcUsage } from './gc-command.js';
+import { templateCommand, templateUsage } from './template-commands.js';
 
 const usage = `usage:
   virtc [--root DIR] pod ...      (state directory; default $VC_ROOT or /run/virtcontainers)
   ${podUsage}
   ${containerUsage}
   ${runUsage}
+  ${templateUsage}
   ${gcUsage}
   virtc --version
 
@@ -44,6 +46,7 @@ export async function main(argv: string[]): Promise<number> {
     if (area === 'container') return await containerCommand(rest);
     if (area === 'run') return await runCommand(rest);
     if (area === 'gc') return await gcCommand(rest);
+    if (area === 'template') return await templateCommand(rest);
     throw new UsageError(`unknown command ${JSON.stringify(area)}\n${usage}`);
   } catch (err) {
     if (err instanceof UsageError) {

@@ -41,7 +41,7 @@ const commands = {
   create: {
     words: 'pod create',
     options: {
-      id, ...podOptions,
+      id, ...podOptions, template: { type: 'string', usage: '[--template NAME]' },
       kernel: { type: 'string', usage: '[--kernel PATH --modules DIR]' }, modules: { type: 'string' },
       hostname: { type: 'string', usage: '[--hostname NAME]' }, json,
     },
@@ -84,6 +84,7 @@ async function create(argv: string[]): Promise<number> {
     ...podFieldsFrom(values),
     kernel: typeof values.kernel === 'string' && typeof values.modules === 'string' ? { path: values.kernel, modulesDir: values.modules } : undefined,
     hostname: optionalString(values.hostname),
+    template: optionalString(values.template),
   }, { root: optionalString(values.root), onProgress: progressReporter() });
   print(status, values.json === true);
   return 0;
@@ -157,6 +158,7 @@ function print(status: PodStatus, json: boolean): void {
     ['network', `${status.network.mode}${status.network.netns ? ` (${status.network.netns})` : ''}`],
     ...status.network.interfaces.map((i) => ['', `${i.name} ${i.mac} mtu ${i.mtu} ${i.addresses.join(' ')}`]),
   ];
+  if (status.template) lines.push(['template', `${status.template.name} (restore ${status.template.epoch})`]);
   if (status.stopReason) lines.push(['stopped', `${status.stoppedAt} (${status.stopReason})`]);
   for (const [key, value] of lines) console.log(`${key!.padEnd(11)}${value}`);
 }

@@ -17,7 +17,7 @@ import { attachStdio } from './stdio.js';
 const run = {
   words: 'run',
   options: {
-    ...podOptions, name: { type: 'string', usage: '[--name NAME]' }, rm: { type: 'boolean', usage: '[--rm | -d|--detach]' },
+    ...podOptions, template: { type: 'string', usage: '[--template NAME]' }, name: { type: 'string', usage: '[--name NAME]' }, rm: { type: 'boolean', usage: '[--rm | -d|--detach]' },
     detach: { type: 'boolean', short: 'd' },
     publish: { type: 'string', short: 'p', multiple: true, usage: '[-p [HOSTADDR:]HOSTPORT:CONTAINERPORT]...' },
     ...containerOptions,
@@ -45,7 +45,7 @@ export function runPlan(argv: string[]) {
   }
   return {
     podId: name ?? `run-${randomBytes(4).toString('hex')}`,
-    pod: podFieldsFrom(values),
+    pod: { ...podFieldsFrom(values), template: optionalString(values.template) } as Record<string, unknown>,
     container: containerConfigFrom('main', parsed),
     published,
     detach,

@@ -29,6 +29,16 @@ export function endpointSockets(endpoint: AgentEndpoint): string[] {
   return endpoint.kind === 'leased-ports' ? endpoint.ports.map((p) => p.socket) : [endpoint.path];
 }
 
+/** A snapshot's two files (docs/snapshots.md, "What a snapshot is"). */
+export interface SnapshotFiles {
+  state: string;
+  memory: string;
+}
+
+export interface SnapshotResult {
+  bytes: { state: number; memory: number };
+}
+
 export interface VmSpec {
   id: string;
   paths: PodPaths;
@@ -44,6 +54,11 @@ export interface VmSpec {
    * jails itself keeps these, read-only, and nothing else of the host's tree.
    */
   diskDirs?: string[];
+  /**
+   * The one directory the running VM may later be snapshotted into (a template's `.creating`
+   * directory), given to the VMM at start: a jailed VMM cannot reach host paths afterwards.
+   */
+  snapshotDir?: string;
 }
 
 /** A VM's NICs: each opens its tap (in `netns`) and shows the guest `mac` and `mtu`. */
@@ -108,6 +123,19 @@ export interface Hypervisor {
   /** Stops running guest code (the VM keeps its memory) and starts it again. */
   pause(vmm: VmmRecord, paths: PodPaths): Promise<void>;
   resume(vmm: VmmRecord, paths: PodPaths): Promise<void>;
+  /**
+   * Snapshots the running VM into `dir` (existing, empty): `state` and `memory` (docs/snapshots.md).
+   * The VM stops; it never resumes. Absent: this hypervisor cannot make pod templates.
+   */
+  snapshot?(vmm: VmmRecord, paths: PodPaths, dir: string, options?: { signal?: AbortSignal }): Promise<SnapshotResult>;
+  /**
+   * Starts the VM of `spec` from a snapshot instead of booting it: the snapshot's vCPUs, memory
+   * and guest state, `spec`'s wiring (sockets, NICs, console). Resolves once the VMM runs, as
+   * `start` does; the agent then waits for `restored` (docs/snapshots.md).
+   */
+  restore?(spec: VmSpec, snapshot: SnapshotFiles, options?: { signal?: AbortSignal; step?: StepHook }): Promise<VmmRecord>;
+  /** The VMM's version string, recorded in templates (a snapshot is read only by the vc-vmm that wrote its format). */
+  vmmVersion?(): Promise<string>;
   /**
    * Removes what a VMM leaves behind: sockets and files in the pod directory and, given the VMM's
    * record, its cgroup (killing anything still in it).

@@ -25,6 +25,11 @@ export const podConfigSchema = z.strictObject({
   network: networkSchema.default({ mode: 'bridge' }),
   /** The pod's /etc/resolv.conf; default: the host's, without loopback name servers. */
   dns: dnsSchema.optional(),
+  /**
+   * Start the pod from this template's snapshot instead of booting it (docs/snapshots.md): vcpus,
+   * memoryMiB and the kernel are the template's.
+   */
+  template: z.string().regex(/^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,53}$/, 'must be a template name: 1-54 characters of letters, digits, _ . - starting with a letter or digit').optional(),
   /** Containers created and started with the pod, in order. */
   containers: z.array(containerConfigSchema).default([]).refine(
     (list) => new Set(list.map((c) => c.id)).size === list.length, 'container ids must be unique'),

@@ -87,6 +87,8 @@ export interface PodRecord {
   disks?: Record<string, { path: string; users: string[] }>;
   /** Why the pod stopped: 'requested', or what was seen when the VMM went away on its own. */
   stopReason?: string;
+  /** A pod from a template: how many times it has been restored (the agent's epoch of the latest). */
+  restoreEpoch?: number;
   /** Set while the pod is `starting`, `stopping` or `deleting`. */
   step?: StepRecord;
   /**

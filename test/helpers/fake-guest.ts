@@ -29,6 +29,18 @@ export class FakeGuest {
   shutdownRequested = false;
   /** configure_network requests answered (one per pod start). */
   networkConfigured = 0;
+  /** As vc-agent: 0 until a `restored` is applied; while `restorePending`, only hello and restored are served. */
+  epoch = 0;
+  restorePending = false;
+  /** The arguments of every `restored` applied, in order. */
+  readonly restoredArgs: JsonObject[] = [];
+  /**
+   * The next this many connections are closed at their first request, unanswered: what a restored
+   * Linux guest does to a connection it accepted before it handled the vsock transport reset.
+   */
+  closeNextConnections = 0;
+  /** Close the connection right after applying a `restored`, before its answer goes out (once). */
+  closeAfterRestored = false;
   readonly #server: Server;
   readonly #sockets = new Set<Socket>();
   #nextProcess = 1;
@@ -62,10 +74,23 @@ export class FakeGuest {
     socket.on('close', () => this.#sockets.delete(socket));
     socket.on('error', () => {});
     const decoder = new FrameDecoder();
+    let first = true;
     socket.on('data', (chunk: Buffer) => {
       for (const frame of decoder.push(chunk)) {
         if (frame.type !== FrameType.REQUEST) continue;
+        if (first && this.closeNextConnections > 0) {
+          this.closeNextConnections--;
+          this.requests.push(`closed-at:${frame.op}`);
+          socket.destroy();
+          return;
+        }
+        first = false;
         const answer = this.#answer(frame);
+        if (frame.op === 'restored' && this.closeAfterRestored && answer && 'result' in answer) {
+          this.closeAfterRestored = false;
+          socket.destroy();
+          return;
+        }
         if (answer) socket.write(encodeResponse(frame.id, answer));
       }
     });
@@ -83,7 +108,11 @@ export class FakeGuest {
     if (failure && (failure.id === undefined || failure.id === id)) {
       return failure.silent ? undefined : { ok: false, error: { code: failure.code, message: failure.message } };
     }
+    if (this.restorePending && frame.op !== 'hello' && frame.op !== 'restored') {
+      return { ok: false, error: { code: 'RESTORE_PENDING', message: `restored from a snapshot: send \`restored\` before ${frame.op}` } };
+    }
     try {
+      if (frame.op === 'restored') return { ok: true, result: this.#restored(frame.args) };
       if (frame.op === 'put_file') this.putFiles.push(frame.args);
       if (frame.op === 'create_container' && id !== undefined) this.createArgs.set(id, frame.args);
       return { ok: true, result: this.#perform(frame.op, id) };
@@ -92,8 +121,16 @@ export class FakeGuest {
     }
   }
 
+  #restored(args: JsonObject): JsonObject {
+    if (!this.restorePending) throw Object.assign(new Error('restored: no snapshot restore was seen'), { code: 'NOT_RESTORED' });
+    this.restoredArgs.push(args);
+    this.epoch = args.epoch as number;
+    this.restorePending = false;
+    return { epoch: this.epoch, hwrngBytes: 0, clockSet: true };
+  }
+
   #perform(op: string, id: string | undefined): JsonObject {
-    if (op === 'hello') return { version: 1, agent: 'fake-guest 1' };
+    if (op === 'hello') return { version: 1, agent: 'fake-guest 1', epoch: this.epoch, restorePending: this.restorePending };
     if (op === 'shutdown') {
       this.shutdownRequested = true;
       return {};
@@ -102,6 +139,7 @@ export class FakeGuest {
       this.networkConfigured += 1;
       return { interfaces: [] };
     }
+    if (op === 'guest_info') return { kernelRelease: 'fake', uptimeSec: 1, memTotalKiB: 262144, memAvailableKiB: 131072, cpus: 1, agent: 'fake-guest 1', epoch: this.epoch };
     if (id === undefined) throw Object.assign(new Error(`${op}: no container id`), { code: 'INVALID_ARGUMENT' });
     if (op === 'create_container') {
       if (this.containers.has(id)) throw Object.assign(new Error(`container ${id} exists`), { code: 'EXISTS' });

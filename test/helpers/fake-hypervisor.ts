@@ -2,7 +2,8 @@
 // interface, and each "VM" is a FakeGuest (the real agent protocol on the pod's agent socket).
 // Every method first runs `onStep` (which may throw, or abort the caller's AbortSignal) so a test
 // can fail or cancel any call at any point; `live()` lists what the fake made and did not clean up.
-import { existsSync, rmSync } from 'node:fs';
+import { existsSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { AgentEndpoint, Hypervisor, HypervisorLimits, VmSpec } from '../../src/hypervisor/types.js';
 import type { HypervisorKind } from '../../src/model/hypervisor.js';
 import type { PodPaths } from '../../src/store/paths.js';
@@ -10,12 +11,14 @@ import type { PodResources, VmmRecord } from '../../src/model/records.js';
 import { FakeGuest, type AgentFailure } from './fake-guest.js';
 
 export type FakeStep =
-  | 'check' | 'start' | 'isRunning' | 'vmState' | 'attachDisk' | 'detachDisk' | 'stop' | 'pause' | 'resume' | 'cleanup' | 'reap'
+  | 'check' | 'start' | 'snapshot' | 'restore' | 'isRunning' | 'vmState' | 'attachDisk' | 'detachDisk' | 'stop' | 'pause' | 'resume' | 'cleanup' | 'reap'
   /** A request the guest agent is about to answer. */
   | `agent:${string}`;
 
 export interface FakeVm {
   pid: number;
+  /** For a restored VM: the snapshot's state file. */
+  restoredFrom?: string;
   podId: string;
   guest: FakeGuest;
   disks: Map<string, string>;
@@ -36,10 +39,53 @@ export class FakeHypervisor implements Hypervisor {
   readonly agentFailures = new Map<string, AgentFailure>();
   /** Run at the start of every method and agent request; throw here to make that step fail. */
   onStep: ((step: FakeStep) => void | Promise<void>) | undefined;
+  /** Connections each restored guest closes at their first request (FakeGuest.closeNextConnections). */
+  restoredCloses = 0;
   /** Pod directories whose leftovers cleanup() has removed. */
   readonly cleaned: string[] = [];
 
-  constructor(readonly kind: HypervisorKind = 'qemu') {}
+  /**
+   * Snapshots and restores, as the built-in VMM has them, unless `snapshots` is false (QEMU's
+   * shape: a fake without them).
+   */
+  constructor(readonly kind: HypervisorKind = 'qemu', snapshots = true) {
+    if (!snapshots) {
+      this.snapshot = undefined;
+      this.restore = undefined;
+    }
+  }
+
+  /** What vmmVersion() answers: a template made by another version is stale. */
+  version = 'fake-vmm 1';
+
+  async vmmVersion(): Promise<string> {
+    return this.version;
+  }
+
+  /** Writes `state` and `memory` into `dir` (which must be empty, as vc-vmm wants it) and stops the VM. */
+  snapshot: Hypervisor['snapshot'] = async (vmm, _paths, dir) => {
+    const vm = this.#vm(vmm);
+    await this.#step('snapshot', vm.podId);
+    if (readdirSync(dir).length !== 0) throw new Error(`fake hypervisor: snapshot dir ${dir} is not empty`);
+    writeFileSync(join(dir, 'state'), `fake state of ${vm.podId}\n`, { mode: 0o600 });
+    writeFileSync(join(dir, 'memory'), Buffer.alloc(4096), { mode: 0o600 });
+    vm.alive = false;
+    await vm.guest.close();
+    return { bytes: { state: statSync(join(dir, 'state')).size, memory: 4096 } };
+  };
+
+  /** A VM whose guest is the snapshot's agent after a transport reset: pending until `restored`. */
+  restore: Hypervisor['restore'] = async (spec, snapshot, options = {}) => {
+    await this.#step('restore', spec.id);
+    options.signal?.throwIfAborted();
+    if (!existsSync(snapshot.state) || !existsSync(snapshot.memory)) throw new Error(`fake hypervisor: no snapshot at ${snapshot.state}`);
+    const vmm = await this.#launch(spec);
+    const vm = this.vms.get(vmm.pid)!;
+    vm.restoredFrom = snapshot.state;
+    vm.guest.restorePending = true;
+    vm.guest.closeNextConnections = this.restoredCloses;
+    return vmm;
+  };
 
   /** For CallOptions.hypervisor: this fake, whatever kind the pod has. */
   readonly factory = (_kind: HypervisorKind): Hypervisor => this;
@@ -68,6 +114,10 @@ export class FakeHypervisor implements Hypervisor {
   async start(spec: VmSpec, options: { signal?: AbortSignal } = {}): Promise<VmmRecord> {
     await this.#step('start', spec.id);
     options.signal?.throwIfAborted();
+    return this.#launch(spec);
+  }
+
+  async #launch(spec: VmSpec): Promise<VmmRecord> {
     const guest = await FakeGuest.listen(spec.paths.agentSocket, this.agentFailures, (op) => {
       this.calls.push(`agent:${op}`);
       void this.onStep?.(`agent:${op}`);

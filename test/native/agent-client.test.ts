@@ -101,12 +101,13 @@ test('hello: connect negotiates v1 and reports the agent name', async () => {
 test('guest_info has the documented shape (test mode: this host)', async () => {
   const c = await client();
   const info = await bounded(c.guestInfo());
-  assert.equal(Object.keys(info).sort(), ['agent', 'cpus', 'kernelRelease', 'memAvailableKiB', 'memTotalKiB', 'uptimeSec']);
+  assert.equal(Object.keys(info).sort(), ['agent', 'cpus', 'epoch', 'kernelRelease', 'memAvailableKiB', 'memTotalKiB', 'uptimeSec']);
   assert.is(info.kernelRelease, release());
   assert.ok(info.cpus >= 1 && Number.isInteger(info.cpus));
   assert.ok(info.memTotalKiB > 0 && info.memAvailableKiB > 0 && info.memAvailableKiB <= info.memTotalKiB);
   assert.ok(info.uptimeSec > 0);
   assert.is(info.agent, c.agent);
+  assert.is(info.epoch, 0, 'a cold-booted agent is epoch 0');
 });
 
 test('exec: stdout and stderr arrive separately, exit code 3', async () => {

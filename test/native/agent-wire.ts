@@ -61,7 +61,7 @@ export class Conn {
   static async hello(path: string): Promise<Conn> {
     const c = await Conn.open(path);
     const r = await c.ok('hello', { version: 1 });
-    assert.equal(r, { version: 1, agent: AGENT_NAME });
+    assert.equal(r, { version: 1, agent: AGENT_NAME, epoch: 0, restorePending: false });
     return c;
   }
 

@@ -39,7 +39,7 @@ test('hello must come first and checks the version', async () => {
   assert.is((await c.errorCode('hello', { version: 2 })).code, 'VERSION_MISMATCH');
   assert.is((await c.errorCode('hello', {})).code, 'BAD_REQUEST');
   assert.is((await c.errorCode('hello', { version: '1' })).code, 'BAD_REQUEST');
-  assert.equal(await c.ok('hello', { version: 1 }), { version: 1, agent: 'vc-agent 0.1.0' });
+  assert.equal(await c.ok('hello', { version: 1 }), { version: 1, agent: 'vc-agent 0.1.0', epoch: 0, restorePending: false });
   c.close();
 });
 

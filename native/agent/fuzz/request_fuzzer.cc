@@ -4,7 +4,7 @@
 // mounts, binds, joinNamespaces), exec_container's and signal_container's, configure_network's,
 // put_file's (path, kind, base64 data), get_file's, list_bind's and remove_file's (path, offset,
 // length, after; a bind index), the process ops' (exec, signal, resize), update_container's
-// limits and forward's (port, host). Only the checks run: nothing is created, started or connected.
+// limits, forward's (port, host) and restored's (epoch, time, hostname, machineId, seed, macs). Only the checks run: nothing is created, started or connected.
 // Also the parser of the cgroup files container_stats reads (cgroup_stats.h), which the guest
 // kernel writes.
 //
@@ -49,6 +49,7 @@
 #include "agent/oci_mounts.h"
 #include "agent/process_requests.h"
 #include "agent/put_file.h"
+#include "agent/restore_requests.h"
 #include "common/json.h"
 
 namespace {
@@ -221,6 +222,38 @@ void CheckForward(const json::Value& req) {
   require(t.target.size() > suffix.size() && t.target.compare(t.target.size() - suffix.size(), suffix.size(), suffix) == 0);
 }
 
+// restored: an epoch that is not the cold boot's, a time that clock_settime takes, a host name,
+// a machine id of 32 lowercase hex digits, exactly 32 seed bytes that encode back to what was
+// sent, MACs in lower case with each `from` once; and the clock-jump check agrees with the order
+// of the two times.
+void CheckRestored(const json::Value& req) {
+  Args args(req);
+  RestoredRequest r;
+  if (restored_args(args, &r)) {
+    require(r.epoch >= 1 && r.time.tv_sec >= 1 && r.time.tv_nsec >= 0 && r.time.tv_nsec < 1000000000);
+    CheckSent(req, "epoch", r.epoch);
+    require(!r.hostname.empty() && r.hostname.size() <= 64);
+    require(r.machine_id.size() == 32 && r.machine_id.find_first_not_of("0123456789abcdef") == std::string::npos);
+    require(r.machine_id.find_first_not_of('0') != std::string::npos);
+    require(r.seed.size() == kRestoreSeedBytes && base64_encode(r.seed) == req.find("seed")->as_string());
+    require(r.macs.size() <= kRestoreMaxMacs);
+    for (size_t i = 0; i < r.macs.size(); i++) {
+      for (const std::string* m : {&r.macs[i].from, &r.macs[i].to}) {
+        require(m->size() == 17 && m->find_first_not_of("0123456789abcdef:") == std::string::npos);
+      }
+      for (size_t j = 0; j < i; j++) require(r.macs[i].from != r.macs[j].from);
+    }
+    timespec guest = r.time;
+    std::string why;
+    require(!restore_clock_jumped(r.time, guest, &why) && why.compare(0, 6, "time: ") == 0);
+    guest.tv_nsec = r.time.tv_nsec == 0 ? 999999999 : r.time.tv_nsec - 1;
+    if (r.time.tv_nsec == 0) guest.tv_sec = r.time.tv_sec - 1;
+    require(restore_clock_jumped(r.time, guest, &why));
+  } else {
+    CheckReason(args);
+  }
+}
+
 // A read path get_file, list_bind and remove_file accepted: relative, no "..", at most 4096 bytes.
 void CheckReadPath(const std::string& path, std::vector<std::string>* parts) {
   std::string why;
@@ -304,6 +337,7 @@ constexpr OpCheck kOpChecks[] = {
     {"resize", CheckResize},
     {"update_container", CheckUpdate},
     {"forward", CheckForward},
+    {"restored", CheckRestored},
 };
 
 // Every leaf of the stats reply is null or a finite non-negative integer.

@@ -128,6 +128,13 @@ write('request_fuzzer', 'update-bad', js({'op': 'update_container', 'id': 'web-1
 write('request_fuzzer', 'forward', js({'op': 'forward', 'port': 65535, 'host': '::ffff:127.0.0.1'}))
 write('request_fuzzer', 'forward-bad', js({'op': 'forward', 'port': 0, 'host': 'fe80::1%eth0'}))
 write('request_fuzzer', 'forward-v4', js({'op': 'forward', 'port': 8080, 'host': '010.0.0.1'}))
+SEED = base64.b64encode(bytes(range(32))).decode()
+write('request_fuzzer', 'restored', js({'op': 'restored', 'epoch': 1, 'time': {'sec': 1796601600, 'nsec': 5},
+                                        'hostname': 'web-1', 'machineId': '0123456789abcdef0123456789abcdef', 'seed': SEED,
+                                        'macs': [{'from': '52:54:00:12:34:56', 'to': 'AA:bb:cc:dd:ee:ff'}]}))
+write('request_fuzzer', 'restored-bad', js({'op': 'restored', 'epoch': 0, 'time': {'sec': 0, 'nsec': 1000000000},
+                                            'hostname': '-x', 'machineId': '0' * 32, 'seed': base64.b64encode(bytes(31)).decode(),
+                                            'macs': [{'from': '52:54:00:12:34:56', 'to': 'x'}, {'from': '52:54:00:12:34:56', 'to': 'x'}]}))
 write('request_fuzzer', 'get-file', js({'op': 'get_file', 'id': 'web-1', 'bind': 3, 'path': 'out/./log.txt', 'offset': 9007199254740991, 'length': 524288}))
 write('request_fuzzer', 'get-file-bad', js({'op': 'get_file', 'id': 'web-1', 'bind': 4, 'path': 'a/../../etc', 'offset': -1, 'length': 524289}))
 write('request_fuzzer', 'list-bind', js({'op': 'list_bind', 'id': 'web-1', 'bind': 0, 'path': '', 'after': 'name\u00e9'}))

@@ -34,6 +34,7 @@
 #include <vector>
 
 #include "common/fd.h"
+#include "kvm/kvm.h"
 
 namespace vmm::seccomp {
 
@@ -140,6 +141,14 @@ std::vector<Allow> ListFor(ThreadKind kind, uint64_t self = uint64_t(::getpid())
           Any(SCMP_SYS(fstat), "the same, as older libcs issue it"),
           OneOf(SCMP_SYS(ioctl), 1, {TUNSETOFFLOAD, BLKGETSIZE64},
                 "a tap's offloads follow the features the guest accepted; an attached block device's size"),
+          // The `snapshot` control op (vm/snapshot.cc) runs here, with the vCPUs parked.
+          OneOf(SCMP_SYS(ioctl), 1, {KVM_GET_IRQCHIP, KVM_GET_PIT2, KVM_GET_CLOCK, KVM_CHECK_EXTENSION},
+                "snapshot: the VM's irqchip, PIT and kvmclock; the XSAVE area's size for the vCPUs"),
+          {SCMP_SYS(openat), {{SCMP_A2(SCMP_CMP_MASKED_EQ, uint64_t(O_CREAT | O_EXCL | O_TMPFILE), uint64_t(O_CREAT | O_EXCL))}},
+           "snapshot: creates the state and memory files in the caller's empty dir (O_EXCL: never an existing file)"},
+          Any(SCMP_SYS(getdents64), "snapshot: the dir must be empty"),
+          Any(SCMP_SYS(fsync), "snapshot: both files and the dir are synced before the reply says they are written"),
+          Any(SCMP_SYS(unlinkat), "snapshot: a failed snapshot removes what it wrote"),
       });
       break;
     case ThreadKind::kVcpu:
@@ -147,6 +156,10 @@ std::vector<Allow> ListFor(ThreadKind kind, uint64_t self = uint64_t(::getpid())
       add({
           OneOf(SCMP_SYS(ioctl), 1, {KVM_RUN, KVM_GET_REGS, KVM_GET_SREGS, TUNSETOFFLOAD},
                 "run the vCPU; its registers for a failure's message; tap offloads at the guest's DRIVER_OK or reset"),
+          OneOf(SCMP_SYS(ioctl), 1,
+                {KVM_GET_FPU, kvm::kKvmGetXsave, kvm::kKvmGetXsave2, KVM_GET_XCRS, kvm::kKvmGetMsrs, KVM_GET_LAPIC,
+                 KVM_GET_MP_STATE, KVM_GET_VCPU_EVENTS, KVM_GET_DEBUGREGS, KVM_GET_TSC_KHZ},
+                "snapshot: each vCPU reads its own state while parked (vm/snapshot.cc)"),
       });
       break;
   }

@@ -1,5 +1,6 @@
 // The vc-vmm configuration for a pod (docs/vmm.md "Configuration"), as pure functions so they can be
 // unit-tested without KVM.
+import { VcError } from '../../errors.js';
 import type { CgroupLimits } from '../../model/cgroup.js';
 import type { PodPaths } from '../../store/paths.js';
 import { kvmCmdline } from '../cmdline.js';
@@ -32,10 +33,12 @@ export function vmmConfig(spec: VmSpec): Record<string, unknown> {
 /**
  * What the pod's cgroup allows the VMM: its vCPUs' worth of CPU time, guest RAM plus room for the
  * VMM itself and the kernel's per-VM structures, and its threads (one per vCPU, the device thread,
- * the main thread) with margin.
+ * the main thread) with margin. A VM that will be snapshotted (a template's source) writes all of
+ * its RAM into the memory file, and that file's page cache is charged to the group too: it gets
+ * room for it, or the memory controller kills it mid-write (seen in L1: SIGKILL, no answer).
  */
-export function cgroupLimits(spec: Pick<VmSpec, 'vcpus' | 'memoryMiB'>): CgroupLimits {
-  const overheadMiB = 64;
+export function cgroupLimits(spec: Pick<VmSpec, 'vcpus' | 'memoryMiB' | 'snapshotDir'>): CgroupLimits {
+  const overheadMiB = 64 + (spec.snapshotDir ? spec.memoryMiB : 0);
   return { cpus: spec.vcpus, memoryBytes: (spec.memoryMiB + overheadMiB) * 1024 * 1024, pidsMax: spec.vcpus + 16 };
 }
 
@@ -44,8 +47,28 @@ export function cgroupName(id: string, paths: Pick<PodPaths, 'dir'>, hash: (text
   return `${id.slice(0, 44)}-${hash(paths.dir).slice(0, 12)}`;
 }
 
-export function vmmArgs(paths: Pick<PodPaths, 'vmmConfig' | 'vmmLog'>, cgroupDirs: readonly string[], jail: readonly string[] = []): string[] {
-  return ['run', '--config', paths.vmmConfig, '--detach', '--log', paths.vmmLog, ...cgroupDirs.flatMap((dir) => ['--cgroup', dir]), ...jail];
+export function vmmArgs(paths: Pick<PodPaths, 'vmmConfig' | 'vmmLog'>, cgroupDirs: readonly string[], jail: readonly string[] = [], snapshotDir?: string): string[] {
+  return [
+    'run', '--config', paths.vmmConfig, '--detach', '--log', paths.vmmLog, ...cgroupDirs.flatMap((dir) => ['--cgroup', dir]), ...jail,
+    // Opened by vc-vmm before it enters the jail: the only place its snapshot op may write.
+    ...(snapshotDir ? ['--snapshot-dir', snapshotDir] : []),
+  ];
+}
+
+/** The sizes in the snapshot op's answer ({"bytes":{"state":N,"memory":M}}); HYPERVISOR_FAILED naming what is missing. */
+export function snapshotBytes(answer: Record<string, unknown>): { state: number; memory: number } {
+  const bytes = answer.bytes as { state?: unknown; memory?: unknown } | undefined;
+  const ok = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+  if (!bytes || !ok(bytes.state) || !ok(bytes.memory)) {
+    throw new VcError('HYPERVISOR_FAILED', `vc-vmm snapshot: the answer has no bytes {state, memory}: ${JSON.stringify(answer).slice(0, 200)}`);
+  }
+  return { state: bytes.state, memory: bytes.memory };
+}
+
+/** `vc-vmm restore`: `run`'s options, plus the snapshot's files (docs/snapshots.md, "Restore"). */
+export function vmmRestoreArgs(paths: Pick<PodPaths, 'vmmConfig' | 'vmmLog'>, snapshot: { state: string; memory: string }, cgroupDirs: readonly string[], jail: readonly string[] = []): string[] {
+  const run = vmmArgs(paths, cgroupDirs, jail);
+  return ['restore', '--state', snapshot.state, '--memory', snapshot.memory, ...run.slice(1)];
 }
 
 /**

@@ -2,7 +2,7 @@
 // own cgroup, driven through its control socket; the agent is reached over hybrid vsock.
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdir, readFile, rm } from 'node:fs/promises';
+import { chown, mkdir, readFile, rm } from 'node:fs/promises';
 import { VcError } from '../../errors.js';
 import { createPodCgroup, podCgroupPaths, removePodCgroup } from '../../host/cgroup.js';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -13,10 +13,11 @@ import { native, nativeExecutable, type KvmProbe } from '../../native.js';
 import { writeFileAtomic } from '../../store/atomic.js';
 import type { PodPaths } from '../../store/paths.js';
 import type { PodResources, VmmRecord } from '../../model/records.js';
-import { inNetns, type AgentEndpoint, type Hypervisor, type HypervisorLimits, type VmSpec } from '../types.js';
-import { AGENT_VSOCK_PORT, IMAGE_SLOTS, cgroupLimits, cgroupName, vmmArgs, vmmConfig, vmmEndFromLog } from './config.js';
+import { inNetns, type AgentEndpoint, type Hypervisor, type HypervisorLimits, type SnapshotFiles, type SnapshotResult, type VmSpec } from '../types.js';
+import { AGENT_VSOCK_PORT, IMAGE_SLOTS, cgroupLimits, cgroupName, snapshotBytes, vmmArgs, vmmConfig, vmmEndFromLog, vmmRestoreArgs } from './config.js';
 import { controlRequest } from './control.js';
-import { jailArgs, jailRoot, vmmJail } from './jail.js';
+import { jailArgs, jailRoot, snapshotFileLimit, vmmJail } from './jail.js';
+import { LAUNCHER_ENV, runThroughLauncher } from './launcher.js';
 
 /** Why pods cannot boot on the built-in VMM with this KVM probe (HYPERVISOR_UNAVAILABLE), or null. */
 export function kvmUnavailable(probe: KvmProbe): VcError | null {
@@ -46,8 +47,55 @@ export class KvmHypervisor implements Hypervisor {
   }
 
   async start(spec: VmSpec, options: { signal?: AbortSignal; step?: StepHook } = {}): Promise<VmmRecord> {
+    return this.#launchVm(spec, (cgroups, jail) => vmmArgs(spec.paths, cgroups, jail, spec.snapshotDir), options);
+  }
+
+  /**
+   * `vc-vmm restore` with the wiring `start` gives `run`, through the same launch (the launcher
+   * when there is one). vc-vmm opens the snapshot's files before it enters the jail, so the
+   * template's directory (root's, 0700) stays out of the jail.
+   */
+  async restore(spec: VmSpec, snapshot: SnapshotFiles, options: { signal?: AbortSignal; step?: StepHook } = {}): Promise<VmmRecord> {
+    return this.#launchVm(spec, (cgroups, jail) => vmmRestoreArgs(spec.paths, snapshot, cgroups, jail), options);
+  }
+
+  /**
+   * `{"op":"snapshot"}` on the control socket: vc-vmm pauses, writes `state` then `memory` into
+   * `dir` and stops the VM. The process is then ended as `stop` ends it: a template's source never runs on.
+   */
+  async snapshot(vmm: VmmRecord, paths: PodPaths, dir: string): Promise<SnapshotResult> {
+    if (!(await this.isRunning(vmm, paths))) throw new VcError('HYPERVISOR_FAILED', `vc-vmm (pid ${vmm.pid}) is not running`);
+    // Writing guest RAM takes about a second per GiB on a slow disk: a generous bound.
+    let answer: Record<string, unknown>;
+    try {
+      answer = await controlRequest(paths.controlSocket, 'snapshot', { dir }, 300_000);
+    } catch (err) {
+      // What the VMM said last (and how it ended, if it did) is where the cause is.
+      const ended = (await this.isRunning(vmm, paths).catch(() => true)) ? null : await this.exitDetail(vmm, paths).catch(() => null);
+      const log = (await readFile(paths.vmmLog, 'utf8').catch(() => '')).trim().split('\n').slice(-10).join('\n');
+      throw new VcError('HYPERVISOR_FAILED', `${(err as Error).message}${ended ? ` (vc-vmm ${ended})` : ''}${log ? `\nvc-vmm log, last lines:\n${log}` : ''}`, { cause: err });
+    }
+    await this.stop(vmm, paths, { timeoutMs: 5000 });
+    return { bytes: snapshotBytes(answer) };
+  }
+
+  async vmmVersion(): Promise<string> {
+    return new Promise((resolve, reject) => {
+      execFile(nativeExecutable('vc-vmm'), ['--version'], { timeout: 10_000 }, (err, stdout) => {
+        if (err) return reject(new VcError('HYPERVISOR_UNAVAILABLE', `vc-vmm --version: ${err.message}`, { cause: err }));
+        resolve(stdout.trim());
+      });
+    });
+  }
+
+  async #launchVm(spec: VmSpec, args: (cgroups: readonly string[], jail: string[]) => string[], options: { signal?: AbortSignal; step?: StepHook }): Promise<VmmRecord> {
     const { paths } = spec;
     const jail = vmmJail(process.env, process.getuid?.() === 0, paths, spec.diskDirs ?? []);
+    if (jail && spec.snapshotDir) {
+      // The snapshot op's files are created by the jail's user, and the memory file is RAM + 4 KiB.
+      await chown(spec.snapshotDir, jail.uid, jail.gid);
+      jail.maxFileBytes = snapshotFileLimit(spec.memoryMiB);
+    }
     await this.cleanup(paths);
     // What the jail binds must exist (an empty image cache has no directory yet).
     for (const dir of jail?.readOnlyDirs ?? []) await mkdir(dir, { recursive: true });
@@ -58,7 +106,7 @@ export class KvmHypervisor implements Hypervisor {
     const cgroup = createPodCgroup(podCgroupName(spec.id, paths), cgroupLimits(spec));
     options.step?.('cgroup-created');
     try {
-      const pid = await this.launch(spec, vmmArgs(paths, cgroup.paths, jailArgs(jail)), options.signal);
+      const pid = await this.launch(spec, args(cgroup.paths, jailArgs(jail)), options.signal);
       options.step?.('vmm-detached');
       return { pid, startTime: await processStartTime(pid), startedAt: new Date().toISOString(), cgroup };
     } catch (err) {
@@ -68,18 +116,32 @@ export class KvmHypervisor implements Hypervisor {
     }
   }
 
-  /** vc-vmm --detach answers once the VM runs, so its exit status is the start result. */
-  private launch(spec: VmSpec, vmmArguments: string[], signal?: AbortSignal): Promise<number> {
+  /**
+   * vc-vmm --detach answers once the VM runs, so its exit status is the start result. With
+   * VC_VMM_LAUNCHER set, a pre-forked spare of that `vc-vmm launcher` runs it (the process spawn
+   * paid ahead of time); with no launcher listening there, vc-vmm is spawned as usual.
+   */
+  private async launch(spec: VmSpec, vmmArguments: string[], signal?: AbortSignal): Promise<number> {
     const { paths } = spec;
+    const fail = async (detail: string, cause?: unknown): Promise<never> => {
+      const log = (await readFile(paths.vmmLog, 'utf8').catch(() => '')).trim();
+      throw new VcError('HYPERVISOR_FAILED', `vc-vmm failed to start pod ${spec.id}: ${[detail, log].filter(Boolean).join('\n')}`, { cause });
+    };
+    const launcher = process.env[LAUNCHER_ENV];
+    if (launcher) {
+      const run = await runThroughLauncher(launcher, vmmArguments, { netns: spec.network?.netns, timeoutMs: 30_000, signal });
+      if (run) {
+        const pid = /"pid"\s*:\s*(\d+)/.exec(run.output)?.[1];
+        if (run.code === 0 && pid) return Number(pid);
+        return fail(run.output.trim() || `exit code ${run.code} through the launcher at ${launcher}`);
+      }
+    }
     return new Promise((resolve, reject) => {
       const [command, args] = inNetns(spec.network, nativeExecutable('vc-vmm'), vmmArguments);
       execFile(command, args, { signal, timeout: 30_000 }, (err, stdout, stderr) => {
         const pid = /"pid"\s*:\s*(\d+)/.exec(stdout)?.[1];
         if (!err && pid) return resolve(Number(pid));
-        void readFile(paths.vmmLog, 'utf8').catch(() => '').then((log) => {
-          const detail = [stderr.trim(), log.trim()].filter(Boolean).join('\n') || (err?.message ?? `no pid in ${JSON.stringify(stdout)}`);
-          reject(new VcError('HYPERVISOR_FAILED', `vc-vmm failed to start pod ${spec.id}: ${detail}`, { cause: err ?? undefined }));
-        });
+        fail(stderr.trim() || (err?.message ?? `no pid in ${JSON.stringify(stdout)}`), err ?? undefined).catch(reject);
       });
     });
   }

@@ -119,7 +119,7 @@ test('concurrent requests get distinct ids and each gets its own answer, whateve
   );
   assert.equal(await within(a), { who: 'alpha' });
   assert.equal(await within(b), { who: 'beta' });
-  assert.equal(await within(c), { kernelRelease: '6.1.0', uptimeSec: 1.5, memTotalKiB: 1000, memAvailableKiB: 900, cpus: 2, agent: 'fake' });
+  assert.equal(await within(c), { kernelRelease: '6.1.0', uptimeSec: 1.5, memTotalKiB: 1000, memAvailableKiB: 900, cpus: 2, agent: 'fake', epoch: 0 });
   await teardown(agent, client);
 });
 

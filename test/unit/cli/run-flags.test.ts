@@ -93,6 +93,8 @@ test('virtc run: the short flags, grouped and repeated, become one pod and conta
     security: undefined,
   });
   assert.is(plan.pod.memoryMiB, 256);
+  assert.is(plan.pod.template, undefined);
+  assert.is(runPlan(['--template', 'base', '--', 'true']).pod.template, 'base', '--template NAME: the pod is restored from template NAME');
   const detached = runPlan(['-d', '--', 'sleep', '100']);
   assert.ok(detached.detach);
   assert.match(detached.podId, /^run-[0-9a-f]{8}$/);

@@ -1,7 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { kvmCmdline } from '../../../src/hypervisor/cmdline.js';
-import { AGENT_VSOCK_PORT, cgroupLimits, cgroupName, IMAGE_SLOTS, vmmArgs, vmmConfig, vmmEndFromLog } from '../../../src/hypervisor/kvm/config.js';
+import { AGENT_VSOCK_PORT, cgroupLimits, cgroupName, IMAGE_SLOTS, snapshotBytes, vmmArgs, vmmConfig, vmmEndFromLog, vmmRestoreArgs } from '../../../src/hypervisor/kvm/config.js';
 import { KvmHypervisor } from '../../../src/hypervisor/kvm/kvm.js';
 import { podPaths } from '../../../src/store/paths.js';
 import type { VmSpec } from '../../../src/hypervisor/types.js';
@@ -35,6 +35,8 @@ test('kernel command line: reset through the i8042 line ends the VMM; no PCI pro
 
 test('cgroup limits follow the pod: its vCPUs, guest RAM plus VMM room, threads', () => {
   assert.equal(cgroupLimits({ vcpus: 2, memoryMiB: 384 }), { cpus: 2, memoryBytes: (384 + 64) * 1048576, pidsMax: 18 });
+  // A template's source VM: room for its memory file's page cache as well.
+  assert.equal(cgroupLimits({ vcpus: 1, memoryMiB: 256, snapshotDir: '/r/templates/t.creating' }).memoryBytes, (2 * 256 + 64) * 1048576);
 });
 
 test('cgroup name: the pod id plus a hash of its directory, within 63 characters', () => {
@@ -50,6 +52,28 @@ test('vc-vmm arguments: detached, logged, one --cgroup per hierarchy', () => {
     'run', '--config', '/r/pods/p1/vmm.json', '--detach', '--log', '/r/pods/p1/vmm.log',
     '--cgroup', '/cg/cpu/vc/p1', '--cgroup', '/cg/memory/vc/p1',
   ]);
+});
+
+test('vc-vmm arguments of a template\'s source VM: the one directory its snapshot op may write, after the jail flags', () => {
+  assert.equal(vmmArgs(podPaths('/r', 'p1'), ['/cg/p1'], ['--jail', '/j'], '/r/templates/t.creating').slice(-4), [
+    '--jail', '/j', '--snapshot-dir', '/r/templates/t.creating',
+  ]);
+});
+
+test('vc-vmm restore arguments: the snapshot\'s two files, then run\'s options (config, detach, log, cgroups, jail)', () => {
+  const paths = podPaths('/r', 'p');
+  const snapshot = { state: '/r/templates/t/state', memory: '/r/templates/t/memory' };
+  assert.equal(vmmRestoreArgs(paths, snapshot, ['/sys/fs/cgroup/x'], ['--jail', '/j']), [
+    'restore', '--state', snapshot.state, '--memory', snapshot.memory,
+    '--config', paths.vmmConfig, '--detach', '--log', paths.vmmLog, '--cgroup', '/sys/fs/cgroup/x', '--jail', '/j',
+  ]);
+});
+
+test('the snapshot op\'s answer: its file sizes, or HYPERVISOR_FAILED naming what is missing', () => {
+  assert.equal(snapshotBytes({ state: 'stopped', bytes: { state: 14000, memory: 268439552 }, us: {} }), { state: 14000, memory: 268439552 });
+  for (const bad of [{}, { bytes: { state: 1 } }, { bytes: { state: -1, memory: 2 } }, { bytes: { state: '1', memory: 2 } }, { bytes: { state: 1.5, memory: 2 } }]) {
+    assert.throws(() => snapshotBytes(bad), (err: Error & { code?: string }) => err.code === 'HYPERVISOR_FAILED' && err.message.startsWith('vc-vmm snapshot: the answer has no bytes {state, memory}: '));
+  }
 });
 
 test("how the VMM ended: its monitor's last line for that pid in the VMM log, or null", () => {

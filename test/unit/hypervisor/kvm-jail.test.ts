@@ -5,7 +5,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { vmmArgs } from '../../../src/hypervisor/kvm/config.js';
-import { jailArgs, jailRoot, vmmJail } from '../../../src/hypervisor/kvm/jail.js';
+import { jailArgs, jailRoot, snapshotFileLimit, vmmJail } from '../../../src/hypervisor/kvm/jail.js';
 import { KvmHypervisor } from '../../../src/hypervisor/kvm/kvm.js';
 import { podPaths } from '../../../src/store/paths.js';
 
@@ -49,6 +49,14 @@ test('vc-vmm flags: after the cgroups, one --jail-ro per directory; none without
     '--jail', '/r/pods/p1/vmm-root', '--jail-user', '4000:4001', '--jail-ro', '/c/images', '--jail-ro', '/d',
   ]);
   assert.equal(jailArgs(null), []);
+});
+
+test('a template\'s source VM: --jail-fsize room for a memory file of RAM + 4 KiB, never below vc-vmm\'s 1 GiB', () => {
+  assert.is(snapshotFileLimit(256), 2 ** 30);
+  assert.is(snapshotFileLimit(2048), 2048 * 1024 * 1024 + 4096);
+  const jail = { ...vmmJail({}, true, paths, [])!, maxFileBytes: snapshotFileLimit(1024) };
+  assert.equal(jailArgs(jail).slice(-2), ['--jail-fsize', String(2 ** 30 + 4096)]);
+  assert.equal(jailArgs(vmmJail({}, true, paths, [])).includes('--jail-fsize'), false, 'other VMs keep the default');
 });
 
 test('the jail root is among the resources a start records before it makes anything', () => {
