@@ -40,7 +40,7 @@ test('the plans: quick is small, full is more of everything, L0 with real KVM mo
 test('npm run bench -- --only network selects the section alone', () => {
   assert.equal(parseArgs(['--only', 'network'], '/r').only, ['network']);
   assert.equal(parseArgs(['--only=pods,network'], '/r').only, ['pods', 'network']);
-  assert.throws(() => parseArgs(['--only'], '/r'), /vmm, memory, density, pods, network/);
+  assert.throws(() => parseArgs(['--only'], '/r'), /vmm, memory, density, pods, templates, network/);
 });
 
 test('the inside script runs under a network namespace of its own with lo up', () => {
