@@ -9,6 +9,7 @@
 
 #include <map>
 #include <string>
+#include <vector>
 
 #include "backends/vsock_unix.h"
 #include "devices/event_loop.h"
@@ -511,6 +512,95 @@ VMM_TEST(dev_vsock_device_reset_closes_every_connection) {
   f.d.w(0x70, 0);
   CHECK_EQ(f.backend.connection_count(), size_t{0});
   CHECK(host_read(host) == "<EOF>");
+  close(host);
+  close(listener);
+}
+
+// Host bytes for the guest are read into several rx buffers at once: each buffer is one packet,
+// in order, and together they take exactly the guest's credit; the buffers left over are given
+// back and used for the next bytes.
+VMM_TEST(dev_vsock_host_to_guest_fills_several_buffers_within_credit) {
+  Fixture f(Framing::kHeaderThenPayload);  // 4 KiB payload buffers, as Linux 6.1 posts them
+  f.guest_buf_alloc = 10000;
+  int listener = unix_listen(f.path + "_1234");
+  int host = guest_connects(f, listener);
+  std::string data;
+  for (int i = 0; i < 12000; i++) data.push_back(static_cast<char>('a' + i % 26));
+  CHECK(write(host, data.data(), data.size()) == 12000);
+  f.pump(30);
+  // Three packets (4096 + 4096 + 1808 bytes: the credit), then a credit request.
+  Packet p;
+  std::string got;
+  std::vector<uint32_t> sizes;
+  while (f.recv(&p)) {
+    if (p.hdr.op == kVsockOpRw) {
+      got += p.data;
+      sizes.push_back(p.hdr.len);
+    } else {
+      CHECK_EQ(p.hdr.op, kVsockOpCreditRequest);
+    }
+  }
+  CHECK_EQ(sizes.size(), size_t{3});
+  CHECK_EQ(sizes[0], 4096u);
+  CHECK_EQ(sizes[2], 10000u - 8192u);
+  CHECK(got == data.substr(0, 10000));
+  // The guest read it all: the rest follows, in the buffers that were given back.
+  f.guest_fwd_cnt = 10000;
+  f.send(f.guest_hdr(kVsockOpCreditUpdate, 5000, 1234));
+  while (f.pump_recv(&p, 100))
+    if (p.hdr.op == kVsockOpRw) got += p.data;
+  CHECK(got == data);
+  close(host);
+  close(listener);
+}
+
+// Malformed rx buffers among good ones (one too small for a header, one outside guest memory)
+// are returned unused, and no buffer is filled twice: a batch stops before such a buffer, so
+// only buffers that follow each other in the ring are ever given back.
+VMM_TEST(dev_vsock_host_to_guest_batch_stops_at_malformed_buffers) {
+  Fixture f(Framing::kHeaderThenPayload);
+  int listener = unix_listen(f.path + "_1234");
+  int host = guest_connects(f, listener);
+  constexpr size_t kTotal = 60000;
+  std::string data;
+  for (size_t i = 0; i < kTotal; i++) data.push_back(static_cast<char>('A' + i % 23));
+  CHECK(write(host, data.data(), data.size()) == static_cast<ssize_t>(data.size()));
+  std::string got;
+  size_t returned_empty = 0;
+  bool spoiled4 = false, spoiled8 = false;
+  for (int round = 0; round < 100 && got.size() < kTotal; round++) {
+    f.pump(10);
+    while (f.rx.used_seen != f.rx.used_idx()) {
+      uint16_t i = f.rx.used_seen++;
+      uint16_t head = static_cast<uint16_t>(f.rx.used_id(i));
+      uint32_t len = f.rx.used_len(i);
+      auto [hdr_at, data_at] = f.rx_bufs[head];
+      if (len == 0) {  // a spoiled buffer came back unused: mend it for the rest of the test
+        returned_empty++;
+        f.rx.set_desc(head, hdr_at, sizeof(VsockHeader), kDescFWrite | kDescFNext, static_cast<uint16_t>(head + 1));
+        f.rx.publish(head);
+        continue;
+      }
+      VsockHeader hdr;
+      f.ram.mem.read(hdr_at, &hdr, sizeof(hdr));
+      CHECK_EQ(len, sizeof(VsockHeader) + hdr.len);
+      if (hdr.op == kVsockOpRw) got.append(reinterpret_cast<char*>(&f.ram.bytes[data_at]), hdr.len);
+      // Two of the buffers the guest hands back are spoiled, once each.
+      if (head == 4 && !spoiled4) {
+        f.rx.set_desc(head, hdr_at, 10, kDescFWrite);
+        spoiled4 = true;
+      } else if (head == 8 && !spoiled8) {
+        f.rx.set_desc(head, uint64_t{1} << 40, 4096, kDescFWrite);
+        spoiled8 = true;
+      }
+      f.rx.publish(head);
+    }
+    f.d.kick(0);
+  }
+  CHECK_EQ(got.size(), kTotal);
+  CHECK(got == data);
+  CHECK_EQ(returned_empty, size_t{2});
+  CHECK(f.t.driver_ok());
   close(host);
   close(listener);
 }
