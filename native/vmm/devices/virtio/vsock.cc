@@ -102,8 +102,12 @@ void VsockDevice::reset() {
 
 void VsockDevice::queue_notify(size_t index) {
   if (index == kTxQueue) {
-    drain_queue(kTxQueue, [this](const DescriptorChain& chain) { return handle_tx(chain); });
-    wake_rx();  // the packets may have produced replies
+    // The packets may have produced replies (credit updates, RSTs): those go out first, and the
+    // tx interrupt right after the rx one, so that the guest mostly takes one for both.
+    bool used = drain_queue(kTxQueue, [this](const DescriptorChain& chain) { return handle_tx(chain); },
+                            false);
+    wake_rx();
+    if (used) host_->signal_used(kTxQueue);
   } else if (index == kRxQueue) {
     wake_rx();  // new rx buffers: deliver what was waiting for them
   }
