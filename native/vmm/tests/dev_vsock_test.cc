@@ -308,6 +308,31 @@ VMM_TEST(dev_vsock_host_connect_gets_ok_with_its_host_port) {
   CHECK_EQ(f.backend.connection_count(), size_t{0});
 }
 
+// The CONNECT line may arrive in pieces, and bytes the client sends right behind it (before the
+// OK) are the connection's first data: they stay in the socket until the guest accepts.
+VMM_TEST(dev_vsock_host_connect_line_in_pieces_with_data_behind_it) {
+  Fixture f;
+  int client = unix_connect(f.path);
+  CHECK(write(client, "CONN", 4) == 4);
+  f.pump(30);
+  CHECK(write(client, "ECT 10", 6) == 6);
+  f.pump(30);
+  Packet p;
+  CHECK(!f.recv(&p));  // no newline yet: no request
+  CHECK(write(client, "24\nearly bytes", 14) == 14);
+  CHECK(f.pump_recv(&p));
+  CHECK_EQ(p.hdr.op, kVsockOpRequest);
+  CHECK_EQ(p.hdr.dst_port, 1024u);
+  uint32_t host_port = p.hdr.src_port;
+  CHECK(!f.pump_recv(&p, 50));  // the early bytes wait for the guest's answer
+  f.send(f.guest_hdr(kVsockOpResponse, 1024, host_port));
+  CHECK(host_read(client) == "OK " + std::to_string(host_port) + "\n");
+  CHECK(f.pump_recv(&p));
+  CHECK_EQ(p.hdr.op, kVsockOpRw);
+  CHECK(p.data == "early bytes");
+  close(client);
+}
+
 VMM_TEST(dev_vsock_host_connect_refused_or_unanswered_closes_the_client) {
   Fixture f;
   f.backend.set_connect_timeout_ms(100);
