@@ -14,7 +14,7 @@ import { createPod, enterPod, podStatus, startPod } from '../src/index.js';
 import { teardownRoot } from '../test/helpers/pods.js';
 import { benchJsonLine } from './lib/bench-json.js';
 import { median, round } from './lib/stats.js';
-import { collectOutput, execRoundTrip, stdinThroughput, stdoutThroughput } from './pod-measure.js';
+import { collectOutput, execRoundTrip, stdinThroughput } from './pod-measure.js';
 
 type Which = 'builtin' | 'qemuKvm';
 const HYPERVISOR: Record<Which, 'kvm' | 'qemu'> = { builtin: 'kvm', qemuKvm: 'qemu' };
@@ -42,6 +42,23 @@ function cpuMs(pid: number): number {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   return ((Number(f[11]) + Number(f[12])) * 1000) / 100;
+}
+
+/** The VMM's cgroup v2 cpu.stat (throttling), if it has a cgroup of its own. */
+function cgroupCpuStat(pid: number): Record<string, number> {
+  try {
+    const line = readFileSync(`/proc/${pid}/cgroup`, 'utf8').split('\n').find((l) => l.startsWith('0::'));
+    if (!line || line === '0::/') return {};
+    const text = readFileSync(`/sys/fs/cgroup${line.slice(3)}/cpu.stat`, 'utf8');
+    const out: Record<string, number> = {};
+    for (const l of text.trim().split('\n')) {
+      const [k, v] = l.split(' ');
+      if (k === 'nr_throttled' || k === 'throttled_usec' || k === 'nr_periods') out[k] = Number(v);
+    }
+    return out;
+  } catch {
+    return {};
+  }
 }
 
 /** CPU ms per thread name (comm) of a process. */
@@ -86,6 +103,10 @@ function selfCpuMs(): number {
   return (u.user + u.system) / 1000;
 }
 
+function selfSystemCpuMs(): number {
+  return process.cpuUsage().system / 1000;
+}
+
 async function guestInterrupts(id: string, root: string): Promise<Record<string, number>> {
   const proc = await enterPod(id, ['cat', '/proc/interrupts'], { root });
   const [text] = await Promise.all([collectOutput(proc.stdout), proc.wait()]);
@@ -95,6 +116,20 @@ async function guestInterrupts(id: string, root: string): Promise<Record<string,
     if (m) out[`${m[1]} ${m[3]!.trim().split(/\s+/).slice(-1)[0]}`] = Number(m[2]);
   }
   return out;
+}
+
+/** stdout throughput with the number of STDOUT chunks (one per frame) the process stream emitted. */
+async function countedStdout(id: string, root: string, bytes: number, onFrames: (n: number) => void): Promise<{ ms: number; mbps: number }> {
+  const t0 = performance.now();
+  const proc = await enterPod(id, ['head', '-c', String(bytes), '/dev/zero'], { root });
+  proc.stderr.resume();
+  let n = 0, frames = 0;
+  proc.stdout.on('data', (c: Buffer) => { n += c.length; frames++; });
+  await Promise.all([proc.wait(), new Promise((r) => proc.stdout.once('end', r))]);
+  const ms = performance.now() - t0;
+  if (n !== bytes) throw new Error(`stdout: ${n} bytes, expected ${bytes}`);
+  onFrames(frames);
+  return { ms, mbps: bytes / 1e6 / (ms / 1000) };
 }
 
 function delta(a: Record<string, number>, b: Record<string, number>): Record<string, number> {
@@ -133,15 +168,18 @@ async function main(): Promise<void> {
           const irq0 = await guestInterrupts(id, root);
           const g0 = await guestCpu(id, root);
           const th0 = threadCpuMs(pid);
+          const cg0 = cgroupCpuStat(pid);
           const io0 = { ...io };
-          const v0 = cpuMs(pid), n0 = selfCpuMs();
-          const res = dir === 'stdout' ? await stdoutThroughput(id, root, args.bytes, 600_000) : await stdinThroughput(id, root, args.bytes, 600_000);
-          const vmmCpu = cpuMs(pid) - v0, nodeCpu = selfCpuMs() - n0;
+          const v0 = cpuMs(pid), n0 = selfCpuMs(), ns0 = selfSystemCpuMs();
+          let frames = 0;
+          const res = dir === 'stdout' ? await countedStdout(id, root, args.bytes, (n) => { frames = n; }) : await stdinThroughput(id, root, args.bytes, 600_000);
+          const vmmCpu = cpuMs(pid) - v0, nodeCpu = selfCpuMs() - n0, nodeSys = selfSystemCpuMs() - ns0;
           const threads = delta(th0, threadCpuMs(pid));
+          const cgroup = delta(cg0, cgroupCpuStat(pid));
           const ioD = { writes: io.writes - io0.writes, writeKiB: round((io.writeBytes - io0.writeBytes) / 1024, 0), reads: io.reads - io0.reads, readKiB: round((io.readBytes - io0.readBytes) / 1024, 0) };
           const guest = delta(g0, await guestCpu(id, root));
           const irq = delta(irq0, await guestInterrupts(id, root));
-          s[dir]!.push({ mbps: round(res.mbps, 2), ms: round(res.ms, 0), vmmCpuMs: round(vmmCpu, 0), nodeCpuMs: round(nodeCpu, 0), threads, guest, io: ioD, irq });
+          s[dir]!.push({ mbps: round(res.mbps, 2), ms: round(res.ms, 0), vmmCpuMs: round(vmmCpu, 0), nodeCpuMs: round(nodeCpu, 0), nodeSystemCpuMs: round(nodeSys, 0), frames, threads, cgroup, guest, io: ioD, irq });
         }
         log(`round ${r + 1} ${which}: exec p50 ${s.exec!.at(-1)} ms, stdout ${JSON.stringify(s.stdout!.at(-1))}, stdin ${JSON.stringify(s.stdin!.at(-1))}`);
       }
