@@ -26,7 +26,8 @@
         "<@(vmm_arch_sources)",
         "<@(vmm_device_sources)",
         "<@(vmm_core_sources)",
-        "<@(vmm_vm_sources)"
+        "<@(vmm_vm_sources)",
+        "<@(vmm_snapshot_sources)"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",
@@ -151,8 +152,57 @@
       ]
     },
     {
+      # Compiles the seccomp lists (filters.cc) to BPF at build time; vc-vmm-seccomp-bpf runs it.
+      "target_name": "vc-vmm-bpf-gen",
+      "type": "executable",
+      "sources": [
+        "native/vmm/seccomp/bpf_gen.cc",
+        "native/vmm/seccomp/filters.cc",
+        "<@(common_sources)"
+      ],
+      "include_dirs": [
+        "native",
+        "native/vmm"
+      ],
+      "cflags_cc": [
+        "-std=c++17",
+        "-Wall",
+        "-Wextra",
+        "-O2",
+        "-fno-exceptions"
+      ],
+      "libraries": [
+        "-l:libseccomp.a"
+      ]
+    },
+    {
+      "target_name": "vc-vmm-seccomp-bpf",
+      "type": "none",
+      "dependencies": [
+        "vc-vmm-bpf-gen"
+      ],
+      "actions": [
+        {
+          "action_name": "vc_vmm_seccomp_bpf",
+          "inputs": [
+            "<(PRODUCT_DIR)/vc-vmm-bpf-gen"
+          ],
+          "outputs": [
+            "<(SHARED_INTERMEDIATE_DIR)/vmm/seccomp_bpf.generated.h"
+          ],
+          "action": [
+            "<(PRODUCT_DIR)/vc-vmm-bpf-gen",
+            "<(SHARED_INTERMEDIATE_DIR)/vmm/seccomp_bpf.generated.h"
+          ]
+        }
+      ]
+    },
+    {
       "target_name": "vc-vmm",
       "type": "executable",
+      "dependencies": [
+        "vc-vmm-seccomp-bpf"
+      ],
       "sources": [
         "native/host/cgroup.cc",
         "<@(common_sources)",
@@ -160,13 +210,15 @@
         "<@(vmm_device_sources)",
         "<@(vmm_core_sources)",
         "<@(vmm_vm_sources)",
+        "<@(vmm_snapshot_sources)",
         "<@(vmm_cmd_sources)",
         "<@(vmm_seccomp_sources)",
         "<@(vmm_jail_sources)"
       ],
       "include_dirs": [
         "native",
-        "native/vmm"
+        "native/vmm",
+        "<(SHARED_INTERMEDIATE_DIR)/vmm"
       ],
       "cflags_cc": [
         "-std=c++17",
@@ -219,7 +271,11 @@
               "native/vmm/tests/kvm_cpuid_test.cc",
               "native/vmm/tests/kvm_vcpu_test.cc",
               "native/vmm/tests/seccomp_filters_test.cc",
+              "native/vmm/tests/cmd_launch_request_test.cc",
+              "native/vmm/cmd/launch_request.cc",
               "native/vmm/tests/snap_format_test.cc",
+              "native/vmm/tests/snap_device_state_test.cc",
+              "native/vmm/tests/snap_device_models_test.cc",
               "<@(common_sources)",
               "<@(vmm_arch_sources)",
               "<@(vmm_device_sources)",
@@ -228,9 +284,13 @@
               "<@(vmm_seccomp_sources)",
               "<@(vmm_snapshot_sources)"
             ],
+            "dependencies": [
+              "vc-vmm-seccomp-bpf"
+            ],
             "include_dirs": [
               "native",
-              "native/vmm"
+              "native/vmm",
+              "<(SHARED_INTERMEDIATE_DIR)/vmm"
             ],
             "cflags_cc": [
               "-std=c++17",

@@ -8,13 +8,14 @@
 //     the first byte of the isa-debugcon on port 0x80 arriving on a pipe;
 // and to "ready" on the serial console as this process sees it. Runs are interleaved so that
 // host noise spreads over every variant. The floor (bench-kvm-floor) is what KVM alone charges.
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, watch, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { native } from '../src/native.js';
 import { paths, qemuArgs, runTimed, vmmConfig, type QemuAccel } from './lib/guests.js';
 import type { HostPlan } from './lib/plan.js';
-import { parseVmmParts, parseVmmTiming, sleep } from './lib/proc.js';
+import { parseVmmParts, parseVmmTiming, sleep, track, untrack, wallNowMs } from './lib/proc.js';
+import { runThroughLauncher } from '../src/hypervisor/kvm/launcher.js';
 import type { StartVariant, VmmStartSection } from './lib/results.js';
 import { round, summarize, type Summary } from './lib/stats.js';
 
@@ -108,6 +109,56 @@ async function builtinProcess(dir: string, timeoutScale: number): Promise<Sample
   };
 }
 
+/**
+ * The built-in VMM through its pre-forked launcher (`vc-vmm launcher`, which the library uses when
+ * VC_VMM_LAUNCHER names it): from just before connecting to the launcher's socket to the
+ * wall-clock first-exit time the VMM prints; the process spawn was paid ahead by the launcher.
+ */
+async function builtinLauncher(dir: string, socketPath: string, timeoutScale: number): Promise<Sample> {
+  const configPath = join(dir, 'vmm.json');
+  writeFileSync(configPath, JSON.stringify(vmmConfig({ kernel: paths.guestElf, cmdline: CMDLINE, memoryMiB: GUEST_MIB, serialOutput: '-' })));
+  let readyAtMs: number | null = null;
+  let seen = '';
+  const startedAtMs = wallNowMs();
+  const run = await runThroughLauncher(socketPath, ['run', '--config', configPath], {
+    timeoutMs: 10000 * timeoutScale,
+    onOutput: (chunk) => {
+      seen += chunk;
+      if (readyAtMs === null && seen.includes('ready')) readyAtMs = wallNowMs();
+    },
+  }).catch((err: Error) => ({ code: -1, output: err.message }));
+  if (!run) return { firstMs: null, readyMs: null, failure: `no launcher listens on ${socketPath}` };
+  const timing = parseVmmTiming(run.output);
+  if (run.code !== 0 || !timing || timing.firstExitUnixMs === null)
+    return { firstMs: null, readyMs: null, failure: `vc-vmm through the launcher, exit ${run.code}: ${run.output.trim().split('\n').slice(-1)[0] ?? ''}` };
+  const firstMs = timing.firstExitUnixMs - startedAtMs;
+  return {
+    firstMs,
+    readyMs: readyAtMs !== null ? readyAtMs - startedAtMs : null,
+    parts: { requestToVmmMainMs: firstMs - timing.firstExitUs / 1000, vmmMainToFirstExitMs: timing.firstExitUs / 1000 },
+  };
+}
+
+/** A `vc-vmm launcher` for the section's runs (2 spares), stopped with it; null with why when it did not come up. */
+async function startLauncher(dir: string): Promise<{ socketPath: string; stop: () => void } | { note: string }> {
+  const socketPath = join(dir, 'launcher.sock');
+  const child = spawn(paths.vcVmm, ['launcher', '--socket', socketPath, '--spares', '2'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  track(child.pid);
+  let said = '';
+  child.stderr!.setEncoding('utf8').on('data', (d: string) => (said += d));
+  const deadline = Date.now() + 10000;
+  while (!said.includes('serving') && child.exitCode === null && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+  const stop = () => {
+    child.kill('SIGTERM');
+    untrack(child.pid);
+  };
+  if (!said.includes('serving')) {
+    stop();
+    return { note: `vc-vmm launcher did not come up: ${said.trim() || `exit ${child.exitCode}`}` };
+  }
+  return { socketPath, stop };
+}
+
 /** The VMM's per-step µs (Vm::StartPartsJson) as ms, for the parts table. */
 function usToMs(parts: Record<string, number>): Record<string, number> {
   return Object.fromEntries(Object.entries(parts).map(([k, us]) => [k, us / 1000]));
@@ -163,10 +214,13 @@ export async function vmmStartBenchmarks(opts: SectionOptions): Promise<VmmStart
 
   type Variant = { name: string; run: (i: number) => Promise<Sample> };
   const dir = mkdtempSync('/tmp/vc-bench-start-');
+  const launcher = await startLauncher(dir);
+  if ('note' in launcher) notes.push(launcher.note);
   const variants: Variant[] = [
     { name: 'built-in, in-process', run: (i) => builtinInprocess(dir, i, scale) },
     { name: 'built-in, process', run: () => builtinProcess(dir, scale) },
   ];
+  if ('socketPath' in launcher) variants.push({ name: 'built-in, launcher', run: () => builtinLauncher(dir, launcher.socketPath, scale) });
   if (accel) variants.push({ name: `QEMU (${accel})`, run: () => qemu(dir, accel, scale) });
   // TCG too when KVM was the headline: what QEMU costs where it cannot use /dev/kvm.
   if (accel === 'kvm') variants.push({ name: 'QEMU (tcg)', run: () => qemu(dir, 'tcg', scale) });
@@ -190,6 +244,7 @@ export async function vmmStartBenchmarks(opts: SectionOptions): Promise<VmmStart
     }
     while (floorChunks.length < FLOOR_CHUNKS && !floorNote) floorChunk();
   } finally {
+    if ('stop' in launcher) launcher.stop();
     rmSync(dir, { recursive: true, force: true });
   }
   if (floorNote) notes.push(floorNote);
@@ -210,14 +265,14 @@ export async function vmmStartBenchmarks(opts: SectionOptions): Promise<VmmStart
   }
   for (const [name, v] of Object.entries(out))
     if (v.parts) opts.onProgress(`vmm start: ${name}, parts (median ms): ${Object.entries(v.parts).map(([k, p]) => `${k} ${p.median}`).join(', ')}`);
-  const inproc = out['built-in, in-process']!, proc = out['built-in, process']!;
+  const inproc = out['built-in, in-process']!, proc = out['built-in, process']!, viaLauncher = out['built-in, launcher'];
   const q = accel ? out[`QEMU (${accel})`]! : null;
   const ratio = (a: Summary | undefined, b: Summary | undefined) =>
     a && b && a.n && b.n && b.median > 0 ? round(a.median / b.median, 2) : null;
 
   notes.push(
     'first guest instruction: built-in = the first KVM exit to the VMM (the guest\'s port-0x80 write, its first instruction that leaves KVM); ' +
-      'in-process counts from the start of VM construction (status().firstExitUs), process from just before spawn() to the wall-clock first-exit time vc-vmm prints; ' +
+      'in-process counts from the start of VM construction (status().firstExitUs), process from just before spawn() to the wall-clock first-exit time vc-vmm prints, launcher from just before connecting to a `vc-vmm launcher` (2 pre-forked spares, started with the section) to that time; ' +
       'QEMU from just before spawn() to the debugcon byte arriving on our Unix socket (includes one socket wakeup of this process, ~0.1 ms).',
     '"ready": the guest\'s line on COM1 as this process saw it (stdout pipe; in-process through the serial file and inotify).',
     `every VM: ${GUEST_MIB} MiB, 1 vCPU, the same PVH ELF (${paths.guestElf.replace(/.*\/build\//, 'build/')}).`,
@@ -231,6 +286,8 @@ export async function vmmStartBenchmarks(opts: SectionOptions): Promise<VmmStart
     qemuCommand: accel ? [paths.qemu, ...qemuArgs({ accel, kernel: 'build/Release/testguest/vctest.elf', cmdline: CMDLINE, memoryMiB: GUEST_MIB, debugconSocket: '/tmp/…/debugcon.sock' })] : [],
     builtinInprocessMs: inproc.firstInstructionMs.n ? inproc.firstInstructionMs : null,
     builtinProcessMs: proc.firstInstructionMs.n ? proc.firstInstructionMs : null,
+    builtinLauncherMs: viaLauncher?.firstInstructionMs.n ? viaLauncher.firstInstructionMs : null,
+    speedupVsQemuLauncher: ratio(q?.firstInstructionMs, viaLauncher?.firstInstructionMs),
     qemuMs: q && q.firstInstructionMs.n ? q.firstInstructionMs : null,
     speedupVsQemu: ratio(q?.firstInstructionMs, proc.firstInstructionMs),
     speedupVsQemuReady: ratio(q?.readyMs, proc.readyMs),

@@ -17,7 +17,7 @@ if [ -z "$cxx" ]; then
 fi
 mkdir -p "$out"
 
-vq_sources="native/vmm/devices/virtio/queue.cc native/vmm/devices/virtio/chain_io.cc"
+vq_sources="native/vmm/devices/virtio/queue.cc native/vmm/devices/virtio/chain_io.cc native/vmm/snapshot/device_state.cc"
 vsock_sources="$vq_sources native/vmm/devices/virtio/device.cc native/vmm/devices/virtio/mmio.cc
   native/vmm/devices/virtio/vsock.cc native/vmm/backends/vsock_unix.cc native/vmm/backends/vsock_unix_guest.cc native/vmm/devices/event_loop.cc
   native/vmm/devices/log.cc native/vmm/devices/interrupt.cc"
@@ -27,8 +27,9 @@ net_sources="$vq_sources native/vmm/devices/virtio/device.cc native/vmm/devices/
   native/vmm/devices/interrupt.cc"
 
 snapshot_sources="native/vmm/snapshot/crc32c.cc native/vmm/snapshot/format.cc native/vmm/snapshot/state_file.cc
-  native/vmm/snapshot/sections.cc native/vmm/snapshot/memory_file.cc native/vmm/snapshot/vcpu_state.cc
-  native/vmm/snapshot/snapshot.cc"
+  native/vmm/snapshot/sections.cc native/vmm/snapshot/memory_file.cc native/vmm/snapshot/vcpu_state.cc native/vmm/snapshot/machine_state.cc
+  native/vmm/snapshot/snapshot.cc $vq_sources native/vmm/devices/virtio/device.cc native/vmm/devices/virtio/mmio.cc
+  native/vmm/devices/virtio/rng.cc native/vmm/devices/event_loop.cc native/vmm/devices/log.cc native/vmm/devices/interrupt.cc"
 
 # name, max input length, sources
 fuzzers=(

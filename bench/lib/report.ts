@@ -106,7 +106,7 @@ export function renderMarkdown(r: BenchResults): string {
     }
     for (const [name, v] of Object.entries(s.variants) as [string, StartVariant][])
       if (v.parts) L.push('', `${escapeMd(name)}, parts of the first-instruction time (median / p95 ms): ${Object.entries(v.parts).map(([k, p]) => `${k} ${fmt(p.median)} / ${fmt(p.p95)}`).join('; ')}.`);
-    L.push('', `Speedup vs QEMU (${s.qemuAccel ?? '—'}), first instruction: **${fmt(s.speedupVsQemu)}×**; to "ready": ${fmt(s.speedupVsQemuReady)}×.`, '');
+    L.push('', `Speedup vs QEMU (${s.qemuAccel ?? '—'}), first instruction: **${fmt(s.speedupVsQemu)}×** spawned${s.speedupVsQemuLauncher !== undefined ? `, **${fmt(s.speedupVsQemuLauncher ?? null)}×** through the pre-forked launcher` : ''}; to "ready": ${fmt(s.speedupVsQemuReady)}× spawned.`, '');
     for (const n of s.notes) L.push(`- ${n}`);
     if (s.notes.length) L.push('');
   }

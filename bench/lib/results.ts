@@ -59,10 +59,14 @@ export interface VmmStartSection {
   /** Headline medians/p95 of first-instruction time (ms). */
   builtinInprocessMs: Summary | null;
   builtinProcessMs: Summary | null;
+  /** Through `vc-vmm launcher` (a pre-forked spare runs it); absent in results before 2026-12-07. */
+  builtinLauncherMs?: Summary | null;
   qemuMs: Summary | null;
   /** median(QEMU) ÷ median(built-in process), first instruction. */
   speedupVsQemu: number | null;
   speedupVsQemuReady: number | null;
+  /** median(QEMU) ÷ median(built-in through its launcher), first instruction. */
+  speedupVsQemuLauncher?: number | null;
   variants: Record<string, StartVariant>;
   /** bench-kvm-floor: open + KVM_CREATE_VM + memory slot + one vCPU (no guest code), ms. */
   kvmFloorMs: Summary | null;

@@ -29,6 +29,23 @@ static void test_idle(void) {
   for (;;) cpu_relax();
 }
 
+/* vctest=count: counts in memory and prints the count every 20 ms of TSC time, forever: the
+ * snapshot test (test/kvm/vmm-snapshot.test.ts) stops it by a snapshot and checks that a VM
+ * restored from it goes on from the count it had, without booting again. */
+static volatile uint64_t g_count;
+static void test_count(void) {
+  gprintf("ready\n");
+  const uint64_t step = tsc_khz() * 20;
+  uint64_t next = rdtsc() + step;
+  for (;;) {
+    g_count++;
+    if (rdtsc() >= next) {
+      gprintf("count %llu\n", (unsigned long long)g_count);
+      next = rdtsc() + step;
+    }
+  }
+}
+
 struct test {
   const char* name;
   void (*run)(void);
@@ -38,7 +55,7 @@ static const struct test kTests[] = {
     {"hello", test_hello},       {"boot", test_boot},         {"smp", test_smp},
     {"perf", test_perf},         {"vsock", test_vsock},       {"blk", test_blk},
     {"badchain", test_badchain}, {"hotplug", test_hotplug},   {"rng", test_rng},
-    {"idle", test_idle},
+    {"idle", test_idle},         {"count", test_count},
 };
 
 __attribute__((noreturn)) void guest_entry(uint64_t kind, uint64_t info) {

@@ -1,5 +1,5 @@
 {
-  # vc-vmm's command line: main and its subcommands (run, caps, dump-acpi, monitor), and the seccomp
+  # vc-vmm's command line: main and its subcommands (run, launcher, caps, dump-acpi, monitor), and the seccomp
   # filters its threads install (seccomp/). Only vc-vmm links these (with libseccomp, statically).
   "variables": {
     "vmm_cmd_sources": [
@@ -7,10 +7,13 @@
       "native/vmm/cmd/run.cc",
       "native/vmm/cmd/caps.cc",
       "native/vmm/cmd/dump_acpi.cc",
-      "native/vmm/cmd/monitor.cc"
+      "native/vmm/cmd/monitor.cc",
+      "native/vmm/cmd/launcher.cc",
+      "native/vmm/cmd/launch_request.cc"
     ],
     "vmm_seccomp_sources": [
       "native/vmm/seccomp/filters.cc",
+      "native/vmm/seccomp/built_in.cc",
       "native/vmm/seccomp/test_hook.cc"
     ]
   }

@@ -9,6 +9,9 @@
 // seccomp filter before it serves the guest (seccomp/filters.cc; config "seccomp": false: none).
 // With --jail (detached only) the VMM is forked into its own pid namespace and, once the VM is
 // built and before its threads start, shuts itself into the jail (jail/jail.h).
+//
+// vc-vmm restore --state FILE --memory FILE --config FILE|- [run's options]: the same, with the
+// VM built from a snapshot (Vm::Restore) instead of a kernel; it comes up running.
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/epoll.h>
@@ -46,9 +49,20 @@ constexpr int kExitUsage = 2;     // bad arguments or config
 constexpr int kExitGuestCrash = 3;  // the guest triple-faulted
 constexpr size_t kMaxConfigBytes = 16u << 20;  // no config (nor the child's answer) is this large
 
+// Set for `vc-vmm restore`: the snapshot's two files. (snapshot_dir: --snapshot-dir, for both.)
+struct RestoreFiles {
+  std::string state, memory, snapshot_dir;
+  bool enabled() const { return !state.empty(); }
+};
+
+const char* g_command = "run";  // or "restore": what messages start with
+
 int Usage(const char* why) {
-  std::fprintf(stderr, "vc-vmm run: %s\nusage: vc-vmm run --config FILE|- [--detach] [--log FILE] [--cgroup DIR]... %s\n", why,
-               vmm::jail::kJailUsage);
+  std::fprintf(stderr,
+               "vc-vmm %s: %s\nusage: vc-vmm run --config FILE|- [--detach] [--log FILE] [--cgroup DIR]... %s\n"
+               "       vc-vmm restore --state FILE --memory FILE --config FILE|- [the same options]\n"
+               "       (both: [--snapshot-dir DIR], the directory the snapshot op may write, opened before a jail)\n",
+               g_command, why, vmm::jail::kJailUsage);
   return kExitUsage;
 }
 
@@ -73,7 +87,8 @@ std::string JoinCgroups(const std::vector<std::string>& dirs) {
 }
 
 // Runs the VM in this process. `ready_fd` (or -1) gets "ok\n" once the VM runs, or the error.
-int RunVm(const vmm::kvm::VmConfig& config, uint64_t t0, int ready_fd, const vmm::jail::JailOptions& jail) {
+int RunVm(const vmm::kvm::VmConfig& config, uint64_t t0, int ready_fd, const vmm::jail::JailOptions& jail,
+          const RestoreFiles& restore) {
   // What the caller records: the pid in the host's view, not 1 in the jail's pid namespace.
   const pid_t host_pid = vmm::jail::HostPid();
   auto report_failure = [&](const std::string& msg) {
@@ -109,7 +124,8 @@ int RunVm(const vmm::kvm::VmConfig& config, uint64_t t0, int ready_fd, const vmm
     (void)vmm::kvm::Vm::PrefetchHostLists();
     if (config.seccomp) (void)vmm::seccomp::Precompile();
   });
-  auto created = vmm::kvm::Vm::Create(config);
+  auto created = restore.enabled() ? vmm::kvm::Vm::Restore(restore.state, restore.memory, config)
+                                   : vmm::kvm::Vm::Create(config);
   if (precompile.joinable()) precompile.join();
   if (!created.ok()) return report_failure(created.error());
   std::unique_ptr<vmm::kvm::Vm> vm = std::move(created.value());
@@ -129,6 +145,14 @@ int RunVm(const vmm::kvm::VmConfig& config, uint64_t t0, int ready_fd, const vmm
       raw->Stop(StopReason::kSignal, std::string("signal ") + strsignal(int(info.ssi_signo)));
   });
 
+  // The one directory a snapshot may go to, opened while the host's paths are in reach.
+  if (!restore.snapshot_dir.empty()) {
+    vc::UniqueFd dir(::open(restore.snapshot_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!dir.valid()) return report_failure("--snapshot-dir " + restore.snapshot_dir + ": " + std::strerror(errno));
+    vm->SetSnapshotDir(restore.snapshot_dir, std::move(dir), jail.enabled());
+  } else {
+    vm->SetSnapshotDir("", vc::UniqueFd(), jail.enabled());
+  }
   // Everything of the host the VM needs is open now; the guest has not run yet.
   if (jail.enabled()) {
     vmm::kvm::Status js = vmm::jail::EnterJail(jail);
@@ -182,6 +206,9 @@ int RunVmMain(int argc, char** argv) {
   std::vector<std::string> cgroups;
   vmm::jail::JailOptions jail;
   std::string jail_error;
+  RestoreFiles restore;
+  const bool restoring = std::strcmp(argv[0], "restore") == 0;
+  if (restoring) g_command = "restore";
   for (int i = 1; i < argc; i++) {
     const std::string arg = argv[i];
     if (vmm::jail::TakeJailFlag(argc, argv, &i, &jail, &jail_error)) {
@@ -189,10 +216,14 @@ int RunVmMain(int argc, char** argv) {
     } else if (arg == "--config" && i + 1 < argc) config_path = argv[++i];
     else if (arg == "--log" && i + 1 < argc) log_path = argv[++i];
     else if (arg == "--detach") detach = true;
+    else if (arg == "--snapshot-dir" && i + 1 < argc && argv[i + 1][0] == '/') restore.snapshot_dir = argv[++i];
+    else if (restoring && arg == "--state" && i + 1 < argc) restore.state = argv[++i];
+    else if (restoring && arg == "--memory" && i + 1 < argc) restore.memory = argv[++i];
     else if (arg == "--cgroup" && i + 1 < argc && argv[i + 1][0] != '\0') cgroups.push_back(argv[++i]);
     else return Usage(("unexpected argument " + arg).c_str());
   }
   if (!config_path) return Usage("--config is required");
+  if (restoring && (restore.state.empty() || restore.memory.empty())) return Usage("restore needs --state and --memory");
   if (jail.enabled() && !detach) return Usage("--jail needs --detach (the VMM is forked into its own pid namespace)");
 
   std::string text;
@@ -204,7 +235,7 @@ int RunVmMain(int argc, char** argv) {
   if (cfd != STDIN_FILENO) ::close(cfd);
   auto config = vmm::kvm::ParseVmConfig(text);
   if (!config.ok()) {
-    std::fprintf(stderr, "vc-vmm run: %s\n", config.error().c_str());
+    std::fprintf(stderr, "vc-vmm %s: %s\n", g_command, config.error().c_str());
     return kExitUsage;
   }
   if (!detach) {
@@ -213,7 +244,7 @@ int RunVmMain(int argc, char** argv) {
       std::fprintf(stderr, "vc-vmm run: %s\n", joined.c_str());
       return kExitFailed;
     }
-    return RunVm(config.value(), t0, -1, jail);
+    return RunVm(config.value(), t0, -1, jail, restore);
   }
 
   if (config->serial_output == "-")
@@ -272,7 +303,7 @@ int RunVmMain(int argc, char** argv) {
         WriteAll(ready[1], joined + "\n");
         ::_exit(kExitFailed);
       }
-      ::_exit(RunVm(config.value(), t0, ready[1], jail));
+      ::_exit(RunVm(config.value(), t0, ready[1], jail, restore));
     }
     if (vmm_pid < 0) {
       WriteAll(ready[1], std::string("fork: ") + std::strerror(errno) + "\n");
@@ -296,6 +327,6 @@ int RunVmMain(int argc, char** argv) {
   int status = 0;
   ::waitpid(pid, &status, 0);
   if (!answer.empty() && answer.back() == '\n') answer.pop_back();
-  std::fprintf(stderr, "vc-vmm run: %s\n", answer.empty() ? "the VMM exited before the VM started" : answer.c_str());
+  std::fprintf(stderr, "vc-vmm %s: %s\n", g_command, answer.empty() ? "the VMM exited before the VM started" : answer.c_str());
   return kExitFailed;
 }

@@ -1,5 +1,6 @@
 {
-  # Device models and virtio transport (no KVM), and their host backends.
+  # Device models and virtio transport (no KVM), and their host backends; with the codecs of their
+  # snapshot sections (snapshot/device_state.cc, pure), which their SaveState/LoadState use.
   "variables": {
     "vmm_device_sources": [
       "native/vmm/devices/interrupt.cc",
@@ -15,6 +16,7 @@
       "native/vmm/devices/virtio/rng.cc",
       "native/vmm/devices/virtio/vsock.cc",
       "native/vmm/devices/virtio/net.cc",
+      "native/vmm/snapshot/device_state.cc",
       "native/vmm/backends/blk_file.cc",
       "native/vmm/backends/vsock_unix.cc",
       "native/vmm/backends/vsock_unix_guest.cc",

@@ -2,6 +2,8 @@
 
 #include <cstring>
 
+#include "snapshot/device_state.h"
+
 namespace vmm {
 
 namespace {
@@ -32,6 +34,7 @@ constexpr uint8_t kKeyboardAck = 0xfa;
 constexpr uint8_t kOutputPortResetDeasserted = 0x01;
 
 constexpr size_t kOutputCapacity = 16;
+static_assert(kOutputCapacity == snapshot::kI8042OutputCapacity, "a snapshot holds the whole output buffer");
 
 }  // namespace
 
@@ -113,5 +116,26 @@ void I8042::push_output(uint8_t byte) {
 }
 
 void I8042::request_reset() { resets_++; }
+
+std::vector<uint8_t> I8042::SaveState() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  snapshot::I8042State s;
+  s.control = control_;
+  s.pending_command = pending_write_;
+  s.output.assign(output_.begin(), output_.end());
+  return snapshot::EncodeI8042State(s);
+}
+
+vc::Status I8042::LoadState(const uint8_t* data, size_t size) {
+  auto decoded = snapshot::DecodeI8042State(data, size);
+  if (!decoded.ok()) return decoded.status();
+  const snapshot::I8042State& s = decoded.value();
+  std::lock_guard<std::mutex> lock(mutex_);
+  control_ = s.control;
+  pending_write_ = s.pending_command;
+  output_.assign(s.output.begin(), s.output.end());
+  if (!output_.empty() && (control_ & kCtrKeyboardIrq) && irq_) irq_->trigger();
+  return vc::Status();
+}
 
 }  // namespace vmm

@@ -8,7 +8,9 @@
 #include <deque>
 #include <functional>
 #include <mutex>
+#include <vector>
 
+#include "common/result.h"
 #include "devices/bus_device.h"
 #include "devices/interrupt.h"
 
@@ -30,13 +32,20 @@ class I8042 final : public BusDevice {
 
   uint64_t resets() const { return resets_; }
 
+  // The i8042 section of a snapshot (snapshot/device_state.h): the command byte, a command waiting
+  // for its data byte, and the output buffer. LoadState checks all of it before changing anything,
+  // then pulses the keyboard line if a byte waits with its interrupt enabled (the edge may not
+  // have reached the irqchip before it was captured). Both take the device's lock.
+  std::vector<uint8_t> SaveState() const;
+  vc::Status LoadState(const uint8_t* data, size_t size);
+
  private:
   void command(uint8_t cmd);
   void data(uint8_t value);
   void push_output(uint8_t byte);
   void request_reset();
 
-  std::mutex mutex_;
+  mutable std::mutex mutex_;
   std::function<void()> on_reset_;
   Interrupt* irq_;
   std::deque<uint8_t> output_;

@@ -5,11 +5,14 @@
 #include <cerrno>
 #include <cstring>
 
+#include "snapshot/device_state.h"
+
 namespace vmm {
 
 namespace {
 
 constexpr size_t kRxCapacity = 4096;
+static_assert(kRxCapacity == snapshot::kSerialRxCapacity, "a snapshot holds the whole receive FIFO");
 
 // Register offsets (DLAB selects the divisor latch at 0 and 1).
 constexpr uint64_t kData = 0, kIer = 1, kIir = 2, kLcr = 3, kMcr = 4, kLsr = 5, kMsr = 6, kScr = 7;
@@ -151,6 +154,39 @@ uint8_t Serial::interrupt_identification() {
   if ((ier_ & kIerRxData) && !rx_.empty()) return kIirRxData;
   if ((ier_ & kIerThrEmpty) && thr_empty_pending_) return kIirThrEmpty;
   return kIirNone;
+}
+
+std::vector<uint8_t> Serial::SaveState() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  snapshot::SerialState s;
+  s.ier = ier_;
+  s.lcr = lcr_;
+  s.mcr = mcr_;
+  s.scr = scr_;
+  s.fcr = fcr_;
+  s.dll = dll_;
+  s.dlm = dlm_;
+  s.thr_empty_pending = thr_empty_pending_;
+  s.rx.assign(rx_.begin(), rx_.end());
+  return snapshot::EncodeSerialState(s);
+}
+
+vc::Status Serial::LoadState(const uint8_t* data, size_t size) {
+  auto decoded = snapshot::DecodeSerialState(data, size);
+  if (!decoded.ok()) return decoded.status();
+  const snapshot::SerialState& s = decoded.value();
+  std::lock_guard<std::mutex> lock(mutex_);
+  ier_ = s.ier;
+  lcr_ = s.lcr;
+  mcr_ = s.mcr;
+  scr_ = s.scr;
+  fcr_ = s.fcr;
+  dll_ = s.dll;
+  dlm_ = s.dlm;
+  thr_empty_pending_ = s.thr_empty_pending;
+  rx_.assign(s.rx.begin(), s.rx.end());
+  if ((interrupt_identification() & 0x0f) != kIirNone) raise_interrupt();
+  return vc::Status();
 }
 
 void Serial::raise_interrupt() {

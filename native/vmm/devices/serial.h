@@ -6,7 +6,9 @@
 #include <cstdint>
 #include <deque>
 #include <mutex>
+#include <vector>
 
+#include "common/result.h"
 #include "devices/bus_device.h"
 #include "devices/interrupt.h"
 
@@ -29,6 +31,14 @@ class Serial final : public BusDevice {
 
   uint64_t bytes_written() const { return bytes_written_; }
 
+  // The serial section of a snapshot (snapshot/device_state.h): registers, the pending THR-empty
+  // interrupt and the receive FIFO. LoadState checks all of it before changing anything, then
+  // pulses the line if an interrupt is pending (its edge may not have reached the irqchip before
+  // the irqchip was captured; a spurious one is harmless, the driver reads IIR). Both take the
+  // device's lock.
+  std::vector<uint8_t> SaveState() const;
+  vc::Status LoadState(const uint8_t* data, size_t size);
+
  private:
   uint8_t read_register(uint64_t offset);
   void write_register(uint64_t offset, uint8_t value);
@@ -36,7 +46,7 @@ class Serial final : public BusDevice {
   uint8_t interrupt_identification();
   void raise_interrupt();
 
-  std::mutex mutex_;  // vCPU threads (port I/O) and the console input thread
+  mutable std::mutex mutex_;  // vCPU threads (port I/O) and the console input thread
   int out_fd_;
   Interrupt* irq_;
   std::deque<uint8_t> rx_;

@@ -205,6 +205,29 @@ def vcpu_section(index, msrs=((0x10, 5), (0xc0000082, 0xffffffff81000000)), cpui
     return out
 
 
+# irqchip records {chip, length, bytes} (native/vmm/snapshot/machine_state.h): master and slave
+# PIC (kvm_pic_state, 16 bytes), IOAPIC (kvm_ioapic_state, 216 bytes, at 0xfec00000); pit is a
+# kvm_pit_state2 (112 bytes), clock a kvm_clock_data (48 bytes).
+def irqchip_section(ioapic_base=0xfec00000, pic_irq_base=(0x20, 0x28)):
+    out = b''
+    for chip in (0, 1):
+        pic = bytearray(16)
+        pic[5] = pic_irq_base[chip]  # irq_base
+        out += struct.pack('<II', chip, 16) + bytes(pic)
+    ioapic = bytearray(216)
+    struct.pack_into('<Q', ioapic, 0, ioapic_base)
+    return out + struct.pack('<II', 2, 216) + bytes(ioapic)
+
+
+def pit_section(mode=2, flags=0):
+    channel = struct.pack('<IHBBBBBBBBBBq', 0x10000, 0, 0, 0, 0, 1, 1, 0, 3, mode, 0, 1, 123456)
+    return channel * 3 + struct.pack('<I', flags) + b'\0' * 36
+
+
+def clock_section(clock=987654321, flags=2):
+    return struct.pack('<QIIQQ', clock, flags, 0, 0, 0) + b'\0' * 16
+
+
 def memory_header(ram=RAM):
     return (b'VCSNAPMM' + struct.pack('<IIQ', 1, 4096, ram) + SNAP_ID).ljust(4096, b'\0')
 
@@ -226,18 +249,74 @@ def state_file(sections, version=1, vmm=b'vc-vmm 0.1.0'):
 def snapshot(vcpus=1, extra=()):
     return [(VM, 0, vm_section(vcpus)), (MEMORY, 0, memory_section())] + \
         [(VCPU, i, vcpu_section(i)) for i in range(vcpus)] + \
-        [(IRQCHIP, 0, b'pic'), (PIT, 0, b'pit'), (CLOCK, 0, b'kvmclock')] + list(extra)
+        [(IRQCHIP, 0, irqchip_section()), (PIT, 0, pit_section()), (CLOCK, 0, clock_section())] + list(extra)
 
 
-DEVICES = [(SERIAL, 0, b'16550'), (VIRTIO_MMIO, 2, b'transport'), (VIRTIO_DEVICE, 2, b'vsock')]
+# The device sections (native/vmm/snapshot/device_state.h; layouts in docs/snapshots.md).
+def serial_section(ier=0x01, lcr=0x03, mcr=0x0b, scr=0, fcr=0xc7, dll=1, dlm=0, pending=0, rx=b'ls\n'):
+    return struct.pack('<8BI', ier, lcr, mcr, scr, fcr, dll, dlm, pending, len(rx)) + rx
+
+
+def i8042_section(control=0x47, pending=0, output=b'\xfa'):
+    return struct.pack('<BBI', control, pending, len(output)) + output
+
+
+NET, BLK, RNG, VSOCK = 1, 2, 4, 19
+QUEUES = {NET: 2, BLK: 1, RNG: 1, VSOCK: 3}
+RING_FEATURES = (1 << 32) | (1 << 29) | (1 << 28)  # VERSION_1, EVENT_IDX, INDIRECT_DESC
+
+
+def queue(mode=1, flags=3, size=256, next_avail=0, next_used=0, signalled=0, base=0x10000):
+    return struct.pack('<BBHHHHQQQ', mode, flags, size, next_avail, next_used, signalled, base, base + 0x1000, base + 0x2000)
+
+
+def mmio_section(kind=VSOCK, status=15, features=RING_FEATURES, interrupt=0, queues=None):
+    if queues is None:
+        queues = [queue(next_avail=40 + i, next_used=40 + i, signalled=39 + i, flags=7, base=0x10000 * (i + 1))
+                  for i in range(QUEUES[kind])]
+    return struct.pack('<IIIIQIIII', kind, status, 0, 1, features, 0, interrupt, 5, len(queues)) + b''.join(queues)
+
+
+def device_section(kind=VSOCK):
+    body = {BLK: struct.pack('<QII', 2048, 1, 7) + b'vc-root',
+            NET: bytes([2, 0, 0, 0, 0, 7]) + struct.pack('<HQ', 1500, 3),
+            VSOCK: struct.pack('<Q', 3), RNG: b''}[kind]
+    return struct.pack('<I', kind) + body
+
+
+DEVICES = [(SERIAL, 0, serial_section()), (I8042, 0, i8042_section()),
+           (VIRTIO_MMIO, 2, mmio_section()), (VIRTIO_DEVICE, 2, device_section()),
+           (VIRTIO_MMIO, 5, mmio_section(RNG, status=0, features=0, queues=[queue(0, 0, 0, base=0)])),
+           (VIRTIO_DEVICE, 5, device_section(RNG))]
 write('snapshot_fuzzer', 'valid', bytes([0]) + state_file(snapshot(2, DEVICES)))
 write('snapshot_fuzzer', 'valid-resealed', bytes([3]) + state_file(snapshot(1)))
 write('snapshot_fuzzer', 'truncated', bytes([0]) + state_file(snapshot(1))[:100])
 write('snapshot_fuzzer', 'future-version', bytes([0]) + state_file(snapshot(1), version=2, vmm=b'vc-vmm 9.0.0'))
-write('snapshot_fuzzer', 'duplicate', bytes([3]) + state_file(snapshot(1, [(PIT, 0, b'again')])))
+write('snapshot_fuzzer', 'duplicate', bytes([3]) + state_file(snapshot(1, [(PIT, 0, pit_section())])))
 write('snapshot_fuzzer', 'vcpu-missing', bytes([3]) + state_file([s for s in snapshot(3) if s[:2] != (VCPU, 1)]))
-write('snapshot_fuzzer', 'unpaired-virtio', bytes([3]) + state_file(snapshot(1, DEVICES[:2])))
+write('snapshot_fuzzer', 'unpaired-virtio', bytes([3]) + state_file(snapshot(1, DEVICES[:3])))
+write('snapshot_fuzzer', 'ring-outside-ram', bytes([3]) + state_file(snapshot(1, [
+    (VIRTIO_MMIO, 1, mmio_section(BLK, queues=[queue(base=RAM - 0x1000)])), (VIRTIO_DEVICE, 1, device_section(BLK))])))
 write('snapshot_fuzzer', 'vm-section', bytes([4]) + vm_section(4))
 write('snapshot_fuzzer', 'memory-section', bytes([4]) + memory_section())
 write('snapshot_fuzzer', 'memory-header', bytes([12]) + memory_header()[:64])
+write('snapshot_fuzzer', 'serial-section', bytes([4]) + serial_section(pending=1, rx=b'x' * 100))
+write('snapshot_fuzzer', 'i8042-section', bytes([4]) + i8042_section(pending=0xd1, output=b'\x55\xfa'))
+write('snapshot_fuzzer', 'mmio-section', bytes([4]) + mmio_section(NET, features=RING_FEATURES | 3))
+write('snapshot_fuzzer', 'mmio-broken-queue', bytes([4]) + mmio_section(BLK, status=0x4f, queues=[queue(2, 3, 3, 7, 6, 0, base=1 << 40)]))
+for kind in (BLK, NET, VSOCK, RNG):
+    write('snapshot_fuzzer', 'device-section-%d' % kind, bytes([4]) + device_section(kind))
+# mode 16: an rng transport for a 64 KiB guest (deviceId and queueCount are set by the fuzzer).
+write('snapshot_fuzzer', 'rng-transport', bytes([16]) + mmio_section(RNG, interrupt=1, queues=[
+    queue(1, 7, 16, 3, 3, 2, base=0x4000)]))
+# Rings all at 0 (the used index is the avail index) with one more used than popped: the device
+# thread served it forever until the decoder required nextAvail == nextUsed (its first find).
+write('snapshot_fuzzer', 'rng-transport-aliased', bytes([16]) + mmio_section(RNG, queues=[queue(1, 7, 16, 0xfff8, 0xfff9, 0, base=0)])[:-24] + bytes(24))
+write('snapshot_fuzzer', 'rng-transport-off', bytes([16]) + mmio_section(RNG, status=3, features=0, queues=[queue(0, 0, 64, base=0x8)]))
 write('snapshot_fuzzer', 'vcpu-section', bytes([4]) + vcpu_section(0, msrs=((0x10, 1), (0x10, 2)), mp_state=3))
+write('snapshot_fuzzer', 'irqchip-section', bytes([4]) + irqchip_section())
+write('snapshot_fuzzer', 'irqchip-bad-base', bytes([4]) + irqchip_section(ioapic_base=0xfee00000))
+write('snapshot_fuzzer', 'pit-section', bytes([4]) + pit_section())
+write('snapshot_fuzzer', 'pit-bad-mode', bytes([4]) + pit_section(mode=6))
+write('snapshot_fuzzer', 'clock-section', bytes([4]) + clock_section())
+write('snapshot_fuzzer', 'clock-bad-flags', bytes([4]) + clock_section(flags=1))

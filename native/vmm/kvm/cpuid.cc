@@ -109,4 +109,70 @@ std::vector<kvm_cpuid_entry2> VcpuCpuid(const std::vector<kvm_cpuid_entry2>& sup
   return out;
 }
 
+namespace {
+
+// The CPUID registers that list features a guest may have chosen code paths by. The bits the
+// kernel sets for itself (OSXSAVE, OSPKE: they follow CR4) are not features of the host.
+struct FeatureWord {
+  uint32_t function, index;
+  int reg;  // 0 eax, 1 ebx, 2 ecx, 3 edx
+  uint32_t ignore;
+};
+constexpr FeatureWord kFeatureWords[] = {
+    {1, 0, 2, 1u << 27},       {1, 0, 3, 0},          {7, 0, 1, 0},          {7, 0, 2, 1u << 4},
+    {7, 0, 3, 0},              {7, 1, 0, 0},          {0xd, 1, 0, 0},        {0x80000001, 0, 2, 0},
+    {0x80000001, 0, 3, 0},
+};
+const char* kRegNames[] = {"EAX", "EBX", "ECX", "EDX"};
+
+uint32_t Reg(const kvm_cpuid_entry2& e, int reg) {
+  switch (reg) {
+    case 0: return e.eax;
+    case 1: return e.ebx;
+    case 2: return e.ecx;
+    default: return e.edx;
+  }
+}
+
+// A few names people know a missing feature by; the leaf and bit are always given.
+const char* FeatureName(uint32_t function, uint32_t index, int reg, int bit) {
+  struct Name {
+    uint32_t function, index;
+    int reg, bit;
+    const char* name;
+  } static const names[] = {
+      {1, 0, 2, 0, "sse3"},   {1, 0, 2, 19, "sse4.1"}, {1, 0, 2, 20, "sse4.2"},  {1, 0, 2, 26, "xsave"},
+      {1, 0, 2, 28, "avx"},   {1, 0, 2, 12, "fma"},    {1, 0, 2, 30, "rdrand"},  {7, 0, 1, 5, "avx2"},
+      {7, 0, 1, 16, "avx512f"}, {7, 0, 1, 3, "bmi1"},  {7, 0, 1, 8, "bmi2"},     {7, 0, 1, 18, "rdseed"},
+      {7, 0, 1, 29, "sha"},   {7, 0, 2, 11, "avx512vnni"}, {7, 0, 3, 24, "amx-tile"}, {0xd, 1, 0, 1, "xsavec"},
+  };
+  for (const Name& n : names)
+    if (n.function == function && n.index == index && n.reg == reg && n.bit == bit) return n.name;
+  return "";
+}
+
+}  // namespace
+
+vc::Status CheckCpuidSubset(const std::vector<kvm_cpuid_entry2>& saved, const std::vector<kvm_cpuid_entry2>& host) {
+  auto find = [](const std::vector<kvm_cpuid_entry2>& list, uint32_t f, uint32_t i) -> const kvm_cpuid_entry2* {
+    for (const auto& e : list)
+      if (e.function == f && (e.index == i || !(e.flags & KVM_CPUID_FLAG_SIGNIFCANT_INDEX))) return &e;
+    return nullptr;
+  };
+  for (const FeatureWord& w : kFeatureWords) {
+    const kvm_cpuid_entry2* s = find(saved, w.function, w.index);
+    if (!s) continue;
+    const kvm_cpuid_entry2* h = find(host, w.function, w.index);
+    const uint32_t missing = (Reg(*s, w.reg) & ~w.ignore) & ~(h ? Reg(*h, w.reg) : 0);
+    if (!missing) continue;
+    const int bit = __builtin_ctz(missing);
+    const char* name = FeatureName(w.function, w.index, w.reg, bit);
+    return vc::Status::Error(vc::Format("the snapshot's guest saw CPUID leaf 0x%x.%u %s bit %d%s%s%s, which this "
+                                        "host's KVM does not offer (a guest that chose code paths by it cannot run here)",
+                                        w.function, w.index, kRegNames[w.reg], bit, *name ? " (" : "", name, *name ? ")" : ""));
+  }
+  return vc::Status();
+}
+
+
 }  // namespace vmm::kvm

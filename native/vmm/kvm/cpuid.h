@@ -12,6 +12,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "common/result.h"
+
 namespace vmm::kvm {
 
 // Leaf 1 ECX bit 31: "running under a hypervisor"; Linux then looks at 0x40000000 for KVM.
@@ -32,5 +34,11 @@ std::vector<kvm_cpuid_entry2> VcpuCpuid(const std::vector<kvm_cpuid_entry2>& sup
 // The entry for (function, index), or nullptr.
 const kvm_cpuid_entry2* FindCpuid(const std::vector<kvm_cpuid_entry2>& entries, uint32_t function,
                                   uint32_t index = 0);
+
+// On restore: the feature words (leaf 1 ECX/EDX, 7.0 EBX/ECX/EDX, 7.1 EAX, 0xD.1 EAX, 0x80000001
+// ECX/EDX) of `saved`, what the snapshot's guest saw, must all be set in `host` (what this host's
+// VcpuCpuid gives), else the error names the leaf, register, bit and, for well-known ones, the
+// feature. OSXSAVE and OSPKE are left out: they follow the guest's CR4, not the host.
+vc::Status CheckCpuidSubset(const std::vector<kvm_cpuid_entry2>& saved, const std::vector<kvm_cpuid_entry2>& host);
 
 }  // namespace vmm::kvm

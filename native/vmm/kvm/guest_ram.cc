@@ -35,6 +35,19 @@ Result<std::unique_ptr<GuestRam>> GuestRam::Create(uint64_t bytes, bool hugepage
   return std::unique_ptr<GuestRam>(new GuestRam(static_cast<uint8_t*>(host), bytes, hugepages));
 }
 
+Result<std::unique_ptr<GuestRam>> GuestRam::MapFile(int fd, uint64_t offset, uint64_t bytes) {
+  const uint64_t page = x86::layout::kPageSize;
+  if (bytes < kMinBytes || bytes % page != 0 || bytes > x86::layout::kMmioGapStart || offset % page != 0)
+    return Status::Error(Format("memory file: %llu bytes at offset %llu is not whole pages in %llu MiB..%llu MiB",
+                                (ull)bytes, (ull)offset, (ull)kMinBytes >> 20, (ull)x86::layout::kMmioGapStart >> 20));
+  // MAP_NORESERVE: only the pages the guest writes are ever copied, so overcommit should not
+  // count the whole of RAM against this VM up front.
+  void* host = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_NORESERVE, fd, off_t(offset));
+  if (host == MAP_FAILED) return ErrnoStatus(Format("memory file: mmap of %llu MiB", (ull)bytes >> 20).c_str());
+  ::madvise(host, bytes, MADV_DONTFORK);
+  return std::unique_ptr<GuestRam>(new GuestRam(static_cast<uint8_t*>(host), bytes, false));
+}
+
 GuestRam::~GuestRam() { ::munmap(host_, bytes_); }
 
 Status GuestRam::Register(VmFd* vm, uint32_t slot) { return vm->SetUserMemoryRegion(slot, 0, bytes_, host_); }

@@ -21,6 +21,11 @@ class GuestRam {
   // mapping comes from the hugetlb pool (MAP_HUGETLB, 2 MiB pages), and its failure is reported
   // with the pool size to raise, never silently replaced by small pages.
   static Result<std::unique_ptr<GuestRam>> Create(uint64_t bytes, bool hugepages);
+  // RAM from a snapshot's memory file: `bytes` of `fd` from `offset`, mapped MAP_PRIVATE so every
+  // VM restored from one file shares its page-cache pages and copies a page only when its guest
+  // writes it; the file itself is never written. Small pages only (a file mapping is never
+  // hugetlb-backed).
+  static Result<std::unique_ptr<GuestRam>> MapFile(int fd, uint64_t offset, uint64_t bytes);
   ~GuestRam();
   GuestRam(const GuestRam&) = delete;
   GuestRam& operator=(const GuestRam&) = delete;

@@ -19,6 +19,20 @@ using vc::Result;
 using vc::Status;
 using vc::UniqueFd;
 
+// Ioctl numbers of structures ending in a flexible array: in C++ the kernel header's
+// __DECLARE_FLEX_ARRAY adds bytes to the struct, and the size is part of the number, so these are
+// computed from the C layouts (kvm.cc explains; the seccomp lists use the same numbers).
+struct KvmMsrsHeaderC {
+  uint32_t nmsrs, pad;
+};
+struct KvmXsaveC {
+  uint32_t region[1024];
+};
+constexpr unsigned long kKvmGetMsrs = _IOWR(KVMIO, 0x88, KvmMsrsHeaderC);
+constexpr unsigned long kKvmGetXsave = _IOR(KVMIO, 0xa4, KvmXsaveC);
+constexpr unsigned long kKvmSetXsave = _IOW(KVMIO, 0xa5, KvmXsaveC);
+constexpr unsigned long kKvmGetXsave2 = _IOR(KVMIO, 0xcf, KvmXsaveC);
+
 // "KVM_CREATE_VM: Cannot allocate memory" from the errno of the failed call.
 Status ErrnoStatus(const char* what);
 
@@ -51,6 +65,20 @@ class VcpuFd {
   Status SetLapic(const kvm_lapic_state& lapic);
   Status GetMpState(kvm_mp_state* state) const;
   Status SetMpState(const kvm_mp_state& state);
+  // Snapshot state (kvm/kvm_state.cc). The XSAVE area is KVM_GET_XSAVE2's size when KVM reports
+  // one (KVM_CAP_XSAVE2), else kvm_xsave's 4 KiB.
+  Result<std::vector<uint8_t>> GetXsave(int xsave2_size) const;
+  Status SetXsave(const std::vector<uint8_t>& area);
+  Status GetXcrs(kvm_xcrs* xcrs) const;
+  Status SetXcrs(const kvm_xcrs& xcrs);
+  // The values of `indices`; fails naming the first MSR KVM would not read.
+  Result<std::vector<kvm_msr_entry>> GetMsrs(const std::vector<uint32_t>& indices) const;
+  Status GetEvents(kvm_vcpu_events* events) const;
+  Status SetEvents(const kvm_vcpu_events& events);
+  Status GetDebugRegs(kvm_debugregs* regs) const;
+  Status SetDebugRegs(const kvm_debugregs& regs);
+  Result<uint32_t> GetTscKhz() const;
+  Status SetTscKhz(uint32_t khz);
 
  private:
   void Unmap();
@@ -81,6 +109,13 @@ class VmFd {
   Status RemoveIrqfd(int eventfd, uint32_t gsi);
   Status IrqLine(uint32_t gsi, bool level);
   Result<VcpuFd> CreateVcpu(uint32_t id);
+  // Snapshot state (kvm/kvm_state.cc): chip is KVM_IRQCHIP_PIC_MASTER, _PIC_SLAVE or _IOAPIC.
+  Status GetIrqchip(kvm_irqchip* chip) const;
+  Status SetIrqchip(const kvm_irqchip& chip);
+  Status GetPit2(kvm_pit_state2* pit) const;
+  Status SetPit2(const kvm_pit_state2& pit);
+  Status GetClock(kvm_clock_data* clock) const;
+  Status SetClock(const kvm_clock_data& clock);
 
  private:
   UniqueFd fd_;

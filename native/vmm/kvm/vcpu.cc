@@ -67,15 +67,40 @@ void RunControl::WaitParked(size_t n) {
   cv_.wait(lock, [&] { return parked_ >= n || stop_.load() || !pause_.load(); });
 }
 
-bool RunControl::Checkpoint() {
+bool RunControl::Checkpoint(uint32_t vcpu_index) {
   if (stop_.load(std::memory_order_acquire)) return false;
   if (!pause_.load(std::memory_order_acquire)) return true;
   std::unique_lock lock(mutex_);
   parked_++;
   cv_.notify_all();
-  cv_.wait(lock, [&] { return stop_.load() || !pause_.load(); });
+  uint64_t seen = task_generation_;
+  while (true) {
+    cv_.wait(lock, [&] { return stop_.load() || !pause_.load() || task_generation_ != seen; });
+    // A task handed out is run even when a stop came with it: RunOnParked waits for every one.
+    if (task_generation_ == seen) break;
+    seen = task_generation_;
+    std::function<void(uint32_t)> task = task_;
+    lock.unlock();
+    task(vcpu_index);
+    lock.lock();
+    tasks_done_++;
+    cv_.notify_all();
+  }
   parked_--;
   return !stop_.load();
+}
+
+Status RunControl::RunOnParked(size_t n, const std::function<void(uint32_t)>& task) {
+  std::unique_lock lock(mutex_);
+  if (!pause_.load() || parked_ < n)
+    return Status::Error(Format("%zu of %zu vCPUs are parked; a paused VM has all of them parked", parked_, n));
+  task_ = task;
+  tasks_done_ = 0;
+  task_generation_++;
+  cv_.notify_all();
+  cv_.wait(lock, [&] { return tasks_done_ >= n; });
+  task_ = nullptr;
+  return Status();
 }
 
 // --- Vcpu ---
@@ -132,6 +157,7 @@ Vcpu::~Vcpu() { Join(); }
 Status Vcpu::Configure(const std::vector<kvm_cpuid_entry2>& cpuid, const std::vector<kvm_msr_entry>& msrs) {
   Status s = fd_.SetCpuid(cpuid);
   if (!s.ok()) return s;
+  cpuid_ = cpuid;
   if (!(s = fd_.SetMsrs(msrs)).ok()) return s;
   kvm_fpu fpu{};
   fpu.fcw = 0x37f;     // x87 default: all exceptions masked, 64-bit precision
@@ -229,7 +255,7 @@ void Vcpu::ThreadMain() {
   first_run_us_.store(MonotonicMicros(), std::memory_order_relaxed);
   while (true) {
     __atomic_store_n(&run->immediate_exit, 0, __ATOMIC_SEQ_CST);
-    if (!control_->Checkpoint()) break;
+    if (!control_->Checkpoint(index_)) break;
     const int rc = fd_.Run();
     if (rc == -EINTR || rc == -EAGAIN) {  // kicked, or an AP woken without a SIPI yet
       exits_.intr.fetch_add(1, std::memory_order_relaxed);

@@ -22,6 +22,7 @@
 #include "arch/x86/regs.h"
 #include "bus.h"
 #include "kvm/kvm.h"
+#include "snapshot/vcpu_state.h"
 
 namespace vmm::kvm {
 
@@ -53,8 +54,13 @@ class RunControl {
   // vCPU runs guest code any more.
   void WaitParked(size_t n);
 
-  // vCPU side, between two KVM_RUNs: parks while paused; false once the VM is stopping.
-  bool Checkpoint();
+  // vCPU side, between two KVM_RUNs: parks while paused, running the tasks RunOnParked hands
+  // out; false once the VM is stopping.
+  bool Checkpoint(uint32_t vcpu_index);
+
+  // Runs task(i) on each of the `n` parked vCPU threads (KVM wants a vCPU's state read by the
+  // thread that runs it) and returns once all have: only while paused with all `n` parked.
+  Status RunOnParked(size_t n, const std::function<void(uint32_t)>& task);
 
  private:
   mutable std::mutex mutex_;
@@ -62,6 +68,9 @@ class RunControl {
   std::atomic<bool> stop_{false};
   std::atomic<bool> pause_{false};
   size_t parked_ = 0;
+  std::function<void(uint32_t)> task_;
+  uint64_t task_generation_ = 0;
+  size_t tasks_done_ = 0;
   StopReason reason_ = StopReason::kNone;
   std::string detail_;
 };
@@ -84,6 +93,13 @@ class Vcpu {
   Status Configure(const std::vector<kvm_cpuid_entry2>& cpuid, const std::vector<kvm_msr_entry>& msrs);
   // Registers of the boot vCPU at the kernel's entry.
   Status SetBootState(const x86::BootCpuState& state);
+  // Snapshot (kvm/vcpu_snapshot.cc). Capture runs on this vCPU's own thread while parked: it
+  // first re-enters KVM_RUN with immediate_exit so a port I/O or MMIO read handled in userspace
+  // lands in the registers, then reads every piece of state. `msrs` are the indices to save.
+  Status CaptureState(const std::vector<uint32_t>& msrs, int xsave2_size, snapshot::VcpuState* out);
+  // Loads a captured state into a vCPU that has not run, in the order docs/snapshots.md gives.
+  Status RestoreState(const snapshot::VcpuState& state);
+  const std::vector<kvm_cpuid_entry2>& cpuid() const { return cpuid_; }
 
   // `setup` (may be empty) runs first on the new thread; an error stops the VM before KVM_RUN.
   void Start(std::function<Status()> setup = nullptr);
@@ -119,6 +135,7 @@ class Vcpu {
   ExitCounters exits_;
   std::atomic<uint64_t> first_exit_us_{0};
   std::atomic<uint64_t> first_run_us_{0};
+  std::vector<kvm_cpuid_entry2> cpuid_;  // what Configure or RestoreState set: the snapshot keeps it
 };
 
 uint64_t MonotonicMicros();

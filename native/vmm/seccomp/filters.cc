@@ -34,6 +34,7 @@
 #include <vector>
 
 #include "common/fd.h"
+#include "kvm/kvm.h"
 
 namespace vmm::seccomp {
 
@@ -68,8 +69,7 @@ Allow Without(int nr, unsigned arg, uint64_t mask, const char* why) {
 
 // What the C and C++ runtime needs on every thread: locks, memory, logging, thread and process
 // exit, and the vCPU kick.
-std::vector<Allow> Common() {
-  const uint64_t self = uint64_t(::getpid());
+std::vector<Allow> Common(uint64_t self) {
   return {
       Any(SCMP_SYS(futex), "mutexes and condition variables (RunControl, device locks), thread join"),
       Any(SCMP_SYS(restart_syscall), "a futex wait interrupted by the kick signal carries on"),
@@ -118,8 +118,8 @@ std::vector<Allow> DeviceIo() {
   };
 }
 
-std::vector<Allow> ListFor(ThreadKind kind) {
-  std::vector<Allow> list = Common();
+std::vector<Allow> ListFor(ThreadKind kind, uint64_t self = uint64_t(::getpid())) {
+  std::vector<Allow> list = Common(self);
   auto add = [&list](std::vector<Allow> more) { list.insert(list.end(), more.begin(), more.end()); };
   switch (kind) {
     case ThreadKind::kMain:
@@ -141,6 +141,14 @@ std::vector<Allow> ListFor(ThreadKind kind) {
           Any(SCMP_SYS(fstat), "the same, as older libcs issue it"),
           OneOf(SCMP_SYS(ioctl), 1, {TUNSETOFFLOAD, BLKGETSIZE64},
                 "a tap's offloads follow the features the guest accepted; an attached block device's size"),
+          // The `snapshot` control op (vm/snapshot.cc) runs here, with the vCPUs parked.
+          OneOf(SCMP_SYS(ioctl), 1, {KVM_GET_IRQCHIP, KVM_GET_PIT2, KVM_GET_CLOCK, KVM_CHECK_EXTENSION},
+                "snapshot: the VM's irqchip, PIT and kvmclock; the XSAVE area's size for the vCPUs"),
+          {SCMP_SYS(openat), {{SCMP_A2(SCMP_CMP_MASKED_EQ, uint64_t(O_CREAT | O_EXCL | O_TMPFILE), uint64_t(O_CREAT | O_EXCL))}},
+           "snapshot: creates the state and memory files in the caller's empty dir (O_EXCL: never an existing file)"},
+          Any(SCMP_SYS(getdents64), "snapshot: the dir must be empty"),
+          Any(SCMP_SYS(fsync), "snapshot: both files and the dir are synced before the reply says they are written"),
+          Any(SCMP_SYS(unlinkat), "snapshot: a failed snapshot removes what it wrote"),
       });
       break;
     case ThreadKind::kVcpu:
@@ -148,6 +156,10 @@ std::vector<Allow> ListFor(ThreadKind kind) {
       add({
           OneOf(SCMP_SYS(ioctl), 1, {KVM_RUN, KVM_GET_REGS, KVM_GET_SREGS, TUNSETOFFLOAD},
                 "run the vCPU; its registers for a failure's message; tap offloads at the guest's DRIVER_OK or reset"),
+          OneOf(SCMP_SYS(ioctl), 1,
+                {KVM_GET_FPU, kvm::kKvmGetXsave, kvm::kKvmGetXsave2, KVM_GET_XCRS, kvm::kKvmGetMsrs, KVM_GET_LAPIC,
+                 KVM_GET_MP_STATE, KVM_GET_VCPU_EVENTS, KVM_GET_DEBUGREGS, KVM_GET_TSC_KHZ},
+                "snapshot: each vCPU reads its own state while parked (vm/snapshot.cc)"),
       });
       break;
   }
@@ -160,7 +172,7 @@ Status Failed(const char* what, ThreadKind kind, int rc) {
 }
 
 // The filter of `kind`, ready to load or export; the caller releases it.
-Result<scmp_filter_ctx> Build(ThreadKind kind) {
+Result<scmp_filter_ctx> Build(ThreadKind kind, uint64_t self = uint64_t(::getpid())) {
   scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_KILL_PROCESS);
   if (!ctx) return Status::Error(Format("seccomp filter of the %s thread: seccomp_init failed", ThreadKindName(kind)));
   int rc = seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS);
@@ -168,7 +180,7 @@ Result<scmp_filter_ctx> Build(ThreadKind kind) {
     seccomp_release(ctx);
     return Failed("bad-architecture action", kind, rc);
   }
-  for (const Allow& a : ListFor(kind)) {
+  for (const Allow& a : ListFor(kind, self)) {
     if (a.rules.empty()) rc = seccomp_rule_add_exact_array(ctx, SCMP_ACT_ALLOW, a.nr, 0, nullptr);
     for (const auto& rule : a.rules) {
       rc = seccomp_rule_add_exact_array(ctx, SCMP_ACT_ALLOW, a.nr, unsigned(rule.size()), rule.data());
@@ -194,9 +206,18 @@ std::vector<sock_filter> g_compiled[3];
 
 std::vector<sock_filter>& CompiledFor(ThreadKind kind) { return g_compiled[size_t(kind)]; }
 
+// The built-in BPF of `kind` with this process's pid written where the tgkill check wants it.
+std::vector<sock_filter> FromBuiltIn(const BuiltInBpf& bpf, uint32_t self) {
+  std::vector<sock_filter> prog(bpf.program, bpf.program + bpf.length);
+  for (size_t i = 0; i < bpf.self_count; i++) prog[bpf.self_at[i]].k = self;
+  return prog;
+}
+
+}  // namespace
+
 // The BPF libseccomp would load for `kind`, through a memfd (libseccomp 2.5 exports only to an fd).
-Result<std::vector<sock_filter>> Compile(ThreadKind kind) {
-  auto ctx = Build(kind);
+Result<std::vector<sock_filter>> Compile(ThreadKind kind, uint64_t self) {
+  auto ctx = Build(kind, self);
   if (!ctx.ok()) return ctx.status();
   vc::UniqueFd fd(::memfd_create("vc-vmm-seccomp", MFD_CLOEXEC));
   int rc = fd.valid() ? seccomp_export_bpf(ctx.value(), fd.get()) : -errno;
@@ -210,11 +231,14 @@ Result<std::vector<sock_filter>> Compile(ThreadKind kind) {
   return prog;
 }
 
-}  // namespace
-
 Status Precompile() {
+  const uint64_t self = uint64_t(::getpid());
   for (ThreadKind kind : {ThreadKind::kMain, ThreadKind::kDevice, ThreadKind::kVcpu}) {
-    auto prog = Compile(kind);
+    if (const BuiltInBpf* bpf = BuiltInFilter(kind)) {
+      CompiledFor(kind) = FromBuiltIn(*bpf, uint32_t(self));
+      continue;
+    }
+    auto prog = Compile(kind, self);
     if (!prog.ok()) return prog.status();
     CompiledFor(kind) = std::move(prog.value());
   }

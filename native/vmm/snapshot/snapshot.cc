@@ -56,6 +56,44 @@ vc::Result<SnapshotInfo> ReadSnapshot(const uint8_t* data, size_t size) {
     if (!vcpu.ok()) return vcpu.status();
     info.vcpus.push_back(std::move(vcpu.value()));
   }
+  const Section* irqchip = f.find(Tag::kIrqchip);
+  auto irq = DecodeIrqchipState(f.payload(*irqchip), irqchip->length);
+  if (!irq.ok()) return irq.status();
+  info.irqchip = irq.value();
+  const Section* pit = f.find(Tag::kPit);
+  auto pit_state = DecodePitState(f.payload(*pit), pit->length);
+  if (!pit_state.ok()) return pit_state.status();
+  info.pit = pit_state.value();
+  const Section* clock = f.find(Tag::kClock);
+  auto clock_state = DecodeClockState(f.payload(*clock), clock->length);
+  if (!clock_state.ok()) return clock_state.status();
+  info.clock = clock_state.value();
+
+  if (const Section* s = f.find(Tag::kSerial)) {
+    auto serial = DecodeSerialState(f.payload(*s), s->length);
+    if (!serial.ok()) return serial.status();
+    info.has_serial = true;
+    info.serial = std::move(serial.value());
+  }
+  if (const Section* s = f.find(Tag::kI8042)) {
+    auto i8042 = DecodeI8042State(f.payload(*s), s->length);
+    if (!i8042.ok()) return i8042.status();
+    info.has_i8042 = true;
+    info.i8042 = std::move(i8042.value());
+  }
+  // Pairs were checked above, so each virtio-mmio section has its virtio-device.
+  for (const Section& s : f.sections) {
+    if (s.tag != Tag::kVirtioMmio) continue;
+    auto mmio = DecodeMmioState(f.payload(s), s.length, s.instance, info.vm.ram_bytes);
+    if (!mmio.ok()) return mmio.status();
+    const Section* d = f.find(Tag::kVirtioDevice, s.instance);
+    auto device = DecodeVirtioDeviceState(f.payload(*d), d->length, s.instance);
+    if (!device.ok()) return device.status();
+    vc::Status pair = CheckVirtioPair(mmio.value(), device.value(), s.instance);
+    if (!pair.ok()) return pair;
+    info.mmio[s.instance] = std::move(mmio.value());
+    info.virtio[s.instance] = std::move(device.value());
+  }
   return info;
 }
 

@@ -546,6 +546,113 @@ VMM_TEST(dev_vsock_device_reset_closes_every_connection) {
   close(listener);
 }
 
+// --- after a snapshot restore ---------------------------------------------------------------------
+
+namespace {
+
+// Posts event buffers of `len` bytes on the event queue at 0x38000 + 0x100 * i, and kicks it.
+void post_event_buffers(Fixture& f, uint16_t count, uint32_t len = 8) {
+  for (uint16_t i = 0; i < count; i++) {
+    uint16_t head = static_cast<uint16_t>(f.ev.avail_idx % f.ev.size);
+    f.ram.fill(0x38000 + 0x100ull * head, 0xee, 16);
+    f.ev.set_desc(head, 0x38000 + 0x100ull * head, len, kDescFWrite);
+    f.ev.publish(head);
+  }
+  f.d.kick(2);
+}
+
+}  // namespace
+
+VMM_TEST(dev_vsock_transport_reset_event_reaches_the_driver) {
+  Fixture f;
+  int listener = unix_listen(f.path + "_1234");
+  int host = guest_connects(f, listener);
+  CHECK_EQ(f.backend.connection_count(), size_t{1});
+  post_event_buffers(f, 2);
+  CHECK_EQ(f.ev.used_idx(), 0);  // nothing to say yet
+  f.d.ack_interrupts();
+  uint64_t irqs = f.irq.count();
+  f.dev.QueueTransportReset();
+  // One event, VIRTIO_VSOCK_EVENT_TRANSPORT_RESET (id 0): 4 bytes written, the rest untouched.
+  CHECK_EQ(f.ev.used_idx(), 1);
+  CHECK_EQ(f.ev.used_len(0), 4u);
+  uint16_t head = static_cast<uint16_t>(f.ev.used_id(0));
+  CHECK_EQ(f.ram.get<uint32_t>(0x38000 + 0x100ull * head), 0u);
+  CHECK_EQ(f.ram.get<uint32_t>(0x38000 + 0x100ull * head + 4), 0xeeeeeeeeu);
+  CHECK(!f.dev.transport_reset_pending());
+  CHECK_EQ(f.irq.count(), irqs + 1);
+  CHECK_EQ(f.d.ack_interrupts(), 1u);  // a used buffer
+  // The connections the guest will reset are gone on the host side too.
+  CHECK_EQ(f.backend.connection_count(), size_t{0});
+  CHECK(host_read(host) == "<EOF>");
+  // The second buffer stays posted for the next reset.
+  f.dev.QueueTransportReset();
+  CHECK_EQ(f.ev.used_idx(), 2);
+  close(host);
+  close(listener);
+}
+
+VMM_TEST(dev_vsock_transport_reset_waits_for_an_event_buffer) {
+  Fixture f;
+  f.dev.QueueTransportReset();
+  CHECK(f.dev.transport_reset_pending());
+  CHECK_EQ(f.ev.used_idx(), 0);
+  // A buffer too small for the event goes back empty; the next one gets it.
+  post_event_buffers(f, 1, 2);
+  CHECK_EQ(f.ev.used_idx(), 1);
+  CHECK_EQ(f.ev.used_len(0), 0u);
+  CHECK(f.dev.transport_reset_pending());
+  post_event_buffers(f, 1);
+  CHECK_EQ(f.ev.used_idx(), 2);
+  CHECK_EQ(f.ev.used_len(1), 4u);
+  CHECK(!f.dev.transport_reset_pending());
+  // A driver reset forgets one that is still waiting: the new driver has no sockets to reset.
+  f.dev.QueueTransportReset();
+  CHECK(f.dev.transport_reset_pending());
+  f.d.w(0x70, 0);
+  CHECK(!f.dev.transport_reset_pending());
+}
+
+// A vsock device saved with a connection open and restored into a new device on a copy of guest
+// RAM: the transport reset goes out, and the guest's next connection works on the same rings.
+VMM_TEST(dev_vsock_restored_device_serves_new_connections) {
+  Fixture a;
+  int listener_a = unix_listen(a.path + "_1234");
+  int host_a = guest_connects(a, listener_a);
+  post_event_buffers(a, 2);
+  std::vector<uint8_t> dev = a.dev.SaveState();
+  std::vector<uint8_t> mmio = a.t.SaveState();
+  auto decoded = vmm::snapshot::DecodeVirtioDeviceState(dev.data(), dev.size(), 0);
+  CHECK(decoded.ok() && decoded->kind == vmm::snapshot::kVirtioVsock && decoded->vsock_guest_cid == kGuestCid);
+
+  Fixture b;  // brought up by its own driver; the load replaces all of that
+  b.d.w(0x70, 0);
+  b.ram.bytes = a.ram.bytes;
+  CHECK(b.dev.LoadState(dev.data(), dev.size(), 0).ok());
+  vc::Status s = b.t.LoadState(mmio.data(), mmio.size(), b.ram.mem.size(), 0);
+  CHECK(s.ok());
+  if (!s.ok()) return (void)std::printf("# %s\n", s.error().c_str());
+  for (auto [from, to] : {std::pair{&a.rx, &b.rx}, std::pair{&a.tx, &b.tx}, std::pair{&a.ev, &b.ev}}) {
+    to->avail_idx = from->avail_idx;
+    to->used_seen = from->used_seen;
+  }
+  b.rx_bufs = a.rx_bufs;
+  b.tx_count = a.tx_count;
+  b.dev.QueueTransportReset();
+  CHECK_EQ(b.ev.used_idx(), 1);
+  CHECK_EQ(b.ram.get<uint32_t>(0x38000 + 0x100ull * b.ev.used_id(0)), 0u);
+  int listener_b = unix_listen(b.path + "_1234");
+  int host_b = guest_connects(b, listener_b, 5001);
+  CHECK(host_b >= 0);
+  b.send(b.guest_hdr(kVsockOpRw, 5001, 1234), "after restore");
+  CHECK(host_read(host_b, 200, 13) == "after restore");
+  // A vsock device's state is refused by a device of another kind, and bytes it does not expect.
+  std::vector<uint8_t> longer = dev;
+  longer.push_back(0);
+  CHECK(!b.dev.LoadState(longer.data(), longer.size(), 0).ok());
+  for (int fd : {host_a, listener_a, host_b, listener_b}) close(fd);
+}
+
 // Host bytes for the guest are read into several rx buffers at once: each buffer is one packet,
 // in order, and together they take exactly the guest's credit; the buffers left over are given
 // back and used for the next bytes.

@@ -128,3 +128,19 @@ VMM_TEST(kvm_boot_msrs_keep_what_kvm_knows_and_enable_mtrrs) {
   const auto few = vmm::kvm::BootMsrs({msr::kStar});
   CHECK_EQ(few.size(), size_t(2));
 }
+
+VMM_TEST(kvm_cpuid_restore_refuses_a_feature_the_host_lacks) {
+  using vmm::kvm::CheckCpuidSubset;
+  const std::vector<kvm_cpuid_entry2> host = {Leaf(1, 0, 0, 0x10000000, 0x1), Leaf(7, 0, 0x20, 0, 0, 0, KVM_CPUID_FLAG_SIGNIFCANT_INDEX)};
+  // What the guest saw: the same, less, or OSXSAVE on top (it follows the guest's CR4).
+  CHECK(CheckCpuidSubset(host, host).ok());
+  CHECK(CheckCpuidSubset({Leaf(1, 0, 0, 0, 0x1)}, host).ok());
+  CHECK(CheckCpuidSubset({Leaf(1, 0, 0, 0x18000000, 0x1)}, host).ok());
+  auto s = CheckCpuidSubset({Leaf(7, 0, 0x10020, 0, 0, 0, KVM_CPUID_FLAG_SIGNIFCANT_INDEX)}, host);
+  CHECK(!s.ok());
+  CHECK(s.error() == "the snapshot's guest saw CPUID leaf 0x7.0 EBX bit 16 (avx512f), which this host's KVM does not "
+                     "offer (a guest that chose code paths by it cannot run here)");
+  // A leaf the host does not have at all, a bit without a well-known name.
+  s = CheckCpuidSubset({Leaf(0x80000001, 0, 0, 0x4, 0)}, host);
+  CHECK(!s.ok() && s.error().find("leaf 0x80000001.0 ECX bit 2, which") != std::string::npos);
+}

@@ -42,6 +42,21 @@ std::vector<uint8_t> Ram() {
 
 std::vector<uint8_t> Bytes(const char* s) { return std::vector<uint8_t>(s, s + std::strlen(s)); }
 
+// A vsock transport the driver has not touched yet, and its device (snap_device_state_test has
+// the device sections' own tests).
+std::vector<uint8_t> FreshVsockTransport() {
+  MmioState s;
+  s.device_id = kVirtioVsock;
+  s.queues.resize(3);
+  return EncodeMmioState(s);
+}
+std::vector<uint8_t> VsockDevice() {
+  VirtioDeviceState s;
+  s.kind = kVirtioVsock;
+  s.vsock_guest_cid = 3;
+  return EncodeVirtioDeviceState(s);
+}
+
 // A vCPU's state with something recognisable in each record.
 VcpuState TestVcpu(uint32_t i) {
   VcpuState v;
@@ -63,6 +78,34 @@ VcpuState TestVcpu(uint32_t i) {
   return v;
 }
 
+IrqchipState TestIrqchip() {
+  IrqchipState s;
+  s.pic_master.irq_base = 0x20;
+  s.pic_master.imr = 0xfb;
+  s.pic_slave.irq_base = 0x28;
+  s.ioapic.base_address = kIoapicBase;
+  s.ioapic.redirtbl[4].bits = 0x10034;
+  return s;
+}
+
+kvm_pit_state2 TestPit() {
+  kvm_pit_state2 p{};
+  for (auto& c : p.channels) {
+    c.count = 0x10000;
+    c.mode = 2;
+    c.rw_mode = 3;
+    c.gate = 1;
+  }
+  return p;
+}
+
+kvm_clock_data TestClock() {
+  kvm_clock_data c{};
+  c.clock = 987654321;
+  c.flags = 2;  // KVM_CLOCK_TSC_STABLE
+  return c;
+}
+
 // What goes into a test snapshot; each test changes one thing.
 struct Parts {
   uint32_t vcpus = 2;
@@ -81,12 +124,12 @@ StateFileBuilder Builder(const Parts& p = {}) {
   mem.file_size = kMemoryHeaderSize + p.memory_ram;
   b.add(Tag::kMemory, 0, EncodeMemoryFileInfo(mem));
   for (uint32_t i = 0; i < p.vcpu_sections; i++) b.add(Tag::kVcpu, i, EncodeVcpuState(TestVcpu(i)));
-  if (p.irqchip) b.add(Tag::kIrqchip, 0, Bytes("pic+ioapic"));  // 10 bytes: 6 of padding
-  if (p.pit) b.add(Tag::kPit, 0, Bytes("pit"));
-  if (p.clock) b.add(Tag::kClock, 0, Bytes("kvmclock"));
-  b.add(Tag::kSerial, 0, {});  // empty payloads are fine
-  b.add(Tag::kVirtioMmio, 3, Bytes("transport"));
-  if (p.virtio_device) b.add(Tag::kVirtioDevice, 3, Bytes("vsock"));
+  if (p.irqchip) b.add(Tag::kIrqchip, 0, EncodeIrqchipState(TestIrqchip()));
+  if (p.pit) b.add(Tag::kPit, 0, EncodePitState(TestPit()));
+  if (p.clock) b.add(Tag::kClock, 0, EncodeClockState(TestClock()));
+  b.add(Tag::kSerial, 0, EncodeSerialState({}));
+  b.add(Tag::kVirtioMmio, 3, FreshVsockTransport());
+  if (p.virtio_device) b.add(Tag::kVirtioDevice, 3, VsockDevice());
   return b;
 }
 
@@ -160,9 +203,10 @@ VMM_TEST(snap_round_trip) {
     CHECK(EncodeVcpuState(v) == EncodeVcpuState(TestVcpu(1)));
   }
   const Section* dev = r->file.find(Tag::kVirtioDevice, 3);
-  CHECK(dev && dev->length == 5 && std::memcmp(r->file.payload(*dev), "vsock", 5) == 0);
+  CHECK(dev && std::vector<uint8_t>(r->file.payload(*dev), r->file.payload(*dev) + dev->length) == VsockDevice());
+  CHECK(r->virtio.count(3) && r->virtio[3].vsock_guest_cid == 3);
   const Section* serial = r->file.find(Tag::kSerial);
-  CHECK(serial && serial->length == 0);
+  CHECK(serial && serial->length == 12 && r->has_serial);
   CHECK(!r->file.find(Tag::kI8042));
   // The same input gives the same bytes.
   CHECK(Valid() == f);
@@ -240,7 +284,7 @@ VMM_TEST(snap_section_bounds) {
   f = Valid();
   Put64(&f, Entry(last) + 8, 1ull << 40);
   Seal(&f);
-  CHECK_ERROR(Read(f), "offset 1099511627776 + length 5 runs past the end");
+  CHECK_ERROR(Read(f), "offset 1099511627776 + length 12 runs past the end");
   // A section count whose table does not fit.
   f = Valid();
   Put32(&f, header::kSectionCount, 1000);
@@ -274,14 +318,17 @@ VMM_TEST(snap_sections_overlap_or_misplaced) {
   CHECK_ERROR(Read(f), "section 0 (vm[0]): offset 308 is not a multiple of 8");
   // A gap of a whole alignment unit, or padding that is not zero.
   f = Valid();
-  uint64_t pit = Get64(f, Entry(5) + 8);
-  f[pit - 1] = 0xaa;  // the padding after irqchip's 10 bytes
+  uint64_t memory = Get64(f, Entry(1) + 8);
+  uint64_t vm_pad = (8 - Get64(f, Entry(0) + 16) % 8) % 8;
+  CHECK(vm_pad > 0);  // the vm section's 59 bytes
+  f[memory - 1] = 0xaa;  // the padding after them
   Seal(&f);
-  CHECK_ERROR(Read(f), "section 5 (pit[0]): the 6 bytes before offset " + std::to_string(pit) + " are not zero padding");
+  CHECK_ERROR(Read(f), "section 1 (memory[0]): the " + std::to_string(vm_pad) + " bytes before offset " +
+                           std::to_string(memory) + " are not zero padding");
   f = Valid();
   f.back() = 1;  // the padding after the last section
   Seal(&f);
-  CHECK_ERROR(Read(f), "the 3 bytes after the last section");
+  CHECK_ERROR(Read(f), "the 4 bytes after the last section");  // its 12 bytes, padded to 16
   f = Valid();
   uint64_t last = Get64(f, Entry(9) + 8);
   Put64(&f, Entry(9) + 16, 0);  // virtio-device[3] shrinks to nothing: its bytes are left unaccounted for
@@ -295,7 +342,7 @@ VMM_TEST(snap_sections_overlap_or_misplaced) {
   Put64(&f, header::kTotalLength, f.size());
   Seal(&f);
   CHECK_ERROR(Read(f), "the file is " + std::to_string(f.size()) + " bytes, but its sections end at " +
-                           std::to_string(f.size()) + " (" + std::to_string(f.size() + 3) + " with padding)");
+                           std::to_string(f.size() - 1) + " (" + std::to_string(f.size() + 3) + " with padding)");
 }
 
 VMM_TEST(snap_duplicate_and_unknown_sections) {
@@ -540,4 +587,114 @@ VMM_TEST(snap_vcpu_records) {
   builder.add(Tag::kVcpu, 1, EncodeVcpuState(v));
   auto file = builder.finish(kVersion);
   CHECK_ERROR(Read(file.value()), "snapshot section vcpu[1]: tscKhz is 0");
+}
+
+VMM_TEST(snap_machine_sections) {
+  // irqchip: three records {chip, length, bytes}, in any order; each checked.
+  std::vector<uint8_t> good = EncodeIrqchipState(TestIrqchip());
+  auto irq = [](const std::vector<uint8_t>& b) { return DecodeIrqchipState(b.data(), b.size()); };
+  CHECK(irq(good).ok());
+  CHECK_EQ(irq(good).value().pic_master.imr, 0xfb);
+  CHECK_EQ(irq(good).value().ioapic.redirtbl[4].bits, 0x10034ull);
+  std::vector<uint8_t> b = good;
+  Put32(&b, 0, 7);
+  CHECK_ERROR(irq(b), "snapshot section irqchip: record chip 7 at offset 0 is not 0 (picMaster), 1 (picSlave) or 2 (ioapic)");
+  b = good;
+  Put32(&b, 24, 0);  // the slave's record says master
+  CHECK_ERROR(irq(b), "snapshot section irqchip: record picMaster appears twice (again at offset 24)");
+  b = good;
+  Put32(&b, 4, 15);
+  CHECK_ERROR(irq(b), "record picMaster is 15 bytes, not the 16 of its KVM structure");
+  b.assign(good.begin(), good.begin() + 48);
+  CHECK_ERROR(irq(b), "snapshot section irqchip: record ioapic is missing");
+  b.assign(good.begin(), good.end() - 1);
+  CHECK_ERROR(irq(b), "snapshot section irqchip: ioapic needs 216 bytes at offset 56, but only 215 are left (truncated)");
+  // Order does not matter: the IOAPIC first.
+  b.assign(good.begin() + 48, good.end());
+  b.insert(b.end(), good.begin(), good.begin() + 48);
+  CHECK(irq(b).ok());
+  IrqchipState s = TestIrqchip();
+  s.ioapic.base_address = 0xfee00000;
+  CHECK_ERROR(irq(EncodeIrqchipState(s)), "snapshot section irqchip: ioapic.baseAddress is 0xfee00000, not 0xfec00000");
+  s = TestIrqchip();
+  s.pic_slave.init_state = 9;
+  CHECK_ERROR(irq(EncodeIrqchipState(s)), "picSlave.initState is 9, not 0..3");
+  s = TestIrqchip();
+  s.pic_master.irq_base = 0x21;
+  CHECK_ERROR(irq(EncodeIrqchipState(s)), "picMaster.irqBase 0x21 is not a multiple of 8");
+  s = TestIrqchip();
+  s.ioapic.pad = 1;
+  CHECK_ERROR(irq(EncodeIrqchipState(s)), "ioapic.pad is 0x1, not 0");
+
+  // pit: one kvm_pit_state2.
+  auto pit = [](const std::vector<uint8_t>& b) { return DecodePitState(b.data(), b.size()); };
+  std::vector<uint8_t> p = EncodePitState(TestPit());
+  CHECK(pit(p).ok());
+  p.push_back(0);
+  CHECK_ERROR(pit(p), "snapshot section pit: is 113 bytes, not the 112 of kvm_pit_state2");
+  kvm_pit_state2 ps = TestPit();
+  ps.channels[1].mode = 6;
+  CHECK_ERROR(pit(EncodePitState(ps)), "snapshot section pit: channels[1].mode 6 is not 0..5 (or 255, never programmed)");
+  ps.channels[1].mode = 0xff;
+  CHECK(pit(EncodePitState(ps)).ok());
+  ps = TestPit();
+  ps.channels[2].count = 0x10001;
+  CHECK_ERROR(pit(EncodePitState(ps)), "channels[2].count 65537 is over 65536");
+  ps = TestPit();
+  ps.channels[0].rw_mode = 4;
+  CHECK_ERROR(pit(EncodePitState(ps)), "channels[0].rwMode 4 is not 0..3");
+  ps = TestPit();
+  ps.channels[0].gate = 2;
+  CHECK_ERROR(pit(EncodePitState(ps)), "channels[0]: bcd 0, gate 2");
+  ps = TestPit();
+  ps.flags = 4;
+  CHECK_ERROR(pit(EncodePitState(ps)), "snapshot section pit: flags 0x4 has bits other than 0x3");
+  ps = TestPit();
+  ps.reserved[8] = 1;
+  CHECK_ERROR(pit(EncodePitState(ps)), "snapshot section pit: reserved[8] is 0x1, not 0");
+
+  // clock: one kvm_clock_data.
+  auto clock = [](const std::vector<uint8_t>& b) { return DecodeClockState(b.data(), b.size()); };
+  std::vector<uint8_t> c = EncodeClockState(TestClock());
+  CHECK(clock(c).ok());
+  CHECK_EQ(clock(c).value().clock, 987654321ull);
+  c.pop_back();
+  CHECK_ERROR(clock(c), "snapshot section clock: is 47 bytes, not the 48 of kvm_clock_data");
+  kvm_clock_data cd = TestClock();
+  cd.flags = 0x11;
+  CHECK_ERROR(clock(EncodeClockState(cd)), "snapshot section clock: flags 0x11 has bits other than 0xe");
+  cd = TestClock();
+  cd.pad0 = 3;
+  CHECK_ERROR(clock(EncodeClockState(cd)), "snapshot section clock: pad0 is 0x3, not 0");
+  cd = TestClock();
+  cd.pad[3] = 3;
+  CHECK_ERROR(clock(EncodeClockState(cd)), "snapshot section clock: pad[3] is 0x3, not 0");
+
+  // ReadSnapshot decodes all three before it returns, and hands them out.
+  auto read = Read(Valid());
+  CHECK(read.ok());
+  if (read.ok()) {
+    CHECK_EQ(read.value().irqchip.pic_slave.irq_base, 0x28);
+    CHECK_EQ(read.value().pit.channels[0].mode, 2);
+    CHECK_EQ(read.value().clock.clock, 987654321ull);
+  }
+  Parts parts;
+  parts.pit = false;
+  StateFileBuilder builder = Builder(parts);
+  ps = TestPit();
+  ps.channels[0].mode = 7;
+  builder.add(Tag::kPit, 0, EncodePitState(ps));
+  CHECK_ERROR(Read(builder.finish(kVersion).value()), "snapshot section pit: channels[0].mode 7 is not 0..5");
+  parts = Parts();
+  parts.clock = false;
+  builder = Builder(parts);
+  cd = TestClock();
+  cd.flags = 1;
+  builder.add(Tag::kClock, 0, EncodeClockState(cd));
+  CHECK_ERROR(Read(builder.finish(kVersion).value()), "snapshot section clock: flags 0x1");
+  parts = Parts();
+  parts.irqchip = false;
+  builder = Builder(parts);
+  builder.add(Tag::kIrqchip, 0, Bytes("pic"));
+  CHECK_ERROR(Read(builder.finish(kVersion).value()), "snapshot section irqchip: record chip needs 4 bytes");
 }

@@ -69,4 +69,10 @@ uint32_t VirtioSlotCount(const VmConfig& c);
 
 vc::Result<VmConfig> ParseVmConfig(std::string_view json_text);
 
+// The config as ParseVmConfig reads it (vm/config_json.cc), kept in a snapshot.
+std::string VmConfigJson(const VmConfig& c);
+// Whether `config` builds the machine `saved` describes (vCPUs, memory, the devices and their
+// slots), so a snapshot of one loads into the other; the error names the field and both values.
+vc::Status CheckSameMachine(const VmConfig& saved, const VmConfig& config);
+
 }  // namespace vmm::kvm

@@ -164,6 +164,23 @@ std::string ControlServer::Handle(const std::string& line) {
     reply = OkReply();
     reply.set("stopping", Value::boolean(true));
     stop_requested_ = true;
+  } else if (name == "snapshot") {
+    // The VM stops once the files are written; the reply still goes out (OnClient flushes it
+    // before the loop ends).
+    const Value* dir = req.find("dir");
+    if (!dir || !dir->is_string() || dir->as_string().empty()) {
+      reply = ErrorReply("BAD_REQUEST", "snapshot.dir must be a non-empty string (an absolute path to an empty directory)");
+    } else {
+      auto taken = vm_->Snapshot(dir->as_string());
+      if (taken.ok()) {
+        reply = OkReply();
+        reply.set("state", Value::string("stopped"));
+        if (const Value* b = taken->find("bytes")) reply.set("bytes", *b);
+        if (const Value* us = taken->find("us")) reply.set("us", *us);
+      } else {
+        reply = ErrorReply("SNAPSHOT_FAILED", taken.error());
+      }
+    }
   } else if (name == "attachBlock") {
     const Value* path = req.find("path");
     const Value* ro = req.find("readOnly");
@@ -197,7 +214,7 @@ std::string ControlServer::Handle(const std::string& line) {
       }
     }
   } else {
-    reply = ErrorReply("UNKNOWN_OP", "unknown op \"" + name + "\" (status, pause, resume, stop, attachBlock, detachBlock)");
+    reply = ErrorReply("UNKNOWN_OP", "unknown op \"" + name + "\" (status, pause, resume, stop, snapshot, attachBlock, detachBlock)");
   }
   if (const Value* id = req.find("id")) reply.set("id", *id);
   return json::serialize(reply);

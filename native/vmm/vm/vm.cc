@@ -125,7 +125,8 @@ Status Vm::Build() {
   Mark("createVm");
   // RAM before the irqchip: a memory slot added once the in-kernel irqchip exists waits for an
   // SRCU grace period, measured at 5-11 ms on this host against 0.1 ms before it.
-  auto ram = GuestRam::Create(config_.memory_mib << 20, config_.hugepages);
+  auto ram = restore_ ? GuestRam::MapFile(restore_memory_fd_, restore_->memory.ram_offset, restore_->memory.ram_bytes)
+                      : GuestRam::Create(config_.memory_mib << 20, config_.hugepages);
   if (!ram.ok()) return ram.status();
   ram_ = std::move(ram.value());
   if (!(s = ram_->Register(&vm_fd_)).ok()) return s;
@@ -163,7 +164,7 @@ Status Vm::Build() {
   for (size_t i = 0; i < config_.nets.size(); i++)
     if (!(s = AddNet(i, config_.nets[i])).ok()) return s;
   Mark("devices");
-  if (!(s = LoadKernel()).ok()) return s;
+  if (!restore_ && !(s = LoadKernel()).ok()) return s;  // a restored guest is in its RAM already
   Mark("loadGuest");
   return CreateVcpus();
 }
@@ -308,6 +309,7 @@ Status Vm::CreateVcpus() {
   if (!host.ok()) return host.status();
   const std::vector<kvm_cpuid_entry2>& supported = host->cpuid;
   const std::vector<kvm_msr_entry> msrs = BootMsrs(host->msrs);
+  host_msr_indices_ = host->msrs;
   Mark("cpuidMsrLists");
   CpuTopology topo;
   topo.vcpus = config_.vcpus;
@@ -315,6 +317,12 @@ Status Vm::CreateVcpus() {
     auto fd = vm_fd_.CreateVcpu(i);
     if (!fd.ok()) return fd.status();
     auto vcpu = std::make_unique<Vcpu>(i, std::move(fd.value()), &pio_, &mmio_, &control_);
+    if (restore_) {
+      Status s = RestoreVcpu(vcpu.get(), VcpuCpuid(supported, i, topo), restore_->vcpus[i]);
+      if (!s.ok()) return s;
+      vcpus_.push_back(std::move(vcpu));
+      continue;
+    }
     Status s = vcpu->Configure(VcpuCpuid(supported, i, topo), msrs);
     if (!s.ok()) return Status::Error(Format("vCPU %u: ", i) + s.error());
     // Only the boot vCPU gets registers; the others stay in wait-for-SIPI until the guest
@@ -482,6 +490,7 @@ json::Value Vm::StatusJson() const {
   out.set("memoryMiB", Value::number(double(config_.memory_mib)));
   out.set("hugepages", Value::boolean(ram_ && ram_->hugepages()));
   out.set("bootFormat", Value::string(boot_.format == x86::KernelFormat::kElfPvh ? "pvh" : "bzimage"));
+  if (!restored_from_.empty()) out.set("restoredFrom", Value::string(restored_from_));
   if (control_.stopping()) {
     out.set("stopReason", Value::string(StopReasonName(control_.reason())));
     out.set("stopDetail", Value::string(control_.detail()));

@@ -6,7 +6,11 @@
       "native/vmm/vm/system_devices.cc",
       "native/vmm/vm/config.cc",
       "native/vmm/vm/vm.cc",
-      "native/vmm/vm/control.cc"
+      "native/vmm/vm/control.cc",
+      "native/vmm/vm/config_json.cc",
+      "native/vmm/vm/snapshot.cc",
+      "native/vmm/vm/restore.cc",
+      "native/vmm/vm/device_snapshot.cc"
     ]
   }
 }

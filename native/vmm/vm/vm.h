@@ -11,6 +11,7 @@
 #pragma once
 
 #include <atomic>
+#include <condition_variable>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -36,6 +37,7 @@
 #include "kvm/kvm.h"
 #include "vm/system_devices.h"
 #include "kvm/vcpu.h"
+#include "snapshot/snapshot.h"
 #include "vm/thread_kind.h"
 
 namespace vmm::kvm {
@@ -50,6 +52,13 @@ class Vm {
   // of the first Create that needs it, e.g. on a helper thread while Create builds the VM; safe
   // to run beside Create (which then waits for the answer instead of asking twice).
   static Status PrefetchHostLists();
+  // A VM from a snapshot (vm/restore.cc): the state file read and checked whole, the memory
+  // file checked and mapped MAP_PRIVATE as guest RAM, the VM built from `config` (which must
+  // describe the same machine: vCPUs, memory, devices; its sockets, taps and disks are this
+  // VM's own), no kernel loaded, every vCPU, the irqchip, PIT, clock and devices loaded. Start
+  // runs it from where the snapshot stopped.
+  static Result<std::unique_ptr<Vm>> Restore(const std::string& state_path, const std::string& memory_path,
+                                             const VmConfig& config);
   ~Vm();
   Vm(const Vm&) = delete;
   Vm& operator=(const Vm&) = delete;
@@ -64,6 +73,15 @@ class Vm {
   void Stop(StopReason reason, const std::string& detail = "");
   // Blocks until the VM has stopped and all its threads are joined.
   void Wait();
+
+  // Pauses, writes `dir`/state then `dir`/memory (0600, fsynced; `dir` must exist and be empty)
+  // and stops the VM: a snapshot's source never runs on (vm/snapshot.cc). On failure the files
+  // are removed and the VM stays paused. Answers {"bytes":{"state","memory"},"us":{parts}}.
+  Result<json::Value> Snapshot(const std::string& dir);
+  // vc-vmm --snapshot-dir: a jailed VMM cannot reach the host's paths, so the one directory it
+  // may snapshot into is opened before the jail; Snapshot then takes only that path. `jailed`
+  // without a directory (fd -1) makes Snapshot refuse, saying so.
+  void SetSnapshotDir(const std::string& path, UniqueFd fd, bool jailed);
 
   // Fills the first free block slot whose read-only flag matches; returns the slot index.
   Result<uint32_t> AttachBlock(const std::string& path, bool read_only, const std::string& serial);
@@ -111,6 +129,16 @@ class Vm {
   Status AddNet(size_t index, const NetConfig& n);
   Status LoadKernel();
   Status CreateVcpus();
+  // Snapshot helpers (vm/snapshot.cc, vm/restore.cc, vm/device_snapshot.cc).
+  Status ParkDeviceThread();
+  void UnparkDeviceThread();
+  Status SaveDevices(snapshot::StateFileBuilder* out);
+  Status LoadDevices(const snapshot::SnapshotInfo& info);
+  Status LoadMachineState(const snapshot::SnapshotInfo& info);
+  // CPUID checked against what this host offers (`host_cpuid`: a fresh boot's for this vCPU),
+  // TSC frequency matched or scaled, then the vCPU's state.
+  Status RestoreVcpu(Vcpu* vcpu, const std::vector<kvm_cpuid_entry2>& host_cpuid, const snapshot::VcpuState& saved);
+  std::vector<uint32_t> SnapshotMsrIndices();
   Result<UniqueFd> IrqEventFd(uint32_t gsi);
   void KickAll();
   void Mark(const char* step) { marks_.emplace_back(step, MonotonicMicros()); }
@@ -146,6 +174,21 @@ class Vm {
   std::mutex join_mutex_;     // serializes Wait()
   VmState state_ = VmState::kCreated;
   bool joined_ = false;
+
+  // Restore: the snapshot being loaded (Build maps RAM from it and skips the kernel) and where
+  // it came from (status "restoredFrom").
+  const snapshot::SnapshotInfo* restore_ = nullptr;
+  int restore_memory_fd_ = -1;
+  std::vector<uint32_t> host_msr_indices_;  // what KVM saves per vCPU (snapshots read these)
+  std::string restored_from_;
+  // Parking the device thread for a snapshot taken from another thread.
+  std::mutex park_mutex_;
+  std::condition_variable park_cv_;
+  bool device_parked_ = false, device_release_ = false;
+  UniqueFd park_fd_;
+  std::string snapshot_dir_;  // --snapshot-dir, opened as snapshot_dir_fd_
+  UniqueFd snapshot_dir_fd_;
+  bool jailed_ = false;
 };
 
 }  // namespace vmm::kvm

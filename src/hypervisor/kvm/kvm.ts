@@ -17,6 +17,7 @@ import { inNetns, type AgentEndpoint, type Hypervisor, type HypervisorLimits, ty
 import { AGENT_VSOCK_PORT, IMAGE_SLOTS, cgroupLimits, cgroupName, vmmArgs, vmmConfig, vmmEndFromLog } from './config.js';
 import { controlRequest } from './control.js';
 import { jailArgs, jailRoot, vmmJail } from './jail.js';
+import { LAUNCHER_ENV, runThroughLauncher } from './launcher.js';
 
 /** Why pods cannot boot on the built-in VMM with this KVM probe (HYPERVISOR_UNAVAILABLE), or null. */
 export function kvmUnavailable(probe: KvmProbe): VcError | null {
@@ -68,18 +69,32 @@ export class KvmHypervisor implements Hypervisor {
     }
   }
 
-  /** vc-vmm --detach answers once the VM runs, so its exit status is the start result. */
-  private launch(spec: VmSpec, vmmArguments: string[], signal?: AbortSignal): Promise<number> {
+  /**
+   * vc-vmm --detach answers once the VM runs, so its exit status is the start result. With
+   * VC_VMM_LAUNCHER set, a pre-forked spare of that `vc-vmm launcher` runs it (the process spawn
+   * paid ahead of time); with no launcher listening there, vc-vmm is spawned as usual.
+   */
+  private async launch(spec: VmSpec, vmmArguments: string[], signal?: AbortSignal): Promise<number> {
     const { paths } = spec;
+    const fail = async (detail: string, cause?: unknown): Promise<never> => {
+      const log = (await readFile(paths.vmmLog, 'utf8').catch(() => '')).trim();
+      throw new VcError('HYPERVISOR_FAILED', `vc-vmm failed to start pod ${spec.id}: ${[detail, log].filter(Boolean).join('\n')}`, { cause });
+    };
+    const launcher = process.env[LAUNCHER_ENV];
+    if (launcher) {
+      const run = await runThroughLauncher(launcher, vmmArguments, { netns: spec.network?.netns, timeoutMs: 30_000, signal });
+      if (run) {
+        const pid = /"pid"\s*:\s*(\d+)/.exec(run.output)?.[1];
+        if (run.code === 0 && pid) return Number(pid);
+        return fail(run.output.trim() || `exit code ${run.code} through the launcher at ${launcher}`);
+      }
+    }
     return new Promise((resolve, reject) => {
       const [command, args] = inNetns(spec.network, nativeExecutable('vc-vmm'), vmmArguments);
       execFile(command, args, { signal, timeout: 30_000 }, (err, stdout, stderr) => {
         const pid = /"pid"\s*:\s*(\d+)/.exec(stdout)?.[1];
         if (!err && pid) return resolve(Number(pid));
-        void readFile(paths.vmmLog, 'utf8').catch(() => '').then((log) => {
-          const detail = [stderr.trim(), log.trim()].filter(Boolean).join('\n') || (err?.message ?? `no pid in ${JSON.stringify(stdout)}`);
-          reject(new VcError('HYPERVISOR_FAILED', `vc-vmm failed to start pod ${spec.id}: ${detail}`, { cause: err ?? undefined }));
-        });
+        fail(stderr.trim() || (err?.message ?? `no pid in ${JSON.stringify(stdout)}`), err ?? undefined).catch(reject);
       });
     });
   }

@@ -7,7 +7,7 @@ import { spawn } from 'node:child_process';
 import { open, readFile } from 'node:fs/promises';
 import { writeFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { VcError } from '../../errors.js';
+import { throwIfAborted, VcError } from '../../errors.js';
 import { QmpClient } from './qmp.js';
 
 export interface QemuExit { code: number | null; signal: NodeJS.Signals | null }
@@ -50,10 +50,10 @@ export async function waitUntilServing(qmpSocket: string, launch: QemuLaunch, lo
   const deadline = Date.now() + options.timeoutMs;
   for (;;) {
     if (ended) {
-      const said = (await readFile(logPath, 'utf8').catch(() => '')).trim();
+      const said = logTail(await readFile(logPath, 'utf8').catch(() => ''));
       throw new VcError('HYPERVISOR_FAILED', `qemu ${describeExit(ended)} before it served its monitor${said ? `: ${said}` : ''}`);
     }
-    if (options.signal?.aborted) throw new VcError('ABORTED', 'the start was aborted while qemu set up the VM', { cause: options.signal.reason });
+    throwIfAborted(options.signal, 'the start (while qemu set up the VM)');
     if (Date.now() >= deadline) throw new VcError('HYPERVISOR_FAILED', `qemu did not serve its monitor ${qmpSocket} within ${options.timeoutMs} ms`);
     const qmp = await QmpClient.connect(qmpSocket, Math.min(2000, Math.max(1, deadline - Date.now()))).catch(() => null);
     if (qmp) {
@@ -68,6 +68,16 @@ export async function waitUntilServing(qmpSocket: string, launch: QemuLaunch, lo
     }
     await sleep(20);
   }
+}
+
+/** What QEMU last said, for an error: its last lines, at most LOG_TAIL_BYTES (the whole log is in qemu.log). */
+const LOG_TAIL_LINES = 20;
+const LOG_TAIL_BYTES = 4096;
+export function logTail(text: string): string {
+  const lines = text.trim().split('\n');
+  let tail = lines.slice(-LOG_TAIL_LINES).join('\n');
+  if (tail.length > LOG_TAIL_BYTES) tail = tail.slice(-LOG_TAIL_BYTES);
+  return tail.length < text.trim().length ? `…${tail}` : tail;
 }
 
 /**

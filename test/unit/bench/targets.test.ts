@@ -85,7 +85,7 @@ test('template targets: not measured, with a note saying templates are not built
   assert.equal([t.templateStartVsColdBoot.op, t.templateStartVsColdBoot.target], ['<=', 0.05]);
   assert.equal([t.templatePssVsColdBoot.op, t.templatePssVsColdBoot.target], ['<=', 0.25]);
   const md = renderMarkdown(sampleResults());
-  assert.match(md, /`templatePssVsColdBoot`\) \| — \| <= 0\.25 × \| not measured \| not measured: pod templates/);
+  assert.match(md, /`templatePssVsColdBoot`\) \| — \| <= 0\.25 × \| not measured \| pod templates/);
 });
 
 test('template targets, once a section passes its ratios: warm ÷ cold, smaller is better', () => {
@@ -93,6 +93,18 @@ test('template targets, once a section passes its ratios: warm ÷ cold, smaller 
   assert.equal([t.templateStartVsColdBoot.met, t.templateStartVsColdBoot.note], [true, undefined]);
   assert.equal([t.templatePssVsColdBoot.met, t.templatePssVsColdBoot.missedFactor], [false, 2]);
   assert.is(templateTargets({ startVsColdBoot: null, pssVsColdBoot: 0.1 }).templateStartVsColdBoot.met, null);
+});
+
+test('speedupVsQemu: judged through the pre-forked launcher where the run measured it, the spawned figure in its note', () => {
+  const r = sampleResults();
+  const spawned = r.vmmStart.speedupVsQemu;
+  assert.is(computeTargets(r).speedupVsQemu.measured, spawned, 'no launcher figure: the spawned one');
+  r.vmmStart = { ...r.vmmStart, speedupVsQemuLauncher: 24.5 };
+  const t = computeTargets(r).speedupVsQemu;
+  assert.equal([t.measured, t.met], [24.5, true]);
+  assert.match(t.note!, new RegExp(`through its pre-forked launcher \\(vc-vmm launcher\\); spawned per VM: ${spawned}×`));
+  r.vmmStart = { ...r.vmmStart, speedupVsQemuLauncher: null };
+  assert.is(computeTargets(r).speedupVsQemu.measured, spawned, 'a launcher that measured nothing: the spawned figure');
 });
 
 test('inprocessVsKvmFloor: ≤ 1.25 of the same run\'s floor; null without an in-process figure or when the section did not run', () => {

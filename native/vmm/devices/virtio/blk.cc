@@ -70,6 +70,34 @@ uint64_t BlkDevice::capacity_sectors() {
   return capacity_;
 }
 
+std::vector<uint8_t> BlkDevice::save_state() const {
+  snapshot::VirtioDeviceState s;
+  s.kind = snapshot::kVirtioBlk;
+  s.blk_capacity = capacity_;
+  s.blk_read_only = read_only_slot_;
+  s.blk_serial = serial_;
+  return snapshot::EncodeVirtioDeviceState(s);
+}
+
+vc::Status BlkDevice::load_state(const uint8_t* data, size_t size, uint32_t slot) {
+  auto decoded = decode_own_state(data, size, slot);
+  if (!decoded.ok()) return decoded.status();
+  const snapshot::VirtioDeviceState& s = decoded.value();
+  std::string what = vc::Format("snapshot section virtio-device[%u]: ", slot);
+  if (s.blk_read_only != read_only_slot_)
+    return vc::Status::Error(what + vc::Format("the guest knows the slot as %s, the restore's config makes it %s",
+                                               s.blk_read_only ? "read-only" : "writable",
+                                               read_only_slot_ ? "read-only" : "writable"));
+  if (s.blk_capacity != capacity_)
+    return vc::Status::Error(what + vc::Format("blk capacity %llu sectors, but the disk the restore attached has %llu",
+                                               static_cast<unsigned long long>(s.blk_capacity),
+                                               static_cast<unsigned long long>(capacity_)));
+  if (s.blk_serial != serial_)
+    return vc::Status::Error(what + "blk serial \"" + s.blk_serial + "\", but the disk the restore attached has \"" +
+                             serial_ + "\"");
+  return vc::Status();
+}
+
 uint64_t BlkDevice::device_features() const {
   return kFVersion1 | kFRingEventIdx | kFRingIndirectDesc | kBlkFSegMax | kBlkFBlkSize |
          kBlkFFlush | (read_only_slot_ ? kBlkFRo : 0);

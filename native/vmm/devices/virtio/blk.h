@@ -65,6 +65,13 @@ class BlkDevice final : public Device {
   void reset() override {}
   void queue_notify(size_t index) override;
 
+ protected:
+  // Capacity, read-only and serial: what the guest knows of the disk. The restore attaches the
+  // disk itself (its host path is the restore's); loading checks that it is the one the guest
+  // knows (same size and serial) and that the slot is read-only exactly when it was.
+  std::vector<uint8_t> save_state() const override;
+  vc::Status load_state(const uint8_t* data, size_t size, uint32_t slot) override;
+
  private:
   // Handles one request; returns the bytes written into guest memory (data and status).
   uint32_t handle(const DescriptorChain& chain);

@@ -4,6 +4,29 @@
 
 namespace vmm::virtio {
 
+std::vector<uint8_t> Device::SaveState() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return save_state();
+}
+
+vc::Status Device::LoadState(const uint8_t* data, size_t size, uint32_t slot) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return load_state(data, size, slot);
+}
+
+vc::Result<snapshot::VirtioDeviceState> Device::decode_own_state(const uint8_t* data, size_t size,
+                                                                 uint32_t slot) const {
+  auto s = snapshot::DecodeVirtioDeviceState(data, size, slot);
+  if (!s.ok()) return s.status();
+  if (s.value().kind != device_id()) {
+    const char* mine = snapshot::VirtioKindName(device_id());
+    return vc::Status::Error(vc::Format("snapshot section virtio-device[%u]: a %s device's state cannot be loaded "
+                                        "into this %s device",
+                                        slot, snapshot::VirtioKindName(s.value().kind), mine ? mine : "unknown"));
+  }
+  return s;
+}
+
 bool Device::next_chain(size_t index, DescriptorChain* chain) {
   if (!host_ || !host_->driver_ok()) return false;
   Queue& q = host_->queue(index);

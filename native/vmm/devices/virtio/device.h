@@ -12,7 +12,9 @@
 #include <cstring>
 #include <functional>
 #include <mutex>
+#include <vector>
 
+#include "common/result.h"
 #include "devices/virtio/queue.h"
 #include "guest_memory.h"
 
@@ -83,9 +85,36 @@ class Device {
   // The driver made buffers available on queue `index` (QueueNotify or its ioeventfd).
   virtual void queue_notify(size_t index) = 0;
 
-  std::mutex& mutex() { return mutex_; }
+  // The virtio-device section of a snapshot (snapshot/device_state.h): a kind tag and what the
+  // kind keeps. LoadState checks the payload, and that it fits this device (its kind, and what the
+  // restore's config gave it), before changing anything. Both take mutex() (do not hold it). Load
+  // the device before its transport (MmioTransport::LoadState), which then activates it.
+  std::vector<uint8_t> SaveState() const;
+  // `slot` (the virtio-mmio slot) names the section in errors.
+  vc::Status LoadState(const uint8_t* data, size_t size, uint32_t slot);
+
+  // Gives every buffer the device popped and still holds back to the driver, used with nothing
+  // written (a held rx buffer, a tx frame the backend has not taken: dropped, as on a lossy link),
+  // so that a snapshot's ring indices account for every buffer. Called with mutex() held, by
+  // MmioTransport::SaveState; the default holds nothing.
+  virtual void release_held_buffers() {}
+
+  std::mutex& mutex() const { return mutex_; }
 
  protected:
+  // The kind's part of SaveState/LoadState, with mutex() held. The defaults suit a device with no
+  // state of its own: an empty payload, and only an empty one accepted.
+  virtual std::vector<uint8_t> save_state() const { return {}; }
+  // Decodes a virtio-device payload and checks that it is this device's kind.
+  vc::Result<snapshot::VirtioDeviceState> decode_own_state(const uint8_t* data, size_t size, uint32_t slot) const;
+  virtual vc::Status load_state(const uint8_t* /*data*/, size_t size, uint32_t slot) {
+    if (size)
+      return vc::Status::Error(vc::Format("snapshot section virtio-device[%u]: virtio device %u keeps no state, "
+                                          "but the section has %zu bytes",
+                                          slot, device_id(), size));
+    return vc::Status();
+  }
+
   // Reads a config structure held as plain bytes; out-of-range bytes read as zero.
   static void read_config_bytes(const void* config, size_t config_size, uint64_t offset,
                                 uint8_t* data, uint32_t len) {
@@ -110,7 +139,7 @@ class Device {
   DeviceHost* host_ = nullptr;
 
  private:
-  std::mutex mutex_;
+  mutable std::mutex mutex_;
   DescriptorChain chain_;  // reused by drain_queue() so requests do not allocate
 };
 

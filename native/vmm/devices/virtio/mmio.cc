@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "devices/log.h"
+#include "snapshot/device_state.h"
 
 namespace vmm::virtio {
 
@@ -283,6 +284,77 @@ bool MmioTransport::create_notify_eventfds(EventLoop* loop) {
     if (!added) return false;
   }
   return true;
+}
+
+std::vector<uint8_t> MmioTransport::SaveState() {
+  std::lock_guard<std::mutex> lock(device_->mutex());
+  device_->release_held_buffers();
+  snapshot::MmioState s;
+  s.device_id = device_->device_id();
+  s.status = status_;
+  s.device_features_sel = device_features_sel_;
+  s.driver_features_sel = driver_features_sel_;
+  s.driver_features = driver_features_;
+  s.queue_sel = queue_sel_;
+  s.interrupt_status = interrupt_status_;
+  s.config_generation = config_generation_;
+  for (const Queue& q : queues_) s.queues.push_back(q.save_state());
+  return snapshot::EncodeMmioState(s);
+}
+
+vc::Status MmioTransport::LoadState(const uint8_t* data, size_t size, uint64_t ram_bytes, uint32_t slot) {
+  using ull = unsigned long long;
+  auto decoded = snapshot::DecodeMmioState(data, size, slot, ram_bytes);
+  if (!decoded.ok()) return decoded.status();
+  const snapshot::MmioState& s = decoded.value();
+  std::string what = vc::Format("snapshot section virtio-mmio[%u]", slot);
+  auto error = [&](const std::string& m) { return vc::Status::Error(what + ": " + m); };
+  std::lock_guard<std::mutex> lock(device_->mutex());
+  if (ram_bytes != mem_.size())
+    return error(vc::Format("the snapshot's RAM is %llu bytes, this VM's %llu", static_cast<ull>(ram_bytes),
+                            static_cast<ull>(mem_.size())));
+  if (s.device_id != device_->device_id())
+    return error(vc::Format("deviceId %u (%s), but this slot's device is %u (%s)", s.device_id,
+                            snapshot::VirtioKindName(s.device_id), device_->device_id(),
+                            snapshot::VirtioKindName(device_->device_id())
+                                ? snapshot::VirtioKindName(device_->device_id())
+                                : "unknown"));
+  if (s.queues.size() != queues_.size())
+    return error(vc::Format("%zu queues, but this device has %zu", s.queues.size(), queues_.size()));
+  if (s.status & kStatusFeaturesOk) {
+    uint64_t offered = device_->device_features();
+    if (s.driver_features & ~offered)
+      return error(vc::Format("driverFeatures 0x%llx include 0x%llx, which this device does not offer (it offers 0x%llx)",
+                              static_cast<ull>(s.driver_features), static_cast<ull>(s.driver_features & ~offered),
+                              static_cast<ull>(offered)));
+    if (!device_->accept_features(s.driver_features))
+      return error(vc::Format("driverFeatures 0x%llx are not a combination this device accepts",
+                              static_cast<ull>(s.driver_features)));
+  }
+  // Activate copies first, so that nothing changes unless every queue comes back.
+  std::vector<Queue> queues = queues_;
+  for (size_t i = 0; i < queues.size(); i++) {
+    const snapshot::QueueState& q = s.queues[i];
+    if (q.mode == snapshot::QueueMode::kActive && q.size > queues[i].max_size)
+      return error(vc::Format("queue %zu size %u is over this device's maximum of %u", i, q.size, queues[i].max_size));
+    if (!queues[i].load_state(mem_, q)) return error(vc::Format("queue %zu: %s", i, queues[i].error().c_str()));
+  }
+  queues_ = std::move(queues);
+  status_ = s.status;
+  device_features_sel_ = s.device_features_sel;
+  driver_features_sel_ = s.driver_features_sel;
+  driver_features_ = s.driver_features;
+  queue_sel_ = s.queue_sel;
+  interrupt_status_ = s.interrupt_status;
+  config_generation_ = s.config_generation;
+  last_error_ = (status_ & kStatusDeviceNeedsReset) ? "the device needed a reset when the snapshot was taken" : "";
+  if (driver_ok()) {
+    device_->activate();
+    for (size_t i = 0; i < queues_.size(); i++)
+      if (queues_[i].active() && driver_ok()) device_->queue_notify(i);
+  }
+  if (interrupt_status_ && irq_) irq_->trigger();
+  return vc::Status();
 }
 
 int MmioTransport::queue_notify_eventfd(size_t index) const {

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "common/result.h"
 #include "devices/bus_device.h"
 #include "devices/event_loop.h"
 #include "devices/interrupt.h"
@@ -50,6 +51,25 @@ class MmioTransport final : public BusDevice, public DeviceHost {
   uint32_t status();            // the Status register (takes the device mutex)
   uint32_t interrupt_status();  // InterruptStatus (takes the device mutex)
   const std::string& last_error() const { return last_error_; }
+
+  // The virtio-mmio section of a snapshot (snapshot/device_state.h): the registers and each
+  // queue's configuration and indices. Both take the device's mutex (do not hold it).
+  //
+  // SaveState first has the device give back the buffers it holds (Device::release_held_buffers),
+  // so the saved indices account for every buffer; that writes guest memory, which is why it is
+  // not const (a snapshot's source VM does not run on).
+  //
+  // LoadState checks the payload (ring addresses against `ram_bytes`, as Queue::activate does),
+  // then that it fits this transport (RAM size, device kind, queue count, features the device
+  // offers and accepts, queue sizes), and applies nothing unless all of it does. It then activates
+  // the queues again, activates the device if the driver had it running (net re-applies the
+  // negotiated offloads to its tap), has the device look at each queue once (a notification may
+  // have died with the old VMM), and pulses the interrupt if InterruptStatus is not clear (its
+  // edge may not have reached the irqchip before the irqchip was captured; the driver reads
+  // InterruptStatus, so a spurious one is harmless). `slot` names the section in errors. Load the
+  // device's own section (Device::LoadState) first.
+  std::vector<uint8_t> SaveState();
+  vc::Status LoadState(const uint8_t* data, size_t size, uint64_t ram_bytes, uint32_t slot);
 
   // DeviceHost (called by the device with its mutex held).
   Queue& queue(size_t index) override;

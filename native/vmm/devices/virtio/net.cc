@@ -103,7 +103,10 @@ void NetDevice::read_config(uint64_t offset, uint8_t* data, uint32_t len) {
   read_config_bytes(&c, sizeof(c), offset, data, len);
 }
 
+static_assert(kNetOffloadFeatures == snapshot::kNetOffloadBits, "the snapshot checks the same offload bits");
+
 void NetDevice::activate() {
+  applied_offloads_ = host_->driver_features() & kNetOffloadFeatures;
   if (!backend_->set_offloads(host_->driver_features()))
     device_warn("virtio-net: the backend refused the negotiated offloads");
   interest_known_ = false;
@@ -120,6 +123,48 @@ void NetDevice::reset() {
   interest_known_ = true;
   backend_->want(false, false);
   backend_->set_offloads(0);
+  applied_offloads_ = 0;
+}
+
+void NetDevice::release_held_buffers() {
+  if (!host_) return;
+  // Buffers popped for a frame (or reserved for the next one) and a tx frame the backend did not
+  // take yet: back to the driver unused. Linux counts the empty rx buffer as a length error and
+  // frees the tx one; the frames are lost, as a lossy link loses them.
+  Queue& rx = host_->queue(kRxQueue);
+  for (const DescriptorChain& c : rx_chains_) rx.push_used(c.head, 0);
+  bool rx_used = !rx_chains_.empty();
+  rx_chains_.clear();
+  rx_len_ = 0;
+  if (tx_pending_) host_->queue(kTxQueue).push_used(tx_chain_.head, 0);
+  bool tx_used = tx_pending_;
+  tx_pending_ = tx_blocked_ = false;
+  if (rx_used) host_->signal_used(kRxQueue);
+  if (tx_used) host_->signal_used(kTxQueue);
+  update_interest();
+}
+
+std::vector<uint8_t> NetDevice::save_state() const {
+  snapshot::VirtioDeviceState s;
+  s.kind = snapshot::kVirtioNet;
+  s.net_mac = config_.mac;
+  s.net_mtu = config_.mtu;
+  s.net_offloads = applied_offloads_;
+  return snapshot::EncodeVirtioDeviceState(s);
+}
+
+vc::Status NetDevice::load_state(const uint8_t* data, size_t size, uint32_t slot) {
+  auto decoded = decode_own_state(data, size, slot);
+  if (!decoded.ok()) return decoded.status();
+  const snapshot::VirtioDeviceState& s = decoded.value();
+  std::string what = vc::Format("snapshot section virtio-device[%u]: ", slot);
+  if (s.net_mtu != config_.mtu)
+    return vc::Status::Error(what + vc::Format("net mtu %u, but the restore's config says %u", s.net_mtu, config_.mtu));
+  if (s.net_offloads & ~device_features())
+    return vc::Status::Error(what + vc::Format("the guest negotiated net offloads 0x%llx, which this backend cannot take",
+                                               static_cast<unsigned long long>(s.net_offloads)));
+  applied_offloads_ = s.net_offloads;
+  return vc::Status();
 }
 
 void NetDevice::queue_notify(size_t index) {

@@ -187,6 +187,14 @@ class NetDevice final : public Device {
   void activate() override;
   void reset() override;
   void queue_notify(size_t index) override;
+  void release_held_buffers() override;
+
+ protected:
+  // MAC, MTU and the offloads applied to the backend. Loading keeps the restore's MAC (the agent
+  // sets the interface to it); the MTU must be the one the guest was shown, and the offloads ones
+  // this backend can take (the transport's activation applies them to it).
+  std::vector<uint8_t> save_state() const override;
+  vc::Status load_state(const uint8_t* data, size_t size, uint32_t slot) override;
 
  private:
   void process_tx();
@@ -211,6 +219,7 @@ class NetDevice final : public Device {
   Clock clock_;
   TimerArm timer_;
   bool offloads_;
+  uint64_t applied_offloads_ = 0;  // the driver's offload features, set on the backend at activation
   NetStats stats_;
   TokenBucket rx_bytes_, rx_packets_, tx_bytes_, tx_packets_;
   bool timer_armed_ = false;

@@ -47,6 +47,48 @@ bool Queue::activate(const GuestMemory& mem, bool event_idx, bool indirect) {
   return true;
 }
 
+snapshot::QueueState Queue::save_state() const {
+  snapshot::QueueState s;
+  s.mode = !ready ? snapshot::QueueMode::kOff : active_ ? snapshot::QueueMode::kActive : snapshot::QueueMode::kBroken;
+  s.size = size;
+  s.desc_addr = desc_addr;
+  s.avail_addr = avail_addr;
+  s.used_addr = used_addr;
+  if (ready) {
+    s.event_idx = event_idx_;
+    s.indirect = indirect_;
+    s.next_avail = next_avail_;
+    s.next_used = next_used_;
+    s.signalled_used = signalled_used_;
+    s.signalled_used_valid = signalled_used_valid_;
+  }
+  return s;
+}
+
+bool Queue::load_state(const GuestMemory& mem, const snapshot::QueueState& s) {
+  reset();
+  size = s.size;
+  desc_addr = s.desc_addr;
+  avail_addr = s.avail_addr;
+  used_addr = s.used_addr;
+  if (s.mode == snapshot::QueueMode::kOff) return true;
+  ready = true;
+  if (s.mode == snapshot::QueueMode::kActive) {
+    if (!activate(mem, s.event_idx, s.indirect)) return false;
+  } else {
+    mem_ = mem;
+    event_idx_ = s.event_idx;
+    indirect_ = s.indirect;
+    broken_ = true;
+    error_ = "the queue was broken when the snapshot was taken";
+  }
+  next_avail_ = s.next_avail;
+  next_used_ = s.next_used;
+  signalled_used_ = s.signalled_used;
+  signalled_used_valid_ = s.signalled_used_valid;
+  return true;
+}
+
 void Queue::reset() {
   uint16_t keep_max = max_size;
   *this = Queue();

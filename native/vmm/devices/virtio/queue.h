@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "guest_memory.h"
+#include "snapshot/device_state.h"
 
 namespace vmm::virtio {
 
@@ -79,6 +80,13 @@ class Queue {
   // Asks the driver to notify when it adds buffers, then re-checks: true when buffers arrived in
   // the meantime (the caller must keep processing, or it could sleep on a full queue forever).
   bool enable_notification();
+
+  // What a snapshot keeps of the queue (snapshot/device_state.h), and putting it back: an active
+  // queue is activated again against `mem` (false, with error(), if its rings fail the checks
+  // activate() makes) and then continues from the saved indices; a broken one stays broken until
+  // the driver resets it. max_size is the device's and is kept.
+  snapshot::QueueState save_state() const;
+  bool load_state(const GuestMemory& mem, const snapshot::QueueState& state);
 
   bool active() const { return active_; }
   bool broken() const { return broken_; }

@@ -9,6 +9,16 @@
 
 namespace vmm::virtio {
 
+std::vector<uint8_t> RngDevice::save_state() const {
+  snapshot::VirtioDeviceState s;
+  s.kind = snapshot::kVirtioRng;
+  return snapshot::EncodeVirtioDeviceState(s);
+}
+
+vc::Status RngDevice::load_state(const uint8_t* data, size_t size, uint32_t slot) {
+  return decode_own_state(data, size, slot).status();
+}
+
 void RngDevice::queue_notify(size_t index) {
   if (index != 0) return;
   std::vector<iovec> iov;

@@ -20,6 +20,11 @@ class RngDevice final : public Device {
   }
   void reset() override {}
   void queue_notify(size_t index) override;
+
+ protected:
+  // Nothing beyond the kind: the transport holds all there is.
+  std::vector<uint8_t> save_state() const override;
+  vc::Status load_state(const uint8_t* data, size_t size, uint32_t slot) override;
 };
 
 }  // namespace vmm::virtio

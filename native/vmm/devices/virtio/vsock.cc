@@ -7,6 +7,7 @@
 namespace vmm::virtio {
 
 namespace {
+constexpr uint32_t kVsockEventTransportReset = 0;  // struct virtio_vsock_event { le32 id; }
 // Refused packets are answered with RSTs; a guest that floods us with bad packets gets its
 // excess ones dropped instead of growing this queue without bound.
 constexpr size_t kMaxPendingRsts = 256;
@@ -98,6 +99,52 @@ void VsockDevice::read_config(uint64_t offset, uint8_t* data, uint32_t len) {
 void VsockDevice::reset() {
   backend_->reset();
   rsts_.clear();
+  transport_reset_pending_ = false;
+}
+
+std::vector<uint8_t> VsockDevice::save_state() const {
+  snapshot::VirtioDeviceState s;
+  s.kind = snapshot::kVirtioVsock;
+  s.vsock_guest_cid = guest_cid_;
+  return snapshot::EncodeVirtioDeviceState(s);
+}
+
+vc::Status VsockDevice::load_state(const uint8_t* data, size_t size, uint32_t slot) {
+  return decode_own_state(data, size, slot).status();
+}
+
+void VsockDevice::QueueTransportReset() {
+  std::lock_guard<std::mutex> lock(mutex());
+  backend_->reset();
+  rsts_.clear();
+  transport_reset_pending_ = true;
+  deliver_events();
+}
+
+void VsockDevice::deliver_events() {
+  if (!transport_reset_pending_ || !host_ || !host_->driver_ok() || !host_->queue(kEventQueue).active()) return;
+  Queue& q = host_->queue(kEventQueue);
+  bool used = false;
+  for (;;) {
+    if (!next_chain(kEventQueue, &event_chain_)) {
+      // Ask for a notification, then look again: a buffer added meanwhile would otherwise wait.
+      if (host_->driver_ok() && q.active() && q.enable_notification()) continue;
+      break;
+    }
+    ChainWriter writer(host_->memory(), event_chain_);
+    uint32_t id = kVsockEventTransportReset;
+    if (!writer.write(&id, sizeof(id))) {
+      device_warn("virtio-vsock: event buffer of %u bytes cannot hold an event", event_chain_.writable_bytes);
+      q.push_used(event_chain_.head, 0);
+      used = true;
+      continue;
+    }
+    q.push_used(event_chain_.head, sizeof(id));
+    used = true;
+    transport_reset_pending_ = false;
+    break;
+  }
+  if (used) host_->signal_used(kEventQueue);
 }
 
 void VsockDevice::queue_notify(size_t index) {
@@ -110,8 +157,9 @@ void VsockDevice::queue_notify(size_t index) {
     if (used) host_->signal_used(kTxQueue);
   } else if (index == kRxQueue) {
     wake_rx();  // new rx buffers: deliver what was waiting for them
+  } else if (index == kEventQueue) {
+    deliver_events();  // event buffers: a transport reset may be waiting for one
   }
-  // The event queue only holds buffers for transport-reset events, which we never send.
 }
 
 uint32_t VsockDevice::handle_tx(const DescriptorChain& chain) {

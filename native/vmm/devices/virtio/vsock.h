@@ -125,14 +125,34 @@ class VsockDevice final : public Device {
   }
   size_t num_queues() const override { return 3; }
   void read_config(uint64_t offset, uint8_t* data, uint32_t len) override;
-  void activate() override { wake_rx(); }
+  void activate() override {
+    wake_rx();
+    deliver_events();
+  }
   void reset() override;
   void queue_notify(size_t index) override;
 
+  // After a restore, before the guest runs again: every connection the guest had is gone (its
+  // host ends died with the old VMM), so the device drops what it knows of them (the backend's
+  // connections, RSTs it owed) and tells the driver with VIRTIO_VSOCK_EVENT_TRANSPORT_RESET on
+  // the event queue (§5.10.6.6), interrupting it. The guest then resets every connected socket
+  // and re-reads the guest CID. Without an event buffer (or before DRIVER_OK) the event waits for
+  // the driver to post one; a device reset drops it. Takes mutex() (do not hold it).
+  void QueueTransportReset();
+  bool transport_reset_pending() const { return transport_reset_pending_; }
+
   uint64_t dropped_packets() const { return dropped_; }
+
+ protected:
+  // The guest CID the guest was shown. Not applied: the restore's config says the CID, and the
+  // guest re-reads it on the transport reset.
+  std::vector<uint8_t> save_state() const override;
+  vc::Status load_state(const uint8_t* data, size_t size, uint32_t slot) override;
 
  private:
   uint32_t handle_tx(const DescriptorChain& chain);
+  // Puts a pending transport reset on the event queue when the driver has a buffer there.
+  void deliver_events();
   // Pops up to kRxBatch usable rx buffers that follow each other in the avail ring (so the
   // unused tail can be given back with unpop()) into rx_buffers_; false when there are none.
   bool gather_rx_buffers(bool* used);
@@ -141,6 +161,8 @@ class VsockDevice final : public Device {
   VsockBackend* backend_;
   std::vector<VsockHeader> rsts_;  // RSTs the device owes the guest for packets it refused
   uint64_t dropped_ = 0;
+  DescriptorChain event_chain_;
+  bool transport_reset_pending_ = false;
   // Rx buffers filled per round: a guest with 4 KiB rx buffers (Linux < 6.2) gets up to
   // 32 x 4 KiB from one host read.
   static constexpr size_t kRxBatch = 32;
