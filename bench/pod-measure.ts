@@ -13,6 +13,8 @@ import { createPod, deletePod, enterPod, podStatus, startPod, stopPod } from '..
 import { teardownRoot } from '../test/helpers/pods.js';
 import { round } from './lib/stats.js';
 import { spread, type BenchHypervisor, type Spread } from './pods-format.js';
+import { execBreakdown, type ExecBreakdown } from './exec-breakdown.js';
+import { median } from './lib/stats.js';
 
 const API_HYPERVISOR: Record<BenchHypervisor, 'kvm' | 'qemu'> = { builtin: 'kvm', qemuKvm: 'qemu', qemuTcg: 'qemu' };
 const EXPECTED_ACCEL: Record<BenchHypervisor, string | undefined> = { builtin: undefined, qemuKvm: 'kvm', qemuTcg: 'tcg' };
@@ -42,13 +44,28 @@ export interface MeasureOptions {
 
 export interface AgentIo {
   channel: string;
+  /** Over every timed exec of every run. */
   execRoundTripMs: Spread;
+  /** Each transfer's bytes; stdoutMs/stdinMs and the MB/s are the medians over the runs. */
   stdoutBytes: number;
   stdoutMs: number;
   stdoutMBps: number;
   stdinBytes: number;
   stdinMs: number;
   stdinMBps: number;
+  /** One per lifecycle run, in run order (the hypervisors' runs alternate). */
+  stdoutSamplesMBps?: number[];
+  stdinSamplesMBps?: number[];
+  /** Where an exec round trip's time goes, one per run (bench/exec-breakdown.ts). */
+  execBreakdown?: ExecBreakdown[];
+}
+
+/** Agent I/O of one run, before the runs are pooled. */
+interface AgentIoRun {
+  execs: number[];
+  stdout: { ms: number; mbps: number };
+  stdin: { ms: number; mbps: number };
+  breakdown: ExecBreakdown;
 }
 
 export interface HypervisorMeasurement {
@@ -109,6 +126,8 @@ class PodBench {
   readonly #hypervisor: 'kvm' | 'qemu';
   readonly #timeoutMs: number;
   readonly #progress: (msg: string) => void;
+  /** The agent I/O samples so far; null once one failed (the error is the result). */
+  #agentRuns: AgentIoRun[] | null = [];
 
   constructor(readonly opts: MeasureOptions) {
     this.#hypervisor = API_HYPERVISOR[opts.which];
@@ -168,7 +187,19 @@ class PodBench {
       t.create = t1 - t0; t.startToReady = t2 - t1; t.enterTrue = t3 - t2;
       this.#progress(`run ${run}/${runs}: create ${ms(t.create)}, start→ready ${ms(t.startToReady)}, enter true ${ms(t.enterTrue)}`);
 
-      if (run === 1) this.result.agent = await agentIo(id, root, this.opts, this.#timeoutMs, this.#progress);
+      // Agent I/O on every run's pod: its figures swing from one moment to the next on a shared
+      // host (in L1 most of all), so each hypervisor gets a sample per run, their turns alternating.
+      if (this.#agentRuns !== null) {
+        const sample = await agentIoRun(id, root, status.pid!, this.opts, this.#timeoutMs, this.#progress);
+        if ('error' in sample) {
+          // The samples before it stand (the section's notes say how many runs there were).
+          if (this.#agentRuns.length === 0) this.result.agent = sample;
+          this.#agentRuns = null;
+        } else {
+          this.#agentRuns.push(sample);
+          this.result.agent = pooled(this.#agentRuns, this.opts);
+        }
+      }
 
       const t4 = performance.now();
       await stopPod(id, this.#call());
@@ -208,35 +239,55 @@ async function cleanupPod(id: string, root: string): Promise<void> {
   await deletePod(id, { root }).catch(() => {});
 }
 
-async function agentIo(id: string, root: string, opts: MeasureOptions, timeoutMs: number, progress: (m: string) => void): Promise<AgentIo | { error: string }> {
+async function agentIoRun(id: string, root: string, vmmPid: number, opts: MeasureOptions, timeoutMs: number, progress: (m: string) => void): Promise<AgentIoRun | { error: string }> {
   try {
     progress(`agent I/O: ${opts.execs} exec round trips of \`true\``);
     for (let i = 0; i < 2; i++) await runToExit(id, ['true'], root, timeoutMs); // warm-up, untimed
     const execs: number[] = [];
-    for (let i = 0; i < opts.execs; i++) {
-      const t0 = performance.now();
-      await runToExit(id, ['true'], root, timeoutMs);
-      execs.push(performance.now() - t0);
-    }
-    const execRoundTripMs = spread(execs);
-    progress(`exec round trip p50 ${ms(execRoundTripMs.p50)}, p99 ${ms(execRoundTripMs.p99)}`);
-
+    for (let i = 0; i < opts.execs; i++) execs.push(await execRoundTrip(id, root, timeoutMs));
+    const s = spread(execs);
+    progress(`exec round trip p50 ${ms(s.p50)}, p99 ${ms(s.p99)}`);
+    const breakdown = await execBreakdown(id, root, vmmPid, Math.max(3, Math.ceil(opts.execs / 2)), timeoutMs);
+    progress(`exec steps p50 ${JSON.stringify(breakdown.stepsP50Ms)}, CPU per exec ${JSON.stringify(breakdown.cpuPerExecMs)}`);
     progress(`agent I/O: ${mib(opts.ioBytes)} guest→host (head -c … /dev/zero)`);
-    const out = await stdoutThroughput(id, root, opts.ioBytes, timeoutMs);
-    progress(`stdout ${round(out.mbps, 1)} MB/s`);
+    const stdout = await stdoutThroughput(id, root, opts.ioBytes, timeoutMs);
+    progress(`stdout ${round(stdout.mbps, 1)} MB/s`);
     progress(`agent I/O: ${mib(opts.ioBytes)} host→guest (wc -c)`);
-    const inp = await stdinThroughput(id, root, opts.ioBytes, timeoutMs);
-    progress(`stdin ${round(inp.mbps, 1)} MB/s`);
-    return {
-      channel: AGENT_CHANNEL[opts.which],
-      execRoundTripMs,
-      stdoutBytes: opts.ioBytes, stdoutMs: round(out.ms, 2), stdoutMBps: round(out.mbps, 2),
-      stdinBytes: opts.ioBytes, stdinMs: round(inp.ms, 2), stdinMBps: round(inp.mbps, 2),
-    };
+    const stdin = await stdinThroughput(id, root, opts.ioBytes, timeoutMs);
+    progress(`stdin ${round(stdin.mbps, 1)} MB/s`);
+    return { execs, stdout, stdin, breakdown };
   } catch (err) {
     progress(`agent I/O failed: ${errorText(err)}`);
     return { error: errorText(err) };
   }
+}
+
+/** The runs' agent I/O together: every exec in one spread, the medians of the transfers. */
+function pooled(runs: readonly AgentIoRun[], opts: MeasureOptions): AgentIo {
+  const mid = (xs: number[]) => round(median(xs), 2);
+  return {
+    channel: AGENT_CHANNEL[opts.which],
+    execRoundTripMs: spread(runs.flatMap((r) => r.execs)),
+    stdoutBytes: opts.ioBytes, stdoutMs: mid(runs.map((r) => r.stdout.ms)), stdoutMBps: mid(runs.map((r) => r.stdout.mbps)),
+    stdinBytes: opts.ioBytes, stdinMs: mid(runs.map((r) => r.stdin.ms)), stdinMBps: mid(runs.map((r) => r.stdin.mbps)),
+    stdoutSamplesMBps: runs.map((r) => round(r.stdout.mbps, 2)),
+    stdinSamplesMBps: runs.map((r) => round(r.stdin.mbps, 2)),
+    execBreakdown: runs.map((r) => r.breakdown),
+  };
+}
+
+/** One timed `true` through enterPod (a whole exec round trip), in ms. */
+export async function execRoundTrip(id: string, root: string, timeoutMs = 180_000): Promise<number> {
+  const t0 = performance.now();
+  await runToExit(id, ['true'], root, timeoutMs);
+  return performance.now() - t0;
+}
+
+/** A stream's whole text. */
+export async function collectOutput(stream: NodeJS.ReadableStream): Promise<string> {
+  let text = '';
+  for await (const chunk of stream) text += String(chunk);
+  return text;
 }
 
 /** Runs argv in the guest with its output discarded; throws unless it exits 0 within timeoutMs. */
@@ -249,7 +300,7 @@ async function runToExit(id: string, argv: string[], root: string, timeoutMs: nu
 }
 
 /** `head -c N /dev/zero` in the guest, read fully on the host: enterPod to the exit status. */
-async function stdoutThroughput(id: string, root: string, bytes: number, timeoutMs: number): Promise<{ ms: number; mbps: number }> {
+export async function stdoutThroughput(id: string, root: string, bytes: number, timeoutMs: number): Promise<{ ms: number; mbps: number }> {
   const t0 = performance.now();
   const proc = await enterPod(id, ['head', '-c', String(bytes), '/dev/zero'], { root, signal: AbortSignal.timeout(timeoutMs) });
   proc.stderr.resume();
@@ -266,7 +317,7 @@ async function stdoutThroughput(id: string, root: string, bytes: number, timeout
 }
 
 /** `bytes` zeros written to `wc -c` in the guest (1 MiB writes, honouring backpressure), then EOF; enterPod to its count and exit. */
-async function stdinThroughput(id: string, root: string, bytes: number, timeoutMs: number): Promise<{ ms: number; mbps: number }> {
+export async function stdinThroughput(id: string, root: string, bytes: number, timeoutMs: number): Promise<{ ms: number; mbps: number }> {
   const chunk = Buffer.alloc(1 << 20);
   const t0 = performance.now();
   const proc = await enterPod(id, ['wc', '-c'], { root, signal: AbortSignal.timeout(timeoutMs) });

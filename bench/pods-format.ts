@@ -142,6 +142,9 @@ export function agentSection(results: Partial<Record<BenchHypervisor, Measured>>
     stdoutMBps: pick((a) => a.stdoutMBps),
     stdinMBps: pick((a) => a.stdinMBps),
     execRoundTripMs: pick((a) => a.execRoundTripMs),
+    stdoutSamplesMBps: pick((a) => a.stdoutSamplesMBps ?? [a.stdoutMBps]),
+    stdinSamplesMBps: pick((a) => a.stdinSamplesMBps ?? [a.stdinMBps]),
+    execBreakdown: pick((a) => a.execBreakdown ?? { error: 'not measured' }),
     bytes: pick((a) => ({ stdout: a.stdoutBytes, stdin: a.stdinBytes })),
     channel: pick((a) => a.channel),
   };

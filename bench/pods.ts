@@ -25,8 +25,9 @@ export async function podBenchmarks(opts: PodBenchmarkOptions): Promise<{ lifecy
   const progress = (msg: string) => opts.onProgress(`pods: ${msg}`);
   const runs = opts.full ? 7 : 3;
   const execs = opts.full ? 200 : 30;
-  // Nested, agent I/O runs at ≈ 1.5 MB/s (L1 is emulated): 16 MiB each way keeps the quick run short.
-  const bytes = (opts.full ? 64 : 16) << 20;
+  // Nested, agent I/O runs at ≈ 1.5–3 MB/s (L1 is emulated), once per lifecycle run: 8 MiB each
+  // way per run keeps the quick run short.
+  const bytes = (opts.full ? 32 : 8) << 20;
   const results: Partial<Record<BenchHypervisor, Measured>> = {};
   const notes: string[] = [];
   const where: Record<BenchHypervisor, string> = { builtin: NESTED_WHERE, qemuKvm: NESTED_WHERE, qemuTcg: HOST_WHERE };
@@ -93,7 +94,8 @@ export async function podBenchmarks(opts: PodBenchmarkOptions): Promise<{ lifecy
   notes.push(
     `Lifecycle: ${runs} runs per hypervisor after an untimed warm-up (the VMM's --version, one createPod/deletePod); builtin and qemuKvm take turns run by run; pods of ${POD_MEMORY_MIB} MiB, 1 vCPU, the Debian cloud kernel, each on a fresh temporary root. startToReady is the startPod call (VMM start until the agent answers); enterTrue is enterPod(['true']) until its exit status; total is the sum of the five steps. Percentiles are nearest-rank (bench/lib/stats.ts): with 3 runs p50 is the middle run and p95 the slowest; samplesMs holds every run.`,
     'builtinVsQemuKvm: the built-in VMM\'s p50 divided by QEMU-KVM\'s; below 1 means the built-in VMM is faster.',
-    `Agent I/O on the first lifecycle run's pod, between its enterTrue and stop steps (outside the timed steps). An exec round trip is a whole enterPod: reading the pod's state, checking its VMM process, a new agent connection and handshake, exec, exit status (2 untimed warm-ups, then ${execs}). Throughput is ${bytes >> 20} MiB through \`head -c N /dev/zero\` (stdout, guest→host) and into \`wc -c\` (stdin, host→guest, count checked), timed from enterPod to the exit status, in MB/s of 10^6 bytes.`,
+    `Agent I/O on every lifecycle run's pod, between its enterTrue and stop steps (outside the timed steps), so each hypervisor has one sample per run and their turns alternate: the figures swing by 2× from one moment to the next on this shared host, and a single transfer decided nothing. An exec round trip is a whole enterPod: reading the pod's state, checking its VMM process, a new agent connection and handshake, exec, exit status (2 untimed warm-ups, then ${execs} per run; p50/p99 over all runs). Throughput is ${bytes >> 20} MiB per run through \`head -c N /dev/zero\` (stdout, guest→host) and into \`wc -c\` (stdin, host→guest, count checked), timed from enterPod to the exit status, in MB/s of 10^6 bytes; the figure is the median over the runs (every sample in stdoutSamplesMBps / stdinSamplesMBps).`,
+    'execBreakdown (one per run): more execs of `true`, each timed step by step as enterPod takes them — hostState (reading the pod record, checking its VMM process: host client only), channel (opening the agent channel and its hello: the host client, the VMM and the agent), execRequest (exec request to its answer: the agent spawns the process), exit (answer to the EXIT frame: the process runs, the agent reaps it) — and CPU ms per exec over the batch: hostClient (this Node process), vmmProcess (the VMM process, all threads), guest (the guest\'s busy time from its /proc/stat: agent, kernel, the program; the two execs that read it add a little), vmmOwn = vmmProcess − guest (the VMM\'s own work, as its vCPU threads\' time includes the guest\'s). /proc/stat counts in 10 ms ticks: per-exec CPU figures are averages over the batch.',
     'Agent channels: the built-in VMM\'s is hybrid vsock (virtio-vsock in the guest, a Unix socket on the host); QEMU\'s is a virtio-serial port on a Unix-socket chardev (no /dev/vhost-vsock on these machines).',
     'The machine has 2 cores and is shared with other work; runs side by side in one session are comparable, runs on different days less so.',
   );

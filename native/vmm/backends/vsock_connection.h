@@ -22,8 +22,10 @@ constexpr size_t kMaxConnections = 1024;
 constexpr size_t kMaxPendingClients = 64;
 constexpr size_t kMaxConnectLine = 32;  // "CONNECT 4294967295\n" with room to spare
 // Tell the guest about freed buffer space once this much has accumulated unannounced, so a
-// one-way guest-to-host stream never stalls waiting for a credit update.
-constexpr uint32_t kCreditUpdateThreshold = VsockUnixBackend::kBufAlloc / 4;
+// one-way guest-to-host stream never stalls waiting for a credit update: the guest keeps at
+// least half the buffer (two of its largest packets) in hand. Each update is a packet and most
+// often an interrupt for the guest; at a quarter there was one per 64 KiB of guest output.
+constexpr uint32_t kCreditUpdateThreshold = VsockUnixBackend::kBufAlloc / 2;
 constexpr uint32_t kShutdownBoth = virtio::kVsockShutdownRcv | virtio::kVsockShutdownSend;
 
 inline bool fill_sockaddr(const std::string& path, sockaddr_un* addr) {

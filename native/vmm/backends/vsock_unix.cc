@@ -121,18 +121,20 @@ void VsockUnixBackend::on_pending_readable(int fd) {
   auto it = pending_.find(fd);
   if (it == pending_.end()) return;
   std::string& line = it->second;
-  // One byte at a time: whatever follows the newline is connection data for the guest and must
-  // stay in the socket until the connection exists.
+  // Whatever follows the newline is connection data for the guest and must stay in the socket
+  // until the connection exists: peek, then take the line's bytes only (was one recv per byte).
   for (;;) {
-    char ch;
-    ssize_t n = recv(fd, &ch, 1, 0);
+    char peeked[kMaxConnectLine + 1];
+    ssize_t n = recv(fd, peeked, sizeof(peeked), MSG_PEEK);
     if (n < 0 && (errno == EAGAIN || errno == EINTR)) return;
+    const char* newline = n > 0 ? static_cast<const char*>(std::memchr(peeked, '\n', size_t(n))) : nullptr;
+    size_t take = n <= 0 ? 0 : newline ? size_t(newline - peeked) + 1 : size_t(n);
+    if (take > 0 && recv(fd, peeked, take, 0) != static_cast<ssize_t>(take)) n = -1;
     uint32_t port = 0;
-    bool complete = n == 1 && ch == '\n';
-    if (n == 1 && !complete && line.size() < kMaxConnectLine) {
-      line.push_back(ch);
-      continue;
-    }
+    bool complete = newline != nullptr && n > 0;
+    if (n > 0) line.append(peeked, complete ? take - 1 : take);
+    if (n > 0 && !complete && line.size() <= kMaxConnectLine) continue;
+    if (line.size() > kMaxConnectLine) complete = false;
     loop_->remove(fd);
     bool ok = complete && parse_connect(line, &port) && conns_.size() < kMaxConnections;
     pending_.erase(it);

@@ -16,6 +16,8 @@
 #include <string>
 #include <vector>
 
+#include <sys/uio.h>
+
 #include "devices/event_loop.h"
 #include "devices/virtio/vsock.h"
 
@@ -45,7 +47,7 @@ class VsockUnixBackend final : public virtio::VsockBackend {
   void attach(virtio::VsockDevice* device) override { device_ = device; }
   void from_guest(const virtio::VsockHeader& hdr, virtio::ChainReader* payload) override;
   bool has_rx() const override;
-  bool to_guest(virtio::VsockRxBuffer* buffer) override;
+  size_t to_guest(virtio::VsockRxBuffer* buffers, size_t count) override;
   void reset() override;
 
   struct Connection;
@@ -67,6 +69,10 @@ class VsockUnixBackend final : public virtio::VsockBackend {
   void schedule(Connection* c);
   void queue_rst(uint32_t host_port, uint32_t guest_port);
   void flush_to_host(Connection* c);
+  // Reads host bytes for c into as many of buffers[0..count) as its credit allows, with one
+  // readv, and finishes those packets: the number of buffers filled, 0 at the host's end of
+  // stream, -1 with errno (EAGAIN also when there is no credit or room).
+  ssize_t read_to_guest(Connection* c, virtio::VsockRxBuffer* buffers, size_t count);
   void update_interest(Connection* c);
   void close_connection(Key key);
   void maybe_finish_shutdown(Connection* c);
@@ -88,6 +94,8 @@ class VsockUnixBackend final : public virtio::VsockBackend {
   std::deque<Key> rx_ready_;
   // RSTs for packets that matched no connection.
   std::deque<virtio::VsockHeader> orphan_rsts_;
+  std::vector<iovec> rx_iov_;            // reused by read_to_guest()
+  std::vector<uint32_t> rx_buffer_want_;  // bytes asked of each buffer in the last readv
 };
 
 }  // namespace vmm

@@ -5,7 +5,9 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <climits>
 #include <string>
 
 #include "backends/vsock_connection.h"
@@ -196,11 +198,49 @@ void VsockUnixBackend::handle_connected_packet(Connection* c, const VsockHeader&
 
 bool VsockUnixBackend::has_rx() const { return !orphan_rsts_.empty() || !rx_ready_.empty(); }
 
-bool VsockUnixBackend::to_guest(virtio::VsockRxBuffer* buffer) {
+ssize_t VsockUnixBackend::read_to_guest(Connection* c, virtio::VsockRxBuffer* buffers,
+                                        size_t count) {
+  rx_iov_.clear();
+  rx_buffer_want_.clear();
+  uint32_t credit = c->peer_credit(), want = 0;
+  for (size_t i = 0; i < count && want < credit; i++) {
+    uint32_t w = buffers[i].payload_iovecs(credit - want, &rx_iov_);
+    if (w == 0) break;
+    rx_buffer_want_.push_back(w);
+    want += w;
+  }
+  if (want == 0) {
+    errno = EAGAIN;
+    return -1;
+  }
+  size_t iovcnt = std::min(rx_iov_.size(), static_cast<size_t>(IOV_MAX));
+  ssize_t n;
+  do {
+    n = readv(c->fd, rx_iov_.data(), static_cast<int>(iovcnt));
+  } while (n < 0 && errno == EINTR);
+  if (n <= 0) return n;
+  uint32_t got = static_cast<uint32_t>(n);
+  c->rx_cnt += got;
+  // A short read most likely drained the socket; stop polling it and let epoll say.
+  if (got < want) c->host_readable = false;
+  c->announced_fwd_cnt = c->fwd_cnt;
+  size_t used = 0;
+  for (uint32_t left = got; used < rx_buffer_want_.size() && left > 0; used++) {
+    uint32_t take = std::min(left, rx_buffer_want_[used]);
+    buffers[used].payload_filled(take);
+    buffers[used].finish(header_for(*c, virtio::kVsockOpRw, 0, 0));
+    left -= take;
+  }
+  return static_cast<ssize_t>(used);
+}
+
+size_t VsockUnixBackend::to_guest(virtio::VsockRxBuffer* buffers, size_t count) {
+  if (count == 0) return 0;
+  virtio::VsockRxBuffer* buffer = &buffers[0];
   if (!orphan_rsts_.empty()) {
     buffer->finish(orphan_rsts_.front());
     orphan_rsts_.pop_front();
-    return true;
+    return 1;
   }
   while (!rx_ready_.empty()) {
     Key key = rx_ready_.front();
@@ -216,7 +256,7 @@ bool VsockUnixBackend::to_guest(virtio::VsockRxBuffer* buffer) {
       if (op == virtio::kVsockOpCreditUpdate) c->credit_update_queued = false;
       c->announced_fwd_cnt = c->fwd_cnt;
       buffer->finish(header_for(*c, op, flags, 0));
-      return true;
+      return 1;
     }
     bool wants_read = c->established && c->host_readable && !c->host_eof &&
                       !(c->guest_shutdown & virtio::kVsockShutdownRcv);
@@ -227,33 +267,23 @@ bool VsockUnixBackend::to_guest(virtio::VsockRxBuffer* buffer) {
         c->credit_requested = true;
         c->announced_fwd_cnt = c->fwd_cnt;
         buffer->finish(header_for(*c, virtio::kVsockOpCreditRequest, 0, 0));
-        return true;
+        return 1;
       }
     }
     if (wants_read) {
-      std::vector<iovec> iov;
-      uint32_t want = buffer->payload_iovecs(c->peer_credit(), &iov);
-      ssize_t n = want ? readv(c->fd, iov.data(), static_cast<int>(iov.size())) : -1;
-      if (n > 0) {
-        buffer->payload_filled(static_cast<uint32_t>(n));
-        c->rx_cnt += static_cast<uint32_t>(n);
-        // A short read most likely drained the socket; stop polling it and let epoll say.
-        if (static_cast<uint32_t>(n) < want) c->host_readable = false;
-        c->announced_fwd_cnt = c->fwd_cnt;
-        buffer->finish(header_for(*c, virtio::kVsockOpRw, 0, 0));
+      ssize_t filled = read_to_guest(c, buffers, count);
+      if (filled > 0) {
+        rx_ready_.pop_front();
         if (!c->host_readable) {
-          rx_ready_.pop_front();
           c->scheduled = false;
           update_interest(c);
         } else {
-          // Round robin: let other connections have the next buffer.
-          rx_ready_.pop_front();
-          rx_ready_.push_back(key);
+          rx_ready_.push_back(key);  // round robin: other connections get the next buffers
         }
-        return true;
+        return static_cast<size_t>(filled);
       }
       c->host_readable = false;
-      if (n == 0) {
+      if (filled == 0) {
         // End of the host's stream. A full close (HUP) means it will not read either.
         c->host_eof = true;
         c->announced_fwd_cnt = c->fwd_cnt;
@@ -262,20 +292,20 @@ bool VsockUnixBackend::to_guest(virtio::VsockRxBuffer* buffer) {
         rx_ready_.pop_front();
         c->scheduled = false;
         update_interest(c);
-        return true;
+        return 1;
       }
-      if (want && errno != EAGAIN && errno != EINTR) {
+      if (errno != EAGAIN && errno != EINTR) {
         queue_rst(c->host_port, c->guest_port);
         close_connection(key);
         rx_ready_.pop_front();
-        return to_guest(buffer);
+        return to_guest(buffers, count);
       }
     }
     rx_ready_.pop_front();
     c->scheduled = false;
     update_interest(c);
   }
-  return false;
+  return 0;
 }
 
 }  // namespace vmm

@@ -9,6 +9,7 @@
 
 #include <map>
 #include <string>
+#include <vector>
 
 #include "backends/vsock_unix.h"
 #include "devices/event_loop.h"
@@ -307,6 +308,31 @@ VMM_TEST(dev_vsock_host_connect_gets_ok_with_its_host_port) {
   CHECK_EQ(f.backend.connection_count(), size_t{0});
 }
 
+// The CONNECT line may arrive in pieces, and bytes the client sends right behind it (before the
+// OK) are the connection's first data: they stay in the socket until the guest accepts.
+VMM_TEST(dev_vsock_host_connect_line_in_pieces_with_data_behind_it) {
+  Fixture f;
+  int client = unix_connect(f.path);
+  CHECK(write(client, "CONN", 4) == 4);
+  f.pump(30);
+  CHECK(write(client, "ECT 10", 6) == 6);
+  f.pump(30);
+  Packet p;
+  CHECK(!f.recv(&p));  // no newline yet: no request
+  CHECK(write(client, "24\nearly bytes", 14) == 14);
+  CHECK(f.pump_recv(&p));
+  CHECK_EQ(p.hdr.op, kVsockOpRequest);
+  CHECK_EQ(p.hdr.dst_port, 1024u);
+  uint32_t host_port = p.hdr.src_port;
+  CHECK(!f.pump_recv(&p, 50));  // the early bytes wait for the guest's answer
+  f.send(f.guest_hdr(kVsockOpResponse, 1024, host_port));
+  CHECK(host_read(client) == "OK " + std::to_string(host_port) + "\n");
+  CHECK(f.pump_recv(&p));
+  CHECK_EQ(p.hdr.op, kVsockOpRw);
+  CHECK(p.data == "early bytes");
+  close(client);
+}
+
 VMM_TEST(dev_vsock_host_connect_refused_or_unanswered_closes_the_client) {
   Fixture f;
   f.backend.set_connect_timeout_ms(100);
@@ -454,19 +480,24 @@ VMM_TEST(dev_vsock_guest_to_host_credit_is_announced_and_enforced) {
   CHECK(f.recv(&p));
   CHECK_EQ(p.hdr.op, kVsockOpCreditUpdate);
   CHECK_EQ(p.hdr.fwd_cnt, 0u);
-  // The host reads as fast as the guest sends: once a quarter of the buffer has gone through,
-  // the device announces the freed space without being asked.
+  // The host reads as fast as the guest sends: once half of the buffer has gone through, the
+  // device announces the freed space without being asked — and not before (each announcement
+  // costs the guest a packet and an interrupt).
   std::string chunk(60000, 'g');
   size_t received = 0;
-  bool announced = false;
+  uint32_t announced = 0;
   for (int i = 0; i < 3; i++) {
     f.send(f.guest_hdr(kVsockOpRw, 5000, 1234), chunk);
     received += host_read(host, 200, chunk.size()).size();
-    while (f.recv(&p))
-      if (p.hdr.op == kVsockOpCreditUpdate && p.hdr.fwd_cnt >= 60000) announced = true;
+    while (f.recv(&p)) {
+      CHECK_EQ(p.hdr.op, kVsockOpCreditUpdate);
+      CHECK_EQ(i, 2);  // 120000 bytes forwarded: under half of 256 KiB, nothing announced yet
+      announced = p.hdr.fwd_cnt;
+    }
   }
   CHECK_EQ(received, size_t{180000});
-  CHECK(announced);
+  CHECK_EQ(announced, 180000u);
+  CHECK(180000 >= VsockUnixBackend::kBufAlloc / 2 && 120000 < VsockUnixBackend::kBufAlloc / 2);
   // A host that stops reading, and a guest that ignores the credit: the connection is reset
   // rather than buffered without bound.
   bool reset = false;
@@ -620,4 +651,93 @@ VMM_TEST(dev_vsock_restored_device_serves_new_connections) {
   longer.push_back(0);
   CHECK(!b.dev.LoadState(longer.data(), longer.size(), 0).ok());
   for (int fd : {host_a, listener_a, host_b, listener_b}) close(fd);
+}
+
+// Host bytes for the guest are read into several rx buffers at once: each buffer is one packet,
+// in order, and together they take exactly the guest's credit; the buffers left over are given
+// back and used for the next bytes.
+VMM_TEST(dev_vsock_host_to_guest_fills_several_buffers_within_credit) {
+  Fixture f(Framing::kHeaderThenPayload);  // 4 KiB payload buffers, as Linux 6.1 posts them
+  f.guest_buf_alloc = 10000;
+  int listener = unix_listen(f.path + "_1234");
+  int host = guest_connects(f, listener);
+  std::string data;
+  for (int i = 0; i < 12000; i++) data.push_back(static_cast<char>('a' + i % 26));
+  CHECK(write(host, data.data(), data.size()) == 12000);
+  f.pump(30);
+  // Three packets (4096 + 4096 + 1808 bytes: the credit), then a credit request.
+  Packet p;
+  std::string got;
+  std::vector<uint32_t> sizes;
+  while (f.recv(&p)) {
+    if (p.hdr.op == kVsockOpRw) {
+      got += p.data;
+      sizes.push_back(p.hdr.len);
+    } else {
+      CHECK_EQ(p.hdr.op, kVsockOpCreditRequest);
+    }
+  }
+  CHECK_EQ(sizes.size(), size_t{3});
+  CHECK_EQ(sizes[0], 4096u);
+  CHECK_EQ(sizes[2], 10000u - 8192u);
+  CHECK(got == data.substr(0, 10000));
+  // The guest read it all: the rest follows, in the buffers that were given back.
+  f.guest_fwd_cnt = 10000;
+  f.send(f.guest_hdr(kVsockOpCreditUpdate, 5000, 1234));
+  while (f.pump_recv(&p, 100))
+    if (p.hdr.op == kVsockOpRw) got += p.data;
+  CHECK(got == data);
+  close(host);
+  close(listener);
+}
+
+// Malformed rx buffers among good ones (one too small for a header, one outside guest memory)
+// are returned unused, and no buffer is filled twice: a batch stops before such a buffer, so
+// only buffers that follow each other in the ring are ever given back.
+VMM_TEST(dev_vsock_host_to_guest_batch_stops_at_malformed_buffers) {
+  Fixture f(Framing::kHeaderThenPayload);
+  int listener = unix_listen(f.path + "_1234");
+  int host = guest_connects(f, listener);
+  constexpr size_t kTotal = 60000;
+  std::string data;
+  for (size_t i = 0; i < kTotal; i++) data.push_back(static_cast<char>('A' + i % 23));
+  CHECK(write(host, data.data(), data.size()) == static_cast<ssize_t>(data.size()));
+  std::string got;
+  size_t returned_empty = 0;
+  bool spoiled4 = false, spoiled8 = false;
+  for (int round = 0; round < 100 && got.size() < kTotal; round++) {
+    f.pump(10);
+    while (f.rx.used_seen != f.rx.used_idx()) {
+      uint16_t i = f.rx.used_seen++;
+      uint16_t head = static_cast<uint16_t>(f.rx.used_id(i));
+      uint32_t len = f.rx.used_len(i);
+      auto [hdr_at, data_at] = f.rx_bufs[head];
+      if (len == 0) {  // a spoiled buffer came back unused: mend it for the rest of the test
+        returned_empty++;
+        f.rx.set_desc(head, hdr_at, sizeof(VsockHeader), kDescFWrite | kDescFNext, static_cast<uint16_t>(head + 1));
+        f.rx.publish(head);
+        continue;
+      }
+      VsockHeader hdr;
+      f.ram.mem.read(hdr_at, &hdr, sizeof(hdr));
+      CHECK_EQ(len, sizeof(VsockHeader) + hdr.len);
+      if (hdr.op == kVsockOpRw) got.append(reinterpret_cast<char*>(&f.ram.bytes[data_at]), hdr.len);
+      // Two of the buffers the guest hands back are spoiled, once each.
+      if (head == 4 && !spoiled4) {
+        f.rx.set_desc(head, hdr_at, 10, kDescFWrite);
+        spoiled4 = true;
+      } else if (head == 8 && !spoiled8) {
+        f.rx.set_desc(head, uint64_t{1} << 40, 4096, kDescFWrite);
+        spoiled8 = true;
+      }
+      f.rx.publish(head);
+    }
+    f.d.kick(0);
+  }
+  CHECK_EQ(got.size(), kTotal);
+  CHECK(got == data);
+  CHECK_EQ(returned_empty, size_t{2});
+  CHECK(f.t.driver_ok());
+  close(host);
+  close(listener);
 }

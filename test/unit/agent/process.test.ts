@@ -214,7 +214,7 @@ test('stdin data goes out as STDIN frames; an empty write sends nothing; end() s
   await teardown(agent, client);
 });
 
-test('stdin keeps at most 256 KiB unacknowledged and resumes on STDIN_ACK', async () => {
+test('stdin keeps at most 256 KiB unacknowledged and resumes once a quarter of it is acknowledged', async () => {
   const { agent, client, conn } = await setup();
   const { proc } = await execAs(client, conn, 10);
   const total = 1024 * 1024 + 123;
@@ -230,10 +230,13 @@ test('stdin keeps at most 256 KiB unacknowledged and resumes on STDIN_ACK', asyn
   assert.is(sent(), STDIN_WINDOW, 'still stopped');
   conn.ack(10, 1000);
   await settle();
-  assert.is(sent(), STDIN_WINDOW + 1000, 'an ACK opens exactly that much');
+  assert.is(sent(), STDIN_WINDOW, 'a small ACK does not make a small frame while more waits');
+  conn.ack(10, STDIN_WINDOW / 4 - 1000);
+  await settle();
+  assert.is(sent(), STDIN_WINDOW + STDIN_WINDOW / 4, 'a quarter of the window open: exactly that much goes');
   assert.not.ok(finished);
-  // Acknowledge as the bytes arrive until all are through.
-  let acked = 1000;
+  // Acknowledge as the bytes arrive until all are through (the tail, under a quarter, goes at once).
+  let acked = STDIN_WINDOW / 4;
   for (let rounds = 0; sent() < total && rounds < 100; rounds++) {
     conn.ack(10, sent() - acked);
     acked = sent();

@@ -101,6 +101,24 @@ test('lifecycle entries, the ratio and the agent section keep errors in place', 
   assert.equal(agent.execRoundTripP99Ms, { builtin: 4, qemuKvm: { error: 'EXEC_FAILED' }, qemuTcg: { error: 'no qemu' } });
   assert.equal(agent.stdoutMBps, { builtin: 100, qemuKvm: { error: 'EXEC_FAILED' }, qemuTcg: { error: 'no qemu' } });
   assert.equal(agent.stdinMBps, { builtin: 50, qemuKvm: { error: 'EXEC_FAILED' }, qemuTcg: { error: 'no qemu' } });
+  // Results from before per-run samples: the one figure is the sample, the breakdown not measured.
+  assert.equal(agent.stdinSamplesMBps, { builtin: [50], qemuKvm: { error: 'EXEC_FAILED' }, qemuTcg: { error: 'no qemu' } });
+  assert.equal((agent.execBreakdown as Record<string, unknown>).builtin, { error: 'not measured' });
+});
+
+test('the agent section passes every run\'s samples and exec breakdown through', () => {
+  const breakdown = {
+    execs: 15,
+    stepsP50Ms: { hostState: 1, channel: 20, execRequest: 30, exit: 40, total: 91 },
+    cpuPerExecMs: { hostClient: 5, vmmProcess: 50, guest: 40, vmmOwn: 10 },
+  };
+  const m = measured('builtin', [1]);
+  const agent = agentSection({
+    builtin: { ...m, agent: { ...(m.agent as object), stdinSamplesMBps: [40, 50, 60], stdoutSamplesMBps: [90, 100, 110], execBreakdown: [breakdown] } as HypervisorMeasurement['agent'] },
+  });
+  assert.equal((agent.stdinSamplesMBps as Record<string, unknown>).builtin, [40, 50, 60]);
+  assert.equal((agent.stdoutSamplesMBps as Record<string, unknown>).builtin, [90, 100, 110]);
+  assert.equal((agent.execBreakdown as Record<string, unknown>).builtin, [breakdown]);
 });
 
 test.run();

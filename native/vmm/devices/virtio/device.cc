@@ -48,9 +48,10 @@ bool Device::next_chain(size_t index, DescriptorChain* chain) {
   }
 }
 
-void Device::drain_queue(size_t index,
-                         const std::function<uint32_t(const DescriptorChain&)>& handle) {
-  if (!host_ || !host_->driver_ok()) return;
+bool Device::drain_queue(size_t index,
+                         const std::function<uint32_t(const DescriptorChain&)>& handle,
+                         bool signal) {
+  if (!host_ || !host_->driver_ok()) return false;
   Queue& q = host_->queue(index);
   bool used = false;
   do {
@@ -59,7 +60,8 @@ void Device::drain_queue(size_t index,
       used = true;
     }
   } while (host_->driver_ok() && q.enable_notification());
-  if (used) host_->signal_used(index);
+  if (used && signal) host_->signal_used(index);
+  return used;
 }
 
 }  // namespace vmm::virtio

@@ -131,8 +131,10 @@ class Device {
 
   // Serves every request on queue `index` with `handle` (which returns the bytes it wrote into
   // the chain's writable part), re-arming notifications until the ring stays empty, then
-  // interrupts the driver once if it wants that.
-  void drain_queue(size_t index, const std::function<uint32_t(const DescriptorChain&)>& handle);
+  // interrupts the driver once if it wants that (unless `signal` is false: then the caller
+  // signals, e.g. together with replies on another queue). True when it used any buffer.
+  bool drain_queue(size_t index, const std::function<uint32_t(const DescriptorChain&)>& handle,
+                   bool signal = true);
 
   DeviceHost* host_ = nullptr;
 

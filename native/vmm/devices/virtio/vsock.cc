@@ -1,5 +1,7 @@
 #include "devices/virtio/vsock.h"
 
+#include <algorithm>
+
 #include "devices/log.h"
 
 namespace vmm::virtio {
@@ -147,8 +149,12 @@ void VsockDevice::deliver_events() {
 
 void VsockDevice::queue_notify(size_t index) {
   if (index == kTxQueue) {
-    drain_queue(kTxQueue, [this](const DescriptorChain& chain) { return handle_tx(chain); });
-    wake_rx();  // the packets may have produced replies
+    // The packets may have produced replies (credit updates, RSTs): those go out first, and the
+    // tx interrupt right after the rx one, so that the guest mostly takes one for both.
+    bool used = drain_queue(kTxQueue, [this](const DescriptorChain& chain) { return handle_tx(chain); },
+                            false);
+    wake_rx();
+    if (used) host_->signal_used(kTxQueue);
   } else if (index == kRxQueue) {
     wake_rx();  // new rx buffers: deliver what was waiting for them
   } else if (index == kEventQueue) {
@@ -187,29 +193,60 @@ uint32_t VsockDevice::handle_tx(const DescriptorChain& chain) {
   return 0;  // the device writes nothing into tx buffers
 }
 
+bool VsockDevice::gather_rx_buffers(bool* used) {
+  Queue& q = host_->queue(kRxQueue);
+  rx_buffers_.clear();
+  while (rx_buffers_.size() < kRxBatch) {
+    DescriptorChain& chain = rx_chains_[rx_buffers_.size()];
+    uint16_t before = q.next_avail();
+    // Out of buffers: the guest notifies the rx queue when it adds more, and we come back.
+    if (!next_chain(kRxQueue, &chain)) break;
+    // next_chain() consumed malformed chains before this one: unpop() can only go back over
+    // buffers that follow each other, so this one waits for the next round.
+    bool skipped = q.next_avail() != static_cast<uint16_t>(before + 1);
+    VsockRxBuffer buffer(host_->memory(), chain);
+    if ((skipped || !buffer.usable()) && !rx_buffers_.empty()) {
+      q.unpop();
+      break;
+    }
+    if (!buffer.usable()) {
+      device_warn("virtio-vsock: rx buffer of %u bytes cannot hold a header", chain.writable_bytes);
+      q.push_used(chain.head, 0);
+      *used = true;
+      continue;
+    }
+    rx_buffers_.push_back(buffer);
+  }
+  return !rx_buffers_.empty();
+}
+
 void VsockDevice::wake_rx() {
   if (!host_ || !host_->driver_ok() || !host_->queue(kRxQueue).active()) return;
   Queue& q = host_->queue(kRxQueue);
   bool used = false;
   while (!rsts_.empty() || backend_->has_rx()) {
-    // Out of buffers: the guest notifies the rx queue when it adds more, and we come back.
-    if (!next_chain(kRxQueue, &rx_chain_)) break;
-    VsockRxBuffer buffer(host_->memory(), rx_chain_);
-    if (!buffer.usable()) {
-      device_warn("virtio-vsock: rx buffer of %u bytes cannot hold a header", rx_chain_.writable_bytes);
-      q.push_used(rx_chain_.head, 0);
-      used = true;
-      continue;
-    }
-    if (!rsts_.empty()) {
-      buffer.finish(rsts_.front());
+    if (!gather_rx_buffers(&used)) break;
+    size_t count = rx_buffers_.size(), done = 0;
+    for (; done < count && !rsts_.empty(); done++) {
+      rx_buffers_[done].finish(rsts_.front());
       rsts_.erase(rsts_.begin());
-    } else if (!backend_->to_guest(&buffer) || !buffer.finished()) {
-      q.unpop();  // the backend had nothing after all (a spurious wakeup)
-      break;
     }
-    q.push_used(rx_chain_.head, buffer.used_len());
-    used = true;
+    while (done < count) {
+      size_t filled = backend_->to_guest(&rx_buffers_[done], count - done);
+      if (filled == 0) break;
+      done += std::min(filled, count - done);
+    }
+    for (size_t i = 0; i < done; i++) {
+      if (!rx_buffers_[i].finished()) {  // a backend bug; never hand the guest a blank packet
+        done = i;
+        break;
+      }
+      q.push_used(rx_chains_[i].head, rx_buffers_[i].used_len());
+      used = true;
+    }
+    // The backend had less than there were buffers (or a spurious wakeup): give the rest back.
+    for (size_t i = count; i > done; i--) q.unpop();
+    if (done < count) break;
   }
   if (used) host_->signal_used(kRxQueue);
 }

@@ -98,8 +98,10 @@ class VsockBackend {
   // A packet from the guest that parse_tx_packet() accepted; its payload is in `payload`.
   virtual void from_guest(const VsockHeader& hdr, ChainReader* payload) = 0;
   virtual bool has_rx() const = 0;
-  // Writes the next packet for the guest into `buffer`; false when there is none.
-  virtual bool to_guest(VsockRxBuffer* buffer) = 0;
+  // Writes the next packets for the guest into buffers[0..count) and returns how many it
+  // finished, in order (0: it has none after all). One packet per buffer; a data read from the
+  // host may fill several buffers at once (one readv instead of one read per guest buffer).
+  virtual size_t to_guest(VsockRxBuffer* buffers, size_t count) = 0;
   // The driver reset the device: every connection is gone.
   virtual void reset() = 0;
 };
@@ -151,14 +153,21 @@ class VsockDevice final : public Device {
   uint32_t handle_tx(const DescriptorChain& chain);
   // Puts a pending transport reset on the event queue when the driver has a buffer there.
   void deliver_events();
+  // Pops up to kRxBatch usable rx buffers that follow each other in the avail ring (so the
+  // unused tail can be given back with unpop()) into rx_buffers_; false when there are none.
+  bool gather_rx_buffers(bool* used);
 
   uint64_t guest_cid_;
   VsockBackend* backend_;
   std::vector<VsockHeader> rsts_;  // RSTs the device owes the guest for packets it refused
   uint64_t dropped_ = 0;
-  DescriptorChain rx_chain_;  // reused between rx buffers to avoid allocation
   DescriptorChain event_chain_;
   bool transport_reset_pending_ = false;
+  // Rx buffers filled per round: a guest with 4 KiB rx buffers (Linux < 6.2) gets up to
+  // 32 x 4 KiB from one host read.
+  static constexpr size_t kRxBatch = 32;
+  std::vector<DescriptorChain> rx_chains_ = std::vector<DescriptorChain>(kRxBatch);  // reused
+  std::vector<VsockRxBuffer> rx_buffers_;  // built over rx_chains_ each round
 };
 
 }  // namespace vmm::virtio
