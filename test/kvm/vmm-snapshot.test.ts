@@ -8,8 +8,8 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, statSync, truncateSync, writeFileSync } from 'node:fs';
-import { createConnection, type Socket } from 'node:net';
 import { join } from 'node:path';
+import { vmmAlive, vmmControl } from '../helpers/vmm-control.js';
 import { fileURLToPath } from 'node:url';
 import { tempDir } from '../helpers/tmp.js';
 import { sleep, waitFor } from '../helpers/wait.js';
@@ -35,31 +35,7 @@ function counts(serial: string): number[] {
   return [...serial.matchAll(/^count (\d+)\n/gm)].map((m) => Number(m[1]));
 }
 
-// A detached VMM is reparented to PID 1, which may reap it late: a zombie counts as gone.
-function alive(pid: number) {
-  try {
-    return readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /s, '')[0] !== 'Z';
-  } catch {
-    return false;
-  }
-}
 
-async function request(path: string, req: Record<string, unknown>): Promise<any> {
-  const sock: Socket = createConnection(path);
-  await new Promise<void>((res, rej) => { sock.on('connect', res); sock.on('error', rej); });
-  let buf = '';
-  const line = await new Promise<string>((resolve, reject) => {
-    sock.on('data', (d) => {
-      buf += d;
-      const nl = buf.indexOf('\n');
-      if (nl >= 0) resolve(buf.slice(0, nl));
-    });
-    sock.on('error', reject);
-    sock.write(JSON.stringify(req) + '\n');
-  });
-  sock.end();
-  return JSON.parse(line);
-}
 
 // The pod's own wiring for a run: its control socket and serial file.
 function config(name: string, extra: Record<string, unknown> = {}) {
@@ -74,8 +50,8 @@ function config(name: string, extra: Record<string, unknown> = {}) {
 }
 
 async function stopAndWait(ctl: string, pid: number) {
-  await request(ctl, { op: 'stop' }).catch(() => undefined);
-  await waitFor(`vc-vmm ${pid} to exit`, () => !alive(pid), 10_000);
+  await vmmControl(ctl, { op: 'stop' }).catch(() => undefined);
+  await waitFor(`vc-vmm ${pid} to exit`, () => !vmmAlive(pid), 10_000);
 }
 
 const snapDir = join(dir.path, 'snap');
@@ -92,15 +68,15 @@ test('a running count guest is snapshotted through the control socket, and the V
     await waitFor('three counts from the guest', () => counts(read(c.serial)).length >= 3);
     mkdirSync(snapDir);
     writeFileSync(join(dir.path, 'not-empty'), '');
-    const refused = await request(c.ctl, { op: 'snapshot', dir: dir.path });
+    const refused = await vmmControl(c.ctl, { op: 'snapshot', dir: dir.path });
     assert.is(refused.ok, false);
     assert.match(refused.error.message, /is not empty/);
-    assert.equal((await request(c.ctl, { op: 'snapshot' })).error.code, 'BAD_REQUEST');
-    const reply = await request(c.ctl, { op: 'snapshot', dir: snapDir });
+    assert.equal((await vmmControl(c.ctl, { op: 'snapshot' })).error.code, 'BAD_REQUEST');
+    const reply = await vmmControl(c.ctl, { op: 'snapshot', dir: snapDir });
     assert.is(reply.ok, true, JSON.stringify(reply));
     assert.is(reply.state, 'stopped');
     console.log(`  capture: ${(reply.us.total / 1000).toFixed(1)} ms for ${memoryMiB} MiB (${JSON.stringify(reply.us)})`);
-    await waitFor('the snapshotted VMM to exit', () => !alive(pid), 10_000);
+    await waitFor('the snapshotted VMM to exit', () => !vmmAlive(pid), 10_000);
     assert.not.ok(existsSync(c.ctl), 'the control socket is removed');
     const seen = counts(read(c.serial));
     lastBefore = seen[seen.length - 1] ?? 0;
@@ -113,7 +89,7 @@ test('a running count guest is snapshotted through the control socket, and the V
     assert.is(reply.bytes.memory, memory.size);
     assert.match(read(c.log), /VM stopped: requested: snapshot taken to/);
   } finally {
-    if (alive(pid)) process.kill(pid, 'SIGKILL');
+    if (vmmAlive(pid)) process.kill(pid, 'SIGKILL');
   }
 });
 
@@ -136,7 +112,7 @@ for (const round of [1, 2]) {
       const first = after[0] ?? 0;
       assert.ok(first > lastBefore, `first count after restore ${first} > last before the snapshot ${lastBefore}`);
       for (let i = 1; i < after.length; i++) assert.ok(after[i]! > after[i - 1]!, `counts go up: ${after.join(' ')}`);
-      const status = (await request(c.ctl, { op: 'status' })).status;
+      const status = (await vmmControl(c.ctl, { op: 'status' })).status;
       assert.is(status.state, 'running');
       assert.is(status.restoredFrom, join(snapDir, 'state'));
       console.log(`  restore #${round}: vc-vmm restore --detach returned in ${detachedMs.toFixed(1)} ms, first count ` +
@@ -144,7 +120,7 @@ for (const round of [1, 2]) {
       await stopAndWait(c.ctl, pid);
       assert.match(read(c.log), /timing parts \(us\): .*"memorySample"/);
     } finally {
-      if (alive(pid)) process.kill(pid, 'SIGKILL');
+      if (vmmAlive(pid)) process.kill(pid, 'SIGKILL');
     }
   });
 }
@@ -214,13 +190,13 @@ test('jailed: the snapshot op writes only into the --snapshot-dir opened before 
   const { pid } = JSON.parse(run.stdout);
   try {
     await waitFor('counts from the jailed guest', () => counts(read(c.serial)).length >= 2);
-    const elsewhere = await request(c.ctl, { op: 'snapshot', dir: snapDir });
+    const elsewhere = await vmmControl(c.ctl, { op: 'snapshot', dir: snapDir });
     assert.match(elsewhere.error.message, new RegExp(`snapshot: dir ${snapDir} is not ${jailSnap}, the --snapshot-dir this VMM opened`));
-    const reply = await request(c.ctl, { op: 'snapshot', dir: jailSnap });
+    const reply = await vmmControl(c.ctl, { op: 'snapshot', dir: jailSnap });
     assert.is(reply.ok, true, JSON.stringify(reply));
-    await waitFor('the jailed VMM to exit', () => !alive(pid), 10_000);
+    await waitFor('the jailed VMM to exit', () => !vmmAlive(pid), 10_000);
   } finally {
-    if (alive(pid)) process.kill(pid, 'SIGKILL');
+    if (vmmAlive(pid)) process.kill(pid, 'SIGKILL');
   }
   const before = counts(read(c.serial)).pop() ?? 0;
   const r2 = config('jailed-restore');
@@ -233,11 +209,11 @@ test('jailed: the snapshot op writes only into the --snapshot-dir opened before 
   try {
     await waitFor('a count from the jailed restore', () => counts(read(r2.serial)).length >= 1);
     assert.ok((counts(read(r2.serial))[0] ?? 0) > before);
-    const refused = await request(r2.ctl, { op: 'snapshot', dir: snapDir });
+    const refused = await vmmControl(r2.ctl, { op: 'snapshot', dir: snapDir });
     assert.match(refused.error.message, /this VMM runs jailed, where the host's paths are out of reach; start it with --snapshot-dir DIR/);
     await stopAndWait(r2.ctl, pid2);
   } finally {
-    if (alive(pid2)) process.kill(pid2, 'SIGKILL');
+    if (vmmAlive(pid2)) process.kill(pid2, 'SIGKILL');
   }
 });
 

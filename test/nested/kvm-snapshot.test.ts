@@ -8,8 +8,8 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { createConnection, type Socket } from 'node:net';
 import { join } from 'node:path';
+import { vmmAlive, vmmControl } from '../helpers/vmm-control.js';
 import { AgentClient } from '../../src/agent/client.js';
 import { dialHybridVsock } from '../../src/agent/dial.js';
 import { AGENT_VSOCK_PORT, GUEST_CID } from '../../src/hypervisor/kvm/config.js';
@@ -24,34 +24,11 @@ const vcVmm = nativeExecutable('vc-vmm');
 const dir = tempDir('vc-ksnap');
 const pids: number[] = [];
 test.after(() => {
-  for (const pid of pids) if (alive(pid)) process.kill(pid, 'SIGKILL');
+  for (const pid of pids) if (vmmAlive(pid)) process.kill(pid, 'SIGKILL');
   dir.remove();
 });
 
-function alive(pid: number) {
-  try {
-    return readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /s, '')[0] !== 'Z';
-  } catch {
-    return false;
-  }
-}
 
-async function control(path: string, req: Record<string, unknown>): Promise<any> {
-  const sock: Socket = createConnection(path);
-  await new Promise<void>((res, rej) => { sock.on('connect', res); sock.on('error', rej); });
-  let buf = '';
-  const line = await new Promise<string>((resolve, reject) => {
-    sock.on('data', (d) => {
-      buf += d;
-      const nl = buf.indexOf('\n');
-      if (nl >= 0) resolve(buf.slice(0, nl));
-    });
-    sock.on('error', reject);
-    sock.write(JSON.stringify(req) + '\n');
-  });
-  sock.end();
-  return JSON.parse(line);
-}
 
 // As the library waits for a booting agent: a refused hybrid vsock connection (nobody listens in
 // the guest yet) means "again". After a restore, a connection closed by the guest does too: the
@@ -104,11 +81,11 @@ test('a booted pod VM is snapshotted through the control socket once its agent a
   const info = await client.guestInfo();
   assert.ok(info, 'guest_info answered');
   mkdirSync(snap);
-  const reply = await control(p.ctl, { op: 'snapshot', dir: snap });
+  const reply = await vmmControl(p.ctl, { op: 'snapshot', dir: snap });
   assert.is(reply.ok, true, JSON.stringify(reply));
   assert.is(reply.state, 'stopped');
   console.log(`  capture: ${(reply.us.total / 1000).toFixed(0)} ms (${JSON.stringify(reply.us)}), state ${reply.bytes.state} bytes`);
-  await waitFor('the snapshotted VMM to exit', () => !alive(pid), 10_000);
+  await waitFor('the snapshotted VMM to exit', () => !vmmAlive(pid), 10_000);
   await client.close().catch(() => undefined);
   assert.is(statSync(join(snap, 'memory')).size, 4096 + 256 * 1024 * 1024);
 });
@@ -134,13 +111,13 @@ test('vc-vmm restore brings the pod back: its agent answers on the new vsock soc
   } catch (err) {
     assert.match(String((err as Error).message), /RESTORE_PENDING|restored/);
   }
-  const status = (await control(p.ctl, { op: 'status' })).status;
+  const status = (await vmmControl(p.ctl, { op: 'status' })).status;
   assert.is(status.restoredFrom, join(snap, 'state'));
   assert.is(status.state, 'running');
   assert.not.match(existsSync(p.console) ? readFileSync(p.console, 'utf8') : '', /Linux version/, 'no second boot');
   await client.close().catch(() => undefined);
-  await control(p.ctl, { op: 'stop' });
-  await waitFor('the restored VMM to exit', () => !alive(pid), 10_000);
+  await vmmControl(p.ctl, { op: 'stop' });
+  await waitFor('the restored VMM to exit', () => !vmmAlive(pid), 10_000);
 });
 
 test.run();

@@ -1,4 +1,5 @@
 #include "kvm/kvm.h"
+#include "kvm/ioctl.h"
 
 #include <fcntl.h>
 #include <sys/ioctl.h>
@@ -21,16 +22,8 @@ Status ErrnoStatus(const char* what) {
 
 namespace {
 
-// ioctl that retries when a signal interrupted it: only KVM_RUN is meant to return EINTR to us
-// (that is how a vCPU is kicked); for every other call an interruption is noise.
-int Ioctl(int fd, unsigned long request, const void* arg) {
-  int rc;
-  do rc = ::ioctl(fd, request, arg);
-  while (rc < 0 && errno == EINTR);
-  return rc;
-}
-
-Status Check(int rc, const char* what) { return rc < 0 ? ErrnoStatus(what) : Status(); }
+using detail::Check;
+using detail::Ioctl;
 
 // struct kvm_cpuid2, kvm_msrs and kvm_msr_list end in __DECLARE_FLEX_ARRAY, which in C++ wraps
 // an empty struct of size 1: sizeof() grows by 4 and the entries move by 4, so both the ioctl

@@ -6,6 +6,7 @@
 #include <cstring>
 #include <memory>
 
+#include "kvm/ioctl.h"
 #include "kvm/kvm.h"
 
 namespace vmm::kvm {
@@ -14,14 +15,8 @@ using vc::Format;
 
 namespace {
 
-int Ioctl(int fd, unsigned long request, const void* arg) {
-  int rc;
-  do rc = ::ioctl(fd, request, arg);
-  while (rc < 0 && errno == EINTR);
-  return rc;
-}
-
-Status Check(int rc, const char* what) { return rc < 0 ? ErrnoStatus(what) : Status(); }
+using detail::Check;
+using detail::Ioctl;
 
 using MsrsHeader = KvmMsrsHeaderC;
 

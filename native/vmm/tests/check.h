@@ -42,3 +42,14 @@ struct Registrar {
                         "CHECK_EQ(" #a ", " #b "): " + std::to_string(vmm_a_) + " != " + \
                             std::to_string(vmm_b_));                                       \
   } while (0)
+
+// `result` (a vc::Result or vc::Status) must be an error whose message contains `part`.
+#define CHECK_ERROR(result, part)                                                                      \
+  do {                                                                                                 \
+    auto&& r_ = (result);                                                                              \
+    const std::string part_ = (part);                                                                  \
+    if (r_.ok())                                                                                       \
+      ::vmm::test::fail(__FILE__, __LINE__, "expected an error with \"" + part_ + "\"");               \
+    else if (r_.error().find(part_) == std::string::npos)                                              \
+      ::vmm::test::fail(__FILE__, __LINE__, "error \"" + r_.error() + "\" lacks \"" + part_ + "\"");   \
+  } while (0)

@@ -718,7 +718,7 @@ VMM_TEST(dev_vsock_host_to_guest_batch_stops_at_malformed_buffers) {
         f.rx.publish(head);
         continue;
       }
-      VsockHeader hdr;
+      VsockHeader hdr{};
       f.ram.mem.read(hdr_at, &hdr, sizeof(hdr));
       CHECK_EQ(len, sizeof(VsockHeader) + hdr.len);
       if (hdr.op == kVsockOpRw) got.append(reinterpret_cast<char*>(&f.ram.bytes[data_at]), hdr.len);

@@ -33,16 +33,7 @@ using vmm::test::TestRing;
 
 namespace {
 
-bool Has(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
 
-#define CHECK_ERROR(status, part)                                                                      \
-  do {                                                                                                 \
-    auto&& r_ = (status);                                                                              \
-    if (r_.ok())                                                                                       \
-      ::vmm::test::fail(__FILE__, __LINE__, std::string("expected an error with \"") + (part) + "\""); \
-    else if (!Has(r_.error(), part))                                                                   \
-      ::vmm::test::fail(__FILE__, __LINE__, "error \"" + r_.error() + "\" lacks \"" + (part) + "\"");  \
-  } while (0)
 
 uint8_t In(vmm::BusDevice* d, uint64_t port) {
   uint8_t v = 0;

@@ -16,14 +16,6 @@ namespace {
 
 bool Has(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
 
-#define CHECK_ERROR(result, part)                                                                         \
-  do {                                                                                                    \
-    auto&& r_ = (result);                                                                                 \
-    if (r_.ok())                                                                                          \
-      ::vmm::test::fail(__FILE__, __LINE__, std::string("expected an error with \"") + (part) + "\"");    \
-    else if (!Has(r_.error(), part))                                                                      \
-      ::vmm::test::fail(__FILE__, __LINE__, "error \"" + r_.error() + "\" lacks \"" + (part) + "\"");     \
-  } while (0)
 
 constexpr uint64_t kRam = 4 << 20;
 const char* kVersion = "vc-vmm 0.1.0";
