@@ -88,14 +88,18 @@ export function vmmRestoreArgs(paths: Pick<PodPaths, 'vmmConfig' | 'vmmLog'>, sn
  */
 export function vmmEndFromLog(log: string, pid: number): string | null {
   let found: string | null = null;
+  let stopped: string | null = null; // the VMM's own last word before its monitor's line
   const prefix = `vc-vmm monitor: the VMM (pid ${pid}) `;
   for (const line of log.split('\n')) {
+    if (line.startsWith('vc-vmm: VM stopped: ')) stopped = line.slice('vc-vmm: '.length);
     if (!line.startsWith(prefix)) continue;
     const rest = line.slice(prefix.length);
     const killed = /^was killed by signal \d+ \((SIG\w+|SIG\?)\)(?:: (.+))?$/.exec(rest);
     const exited = /^exited with code (\d+)$/.exec(rest);
     if (killed) found = `killed by ${killed[1]}${killed[2] ? ` (${killed[2]})` : ''}`;
-    else if (exited) found = `exited with code ${exited[1]}`;
+    // A VMM that exits on its own says why first (a triple fault's registers, a KVM failure).
+    else if (exited) found = `exited with code ${exited[1]}${exited[1] !== '0' && stopped ? `: ${stopped.slice(0, 300)}` : ''}`;
+    stopped = null;
   }
   return found;
 }

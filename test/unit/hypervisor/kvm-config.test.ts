@@ -90,6 +90,16 @@ test("how the VMM ended: its monitor's last line for that pid in the VMM log, or
   assert.is(vmmEndFromLog(log, 41), 'exited with code 0');
   assert.is(vmmEndFromLog(log, 4), null, 'pid 4 is not pid 41');
   assert.is(vmmEndFromLog('', 42), null);
+  // A VMM that ended on its own with a failure: its own "VM stopped" line comes with the exit code,
+  // not one from an earlier run in the same log.
+  const crashed = [
+    'vc-vmm: VM stopped: guest-shutdown: the guest triple-faulted (rip=0xfff0 cr2=0x0 cr3=0x0)',
+    'vc-vmm monitor: the VMM (pid 50) exited with code 3',
+    'vc-vmm monitor: the VMM (pid 51) exited with code 1',
+    '',
+  ].join('\n');
+  assert.is(vmmEndFromLog(crashed, 50), 'exited with code 3: VM stopped: guest-shutdown: the guest triple-faulted (rip=0xfff0 cr2=0x0 cr3=0x0)');
+  assert.is(vmmEndFromLog(crashed, 51), 'exited with code 1', 'the line before belongs to pid 50');
 });
 
 test('the agent is reached over hybrid vsock on port 1024', () => {
