@@ -92,7 +92,10 @@ export function vmmEndFromLog(log: string, pid: number): string | null {
   const prefix = `vc-vmm monitor: the VMM (pid ${pid}) `;
   for (const line of log.split('\n')) {
     if (line.startsWith('vc-vmm: VM stopped: ')) stopped = line.slice('vc-vmm: '.length);
-    if (!line.startsWith(prefix)) continue;
+    if (!line.startsWith(prefix)) {
+      if (line.startsWith('vc-vmm monitor: ')) stopped = null; // that word was another VMM's
+      continue;
+    }
     const rest = line.slice(prefix.length);
     const killed = /^was killed by signal \d+ \((SIG\w+|SIG\?)\)(?:: (.+))?$/.exec(rest);
     const exited = /^exited with code (\d+)$/.exec(rest);
