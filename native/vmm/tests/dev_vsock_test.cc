@@ -512,6 +512,51 @@ VMM_TEST(dev_vsock_guest_to_host_credit_is_announced_and_enforced) {
   close(listener);
 }
 
+VMM_TEST(dev_vsock_tx_completions_wait_for_an_rx_interrupt_or_a_batch) {
+  Fixture f;
+  int listener = unix_listen(f.path + "_1234");
+  int host = guest_connects(f, listener);
+  f.d.ack_interrupts();
+  uint64_t irqs = f.irq.count();
+  // Like Linux, the guest asks for an interrupt at the next used buffer of either queue.
+  auto want_next = [&] {
+    f.tx.set_used_event(f.tx.used_idx());
+    f.rx.set_used_event(f.rx.used_idx());
+  };
+  uint16_t used = f.tx.used_idx();
+  // Data packets alone (no reply): completed at once, interrupted for only once a batch is owed
+  // (a quarter of this 16-entry ring).
+  const uint32_t batch = 4;
+  for (uint32_t i = 1; i < batch; i++) {
+    want_next();
+    f.send(f.guest_hdr(kVsockOpRw, 5000, 1234), "data");
+    CHECK_EQ(f.tx.used_idx(), static_cast<uint16_t>(used + i));
+    CHECK_EQ(f.irq.count(), irqs);
+  }
+  want_next();
+  f.send(f.guest_hdr(kVsockOpRw, 5000, 1234), "data");
+  CHECK_EQ(f.irq.count(), irqs + 1);
+  CHECK_EQ(f.d.ack_interrupts(), kInterruptUsedBuffer);
+  CHECK(host_read(host, 200, 16) == "datadatadatadata");
+  // One data packet, then a packet that gets a reply: the reply's interrupt carries both.
+  want_next();
+  f.send(f.guest_hdr(kVsockOpRw, 5000, 1234), "data");
+  CHECK_EQ(f.irq.count(), irqs + 1);
+  want_next();
+  f.send(f.guest_hdr(kVsockOpCreditRequest, 5000, 1234));
+  CHECK_EQ(f.irq.count(), irqs + 2);
+  Packet p;
+  CHECK(f.recv(&p));
+  CHECK_EQ(p.hdr.op, kVsockOpCreditUpdate);
+  CHECK_EQ(f.d.ack_interrupts(), kInterruptUsedBuffer);
+  // Nothing is owed after that: the next lone packet starts a new batch.
+  want_next();
+  f.send(f.guest_hdr(kVsockOpRw, 5000, 1234), "data");
+  CHECK_EQ(f.irq.count(), irqs + 2);
+  close(host);
+  close(listener);
+}
+
 VMM_TEST(dev_vsock_guest_half_close_shuts_the_host_write_side) {
   Fixture f;
   int listener = unix_listen(f.path + "_1234");

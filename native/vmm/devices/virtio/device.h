@@ -48,8 +48,10 @@ class DeviceHost {
   virtual uint64_t driver_features() const = 0;
   // True between DRIVER_OK and the next reset, unless the device needs a reset.
   virtual bool driver_ok() const = 0;
-  // Used buffers were added to queue `index`: interrupt the driver if it asked for one.
-  virtual void signal_used(size_t index) = 0;
+  // Used buffers were added to queue `index`: interrupt the driver if it asked for one. True when
+  // the driver has a used-buffer interrupt coming (raised now or still unacknowledged), so a
+  // device can hand it other queues' used buffers at no extra cost.
+  virtual bool signal_used(size_t index) = 0;
   // The config space changed (bumps ConfigGeneration and interrupts).
   virtual void signal_config_change() = 0;
   // The device cannot go on until the driver resets it (sets DEVICE_NEEDS_RESET).

@@ -238,8 +238,9 @@ bool MmioTransport::driver_ok() const {
 
 Queue& MmioTransport::queue(size_t index) { return queues_[index]; }
 
-void MmioTransport::signal_used(size_t index) {
+bool MmioTransport::signal_used(size_t index) {
   if (index < queues_.size() && queues_[index].needs_interrupt()) raise(kInterruptUsedBuffer);
+  return (interrupt_status_ & kInterruptUsedBuffer) != 0;
 }
 
 void MmioTransport::signal_config_change() {
@@ -255,9 +256,16 @@ void MmioTransport::set_needs_reset(const char* why) {
   if (status_ & kStatusDriverOk) raise(kInterruptConfigChange);
 }
 
+// Pulses the line only for bits the driver has not been told of yet. A bit still set has an
+// interrupt pending or being handled: Linux's vm_interrupt() reads InterruptStatus, acknowledges
+// it and only then walks every queue, so a used buffer added before the acknowledgement is seen
+// by that walk. A second pulse (the vsock device signals rx and tx in one pass) was a second
+// interrupt, with its two MMIO exits, for nothing. This is also what QEMU's level-modelled line
+// does: no new edge while InterruptStatus stays non-zero.
 void MmioTransport::raise(uint32_t bits) {
+  bool fresh = (interrupt_status_ & bits) != bits;
   interrupt_status_ |= bits;
-  if (irq_) irq_->trigger();
+  if (fresh && irq_) irq_->trigger();
 }
 
 uint32_t MmioTransport::status() {

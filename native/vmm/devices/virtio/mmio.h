@@ -76,7 +76,7 @@ class MmioTransport final : public BusDevice, public DeviceHost {
   const GuestMemory& memory() const override { return mem_; }
   uint64_t driver_features() const override { return driver_features_; }
   bool driver_ok() const override;
-  void signal_used(size_t index) override;
+  bool signal_used(size_t index) override;
   void signal_config_change() override;
   void set_needs_reset(const char* why) override;
 

@@ -100,6 +100,13 @@ void VsockDevice::reset() {
   backend_->reset();
   rsts_.clear();
   transport_reset_pending_ = false;
+  tx_unsignalled_ = 0;
+}
+
+void VsockDevice::signal_tx() {
+  if (tx_unsignalled_ == 0 || !host_ || !host_->driver_ok()) return;
+  tx_unsignalled_ = 0;
+  host_->signal_used(kTxQueue);
 }
 
 std::vector<uint8_t> VsockDevice::save_state() const {
@@ -150,11 +157,16 @@ void VsockDevice::deliver_events() {
 void VsockDevice::queue_notify(size_t index) {
   if (index == kTxQueue) {
     // The packets may have produced replies (credit updates, RSTs): those go out first, and the
-    // tx interrupt right after the rx one, so that the guest mostly takes one for both.
+    // tx completions ride on their interrupt (wake_rx); alone they wait (kTxSignalBatch).
+    uint16_t before = host_ ? host_->queue(kTxQueue).next_used() : 0;
     bool used = drain_queue(kTxQueue, [this](const DescriptorChain& chain) { return handle_tx(chain); },
                             false);
+    if (used) tx_unsignalled_ += static_cast<uint16_t>(host_->queue(kTxQueue).next_used() - before);
     wake_rx();
-    if (used) host_->signal_used(kTxQueue);
+    if (tx_unsignalled_ == 0) return;
+    Queue& q = host_->queue(kTxQueue);
+    uint32_t batch = std::max<uint32_t>(1, std::min<uint32_t>(kTxSignalBatch, q.size / 4));
+    if (tx_unsignalled_ >= batch) signal_tx();
   } else if (index == kRxQueue) {
     wake_rx();  // new rx buffers: deliver what was waiting for them
   } else if (index == kEventQueue) {
@@ -248,7 +260,9 @@ void VsockDevice::wake_rx() {
     for (size_t i = count; i > done; i--) q.unpop();
     if (done < count) break;
   }
-  if (used) host_->signal_used(kRxQueue);
+  // An interrupt the guest gets anyway (or still has pending) carries the owed tx completions:
+  // Linux's handler walks every queue.
+  if (used && host_->signal_used(kRxQueue)) signal_tx();
 }
 
 }  // namespace vmm::virtio
