@@ -179,7 +179,10 @@ void process_forward_close(Agent& a, Process& p, int status, const std::string& 
 void process_on_readable(Agent& a, Process& p, bool stderr_stream) {
   OutStream& s = stderr_stream ? p.err : p.out;
   if (s.fd < 0 || s.ended) return;
-  static char buf[64 * 1024];
+  // A full read and its frame header make exactly 64 KiB, the largest packet Linux's
+  // virtio-vsock sends: 64 KiB of output used to go out as a full packet plus a 12-byte one, each
+  // packet costing the guest a buffer, a ring slot and often a notification.
+  static char buf[64 * 1024 - proto::kHeaderSize];
   ssize_t n = read(s.fd, buf, sizeof buf);
   if (n > 0) {
     emit(a, p, stderr_stream ? proto::kStderr : proto::kStdout, buf, static_cast<size_t>(n));
