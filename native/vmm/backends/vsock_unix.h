@@ -26,8 +26,11 @@ namespace vmm {
 class VsockUnixBackend final : public virtio::VsockBackend {
  public:
   // Bytes the backend buffers per connection towards the host socket (the buf_alloc it
-  // advertises to the guest).
-  static constexpr uint32_t kBufAlloc = 256 * 1024;
+  // advertises to the guest). Most of it is normally in the host socket's own buffer, not ours:
+  // we only hold what the host has not read when its socket is full. 512 KiB: a guest-to-host
+  // stream gets a credit update (a packet and, for Linux 6.1, an interrupt) every 256 KiB rather
+  // than every 128 KiB, and tx completions ride on those (virtio/vsock.h, kTxSignalBatch).
+  static constexpr uint32_t kBufAlloc = 512 * 1024;
   // A host CONNECT the guest neither accepts nor refuses is abandoned after this long.
   static constexpr int kConnectTimeoutMs = 2000;
   // Host ports for host-initiated connections are allocated from here up.
