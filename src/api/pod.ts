@@ -109,7 +109,8 @@ export async function startPod(id: string, options: StartOptions = {}): Promise<
 export async function startPodWith(id: string, options: StartOptions, how: { configureGuestNetwork: boolean; snapshotDir?: string }): Promise<PodStatus> {
   const store = storeFor(options);
   return withPodLock(store, id, options, async () => {
-    const steps = new CrashPoints('startPod');
+    const steps = new CrashPoints('startPod', id);
+    steps.mark('locked');
     const record = await settledPodOrGone(store, id, options);
     stepState(id, record.state, 'start'); // throws if a pod in this state cannot start
     const hypervisor = hypervisorOf(options, record.hypervisor);
@@ -118,15 +119,18 @@ export async function startPodWith(id: string, options: StartOptions, how: { con
     // A pod from a template is restored from its snapshot instead of booted.
     const template = record.config.template !== undefined ? await templateOf(store.root, record) : undefined;
     if (template) {
+      steps.mark('template-read');
       checkCanTemplate(hypervisor);
       await checkTemplateVersion(hypervisor, template);
+      steps.mark('template-checked');
     }
     await planNetwork(store, record); // written with the step, before any of it is made
+    steps.mark('network-planned');
     delete record.vmm; // the last run's VMM: from now on `vmm` is this start's
     await beginStep(store, record, hypervisor, 'start', 'starting');
     steps.reach('starting-recorded');
     try {
-      spec.network = await setUpNetwork(store, record, options.signal);
+      spec.network = await setUpNetwork(store, record, options.signal, (name) => steps.mark(name));
       steps.reach('network-made');
       const vmmSteps = { signal: options.signal, step: (name: string) => steps.reach(name) };
       if (template) {
