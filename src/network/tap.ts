@@ -14,7 +14,7 @@
 import type { PodInterface, PodRoute, TapPlan } from '../model/network.js';
 export type { PodInterface, PodRoute, TapPlan } from '../model/network.js';
 import { VcError } from '../errors.js';
-import { run, runBatch, runChecked, describe, exitText, type BatchCommand } from './exec.js';
+import { run, runAllChecked, runBatch, runChecked, describe, exitText, type BatchCommand } from './exec.js';
 import { isNetns } from './netns.js';
 
 export const TAP_NAME = /^tap\d+_vc$/;
@@ -87,13 +87,13 @@ export async function readInterfaces(netns: string, signal?: AbortSignal): Promi
   return (await readNamespace(netns, signal)).interfaces;
 }
 
-/** The interfaces to mirror and every link's name, from one set of reads (three `ip -j`, run at once). */
+/** The interfaces to mirror and every link's name, from one set of reads (three `ip -j` in one spawn). */
 async function readNamespace(netns: string, signal?: AbortSignal): Promise<{ interfaces: PodInterface[]; links: string[] }> {
-  const [addr, r4, r6] = await Promise.all([
-    runChecked(['ip', '-j', '-d', 'addr', 'show'], { netns, signal }),
-    runChecked(['ip', '-j', '-4', 'route', 'show'], { netns, signal }),
-    runChecked(['ip', '-j', '-6', 'route', 'show'], { netns, signal }),
-  ]);
+  const [addr, r4, r6] = await runAllChecked([
+    ['ip', '-j', '-d', 'addr', 'show'],
+    ['ip', '-j', '-4', 'route', 'show'],
+    ['ip', '-j', '-6', 'route', 'show'],
+  ], { netns, signal }) as [string, string, string];
   const links = parseJsonArray<IpLink>(addr, 'ip -j addr').map((l) => l.ifname).filter((n): n is string => typeof n === 'string');
   return { interfaces: interfacesFrom(addr, r4, r6), links };
 }

@@ -14,7 +14,7 @@ import {
   cniAdd, cniCheck, cniDel, createNetns, createTaps, defaultConflist, ipamDataDir, ipamLeases, isNetns, planPodNetwork,
   readInterfaces, removeNetns, removeTaps, setUpPodNetwork, tearDownPodNetwork, type NetnsPlan, type PodNetworkPlan,
 } from '../../src/network/index.js';
-import { runBatch } from '../../src/network/exec.js';
+import { runAllChecked, runBatch } from '../../src/network/exec.js';
 import { VcError } from '../../src/errors.js';
 import { tempDir } from '../helpers/tmp.js';
 import { waitFor } from '../helpers/wait.js';
@@ -73,6 +73,10 @@ function plan(podId: string, conflist = defaultConflist({ dataDir: ipamDataDir(r
   const p = planPodNetwork({ root, podId, podDir, network: { mode: 'bridge', conflist }, hostNetns: host.path });
   made.push(p);
   return p;
+}
+async function expectUnavailable(p: Promise<unknown>): Promise<void> {
+  const err = await p.catch((e: unknown) => e);
+  assert.is((err as VcError).code, 'NETWORK_UNAVAILABLE', String(err));
 }
 function ipv4(addresses: string[]): string {
   const a = addresses.find((x) => !x.includes(':'));
@@ -315,6 +319,17 @@ t('runBatch: the lines run in one ip/tc; a tolerated failure is ignored; the fir
   } finally {
     await removeNetns(ns);
   }
+});
+
+t('runAllChecked: the commands in one sh, each output apart; the first failure names its command, exit and stderr', async () => {
+  const [a, b, c] = await runAllChecked([['echo', "it's"], ['sh', '-c', 'echo warn >&2; printf "two\\nlines"'], ['true']]);
+  assert.equal([a, b, c], ["it's\n", 'two\nlines', '']);
+  const err = await runAllChecked([['true'], ['sh', '-c', 'echo bad thing >&2; exit 7'], ['echo', 'never']]).catch((e: unknown) => e);
+  assert.instance(err, VcError);
+  assert.is((err as VcError).message, '`sh -c echo bad thing >&2; exit 7` failed (exit 7): bad thing');
+  const gone = await runAllChecked([['ip', '-j', 'link', 'show']], { netns: join(tmp.path, 'no-such-ns') }).catch((e: unknown) => e);
+  assert.match((gone as VcError).message, /^`ip -j link show` in netns .*no-such-ns failed \(exit 1\): nsenter: /);
+  await expectUnavailable(runAllChecked([['vc-no-such-program']]));
 });
 
 t('createTaps over a bare ingress qdisc and a tap a crash left: swept, and the taps and redirects made whole', async () => {
