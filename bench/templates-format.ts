@@ -21,6 +21,9 @@ export interface TemplatesMeasurement {
   /** PSS of each pod's VMM process tree with all pods of its kind running and idle, KiB. */
   coldPssKiB: number[];
   warmPssKiB: number[];
+  /** Where each start's time went (startParts), in the order of coldStartMs / warmStartMs; null where steps were missing. */
+  coldParts?: (StartParts | null)[];
+  warmParts?: (StartParts | null)[];
   /** createTemplate: a pod booted, snapshotted and stopped, ms. */
   templateCreateMs: number | null;
   /** The template's files on disk. */
@@ -49,10 +52,59 @@ export interface TemplatesSection {
   warmPssMiBPerPod: number | null;
   templateCreateMs: number | null;
   templateMiB: number | null;
+  /** The median of each part of a start (startParts), per kind; null without a complete set. */
+  coldPartsP50Ms?: StartParts | null;
+  warmPartsP50Ms?: StartParts | null;
   /** warm ÷ cold: the medians of start → agent ready, and the mean PSS per pod. */
   startVsColdBoot: number | null;
   pssVsColdBoot: number | null;
   notes: string[];
+}
+
+/**
+ * Where one startPod's time went, ms, from the steps it published (src/step-timing.ts):
+ * beforeVmm from the call to the VMM's launch (the lock, the template check, the records, and the
+ * host network, which hostNetwork is the part of: namespace, CNI, taps); vmmLaunch until vc-vmm
+ * says the VM runs (a cold boot's or a restore's set-up); agent until the agent answers (the boot,
+ * or the restored guest's first answer); reseed the restored agent's `restored` (0 cold);
+ * guestNetwork the agent told the pod's network; rest what follows until startPod returns.
+ */
+export interface StartParts {
+  beforeVmm: number;
+  hostNetwork: number;
+  vmmLaunch: number;
+  agent: number;
+  reseed: number;
+  guestNetwork: number;
+  rest: number;
+}
+
+const PART_NAMES = ['beforeVmm', 'hostNetwork', 'vmmLaunch', 'agent', 'reseed', 'guestNetwork', 'rest'] as const;
+
+/** StartParts from one start's steps (`at` on the clock of t0 and t1), or null when a step it needs is missing. */
+export function startParts(steps: readonly { step: string; at: number }[], t0: number, t1: number): StartParts | null {
+  const at = (name: string) => steps.find((s) => s.step === name)?.at;
+  const [recorded, networkMade, cgroup, detached, ready, configured] = ['starting-recorded', 'network-made', 'cgroup-created', 'vmm-detached', 'agent-ready', 'network-configured'].map(at);
+  if ([recorded, networkMade, cgroup, detached, ready, configured].some((v) => v === undefined)) return null;
+  const reseeded = at('agent-reseeded') ?? ready!;
+  const ms = (v: number) => round(v, 1);
+  return {
+    beforeVmm: ms(cgroup! - t0),
+    hostNetwork: ms(networkMade! - recorded!),
+    vmmLaunch: ms(detached! - cgroup!),
+    agent: ms(ready! - detached!),
+    reseed: ms(reseeded - ready!),
+    guestNetwork: ms(configured! - reseeded),
+    rest: ms(t1 - configured!),
+  };
+}
+
+/** The median of each part over the starts, or null unless every start has its parts. */
+export function partsP50(parts: readonly (StartParts | null)[] | undefined, n: number): StartParts | null {
+  if (!parts || parts.length !== n || n === 0 || parts.some((p) => p === null)) return null;
+  const out = {} as StartParts;
+  for (const name of PART_NAMES) out[name] = spread(parts.map((p) => p![name])).p50;
+  return out;
 }
 
 export function templatesInsideArgv(a: TemplatesInsideArgs): string[] {
@@ -108,6 +160,8 @@ export function templatesSection(m: TemplatesMeasurement | { error: string }, ar
     templateMiB: m.templateBytes === null ? null : round(m.templateBytes / 1048576, 1),
     startVsColdBoot: ratio(warmStart?.p50 ?? null, coldStart?.p50 ?? null),
     pssVsColdBoot: ratio(warmPss, coldPss),
+    coldPartsP50Ms: partsP50(m.coldParts, args.pods),
+    warmPartsP50Ms: partsP50(m.warmParts, args.pods),
   };
 }
 
@@ -131,6 +185,11 @@ export function renderTemplatesMarkdown(t: TemplatesSection, where: string): str
   L.push('| figure | cold boot | from the template | template ÷ cold |', '|---|---|---|---|');
   L.push(`| start → agent ready, median | ${ms(t.coldStartMs)} | ${ms(t.warmStartMs)} | ${num(t.startVsColdBoot)} |`);
   L.push(`| PSS per idle pod, ${t.pods} running | ${num(t.coldPssMiBPerPod, ' MiB')} | ${num(t.warmPssMiBPerPod, ' MiB')} | ${num(t.pssVsColdBoot)} |`);
+  if (t.coldPartsP50Ms || t.warmPartsP50Ms) {
+    const part = (p: StartParts | null | undefined, name: keyof StartParts) => (p ? `${p[name]} ms` : '—');
+    L.push('', 'Where a start\'s time goes (median of each part; hostNetwork is part of beforeVmm):', '', '| part | cold boot | from the template |', '|---|---|---|');
+    for (const name of PART_NAMES) L.push(`| ${name} | ${part(t.coldPartsP50Ms, name)} | ${part(t.warmPartsP50Ms, name)} |`);
+  }
   L.push('', `Making the template: ${num(t.templateCreateMs, ' ms')}; its files: ${num(t.templateMiB, ' MiB')}.`, '');
   for (const n of t.notes) L.push(`- ${n}`);
   if (t.notes.length) L.push('');

@@ -11,14 +11,30 @@ import { createPod, createTemplate, deletePod, deleteTemplate, podStatus, startP
 import { teardownRoot } from '../test/helpers/pods.js';
 import { treePssKiB } from './lib/proc-tree.js';
 import { errorText } from './pod-measure.js';
-import type { TemplatesInsideArgs, TemplatesMeasurement } from './templates-format.js';
+import { startParts, type StartParts, type TemplatesInsideArgs, type TemplatesMeasurement } from './templates-format.js';
+import { subscribe, unsubscribe } from 'node:diagnostics_channel';
+import { STEP_CHANNEL, type StepEvent } from '../src/step-timing.js';
 
 const TEMPLATE = 'bench';
 /** After the last pod of a kind is up, before its memory is read: the guests settle to idle. */
 const SETTLE_MS = 3000;
 
 export async function measureTemplates(args: TemplatesInsideArgs, opts: { timeoutMs: number; onProgress: (m: string) => void }): Promise<TemplatesMeasurement> {
-  const m: TemplatesMeasurement = { coldStartMs: [], warmStartMs: [], coldPssKiB: [], warmPssKiB: [], templateCreateMs: null, templateBytes: null };
+  const m: TemplatesMeasurement = { coldStartMs: [], warmStartMs: [], coldPssKiB: [], warmPssKiB: [], coldParts: [], warmParts: [], templateCreateMs: null, templateBytes: null };
+  // Each start's steps (src/step-timing.ts), for where its time went.
+  const steps: StepEvent[] = [];
+  const onStep = (e: unknown) => steps.push(e as StepEvent);
+  subscribe(STEP_CHANNEL, onStep);
+  const timedStart = async (id: string, into: number[], parts: (StartParts | null)[]) => {
+    steps.length = 0;
+    const t0 = performance.now();
+    await startPod(id, { ...call(), bootTimeoutMs: opts.timeoutMs });
+    const t1 = performance.now();
+    into.push(t1 - t0);
+    parts.push(startParts(steps.filter((e) => e.op === 'startPod' && e.id === id), t0, t1));
+    return parts.at(-1);
+  };
+  const partsText = (p: StartParts | null | undefined) => (p ? ` (${Object.entries(p).map(([k, v]) => `${k} ${v.toFixed(0)}`).join(', ')})` : '');
   const root = await mkdtemp('/tmp/vcbt-');
   const call = () => ({ root, signal: AbortSignal.timeout(opts.timeoutMs) });
   const config = { hypervisor: 'kvm' as const, memoryMiB: args.memoryMiB, vcpus: 1 };
@@ -46,10 +62,8 @@ export async function measureTemplates(args: TemplatesInsideArgs, opts: { timeou
       const id = `cold${i}`;
       await createPod({ id, ...config }, call());
       running.push(id);
-      const t0 = performance.now();
-      await startPod(id, { ...call(), bootTimeoutMs: opts.timeoutMs });
-      m.coldStartMs.push(performance.now() - t0);
-      opts.onProgress(`cold pod ${i + 1}/${args.pods}: start → agent ready ${m.coldStartMs.at(-1)!.toFixed(0)} ms`);
+      const parts = await timedStart(id, m.coldStartMs, m.coldParts!);
+      opts.onProgress(`cold pod ${i + 1}/${args.pods}: start → agent ready ${m.coldStartMs.at(-1)!.toFixed(0)} ms${partsText(parts)}`);
     }
     await pssOfAll(running, m.coldPssKiB);
     opts.onProgress(`cold pods: PSS per pod ${(m.coldPssKiB.reduce((a, b) => a + b, 0) / m.coldPssKiB.length / 1024).toFixed(1)} MiB`);
@@ -65,10 +79,8 @@ export async function measureTemplates(args: TemplatesInsideArgs, opts: { timeou
       const id = `warm${i}`;
       await createPod({ id, template: TEMPLATE }, call());
       running.push(id);
-      const t1 = performance.now();
-      await startPod(id, { ...call(), bootTimeoutMs: opts.timeoutMs });
-      m.warmStartMs.push(performance.now() - t1);
-      opts.onProgress(`pod from the template ${i + 1}/${args.pods}: start → agent ready ${m.warmStartMs.at(-1)!.toFixed(0)} ms`);
+      const parts = await timedStart(id, m.warmStartMs, m.warmParts!);
+      opts.onProgress(`pod from the template ${i + 1}/${args.pods}: start → agent ready ${m.warmStartMs.at(-1)!.toFixed(0)} ms${partsText(parts)}`);
     }
     await pssOfAll(running, m.warmPssKiB);
     opts.onProgress(`pods from the template: PSS per pod ${(m.warmPssKiB.reduce((a, b) => a + b, 0) / m.warmPssKiB.length / 1024).toFixed(1)} MiB`);
@@ -78,6 +90,7 @@ export async function measureTemplates(args: TemplatesInsideArgs, opts: { timeou
     m.error = errorText(err);
     opts.onProgress(`failed: ${m.error}`);
   } finally {
+    unsubscribe(STEP_CHANNEL, onStep);
     await stopAll();
     await teardownRoot(root).catch(() => {});
     await rm(root, { recursive: true, force: true }).catch(() => {});

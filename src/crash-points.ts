@@ -2,6 +2,8 @@
 // VC_TEST_CRASH_AT="<op>:<n>" in the environment, the process kills itself with SIGKILL when the
 // n-th step of `op` is reached, after printing which step that is on stderr. Nothing else reads
 // the variable; without it every step is a counter increment. Not for production use.
+// Every step is also published for timing (step-timing.ts), as are the uncounted `mark`s.
+import { publishStep } from './step-timing.js';
 
 /** The API's calls, and virtc-runtime's `create` command (test/integration/oci-runtime-crash.test.ts). */
 export type CrashOp = 'startPod' | 'stopPod' | 'deletePod' | 'createContainer' | 'runtimeCreate' | 'createTemplate';
@@ -20,14 +22,20 @@ function target(): { op: string; step: number } | undefined {
 export class CrashPoints {
   private count = 0;
 
-  constructor(readonly op: CrashOp) {}
+  constructor(readonly op: CrashOp, readonly id = '') {}
 
   reach(name: string): void {
+    publishStep(this.op, this.id, name);
     this.count += 1;
     const wanted = target();
     if (!wanted || wanted.op !== this.op || wanted.step !== this.count) return;
     process.stderr.write(`virtcontainers: ${ENV}: killing process ${process.pid} at ${this.op} step ${this.count} (${name})\n`);
     process.kill(process.pid, 'SIGKILL');
+  }
+
+  /** A step for timing only: not counted, so the crash tests' step numbers stay as they are. */
+  mark(name: string): void {
+    publishStep(this.op, this.id, name);
   }
 }
 

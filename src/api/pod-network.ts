@@ -4,6 +4,7 @@
 // start, or whoever settles a step whose caller died.
 import { readFile } from 'node:fs/promises';
 import type { AgentClient, NetworkConfig } from '../agent/index.js';
+import type { StepHook } from '../crash-points.js';
 import { VcError } from '../errors.js';
 import type { VmNetwork } from '../hypervisor/types.js';
 import { hostnameFromId } from '../model/hostname.js';
@@ -29,10 +30,10 @@ export async function planNetwork(store: PodStore, record: PodRecord): Promise<P
 }
 
 /** Makes the recorded plan and records what it made; returns the VM's NICs (none: no namespace to enter). */
-export async function setUpNetwork(store: PodStore, record: PodRecord, signal?: AbortSignal): Promise<VmNetwork | undefined> {
+export async function setUpNetwork(store: PodStore, record: PodRecord, signal?: AbortSignal, step?: StepHook): Promise<VmNetwork | undefined> {
   const network = record.network;
   if (!network) throw new Error(`pod ${record.id}: the network is set up only after it is planned and recorded`);
-  const made = await setUpPodNetwork(network.plan, { signal });
+  const made = await setUpPodNetwork(network.plan, { signal, ...(step ? { step } : {}) });
   network.interfaces = made.interfaces;
   if (made.cniResult) network.cniResult = made.cniResult;
   await store.write(record);

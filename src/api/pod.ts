@@ -109,7 +109,8 @@ export async function startPod(id: string, options: StartOptions = {}): Promise<
 export async function startPodWith(id: string, options: StartOptions, how: { configureGuestNetwork: boolean; snapshotDir?: string }): Promise<PodStatus> {
   const store = storeFor(options);
   return withPodLock(store, id, options, async () => {
-    const steps = new CrashPoints('startPod');
+    const steps = new CrashPoints('startPod', id);
+    steps.mark('locked');
     const record = await settledPodOrGone(store, id, options);
     stepState(id, record.state, 'start'); // throws if a pod in this state cannot start
     const hypervisor = hypervisorOf(options, record.hypervisor);
@@ -118,15 +119,18 @@ export async function startPodWith(id: string, options: StartOptions, how: { con
     // A pod from a template is restored from its snapshot instead of booted.
     const template = record.config.template !== undefined ? await templateOf(store.root, record) : undefined;
     if (template) {
+      steps.mark('template-read');
       checkCanTemplate(hypervisor);
       await checkTemplateVersion(hypervisor, template);
+      steps.mark('template-checked');
     }
     await planNetwork(store, record); // written with the step, before any of it is made
+    steps.mark('network-planned');
     delete record.vmm; // the last run's VMM: from now on `vmm` is this start's
     await beginStep(store, record, hypervisor, 'start', 'starting');
     steps.reach('starting-recorded');
     try {
-      spec.network = await setUpNetwork(store, record, options.signal);
+      spec.network = await setUpNetwork(store, record, options.signal, (name) => steps.mark(name));
       steps.reach('network-made');
       const vmmSteps = { signal: options.signal, step: (name: string) => steps.reach(name) };
       if (template) {
@@ -142,23 +146,23 @@ export async function startPodWith(id: string, options: StartOptions, how: { con
       record.disks = {};
       await store.write(record);
       steps.reach('vmm-recorded');
-      if (template) {
-        // On the connection the wait made: the restored agent serves nothing before `restored`.
-        const network = spec.network;
-        await waitForAgent(hypervisor, spec, record.vmm, options, async (agent, retried) => {
-          steps.reach('agent-ready');
-          record.restoreEpoch = await reseedRestored(agent, record, template, network, options.signal, retried);
-        });
-        await store.write(record);
-        steps.reach('agent-reseeded');
-      } else {
-        await waitForAgent(hypervisor, spec, record.vmm, options);
+      // On the connection the wait made, rather than a new one (a connect and a hello less): the
+      // restored agent's `restored` first (it serves nothing before), then the guest's network.
+      const network = spec.network;
+      let reseeded = false;
+      await waitForAgent(hypervisor, spec, record.vmm, options, async (agent, retried) => {
         steps.reach('agent-ready');
-      }
-      if (how.configureGuestNetwork) {
-        await withAgent(startingPod(store, record, options), options.signal, (agent) => configureGuestNetwork(agent, record, options));
-        steps.reach('network-configured');
-      }
+        if (template && !reseeded) {
+          record.restoreEpoch = await reseedRestored(agent, record, template, network, options.signal, retried);
+          await store.write(record);
+          reseeded = true;
+          steps.reach('agent-reseeded');
+        }
+        if (how.configureGuestNetwork) {
+          await configureGuestNetwork(agent, record, options);
+          steps.reach('network-configured');
+        }
+      }, template !== undefined);
       await startListedContainers(store, record, options, steps);
     } catch (err) {
       // A VMM that died under the start (e.g. while the listed containers were being created)
@@ -321,14 +325,15 @@ function vmSpec(store: PodStore, record: PodRecord): VmSpec {
 }
 
 /**
- * Waits until the agent answers a hello; with `restored` (a pod restored from a template), runs it
- * on that connection. Right after a restore the guest's vsock driver may close a connection it
- * accepted before it handled the transport reset (seen in L1 ~0.6 s after the restore): such a
- * close is retried, at most RESTORED_CLOSE_RETRIES times, and counted in the error if it gives up.
- * `retried` tells `restored` that an earlier connection closed under it (it may have been applied).
+ * Waits until the agent answers a hello, then runs `onAgent` on that connection. For a pod
+ * restored from a template (`restored`): right after a restore the guest's vsock driver may close
+ * a connection it accepted before it handled the transport reset (seen in L1 ~0.6 s after the
+ * restore): such a close is retried, `onAgent` with it, at most RESTORED_CLOSE_RETRIES times, and
+ * counted in the error if it gives up. `retried` tells `onAgent` that an earlier connection closed
+ * under it (a `restored` sent on it may have been applied).
  */
 async function waitForAgent(hypervisor: Hypervisor, spec: VmSpec, vmm: PodRecord['vmm'] & {}, options: StartOptions,
-  restored?: (agent: AgentClient, retried: boolean) => Promise<void>): Promise<void> {
+  onAgent?: (agent: AgentClient, retried: boolean) => Promise<void>, restored = false): Promise<void> {
   const timeoutMs = options.bootTimeoutMs ?? 120_000;
   const vmmGone = new AbortController();
   const watch = setInterval(() => {
@@ -342,13 +347,13 @@ async function waitForAgent(hypervisor: Hypervisor, spec: VmSpec, vmm: PodRecord
   const signal = options.signal ? AbortSignal.any([options.signal, vmmGone.signal]) : vmmGone.signal;
   const deadline = Date.now() + timeoutMs;
   let closed = 0;
-  let restoredFailed: unknown; // the agent answered, and `restored` failed: its own error
+  let restoredFailed: unknown; // the agent answered, and `onAgent` failed: its own error
   try {
     for (;;) {
       try {
         const agent = await connectWhenListening(hypervisor, spec, vmm, deadline, signal);
         try {
-          await restored?.(agent, closed > 0);
+          await onAgent?.(agent, closed > 0);
         } catch (err) {
           restoredFailed = err;
           throw err;
@@ -357,7 +362,7 @@ async function waitForAgent(hypervisor: Hypervisor, spec: VmSpec, vmm: PodRecord
         }
         break;
       } catch (err) {
-        const closedByGuest = restored !== undefined && (err as { code?: string }).code === 'AGENT_CLOSED' && !signal.aborted;
+        const closedByGuest = restored && (err as { code?: string }).code === 'AGENT_CLOSED' && !signal.aborted;
         if (!closedByGuest || closed >= RESTORED_CLOSE_RETRIES || Date.now() + RECONNECT_DELAY_MS >= deadline) throw err;
         restoredFailed = undefined;
         closed++;

@@ -10,6 +10,7 @@
 import type { PodNetworkMode, PodNetworkPlan, PodNetworkResult } from '../model/network.js';
 export type { PodNetworkMode, PodNetworkPlan, PodNetworkResult } from '../model/network.js';
 import { VcError } from '../errors.js';
+import type { StepHook } from '../crash-points.js';
 import { cniAdd, cniDel, DEFAULT_CNI_PLUGIN_DIRS, findPlugin, planAttachment, type CniAttachment, type CniConflist, type CniResult, type CniRuntime } from './cni.js';
 import { defaultConflist, ipamDataDir } from './default-conflist.js';
 import { missingProgram } from './exec.js';
@@ -60,14 +61,25 @@ export async function checkPodNetworkHost(plan: PodNetworkPlan, runtime: Pick<Cn
   for (const plugin of plan.cni?.conflist.plugins ?? []) await findPlugin(plugin.type, runtime.pluginDirs ?? DEFAULT_CNI_PLUGIN_DIRS);
 }
 
-/** Makes what the plan names: the namespace (bridge), CNI ADD (bridge), the taps and tc filters (bridge, netns). */
-export async function setUpPodNetwork(plan: PodNetworkPlan, runtime: Omit<CniRuntime, 'hostNetns'> = {}): Promise<PodNetworkResult> {
+/**
+ * Makes what the plan names: the namespace (bridge), CNI ADD (bridge), the taps and tc filters
+ * (bridge, netns). `step` is told when each part is made (netns-made, cni-added, taps-made): timing.
+ */
+export async function setUpPodNetwork(plan: PodNetworkPlan, runtime: Omit<CniRuntime, 'hostNetns'> & { step?: StepHook } = {}): Promise<PodNetworkResult> {
   if (plan.mode === 'none') return { interfaces: [] };
+  const { step, ...cni } = runtime;
   const signal = runtime.signal;
-  if (plan.netns) await createNetns(plan.netns, { signal });
+  if (plan.netns) {
+    await createNetns(plan.netns, { signal });
+    step?.('netns-made');
+  }
   let cniResult: CniResult | undefined;
-  if (plan.cni) cniResult = await cniAdd(plan.cni, { ...runtime, ...(plan.hostNetns !== undefined ? { hostNetns: plan.hostNetns } : {}) });
+  if (plan.cni) {
+    cniResult = await cniAdd(plan.cni, { ...cni, ...(plan.hostNetns !== undefined ? { hostNetns: plan.hostNetns } : {}) });
+    step?.('cni-added');
+  }
   const interfaces = plan.taps ? await createTaps(plan.taps, { signal }) : [];
+  if (plan.taps) step?.('taps-made');
   return cniResult ? { interfaces, cniResult } : { interfaces };
 }
 

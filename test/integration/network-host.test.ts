@@ -14,6 +14,7 @@ import {
   cniAdd, cniCheck, cniDel, createNetns, createTaps, defaultConflist, ipamDataDir, ipamLeases, isNetns, planPodNetwork,
   readInterfaces, removeNetns, removeTaps, setUpPodNetwork, tearDownPodNetwork, type NetnsPlan, type PodNetworkPlan,
 } from '../../src/network/index.js';
+import { runAllChecked, runBatch } from '../../src/network/exec.js';
 import { VcError } from '../../src/errors.js';
 import { tempDir } from '../helpers/tmp.js';
 import { waitFor } from '../helpers/wait.js';
@@ -72,6 +73,10 @@ function plan(podId: string, conflist = defaultConflist({ dataDir: ipamDataDir(r
   const p = planPodNetwork({ root, podId, podDir, network: { mode: 'bridge', conflist }, hostNetns: host.path });
   made.push(p);
   return p;
+}
+async function expectUnavailable(p: Promise<unknown>): Promise<void> {
+  const err = await p.catch((e: unknown) => e);
+  assert.is((err as VcError).code, 'NETWORK_UNAVAILABLE', String(err));
 }
 function ipv4(addresses: string[]): string {
   const a = addresses.find((x) => !x.includes(':'));
@@ -270,6 +275,86 @@ t('netns mode: taps and filters in the caller\'s namespace, removed at teardown;
   }
   // The kernel dismantles an unused namespace (and with it the veths' peers) asynchronously.
   await waitFor('the veth peers to go with the namespace', () => hostVeths().length === 0, 5000);
+});
+
+t('createNetns brings lo up inside the new namespace (unshare runs ip there); again on a made one it is kept', async () => {
+  const ns: NetnsPlan = { path: join(tmp.path, 'lons'), owned: true };
+  try {
+    await createNetns(ns);
+    const lo = () => (JSON.parse(inNs(ns.path, 'ip', '-j', 'link', 'show', 'lo')) as { flags: string[] }[])[0]!.flags;
+    assert.ok(lo().includes('UP'), `lo flags ${lo().join(',')}`);
+    inNs(ns.path, 'ip', 'link', 'set', 'lo', 'down');
+    await createNetns(ns); // a start re-run after a crash: the namespace is kept, lo brought up again
+    assert.ok(lo().includes('UP'), `lo flags after the re-run ${lo().join(',')}`);
+  } finally {
+    await removeNetns(ns);
+  }
+});
+
+t('runBatch: the lines run in one ip/tc; a tolerated failure is ignored; the first other one is NETWORK_FAILED naming its command and error', async () => {
+  const ns: NetnsPlan = { path: join(tmp.path, 'batchns'), owned: true };
+  await createNetns(ns);
+  try {
+    await runBatch('ip', [
+      { args: ['link', 'set', 'dev', 'vc-none', 'up'], mayFail: true }, // no such link: tolerated
+      { args: ['tuntap', 'add', 'dev', 'tap5_vc', 'mode', 'tap'] },
+      { args: ['link', 'set', 'dev', 'tap5_vc', 'mtu', '1300'] },
+    ], { netns: ns.path });
+    assert.equal(links(ns.path).filter((l) => l.ifname === 'tap5_vc').length, 1, 'the lines after a tolerated failure ran');
+    const err = await runBatch('ip', [
+      { args: ['link', 'set', 'dev', 'tap5_vc', 'mtu', '1200'] },
+      { args: ['link', 'set', 'dev', 'tap5_vc', 'mtu', '99999'] },
+      { args: ['link', 'set', 'dev', 'vc-none', 'up'] },
+    ], { netns: ns.path }).catch((e: unknown) => e);
+    assert.instance(err, VcError);
+    assert.is((err as VcError).code, 'NETWORK_FAILED');
+    assert.match((err as VcError).message, `\`ip link set dev tap5_vc mtu 99999\` in netns ${ns.path} failed (ip -batch line 2): `);
+    assert.match((err as VcError).message, /mtu greater than device maximum/);
+    const tcErr = await runBatch('tc', [{ args: ['qdisc', 'add', 'dev', 'vc-none', 'ingress'] }], { netns: ns.path }).catch((e: unknown) => e);
+    assert.match((tcErr as VcError).message, /`tc qdisc add dev vc-none ingress` in netns .* failed \(tc -batch line 1\): Cannot find device "vc-none"/);
+    // A word the batch would read otherwise (here a quote) runs the commands one by one, each checked as runChecked does.
+    const oneByOne = await runBatch('ip', [{ args: ['link', 'set', 'dev', 'tap5_vc', 'alias', "it's"] }, { args: ['link', 'set', 'dev', "vc'x", 'up'] }], { netns: ns.path }).catch((e: unknown) => e);
+    assert.match((oneByOne as VcError).message, /`ip link set dev vc'x up` in netns .* failed \(exit \d+\)/);
+    assert.match(inNs(ns.path, 'ip', 'link', 'show', 'tap5_vc'), /alias it's/);
+  } finally {
+    await removeNetns(ns);
+  }
+});
+
+t('runAllChecked: the commands in one sh, each output apart; the first failure names its command, exit and stderr', async () => {
+  const [a, b, c] = await runAllChecked([['echo', "it's"], ['sh', '-c', 'echo warn >&2; printf "two\\nlines"'], ['true']]);
+  assert.equal([a, b, c], ["it's\n", 'two\nlines', '']);
+  const err = await runAllChecked([['true'], ['sh', '-c', 'echo bad thing >&2; exit 7'], ['echo', 'never']]).catch((e: unknown) => e);
+  assert.instance(err, VcError);
+  assert.is((err as VcError).message, '`sh -c echo bad thing >&2; exit 7` failed (exit 7): bad thing');
+  const gone = await runAllChecked([['ip', '-j', 'link', 'show']], { netns: join(tmp.path, 'no-such-ns') }).catch((e: unknown) => e);
+  assert.match((gone as VcError).message, /^`ip -j link show` in netns .*no-such-ns failed \(exit 1\): nsenter: /);
+  await expectUnavailable(runAllChecked([['vc-no-such-program']]));
+});
+
+t('createTaps over a bare ingress qdisc and a tap a crash left: swept, and the taps and redirects made whole', async () => {
+  const given: NetnsPlan = { path: join(tmp.path, 'crashns'), owned: true };
+  await createNetns(given);
+  try {
+    inNs(host.path, 'ip', 'link', 'add', 'vcpeer2', 'type', 'veth', 'peer', 'name', 'eth3', 'netns', given.path);
+    inNs(given.path, 'ip', 'addr', 'add', '192.0.2.20/24', 'dev', 'eth3');
+    inNs(given.path, 'ip', 'link', 'set', 'eth3', 'up');
+    inNs(given.path, 'tc', 'qdisc', 'add', 'dev', 'eth3', 'ingress'); // the qdisc added, its filter not
+    inNs(given.path, 'ip', 'tuntap', 'add', 'dev', 'tap0_vc', 'mode', 'tap'); // the tap made, its MTU not set
+    const ifaces = await createTaps({ netns: given.path });
+    assert.equal(ifaces.map((i) => [i.name, i.tap]), [['eth3', 'tap0_vc']]);
+    assert.equal(links(given.path).filter((l) => /_vc$/.test(l.ifname)).map((l) => l.ifname), ['tap0_vc']);
+    for (const [from, to] of [['eth3', 'tap0_vc'], ['tap0_vc', 'eth3']]) {
+      const filters = JSON.parse(inNs(given.path, 'tc', '-j', 'filter', 'show', 'dev', from!, 'ingress')) as { options?: { actions?: { to_dev: string }[] } }[];
+      assert.equal(filters.flatMap((f) => f.options?.actions ?? []).map((a) => a.to_dev), [to], `${from} → ${to}`);
+    }
+    await removeTaps({ netns: given.path });
+    assert.equal(links(given.path).filter((l) => /_vc$/.test(l.ifname)), []);
+    assert.is(inNs(given.path, 'tc', 'qdisc', 'show', 'dev', 'eth3').includes('ingress'), false);
+  } finally {
+    await removeNetns(given);
+  }
+  await waitFor('the veth peer to go with the namespace', () => hostVeths().length === 0, 5000);
 });
 
 t('the root namespace\'s links and routes are as before the tests', async () => {

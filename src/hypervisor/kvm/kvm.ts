@@ -18,6 +18,10 @@ import { AGENT_VSOCK_PORT, IMAGE_SLOTS, cgroupLimits, cgroupName, snapshotBytes,
 import { controlRequest } from './control.js';
 import { jailArgs, jailRoot, snapshotFileLimit, vmmJail } from './jail.js';
 import { LAUNCHER_ENV, runThroughLauncher } from './launcher.js';
+import { VersionCache } from './vmm-version.js';
+
+/** One per process: every KvmHypervisor runs the same vc-vmm. */
+const VMM_VERSIONS = new VersionCache();
 
 /** Why pods cannot boot on the built-in VMM with this KVM probe (HYPERVISOR_UNAVAILABLE), or null. */
 export function kvmUnavailable(probe: KvmProbe): VcError | null {
@@ -79,13 +83,9 @@ export class KvmHypervisor implements Hypervisor {
     return { bytes: snapshotBytes(answer) };
   }
 
+  /** vc-vmm --version, spawned once per binary (vmm-version.ts): every restored start checks it. */
   async vmmVersion(): Promise<string> {
-    return new Promise((resolve, reject) => {
-      execFile(nativeExecutable('vc-vmm'), ['--version'], { timeout: 10_000 }, (err, stdout) => {
-        if (err) return reject(new VcError('HYPERVISOR_UNAVAILABLE', `vc-vmm --version: ${err.message}`, { cause: err }));
-        resolve(stdout.trim());
-      });
-    });
+    return VMM_VERSIONS.get(nativeExecutable('vc-vmm'));
   }
 
   async #launchVm(spec: VmSpec, args: (cgroups: readonly string[], jail: string[]) => string[], options: { signal?: AbortSignal; step?: StepHook }): Promise<VmmRecord> {

@@ -4,8 +4,8 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { checkPodNetworkHost, planPodNetwork } from '../../../src/network/pod-network.js';
 import { givenNetns, planPodNetns } from '../../../src/network/netns.js';
-import { interfacesFrom, redirectFilter, tapName, TAP_NAME } from '../../../src/network/tap.js';
-import { inNetns, missingProgram, run } from '../../../src/network/exec.js';
+import { interfacesFrom, redirectCommands, redirectFilter, tapCommands, tapName, TAP_NAME } from '../../../src/network/tap.js';
+import { batchFailures, inNetns, missingProgram, run } from '../../../src/network/exec.js';
 import { defaultConflist } from '../../../src/network/default-conflist.js';
 import { ipamLeases } from '../../../src/network/ipam.js';
 import { VcError } from '../../../src/errors.js';
@@ -173,6 +173,25 @@ test('checkPodNetworkHost: a program missing from PATH is named with its package
   } finally {
     process.env.PATH = saved;
   }
+});
+
+test('batchFailures: each failed line of an iproute2 batch with what it printed before its marker', () => {
+  // As ip 6.1 prints them with -force (captured): an error line, then `Command failed -:N`.
+  const stderr = 'Error: mtu greater than device maximum.\nCommand failed -:2\nCannot find device "eth0"\nCommand failed -:4\n';
+  assert.equal(batchFailures(stderr), [{ line: 2, error: 'Error: mtu greater than device maximum.' }, { line: 4, error: 'Cannot find device "eth0"' }]);
+  assert.equal(batchFailures(''), []);
+  assert.equal(batchFailures('Error: argument "x" is wrong\n'), [], 'a line it could not parse ends the batch with no marker');
+});
+
+test('the batched taps: per interface, the tap with its MTU up, then the redirects both ways; only the tolerated ones may fail', () => {
+  const iface = { name: 'eth0', tap: 'tap0_vc', mac: '02:00:00:00:00:01', mtu: 1450, addresses: ['10.0.0.2/24'], routes: [] };
+  assert.equal(tapCommands(iface).map((c) => `${c.mayFail ? '?' : ''}${c.args.join(' ')}`), [
+    'tuntap add dev tap0_vc mode tap', 'link set dev tap0_vc mtu 1450', '?link set dev tap0_vc addrgenmode none', 'link set dev tap0_vc up',
+  ]);
+  assert.equal(redirectCommands(iface).map((c) => `${c.mayFail ? '?' : ''}${c.args.join(' ')}`), [
+    '?qdisc del dev eth0 ingress', 'qdisc add dev eth0 ingress', 'qdisc add dev tap0_vc ingress',
+    redirectFilter('eth0', 'tap0_vc').slice(1).join(' '), redirectFilter('tap0_vc', 'eth0').slice(1).join(' '),
+  ]);
 });
 
 test.run();
