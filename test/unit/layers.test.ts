@@ -13,7 +13,7 @@ const srcDir = join(packageRoot, 'src');
 
 /** Higher layers may import lower ones and their own folder; the same rank is one layer. */
 const layerRank: Record<string, number> = {
-  model: 0, oci: 0, 'errors.ts': 0, 'crash-points.ts': 0,
+  model: 0, oci: 0, 'errors.ts': 0, 'crash-points.ts': 0, 'step-timing.ts': 0,
   'native.ts': 1,
   hypervisor: 2, agent: 2, guest: 2, network: 2, host: 2, store: 2,
   api: 3,
