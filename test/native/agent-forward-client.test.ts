@@ -103,18 +103,27 @@ test('AgentClient.forward: a closed port rejects with the agent\'s FORWARD_FAILE
   await client.close();
 });
 
-test('AgentClient.forward: destroy() closes the guest socket (the server reads its end)', async () => {
+test('AgentClient.forward: destroy() closes the guest socket (the server sees its end or a reset)', async () => {
   const client = await AgentClient.connect(() => dialUnix(agent.sockPath));
-  const before = echoSockets.length;
-  const stream = await client.forward(echoPort);
-  await until(() => echoSockets.length === before + 1, 'the server accepting');
-  const serverSide = echoSockets[before]!;
-  const ended = new Promise<void>((r) => serverSide.once('end', r));
-  stream.write('x');
-  stream.destroy();
-  await Promise.race([ended, sleep(5000).then(() => { throw new Error('the guest socket stayed open'); })]);
-  assert.equal(await stream.ended, { exitCode: null, signal: 'SIGKILL' });
-  await client.close();
+  try {
+    const before = echoSockets.length;
+    const stream = await client.forward(echoPort);
+    await until(() => echoSockets.length === before + 1, 'the server accepting');
+    const serverSide = echoSockets[before]!;
+    // The agent closes its socket; if the echo of 'x' reached it unread by then (a loaded host),
+    // the kernel resets the connection instead of ending it: the server sees ECONNRESET, not 'end'.
+    const closed = new Promise<string>((r) => {
+      serverSide.once('end', () => r('end'));
+      serverSide.once('error', (e: NodeJS.ErrnoException) => r(e.code ?? e.message));
+    });
+    stream.write('x');
+    stream.destroy();
+    const how = await Promise.race([closed, sleep(5000).then(() => { throw new Error('the guest socket stayed open'); })]);
+    assert.ok(how === 'end' || how === 'ECONNRESET', `the server saw ${how}`);
+    assert.equal(await stream.ended, { exitCode: null, signal: 'SIGKILL' });
+  } finally {
+    await client.close();
+  }
 });
 
 test('forwardOnPod: 50 forwards at once share ONE agent connection, closed when the last ends', async () => {
