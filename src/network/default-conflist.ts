@@ -1,6 +1,8 @@
 // The CNI network a `bridge` pod joins when the caller gives none: bridge `vc0` (the host end of
-// each pod's veth, the gateway at .1), host-local IPAM, then loopback (which brings the pod
-// netns's `lo` up and passes the bridge's result through).
+// each pod's veth, the gateway at .1) with host-local IPAM. No `loopback` plugin: createNetns
+// brings the pod namespace's `lo` up with the namespace itself, and each plugin is one more
+// program spawned on every start and delete (pods recorded with it still run it at DEL: the
+// recorded conflist is what is undone).
 //
 // Subnet 10.231.0.0/16: clear of podman's default (10.88.0.0/16), Docker's (172.17.0.0/16 and the
 // 172.18+/192.168 pools it takes next), Kubernetes' usual pod/service ranges (flannel 10.244/16,
@@ -50,6 +52,6 @@ export function defaultConflist(options: DefaultConflistOptions): CniConflist {
   return {
     cniVersion: '1.0.0',
     name: options.name ?? DEFAULT_NETWORK_NAME,
-    plugins: [bridge, { type: 'loopback' }],
+    plugins: [bridge],
   };
 }

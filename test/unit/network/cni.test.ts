@@ -21,7 +21,7 @@ function throws(fn: () => unknown, code: string, pattern: RegExp): void {
   assert.unreachable(`expected ${code}`);
 }
 
-test('default conflist: CNI 1.0, bridge vc0 as gateway without masquerade, host-local on 10.231.0.0/16 under the root, then loopback', () => {
+test('default conflist: CNI 1.0, bridge vc0 as gateway without masquerade, host-local on 10.231.0.0/16 under the root, no loopback plugin', () => {
   const list = defaultConflist({ dataDir: ipamDataDir('/run/vct') });
   assert.is(DEFAULT_SUBNET, '10.231.0.0/16');
   assert.is(DEFAULT_BRIDGE, 'vc0');
@@ -33,7 +33,6 @@ test('default conflist: CNI 1.0, bridge vc0 as gateway without masquerade, host-
         type: 'bridge', bridge: 'vc0', isGateway: true, ipMasq: false, hairpinMode: false,
         ipam: { type: 'host-local', ranges: [[{ subnet: '10.231.0.0/16' }]], routes: [{ dst: '0.0.0.0/0' }], dataDir: '/run/vct/network/ipam' },
       },
-      { type: 'loopback' },
     ],
   });
   assert.is(validateConflist(list), list);
@@ -151,11 +150,11 @@ test('a missing plugin is NETWORK_UNAVAILABLE naming it, where it was looked for
   assert.equal(DEFAULT_CNI_PLUGIN_DIRS, ['/usr/lib/cni', '/usr/libexec/cni', '/opt/cni/bin']);
   const conflist = defaultConflist({ dataDir: '/nonexistent/ipam' });
   const attachment = planAttachment('p1', '/nonexistent/netns', conflist);
-  // DEL runs without a namespace and looks each plugin up first: nothing is executed here.
+  // DEL runs without a namespace and looks each plugin up first (the list in reverse): nothing is executed here.
   const err = await cniDel(attachment, { pluginDirs: ['/nonexistent/a', '/nonexistent/b'] }).catch((e: unknown) => e);
   assert.instance(err, VcError);
   assert.is((err as VcError).code, 'NETWORK_UNAVAILABLE');
-  assert.is((err as VcError).message, 'CNI plugin loopback not found in /nonexistent/a, /nonexistent/b; install containernetworking-plugins (Debian, Ubuntu, Fedora), or use network none (--network none)');
+  assert.is((err as VcError).message, 'CNI plugin bridge not found in /nonexistent/a, /nonexistent/b; install containernetworking-plugins (Debian, Ubuntu, Fedora), or use network none (--network none)');
   const own = planAttachment('p1', '/nonexistent/netns', { ...conflist, plugins: [{ type: 'vc-own-plugin' }] });
   const ownErr = await cniDel(own, { pluginDirs: ['/nonexistent/a'] }).catch((e: unknown) => e);
   assert.is((ownErr as VcError).message, 'CNI plugin vc-own-plugin not found in /nonexistent/a; install it, or use network none (--network none)');
