@@ -30,7 +30,8 @@ export interface NetworkBenchmarkOptions {
 /**
  * The plan of a run: rounds, bytes per transfer, round trips and pings per round. In L1 everything
  * is emulated (≈ 0.2–10 MiB/s, round trips of 5–40 ms), so the transfers are small there; with real
- * KVM at L0 they are large enough to take a second or more.
+ * KVM at L0 they are large enough to take a second or more. Quick in L1 has 5 rounds: with 3, one
+ * noisy round moved a median by 2× (host → guest 1.26× one run, 0.69× the next, same code).
  */
 export function networkPlan(full: boolean, where: Where): NetworkInsideArgs {
   const which: NetworkInsideArgs['which'] = ['builtin', 'qemu'];
@@ -41,7 +42,7 @@ export function networkPlan(full: boolean, where: Where): NetworkInsideArgs {
   }
   return full
     ? { runs: 7, bytes: 16 << 20, roundTrips: 500, pings: 100, which }
-    : { runs: 3, bytes: 4 << 20, roundTrips: 100, pings: 20, which };
+    : { runs: 5, bytes: 4 << 20, roundTrips: 100, pings: 20, which };
 }
 
 export async function networkBenchmarks(opts: NetworkBenchmarkOptions): Promise<NetworkSection> {
