@@ -115,8 +115,41 @@ export async function runHostSectionsHere(
   return r;
 }
 
-/** The selected sections inside one L1 boot; an L1 that fails makes each of them an error. */
+/**
+ * The selected sections in L1. An L1 that stops before they are done (silent, its kernel panicked:
+ * docs/nested-harness.md) is recorded in `errors`, and the sections it did not finish run once
+ * more in a fresh L1; `l1.rerunAfter` then says why.
+ */
 export async function runHostSectionsInL1(sections: readonly HostSection[], full: boolean, why: string, ctx: { errors: Errors; progress: (msg: string) => void }): Promise<HostSections> {
+  return withOneRerun(sections, (which) => hostSectionsInOneL1(which, full, why, ctx), ctx);
+}
+
+/** runHostSectionsInL1's rule, over `once` (one L1 boot for the given sections). */
+export async function withOneRerun(sections: readonly HostSection[], once: (which: readonly HostSection[]) => Promise<HostSections>, ctx: { errors: Errors; progress: (msg: string) => void }): Promise<HostSections> {
+  const first = await once(sections);
+  const stopped = (first.l1 === null ? ctx.errors.at(-1)?.message : first.l1.failed)?.split('\n')[0];
+  const cutShort = (s: HostSection) => {
+    const e = outcomeOf(first, s).error;
+    return e !== undefined && (e.startsWith(UNFINISHED) || e.startsWith('nested L1:'));
+  };
+  const again = stopped ? sections.filter(cutShort) : [];
+  if (again.length === 0) return first;
+  ctx.progress(`host sections in L1: ${again.join(', ')} once more in a fresh L1 (the first stopped: ${stopped})`);
+  const second = await once(again);
+  return {
+    vmmStart: again.includes('vmm') ? second.vmmStart : first.vmmStart,
+    memory: again.includes('memory') ? second.memory : first.memory,
+    density: again.includes('density') ? second.density : first.density,
+    l1: second.l1 ? { ...second.l1, rerunAfter: stopped } : first.l1,
+  };
+}
+
+function outcomeOf(r: HostSections, s: HostSection): { error?: string } {
+  return s === 'vmm' ? r.vmmStart : s === 'memory' ? r.memory : r.density;
+}
+
+/** The selected sections inside one L1 boot; an L1 that fails makes each of them an error. */
+async function hostSectionsInOneL1(sections: readonly HostSection[], full: boolean, why: string, ctx: { errors: Errors; progress: (msg: string) => void }): Promise<HostSections> {
   const plan = hostPlan(full, 'l1');
   const progress = (msg: string) => ctx.progress(`host sections in L1: ${msg}`);
   progress(`${sections.join(', ')} in one L1 VM of the nested-KVM harness, because this host cannot run the test guests (${why})`);

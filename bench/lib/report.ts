@@ -90,6 +90,7 @@ export function renderMarkdown(r: BenchResults): string {
       `booted in ${fmt(r.l1.bootSeconds)} s, ${fmt(r.l1.totalSeconds)} s in all. The same side-by-side method runs there (QEMU on L1's KVM beside the built-in VMM, the KVM floor measured in L1), ` +
       'but L1\'s kernel, the VMMs\' own code and every VM exit are emulated instruction by instruction: **absolute times from L1 are not comparable with L0 figures** (nor with the published anchors); ' +
       'the ratios are, and the targets are judged from them (see "judged by" under Targets).', '');
+    if (r.l1.rerunAfter) L.push(`An earlier L1 stopped before these sections were done (${escapeMd(r.l1.rerunAfter)}): they ran again in a fresh L1, whose figures these are.`, '');
     if (r.l1.failed) L.push(`**L1 failed before the end** (${escapeMd(r.l1.failed)}): the sections it had reported are kept; the others say they did not finish.`, '');
     if (r.l1.scaled.length) L.push(`What L1's plan does differently from L0's (bench/lib/plan.ts): ${r.l1.scaled.map(escapeMd).join('; ')}.`, '');
   }

@@ -23,6 +23,8 @@ export interface L1Info {
   scaled: string[];
   /** Set when L1 failed after reporting some sections: why (the unfinished ones say so). */
   failed?: string;
+  /** Set when the sections an earlier L1 left unfinished ran in this one: why that L1 stopped. */
+  rerunAfter?: string;
 }
 
 export interface HostInfo {
