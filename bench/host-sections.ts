@@ -164,6 +164,7 @@ async function hostSectionsInOneL1(sections: readonly HostSection[], full: boole
       memoryMiB: plan.l1MemoryMiB ?? undefined,
       parse: parseHostsReport,
       onProgress: progress,
+      rerunIfStopped: false, // runHostSectionsInL1 reruns only the sections left unfinished
     });
     ctx.errors.push(...r.report.errors.map((e) => ({ section: e.section, message: `in L1: ${e.message}` })));
     // An L1 that failed after reporting some sections keeps them; the rest say why they are missing.

@@ -383,7 +383,8 @@ export interface NetworkSection {
   /** ICMP echo guest → guest (busybox ping -A: the next request as soon as the reply is in). */
   pingMs: LatencyFigures | null;
   /** The L1 it ran in (null at L0). */
-  l1: { kernel: string; bootSeconds: number; totalSeconds: number; failed?: string } | null;
+  /** failed: why L1 ended before the last round; rerunAfter: why an earlier L1 stopped (this is its rerun). */
+  l1: { kernel: string; bootSeconds: number; totalSeconds: number; failed?: string; rerunAfter?: string } | null;
   notes: string[];
 }
 
@@ -489,7 +490,7 @@ export function renderNetworkMarkdown(s: NetworkSection, whereLine: string): str
   });
   L.push(`NICs: ${nics.join('; ')}. ${s.runs} rounds, ${fmt(s.bytesPerTransfer / (1 << 20))} MiB per transfer, ` +
     `${s.roundTripsPerRun} TCP round trips and ${s.pingsPerRun} pings per round and hypervisor; the two hypervisors take turns in every measurement, the order alternating by round.`, '');
-  if (s.l1) L.push(`L1: Linux ${escapeMd(s.l1.kernel)}, booted in ${fmt(s.l1.bootSeconds)} s, ${fmt(s.l1.totalSeconds)} s in all${s.l1.failed ? `; **failed before the end** (${escapeMd(s.l1.failed)}), the rounds it reported are kept` : ''}.`, '');
+  if (s.l1) L.push(`L1: Linux ${escapeMd(s.l1.kernel)}, booted in ${fmt(s.l1.bootSeconds)} s, ${fmt(s.l1.totalSeconds)} s in all${s.l1.failed ? `; **failed before the end** (${escapeMd(s.l1.failed)}), the rounds it reported are kept` : ''}${s.l1.rerunAfter ? `; a rerun: an earlier L1 stopped (${escapeMd(s.l1.rerunAfter)})` : ''}.`, '');
   L.push('| measurement | built-in | QEMU | built-in vs QEMU (≥ 1: built-in at least as good) | per round |', '|---|---|---|---|---|');
   if (s.throughputMiBps) {
     for (const d of NET_DIRECTIONS) {

@@ -68,7 +68,7 @@ export async function networkBenchmarks(opts: NetworkBenchmarkOptions): Promise<
       onProgress: progress,
     });
     report = r.report;
-    l1 = { kernel: report.kernel, bootSeconds: round(r.bootMs / 1000, 1), totalSeconds: round(r.totalMs / 1000, 1), ...(r.failure ? { failed: r.failure.split('\n')[0]! } : {}) };
+    l1 = { kernel: report.kernel, bootSeconds: round(r.bootMs / 1000, 1), totalSeconds: round(r.totalMs / 1000, 1), ...(r.failure ? { failed: r.failure.split('\n')[0]! } : {}), ...(r.rerunAfter ? { rerunAfter: r.rerunAfter } : {}) };
     if (r.failure) progress(`L1 failed after round ${report.roundsDone}; keeping what it reported: ${r.failure}`);
   }
   const section = networkSection(report, where);

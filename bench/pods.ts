@@ -60,6 +60,7 @@ export async function podBenchmarks(opts: PodBenchmarkOptions): Promise<{ lifecy
       results.builtin = report.results.builtin ?? { error: 'missing from the L1 report' };
       results.qemuKvm = report.results.qemuKvm ?? { error: 'missing from the L1 report' };
       notes.push(`L1 (kernel ${report.kernel}, 2 vCPUs, 4 GiB, QEMU TCG with an emulated EPYC+SVM CPU) booted in ${(r.bootMs / 1000).toFixed(1)} s; the nested part took ${(r.totalMs / 1000).toFixed(1)} s in all.`);
+      if (r.rerunAfter) notes.push(`An earlier L1 stopped under this section (${r.rerunAfter}); these figures are from its rerun in a fresh L1.`);
     } catch (err) {
       // The full message (with L1's console tail) goes to the progress output; the results get its first line.
       const message = errorText(err);

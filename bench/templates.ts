@@ -39,6 +39,7 @@ export async function templateBenchmarks(opts: { full: boolean; onProgress: (msg
     });
     notes.push(`L1 (kernel ${r.report.kernel}) booted in ${(r.bootMs / 1000).toFixed(1)} s; the nested part took ${(r.totalMs / 1000).toFixed(1)} s. Absolute times in L1 are inflated many-fold (an emulated machine); the two kinds ran in the same L1, so their ratios are the figures to read.`);
     if (r.failure) notes.push(`L1 failed after reporting: ${r.failure.split('\n')[0]}`);
+    if (r.rerunAfter) notes.push(`An earlier L1 stopped under this section (${r.rerunAfter}); these figures are from its rerun in a fresh L1.`);
     return templatesSection(r.report.result, args, where, notes);
   } catch (err) {
     return templatesSection({ error: errorText(err) }, args, where, notes);

@@ -30,6 +30,8 @@ export interface BenchInL1Options<T> {
   parse: (output: string) => T;
   /** Progress lines from L1 (prefixed `[L1] `) and the harness's own steps. */
   onProgress: (msg: string) => void;
+  /** Whether a run whose L1 stopped (silent, kernel panic) is run once more from the start; default true. */
+  rerunIfStopped?: boolean;
 }
 
 export interface BenchInL1Result<T> {
@@ -41,6 +43,33 @@ export interface BenchInL1Result<T> {
   failure?: string;
   bootMs: number;
   totalMs: number;
+  /**
+   * Set when an earlier L1 stopped under the script (silent, or its kernel panicked) and the script
+   * ran once more in a fresh L1, whose result this is: why that L1 stopped.
+   */
+  rerunAfter?: string;
+}
+
+/** Why an L1 run stopped on its own (silent, or its kernel panicked); absent for any other end. */
+type Stopped = { l1Stopped?: string };
+
+/**
+ * Runs `once`; if its L1 stopped (the result or the error carries `l1Stopped`), runs it once more
+ * and returns that run's result with `rerunAfter`. Any other failure is returned or thrown as is.
+ */
+export async function withRerunIfL1Stopped<R extends object>(once: () => Promise<R & Stopped>, onProgress: (msg: string) => void): Promise<R & { rerunAfter?: string }> {
+  let stopped: string | undefined;
+  try {
+    const first = await once();
+    if (!first.l1Stopped) return first;
+    stopped = first.l1Stopped;
+  } catch (err) {
+    stopped = (err as Stopped).l1Stopped;
+    if (!stopped) throw err;
+  }
+  onProgress(`L1 stopped (${stopped}); running the script once more in a fresh L1`);
+  const second = await once();
+  return { ...second, rerunAfter: stopped };
 }
 
 /**
@@ -48,6 +77,11 @@ export interface BenchInL1Result<T> {
  * a report already printed, returns it with `failure` instead.
  */
 export async function runBenchInL1<T>(opts: BenchInL1Options<T>): Promise<BenchInL1Result<T>> {
+  if (opts.rerunIfStopped === false) return runBenchInL1Once(opts);
+  return withRerunIfL1Stopped(() => runBenchInL1Once(opts), opts.onProgress);
+}
+
+async function runBenchInL1Once<T>(opts: BenchInL1Options<T>): Promise<BenchInL1Result<T> & Stopped> {
   const abort = new AbortController();
   let watchdog: NodeJS.Timeout | undefined;
   const feedWatchdog = () => {
@@ -92,14 +126,24 @@ export async function runBenchInL1<T>(opts: BenchInL1Options<T>): Promise<BenchI
     return { report: opts.parse(r.output), bootMs: r.bootMs, totalMs: r.totalMs };
   } catch (err) {
     let why = err instanceof Error ? err.message : String(err);
+    let l1Stopped: string | undefined;
     if (abort.signal.aborted) {
       // The harness's error carries L1's console: its tail often shows why L1 went quiet (soft lockups, a panic).
       const consoleTail = err instanceof L1Error ? err.console.trim().split('\n').slice(-15).join('\n') : '';
       why = `no output from L1 for ${opts.silenceMs / 60_000} min after "${lastLine}"; aborted${consoleTail ? `\nL1 console, last lines:\n${consoleTail}` : ''}`;
+      l1Stopped = `no output for ${opts.silenceMs / 60_000} min after "${lastLine}"`;
+    } else if (err instanceof L1Error && err.code === 'L1_EXITED' && /Kernel panic - not syncing/.test(err.console)) {
+      l1Stopped = `L1's kernel panicked: ${/Kernel panic - not syncing: (.*)/.exec(err.console)?.[1]?.trim() ?? ''}`;
     }
     if (!(err instanceof L1Error)) throw new Error(why);
     const elapsed = Date.now() - t0;
-    return { ...salvage(err.output, why), bootMs: elapsed, totalMs: elapsed };
+    let salvaged: { report: T; failure: string };
+    try {
+      salvaged = salvage(err.output, why);
+    } catch (e) {
+      throw Object.assign(e as Error, { l1Stopped });
+    }
+    return { ...salvaged, bootMs: elapsed, totalMs: elapsed, ...(l1Stopped ? { l1Stopped } : {}) };
   } finally {
     clearTimeout(watchdog);
   }

@@ -242,7 +242,8 @@ export function l1QemuArgs(a: L1QemuArgsInput): string[] {
   }
   return [
     '-M', 'microvm,pit=on,pic=on,rtc=on,acpi=on',
-    '-accel', 'tcg,thread=multi',
+    // VC_L1_TCG_THREAD=single: one host thread for all of L1's vCPUs (for comparing L1's stability).
+    '-accel', `tcg,thread=${process.env.VC_L1_TCG_THREAD === 'single' ? 'single' : 'multi'}`,
     '-cpu', a.cpuModel ?? 'EPYC,+svm,+npt',
     '-smp', String(a.cpus),
     '-m', `${a.memoryMiB}M`,
