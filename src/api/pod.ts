@@ -147,19 +147,27 @@ export async function startPodWith(id: string, options: StartOptions, how: { con
       await store.write(record);
       steps.reach('vmm-recorded');
       // On the connection the wait made, rather than a new one (a connect and a hello less): the
-      // restored agent's `restored` first (it serves nothing before), then the guest's network.
+      // restored agent's `restored` first (it serves nothing before), then the guest's network —
+      // sent right behind it, not after its answer: the agent serves a connection's requests in
+      // order, so one round trip less, and a refused `restored` is still the error reported.
       const network = spec.network;
       let reseeded = false;
       await waitForAgent(hypervisor, spec, record.vmm, options, async (agent, retried) => {
         steps.reach('agent-ready');
+        let configured: Promise<void> | undefined;
         if (template && !reseeded) {
-          record.restoreEpoch = await reseedRestored(agent, record, template, network, options.signal, retried);
+          const reseed = reseedRestored(agent, record, template, network, options.signal, retried);
+          if (how.configureGuestNetwork) {
+            configured = configureGuestNetwork(agent, record, options);
+            configured.catch(() => {}); // awaited below, once `restored` has answered
+          }
+          record.restoreEpoch = await reseed;
           await store.write(record);
           reseeded = true;
           steps.reach('agent-reseeded');
         }
         if (how.configureGuestNetwork) {
-          await configureGuestNetwork(agent, record, options);
+          await (configured ?? configureGuestNetwork(agent, record, options));
           steps.reach('network-configured');
         }
       }, template !== undefined);

@@ -4,7 +4,8 @@
 // `restored` re-seeding), and the pod's status shows its restore epoch. A cold-booted pod in the
 // same L1 gives the figure a restored start is compared with (docs/snapshots.md, measured numbers).
 // The second restored pod's `vc-vmm restore` runs in a spare of `vc-vmm launcher` (VC_VMM_LAUNCHER),
-// the same launch path cold pods take.
+// the same launch path cold pods take. A template made on the bridge network gives each pod its
+// own MAC and address (in the test's own network namespace: traffic stays inside it).
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { existsSync } from 'node:fs';
@@ -19,6 +20,14 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { nativeExecutable } from '../../src/native.js';
 import { LAUNCHER_ENV } from '../../src/hypervisor/kvm/launcher.js';
 import { childrenOf } from '../helpers/children.js';
+import { hostNamespaceProblem } from '../helpers/network.js';
+import { TemplateStore } from '../../src/store/template-store.js';
+
+/** The templates' own records (the MACs of their NICs are not in listTemplates). */
+async function readTemplateRecords(stateRoot: string) {
+  const store = new TemplateStore(stateRoot);
+  return Promise.all((await listTemplates({ root: stateRoot })).map((t) => store.read(t.name)));
+}
 
 const tmp = tempDir('vct');
 const root = tmp.path;
@@ -104,6 +113,48 @@ test('a template from a kvm pod; two pods restored from it run exec with their o
   }
   await deleteTemplate('base', options);
   assert.equal(await listTemplates(options), []);
+  assert.equal(vmmProcessesUnder(root), []);
+});
+
+test('a template made on the bridge network: each pod from it has its own MAC and address and reaches the bridge and the other', async () => {
+  const problem = hostNamespaceProblem();
+  if (problem) {
+    console.log(`SKIP template on the bridge network: ${problem}`);
+    return;
+  }
+  mark = Date.now();
+  await createTemplate({ name: 'net', hypervisor: 'kvm', vcpus: 1, memoryMiB: 256, network: 'bridge' }, options);
+  const [template] = (await readTemplateRecords(root)).filter((t) => t.name === 'net');
+  assert.is(template?.nics.length, 1, 'the template has the NIC of the pod it was made from');
+  const seen: { mac: string; address: string }[] = [];
+  for (const id of ['net-1', 'net-2']) {
+    await createPod({ id, template: 'net' }, options);
+    mark = Date.now();
+    const status = await startPod(id, options);
+    const nic = status.network.interfaces[0]!;
+    const address = nic.addresses[0]!.split('/')[0]!;
+    // What the guest kernel has now: `restored` gave eth0 the pod's MAC, configure_network (sent
+    // right behind it on the same connection) its address.
+    const proc = await enterPod(id, ['sh', '-c', 'cat /sys/class/net/eth0/address; ip -o -4 addr show dev eth0; ping -c 1 -W 10 10.231.0.1 >/dev/null && echo gateway-ok'], options);
+    const [out, exit] = await Promise.all([readAll(proc.stdout), proc.wait()]);
+    assert.equal(exit, { exitCode: 0, signal: null }, `exec in ${id}: ${out}`);
+    const [mac, addrLine, gateway] = out.trim().split('\n');
+    assert.is(mac, nic.mac.toLowerCase(), `${id}: eth0 has the pod's MAC`);
+    assert.is.not(mac, template!.nics[0]!.mac.toLowerCase(), `${id}: not the template's MAC`);
+    assert.ok(addrLine?.includes(` ${nic.addresses[0]} `), `${id}: eth0 has ${nic.addresses[0]}: ${addrLine}`);
+    assert.is(gateway, 'gateway-ok', `${id} reaches the bridge's gateway`);
+    seen.push({ mac: mac!, address });
+  }
+  assert.is.not(seen[0]!.mac, seen[1]!.mac);
+  assert.is.not(seen[0]!.address, seen[1]!.address);
+  const ping = await enterPod('net-2', ['ping', '-c', '1', '-W', '10', seen[0]!.address], options);
+  const [pingOut, pingExit] = await Promise.all([readAll(ping.stdout), ping.wait()]);
+  assert.equal(pingExit, { exitCode: 0, signal: null }, `net-2 pings net-1 at ${seen[0]!.address}: ${pingOut}`);
+  for (const id of ['net-1', 'net-2']) {
+    await stopPod(id, options);
+    await deletePod(id, options);
+  }
+  await deleteTemplate('net', options);
   assert.equal(vmmProcessesUnder(root), []);
 });
 
