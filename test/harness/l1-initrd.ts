@@ -107,6 +107,17 @@ if [ -n "$VC_CACHE" ] && [ -d "$R$VC_CACHE" ]; then
   # Writes to the cache land in L1's memory; reads fall through to the host's cache (kernels...).
   mount -t overlay -o lowerdir="$R$VC_CACHE",upperdir=/upper/cache/u,workdir=/upper/cache/w overlay "$R$VC_CACHE" || die "cannot overlay the cache dir $VC_CACHE"
 fi
+# Hold the kernel's static keys that KVM and CPU quotas flip, for L1's lifetime. With no VM left,
+# KVM_CREATE_VM and the last VM's end each patch kernel text (the preempt-notifier key in
+# __schedule; a vCPU's LAPIC and a cgroup's CPU quota flip others); under multi-threaded TCG a
+# vCPU then kept hitting a stale int3 in __schedule forever (L1 silent; 3 of 3 runs of VMs started
+# back to back hung within 40 s, none of 2 with the keys held: docs/nested-harness.md).
+mkdir -p $R/sys/fs/cgroup/vc-l1-keys && echo "1000000 100000" > $R/sys/fs/cgroup/vc-l1-keys/cpu.max || say "no CPU quota key holder"
+chroot $R python3 -c 'import fcntl,os,time
+k=os.open("/dev/kvm",os.O_RDWR)
+vm=fcntl.ioctl(k,0xAE01,0);fcntl.ioctl(vm,0xAE60,0);cpu=fcntl.ioctl(vm,0xAE41,0)
+vm2=fcntl.ioctl(k,0xAE01,0);cpu2=fcntl.ioctl(vm2,0xAE41,0)
+print("vc-l1: static keys held (2 VMs)",flush=True);time.sleep(1e9)' < /dev/null > /dev/console 2>&1 &
 mkdir -p $R/run/vc-l1
 cp /run.sh $R/run/vc-l1/run.sh
 say "running the command"

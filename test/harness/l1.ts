@@ -260,6 +260,8 @@ export function l1QemuArgs(a: L1QemuArgsInput): string[] {
     '-device', `virtio-9p-device,fsdev=root,mount_tag=${L1_ROOT_TAG}`,
     '-fsdev', `local,id=scratch,path=${a.scratch},security_model=none,multidevs=remap`,
     '-device', `virtio-9p-device,fsdev=scratch,mount_tag=${L1_SCRATCH_TAG}`,
+    // VC_L1_MONITOR=PATH: QEMU's human monitor on a Unix socket, to look at a stuck L1 (info registers).
+    ...(process.env.VC_L1_MONITOR ? ['-monitor', `unix:${process.env.VC_L1_MONITOR},server=on,wait=off`] : []),
   ];
 }
 
