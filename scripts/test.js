@@ -244,7 +244,7 @@ async function nestedPhase() {
 
 /** Runs scripts/test.js nested-inside in one L1; `silent` when the silence watchdog ended it. */
 async function nestedOnce(fileFilters) {
-  const { runInL1 } = await import(join(root, 'dist/test/harness/l1.js'));
+  const { runInL1, l1KernelPanic } = await import(join(root, 'dist/test/harness/l1.js'));
   // Normally 8-10 min beside the L0 files (more with test/kvm); the bound keeps a hung L1 from taking CI past 25 minutes.
   const timeoutMs = Number(process.env.VC_NESTED_TIMEOUT_MS) || (kvmInL1 ? 21 : 18) * 60 * 1000;
   const abort = new AbortController();
@@ -272,7 +272,7 @@ async function nestedOnce(fileFilters) {
     return { silent: false, output: r.output, exitCode: r.exitCode };
   } catch (err) {
     // The guest kernel's own panic (not a test's failure): QEMU exits before the command does.
-    const crashed = !silent && err.code === 'L1_EXITED' && /Kernel panic - not syncing/.test(err.console ?? '');
+    const crashed = !silent && l1KernelPanic(err) !== null;
     if (silent || crashed) emit(`--- L1 console ---\n${err.console ?? ''}\n`);
     return { silent, crashed, output, error: err };
   } finally {

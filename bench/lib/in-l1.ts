@@ -2,7 +2,7 @@
 // report it prints as its one BENCH-JSON line. Shared by the pod section (bench/pods-inside.js)
 // and the host sections (bench/hosts-inside.js) on hosts whose /dev/kvm cannot run them.
 import { fileURLToPath } from 'node:url';
-import { L1Error, runInL1 } from '../../test/harness/l1.js';
+import { L1Error, l1KernelPanic, runInL1 } from '../../test/harness/l1.js';
 import { BENCH_JSON_PREFIX, LineSplitter } from './bench-json.js';
 import { native } from '../../src/native.js';
 
@@ -132,8 +132,9 @@ async function runBenchInL1Once<T>(opts: BenchInL1Options<T>): Promise<BenchInL1
       const consoleTail = err instanceof L1Error ? err.console.trim().split('\n').slice(-15).join('\n') : '';
       why = `no output from L1 for ${opts.silenceMs / 60_000} min after "${lastLine}"; aborted${consoleTail ? `\nL1 console, last lines:\n${consoleTail}` : ''}`;
       l1Stopped = `no output for ${opts.silenceMs / 60_000} min after "${lastLine}"`;
-    } else if (err instanceof L1Error && err.code === 'L1_EXITED' && /Kernel panic - not syncing/.test(err.console)) {
-      l1Stopped = `L1's kernel panicked: ${/Kernel panic - not syncing: (.*)/.exec(err.console)?.[1]?.trim() ?? ''}`;
+    } else {
+      const panic = l1KernelPanic(err);
+      if (panic !== null) l1Stopped = `L1's kernel panicked: ${panic}`;
     }
     if (!(err instanceof L1Error)) throw new Error(why);
     const elapsed = Date.now() - t0;

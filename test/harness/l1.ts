@@ -70,6 +70,16 @@ export class L1Error extends Error {
   }
 }
 
+/**
+ * Why L1's own kernel panicked ("corrupted stack end detected inside scheduler"), or null: an
+ * L1_EXITED whose console has this is L1 failing, not the command (docs/nested-harness.md).
+ */
+export function l1KernelPanic(err: unknown): string | null {
+  if (!(err instanceof L1Error) || err.code !== 'L1_EXITED') return null;
+  const m = /Kernel panic - not syncing: ?(.*)/.exec(err.console);
+  return m ? m[1]!.trim() : null;
+}
+
 const QEMU = 'qemu-system-x86_64';
 /** How long L1 gets to power off by itself after the command ended, before QEMU is killed. */
 const POWEROFF_GRACE_MS = 2000;

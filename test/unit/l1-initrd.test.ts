@@ -12,7 +12,7 @@ import { initrdDigest } from '../../src/guest/initrd.js';
 import { resolveKernel } from '../../src/guest/kernel.js';
 import { resolveModules } from '../../src/guest/modules.js';
 import { L1_MODULES, l1InitScript, planL1Initrd, type L1InitrdInputs } from '../harness/l1-initrd.js';
-import { l1Params, l1QemuArgs, l1RunScript, MarkerScanner, shQuote, type ScanItem } from '../harness/l1.js';
+import { L1Error, l1KernelPanic, l1Params, l1QemuArgs, l1RunScript, MarkerScanner, shQuote, type ScanItem } from '../harness/l1.js';
 import { bzImagePayload, hasPvhNote } from '../harness/vmlinux.js';
 import { expectCode } from '../helpers/errors.js';
 import { GuestError } from '../../src/guest/errors.js';
@@ -150,6 +150,14 @@ test('bzImage payload: header fields, compression, PVH note of the unpacked kern
   const real = bzImagePayload(readFileSync(kernel.kernelPath));
   assert.is(real.format, 'xz', 'Debian compresses its kernels with xz');
   assert.not.ok(hasPvhNote(readFileSync('/bin/busybox')), 'busybox has no PVH note');
+});
+
+test('l1KernelPanic: the panic of an L1 that exited, nothing for other ends', () => {
+  const console = '[   25.4] BUG: TASK stack guard page was hit\n[   78.0] Kernel panic - not syncing: corrupted stack end detected inside scheduler\n[   78.0] Kernel Offset: disabled';
+  assert.is(l1KernelPanic(new L1Error('L1_EXITED', 'L1: QEMU exited', console, '')), 'corrupted stack end detected inside scheduler');
+  assert.is(l1KernelPanic(new L1Error('L1_EXITED', 'L1: QEMU exited', '[ 1.0] reboot: Power down', '')), null);
+  assert.is(l1KernelPanic(new L1Error('L1_TIMEOUT', 'L1: no result', console, '')), null, 'a timed-out L1 is not reported as panicked');
+  assert.is(l1KernelPanic(new Error('Kernel panic - not syncing: x')), null);
 });
 
 test.run();
