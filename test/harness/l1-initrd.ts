@@ -110,8 +110,8 @@ fi
 # Hold the kernel's static keys that KVM and CPU quotas flip, for L1's lifetime. With no VM left,
 # KVM_CREATE_VM and the last VM's end each patch kernel text (the preempt-notifier key in
 # __schedule; a vCPU's LAPIC and a cgroup's CPU quota flip others); under multi-threaded TCG a
-# vCPU then kept hitting a stale int3 in __schedule forever (L1 silent; 3 of 3 runs of VMs started
-# back to back hung within 40 s, none of 2 with the keys held: docs/nested-harness.md).
+# vCPU then kept hitting a stale int3 in __schedule forever (L1 silent; the runs with and without
+# the keys held are in docs/nested-harness.md).
 mkdir -p $R/sys/fs/cgroup/vc-l1-keys && echo "1000000 100000" > $R/sys/fs/cgroup/vc-l1-keys/cpu.max || say "no CPU quota key holder"
 chroot $R python3 -c 'import fcntl,os,time
 k=os.open("/dev/kvm",os.O_RDWR)
