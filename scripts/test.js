@@ -110,6 +110,7 @@ const laneFiles = order.flatMap((area) => {
 });
 
 let passed = 0, failed = 0, skipped = 0;
+const runStart = performance.now();
 // The nested phase runs beside the L0 files (while it runs, only the soak uses the second lane): L1
 // is one QEMU process with a core or two of its own work, and CI must stay under 25 minutes with
 // both. Its output is held and printed after the L0 files' (the silence watchdog still watches it
@@ -140,18 +141,25 @@ for (const file of laneFiles) {
 }
 speedFilesRan();
 while (eitherFiles.length > 0) await runAndTally(eitherFiles.shift(), stdoutWrite);
+const mainLaneEnded = performance.now();
 await secondLaneDone;
+const secondLaneEnded = performance.now();
 if (besideLog) process.stdout.write(`\n# second lane (beside the main lane's files):${besideLog}`);
 await nestedDone;
+const nestedEnded = performance.now();
 process.stdout.write(nestedLog);
 if (inside) reportL1Trouble();
+if (!inside) console.log(`\n# wall: main lane ended at ${seconds(mainLaneEnded - runStart)} s, second lane at ${seconds(secondLaneEnded - runStart)} s${nestedFiles.length ? `, nested phase at ${seconds(nestedEnded - runStart)} s` : ''}`);
 console.log(`\n${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}`);
 process.exit(failed === 0 && files.length + nestedFiles.length > 0 ? 0 : 1);
 
 async function runAndTally(file, write) {
   const name = relative(join(root, 'dist'), file);
   write(`\n# [${where}] ${name}\n`);
+  const began = performance.now();
   const { code, out } = await run(file, write);
+  // Where the run's wall time goes (CI has 25 minutes): each file's time and when it ended.
+  write(`# ${name}: ${seconds(performance.now() - began)} s, ended at ${seconds(performance.now() - runStart)} s\n`);
   if (!tallyFile(out)) { failed += 1; write(`# ${name}: no uvu summary (exit ${code}) — counted as one failure\n`); return; }
   if (code !== 0 && num(out, /Total:\s+(\d+)/) === num(out, /Passed:\s+(\d+)/)) { failed += 1; write(`# ${name}: exited ${code} after its tests\n`); }
 }
@@ -160,6 +168,7 @@ function hasMark(file, mark) {
   const head = existsSync(source) ? readFileSync(source, 'utf8').slice(0, 2000) : '';
   return head.split('\n').some((line) => line.trim() === mark);
 }
+function seconds(ms) { return (ms / 1000).toFixed(1); }
 function num(text, re) { const m = re.exec(text); return m ? Number(m[1]) : undefined; }
 function probeNetns() {
   const r = spawnSync('unshare', ['--net', '--', 'ip', 'link', 'set', 'lo', 'up'], { encoding: 'utf8' });
