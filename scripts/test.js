@@ -86,12 +86,15 @@ const HOST_NETWORK_MARK = '// vc-test: host-network';
 const netnsProblem = probeNetns();
 if (netnsProblem && files.some((f) => needsOwnNetns(f))) console.log(`# network namespaces: ${netnsProblem}; test files run in this namespace`);
 
-// A file that runs for a fixed time and judges nothing by speed (the concurrency soak) starts with
-// the line `// vc-test: beside-unit-tests` and runs in a second lane while the unit and native files
-// run, instead of after them. Files that judge no speed either and mostly boot pods start with
-// `// vc-test: either-lane`: once the nested phase has ended (its L1 QEMU held a core) and the main
-// lane has run the files that judge speed, whichever lane is free takes the next of them (in name
-// order: crash-lifecycle, the longest, comes first, so the lanes end near together). A file
+// The unit and native files are one queue that both lanes take from (a file at a time, in name
+// order, so the output still points at a cause before any integration file runs); CI's machine has
+// two cores and L1's QEMU, and one lane left a core idle for minutes. A file that runs for a fixed
+// time and judges nothing by speed (the concurrency soak) starts with the line
+// `// vc-test: beside-unit-tests` and runs in the second lane first, beside the unit and native
+// files, instead of after them. Files that judge no speed either and mostly boot pods start with
+// `// vc-test: either-lane`: once the main lane has run the files that judge speed, whichever lane
+// is free takes the next of them, beside the nested phase if it still runs (in name order:
+// crash-lifecycle, the longest, comes first, so the lanes end near together). A file
 // with a slowdown or latency check starts with `// vc-test: judges-speed`: the main lane runs these
 // first among its integration files, never beside a second-lane file (the other lane's load comes
 // and goes: cri-soak failed there once). The second lane's output is held and printed after the
@@ -111,30 +114,42 @@ const laneFiles = order.flatMap((area) => {
 
 let passed = 0, failed = 0, skipped = 0;
 const runStart = performance.now();
-// The nested phase runs beside the L0 files (while it runs, only the soak uses the second lane): L1
-// is one QEMU process with a core or two of its own work, and CI must stay under 25 minutes with
-// both. Its output is held and printed after the L0 files' (the silence watchdog still watches it
+// The nested phase runs beside the L0 files (while it runs, the second lane takes only the soak and
+// unit or native files): L1 is one QEMU process with a core or two of its own work, and CI must
+// stay under 25 minutes with both. Its output is held and printed after the L0 files' (the silence watchdog still watches it
 // as it arrives).
 let nestedLog = '';
 const emit = (text) => { nestedLog += text; };
-const nestedDone = nestedFiles.length > 0 ? nestedPhase() : Promise.resolve();
+let nestedEnded = 0;
+const nestedDone = (nestedFiles.length > 0 ? nestedPhase() : Promise.resolve()).then(() => { nestedEnded = performance.now(); });
 function stdoutWrite(text) { process.stdout.write(text); }
 let besideLog = '';
 const hold = (text) => { besideLog += text; };
 let speedFilesRan;
 const speedFilesDone = new Promise((resolve) => { speedFilesRan = resolve; });
+// Files that take a minute or more whatever the machine (the fuzzers build with the sanitizers
+// first) start with `// vc-test: long` and head the queue, so the two lanes end near together.
+const LONG_MARK = '// vc-test: long';
+const unitFiles = laneFiles.filter((f) => areaOf(f) === 'unit' || areaOf(f) === 'native');
+const unitQueue = [...unitFiles.filter((f) => hasMark(f, LONG_MARK)), ...unitFiles.filter((f) => !hasMark(f, LONG_MARK))];
+const takeUnitFiles = async (write) => {
+  while (unitQueue.length > 0) await runAndTally(unitQueue.shift(), write);
+};
 const besideDone = (async () => {
   for (const file of besideFiles) await runAndTally(file, hold);
+  await takeUnitFiles(hold);
 })();
 const secondLaneDone = (async () => {
   await besideDone;
   if (eitherFiles.length === 0) return;
-  await Promise.all([speedFilesDone, nestedDone]);
+  await speedFilesDone;
   while (eitherFiles.length > 0) await runAndTally(eitherFiles.shift(), hold);
 })();
-for (const file of laneFiles) {
+await takeUnitFiles(stdoutWrite);
+for (const file of laneFiles.filter((f) => areaOf(f) !== 'unit' && areaOf(f) !== 'native')) {
   // The second lane's pod-booting files wait until the main lane is past its unit, native and
-  // speed-judging files; no speed-judging file runs beside the concurrency soak either.
+  // speed-judging files; no speed-judging file runs beside the concurrency soak (or the second
+  // lane's share of the unit files) either.
   if (areaOf(file) === 'integration' && !speedFiles.includes(file)) speedFilesRan();
   if (speedFiles.includes(file)) await besideDone;
   await runAndTally(file, stdoutWrite);
@@ -146,7 +161,6 @@ await secondLaneDone;
 const secondLaneEnded = performance.now();
 if (besideLog) process.stdout.write(`\n# second lane (beside the main lane's files):${besideLog}`);
 await nestedDone;
-const nestedEnded = performance.now();
 process.stdout.write(nestedLog);
 if (inside) reportL1Trouble();
 if (!inside) console.log(`\n# wall: main lane ended at ${seconds(mainLaneEnded - runStart)} s, second lane at ${seconds(secondLaneEnded - runStart)} s${nestedFiles.length ? `, nested phase at ${seconds(nestedEnded - runStart)} s` : ''}`);

@@ -1,3 +1,4 @@
+// vc-test: long
 // The guest agent's fuzzers (native/agent/fuzz: the frame decoder, the connection layer with its
 // virtio-serial sessions, the JSON parser, the requests' argument checks, a container's
 // /etc/passwd and /etc/group) build with clang, ASan and UBSan and run for a short, bounded time

@@ -1,3 +1,4 @@
+// vc-test: long
 // The VMM's fuzzers (virtqueue chain walker; vsock packets and connection state machine; virtio-net
 // rx/tx paths with a scripted backend, rate limiter and resets; the snapshot state file reader and
 // section decoders) build with clang, ASan and UBSan and
