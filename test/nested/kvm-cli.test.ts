@@ -1,7 +1,10 @@
+// vc-test: nested-extended
 // virtc with --hypervisor kvm, each step its own process, inside the nested-KVM harness: the pod
 // commands (status names the hypervisor and the VMM's pid) and `run --rm`. The full CLI suite runs
 // on QEMU on the host (test/integration/cli.test.ts); node starts slowly in the emulated L1, so
-// this file keeps to what is specific to the built-in VMM.
+// this file keeps to what is specific to the built-in VMM. Extended (`npm run test:nested-extended`):
+// ≈ 100–150 s of CI's nested phase (each of its nine `virtc` processes loads ≈ 240 modules in the
+// emulated L1), for a path the library's kvm-pod-lifecycle and the host's CLI suite reach too.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawn } from 'node:child_process';
