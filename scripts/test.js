@@ -23,11 +23,17 @@ if (kvmInside) filters = filters.slice(1);
 const where = process.env.VC_NESTED_L1 === '1' ? 'L1' : 'L0';
 // A file that hangs is killed (and counted as a failure, since uvu never printed its summary)
 // rather than holding up the rest of the run; the slowest files take ≈ 3 min here (in L1 too).
-// In L1 the bound stays below the host's silence watchdog (L1_SILENCE_MS), so a hung test is
-// reported from inside rather than taken for a stopped L1.
 const FILE_TIMEOUT_MS = Number(process.env.VC_TEST_FILE_TIMEOUT_MS) || (where === 'L1' ? 4 : 8) * 60 * 1000;
-// How long L1 may stay silent before the host takes it for stopped (nestedPhase).
-const L1_SILENCE_MS = Number(process.env.VC_L1_SILENCE_MS) || 5 * 60 * 1000;
+// How long L1 may stay silent before the host takes it for stopped (nestedPhase). The runner in L1
+// prints HEARTBEAT every 20 s whatever its files do (a hung file is its own timeout's business), so
+// silence means L1 itself stopped: its kernel hung (docs/nested-harness.md). It was 300 s with no
+// heartbeat, which a CI run that lost an L1 paid on top of the rerun.
+const L1_SILENCE_MS = Number(process.env.VC_L1_SILENCE_MS) || 120 * 1000;
+const HEARTBEAT = '# l1: alive';
+const HEARTBEAT_LINE = /^# l1: alive\n/gm;
+// Between lines only, so a beat never splits a line of a file's output.
+let atLineStart = true;
+if (inside) setInterval(() => { if (atLineStart) process.stdout.write(`${HEARTBEAT}\n`); }, 20_000).unref();
 
 // In L1 the tree is the host's, read-only, and already built by the host's run.
 if (process.env.VC_NESTED_L1 !== '1') {
@@ -122,7 +128,10 @@ let nestedLog = '';
 const emit = (text) => { nestedLog += text; };
 let nestedEnded = 0;
 const nestedDone = (nestedFiles.length > 0 ? nestedPhase() : Promise.resolve()).then(() => { nestedEnded = performance.now(); });
-function stdoutWrite(text) { process.stdout.write(text); }
+function stdoutWrite(text) {
+  if (text.length > 0) atLineStart = text.endsWith('\n');
+  process.stdout.write(text);
+}
 let besideLog = '';
 const hold = (text) => { besideLog += text; };
 let speedFilesRan;
@@ -288,7 +297,12 @@ async function nestedOnce(fileFilters) {
       env: { NO_COLOR: '1', ...(process.env.CI ? { CI: process.env.CI } : {}), ...(process.env.VC_NESTED_EXTENDED ? { VC_NESTED_EXTENDED: process.env.VC_NESTED_EXTENDED } : {}) },
       timeoutMs,
       signal: abort.signal,
-      onOutput: (chunk) => { feed(); output += chunk; emit(chunk); },
+      onOutput: (chunk) => {
+        feed();
+        const text = chunk.replace(HEARTBEAT_LINE, '');
+        output += text;
+        emit(text);
+      },
       onProgress: (m) => { feed(); emit(`# nested: ${m}\n`); },
     });
     emit(`# nested: L1 booted in ${r.bootMs} ms; the phase took ${r.totalMs} ms; inner exit ${r.exitCode}\n`);

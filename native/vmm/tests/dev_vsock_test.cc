@@ -660,6 +660,38 @@ VMM_TEST(dev_vsock_transport_reset_waits_for_an_event_buffer) {
   CHECK(!f.dev.transport_reset_pending());
 }
 
+// After a transport reset the device holds a host's connection request until the driver has
+// handled the reset (it puts the event buffer back and notifies), so the guest's reset of its old
+// sockets cannot catch the new connection; the device asks for that notification although the
+// driver still has another event buffer posted.
+VMM_TEST(dev_vsock_host_connect_waits_until_the_driver_handled_the_reset) {
+  Fixture f;
+  post_event_buffers(f, 2);
+  f.dev.QueueTransportReset();
+  CHECK_EQ(f.ev.used_idx(), 1);
+  CHECK(f.dev.holding_for_reset());
+  CHECK_EQ(f.ev.avail_event(), f.ev.avail_idx);  // notify on the next add, not past the spare one
+  int client = unix_connect(f.path);
+  CHECK(client >= 0);
+  CHECK(write(client, "CONNECT 1024\n", 13) == 13);
+  Packet p;
+  CHECK(!f.pump_recv(&p, 200));
+  CHECK_EQ(f.backend.connection_count(), size_t{1});  // waiting in the backend, not refused
+  post_event_buffers(f, 1);
+  CHECK(!f.dev.holding_for_reset());
+  CHECK(f.pump_recv(&p));
+  CHECK_EQ(p.hdr.op, kVsockOpRequest);
+  CHECK_EQ(p.hdr.dst_port, 1024u);
+  f.send(f.guest_hdr(kVsockOpResponse, 1024, p.hdr.src_port));
+  CHECK(host_read(client) == "OK " + std::to_string(p.hdr.src_port) + "\n");
+  // A device reset (a new driver) drops the hold with everything else.
+  f.dev.QueueTransportReset();
+  CHECK(f.dev.holding_for_reset());
+  f.d.w(0x70, 0);
+  CHECK(!f.dev.holding_for_reset());
+  close(client);
+}
+
 // A vsock device saved with a connection open and restored into a new device on a copy of guest
 // RAM: the transport reset goes out, and the guest's next connection works on the same rings.
 VMM_TEST(dev_vsock_restored_device_serves_new_connections) {
@@ -688,6 +720,10 @@ VMM_TEST(dev_vsock_restored_device_serves_new_connections) {
   b.dev.QueueTransportReset();
   CHECK_EQ(b.ev.used_idx(), 1);
   CHECK_EQ(b.ram.get<uint32_t>(0x38000 + 0x100ull * b.ev.used_id(0)), 0u);
+  // The driver handles the reset and puts the event buffer back, as Linux does.
+  CHECK(b.dev.holding_for_reset());
+  post_event_buffers(b, 1);
+  CHECK(!b.dev.holding_for_reset());
   int listener_b = unix_listen(b.path + "_1234");
   int host_b = guest_connects(b, listener_b, 5001);
   CHECK(host_b >= 0);

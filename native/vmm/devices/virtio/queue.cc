@@ -237,6 +237,16 @@ bool Queue::needs_interrupt() {
          static_cast<uint16_t>(new_idx - used_event - 1) < static_cast<uint16_t>(new_idx - old_idx);
 }
 
+bool Queue::notify_on_next_add() {
+  if (!active_) return false;
+  uint16_t avail_idx;
+  if (!read_avail_idx(&avail_idx)) return false;
+  // Without EVENT_IDX the driver notifies on every add: this device never sets NO_NOTIFY.
+  if (event_idx_) mem_.store<uint16_t>(used_addr + 4 + 8ull * size, avail_idx);
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  return true;
+}
+
 bool Queue::enable_notification() {
   if (!active_) return false;
   if (event_idx_) mem_.store<uint16_t>(used_addr + 4 + 8ull * size, next_avail_);

@@ -81,6 +81,11 @@ class Queue {
   // the meantime (the caller must keep processing, or it could sleep on a full queue forever).
   bool enable_notification();
 
+  // Asks the driver to notify when it adds its next buffer, even while buffers it added before
+  // are still unconsumed (with EVENT_IDX, enable_notification() asks only past those). False when
+  // the queue is inactive or its avail ring unreadable.
+  bool notify_on_next_add();
+
   // What a snapshot keeps of the queue (snapshot/device_state.h), and putting it back: an active
   // queue is activated again against `mem` (false, with error(), if its rings fail the checks
   // activate() makes) and then continues from the saved indices; a broken one stays broken until

@@ -100,6 +100,7 @@ void VsockDevice::reset() {
   backend_->reset();
   rsts_.clear();
   transport_reset_pending_ = false;
+  holding_for_reset_ = false;
   tx_unsignalled_ = 0;
 }
 
@@ -146,6 +147,8 @@ void VsockDevice::deliver_events() {
       used = true;
       continue;
     }
+    // Asked before the interrupt, so the driver's notification after handling it cannot be missed.
+    holding_for_reset_ = q.notify_on_next_add();
     q.push_used(event_chain_.head, sizeof(id));
     used = true;
     transport_reset_pending_ = false;
@@ -171,6 +174,11 @@ void VsockDevice::queue_notify(size_t index) {
     wake_rx();  // new rx buffers: deliver what was waiting for them
   } else if (index == kEventQueue) {
     deliver_events();  // event buffers: a transport reset may be waiting for one
+    if (holding_for_reset_ && !transport_reset_pending_) {
+      // The driver put an event buffer back: it has handled the reset (QueueTransportReset).
+      holding_for_reset_ = false;
+      wake_rx();
+    }
   }
 }
 
@@ -236,14 +244,14 @@ void VsockDevice::wake_rx() {
   if (!host_ || !host_->driver_ok() || !host_->queue(kRxQueue).active()) return;
   Queue& q = host_->queue(kRxQueue);
   bool used = false;
-  while (!rsts_.empty() || backend_->has_rx()) {
+  while (!rsts_.empty() || (!holding_for_reset_ && backend_->has_rx())) {
     if (!gather_rx_buffers(&used)) break;
     size_t count = rx_buffers_.size(), done = 0;
     for (; done < count && !rsts_.empty(); done++) {
       rx_buffers_[done].finish(rsts_.front());
       rsts_.erase(rsts_.begin());
     }
-    while (done < count) {
+    while (done < count && !holding_for_reset_) {
       size_t filled = backend_->to_guest(&rx_buffers_[done], count - done);
       if (filled == 0) break;
       done += std::min(filled, count - done);

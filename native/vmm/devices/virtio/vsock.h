@@ -145,8 +145,16 @@ class VsockDevice final : public Device {
   // the event queue (§5.10.6.6), interrupting it. The guest then resets every connected socket
   // and re-reads the guest CID. Without an event buffer (or before DRIVER_OK) the event waits for
   // the driver to post one; a device reset drops it. Takes mutex() (do not hold it).
+  //
+  // From the event's delivery until the driver has handled it, the device holds what the backend
+  // has for the guest (host connection requests: the backend has nothing else after a reset), so
+  // a connection the host opens right after a restore is not reset with the old ones. Linux puts
+  // the event buffer back and notifies once it has reset its sockets; the device asks for that
+  // notification and lets the held packets go on it. A driver that never notifies leaves a host
+  // connect to the backend's connect timeout (the host client sees a reset, as before).
   void QueueTransportReset();
   bool transport_reset_pending() const { return transport_reset_pending_; }
+  bool holding_for_reset() const { return holding_for_reset_; }
 
   uint64_t dropped_packets() const { return dropped_; }
 
@@ -172,6 +180,7 @@ class VsockDevice final : public Device {
   uint64_t dropped_ = 0;
   DescriptorChain event_chain_;
   bool transport_reset_pending_ = false;
+  bool holding_for_reset_ = false;  // the reset event is out; the driver has not handled it yet
   uint32_t tx_unsignalled_ = 0;  // tx buffers used since the last tx signal
   // Rx buffers filled per round: a guest with 4 KiB rx buffers (Linux < 6.2) gets up to
   // 32 x 4 KiB from one host read.
