@@ -76,6 +76,36 @@ export interface NativeAddon {
   unixConnect(path: string): number;
   /** Sends `data` on a Unix socket with `fd` attached (SCM_RIGHTS); the caller still owns `fd`. */
   sendWithFd(socketFd: number, data: Buffer, fd: number): void;
+  /**
+   * A new network namespace with `lo` up, bind-mounted onto the existing file `path` (made on a
+   * thread of its own). Throws naming the step and the errno text (`errno`); nothing is mounted then.
+   */
+  makeNetns(path: string): void;
+  /** Unmounts every mount stacked on `path`; returns how many (0: not mounted, or no file). */
+  unmountNetns(path: string): number;
+  /**
+   * In the namespace whose nsfs file is `netnsPath`, per mirror: tap `tap` (persistent, `mtu`, no
+   * IPv6 address generation, up), ingress qdiscs on it and on `interface`, and u32 match-all
+   * filters redirecting each one's frames out of the other (mirred). Throws at the first failure
+   * naming the step (the kernel's own words in parentheses when it gave them) and the errno text;
+   * what was made stays for removeTaps' sweep.
+   */
+  makeTapMirrors(netnsPath: string, mirrors: { interface: string; tap: string; mtu: number }[]): void;
+  /**
+   * The namespace whose nsfs file is `path` as the kernel lists it over rtnetlink (what `ip -d
+   * addr` and `ip route` read; numbers, not names): its links, addresses and the main table's
+   * routes (not cloned ones). Throws naming the step and the errno text.
+   */
+  readNetns(path: string): NetnsView;
+}
+
+export interface NetnsView {
+  /** `ether`: ARPHRD_ETHER; `mac` lower-case `aa:bb:…`, '' when the link has none. */
+  links: { index: number; name: string; ether: boolean; mac: string; mtu: number }[];
+  /** `index`: the link's; `scope`: RT_SCOPE_* (0 universe, 253 link, 254 host). */
+  addresses: { index: number; family: 4 | 6; address: string; prefix: number; scope: number }[];
+  /** `dst` '' and `dstLen` 0: the default route; `oif` 0: through no single link; RT_SCOPE_*, RTPROT_*, RTN_*; '' for an absent address. */
+  routes: { family: 4 | 6; dst: string; dstLen: number; gateway: string; oif: number; scope: number; protocol: number; type: number; source: string }[];
 }
 
 /** The package root: dist/src/native.js lives two levels below it. */

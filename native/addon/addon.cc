@@ -8,6 +8,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   vc::RegisterCgroupOps(env, exports);
   vc::RegisterNetnsOps(env, exports);
   vc::RegisterFdPassing(env, exports);
+  vc::RegisterPodNetOps(env, exports);
   exports.Set("addonVersion", Napi::Number::New(env, 1));
   return exports;
 }

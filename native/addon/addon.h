@@ -25,4 +25,5 @@ void RegisterVmHandle(Napi::Env env, Napi::Object exports);
 void RegisterCgroupOps(Napi::Env env, Napi::Object exports);
 void RegisterNetnsOps(Napi::Env env, Napi::Object exports);
 void RegisterFdPassing(Napi::Env env, Napi::Object exports);
+void RegisterPodNetOps(Napi::Env env, Napi::Object exports);
 }  // namespace vc

@@ -1,5 +1,5 @@
 // Child processes for the host side of pod networking: iproute2 (`ip`, `tc`), util-linux
-// (`nsenter`, `unshare`, `umount`) and CNI plugins, optionally inside a network namespace given by
+// (`nsenter`) and CNI plugins, optionally inside a network namespace given by
 // path (`nsenter --net=PATH`, which takes any nsfs file: a pod's `<podDir>/netns`, a caller's
 // `/proc/PID/ns/net`, `/run/netns/NAME`).
 import { spawn } from 'node:child_process';
@@ -35,8 +35,6 @@ const PROGRAM_PACKAGES: Readonly<Record<string, string>> = {
   ip: 'iproute2 (Debian, Ubuntu) or iproute (Fedora)',
   tc: 'iproute2 (Debian, Ubuntu) or iproute-tc (Fedora)',
   nsenter: 'util-linux',
-  unshare: 'util-linux',
-  umount: 'mount (Debian, Ubuntu) or util-linux (Fedora)',
   iptables: 'iptables',
 };
 
@@ -114,62 +112,6 @@ export function describe(argv: readonly string[], netns: string | undefined): st
 
 export function exitText(result: RunResult): string {
   return result.signal ? `killed by ${result.signal}` : `exit ${result.code}`;
-}
-
-/** One command of a batch: `ip`'s or `tc`'s arguments, and whether its failure is tolerated. */
-export interface BatchCommand {
-  args: readonly string[];
-  /** Its failure is ignored, as `run` (not `runChecked`) ignored it. */
-  mayFail?: boolean;
-}
-
-/** Words `ip -batch`/`tc -batch` read back unchanged (no quoting, comment or escape character). */
-const PLAIN_WORD = /^[A-Za-z0-9_.:@+=/-]+$/;
-
-/**
- * Runs `commands` as one `program -force -batch -` (iproute2's `ip` or `tc`), inside `netns`: one
- * spawn instead of one per command — each spawn (nsenter, then ip) took 0.1–0.5 s in the nested
- * harness's emulated L1. `-force` runs every line even after one fails, as the separate runs did
- * not; the failures are then told apart by the `Command failed -:N` line iproute2 prints after each
- * failed line's own error. The first failure of a command that may not fail is NETWORK_FAILED
- * naming that command and its error, as `runChecked` would have. A word `-batch` would read
- * otherwise (a space, quote, `#`, from an odd interface name) runs the commands one by one instead.
- */
-export async function runBatch(program: 'ip' | 'tc', commands: readonly BatchCommand[], options: RunOptions = {}): Promise<void> {
-  if (commands.length === 0) return;
-  if (!commands.every((c) => c.args.every((word) => PLAIN_WORD.test(word)))) {
-    for (const c of commands) await (c.mayFail ? run([program, ...c.args], options) : runChecked([program, ...c.args], options));
-    return;
-  }
-  const argv = [program, '-force', '-batch', '-'];
-  const result = await run(argv, { ...options, stdin: commands.map((c) => `${c.args.join(' ')}\n`).join('') });
-  if (result.code === 0) return;
-  const failed = batchFailures(result.stderr);
-  if (result.signal || failed.length === 0) {
-    // Ended without saying which line failed (killed, or a line it could not parse: iproute2 exits at once then).
-    throw new VcError('NETWORK_FAILED', `${describe(argv, options.netns)} of ${commands.length} commands failed (${exitText(result)}): ${result.stderr.trim()}\ncommands:\n${commands.map((c) => `  ${c.args.join(' ')}`).join('\n')}`);
-  }
-  for (const { line, error } of failed) {
-    const command = commands[line - 1];
-    if (!command) throw new VcError('NETWORK_FAILED', `${describe(argv, options.netns)} reported line ${line} failed, of ${commands.length}: ${error}`);
-    if (!command.mayFail) throw new VcError('NETWORK_FAILED', `${describe([program, ...command.args], options.netns)} failed (${program} -batch line ${line}): ${error || '(no message)'}`);
-  }
-}
-
-/** The failed lines of an iproute2 batch, each with what it printed before its `Command failed -:N`. */
-export function batchFailures(stderr: string): { line: number; error: string }[] {
-  const failures: { line: number; error: string }[] = [];
-  let pending: string[] = [];
-  for (const text of stderr.split('\n')) {
-    const marker = /^Command failed -:(\d+)$/.exec(text.trim());
-    if (marker) {
-      failures.push({ line: Number(marker[1]), error: pending.join('\n').trim() });
-      pending = [];
-    } else if (text.trim()) {
-      pending.push(text.trim());
-    }
-  }
-  return failures;
 }
 
 /** `word` as one word of a POSIX shell command line. */

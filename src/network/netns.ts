@@ -1,5 +1,6 @@
 // A pod's own network namespace, kept by a bind mount of its nsfs file onto `<podDir>/netns`
-// (as `unshare --net=FILE` makes it) rather than under the global /run/netns of `ip netns`: the
+// (as `unshare --net=FILE` makes it; here the addon makes and unmounts it, no process spawned:
+// each spawn cost 0.1–0.5 s in the nested harness's L1) rather than under the global /run/netns of `ip netns`: the
 // name cannot clash between state roots, it is removed with its pod, and gc finds it in the pod
 // directory. Everything that takes a namespace here takes a path (nsenter --net=PATH, CNI_NETNS),
 // so a caller's namespace (`netns` mode: /run/netns/X, /proc/PID/ns/net) works the same way.
@@ -13,7 +14,7 @@ export type { NetnsPlan } from '../model/network.js';
 import { open, rm, statfs } from 'node:fs/promises';
 import { join } from 'node:path';
 import { VcError } from '../errors.js';
-import { run, runChecked, exitText } from './exec.js';
+import { native } from '../native.js';
 
 /** statfs f_type of nsfs: a mounted namespace file (or a /proc/PID/ns/net link) reports it. */
 export const NSFS_MAGIC = 0x6e736673;
@@ -40,26 +41,21 @@ export async function isNetns(path: string): Promise<boolean> {
 
 /**
  * Makes the namespace of an owned plan (idempotent: a namespace already mounted there is kept)
- * and brings its `lo` up; checks that a given one exists.
+ * with its `lo` up; checks that a given one exists.
  */
-export async function createNetns(plan: NetnsPlan, options: { signal?: AbortSignal } = {}): Promise<void> {
+export async function createNetns(plan: NetnsPlan): Promise<void> {
   if (!plan.owned) {
     if (!(await isNetns(plan.path))) throw new VcError('NETWORK_FAILED', `${plan.path} is not a network namespace (nsfs file)`);
     return;
   }
-  if (!(await isNetns(plan.path))) {
-    // The mount point: an empty file, as `ip netns add` makes it. Left from a crash: reused.
-    await (await open(plan.path, 'a', 0o444)).close();
-    // `lo` is brought up by unshare's own command, inside the new namespace: one spawn less than
-    // unshare then nsenter (each took 0.1–0.5 s in the nested harness's L1).
-    const result = await run(['unshare', `--net=${plan.path}`, 'ip', 'link', 'set', 'lo', 'up'], { signal: options.signal });
-    if (!(await isNetns(plan.path))) {
-      throw new VcError('NETWORK_FAILED', `cannot make network namespace ${plan.path} with unshare (${exitText(result)}): ${result.stderr.trim()}`);
-    }
-    if (result.code === 0) return;
-    // Made, but `ip` failed in it (or could not run): the usual way below says why.
+  if (await isNetns(plan.path)) return;
+  // The mount point: an empty file, as `ip netns add` makes it. Left from a crash: reused.
+  await (await open(plan.path, 'a', 0o444)).close();
+  try {
+    native().makeNetns(plan.path);
+  } catch (err) {
+    throw new VcError('NETWORK_FAILED', `cannot make network namespace ${plan.path}: ${(err as Error).message}`, { cause: err });
   }
-  await runChecked(['ip', 'link', 'set', 'lo', 'up'], { netns: plan.path, signal: options.signal });
 }
 
 /**
@@ -68,12 +64,11 @@ export async function createNetns(plan: NetnsPlan, options: { signal?: AbortSign
  */
 export async function removeNetns(plan: NetnsPlan): Promise<void> {
   if (!plan.owned) return;
-  for (let i = 0; i < 16 && (await isNetns(plan.path)); i++) {
-    const result = await run(['umount', plan.path]);
-    if (result.code !== 0 && (await isNetns(plan.path))) {
-      throw new VcError('NETWORK_FAILED', `cannot unmount network namespace ${plan.path} (${exitText(result)}): ${result.stderr.trim()}`);
-    }
+  try {
+    native().unmountNetns(plan.path);
+  } catch (err) {
+    throw new VcError('NETWORK_FAILED', `cannot unmount network namespace ${plan.path}: ${(err as Error).message}`, { cause: err });
   }
-  if (await isNetns(plan.path)) throw new VcError('NETWORK_FAILED', `network namespace ${plan.path} is still mounted after 16 unmounts`);
+  if (await isNetns(plan.path)) throw new VcError('NETWORK_FAILED', `network namespace ${plan.path} is still mounted after unmounting it`);
   await rm(plan.path, { force: true });
 }

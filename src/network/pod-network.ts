@@ -53,7 +53,9 @@ export function planPodNetwork(options: PlanOptions): PodNetworkPlan {
  */
 export async function checkPodNetworkHost(plan: PodNetworkPlan, runtime: Pick<CniRuntime, 'pluginDirs'> = {}): Promise<void> {
   if (plan.mode === 'none') return;
-  const programs = ['nsenter', 'ip', 'tc', ...(plan.netns?.owned ? ['unshare', 'umount'] : [])];
+  // The namespace itself, its taps and their redirects are the addon's; reading the namespace and
+  // the teardown's sweep still run these.
+  const programs = ['nsenter', 'ip', 'tc'];
   for (const program of programs) {
     const missing = missingProgram(program, process.env.PATH);
     if (missing) throw missing;
@@ -70,7 +72,7 @@ export async function setUpPodNetwork(plan: PodNetworkPlan, runtime: Omit<CniRun
   const { step, ...cni } = runtime;
   const signal = runtime.signal;
   if (plan.netns) {
-    await createNetns(plan.netns, { signal });
+    await createNetns(plan.netns);
     step?.('netns-made');
   }
   let cniResult: CniResult | undefined;

@@ -7,14 +7,15 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { isIP } from 'node:net';
 import {
   cniAdd, cniCheck, cniDel, createNetns, createTaps, defaultConflist, ipamDataDir, ipamLeases, isNetns, planPodNetwork,
   readInterfaces, removeNetns, removeTaps, setUpPodNetwork, tearDownPodNetwork, type NetnsPlan, type PodNetworkPlan,
 } from '../../src/network/index.js';
-import { runAllChecked, runBatch } from '../../src/network/exec.js';
+import { runAllChecked } from '../../src/network/exec.js';
+import { native } from '../../src/native.js';
 import { VcError } from '../../src/errors.js';
 import { tempDir } from '../helpers/tmp.js';
 import { waitFor } from '../helpers/wait.js';
@@ -277,45 +278,79 @@ t('netns mode: taps and filters in the caller\'s namespace, removed at teardown;
   await waitFor('the veth peers to go with the namespace', () => hostVeths().length === 0, 5000);
 });
 
-t('createNetns brings lo up inside the new namespace (unshare runs ip there); again on a made one it is kept', async () => {
+t('createNetns brings lo up inside the new namespace; again on a made one it is kept; removeNetns takes off stacked mounts', async () => {
   const ns: NetnsPlan = { path: join(tmp.path, 'lons'), owned: true };
   try {
     await createNetns(ns);
     const lo = () => (JSON.parse(inNs(ns.path, 'ip', '-j', 'link', 'show', 'lo')) as { flags: string[] }[])[0]!.flags;
     assert.ok(lo().includes('UP'), `lo flags ${lo().join(',')}`);
-    inNs(ns.path, 'ip', 'link', 'set', 'lo', 'down');
-    await createNetns(ns); // a start re-run after a crash: the namespace is kept, lo brought up again
-    assert.ok(lo().includes('UP'), `lo flags after the re-run ${lo().join(',')}`);
+    const inode = statSync(ns.path).ino;
+    assert.is.not(inode, statSync('/proc/self/ns/net').ino, 'a namespace of its own, not ours');
+    await createNetns(ns); // a start re-run after a crash: the namespace is kept
+    assert.is(statSync(ns.path).ino, inode, 'the same namespace after the re-run');
+    // A mount stacked on it (as a crash between two runs of an older set-up could leave): both go.
+    const stacked = spawnSync('mount', ['--bind', ns.path, ns.path], { encoding: 'utf8' });
+    assert.is(stacked.status, 0, stacked.stderr);
+    await removeNetns(ns);
+    assert.not.ok(existsSync(ns.path));
+    assert.not.ok(await isNetns(ns.path));
+    await removeNetns(ns); // again: nothing left, no error
   } finally {
     await removeNetns(ns);
   }
 });
 
-t('runBatch: the lines run in one ip/tc; a tolerated failure is ignored; the first other one is NETWORK_FAILED naming its command and error', async () => {
-  const ns: NetnsPlan = { path: join(tmp.path, 'batchns'), owned: true };
+t('the addon\'s taps: a failure names the step and the kernel\'s words; what it made stays for the sweep', async () => {
+  const ns: NetnsPlan = { path: join(tmp.path, 'mirrorns'), owned: true };
   await createNetns(ns);
   try {
-    await runBatch('ip', [
-      { args: ['link', 'set', 'dev', 'vc-none', 'up'], mayFail: true }, // no such link: tolerated
-      { args: ['tuntap', 'add', 'dev', 'tap5_vc', 'mode', 'tap'] },
-      { args: ['link', 'set', 'dev', 'tap5_vc', 'mtu', '1300'] },
-    ], { netns: ns.path });
-    assert.equal(links(ns.path).filter((l) => l.ifname === 'tap5_vc').length, 1, 'the lines after a tolerated failure ran');
-    const err = await runBatch('ip', [
-      { args: ['link', 'set', 'dev', 'tap5_vc', 'mtu', '1200'] },
-      { args: ['link', 'set', 'dev', 'tap5_vc', 'mtu', '99999'] },
-      { args: ['link', 'set', 'dev', 'vc-none', 'up'] },
-    ], { netns: ns.path }).catch((e: unknown) => e);
-    assert.instance(err, VcError);
-    assert.is((err as VcError).code, 'NETWORK_FAILED');
-    assert.match((err as VcError).message, `\`ip link set dev tap5_vc mtu 99999\` in netns ${ns.path} failed (ip -batch line 2): `);
-    assert.match((err as VcError).message, /mtu greater than device maximum/);
-    const tcErr = await runBatch('tc', [{ args: ['qdisc', 'add', 'dev', 'vc-none', 'ingress'] }], { netns: ns.path }).catch((e: unknown) => e);
-    assert.match((tcErr as VcError).message, /`tc qdisc add dev vc-none ingress` in netns .* failed \(tc -batch line 1\): Cannot find device "vc-none"/);
-    // A word the batch would read otherwise (here a quote) runs the commands one by one, each checked as runChecked does.
-    const oneByOne = await runBatch('ip', [{ args: ['link', 'set', 'dev', 'tap5_vc', 'alias', "it's"] }, { args: ['link', 'set', 'dev', "vc'x", 'up'] }], { netns: ns.path }).catch((e: unknown) => e);
-    assert.match((oneByOne as VcError).message, /`ip link set dev vc'x up` in netns .* failed \(exit \d+\)/);
-    assert.match(inNs(ns.path, 'ip', 'link', 'show', 'tap5_vc'), /alias it's/);
+    inNs(ns.path, 'ip', 'link', 'add', 'vcd0', 'type', 'veth', 'peer', 'name', 'vcd1');
+    inNs(ns.path, 'ip', 'addr', 'add', '10.9.0.2/24', 'dev', 'vcd0');
+    // No such interface: nothing is made.
+    const missing = await Promise.resolve().then(() => native().makeTapMirrors(ns.path, [{ interface: 'vc-none', tap: 'tap5_vc', mtu: 1500 }])).catch((e: unknown) => e);
+    assert.match((missing as Error).message, /^find interface vc-none: No such device/);
+    assert.equal(links(ns.path).filter((l) => l.ifname === 'tap5_vc'), []);
+    // An MTU the tap refuses: the kernel's extended ack is in the message; the tap it made is left.
+    const mtu = await Promise.resolve().then(() => native().makeTapMirrors(ns.path, [{ interface: 'vcd0', tap: 'tap5_vc', mtu: 99999 }])).catch((e: unknown) => e);
+    assert.match((mtu as Error).message, /^set tap5_vc mtu 99999 \(mtu greater than device maximum\): Invalid argument/);
+    assert.equal(links(ns.path).filter((l) => l.ifname === 'tap5_vc').length, 1);
+    // createTaps sweeps it and makes the whole mirror; a namespace that is not one is named.
+    const [iface] = await createTaps({ netns: ns.path });
+    assert.is(iface!.name, 'vcd0');
+    assert.match(inNs(ns.path, 'tc', 'filter', 'show', 'dev', 'vcd0', 'ingress'), /Egress Redirect to device tap0_vc/);
+    assert.match(inNs(ns.path, 'tc', 'filter', 'show', 'dev', 'tap0_vc', 'ingress'), /Egress Redirect to device vcd0/);
+    assert.equal(links(ns.path).filter((l) => l.ifname === 'tap5_vc').length, 0, 'the left tap swept');
+    const notNs = await Promise.resolve().then(() => native().makeTapMirrors(tmp.path, [])).catch((e: unknown) => e);
+    assert.match((notNs as Error).message, /^(open|join) network namespace /);
+  } finally {
+    await removeTaps({ netns: ns.path });
+    await removeNetns(ns);
+  }
+});
+
+t('readInterfaces reads a real namespace as `ip` shows it: addressed links, global addresses, main-table unicast routes', async () => {
+  const ns: NetnsPlan = { path: join(tmp.path, 'readns'), owned: true };
+  await createNetns(ns);
+  try {
+    for (const line of [
+      'link add vcr0 type veth peer name vcr1', 'addr add 10.9.0.2/24 dev vcr0', 'addr add fd00::2/64 dev vcr0 nodad',
+      'link set vcr0 up', 'link set vcr1 up', 'route add default via 10.9.0.1', '-6 route add default via fd00::1 dev vcr0',
+      'route add 10.50.0.0/16 dev vcr0 scope link src 10.9.0.2 proto static', 'route add blackhole 10.60.0.0/16',
+      'route add 10.70.0.0/16 via 10.9.0.1 table 100',
+    ]) inNs(ns.path, 'ip', ...line.split(' '));
+    const mac = (JSON.parse(inNs(ns.path, 'ip', '-j', 'link', 'show', 'vcr0')) as { address: string }[])[0]!.address;
+    assert.equal(readInterfaces(ns.path), [{
+      name: 'vcr0', tap: 'tap0_vc', mac, mtu: 1500,
+      addresses: ['10.9.0.2/24', 'fd00::2/64'],
+      routes: [
+        { dst: '0.0.0.0/0', gateway: '10.9.0.1', dev: 'vcr0', family: 4 },
+        { dst: '10.9.0.0/24', dev: 'vcr0', family: 4, scope: 'link', protocol: 'kernel', source: '10.9.0.2' },
+        { dst: '10.50.0.0/16', dev: 'vcr0', family: 4, scope: 'link', protocol: 'static', source: '10.9.0.2' },
+        { dst: 'fd00::/64', dev: 'vcr0', family: 6, protocol: 'kernel' },
+        { dst: '::/0', gateway: 'fd00::1', dev: 'vcr0', family: 6 },
+      ],
+    }]);
+    assert.throws(() => readInterfaces(join(tmp.path, 'no-such-ns')), (e: unknown) => e instanceof VcError && e.code === 'NETWORK_FAILED' && /open network namespace .*no-such-ns/.test(e.message));
   } finally {
     await removeNetns(ns);
   }

@@ -1,11 +1,12 @@
 // src/network/pod-network.ts, netns.ts and tap.ts, the pure parts: the records written before
-// anything is made, and interface facts read from captured `ip -j` output.
+// anything is made, and the interfaces to mirror from a namespace as the kernel lists it.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { checkPodNetworkHost, planPodNetwork } from '../../../src/network/pod-network.js';
 import { givenNetns, planPodNetns } from '../../../src/network/netns.js';
-import { interfacesFrom, redirectCommands, redirectFilter, tapCommands, tapName, TAP_NAME } from '../../../src/network/tap.js';
-import { batchFailures, inNetns, missingProgram, run } from '../../../src/network/exec.js';
+import { interfacesOf, tapName, TAP_NAME } from '../../../src/network/tap.js';
+import type { NetnsView } from '../../../src/native.js';
+import { inNetns, missingProgram, run } from '../../../src/network/exec.js';
 import { defaultConflist } from '../../../src/network/default-conflist.js';
 import { ipamLeases } from '../../../src/network/ipam.js';
 import { VcError } from '../../../src/errors.js';
@@ -43,10 +44,9 @@ test('netns plan: the caller\'s namespace, not owned, no CNI; none: nothing', ()
   assert.equal(planPodNetns('/r/pods/x'), { path: '/r/pods/x/netns', owned: true });
 });
 
-test('commands: nsenter wrapping and the Kata tcfilter redirect', () => {
+test('commands: nsenter wrapping and the tap names', () => {
   assert.equal(inNetns(undefined, ['ip', 'link']), ['ip', 'link']);
   assert.equal(inNetns('/r/pods/p/netns', ['ip', 'link']), ['nsenter', '--net=/r/pods/p/netns', '--', 'ip', 'link']);
-  assert.is(redirectFilter('eth0', 'tap0_vc').join(' '), 'tc filter add dev eth0 parent ffff: protocol all u32 match u8 0 0 action mirred egress redirect dev tap0_vc');
   assert.is(tapName(3), 'tap3_vc');
   assert.ok(TAP_NAME.test('tap12_vc'));
   assert.not.ok(TAP_NAME.test('tap0_kata'));
@@ -82,33 +82,39 @@ test('a missing ip, tc or nsenter is NETWORK_UNAVAILABLE naming it, its package 
   }
 });
 
-// `ip -j -d addr show` in a pod netns after CNI ADD (iproute2 6.1, trimmed), plus a tap of ours,
-// a link without a global address and a second addressed veth.
-const ADDR = JSON.stringify([
-  { ifindex: 1, ifname: 'lo', link_type: 'loopback', address: '00:00:00:00:00:00', mtu: 65536, addr_info: [{ family: 'inet', local: '127.0.0.1', prefixlen: 8, scope: 'host' }] },
-  { ifindex: 2, ifname: 'eth0', link_type: 'ether', address: '5a:14:83:0d:98:95', mtu: 1500, linkinfo: { info_kind: 'veth' }, addr_info: [
-    { family: 'inet', local: '10.231.0.2', prefixlen: 16, broadcast: '10.231.255.255', scope: 'global', label: 'eth0' },
-    { family: 'inet6', local: 'fd00::2', prefixlen: 64, scope: 'global' },
-    { family: 'inet6', local: 'fe80::5814:83ff:fe0d:9895', prefixlen: 64, scope: 'link' },
-  ] },
-  { ifindex: 4, ifname: 'tap0_vc', link_type: 'ether', address: '9e:ed:4e:b8:9b:52', mtu: 1500, addr_info: [] },
-  { ifindex: 5, ifname: 'eth2', link_type: 'ether', address: '02:00:00:00:00:05', mtu: 1500, addr_info: [{ family: 'inet6', local: 'fe80::1', prefixlen: 64, scope: 'link' }] },
-  { ifindex: 3, ifname: 'net1', link_type: 'ether', address: '02:00:00:00:00:03', mtu: 9000, addr_info: [{ family: 'inet', local: '192.0.2.7', prefixlen: 24, scope: 'global' }] },
-]);
-const ROUTES4 = JSON.stringify([
-  { dst: 'default', gateway: '10.231.0.1', dev: 'eth0', flags: [] },
-  { dst: '10.231.0.0/16', dev: 'eth0', protocol: 'kernel', scope: 'link', prefsrc: '10.231.0.2', flags: [] },
-  { dst: '198.51.100.9', gateway: '192.0.2.1', dev: 'net1', flags: [] },
-  { type: 'blackhole', dst: '203.0.113.0/24', flags: [] },
-]);
-const ROUTES6 = JSON.stringify([
-  { dst: 'fd00::/64', dev: 'eth0', protocol: 'kernel', metric: 256, flags: [], pref: 'medium' },
-  { dst: 'fe80::/64', dev: 'eth0', protocol: 'kernel', metric: 256, flags: [], pref: 'medium' },
-  { dst: 'default', gateway: 'fd00::1', dev: 'eth0', metric: 1024, flags: [], pref: 'medium' },
-]);
+// A pod netns after CNI ADD as the kernel lists it (readNetns), plus a tap of ours, a link
+// without a global address, a second addressed veth, and routes ip would not show or we skip.
+const VIEW: NetnsView = {
+  links: [
+    { index: 1, name: 'lo', ether: false, mac: '00:00:00:00:00:00', mtu: 65536 },
+    { index: 2, name: 'eth0', ether: true, mac: '5a:14:83:0d:98:95', mtu: 1500 },
+    { index: 4, name: 'tap0_vc', ether: true, mac: '9e:ed:4e:b8:9b:52', mtu: 1500 },
+    { index: 5, name: 'eth2', ether: true, mac: '02:00:00:00:00:05', mtu: 1500 },
+    { index: 3, name: 'net1', ether: true, mac: '02:00:00:00:00:03', mtu: 9000 },
+  ],
+  addresses: [
+    { index: 1, family: 4, address: '127.0.0.1', prefix: 8, scope: 254 },
+    { index: 2, family: 4, address: '10.231.0.2', prefix: 16, scope: 0 },
+    { index: 2, family: 6, address: 'fd00::2', prefix: 64, scope: 0 },
+    { index: 2, family: 6, address: 'fe80::5814:83ff:fe0d:9895', prefix: 64, scope: 253 },
+    { index: 5, family: 6, address: 'fe80::1', prefix: 64, scope: 253 },
+    { index: 3, family: 4, address: '192.0.2.7', prefix: 24, scope: 0 },
+  ],
+  routes: [
+    { family: 4, dst: '', dstLen: 0, gateway: '10.231.0.1', oif: 2, scope: 0, protocol: 3, type: 1, source: '' },
+    { family: 4, dst: '10.231.0.0', dstLen: 16, gateway: '', oif: 2, scope: 253, protocol: 2, type: 1, source: '10.231.0.2' },
+    { family: 4, dst: '198.51.100.9', dstLen: 32, gateway: '192.0.2.1', oif: 3, scope: 0, protocol: 4, type: 1, source: '' },
+    { family: 4, dst: '203.0.113.0', dstLen: 24, gateway: '', oif: 0, scope: 0, protocol: 3, type: 6, source: '' }, // blackhole
+    { family: 4, dst: '203.0.114.0', dstLen: 24, gateway: '', oif: 3, scope: 0, protocol: 3, type: 7, source: '' }, // unreachable
+    { family: 6, dst: 'fd00::', dstLen: 64, gateway: '', oif: 2, scope: 0, protocol: 2, type: 1, source: '' },
+    { family: 6, dst: 'fe80::', dstLen: 64, gateway: '', oif: 2, scope: 0, protocol: 2, type: 1, source: '' },
+    { family: 6, dst: '', dstLen: 0, gateway: 'fd00::1', oif: 2, scope: 0, protocol: 3, type: 1, source: '' },
+    { family: 6, dst: '2001:db8::', dstLen: 48, gateway: 'fd00::9', oif: 2, scope: 0, protocol: 250, type: 1, source: '' },
+  ],
+};
 
-test('interfacesFrom: addressed ethernet links in ifindex order with their taps, global addresses and their routes', () => {
-  assert.equal(interfacesFrom(ADDR, ROUTES4, ROUTES6), [
+test('interfacesOf: addressed ethernet links in ifindex order with their taps, global addresses and their routes, named as ip names them', () => {
+  assert.equal(interfacesOf(VIEW), [
     {
       name: 'eth0', tap: 'tap0_vc', mac: '5a:14:83:0d:98:95', mtu: 1500,
       addresses: ['10.231.0.2/16', 'fd00::2/64'],
@@ -117,19 +123,20 @@ test('interfacesFrom: addressed ethernet links in ifindex order with their taps,
         { dst: '10.231.0.0/16', dev: 'eth0', family: 4, scope: 'link', protocol: 'kernel', source: '10.231.0.2' },
         { dst: 'fd00::/64', dev: 'eth0', family: 6, protocol: 'kernel' },
         { dst: '::/0', gateway: 'fd00::1', dev: 'eth0', family: 6 },
+        { dst: '2001:db8::/48', gateway: 'fd00::9', dev: 'eth0', family: 6, protocol: '250' },
       ],
     },
     {
       name: 'net1', tap: 'tap1_vc', mac: '02:00:00:00:00:03', mtu: 9000,
       addresses: ['192.0.2.7/24'],
-      routes: [{ dst: '198.51.100.9/32', gateway: '192.0.2.1', dev: 'net1', family: 4 }],
+      routes: [{ dst: '198.51.100.9/32', gateway: '192.0.2.1', dev: 'net1', family: 4, protocol: 'static' }],
     },
   ]);
 });
 
-test('interfacesFrom: an empty namespace has none; garbage is NETWORK_FAILED', () => {
-  assert.equal(interfacesFrom('[]', '[]', ''), []);
-  assert.throws(() => interfacesFrom('Error: nope', '[]', '[]'), (e: unknown) => e instanceof VcError && e.code === 'NETWORK_FAILED' && /ip -j addr/.test(e.message));
+test('interfacesOf: an empty namespace, or one with only lo and a tap, has none', () => {
+  assert.equal(interfacesOf({ links: [], addresses: [], routes: [] }), []);
+  assert.equal(interfacesOf({ links: VIEW.links.filter((l) => l.index === 1 || l.index === 4), addresses: VIEW.addresses.filter((a) => a.index === 1), routes: [] }), []);
 });
 
 test('ipamLeases: host-local\'s lease files (as bridge 1.1.1 writes them), not its lock or last-reserved files', async () => {
@@ -173,25 +180,6 @@ test('checkPodNetworkHost: a program missing from PATH is named with its package
   } finally {
     process.env.PATH = saved;
   }
-});
-
-test('batchFailures: each failed line of an iproute2 batch with what it printed before its marker', () => {
-  // As ip 6.1 prints them with -force (captured): an error line, then `Command failed -:N`.
-  const stderr = 'Error: mtu greater than device maximum.\nCommand failed -:2\nCannot find device "eth0"\nCommand failed -:4\n';
-  assert.equal(batchFailures(stderr), [{ line: 2, error: 'Error: mtu greater than device maximum.' }, { line: 4, error: 'Cannot find device "eth0"' }]);
-  assert.equal(batchFailures(''), []);
-  assert.equal(batchFailures('Error: argument "x" is wrong\n'), [], 'a line it could not parse ends the batch with no marker');
-});
-
-test('the batched taps: per interface, the tap with its MTU up, then the redirects both ways; only the tolerated ones may fail', () => {
-  const iface = { name: 'eth0', tap: 'tap0_vc', mac: '02:00:00:00:00:01', mtu: 1450, addresses: ['10.0.0.2/24'], routes: [] };
-  assert.equal(tapCommands(iface).map((c) => `${c.mayFail ? '?' : ''}${c.args.join(' ')}`), [
-    'tuntap add dev tap0_vc mode tap', 'link set dev tap0_vc mtu 1450', '?link set dev tap0_vc addrgenmode none', 'link set dev tap0_vc up',
-  ]);
-  assert.equal(redirectCommands(iface).map((c) => `${c.mayFail ? '?' : ''}${c.args.join(' ')}`), [
-    '?qdisc del dev eth0 ingress', 'qdisc add dev eth0 ingress', 'qdisc add dev tap0_vc ingress',
-    redirectFilter('eth0', 'tap0_vc').slice(1).join(' '), redirectFilter('tap0_vc', 'eth0').slice(1).join(' '),
-  ]);
 });
 
 test.run();
