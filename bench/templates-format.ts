@@ -64,7 +64,8 @@ export interface TemplatesSection {
 /**
  * Where one startPod's time went, ms, from the steps it published (src/step-timing.ts):
  * beforeVmm from the call to the VMM's launch (the lock, the template check, the records, and the
- * host network, which hostNetwork is the part of: namespace, CNI, taps); vmmLaunch until vc-vmm
+ * host network, which hostNetwork is the part of: namespace, CNI, taps; cni the CNI plugins' part
+ * of that, 0 without CNI); vmmLaunch until vc-vmm
  * says the VM runs (a cold boot's or a restore's set-up); agent until the agent answers (the boot,
  * or the restored guest's first answer); reseed the restored agent's `restored` (0 cold);
  * guestNetwork the agent told the pod's network; rest what follows until startPod returns.
@@ -72,6 +73,7 @@ export interface TemplatesSection {
 export interface StartParts {
   beforeVmm: number;
   hostNetwork: number;
+  cni: number;
   vmmLaunch: number;
   agent: number;
   reseed: number;
@@ -79,7 +81,7 @@ export interface StartParts {
   rest: number;
 }
 
-const PART_NAMES = ['beforeVmm', 'hostNetwork', 'vmmLaunch', 'agent', 'reseed', 'guestNetwork', 'rest'] as const;
+const PART_NAMES = ['beforeVmm', 'hostNetwork', 'cni', 'vmmLaunch', 'agent', 'reseed', 'guestNetwork', 'rest'] as const;
 
 /** StartParts from one start's steps (`at` on the clock of t0 and t1), or null when a step it needs is missing. */
 export function startParts(steps: readonly { step: string; at: number }[], t0: number, t1: number): StartParts | null {
@@ -87,10 +89,12 @@ export function startParts(steps: readonly { step: string; at: number }[], t0: n
   const [recorded, networkMade, cgroup, detached, ready, configured] = ['starting-recorded', 'network-made', 'cgroup-created', 'vmm-detached', 'agent-ready', 'network-configured'].map(at);
   if ([recorded, networkMade, cgroup, detached, ready, configured].some((v) => v === undefined)) return null;
   const reseeded = at('agent-reseeded') ?? ready!;
+  const [netnsMade, cniAdded] = [at('netns-made'), at('cni-added')];
   const ms = (v: number) => round(v, 1);
   return {
     beforeVmm: ms(cgroup! - t0),
     hostNetwork: ms(networkMade! - recorded!),
+    cni: cniAdded === undefined ? 0 : ms(cniAdded - (netnsMade ?? recorded!)),
     vmmLaunch: ms(detached! - cgroup!),
     agent: ms(ready! - detached!),
     reseed: ms(reseeded - ready!),
@@ -187,7 +191,7 @@ export function renderTemplatesMarkdown(t: TemplatesSection, where: string): str
   L.push(`| PSS per idle pod, ${t.pods} running | ${num(t.coldPssMiBPerPod, ' MiB')} | ${num(t.warmPssMiBPerPod, ' MiB')} | ${num(t.pssVsColdBoot)} |`);
   if (t.coldPartsP50Ms || t.warmPartsP50Ms) {
     const part = (p: StartParts | null | undefined, name: keyof StartParts) => (p ? `${p[name]} ms` : '—');
-    L.push('', 'Where a start\'s time goes (median of each part; hostNetwork is part of beforeVmm):', '', '| part | cold boot | from the template |', '|---|---|---|');
+    L.push('', 'Where a start\'s time goes (median of each part; hostNetwork is part of beforeVmm, cni of hostNetwork):', '', '| part | cold boot | from the template |', '|---|---|---|');
     for (const name of PART_NAMES) L.push(`| ${name} | ${part(t.coldPartsP50Ms, name)} | ${part(t.warmPartsP50Ms, name)} |`);
   }
   L.push('', `Making the template: ${num(t.templateCreateMs, ' ms')}; its files: ${num(t.templateMiB, ' MiB')}.`, '');

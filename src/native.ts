@@ -97,6 +97,12 @@ export interface NativeAddon {
    * routes (not cloned ones). Throws naming the step and the errno text.
    */
   readNetns(path: string): NetnsView;
+  /**
+   * Undoes makeTapMirrors in the namespace whatever part of it ran: the ingress qdisc of every link
+   * with a filter redirecting to a `tapN_vc`, then every `tapN_vc`; returns how many taps went.
+   * With no `tapN_vc` it only lists the links. Throws naming the step and the errno text.
+   */
+  sweepTapMirrors(netnsPath: string): number;
 }
 
 export interface NetnsView {

@@ -72,6 +72,19 @@ Napi::Value MakeTapMirrors(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// sweepTapMirrors(netnsPath) -> how many taps were removed.
+Napi::Value SweepTapMirrors(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsString()) {
+    Napi::TypeError::New(env, "sweepTapMirrors(netnsPath: string)").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  host::PodNetError error;
+  int removed = 0;
+  if (!host::SweepTapMirrors(info[0].As<Napi::String>().Utf8Value(), &removed, &error)) return Throw(env, error);
+  return Napi::Number::New(env, removed);
+}
+
 // readNetns(path) -> {links, addresses, routes}: the namespace as the kernel lists it (numbers, not
 // names; src/network/netns-view.ts names them as `ip` would).
 Napi::Value ReadNetns(const Napi::CallbackInfo& info) {
@@ -134,6 +147,7 @@ void RegisterPodNetOps(Napi::Env env, Napi::Object exports) {
   exports.Set("unmountNetns", Napi::Function::New(env, UnmountNetns, "unmountNetns"));
   exports.Set("makeTapMirrors", Napi::Function::New(env, MakeTapMirrors, "makeTapMirrors"));
   exports.Set("readNetns", Napi::Function::New(env, ReadNetns, "readNetns"));
+  exports.Set("sweepTapMirrors", Napi::Function::New(env, SweepTapMirrors, "sweepTapMirrors"));
 }
 
 }  // namespace vc

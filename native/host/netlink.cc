@@ -2,6 +2,7 @@
 
 #include <linux/netlink.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -73,6 +74,9 @@ RouteSocket::RouteSocket() {
   int on = 1;
   // Best effort: without it an error is only its errno.
   setsockopt(fd_, SOL_NETLINK, NETLINK_EXT_ACK, &on, sizeof on);
+  // The kernel answers at once; a lost answer (ENOBUFS) must fail the call, not hang it.
+  timeval limit{5, 0};
+  setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &limit, sizeof limit);
 }
 
 RouteSocket::~RouteSocket() {

@@ -273,6 +273,68 @@ bool DumpRoutes(RouteSocket& socket, int family, NetnsView* view, PodNetError* e
   return result == 0 || Fail(error, std::string("list the IPv") + (family == AF_INET ? "4" : "6") + " routes", -result);
 }
 
+// tapN_vc, as src/network/tap.ts's TAP_NAME.
+bool IsOurTap(const std::string& name) {
+  const std::string head = "tap", tail = "_vc";
+  if (name.size() <= head.size() + tail.size() || name.compare(0, head.size(), head) != 0 ||
+      name.compare(name.size() - tail.size(), tail.size(), tail) != 0) {
+    return false;
+  }
+  for (size_t i = head.size(); i < name.size() - tail.size(); i++) {
+    if (name[i] < '0' || name[i] > '9') return false;
+  }
+  return true;
+}
+
+std::string StringOf(const ReceivedAttr& attr) {
+  return std::string(reinterpret_cast<const char*>(attr.data), strnlen(reinterpret_cast<const char*>(attr.data), attr.length));
+}
+
+// Whether a u32 filter's actions include a mirred whose target is one of `targets`.
+bool RedirectsTo(const std::vector<ReceivedAttr>& filter, const std::vector<unsigned>& targets) {
+  for (const ReceivedAttr& options : filter) {
+    if (options.type != TCA_OPTIONS) continue;
+    for (const ReceivedAttr& actions : AttrsOf(options.data, options.length)) {
+      if (actions.type != TCA_U32_ACT) continue;
+      for (const ReceivedAttr& action : AttrsOf(actions.data, actions.length)) {
+        std::vector<ReceivedAttr> parts = AttrsOf(action.data, action.length);
+        bool mirred = false;
+        for (const ReceivedAttr& part : parts) mirred = mirred || (part.type == TCA_ACT_KIND && StringOf(part) == "mirred");
+        if (!mirred) continue;
+        for (const ReceivedAttr& part : parts) {
+          if (part.type != TCA_ACT_OPTIONS) continue;
+          for (const ReceivedAttr& parms : AttrsOf(part.data, part.length)) {
+            tc_mirred m;
+            if (parms.type != TCA_MIRRED_PARMS || parms.length < sizeof m) continue;
+            std::memcpy(&m, parms.data, sizeof m);
+            for (unsigned target : targets) {
+              if (m.ifindex == target) return true;
+            }
+          }
+        }
+      }
+    }
+  }
+  return false;
+}
+
+// Whether any ingress filter of link `ifindex` redirects to one of `taps` (no qdisc: none does).
+bool HasRedirectToTaps(RouteSocket& socket, unsigned ifindex, const std::vector<unsigned>& taps) {
+  NetlinkRequest request(RTM_GETTFILTER, NLM_F_REQUEST | NLM_F_DUMP);
+  tcmsg tc{};
+  tc.tcm_family = AF_UNSPEC;
+  tc.tcm_ifindex = static_cast<int>(ifindex);
+  tc.tcm_parent = kIngressHandle;
+  request.Fixed(tc);
+  bool found = false;
+  socket.Dump(request, [&](const nlmsghdr& message) {
+    tcmsg filter;
+    if (message.nlmsg_type != RTM_NEWTFILTER || !FixedOf(message, &filter)) return;
+    found = found || RedirectsTo(AttrsAfter(message, sizeof filter), taps);
+  });
+  return found;
+}
+
 std::string OwnNamespaceFile() {
   return "/proc/self/task/" + std::to_string(syscall(SYS_gettid)) + "/ns/net";
 }
@@ -324,6 +386,47 @@ bool MakeTapMirrors(const std::string& netns_path, const std::vector<TapMirror>&
     if (socket.open_error() != 0) return Fail(error, "open a netlink socket", socket.open_error());
     for (const TapMirror& mirror : mirrors) {
       if (!MirrorOne(socket, mirror, error)) return false;
+    }
+    return true;
+  });
+  close(ns);
+  return ok;
+}
+
+bool SweepTapMirrors(const std::string& netns_path, int* removed_taps, PodNetError* error) {
+  *removed_taps = 0;
+  int ns = open(netns_path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (ns < 0) return Fail(error, "open network namespace " + netns_path, errno);
+  bool ok = OnOwnThread([&] {
+    if (setns(ns, CLONE_NEWNET) != 0) return Fail(error, "join network namespace " + netns_path, errno);
+    RouteSocket socket;
+    if (socket.open_error() != 0) return Fail(error, "open a netlink socket", socket.open_error());
+    NetnsView view;
+    if (!DumpLinks(socket, &view, error)) return false;
+    std::vector<unsigned> taps;
+    for (const NetnsLink& link : view.links) {
+      if (IsOurTap(link.name)) taps.push_back(link.index);
+    }
+    if (taps.empty()) return true;
+    for (const NetnsLink& link : view.links) {
+      if (IsOurTap(link.name) || !HasRedirectToTaps(socket, link.index, taps)) continue;
+      NetlinkRequest qdisc = QdiscRequest(RTM_DELQDISC, kAck, link.index);
+      std::string detail;
+      int result = socket.Talk(qdisc, &detail);
+      // Gone meanwhile (its qdisc or the link itself): nothing left to remove.
+      if (result != 0 && result != -EINVAL && result != -ENOENT && result != -ENODEV) return Fail(error, "remove the ingress qdisc of " + link.name, -result, detail);
+    }
+    for (const NetnsLink& link : view.links) {
+      if (!IsOurTap(link.name)) continue;
+      NetlinkRequest remove(RTM_DELLINK, kAck);
+      ifinfomsg gone{};
+      gone.ifi_family = AF_UNSPEC;
+      gone.ifi_index = static_cast<int>(link.index);
+      remove.Fixed(gone);
+      std::string detail;
+      int result = socket.Talk(remove, &detail);
+      if (result == 0) ++*removed_taps;
+      else if (result != -ENODEV) return Fail(error, "remove tap " + link.name, -result, detail);
     }
     return true;
   });

@@ -40,6 +40,12 @@ struct TapMirror {
 // caller's sweep (removeTaps), as it is after a crash.
 bool MakeTapMirrors(const std::string& netns_path, const std::vector<TapMirror>& mirrors, PodNetError* error);
 
+// Undoes MakeTapMirrors in the namespace whatever part of it ran: the ingress qdisc (and with it
+// the filters) of every link with a filter redirecting to a tapN_vc, then every tapN_vc. With no
+// tapN_vc it reads the links only (a redirect to a tap that is gone names no device, so there is
+// nothing to find). `*removed_taps` counts the taps removed.
+bool SweepTapMirrors(const std::string& netns_path, int* removed_taps, PodNetError* error);
+
 // What `ip -d addr show` and `ip route show` read, as the kernel gives it (numbers, not names).
 struct NetnsLink {
   unsigned index = 0;

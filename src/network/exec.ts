@@ -1,5 +1,5 @@
-// Child processes for the host side of pod networking: iproute2 (`ip`, `tc`), util-linux
-// (`nsenter`) and CNI plugins, optionally inside a network namespace given by
+// Child processes for the host side of pod networking: the CNI plugins, `iptables` (the loopback
+// forwarder) and util-linux's `nsenter` (the VMM in the pod's namespace), optionally inside a network namespace given by
 // path (`nsenter --net=PATH`, which takes any nsfs file: a pod's `<podDir>/netns`, a caller's
 // `/proc/PID/ns/net`, `/run/netns/NAME`).
 import { spawn } from 'node:child_process';
@@ -32,8 +32,6 @@ export function inNetns(netns: string | undefined, argv: readonly string[]): str
 
 /** Where the host programs of pod networking come from. */
 const PROGRAM_PACKAGES: Readonly<Record<string, string>> = {
-  ip: 'iproute2 (Debian, Ubuntu) or iproute (Fedora)',
-  tc: 'iproute2 (Debian, Ubuntu) or iproute-tc (Fedora)',
   nsenter: 'util-linux',
   iptables: 'iptables',
 };
@@ -99,48 +97,10 @@ export function run(argv: readonly string[], options: RunOptions = {}): Promise<
   });
 }
 
-/** Runs `argv` and returns its stdout; a non-zero exit is NETWORK_FAILED naming the command and its stderr. */
-export async function runChecked(argv: readonly string[], options: RunOptions = {}): Promise<string> {
-  const result = await run(argv, options);
-  if (result.code !== 0) throw new VcError('NETWORK_FAILED', `${describe(argv, options.netns)} failed (${exitText(result)}): ${result.stderr.trim() || result.stdout.trim()}`);
-  return result.stdout;
-}
-
 export function describe(argv: readonly string[], netns: string | undefined): string {
   return `\`${argv.join(' ')}\`${netns === undefined ? '' : ` in netns ${netns}`}`;
 }
 
 export function exitText(result: RunResult): string {
   return result.signal ? `killed by ${result.signal}` : `exit ${result.code}`;
-}
-
-/** `word` as one word of a POSIX shell command line. */
-function shellWord(word: string): string {
-  return `'${word.replace(/'/g, `'\\''`)}'`;
-}
-
-/**
- * Runs each of `commands` in turn, in one `sh` (inside `netns`: one nsenter), and returns their
- * stdouts; the first that fails ends it, as NETWORK_FAILED naming that command, its exit and
- * stderr as `runChecked` would. For reads that each cost a spawn otherwise (0.1–0.5 s apiece in
- * the nested harness's emulated L1, where a fork and exec from a small shell cost less).
- */
-export async function runAllChecked(commands: readonly (readonly string[])[], options: RunOptions = {}): Promise<string[]> {
-  for (const program of new Set(commands.map((c) => c[0]!))) {
-    const missing = missingProgram(program, (options.env ?? process.env).PATH);
-    if (missing) throw missing;
-  }
-  // After each command a NUL on stdout and on stderr (neither iproute2's JSON nor its errors have
-  // one); a failing command's exit status on stderr, then the shell exits.
-  const script = commands.map((c) => `${c.map(shellWord).join(' ')}; rc=$?; if [ $rc -ne 0 ]; then printf '\\000%d' $rc >&2; exit 1; fi; printf '\\000'; printf '\\000' >&2`).join('\n');
-  const result = await run(['sh', '-c', script], options);
-  const outs = result.stdout.split('\0');
-  const errs = result.stderr.split('\0');
-  if (result.code === 0 && outs.length === commands.length + 1) return outs.slice(0, commands.length);
-  const failed = Math.min(outs.length - 1, commands.length - 1);
-  const argv = commands[failed]!;
-  const code = result.code === 1 && /^\d+$/.test(errs[failed + 1] ?? '') ? Number(errs[failed + 1]) : null;
-  const exit = code !== null ? `exit ${code}` : exitText(result);
-  const output = (errs[failed] ?? '').trim() || (outs[failed] ?? '').trim();
-  throw new VcError('NETWORK_FAILED', `${describe(argv, options.netns)} failed (${exit}): ${output}`);
 }

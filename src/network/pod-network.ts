@@ -53,9 +53,9 @@ export function planPodNetwork(options: PlanOptions): PodNetworkPlan {
  */
 export async function checkPodNetworkHost(plan: PodNetworkPlan, runtime: Pick<CniRuntime, 'pluginDirs'> = {}): Promise<void> {
   if (plan.mode === 'none') return;
-  // The namespace itself, its taps and their redirects are the addon's; reading the namespace and
-  // the teardown's sweep still run these.
-  const programs = ['nsenter', 'ip', 'tc'];
+  // The VMM is started in the namespace under nsenter; the namespace, its taps and their redirects
+  // are the addon's (rtnetlink), so iproute2 is not needed.
+  const programs = ['nsenter'];
   for (const program of programs) {
     const missing = missingProgram(program, process.env.PATH);
     if (missing) throw missing;

@@ -16,7 +16,6 @@ import type { NetnsView } from '../native.js';
 export type { PodInterface, PodRoute, TapPlan } from '../model/network.js';
 import { VcError } from '../errors.js';
 import { native } from '../native.js';
-import { run, describe, exitText } from './exec.js';
 import { isNetns } from './netns.js';
 
 export const TAP_NAME = /^tap\d+_vc$/;
@@ -77,30 +76,20 @@ function toRoute(r: NetnsView['routes'][number], dev: string | undefined): PodRo
   return route;
 }
 
-function parseJsonArray<T>(text: string, what: string): T[] {
-  try {
-    const value: unknown = JSON.parse(text.trim() || '[]');
-    if (Array.isArray(value)) return value as T[];
-  } catch {
-    // below
-  }
-  throw new VcError('NETWORK_FAILED', `\`${what}\` printed no JSON array: ${JSON.stringify(text.slice(0, 200))}`);
-}
-
 /** The interfaces of a namespace that `createTaps` would mirror (reads only). */
 export function readInterfaces(netns: string): PodInterface[] {
   return readNamespace(netns).interfaces;
 }
 
-/** The interfaces to mirror and every link's name, from one read of the namespace by the addon. */
-function readNamespace(netns: string): { interfaces: PodInterface[]; links: string[] } {
+/** The interfaces to mirror, from one read of the namespace by the addon. */
+function readNamespace(netns: string): { interfaces: PodInterface[] } {
   let view: NetnsView;
   try {
     view = native().readNetns(netns);
   } catch (err) {
     throw new VcError('NETWORK_FAILED', `cannot read network namespace ${netns}: ${(err as Error).message}`, { cause: err });
   }
-  return { interfaces: interfacesOf(view), links: view.links.map((l) => l.name) };
+  return { interfaces: interfacesOf(view) };
 }
 
 /**
@@ -113,8 +102,8 @@ function readNamespace(netns: string): { interfaces: PodInterface[]; links: stri
  */
 export async function createTaps(plan: TapPlan, options: { signal?: AbortSignal } = {}): Promise<PodInterface[]> {
   const { netns } = plan;
-  const { interfaces, links } = readNamespace(netns);
-  await sweepTaps(netns, links);
+  sweep(netns);
+  const { interfaces } = readNamespace(netns);
   options.signal?.throwIfAborted();
   try {
     native().makeTapMirrors(netns, interfaces.map((i) => ({ interface: i.name, tap: i.tap, mtu: i.mtu })));
@@ -124,48 +113,22 @@ export async function createTaps(plan: TapPlan, options: { signal?: AbortSignal 
   return interfaces;
 }
 
-interface TcFilter { options?: { actions?: Array<{ kind?: string; to_dev?: string }> } }
-
-/** The links of the namespace whose ingress filters redirect to a `tapN_vc` (tc -j filter show). */
-async function linksRedirectingToTaps(netns: string, links: string[]): Promise<string[]> {
-  const found: string[] = [];
-  for (const link of links) {
-    const result = await run(['tc', '-j', 'filter', 'show', 'dev', link, 'ingress'], { netns });
-    if (result.code !== 0) continue; // no ingress qdisc, or the link went away
-    const filters = parseJsonArray<TcFilter>(result.stdout, `tc -j filter show dev ${link} ingress`);
-    if (filters.some((f) => f.options?.actions?.some((a) => a.kind === 'mirred' && a.to_dev !== undefined && TAP_NAME.test(a.to_dev)))) found.push(link);
-  }
-  return found;
-}
-
 /**
  * Undoes `createTaps` in `plan.netns`, whatever part of it ran: the ingress qdisc (and with it the
- * filter) of every link redirecting to a `tapN_vc`, then every `tapN_vc`. A namespace that is gone
- * has nothing left to undo. Idempotent.
+ * filter) of every link redirecting to a `tapN_vc`, then every `tapN_vc` (the addon, over
+ * rtnetlink). A namespace that is gone has nothing left to undo. Idempotent.
  */
 export async function removeTaps(plan: TapPlan): Promise<void> {
-  const { netns } = plan;
   // A namespace that is gone (file missing or no longer nsfs) has nothing left.
-  if (!(await isNetns(netns))) return;
-  await sweepTaps(netns, readNamespace(netns).links);
+  if (!(await isNetns(plan.netns))) return;
+  sweep(plan.netns);
 }
 
-/** removeTaps with the namespace's link names already read. */
-async function sweepTaps(netns: string, links: string[]): Promise<void> {
-  const taps = links.filter((n) => TAP_NAME.test(n));
-  // A filter names the tap it redirects to only while that tap exists (once it is gone, tc shows
-  // `to_dev` "*"): with no tap there is no filter to find, and the scan's spawns are saved.
-  if (taps.length === 0) return;
-  for (const link of await linksRedirectingToTaps(netns, links.filter((n) => !TAP_NAME.test(n)))) {
-    const result = await run(['tc', 'qdisc', 'del', 'dev', link, 'ingress'], { netns });
-    if (result.code !== 0 && !/Invalid handle|Cannot find device/.test(result.stderr)) {
-      throw new VcError('NETWORK_FAILED', `${describe(['tc', 'qdisc', 'del', 'dev', link, 'ingress'], netns)} failed (${exitText(result)}): ${result.stderr.trim()}`);
-    }
-  }
-  for (const tap of taps) {
-    const result = await run(['ip', 'link', 'del', 'dev', tap], { netns });
-    if (result.code !== 0 && !/Cannot find device/.test(result.stderr)) {
-      throw new VcError('NETWORK_FAILED', `${describe(['ip', 'link', 'del', 'dev', tap], netns)} failed (${exitText(result)}): ${result.stderr.trim()}`);
-    }
+/** The addon's sweep of our taps and the qdiscs redirecting to them, as NETWORK_FAILED when it fails. */
+function sweep(netns: string): void {
+  try {
+    native().sweepTapMirrors(netns);
+  } catch (err) {
+    throw new VcError('NETWORK_FAILED', `cannot remove the taps and redirects in ${netns}: ${(err as Error).message}`, { cause: err });
   }
 }

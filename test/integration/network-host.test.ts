@@ -14,7 +14,6 @@ import {
   cniAdd, cniCheck, cniDel, createNetns, createTaps, defaultConflist, ipamDataDir, ipamLeases, isNetns, planPodNetwork,
   readInterfaces, removeNetns, removeTaps, setUpPodNetwork, tearDownPodNetwork, type NetnsPlan, type PodNetworkPlan,
 } from '../../src/network/index.js';
-import { runAllChecked } from '../../src/network/exec.js';
 import { native } from '../../src/native.js';
 import { VcError } from '../../src/errors.js';
 import { tempDir } from '../helpers/tmp.js';
@@ -354,17 +353,6 @@ t('readInterfaces reads a real namespace as `ip` shows it: addressed links, glob
   } finally {
     await removeNetns(ns);
   }
-});
-
-t('runAllChecked: the commands in one sh, each output apart; the first failure names its command, exit and stderr', async () => {
-  const [a, b, c] = await runAllChecked([['echo', "it's"], ['sh', '-c', 'echo warn >&2; printf "two\\nlines"'], ['true']]);
-  assert.equal([a, b, c], ["it's\n", 'two\nlines', '']);
-  const err = await runAllChecked([['true'], ['sh', '-c', 'echo bad thing >&2; exit 7'], ['echo', 'never']]).catch((e: unknown) => e);
-  assert.instance(err, VcError);
-  assert.is((err as VcError).message, '`sh -c echo bad thing >&2; exit 7` failed (exit 7): bad thing');
-  const gone = await runAllChecked([['ip', '-j', 'link', 'show']], { netns: join(tmp.path, 'no-such-ns') }).catch((e: unknown) => e);
-  assert.match((gone as VcError).message, /^`ip -j link show` in netns .*no-such-ns failed \(exit 1\): nsenter: /);
-  await expectUnavailable(runAllChecked([['vc-no-such-program']]));
 });
 
 t('createTaps over a bare ingress qdisc and a tap a crash left: swept, and the taps and redirects made whole', async () => {

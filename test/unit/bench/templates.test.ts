@@ -47,7 +47,7 @@ const RESTORED = [['locked', 1001], ['template-read', 1002], ['template-checked'
   .map(([step, at]) => ({ step: step as string, at: at as number }));
 
 test('startParts: where a start went, from its steps; a cold one has no reseed; a missing step gives null', () => {
-  assert.equal(startParts(RESTORED, 1000, 2020), { beforeVmm: 410, hostNetwork: 390, vmmLaunch: 190, agent: 200, reseed: 100, guestNetwork: 100, rest: 20 });
+  assert.equal(startParts(RESTORED, 1000, 2020), { beforeVmm: 410, hostNetwork: 390, cni: 200, vmmLaunch: 190, agent: 200, reseed: 100, guestNetwork: 100, rest: 20 });
   const cold = RESTORED.filter((s) => !['template-read', 'template-checked', 'agent-reseeded'].includes(s.step));
   assert.equal(startParts(cold, 1000, 2020)!.reseed, 0);
   assert.is(startParts(cold, 1000, 2020)!.guestNetwork, 200);

@@ -53,18 +53,18 @@ test('commands: nsenter wrapping and the tap names', () => {
   assert.not.ok(TAP_NAME.test('xtap0_vc'));
 });
 
-test('a missing ip, tc or nsenter is NETWORK_UNAVAILABLE naming it, its package and --network none, before anything runs', async () => {
+test('a missing nsenter or iptables is NETWORK_UNAVAILABLE naming it, its package and --network none, before anything runs', async () => {
   const tmp = tempDir('vc-netexec');
   try {
     const bin = join(tmp.path, 'bin');
     mkdirSync(bin);
     writeFileSync(join(bin, 'nsenter'), '#!/bin/sh\nexit 99\n');
     chmodSync(join(bin, 'nsenter'), 0o755);
-    writeFileSync(join(bin, 'tc'), 'not executable');
+    writeFileSync(join(bin, 'iptables'), 'not executable');
     assert.is(missingProgram('nsenter', `/nonexistent:${bin}`), null);
     assert.is(missingProgram('/abs/path/plugin', ''), null, 'a path is not looked up');
-    for (const [program, pkg] of [['ip', /install iproute2 \(Debian, Ubuntu\) or iproute \(Fedora\)/], ['tc', /install iproute2 \(Debian, Ubuntu\) or iproute-tc \(Fedora\)/]] as const) {
-      const err = missingProgram(program, bin);
+    for (const [program, pkg, dir] of [['nsenter', /install util-linux,/, '/nonexistent'], ['iptables', /install iptables,/, bin]] as const) {
+      const err = missingProgram(program, dir);
       assert.instance(err, VcError);
       assert.is(err!.code, 'NETWORK_UNAVAILABLE');
       assert.match(err!.message, new RegExp(`^network: ${program} not found \\(looked in PATH\\); `));
@@ -72,9 +72,9 @@ test('a missing ip, tc or nsenter is NETWORK_UNAVAILABLE naming it, its package 
       assert.match(err!.message, /, or use network none \(--network none\)$/);
     }
     // Inside a namespace the program is checked too: nsenter (here a stub that would exit 99) never runs.
-    const err = await run(['ip', 'link', 'set', 'lo', 'up'], { netns: '/nonexistent/netns', env: { PATH: bin } }).catch((e: unknown) => e);
+    const err = await run(['iptables', '-S'], { netns: '/nonexistent/netns', env: { PATH: bin } }).catch((e: unknown) => e);
     assert.is((err as VcError).code, 'NETWORK_UNAVAILABLE');
-    assert.match((err as VcError).message, /ip not found/);
+    assert.match((err as VcError).message, /iptables not found/);
     const noNsenter = await run(['ip', 'link'], { netns: '/nonexistent/netns', env: { PATH: '/nonexistent' } }).catch((e: unknown) => e);
     assert.match((noNsenter as VcError).message, /nsenter not found .*install util-linux/);
   } finally {
