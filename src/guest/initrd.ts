@@ -9,7 +9,8 @@
 import { createHash } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { findBusybox } from './busybox.js';
+import { findBusybox, HOST_BUSYBOX_CANDIDATES } from './busybox.js';
+import { identities, memoKey, readMemo, writeMemo } from './initrd-memo.js';
 import { removeStaleTemps, trustedCacheDir, writeFileAtomic } from './cache.js';
 import { cpioChunks, sortEntries, type CpioEntry } from './cpio.js';
 import { GuestError } from './errors.js';
@@ -130,29 +131,46 @@ export interface BuiltInitrd {
 
 export async function buildInitrd(opts: BuildInitrdOptions): Promise<BuiltInitrd> {
   const progress = (msg: string) => opts.onProgress?.(`initrd: ${msg}`);
+  const initrdDir = join(await trustedCacheDir(opts.cacheDir), 'initrd');
+  const { modulesDir, release } = opts.kernel;
+  const wanted = [...GUEST_MODULES, ...(opts.extraModules ?? [])];
+  const candidates = opts.busyboxPath === undefined ? HOST_BUSYBOX_CANDIDATES : [];
+  const key = memoKey({ agentPath: opts.agentPath, busyboxPath: opts.busyboxPath, candidates, modulesDir, release, wanted });
+  const memo = await readMemo(initrdDir, key);
+  if (memo && (await exists(join(initrdDir, `${memo.digest}.cpio`)))) {
+    progress(`inputs unchanged since ${memo.digest.slice(0, 12)}: cache hit`);
+    return { path: join(initrdDir, `${memo.digest}.cpio`), digest: memo.digest, cached: true, modules: memo.modules };
+  }
+  // Taken before anything is read: an input changed during the build then misses the memo next time.
+  const fixedInputs = await identities([opts.agentPath, ...candidates, modulesDir, join(modulesDir, 'modules.builtin'), join(modulesDir, 'updates')]);
   const agent = await readInput('agent', opts.agentPath);
-  const plan = await resolveModules(opts.kernel.modulesDir, [...GUEST_MODULES, ...(opts.extraModules ?? [])], { release: opts.kernel.release });
+  const plan = await resolveModules(modulesDir, wanted, { release });
   if (plan.builtin.length > 0) progress(`built into the kernel: ${plan.builtin.join(', ')}`);
   throwIfAborted(opts.signal, 'initrd');
   const busybox = await findBusybox({ path: opts.busyboxPath, cacheDir: opts.cacheDir, onProgress: opts.onProgress, signal: opts.signal });
+  const readInputs = await identities([busybox.path, ...plan.load.flatMap((m) => [m.path, dirname(m.path)])]);
   const spec = planInitrd({
     agent,
-    release: opts.kernel.release,
+    release,
     modules: await Promise.all(plan.load.map(async (m) => ({ relPath: m.relPath, data: await readFile(m.path) }))),
     busybox: { data: await readFile(busybox.path), applets: busybox.applets },
   });
   const digest = initrdDigest(spec);
-  const path = join(await trustedCacheDir(opts.cacheDir), 'initrd', `${digest}.cpio`);
-  if (await exists(path)) {
+  const path = join(initrdDir, `${digest}.cpio`);
+  const cached = await exists(path);
+  if (cached) {
     progress(`cache hit ${path}`);
-    return { path, digest, cached: true, modules: spec.modules };
+  } else {
+    throwIfAborted(opts.signal, 'initrd');
+    const chunks = cpioChunks(spec.entries);
+    await removeStaleTemps(dirname(path));
+    await writeFileAtomic(path, chunks, { mode: 0o644 });
+    progress(`wrote ${path} (${chunks.reduce((n, c) => n + c.length, 0)} bytes, ${spec.entries.length} entries, ${spec.modules.length} modules)`);
   }
-  throwIfAborted(opts.signal, 'initrd');
-  const chunks = cpioChunks(spec.entries);
-  await removeStaleTemps(dirname(path));
-  await writeFileAtomic(path, chunks, { mode: 0o644 });
-  progress(`wrote ${path} (${chunks.reduce((n, c) => n + c.length, 0)} bytes, ${spec.entries.length} entries, ${spec.modules.length} modules)`);
-  return { path, digest, cached: false, modules: spec.modules };
+  // Only a saving for the next build: one that cannot be written costs that build its reads.
+  await writeMemo(initrdDir, { key, digest, modules: spec.modules, inputs: { ...fixedInputs, ...readInputs } })
+    .catch((err: Error) => progress(`memo not written (the next build reads its inputs again): ${err.message}`));
+  return { path, digest, cached, modules: spec.modules };
 }
 
 async function readInput(option: string, path: string): Promise<Buffer> {

@@ -100,7 +100,7 @@ test('buildInitrd with the real kernel: cold build, cache hit, identical bytes o
   assert.is(warm.path, cold.path);
   assert.is(warm.digest, cold.digest);
   assert.is(cold.path, join(cacheA, 'initrd', `${cold.digest}.cpio`));
-  assert.equal(readdirSync(join(cacheA, 'initrd')), [`${cold.digest}.cpio`], 'no temp files left');
+  assert.equal(readdirSync(join(cacheA, 'initrd')).sort(), [`${cold.digest}.cpio`, 'memo'], 'no temp files left');
   // A cache hit really skips the write: the file is not touched again.
   const mtime = statSync(cold.path).mtimeMs;
   await buildInitrd({ agentPath, kernel, cacheDir: cacheA });
@@ -114,6 +114,47 @@ test('buildInitrd with the real kernel: cold build, cache hit, identical bytes o
   const changed = await buildInitrd({ agentPath, kernel, cacheDir: cacheA });
   assert.is.not(changed.digest, cold.digest);
   assert.not.ok(changed.cached);
+});
+
+test('buildInitrd\'s memo: unchanged inputs skip the reads; a changed input, a lost archive or a garbled memo build again', async () => {
+  const kernel = await resolveKernel();
+  const agentPath = join(scratch, 'agent-memo');
+  writeFileSync(agentPath, '#!/bin/sh\necho memo agent\n', { mode: 0o755 });
+  const cacheDir = join(scratch, 'cache-memo');
+  const run = async () => {
+    const said: string[] = [];
+    const built = await buildInitrd({ agentPath, kernel, cacheDir, onProgress: (m) => said.push(m) });
+    return { built, fromMemo: said.some((m) => /inputs unchanged since [0-9a-f]{12}: cache hit/.test(m)) };
+  };
+  const first = await run();
+  assert.not.ok(first.fromMemo, 'no memo before the first build');
+  const memoDir = join(cacheDir, 'initrd', 'memo');
+  const [memoFile] = readdirSync(memoDir);
+  const memo = JSON.parse(readFileSync(join(memoDir, memoFile!), 'utf8')) as { digest: string; modules: string[]; inputs: Record<string, string> };
+  assert.is(memo.digest, first.built.digest);
+  assert.equal(memo.modules, first.built.modules);
+  for (const input of [agentPath, join(kernel.modulesDir, 'modules.builtin')]) assert.ok(input in memo.inputs, `${input} is an input`);
+  assert.ok(Object.keys(memo.inputs).some((p) => p.endsWith('/initrd.js')), 'the code that lays the archive out is an input');
+  const again = await run();
+  assert.ok(again.fromMemo);
+  assert.equal(again.built, { ...first.built, cached: true });
+  // A changed input (same path): built again, and the new memo serves the next call.
+  writeFileSync(agentPath, '#!/bin/sh\necho memo agent, changed\n');
+  const changed = await run();
+  assert.not.ok(changed.fromMemo);
+  assert.is.not(changed.built.digest, first.built.digest);
+  assert.ok((await run()).fromMemo);
+  // The archive it names is gone (a cache cleaned by hand): built again, not a path to nothing.
+  rmSync(changed.built.path);
+  const rebuilt = await run();
+  assert.not.ok(rebuilt.fromMemo);
+  assert.is(rebuilt.built.digest, changed.built.digest);
+  assert.ok(statSync(rebuilt.built.path).size > 0);
+  // A garbled memo is no memo.
+  writeFileSync(join(memoDir, readdirSync(memoDir)[0]!), '{"version": 1, "key"');
+  const garbled = await run();
+  assert.not.ok(garbled.fromMemo);
+  assert.is(garbled.built.digest, changed.built.digest);
 });
 
 test('buildInitrd contents, read back with GNU cpio', async () => {
