@@ -85,6 +85,18 @@ Napi::Value SweepTapMirrors(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, removed);
 }
 
+// A JS array of one object per item, filled by `fill`.
+template <class Item, class Fill>
+Napi::Array ArrayOf(Napi::Env env, const std::vector<Item>& items, Fill fill) {
+  Napi::Array out = Napi::Array::New(env, items.size());
+  for (size_t i = 0; i < items.size(); i++) {
+    Napi::Object o = Napi::Object::New(env);
+    fill(o, items[i]);
+    out.Set(i, o);
+  }
+  return out;
+}
+
 // readNetns(path) -> {links, addresses, routes}: the namespace as the kernel lists it (numbers, not
 // names; src/network/netns-view.ts names them as `ip` would).
 Napi::Value ReadNetns(const Napi::CallbackInfo& info) {
@@ -96,32 +108,21 @@ Napi::Value ReadNetns(const Napi::CallbackInfo& info) {
   host::NetnsView view;
   host::PodNetError error;
   if (!host::ReadNetns(info[0].As<Napi::String>().Utf8Value(), &view, &error)) return Throw(env, error);
-  Napi::Array links = Napi::Array::New(env, view.links.size());
-  for (size_t i = 0; i < view.links.size(); i++) {
-    const host::NetnsLink& l = view.links[i];
-    Napi::Object o = Napi::Object::New(env);
+  Napi::Array links = ArrayOf(env, view.links, [](Napi::Object o, const host::NetnsLink& l) {
     o.Set("index", l.index);
     o.Set("name", l.name);
     o.Set("ether", l.ether);
     o.Set("mac", l.mac);
     o.Set("mtu", l.mtu);
-    links.Set(i, o);
-  }
-  Napi::Array addresses = Napi::Array::New(env, view.addresses.size());
-  for (size_t i = 0; i < view.addresses.size(); i++) {
-    const host::NetnsAddress& a = view.addresses[i];
-    Napi::Object o = Napi::Object::New(env);
+  });
+  Napi::Array addresses = ArrayOf(env, view.addresses, [](Napi::Object o, const host::NetnsAddress& a) {
     o.Set("index", a.index);
     o.Set("family", a.family);
     o.Set("address", a.address);
     o.Set("prefix", a.prefix);
     o.Set("scope", a.scope);
-    addresses.Set(i, o);
-  }
-  Napi::Array routes = Napi::Array::New(env, view.routes.size());
-  for (size_t i = 0; i < view.routes.size(); i++) {
-    const host::NetnsRoute& r = view.routes[i];
-    Napi::Object o = Napi::Object::New(env);
+  });
+  Napi::Array routes = ArrayOf(env, view.routes, [](Napi::Object o, const host::NetnsRoute& r) {
     o.Set("family", r.family);
     o.Set("dst", r.dst);
     o.Set("dstLen", r.dst_len);
@@ -131,8 +132,7 @@ Napi::Value ReadNetns(const Napi::CallbackInfo& info) {
     o.Set("protocol", r.protocol);
     o.Set("type", r.type);
     o.Set("source", r.source);
-    routes.Set(i, o);
-  }
+  });
   Napi::Object out = Napi::Object::New(env);
   out.Set("links", links);
   out.Set("addresses", addresses);

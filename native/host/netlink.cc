@@ -83,13 +83,20 @@ RouteSocket::~RouteSocket() {
   if (fd_ >= 0) close(fd_);
 }
 
-int RouteSocket::Talk(NetlinkRequest& request, std::string* detail) {
+int64_t RouteSocket::Send(NetlinkRequest& request) {
   if (fd_ < 0) return -open_error_;
   const uint32_t sequence = ++sequence_;
   const std::vector<uint8_t>& message = request.Finish(sequence);
   sockaddr_nl kernel{};
   kernel.nl_family = AF_NETLINK;
   if (sendto(fd_, message.data(), message.size(), 0, reinterpret_cast<sockaddr*>(&kernel), sizeof kernel) < 0) return -errno;
+  return sequence;
+}
+
+int RouteSocket::Talk(NetlinkRequest& request, std::string* detail) {
+  const int64_t sent = Send(request);
+  if (sent < 0) return static_cast<int>(sent);
+  const auto sequence = static_cast<uint32_t>(sent);
   alignas(nlmsghdr) uint8_t buffer[8192];
   for (;;) {
     ssize_t got = recv(fd_, buffer, sizeof buffer, 0);
@@ -129,12 +136,9 @@ int RouteSocket::Talk(NetlinkRequest& request, std::string* detail) {
 }
 
 int RouteSocket::Dump(NetlinkRequest& request, const std::function<void(const nlmsghdr&)>& each) {
-  if (fd_ < 0) return -open_error_;
-  const uint32_t sequence = ++sequence_;
-  const std::vector<uint8_t>& message = request.Finish(sequence);
-  sockaddr_nl kernel{};
-  kernel.nl_family = AF_NETLINK;
-  if (sendto(fd_, message.data(), message.size(), 0, reinterpret_cast<sockaddr*>(&kernel), sizeof kernel) < 0) return -errno;
+  const int64_t sent = Send(request);
+  if (sent < 0) return static_cast<int>(sent);
+  const auto sequence = static_cast<uint32_t>(sent);
   std::vector<uint8_t> buffer(32768);
   for (;;) {
     ssize_t got = recv(fd_, buffer.data(), buffer.size(), 0);

@@ -60,6 +60,9 @@ class RouteSocket {
   int Dump(NetlinkRequest& request, const std::function<void(const nlmsghdr&)>& each);
 
  private:
+  // The request's sequence number once sent, or the negative errno.
+  int64_t Send(NetlinkRequest& request);
+
   int fd_ = -1;
   int open_error_ = 0;
   uint32_t sequence_ = 0;

@@ -184,6 +184,10 @@ std::string MacText(const ReceivedAttr& attr) {
   return text;
 }
 
+std::string StringOf(const ReceivedAttr& attr) {
+  return std::string(reinterpret_cast<const char*>(attr.data), strnlen(reinterpret_cast<const char*>(attr.data), attr.length));
+}
+
 uint32_t U32Of(const ReceivedAttr& attr) {
   uint32_t value = 0;
   if (attr.length >= sizeof value) std::memcpy(&value, attr.data, sizeof value);
@@ -210,7 +214,7 @@ bool DumpLinks(RouteSocket& socket, NetnsView* view, PodNetError* error) {
     out.index = static_cast<unsigned>(link.ifi_index);
     out.ether = link.ifi_type == ARPHRD_ETHER;
     for (const ReceivedAttr& attr : AttrsAfter(message, sizeof link)) {
-      if (attr.type == IFLA_IFNAME) out.name.assign(reinterpret_cast<const char*>(attr.data), strnlen(reinterpret_cast<const char*>(attr.data), attr.length));
+      if (attr.type == IFLA_IFNAME) out.name = StringOf(attr);
       else if (attr.type == IFLA_ADDRESS) out.mac = MacText(attr);
       else if (attr.type == IFLA_MTU) out.mtu = U32Of(attr);
     }
@@ -286,10 +290,6 @@ bool IsOurTap(const std::string& name) {
   return true;
 }
 
-std::string StringOf(const ReceivedAttr& attr) {
-  return std::string(reinterpret_cast<const char*>(attr.data), strnlen(reinterpret_cast<const char*>(attr.data), attr.length));
-}
-
 // Whether a u32 filter's actions include a mirred whose target is one of `targets`.
 bool RedirectsTo(const std::vector<ReceivedAttr>& filter, const std::vector<unsigned>& targets) {
   for (const ReceivedAttr& options : filter) {
@@ -349,6 +349,22 @@ bool OnOwnThread(Body body) {
   return ok;
 }
 
+// Runs `body` with a netlink socket on a thread of its own that has joined the namespace whose
+// nsfs file is `netns_path`.
+template <class Body>
+bool InNamespace(const std::string& netns_path, PodNetError* error, Body body) {
+  int ns = open(netns_path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (ns < 0) return Fail(error, "open network namespace " + netns_path, errno);
+  bool ok = OnOwnThread([&] {
+    if (setns(ns, CLONE_NEWNET) != 0) return Fail(error, "join network namespace " + netns_path, errno);
+    RouteSocket socket;
+    if (socket.open_error() != 0) return Fail(error, "open a netlink socket", socket.open_error());
+    return body(socket);
+  });
+  close(ns);
+  return ok;
+}
+
 }  // namespace
 
 bool MakeNetns(const std::string& path, PodNetError* error) {
@@ -378,29 +394,17 @@ bool UnmountNetns(const std::string& path, int* unmounted, PodNetError* error) {
 }
 
 bool MakeTapMirrors(const std::string& netns_path, const std::vector<TapMirror>& mirrors, PodNetError* error) {
-  int ns = open(netns_path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (ns < 0) return Fail(error, "open network namespace " + netns_path, errno);
-  bool ok = OnOwnThread([&] {
-    if (setns(ns, CLONE_NEWNET) != 0) return Fail(error, "join network namespace " + netns_path, errno);
-    RouteSocket socket;
-    if (socket.open_error() != 0) return Fail(error, "open a netlink socket", socket.open_error());
+  return InNamespace(netns_path, error, [&](RouteSocket& socket) {
     for (const TapMirror& mirror : mirrors) {
       if (!MirrorOne(socket, mirror, error)) return false;
     }
     return true;
   });
-  close(ns);
-  return ok;
 }
 
 bool SweepTapMirrors(const std::string& netns_path, int* removed_taps, PodNetError* error) {
   *removed_taps = 0;
-  int ns = open(netns_path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (ns < 0) return Fail(error, "open network namespace " + netns_path, errno);
-  bool ok = OnOwnThread([&] {
-    if (setns(ns, CLONE_NEWNET) != 0) return Fail(error, "join network namespace " + netns_path, errno);
-    RouteSocket socket;
-    if (socket.open_error() != 0) return Fail(error, "open a netlink socket", socket.open_error());
+  return InNamespace(netns_path, error, [&](RouteSocket& socket) {
     NetnsView view;
     if (!DumpLinks(socket, &view, error)) return false;
     std::vector<unsigned> taps;
@@ -430,17 +434,10 @@ bool SweepTapMirrors(const std::string& netns_path, int* removed_taps, PodNetErr
     }
     return true;
   });
-  close(ns);
-  return ok;
 }
 
 bool ReadNetns(const std::string& netns_path, NetnsView* view, PodNetError* error) {
-  int ns = open(netns_path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (ns < 0) return Fail(error, "open network namespace " + netns_path, errno);
-  bool ok = OnOwnThread([&] {
-    if (setns(ns, CLONE_NEWNET) != 0) return Fail(error, "join network namespace " + netns_path, errno);
-    RouteSocket socket;
-    if (socket.open_error() != 0) return Fail(error, "open a netlink socket", socket.open_error());
+  return InNamespace(netns_path, error, [&](RouteSocket& socket) {
     // No IPv6 (a kernel without it answers the dump with EAFNOSUPPORT): no IPv6 routes.
     PodNetError v6;
     if (!DumpLinks(socket, view, error) || !DumpAddresses(socket, view, error) || !DumpRoutes(socket, AF_INET, view, error)) return false;
@@ -450,8 +447,6 @@ bool ReadNetns(const std::string& netns_path, NetnsView* view, PodNetError* erro
     }
     return true;
   });
-  close(ns);
-  return ok;
 }
 
 }  // namespace host
