@@ -53,8 +53,8 @@ export function planPodNetwork(options: PlanOptions): PodNetworkPlan {
  */
 export async function checkPodNetworkHost(plan: PodNetworkPlan, runtime: Pick<CniRuntime, 'pluginDirs'> = {}): Promise<void> {
   if (plan.mode === 'none') return;
-  // The VMM is started in the namespace under nsenter; the namespace, its taps and their redirects
-  // are the addon's (rtnetlink), so iproute2 is not needed.
+  // QEMU is started in the namespace under nsenter (vc-vmm joins it itself); the namespace, its taps
+  // and their redirects are the addon's (rtnetlink), so iproute2 is not needed.
   const programs = ['nsenter'];
   for (const program of programs) {
     const missing = missingProgram(program, process.env.PATH);

@@ -13,7 +13,7 @@ import { native, nativeExecutable, type KvmProbe } from '../../native.js';
 import { writeFileAtomic } from '../../store/atomic.js';
 import type { PodPaths } from '../../store/paths.js';
 import type { PodResources, VmmRecord } from '../../model/records.js';
-import { inNetns, type AgentEndpoint, type Hypervisor, type HypervisorLimits, type SnapshotFiles, type SnapshotResult, type VmSpec } from '../types.js';
+import { type AgentEndpoint, type Hypervisor, type HypervisorLimits, type SnapshotFiles, type SnapshotResult, type VmSpec } from '../types.js';
 import { AGENT_VSOCK_PORT, IMAGE_SLOTS, cgroupLimits, cgroupName, snapshotBytes, vmmArgs, vmmConfig, vmmEndFromLog, vmmRestoreArgs } from './config.js';
 import { controlRequest } from './control.js';
 import { jailArgs, jailRoot, snapshotFileLimit, vmmJail } from './jail.js';
@@ -137,8 +137,9 @@ export class KvmHypervisor implements Hypervisor {
       }
     }
     return new Promise((resolve, reject) => {
-      const [command, args] = inNetns(spec.network, nativeExecutable('vc-vmm'), vmmArguments);
-      execFile(command, args, { signal, timeout: 30_000 }, (err, stdout, stderr) => {
+      // vc-vmm joins the pod's namespace itself (`--netns`): no nsenter process in front of it.
+      const args = spec.network ? [...vmmArguments, '--netns', spec.network.netns] : vmmArguments;
+      execFile(nativeExecutable('vc-vmm'), args, { signal, timeout: 30_000 }, (err, stdout, stderr) => {
         const pid = /"pid"\s*:\s*(\d+)/.exec(stdout)?.[1];
         if (!err && pid) return resolve(Number(pid));
         fail(stderr.trim() || (err?.message ?? `no pid in ${JSON.stringify(stdout)}`), err ?? undefined).catch(reject);
