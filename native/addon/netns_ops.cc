@@ -2,65 +2,23 @@
 // (src/api/netns-loopback-forward.ts): a TCP listener on 127.0.0.1 inside the namespace, and the
 // address a REDIRECTed connection was originally sent to. Node cannot make a socket in another
 // namespace: the namespace of a socket is the one of the thread that calls socket(), so a short-
-// lived thread of our own joins the namespace, makes the socket and ends. The Node thread (and the
-// libuv pool, whose threads are reused) never changes namespace. The socket keeps its namespace
-// for its whole life, whichever thread uses it afterwards.
+// lived thread of our own joins the namespace, makes the socket and ends (host::InNetns). The
+// socket keeps its namespace for its whole life, whichever thread uses it afterwards.
 #include <arpa/inet.h>
-#include <fcntl.h>
 #include <linux/netfilter_ipv4.h>
 #include <netinet/in.h>
-#include <sched.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
 #include <string>
-#include <thread>
 
 #include "addon.h"
+#include "host/pod_net.h"
 
 namespace vc {
 namespace {
-
-struct Listener {
-  int fd = -1;
-  int port = 0;
-  int err = 0;
-  const char* step = "";
-};
-
-// Runs on its own thread: joins the namespace `ns_fd`, then listens on 127.0.0.1:0 there.
-void ListenInNamespace(int ns_fd, Listener* out) {
-  if (setns(ns_fd, CLONE_NEWNET) != 0) {
-    out->err = errno;
-    out->step = "setns";
-    return;
-  }
-  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-  if (fd < 0) {
-    out->err = errno;
-    out->step = "socket";
-    return;
-  }
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  socklen_t len = sizeof addr;
-  const char* step = nullptr;
-  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) step = "bind 127.0.0.1:0";
-  else if (listen(fd, 511) != 0) step = "listen";
-  else if (getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) step = "getsockname";
-  if (step) {
-    out->err = errno;
-    out->step = step;
-    close(fd);
-    return;
-  }
-  out->fd = fd;
-  out->port = ntohs(addr.sin_port);
-}
 
 // listenInNetns(path) -> {fd, port}: a listening, non-blocking TCP socket on 127.0.0.1 with a
 // kernel-picked port, inside the network namespace whose nsfs file is `path`.
@@ -71,21 +29,36 @@ Napi::Value ListenInNetns(const Napi::CallbackInfo& info) {
     return env.Undefined();
   }
   std::string path = info[0].As<Napi::String>().Utf8Value();
-  int ns_fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (ns_fd < 0) return ThrowErrno(env, "cannot open network namespace " + path, errno);
-  Listener result;
-  // Joined at once: the thread only makes a socket, so the Node thread waits microseconds.
-  std::thread worker(ListenInNamespace, ns_fd, &result);
-  worker.join();
-  close(ns_fd);
-  if (result.fd < 0) {
-    std::string why = std::string(result.step) + " in network namespace " + path;
-    if (result.err == EINVAL && std::strcmp(result.step, "setns") == 0) why += " (not a network namespace file?)";
-    return ThrowErrno(env, why, result.err);
-  }
+  int fd = -1;
+  int port = 0;
+  host::PodNetError error;
+  // The thread only makes a socket, so the Node thread waits microseconds.
+  bool ok = host::InNetns(path, &error, [&] {
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    addr.sin_port = 0;
+    socklen_t len = sizeof addr;
+    const char* step = nullptr;
+    fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0) step = "socket";
+    else if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) step = "bind 127.0.0.1:0";
+    else if (listen(fd, 511) != 0) step = "listen";
+    else if (getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) step = "getsockname";
+    if (!step) {
+      port = ntohs(addr.sin_port);
+      return true;
+    }
+    error.err = errno;
+    error.step = std::string(step) + " in network namespace " + path;
+    if (fd >= 0) close(fd);
+    fd = -1;
+    return false;
+  });
+  if (!ok) return ThrowErrno(env, error.step, error.err);
   Napi::Object out = Napi::Object::New(env);
-  out.Set("fd", Napi::Number::New(env, result.fd));
-  out.Set("port", Napi::Number::New(env, result.port));
+  out.Set("fd", Napi::Number::New(env, fd));
+  out.Set("port", Napi::Number::New(env, port));
   return out;
 }
 

@@ -349,23 +349,29 @@ bool OnOwnThread(Body body) {
   return ok;
 }
 
-// Runs `body` with a netlink socket on a thread of its own that has joined the namespace whose
-// nsfs file is `netns_path`.
+// Runs `body` with a netlink socket of the namespace whose nsfs file is `netns_path` (InNetns).
 template <class Body>
 bool InNamespace(const std::string& netns_path, PodNetError* error, Body body) {
-  int ns = open(netns_path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (ns < 0) return Fail(error, "open network namespace " + netns_path, errno);
-  bool ok = OnOwnThread([&] {
-    if (setns(ns, CLONE_NEWNET) != 0) return Fail(error, "join network namespace " + netns_path, errno);
+  return InNetns(netns_path, error, [&] {
     RouteSocket socket;
     if (socket.open_error() != 0) return Fail(error, "open a netlink socket", socket.open_error());
     return body(socket);
   });
-  close(ns);
-  return ok;
 }
 
 }  // namespace
+
+bool InNetns(const std::string& netns_path, PodNetError* error, const std::function<bool()>& body) {
+  int ns = open(netns_path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (ns < 0) return Fail(error, "cannot open network namespace " + netns_path, errno);
+  bool ok = OnOwnThread([&] {
+    if (setns(ns, CLONE_NEWNET) == 0) return body();
+    const int err = errno;
+    return Fail(error, "setns in network namespace " + netns_path + (err == EINVAL ? " (not a network namespace file?)" : ""), err);
+  });
+  close(ns);
+  return ok;
+}
 
 bool MakeNetns(const std::string& path, PodNetError* error) {
   return OnOwnThread([&] {

@@ -6,6 +6,7 @@
 // the caller's threads never change namespace. No Node, no exceptions.
 #pragma once
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -19,6 +20,12 @@ struct PodNetError {
   int err = 0;
   std::string detail;
 };
+
+// Runs `body` on a thread of its own that first joins the network namespace whose nsfs file is
+// `netns_path`, and waits for it; the thread ends with the namespace it joined, so the caller's
+// threads (Node's, libuv's pool) never change namespace. False when the namespace cannot be
+// joined (error: the path and errno) or `body` returns false (it fills the error itself).
+bool InNetns(const std::string& netns_path, PodNetError* error, const std::function<bool()>& body);
 
 // A new network namespace with `lo` up, bind-mounted onto `path` (an existing file). On failure
 // nothing is mounted.

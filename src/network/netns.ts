@@ -1,7 +1,7 @@
-// A pod's own network namespace, kept by a bind mount of its nsfs file onto `<podDir>/netns`
-// (as `unshare --net=FILE` makes it; here the addon makes and unmounts it, no process spawned:
-// each spawn cost 0.1–0.5 s in the nested harness's L1) rather than under the global /run/netns of `ip netns`: the
-// name cannot clash between state roots, it is removed with its pod, and gc finds it in the pod
+// A pod's own network namespace, kept by a bind mount of its nsfs file onto `<podDir>/netns` (as
+// `unshare --net=FILE` makes it; here the addon makes and unmounts it, no process spawned: each
+// spawn cost 0.1–0.5 s in the nested harness's L1) rather than under the global /run/netns of
+// `ip netns`: the name cannot clash between state roots, it is removed with its pod, and gc finds it in the pod
 // directory. Everything that takes a namespace here takes a path (nsenter --net=PATH, CNI_NETNS),
 // so a caller's namespace (`netns` mode: /run/netns/X, /proc/PID/ns/net) works the same way.
 //

@@ -76,20 +76,13 @@ function toRoute(r: NetnsView['routes'][number], dev: string | undefined): PodRo
   return route;
 }
 
-/** The interfaces of a namespace that `createTaps` would mirror (reads only). */
+/** The interfaces of a namespace that `createTaps` would mirror, from one read by the addon. */
 export function readInterfaces(netns: string): PodInterface[] {
-  return readNamespace(netns).interfaces;
-}
-
-/** The interfaces to mirror, from one read of the namespace by the addon. */
-function readNamespace(netns: string): { interfaces: PodInterface[] } {
-  let view: NetnsView;
   try {
-    view = native().readNetns(netns);
+    return interfacesOf(native().readNetns(netns));
   } catch (err) {
     throw new VcError('NETWORK_FAILED', `cannot read network namespace ${netns}: ${(err as Error).message}`, { cause: err });
   }
-  return { interfaces: interfacesOf(view) };
 }
 
 /**
@@ -103,7 +96,7 @@ function readNamespace(netns: string): { interfaces: PodInterface[] } {
 export async function createTaps(plan: TapPlan, options: { signal?: AbortSignal } = {}): Promise<PodInterface[]> {
   const { netns } = plan;
   sweep(netns);
-  const { interfaces } = readNamespace(netns);
+  const interfaces = readInterfaces(netns);
   options.signal?.throwIfAborted();
   try {
     native().makeTapMirrors(netns, interfaces.map((i) => ({ interface: i.name, tap: i.tap, mtu: i.mtu })));
