@@ -29,6 +29,13 @@ const FILE_TIMEOUT_MS = Number(process.env.VC_TEST_FILE_TIMEOUT_MS) || (where ==
 // silence means L1 itself stopped: its kernel hung (docs/nested-harness.md). It was 300 s with no
 // heartbeat, which a CI run that lost an L1 paid on top of the rerun.
 const L1_SILENCE_MS = Number(process.env.VC_L1_SILENCE_MS) || 120 * 1000;
+// In L1 a pod's guest sometimes triple-faults while the same code boots and restores fine beside
+// it (docs/nested-harness.md, "Guests that triple-fault in L1"; rare, and Linux guests run on our
+// VMM only in L1 here, under QEMU-TCG's emulated SVM). A file in L1 that failed with the VMM's
+// `guest-triple-fault` stop runs once more, said so in the output (its first run's failure stays
+// above, and the rerun alone is counted); a second triple fault fails as any failure does.
+const L2_TRIPLE_FAULT = /VM stopped: guest-triple-fault/;
+const rerunAfterTripleFault = [];
 const HEARTBEAT = '# l1: alive';
 const HEARTBEAT_LINE = /^# l1: alive\n/gm;
 // Between lines only, so a beat never splits a line of a file's output.
@@ -172,6 +179,7 @@ if (besideLog) process.stdout.write(`\n# second lane (beside the main lane's fil
 await nestedDone;
 process.stdout.write(nestedLog);
 if (inside) reportL1Trouble();
+if (rerunAfterTripleFault.length) console.log(`\n# ${where}: run twice after a guest triple fault: ${rerunAfterTripleFault.join(', ')}`);
 if (!inside) console.log(`\n# wall: main lane ended at ${seconds(mainLaneEnded - runStart)} s, second lane at ${seconds(secondLaneEnded - runStart)} s${nestedFiles.length ? `, nested phase at ${seconds(nestedEnded - runStart)} s` : ''}`);
 console.log(`\n${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}`);
 process.exit(failed === 0 && files.length + nestedFiles.length > 0 ? 0 : 1);
@@ -180,7 +188,12 @@ async function runAndTally(file, write) {
   const name = relative(join(root, 'dist'), file);
   write(`\n# [${where}] ${name}\n`);
   const began = performance.now();
-  const { code, out } = await run(file, write);
+  let { code, out } = await run(file, write);
+  if (where === 'L1' && code !== 0 && L2_TRIPLE_FAULT.test(out)) {
+    rerunAfterTripleFault.push(name);
+    write(`# ${name}: a pod's guest triple-faulted in L1 (docs/nested-harness.md, "Guests that triple-fault in L1") — running the file once more, and counting that run only\n`);
+    ({ code, out } = await run(file, write));
+  }
   // Where the run's wall time goes (CI has 25 minutes): each file's time and when it ended.
   write(`# ${name}: ${seconds(performance.now() - began)} s, ended at ${seconds(performance.now() - runStart)} s\n`);
   if (!tallyFile(out)) { failed += 1; write(`# ${name}: no uvu summary (exit ${code}) — counted as one failure\n`); return; }
