@@ -30,6 +30,7 @@ export type ApiErrorCode =
   | 'TEMPLATE_EXISTS'
   | 'TEMPLATE_IN_USE'
   | 'TEMPLATE_STALE'
+  | 'TEMPLATE_CORRUPT'
   | 'ABORTED';
 
 /** Codes of GuestError: the guest's kernel, initrd and images, built on the host. */

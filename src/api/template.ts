@@ -76,6 +76,9 @@ export async function createTemplate(input: TemplateConfigInput, options: StartO
         held.close();
       }
       steps.reach('snapshot-written');
+      // Read back whole before it is sealed: a file the disk damaged is found now, not at a restore
+      // (which checks only a sample of RAM).
+      await hypervisor.verifySnapshot?.(creating, { signal: options.signal });
       await deletePod(podId, { ...options, force: true }); // its VM has stopped: what is left is its record, network and files
       steps.reach('pod-deleted');
       const template: TemplateRecord = {
@@ -115,10 +118,39 @@ export async function listTemplates(options: CallOptions = {}): Promise<Template
   return list;
 }
 
+/** What `verifyTemplate` read: the template's RAM and its CRC-32C, found to be what the snapshot recorded. */
+export interface TemplateCheck {
+  name: string;
+  vcpus: number;
+  ramBytes: number;
+  ramCrc: string;
+}
+
+/**
+ * Reads a template's two files whole and checks them as a restore would, and every byte of RAM
+ * against the CRC-32C the snapshot recorded (a restore checks only a sample): for a template copied
+ * from elsewhere, or one that has sat on a disk. TEMPLATE_CORRUPT names the file and what differs.
+ */
+export async function verifyTemplate(name: string, options: CallOptions = {}): Promise<TemplateCheck> {
+  checkTemplateName(name);
+  const store = storeFor(options);
+  const templates = await openTemplates(store, options);
+  const hypervisor = hypervisorOf(options, 'kvm');
+  if (!hypervisor.verifySnapshot) throw unsupported('this hypervisor cannot read snapshots');
+  return withLock(templates.lock(name), `template ${name}`, { signal: options.signal }, async () => {
+    await templates.read(name); // TEMPLATE_NOT_FOUND
+    try {
+      return { name, ...(await hypervisor.verifySnapshot!(templates.paths(name), { signal: options.signal })) };
+    } catch (err) {
+      if (!(err instanceof VcError)) throw err;
+      throw new VcError(err.code, `template ${JSON.stringify(name)}: ${err.message}`, { cause: err });
+    }
+  });
+}
+
 /** Refused (TEMPLATE_IN_USE) while pods restored from it run, unless `force`. */
 export async function deleteTemplate(name: string, options: DeleteTemplateOptions = {}): Promise<void> {
-  const checked = templateNameSchema.safeParse(name);
-  if (!checked.success) throw new VcError('INVALID_CONFIG', `template name: ${checked.error.issues[0]?.message ?? 'invalid'}, got ${JSON.stringify(name)}`);
+  checkTemplateName(name);
   const store = storeFor(options);
   const templates = await openTemplates(store, options);
   await withLock(templates.lock(name), `template ${name}`, { signal: options.signal }, async () => {
@@ -129,6 +161,11 @@ export async function deleteTemplate(name: string, options: DeleteTemplateOption
     }
     await templates.remove(name);
   });
+}
+
+function checkTemplateName(name: string): void {
+  const checked = templateNameSchema.safeParse(name);
+  if (!checked.success) throw new VcError('INVALID_CONFIG', `template name: ${checked.error.issues[0]?.message ?? 'invalid'}, got ${JSON.stringify(name)}`);
 }
 
 /**

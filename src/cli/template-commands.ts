@@ -1,6 +1,6 @@
 // `virtc template …`: pod templates (docs/snapshots.md) — a booted pod snapshotted once, from which
 // `virtc run --template NAME` (or createPod({ template })) starts pods without a boot.
-import { createTemplate, deleteTemplate, listTemplates, type TemplateInfo } from '../api/template.js';
+import { createTemplate, deleteTemplate, listTemplates, verifyTemplate, type TemplateInfo } from '../api/template.js';
 import { optionalString, parseSpec, usageOverview, UsageError, type CommandSpec } from './args.js';
 import { podFieldsFrom, podOptions } from './pod-commands.js';
 import { progressReporter } from './progress.js';
@@ -19,6 +19,7 @@ const commands = {
   },
   list: { words: 'template list', options: { json } },
   delete: { words: 'template delete NAME', options: { force: { type: 'boolean', short: 'f', usage: '[--force]' } } },
+  verify: { words: 'template verify NAME', options: { json } },
 } satisfies Record<string, CommandSpec>;
 
 export const templateUsage = usageOverview(Object.values(commands));
@@ -29,6 +30,7 @@ export async function templateCommand(argv: string[]): Promise<number> {
     case 'create': return create(rest);
     case 'list': return list(rest);
     case 'delete': return remove(rest);
+    case 'verify': return verify(rest);
     default:
       throw new UsageError(`unknown template command ${JSON.stringify(verb ?? '')}\nusage: ${templateUsage}`);
   }
@@ -73,6 +75,14 @@ async function list(argv: string[]): Promise<number> {
 async function remove(argv: string[]): Promise<number> {
   const { values, positionals, usage } = parseSpec(argv, commands.delete);
   await deleteTemplate(nameFrom(positionals, usage), { root: optionalString(values.root), force: values.force === true });
+  return 0;
+}
+
+async function verify(argv: string[]): Promise<number> {
+  const { values, positionals, usage } = parseSpec(argv, commands.verify);
+  const check = await verifyTemplate(nameFrom(positionals, usage), { root: optionalString(values.root) });
+  if (values.json) console.log(JSON.stringify(check, null, 2));
+  else console.log(`template ${check.name}: intact (${check.vcpus} vCPU state, ${mib(check.ramBytes)} of RAM, CRC-32C ${check.ramCrc})`);
   return 0;
 }
 

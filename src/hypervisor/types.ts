@@ -39,6 +39,14 @@ export interface SnapshotResult {
   bytes: { state: number; memory: number };
 }
 
+/** What a whole check of a snapshot found (every byte of both files read; `vc-vmm snapshot verify`). */
+export interface SnapshotCheck {
+  vcpus: number;
+  ramBytes: number;
+  /** The CRC-32C of all of guest RAM, as the state file records it (`0x` and 8 hex digits). */
+  ramCrc: string;
+}
+
 export interface VmSpec {
   id: string;
   paths: PodPaths;
@@ -134,6 +142,12 @@ export interface Hypervisor {
    * `start` does; the agent then waits for `restored` (docs/snapshots.md).
    */
   restore?(spec: VmSpec, snapshot: SnapshotFiles, options?: { signal?: AbortSignal; step?: StepHook }): Promise<VmmRecord>;
+  /**
+   * Reads both files of a snapshot whole and checks them: what a restore checks, and the CRC-32C of
+   * all of RAM, which a restore only samples. A damaged or mismatched file is TEMPLATE_CORRUPT,
+   * naming the file and what differs. Absent where `snapshot` is.
+   */
+  verifySnapshot?(snapshot: SnapshotFiles, options?: { signal?: AbortSignal }): Promise<SnapshotCheck>;
   /** The VMM's version string, recorded in templates (a snapshot is read only by the vc-vmm that wrote its format). */
   vmmVersion?(): Promise<string>;
   /**

@@ -2,7 +2,8 @@
 // interface, and each "VM" is a FakeGuest (the real agent protocol on the pod's agent socket).
 // Every method first runs `onStep` (which may throw, or abort the caller's AbortSignal) so a test
 // can fail or cancel any call at any point; `live()` lists what the fake made and did not clean up.
-import { existsSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { VcError } from '../../src/errors.js';
 import { join } from 'node:path';
 import type { AgentEndpoint, Hypervisor, HypervisorLimits, VmSpec } from '../../src/hypervisor/types.js';
 import type { HypervisorKind } from '../../src/model/hypervisor.js';
@@ -11,7 +12,7 @@ import type { PodResources, VmmRecord } from '../../src/model/records.js';
 import { FakeGuest, type AgentFailure } from './fake-guest.js';
 
 export type FakeStep =
-  | 'check' | 'start' | 'snapshot' | 'restore' | 'isRunning' | 'vmState' | 'attachDisk' | 'detachDisk' | 'stop' | 'pause' | 'resume' | 'cleanup' | 'reap'
+  | 'check' | 'start' | 'snapshot' | 'verifySnapshot' | 'restore' | 'isRunning' | 'vmState' | 'attachDisk' | 'detachDisk' | 'stop' | 'pause' | 'resume' | 'cleanup' | 'reap'
   /** A request the guest agent is about to answer. */
   | `agent:${string}`;
 
@@ -51,6 +52,7 @@ export class FakeHypervisor implements Hypervisor {
   constructor(readonly kind: HypervisorKind = 'qemu', snapshots = true) {
     if (!snapshots) {
       this.snapshot = undefined;
+      this.verifySnapshot = undefined;
       this.restore = undefined;
     }
   }
@@ -72,6 +74,16 @@ export class FakeHypervisor implements Hypervisor {
     vm.alive = false;
     await vm.guest.close();
     return { bytes: { state: statSync(join(dir, 'state')).size, memory: 4096 } };
+  };
+
+  /** The files as `snapshot` wrote them, or TEMPLATE_CORRUPT naming the one that differs (as vc-vmm's verify names it). */
+  verifySnapshot: Hypervisor['verifySnapshot'] = async (snapshot) => {
+    await this.#step('verifySnapshot');
+    const state = readFileSync(snapshot.state, 'utf8');
+    if (!/^fake state of \S+\n$/.test(state)) throw new VcError('TEMPLATE_CORRUPT', `${snapshot.state}: not a fake state file`);
+    const memory = readFileSync(snapshot.memory);
+    if (memory.length !== 4096 || memory.some((b) => b !== 0)) throw new VcError('TEMPLATE_CORRUPT', `${snapshot.memory}: the CRC-32C of all 4096 bytes of RAM differs`);
+    return { vcpus: 1, ramBytes: 4096, ramCrc: '0x98f94189' }; // the CRC-32C of 4096 zero bytes
   };
 
   /** A VM whose guest is the snapshot's agent after a transport reset: pending until `restored`. */

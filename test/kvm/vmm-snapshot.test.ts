@@ -167,6 +167,53 @@ for (const [what, damage, message] of damaged) {
   });
 }
 
+// `vc-vmm snapshot verify` reads both files whole: what restore refuses, and a change in a RAM page
+// that restore's sample does not cover (guest page 1, between the first two of 64 samples).
+function damagedCopy(name: string, damage: (state: string, memory: string) => void) {
+  const copyDir = join(dir.path, `verify-${name}`);
+  mkdirSync(copyDir, { recursive: true });
+  const state = join(copyDir, 'state'), memory = join(copyDir, 'memory');
+  copyFileSync(join(snapDir, 'state'), state);
+  copyFileSync(join(snapDir, 'memory'), memory);
+  damage(state, memory);
+  return { state, memory };
+}
+const verify = (state: string, memory: string) => spawnSync(vcVmm, ['snapshot', 'verify', '--state', state, '--memory', memory], { encoding: 'utf8' });
+
+test('snapshot verify: the snapshot as written passes, with its RAM size and CRC-32C', () => {
+  const r = verify(join(snapDir, 'state'), join(snapDir, 'memory'));
+  assert.is(r.status, 0, r.stderr);
+  const answer = JSON.parse(r.stdout);
+  assert.equal({ ok: answer.ok, vcpus: answer.vcpus, ramBytes: answer.ramBytes }, { ok: true, vcpus: 1, ramBytes: memoryMiB * 1024 * 1024 });
+  assert.match(answer.ramCrc, /^0x[0-9a-f]{8}$/);
+});
+
+const unsampled: [string, (state: string, memory: string) => void, RegExp] = ['a changed page restore does not sample', (_s, memory) => {
+  const b = readFileSync(memory);
+  b[4096 + 4096 + 5] = b[4096 + 4096 + 5]! ^ 1;
+  writeFileSync(memory, b);
+}, /the CRC-32C of all 67108864 bytes of RAM is 0x[0-9a-f]{8}, the state file says 0x[0-9a-f]{8}/];
+for (const [what, damage, message] of [...damaged, unsampled]) {
+  test(`snapshot verify refuses ${what} (exit 1, the reason on stderr)`, () => {
+    const { state, memory } = damagedCopy(what.replace(/\W+/g, '-'), damage);
+    const r = verify(state, memory);
+    assert.is(r.status, 1, `${r.stdout}${r.stderr}`);
+    assert.is(r.stdout, '');
+    // verify checks all of RAM, so a sampled page's change is reported as the whole RAM's.
+    assert.match(r.stderr, what === 'a changed page in the memory file' ? unsampled[2] : message);
+  });
+}
+
+test('snapshot verify: a missing file or argument is named', () => {
+  const missing = verify(join(dir.path, 'no-such-state'), join(snapDir, 'memory'));
+  assert.is(missing.status, 1);
+  assert.match(missing.stderr, /state file .*no-such-state: No such file or directory/);
+  const usage = spawnSync(vcVmm, ['snapshot', 'verify', '--state', join(snapDir, 'state')], { encoding: 'utf8' });
+  assert.is(usage.status, 2);
+  assert.match(usage.stderr, /--memory is required/);
+  assert.is(spawnSync(vcVmm, ['snapshot', 'check'], { encoding: 'utf8' }).status, 2);
+});
+
 test('restore refuses a config for another machine, naming the field and both values', () => {
   const c = config('other-machine', { memoryMiB: 128 });
   const r = spawnSync(vcVmm, ['restore', '--state', join(snapDir, 'state'), '--memory', join(snapDir, 'memory'),

@@ -161,4 +161,12 @@ vc::Status CheckMemorySample(const MemoryFileInfo& expected, const uint8_t* ram)
   return {};
 }
 
+vc::Status CheckRamCrc(const MemoryFileInfo& expected, uint32_t ram_crc) {
+  if (ram_crc != expected.ram_crc)
+    return Error(vc::Format("the CRC-32C of all %llu bytes of RAM is 0x%08x, the state file says 0x%08x (the memory "
+                            "file changed since the snapshot was taken, or is corrupt)",
+                            static_cast<ull>(expected.ram_bytes), ram_crc, expected.ram_crc));
+  return {};
+}
+
 }  // namespace vmm::snapshot

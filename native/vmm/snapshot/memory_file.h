@@ -66,5 +66,8 @@ vc::Status CheckMemoryFileHeader(const MemoryFileInfo& expected, uint64_t file_s
                                  size_t header_len);
 // After mapping: the sampled pages of the mapped RAM.
 vc::Status CheckMemorySample(const MemoryFileInfo& expected, const uint8_t* ram);
+// `vc-vmm snapshot verify`: the CRC-32C of all of RAM (Crc32c chained over the file's RAM bytes)
+// against the state file's ramCrc.
+vc::Status CheckRamCrc(const MemoryFileInfo& expected, uint32_t ram_crc);
 
 }  // namespace vmm::snapshot

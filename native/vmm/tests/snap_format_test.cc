@@ -486,7 +486,13 @@ VMM_TEST(snap_memory_file_checks) {
   changed = ram;
   changed[kPageSize + 5] ^= 1;  // page 1 is not sampled with 1024 pages and 64 samples
   CHECK(CheckMemorySample(info, changed.data()).ok());
-  CHECK(Crc32c(0, changed.data(), changed.size()) != info.ram_crc);
+  uint32_t changed_crc = Crc32c(0, changed.data(), changed.size());
+  CHECK(changed_crc != info.ram_crc);
+  CHECK_ERROR(CheckRamCrc(info, changed_crc), "the CRC-32C of all 4194304 bytes of RAM is 0x");
+  // verify chains the CRC over chunks of the file: the same value as one pass.
+  uint32_t chained = Crc32c(Crc32c(Crc32c(0, ram.data(), 4096), ram.data() + 4096, 12345), ram.data() + 16441,
+                            ram.size() - 16441);
+  CHECK(CheckRamCrc(info, chained).ok());
   // A RAM smaller than the sample count is sampled whole.
   CHECK_EQ(SamplePageIndices(8 * kPageSize).size(), size_t(8));
 }

@@ -4,7 +4,7 @@ import { VcError } from '../../errors.js';
 import type { CgroupLimits } from '../../model/cgroup.js';
 import type { PodPaths } from '../../store/paths.js';
 import { kvmCmdline } from '../cmdline.js';
-import type { VmSpec } from '../types.js';
+import type { SnapshotCheck, VmSpec } from '../types.js';
 
 /** The agent's vsock port (native/agent/main.cc) and the guest's context id. */
 export const AGENT_VSOCK_PORT = 1024;
@@ -73,6 +73,19 @@ export function snapshotBytes(answer: Record<string, unknown>): { state: number;
     throw new VcError('HYPERVISOR_FAILED', `vc-vmm snapshot: the answer has no bytes {state, memory}: ${JSON.stringify(answer).slice(0, 200)}`);
   }
   return { state: bytes.state, memory: bytes.memory };
+}
+
+/** `vc-vmm snapshot verify`'s one JSON line; null when it is not one (the caller says what came instead). */
+export function snapshotCheckOf(stdout: string): SnapshotCheck | null {
+  let answer: { ok?: unknown; vcpus?: unknown; ramBytes?: unknown; ramCrc?: unknown };
+  try {
+    answer = JSON.parse(stdout.trim()) as typeof answer;
+  } catch {
+    return null;
+  }
+  const count = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v > 0;
+  if (answer?.ok !== true || !count(answer.vcpus) || !count(answer.ramBytes) || typeof answer.ramCrc !== 'string' || !/^0x[0-9a-f]{8}$/.test(answer.ramCrc)) return null;
+  return { vcpus: answer.vcpus, ramBytes: answer.ramBytes, ramCrc: answer.ramCrc };
 }
 
 /** `vc-vmm restore`: `run`'s options, plus the snapshot's files (docs/snapshots.md, "Restore"). */

@@ -5,10 +5,10 @@
 // what a maker that died left behind, and deleteTemplate refused while pods use the template.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createPod, deletePod, startPod, stopPod } from '../../../src/api/pod.js';
-import { createTemplate, deleteTemplate, listTemplates } from '../../../src/api/template.js';
+import { createTemplate, deleteTemplate, listTemplates, verifyTemplate } from '../../../src/api/template.js';
 import { gc } from '../../../src/api/gc.js';
 import { VcError } from '../../../src/errors.js';
 import { FakeHypervisor } from '../../helpers/fake-hypervisor.js';
@@ -129,6 +129,35 @@ test('a template made by another vc-vmm is TEMPLATE_STALE', async () => {
   await makeTemplate();
   pods.fake.version = 'fake-vmm 2';
   await expectCode(createPod({ id: 'p', template: 'py', network: 'none' }, pods.options()), VcError, 'TEMPLATE_STALE', 'made by fake-vmm 1, and this is fake-vmm 2');
+});
+
+test('createTemplate reads the snapshot back whole before sealing it; a damaged one is TEMPLATE_CORRUPT and leaves nothing', async () => {
+  await makeTemplate();
+  const calls = pods.fake.calls;
+  assert.ok(calls.indexOf('verifySnapshot') > calls.indexOf('snapshot:template-py'), 'verified after the snapshot');
+  // The snapshot damaged between writing and reading back (a bad disk, as far as the maker knows).
+  pods.fake.onStep = (step) => {
+    if (step === 'verifySnapshot') {
+      const creating = join(templatesDir(), 'bad.creating');
+      writeFileSync(join(creating, 'memory'), Buffer.alloc(4096, 1));
+    }
+  };
+  await expectCode(makeTemplate('bad'), VcError, 'TEMPLATE_CORRUPT', 'bad.creating/memory: the CRC-32C of all 4096 bytes of RAM differs');
+  pods.fake.onStep = undefined;
+  assert.equal(readdirSync(templatesDir()).filter((n) => !n.endsWith('.lock')), ['py']);
+  assert.equal(await pods.store.ids(), []);
+  assert.is(pods.fake.live().length, 0);
+});
+
+test('verifyTemplate: what the VMM read, a damaged file as TEMPLATE_CORRUPT, an unknown or bad name by its code', async () => {
+  await makeTemplate();
+  assert.equal(await verifyTemplate('py', pods.options()), { name: 'py', vcpus: 1, ramBytes: 4096, ramCrc: '0x98f94189' });
+  writeFileSync(join(templatesDir(), 'py', 'state'), 'garbage\n');
+  await expectCode(verifyTemplate('py', pods.options()), VcError, 'TEMPLATE_CORRUPT', 'template "py": ' + join(templatesDir(), 'py', 'state') + ': not a fake state file');
+  await expectCode(verifyTemplate('nope', pods.options()), VcError, 'TEMPLATE_NOT_FOUND', 'template "nope" not found');
+  await expectCode(verifyTemplate('Bad Name!', pods.options()), VcError, 'INVALID_CONFIG', 'template name: ');
+  const qemuOnly = new FakeHypervisor('qemu', false);
+  await expectCode(verifyTemplate('py', { ...pods.options(), hypervisor: qemuOnly.factory }), VcError, 'UNSUPPORTED', 'cannot read snapshots');
 });
 
 test('a failed create leaves no .creating directory, no pod and no VM', async () => {

@@ -1,10 +1,13 @@
 // `virtc template …` as a user runs it (its own process, a state root of the test's own), for what
 // needs no VM: the empty list, and every refusal with its exit code and message — a bad name, QEMU
-// (UNSUPPORTED), a missing template, a missing NAME. Templates made and used: test/unit/api/template.test.ts
+// (UNSUPPORTED), a missing template, a missing NAME, and `template verify` of a damaged template
+// (the real `vc-vmm snapshot verify`, which reads files and needs no KVM). Templates made and used: test/unit/api/template.test.ts
 // (fake hypervisor) and test/nested/kvm-template.test.ts (the built-in VMM).
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawnSync } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { tempDir } from '../../helpers/tmp.js';
 
@@ -44,6 +47,27 @@ test('template create/delete refusals: exit code and message', () => {
   const verb = run('template', 'make');
   assert.is(verb.code, 2);
   assert.match(verb.stderr, 'unknown template command "make"');
+});
+
+test('template verify: a missing template, a missing NAME, and a damaged snapshot by vc-vmm\'s own words', () => {
+  const missing = run('template', 'verify', 'nope');
+  assert.is(missing.code, 1);
+  assert.match(missing.stderr, /template "nope" not found in .*\/templates \[TEMPLATE_NOT_FOUND\]/);
+  const noName = run('template', 'verify');
+  assert.is(noName.code, 2);
+  assert.match(noName.stderr, 'usage: virtc template verify NAME [--json]');
+  // A template whose record is whole but whose state file is not a snapshot (a bad copy).
+  const dir = join(tmp.path, 'templates', 'copied');
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, 'template.json'), JSON.stringify({
+    version: 1, name: 'copied', hypervisor: 'kvm', vcpus: 1, memoryMiB: 64, vmmVersion: 'vc-vmm 0.1.0', createdAt: new Date().toISOString(),
+    kernel: { path: '/boot/vmlinuz', release: '6.1.0' }, initrd: { path: '/tmp/initrd', digest: 'x' }, nics: [], bytes: { state: 12, memory: 4096 },
+  }));
+  writeFileSync(join(dir, 'state'), 'not a state\n');
+  writeFileSync(join(dir, 'memory'), Buffer.alloc(4096));
+  const damaged = run('template', 'verify', 'copied');
+  assert.is(damaged.code, 1, damaged.stdout);
+  assert.match(damaged.stderr, /^virtc: template "copied": vc-vmm snapshot verify: \/\S+\/templates\/copied\/state: snapshot state file: the file is 12 bytes, shorter than the 64-byte header \(truncated\?\) \[TEMPLATE_CORRUPT\]$/m);
 });
 
 test.run();

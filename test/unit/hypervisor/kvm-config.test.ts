@@ -1,7 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { kvmCmdline } from '../../../src/hypervisor/cmdline.js';
-import { AGENT_VSOCK_PORT, cgroupLimits, cgroupName, IMAGE_SLOTS, snapshotBytes, vmmArgs, vmmConfig, vmmEndFromLog, vmmRestoreArgs } from '../../../src/hypervisor/kvm/config.js';
+import { AGENT_VSOCK_PORT, cgroupLimits, cgroupName, IMAGE_SLOTS, snapshotBytes, snapshotCheckOf, vmmArgs, vmmConfig, vmmEndFromLog, vmmRestoreArgs } from '../../../src/hypervisor/kvm/config.js';
 import { KvmHypervisor } from '../../../src/hypervisor/kvm/kvm.js';
 import { podPaths } from '../../../src/store/paths.js';
 import type { VmSpec } from '../../../src/hypervisor/types.js';
@@ -74,6 +74,14 @@ test('the snapshot op\'s answer: its file sizes, or HYPERVISOR_FAILED naming wha
   assert.equal(snapshotBytes({ state: 'stopped', bytes: { state: 14000, memory: 268439552 }, us: {} }), { state: 14000, memory: 268439552 });
   for (const bad of [{}, { bytes: { state: 1 } }, { bytes: { state: -1, memory: 2 } }, { bytes: { state: '1', memory: 2 } }, { bytes: { state: 1.5, memory: 2 } }]) {
     assert.throws(() => snapshotBytes(bad), (err: Error & { code?: string }) => err.code === 'HYPERVISOR_FAILED' && err.message.startsWith('vc-vmm snapshot: the answer has no bytes {state, memory}: '));
+  }
+});
+
+test('snapshot verify\'s answer: its one JSON line, or null for anything else', () => {
+  assert.equal(snapshotCheckOf('{"ok":true,"vcpus":2,"ramBytes":268435456,"ramCrc":"0x1c2a03f4"}\n'), { vcpus: 2, ramBytes: 268435456, ramCrc: '0x1c2a03f4' });
+  for (const bad of ['', 'not json', '{"ok":false,"vcpus":2,"ramBytes":4096,"ramCrc":"0x00000000"}', '{"ok":true,"vcpus":0,"ramBytes":4096,"ramCrc":"0x00000000"}',
+    '{"ok":true,"vcpus":1,"ramBytes":4096,"ramCrc":"1c2a03f4"}', '{"ok":true,"vcpus":1,"ramBytes":4096.5,"ramCrc":"0x1c2a03f4"}', 'null']) {
+    assert.is(snapshotCheckOf(bad), null, bad);
   }
 });
 
