@@ -102,7 +102,7 @@ export async function podBenchmarks(opts: PodBenchmarkOptions): Promise<{ lifecy
   );
   for (const h of ['builtin', 'qemuKvm', 'qemuTcg'] as const) {
     const m = results[h];
-    if (m && !('error' in m) && m.lifecycleError) notes.push(`${h}: lifecycle stopped early (${m.lifecycleError}); its figures cover the runs before.`);
+    if (m && !('error' in m) && m.lifecycleError) notes.push(`${h}: a run failed (${m.lifecycleError}); its figures are the other runs'.`);
   }
   return { lifecycle, agent, notes };
 }
