@@ -147,15 +147,21 @@ const damaged: [string, (state: string, memory: string) => void, RegExp][] = [
   }, /magic is not "VCSNAPMM": not a vc-vmm snapshot memory file/],
 ];
 
+/** A copy of the snapshot in its own directory, damaged by `damage`. */
+function damagedCopy(dirName: string, damage: (state: string, memory: string) => void) {
+  const copyDir = join(dir.path, dirName);
+  mkdirSync(copyDir, { recursive: true });
+  const state = join(copyDir, 'state'), memory = join(copyDir, 'memory');
+  copyFileSync(join(snapDir, 'state'), state);
+  copyFileSync(join(snapDir, 'memory'), memory);
+  damage(state, memory);
+  return { state, memory };
+}
+
 for (const [what, damage, message] of damaged) {
   test(`restore refuses ${what}, leaving no process or socket`, () => {
     const name = what.replace(/\W+/g, '-');
-    const copyDir = join(dir.path, `bad-${name}`);
-    mkdirSync(copyDir, { recursive: true });
-    const state = join(copyDir, 'state'), memory = join(copyDir, 'memory');
-    copyFileSync(join(snapDir, 'state'), state);
-    copyFileSync(join(snapDir, 'memory'), memory);
-    damage(state, memory);
+    const { state, memory } = damagedCopy(`bad-${name}`, damage);
     const c = config(`run-${name}`);
     const r = spawnSync(vcVmm, ['restore', '--state', state, '--memory', memory, '--config', c.path, '--detach', '--log', c.log],
       { encoding: 'utf8' });
@@ -169,15 +175,6 @@ for (const [what, damage, message] of damaged) {
 
 // `vc-vmm snapshot verify` reads both files whole: what restore refuses, and a change in a RAM page
 // that restore's sample does not cover (guest page 1, between the first two of 64 samples).
-function damagedCopy(name: string, damage: (state: string, memory: string) => void) {
-  const copyDir = join(dir.path, `verify-${name}`);
-  mkdirSync(copyDir, { recursive: true });
-  const state = join(copyDir, 'state'), memory = join(copyDir, 'memory');
-  copyFileSync(join(snapDir, 'state'), state);
-  copyFileSync(join(snapDir, 'memory'), memory);
-  damage(state, memory);
-  return { state, memory };
-}
 const verify = (state: string, memory: string) => spawnSync(vcVmm, ['snapshot', 'verify', '--state', state, '--memory', memory], { encoding: 'utf8' });
 
 test('snapshot verify: the snapshot as written passes, with its RAM size and CRC-32C', () => {
@@ -195,7 +192,7 @@ const unsampled: [string, (state: string, memory: string) => void, RegExp] = ['a
 }, /the CRC-32C of all 67108864 bytes of RAM is 0x[0-9a-f]{8}, the state file says 0x[0-9a-f]{8}/];
 for (const [what, damage, message] of [...damaged, unsampled]) {
   test(`snapshot verify refuses ${what} (exit 1, the reason on stderr)`, () => {
-    const { state, memory } = damagedCopy(what.replace(/\W+/g, '-'), damage);
+    const { state, memory } = damagedCopy(`verify-${what.replace(/\W+/g, '-')}`, damage);
     const r = verify(state, memory);
     assert.is(r.status, 1, `${r.stdout}${r.stderr}`);
     assert.is(r.stdout, '');

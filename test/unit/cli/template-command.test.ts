@@ -28,19 +28,21 @@ test('template list: a header and nothing else; --json: []', () => {
   assert.equal(JSON.parse(json.stdout), []);
 });
 
-test('template create/delete refusals: exit code and message', () => {
+test('template create/delete/verify refusals: exit code and message', () => {
   const bad = run('template', 'create', 'bad/name');
   assert.is(bad.code, 1);
   assert.match(bad.stderr, 'invalid template config: name: must be 1-54 characters of letters, digits, _ . - starting with a letter or digit, got "bad/name" [INVALID_CONFIG]');
   const qemu = run('template', 'create', 't1', '--hypervisor', 'qemu');
   assert.is(qemu.code, 1);
   assert.match(qemu.stderr, "UNSUPPORTED: pod templates need the built-in VMM (hypervisor: 'kvm'): hypervisor is \"qemu\" [UNSUPPORTED]");
-  const missing = run('template', 'delete', 'nope');
-  assert.is(missing.code, 1);
-  assert.match(missing.stderr, /template "nope" not found in .*\/templates \[TEMPLATE_NOT_FOUND\]/);
-  const noName = run('template', 'delete');
-  assert.is(noName.code, 2);
-  assert.match(noName.stderr, 'expected one template NAME, got none\nusage: virtc template delete NAME [--force]');
+  for (const [verb, usage] of [['delete', 'virtc template delete NAME [--force]'], ['verify', 'virtc template verify NAME [--json]']]) {
+    const missing = run('template', verb!, 'nope');
+    assert.is(missing.code, 1);
+    assert.match(missing.stderr, /template "nope" not found in .*\/templates \[TEMPLATE_NOT_FOUND\]/);
+    const noName = run('template', verb!);
+    assert.is(noName.code, 2);
+    assert.match(noName.stderr, `expected one template NAME, got none\nusage: ${usage}`);
+  }
   const two = run('template', 'create', 'a', 'b');
   assert.is(two.code, 2);
   assert.match(two.stderr, 'expected one template NAME, got "a" "b"');
@@ -49,13 +51,7 @@ test('template create/delete refusals: exit code and message', () => {
   assert.match(verb.stderr, 'unknown template command "make"');
 });
 
-test('template verify: a missing template, a missing NAME, and a damaged snapshot by vc-vmm\'s own words', () => {
-  const missing = run('template', 'verify', 'nope');
-  assert.is(missing.code, 1);
-  assert.match(missing.stderr, /template "nope" not found in .*\/templates \[TEMPLATE_NOT_FOUND\]/);
-  const noName = run('template', 'verify');
-  assert.is(noName.code, 2);
-  assert.match(noName.stderr, 'usage: virtc template verify NAME [--json]');
+test('template verify: a damaged snapshot, in vc-vmm\'s own words', () => {
   // A template whose record is whole but whose state file is not a snapshot (a bad copy).
   const dir = join(tmp.path, 'templates', 'copied');
   mkdirSync(dir, { recursive: true });
