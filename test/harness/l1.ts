@@ -123,7 +123,7 @@ export async function runInL1(opts: RunInL1Options): Promise<L1Result> {
     const tscKhz = tscKhzFromCpuinfo(await readFile('/proc/cpuinfo', 'utf8').catch(() => ''));
     const args = l1QemuArgs({
       kernel: vmlinux ?? kernel.kernelPath, initrd: initrd.path, ctl, scratch,
-      memoryMiB: opts.memoryMiB ?? 4096, cpus: opts.cpus ?? 2, cpuModel: opts.cpuModel, tscKhz,
+      memoryMiB: opts.memoryMiB ?? 4096, cpus: opts.cpus ?? l1CpusFromEnv(), cpuModel: opts.cpuModel, tscKhz,
     });
     return await boot(args, { ...opts, ctl, nonce });
   } finally {
@@ -273,6 +273,15 @@ export function l1QemuArgs(a: L1QemuArgsInput): string[] {
     // VC_L1_MONITOR=PATH: QEMU's human monitor on a Unix socket, to look at a stuck L1 (info registers).
     ...(process.env.VC_L1_MONITOR ? ['-monitor', `unix:${process.env.VC_L1_MONITOR},server=on,wait=off`] : []),
   ];
+}
+
+/** L1's vCPUs where the caller names none: 2, or VC_L1_CPUS (1–8) to compare L1's stability with fewer. */
+export function l1CpusFromEnv(env: NodeJS.ProcessEnv = process.env): number {
+  const raw = env.VC_L1_CPUS;
+  if (raw === undefined || raw === '') return 2;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 1 || n > 8) throw new L1Error('L1_INVALID', `runInL1: VC_L1_CPUS must be a whole number from 1 to 8, got ${JSON.stringify(raw)}`, '', '');
+  return n;
 }
 
 /** Single-quoted for sh: safe for any string. */

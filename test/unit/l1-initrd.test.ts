@@ -12,7 +12,7 @@ import { initrdDigest } from '../../src/guest/initrd.js';
 import { resolveKernel } from '../../src/guest/kernel.js';
 import { resolveModules } from '../../src/guest/modules.js';
 import { L1_MODULES, l1InitScript, planL1Initrd, type L1InitrdInputs } from '../harness/l1-initrd.js';
-import { L1Error, l1KernelPanic, l1Params, l1QemuArgs, l1RunScript, MarkerScanner, shQuote, type ScanItem } from '../harness/l1.js';
+import { L1Error, l1CpusFromEnv, l1KernelPanic, l1Params, l1QemuArgs, l1RunScript, MarkerScanner, shQuote, type ScanItem } from '../harness/l1.js';
 import { bzImagePayload, hasPvhNote } from '../harness/vmlinux.js';
 import { expectCode } from '../helpers/errors.js';
 import { GuestError } from '../../src/guest/errors.js';
@@ -117,6 +117,16 @@ test('marker scanner: a wrong nonce or a lone \\x1e is output; FAIL before the n
   assert.equal(s.feed(Buffer.from('ab\x1eVC-L1-')).map((i) => i.kind), ['text']);
   const rest = s.feed(Buffer.from('x'.repeat(700)));
   assert.is(Buffer.concat(rest.flatMap((i) => (i.kind === 'text' ? [i.data] : []))).toString(), `\x1eVC-L1-${'x'.repeat(700)}`);
+});
+
+test('L1\'s vCPUs where the caller names none: 2, or VC_L1_CPUS from 1 to 8; anything else named', () => {
+  assert.is(l1CpusFromEnv({}), 2);
+  assert.is(l1CpusFromEnv({ VC_L1_CPUS: '' }), 2);
+  assert.is(l1CpusFromEnv({ VC_L1_CPUS: '1' }), 1);
+  assert.is(l1CpusFromEnv({ VC_L1_CPUS: '8' }), 8);
+  for (const bad of ['0', '9', '1.5', 'two']) {
+    assert.throws(() => l1CpusFromEnv({ VC_L1_CPUS: bad }), (err: L1Error) => err.code === 'L1_INVALID' && err.message === `runInL1: VC_L1_CPUS must be a whole number from 1 to 8, got ${JSON.stringify(bad)}`);
+  }
 });
 
 test('QEMU arguments: SVM CPU, microvm, both 9p shares, the control dir on the cmdline', () => {
