@@ -75,6 +75,24 @@ export function snapshotBytes(answer: Record<string, unknown>): { state: number;
   return { state: bytes.state, memory: bytes.memory };
 }
 
+/** How a `vc-vmm` child ended, as Node's execFile reports it (null: it exited 0). */
+export type ChildEnd = (Error & { code?: unknown; killed?: boolean; signal?: string | null }) | null;
+
+/**
+ * Why `vc-vmm run|restore --detach` gave no pid, for HYPERVISOR_FAILED: what it printed on stderr,
+ * else how it ended — a child killed at the time limit or by a signal says nothing itself, and
+ * execFile's own message is only "Command failed: <the command line>".
+ */
+export function detachFailure(end: ChildEnd, stderr: string, stdout: string, timeoutMs: number): string {
+  const said = stderr.trim();
+  if (said) return said;
+  if (!end) return `no pid in ${JSON.stringify(stdout)}`;
+  if (end.killed) return `vc-vmm did not answer within ${timeoutMs / 1000} s and was killed (${end.signal ?? 'no signal'})`;
+  if (typeof end.code === 'number') return `vc-vmm exited with code ${end.code} and printed nothing`;
+  if (end.signal) return `vc-vmm was killed by ${end.signal}`;
+  return end.message;
+}
+
 /** `vc-vmm snapshot verify`'s one JSON line; null when it is not one (the caller says what came instead). */
 export function snapshotCheckOf(stdout: string): SnapshotCheck | null {
   let answer: { ok?: unknown; vcpus?: unknown; ramBytes?: unknown; ramCrc?: unknown };

@@ -14,11 +14,14 @@ import { writeFileAtomic } from '../../store/atomic.js';
 import type { PodPaths } from '../../store/paths.js';
 import type { PodResources, VmmRecord } from '../../model/records.js';
 import { type AgentEndpoint, type Hypervisor, type HypervisorLimits, type SnapshotCheck, type SnapshotFiles, type SnapshotResult, type VmSpec } from '../types.js';
-import { AGENT_VSOCK_PORT, IMAGE_SLOTS, cgroupLimits, cgroupName, snapshotBytes, snapshotCheckOf, vmmArgs, vmmConfig, vmmEndFromLog, vmmRestoreArgs } from './config.js';
+import { AGENT_VSOCK_PORT, IMAGE_SLOTS, cgroupLimits, cgroupName, detachFailure, snapshotBytes, snapshotCheckOf, vmmArgs, vmmConfig, vmmEndFromLog, vmmRestoreArgs } from './config.js';
 import { controlRequest } from './control.js';
 import { jailArgs, jailRoot, snapshotFileLimit, vmmJail } from './jail.js';
 import { LAUNCHER_ENV, runThroughLauncher } from './launcher.js';
 import { VersionCache } from './vmm-version.js';
+
+// `vc-vmm run|restore --detach` answers once the VM runs: seconds at most, even in the nested harness's L1.
+const DETACH_TIMEOUT_MS = 30_000;
 
 /** One per process: every KvmHypervisor runs the same vc-vmm. */
 const VMM_VERSIONS = new VersionCache();
@@ -144,7 +147,7 @@ export class KvmHypervisor implements Hypervisor {
     };
     const launcher = process.env[LAUNCHER_ENV];
     if (launcher) {
-      const run = await runThroughLauncher(launcher, vmmArguments, { netns: spec.network?.netns, timeoutMs: 30_000, signal });
+      const run = await runThroughLauncher(launcher, vmmArguments, { netns: spec.network?.netns, timeoutMs: DETACH_TIMEOUT_MS, signal });
       if (run) {
         const pid = /"pid"\s*:\s*(\d+)/.exec(run.output)?.[1];
         if (run.code === 0 && pid) return Number(pid);
@@ -154,10 +157,10 @@ export class KvmHypervisor implements Hypervisor {
     return new Promise((resolve, reject) => {
       // vc-vmm joins the pod's namespace itself (`--netns`): no nsenter process in front of it.
       const args = spec.network ? [...vmmArguments, '--netns', spec.network.netns] : vmmArguments;
-      execFile(nativeExecutable('vc-vmm'), args, { signal, timeout: 30_000 }, (err, stdout, stderr) => {
+      execFile(nativeExecutable('vc-vmm'), args, { signal, timeout: DETACH_TIMEOUT_MS }, (err, stdout, stderr) => {
         const pid = /"pid"\s*:\s*(\d+)/.exec(stdout)?.[1];
         if (!err && pid) return resolve(Number(pid));
-        fail(stderr.trim() || (err?.message ?? `no pid in ${JSON.stringify(stdout)}`), err ?? undefined).catch(reject);
+        fail(detachFailure(err, stderr, stdout, DETACH_TIMEOUT_MS), err ?? undefined).catch(reject);
       });
     });
   }

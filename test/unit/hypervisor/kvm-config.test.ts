@@ -1,7 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { kvmCmdline } from '../../../src/hypervisor/cmdline.js';
-import { AGENT_VSOCK_PORT, cgroupLimits, cgroupName, IMAGE_SLOTS, snapshotBytes, snapshotCheckOf, vmmArgs, vmmConfig, vmmEndFromLog, vmmRestoreArgs } from '../../../src/hypervisor/kvm/config.js';
+import { AGENT_VSOCK_PORT, cgroupLimits, cgroupName, IMAGE_SLOTS, detachFailure, snapshotBytes, snapshotCheckOf, vmmArgs, vmmConfig, vmmEndFromLog, vmmRestoreArgs } from '../../../src/hypervisor/kvm/config.js';
 import { KvmHypervisor } from '../../../src/hypervisor/kvm/kvm.js';
 import { podPaths } from '../../../src/store/paths.js';
 import type { VmSpec } from '../../../src/hypervisor/types.js';
@@ -75,6 +75,17 @@ test('the snapshot op\'s answer: its file sizes, or HYPERVISOR_FAILED naming wha
   for (const bad of [{}, { bytes: { state: 1 } }, { bytes: { state: -1, memory: 2 } }, { bytes: { state: '1', memory: 2 } }, { bytes: { state: 1.5, memory: 2 } }]) {
     assert.throws(() => snapshotBytes(bad), (err: Error & { code?: string }) => err.code === 'HYPERVISOR_FAILED' && err.message.startsWith('vc-vmm snapshot: the answer has no bytes {state, memory}: '));
   }
+});
+
+test('why vc-vmm --detach gave no pid: its stderr, else how it ended, never just the command line', () => {
+  const failed = (fields: Record<string, unknown>) => Object.assign(new Error('Command failed: /x/vc-vmm run --config c.json --detach'), fields);
+  assert.is(detachFailure(failed({ code: 1 }), 'vc-vmm: config.memoryMiB: 0 is below 2\n', '', 30_000), 'vc-vmm: config.memoryMiB: 0 is below 2');
+  assert.is(detachFailure(failed({ killed: true, signal: 'SIGTERM', code: null }), '', '', 30_000), 'vc-vmm did not answer within 30 s and was killed (SIGTERM)');
+  assert.is(detachFailure(failed({ code: 3 }), '  \n', '', 30_000), 'vc-vmm exited with code 3 and printed nothing');
+  assert.is(detachFailure(failed({ code: null, signal: 'SIGKILL' }), '', '', 30_000), 'vc-vmm was killed by SIGKILL');
+  assert.is(detachFailure(null, '', '{"state":"running"}\n', 30_000), 'no pid in "{\\"state\\":\\"running\\"}\\n"');
+  const aborted = Object.assign(new Error('The operation was aborted'), { name: 'AbortError', code: 'ABORT_ERR' });
+  assert.is(detachFailure(aborted, '', '', 30_000), 'The operation was aborted');
 });
 
 test('snapshot verify\'s answer: its one JSON line, or null for anything else', () => {
