@@ -93,7 +93,7 @@ if (problem) {
   // waits for it. As kubectl exec -it: with a TTY, containerd 1.6 ends the output when stdin ends (without -i it
   // closes both at once, which is why kubectl refuses -t alone), so stdin stays open here.
   test('streaming Exec with a TTY and stdin: a terminal of the size sent, input echoed, stderr on it too, exit 2', async () => {
-    const url = await must(rig!.cri.exec({ containerId: sleeper, cmd: ['sh', '-c', 'tty; for i in 1 2 3 4 5 6 7 8 9 10; do s=$(stty size 2>/dev/null) && [ "$s" != "0 0" ] && break; sleep 0.2; done; echo "$s"; read line; echo got $line; echo err >&2; exit 2'], tty: true, stdin: true, stdout: true }));
+    const url = await must(rig!.cri.exec({ containerId: sleeper, cmd: ['sh', '-c', 'tty; i=0; while [ $i -lt 50 ]; do i=$((i+1)); s=$(stty size 2>/dev/null) && [ "$s" != "0 0" ] && break; sleep 0.2; done; echo "$s"; read line; echo got $line; echo err >&2; exit 2'], tty: true, stdin: true, stdout: true }));
     const r = await must(streamExec(url, { tty: true, stdin: 'hi\n', timeoutMs: 60_000 }));
     assert.equal(r.exitCode, 2, why(`channel 3: ${r.statusText}`));
     // The echo of the input lands wherever the terminal got it, even inside a line of the output.
