@@ -93,7 +93,9 @@ if (problem) {
   // waits for it. As kubectl exec -it: with a TTY, containerd 1.6 ends the output when stdin ends (without -i it
   // closes both at once, which is why kubectl refuses -t alone), so stdin stays open here.
   test('streaming Exec with a TTY and stdin: a terminal of the size sent, input echoed, stderr on it too, exit 2', async () => {
-    const url = await must(rig!.cri.exec({ containerId: sleeper, cmd: ['sh', '-c', 'tty; i=0; while [ $i -lt 50 ]; do i=$((i+1)); s=$(stty size 2>/dev/null) && [ "$s" != "0 0" ] && break; sleep 0.2; done; echo "$s"; read line; echo got $line; echo err >&2; exit 2'], tty: true, stdin: true, stdout: true }));
+    // The size arrives on the resize channel after the process starts: busybox's `stty size` prints
+    // nothing (and exits 0) until it has, so the shell polls for a non-empty size for up to 10 s.
+    const url = await must(rig!.cri.exec({ containerId: sleeper, cmd: ['sh', '-c', 'tty; i=0; while [ $i -lt 50 ]; do i=$((i+1)); s=$(stty size 2>/dev/null); [ -n "$s" ] && [ "$s" != "0 0" ] && break; sleep 0.2; done; echo "$s"; read line; echo got $line; echo err >&2; exit 2'], tty: true, stdin: true, stdout: true }));
     const r = await must(streamExec(url, { tty: true, stdin: 'hi\n', timeoutMs: 60_000 }));
     assert.equal(r.exitCode, 2, why(`channel 3: ${r.statusText}`));
     // The echo of the input lands wherever the terminal got it, even inside a line of the output.
