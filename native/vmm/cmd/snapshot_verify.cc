@@ -1,10 +1,9 @@
 // vc-vmm snapshot verify --state FILE --memory FILE: everything a restore checks before it uses a
-// snapshot (the whole state file, its own config, the memory file's size and header page), and
-// then what a restore does not read: all of RAM, whose CRC-32C must be the state file's ramCrc
+// snapshot (OpenSnapshot, the same code: the whole state file, its own config, the memory file's
+// size and header page), and then what a restore does not read: all of RAM, whose CRC-32C must be the state file's ramCrc
 // (docs/snapshots.md "Checking the memory file"). No KVM: it reads the two files only. For a
 // template when it is made or copied. Exit 0 with one JSON line, 1 with the reason, 2 for usage.
 #include <fcntl.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -13,12 +12,9 @@
 #include <string>
 #include <vector>
 
-#include "common/fd.h"
 #include "common/json.h"
-#include "common/read_file.h"
 #include "snapshot/crc32c.h"
-#include "snapshot/snapshot.h"
-#include "vm/config.h"
+#include "vm/snapshot_files.h"
 
 namespace {
 
@@ -57,32 +53,15 @@ bool CrcOfRange(int fd, uint64_t offset, uint64_t len, uint32_t* crc, std::strin
 }
 
 int Verify(const std::string& state_path, const std::string& memory_path) {
-  vc::UniqueFd sfd(::open(state_path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (!sfd.valid()) return Fail(Errno("state file " + state_path));
-  std::string text;
-  if (!vc::ReadFdBounded(sfd.get(), snap::kMaxStateFileSize, &text))
-    return Fail("state file " + state_path + ": unreadable or over the " + std::to_string(snap::kMaxStateFileSize) +
-                "-byte limit");
-  auto read = snap::ReadSnapshot(reinterpret_cast<const uint8_t*>(text.data()), text.size());
-  if (!read.ok()) return Fail(state_path + ": " + read.error());
-  const snap::SnapshotInfo& info = read.value();
-  auto config = vmm::kvm::ParseVmConfig(info.vm.config_json);
-  if (!config.ok()) return Fail(state_path + ": the snapshot's own config: " + config.error());
-
-  vc::UniqueFd fd(::open(memory_path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (!fd.valid()) return Fail(Errno("memory file " + memory_path));
-  struct stat st;
-  if (::fstat(fd.get(), &st) < 0) return Fail(Errno("memory file " + memory_path));
-  if (!S_ISREG(st.st_mode)) return Fail("memory file " + memory_path + " is not a regular file");
-  std::vector<uint8_t> header(snap::kMemoryHeaderSize);
-  ssize_t got = ::pread(fd.get(), header.data(), header.size(), 0);
-  if (got < 0) return Fail(Errno("memory file " + memory_path));
-  auto s = snap::CheckMemoryFileHeader(info.memory, static_cast<uint64_t>(st.st_size), header.data(), size_t(got));
-  if (!s.ok()) return Fail(memory_path + ": " + s.error());
-  ::posix_fadvise(fd.get(), 0, 0, POSIX_FADV_SEQUENTIAL);
+  vmm::kvm::OpenedSnapshot opened;
+  vmm::kvm::Status s = vmm::kvm::OpenSnapshot(state_path, memory_path, &opened);
+  if (!s.ok()) return Fail(s.error());
+  const snap::SnapshotInfo& info = opened.info;
+  const int fd = opened.memory.get();
+  ::posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
   uint32_t crc = 0;
   std::string why;
-  if (!CrcOfRange(fd.get(), info.memory.ram_offset, info.memory.ram_bytes, &crc, &why)) return Fail(memory_path + ": " + why);
+  if (!CrcOfRange(fd, info.memory.ram_offset, info.memory.ram_bytes, &crc, &why)) return Fail(memory_path + ": " + why);
   s = snap::CheckRamCrc(info.memory, crc);
   if (!s.ok()) return Fail(memory_path + ": " + s.error());
 

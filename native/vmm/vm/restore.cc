@@ -2,14 +2,8 @@
 // Everything is checked before anything is used: the whole state file (ReadSnapshot), the memory
 // file's size, header page and sample, the restore's config against the snapshot's machine, and
 // the host's CPU features and TSC rate against what the guest already saw.
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
-#include <cerrno>
-
-#include "common/read_file.h"
 #include "kvm/cpuid.h"
+#include "vm/snapshot_files.h"
 #include "vm/vm.h"
 
 namespace vmm::kvm {
@@ -66,36 +60,17 @@ Status Vm::LoadMachineState(const snapshot::SnapshotInfo& info) {
 Result<std::unique_ptr<Vm>> Vm::Restore(const std::string& state_path, const std::string& memory_path,
                                         const VmConfig& config) {
   const uint64_t t0 = MonotonicMicros();
-  // 1. The whole state file, checked.
-  UniqueFd sfd(::open(state_path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (!sfd.valid()) return ErrnoStatus(("restore: state file " + state_path).c_str());
-  std::string text;
-  if (!vc::ReadFdBounded(sfd.get(), snapshot::kMaxStateFileSize, &text))
-    return Status::Error(Format("restore: state file %s: unreadable or over the %llu-byte limit", state_path.c_str(),
-                                (ull)snapshot::kMaxStateFileSize));
-  auto read = snapshot::ReadSnapshot(reinterpret_cast<const uint8_t*>(text.data()), text.size());
-  if (!read.ok()) return Status::Error("restore: " + state_path + ": " + read.error());
-  // Its sections point into `text`, which lives until the devices are loaded below.
-  snapshot::SnapshotInfo info = std::move(read.value());
-  auto saved = ParseVmConfig(info.vm.config_json);
-  if (!saved.ok()) return Status::Error("restore: " + state_path + ": the snapshot's own config: " + saved.error());
-  Status s = CheckSameMachine(saved.value(), config);
+  // 1, 2. The whole state file and the memory file's size and header page, checked.
+  OpenedSnapshot opened;
+  Status s = OpenSnapshot(state_path, memory_path, &opened);
+  if (!s.ok()) return Status::Error("restore: " + s.error());
+  // Its sections point into `opened.state_text`, which lives until the devices are loaded below.
+  snapshot::SnapshotInfo& info = opened.info;
+  s = CheckSameMachine(opened.saved_config, config);
   if (!s.ok()) return s;
   if ((config.memory_mib << 20) != info.vm.ram_bytes)
     return Status::Error(Format("restore: config.memoryMiB is %llu, but the snapshot's RAM is %llu MiB", (ull)config.memory_mib,
                                 (ull)info.vm.ram_bytes >> 20));
-
-  // 2. The memory file: size and header page against the state file's record.
-  UniqueFd mfd(::open(memory_path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (!mfd.valid()) return ErrnoStatus(("restore: memory file " + memory_path).c_str());
-  struct stat st;
-  if (::fstat(mfd.get(), &st) < 0) return ErrnoStatus(("restore: memory file " + memory_path).c_str());
-  if (!S_ISREG(st.st_mode)) return Status::Error("restore: memory file " + memory_path + " is not a regular file");
-  std::vector<uint8_t> header(snapshot::kMemoryHeaderSize);
-  ssize_t got = ::pread(mfd.get(), header.data(), header.size(), 0);
-  if (got < 0) return ErrnoStatus(("restore: memory file " + memory_path).c_str());
-  s = snapshot::CheckMemoryFileHeader(info.memory, uint64_t(st.st_size), header.data(), size_t(got));
-  if (!s.ok()) return Status::Error("restore: " + memory_path + ": " + s.error());
 
   // 3, 4. Build on the mapped file; no kernel. A file mapping is never hugetlb-backed.
   VmConfig built = config;
@@ -103,7 +78,7 @@ Result<std::unique_ptr<Vm>> Vm::Restore(const std::string& state_path, const std
   std::unique_ptr<Vm> vm(new Vm(built));
   vm->created_us_ = t0;
   vm->restore_ = &info;
-  vm->restore_memory_fd_ = mfd.get();
+  vm->restore_memory_fd_ = opened.memory.get();
   vm->restored_from_ = state_path;
   s = vm->Build();
   vm->restore_ = nullptr;

@@ -10,6 +10,7 @@
       "native/vmm/vm/config_json.cc",
       "native/vmm/vm/snapshot.cc",
       "native/vmm/vm/restore.cc",
+      "native/vmm/vm/snapshot_files.cc",
       "native/vmm/vm/device_snapshot.cc"
     ]
   }
